@@ -1,0 +1,1 @@
+"""neural: the single top-level import name of the neural-mlops distribution."""

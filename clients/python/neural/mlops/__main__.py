@@ -1,0 +1,5 @@
+import sys
+
+from neural.mlops.cli import main
+
+sys.exit(main())

@@ -1,0 +1,89 @@
+"""Shared CLI plumbing: the target option, JSON conversion and table rendering."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import enum
+import json
+import os
+import sys
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+DEFAULT_TARGET = "grpc://127.0.0.1:50051"
+
+
+def add_common(parser: argparse.ArgumentParser) -> None:
+    """Options every client sub-command accepts."""
+    parser.add_argument(
+        "--target",
+        default=os.environ.get("NEURAL_MLOPS_TARGET", DEFAULT_TARGET),
+        help="grpc://HOST:PORT of a control plane, or a folder for the embedded store "
+        "(env NEURAL_MLOPS_TARGET; default %(default)s)",
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+
+def jsonable(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, enum.Enum):
+        return obj.value
+    if isinstance(obj, datetime):
+        return obj.isoformat()
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, float) and obj != obj:  # NaN never reaches JSON
+        return None
+    return obj
+
+
+def print_json(obj: Any) -> None:
+    json.dump(jsonable(obj), sys.stdout, indent=2, sort_keys=True, allow_nan=False)
+    sys.stdout.write("\n")
+
+
+def _cell(value: Any) -> str:
+    value = jsonable(value)
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, list):
+        return ",".join(_cell(v) for v in value)
+    if isinstance(value, dict):
+        return " ".join(f"{k}={_cell(v)}" for k, v in value.items())
+    return str(value)
+
+
+def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    cells = [[_cell(v) for v in row] for row in rows]
+    widths = [len(h) for h in headers]
+    for row in cells:
+        widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
+    line = "  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True))
+    print(line.rstrip())
+    for row in cells:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+def print_record(fields: Iterable[tuple[str, Any]]) -> None:
+    items = list(fields)
+    width = max((len(k) for k, _ in items), default=0)
+    for key, value in items:
+        print(f"{key.ljust(width)}  {_cell(value)}")
+
+
+def emit(args: argparse.Namespace, obj: Any, render: Any) -> None:
+    """``--json`` prints ``obj``; otherwise ``render()`` prints for people."""
+    if getattr(args, "json", False):
+        print_json(obj)
+    else:
+        render()

@@ -1,0 +1,1 @@
+"""The neural-mlops control plane: domain services over storage, behind thin gRPC servicers."""

@@ -1,0 +1,95 @@
+"""The control-plane process: a grpc.aio server over :class:`Services`.
+
+Standard health checking and server reflection are always on. SIGTERM drains in-flight
+calls for ``grace_seconds``, closes the store and exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import grpc
+import structlog
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from neural.mlops.server.config import ServerConfig
+from neural.mlops.server.grpc_errors import DomainInterceptor
+from neural.mlops.server.registry.servicer import RegistryServicer
+from neural.mlops.server.services import Services
+from neural.mlops.v1 import registry_pb2, registry_pb2_grpc
+
+log = structlog.get_logger(__name__)
+
+MAX_MESSAGE = 64 * 1024 * 1024
+
+
+def add_servicers(server: grpc.aio.Server, services: Services) -> list[str]:
+    """Register every domain servicer; returns the full service names (for reflection)."""
+    registry_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(services), server)
+    return [registry_pb2.DESCRIPTOR.services_by_name["RegistryService"].full_name]
+
+
+class ControlPlane:
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.services: Services | None = None
+        self.server: grpc.aio.Server | None = None
+        self.health = health.aio.HealthServicer()
+        self.port = 0
+
+    async def start(self) -> None:
+        self.services = await Services.open(
+            self.config.data_dir, database_url=self.config.database_url
+        )
+        self.server = grpc.aio.server(
+            interceptors=[DomainInterceptor()],
+            options=[
+                ("grpc.max_receive_message_length", MAX_MESSAGE),
+                ("grpc.max_send_message_length", MAX_MESSAGE),
+                ("grpc.so_reuseport", 0),
+            ],
+        )
+        names = add_servicers(self.server, self.services)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        reflection.enable_server_reflection(
+            [*names, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server
+        )
+        self.port = self.server.add_insecure_port(self.config.listen)
+        if self.port == 0:
+            raise OSError(f"cannot listen on {self.config.listen}")
+        await self.server.start()
+        await self.services.start_background()
+        serving = health_pb2.HealthCheckResponse.SERVING
+        await self.health.set("", serving)
+        for name in names:
+            await self.health.set(name, serving)
+
+    @property
+    def address(self) -> str:
+        host = self.config.listen.rsplit(":", 1)[0]
+        return f"{host}:{self.port}"
+
+    async def stop(self) -> None:
+        await self.health.enter_graceful_shutdown()
+        if self.server is not None:
+            await self.server.stop(self.config.grace_seconds)
+        if self.services is not None:
+            await self.services.close()
+
+
+async def serve(config: ServerConfig) -> int:
+    plane = ControlPlane(config)
+    await plane.start()
+    log.info("control plane serving", address=plane.address, data_dir=str(config.data_dir))
+    print(f"neural-mlops control plane listening on {plane.address}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("draining", grace_seconds=config.grace_seconds)
+    await plane.stop()
+    log.info("stopped")
+    return 0

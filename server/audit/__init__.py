@@ -1,0 +1,1 @@
+"""Audit trail: append-only, hash-chained events written in the same transaction as each change."""

@@ -1,0 +1,97 @@
+"""The audit hash chain: ``hash = sha256(prev_hash + canonical_json(event))``.
+
+canonical_json is JSON with sorted keys, no insignificant whitespace, UTF-8 (not
+ASCII-escaped). The first event's ``prev_hash`` is 64 zeros. The hashed object holds
+every stored field except ``hash`` itself, including ``seq`` and ``prev_hash``, so an
+edited, deleted, inserted or reordered event breaks the chain at that point.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from neural.mlops.server.audit.events import AuditRecord
+from neural.mlops.server.identity import CallContext
+from neural.mlops.server.storage.schema import audit_chain_head, audit_events
+
+GENESIS = "0" * 64
+
+# Fields that enter the hash, in the stored row's naming.
+HASHED_FIELDS = (
+    "seq",
+    "event_id",
+    "ts_us",
+    "event_type",
+    "severity",
+    "actor",
+    "resource_type",
+    "resource_id",
+    "action",
+    "details",
+    "request_id",
+    "peer",
+    "prev_hash",
+)
+
+
+def canonical_json(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def event_hash(row: Mapping[str, Any]) -> str:
+    """Hash of one event given its stored fields (``details`` as a JSON object, not text)."""
+    body = {k: row[k] for k in HASHED_FIELDS}
+    return hashlib.sha256((row["prev_hash"] + canonical_json(body)).encode()).hexdigest()
+
+
+async def append(
+    conn: AsyncConnection,
+    records: Iterable[AuditRecord],
+    ctx: CallContext,
+    ts_us: int,
+) -> list[dict[str, Any]]:
+    """Append records to the chain inside the caller's transaction; returns the stored rows."""
+    head = (
+        await conn.execute(
+            sa.select(audit_chain_head.c.seq, audit_chain_head.c.hash)
+            .where(audit_chain_head.c.id == 1)
+            .with_for_update()
+        )
+    ).one()
+    seq, prev = head.seq, head.hash
+    rows: list[dict[str, Any]] = []
+    for rec in records:
+        seq += 1
+        row: dict[str, Any] = {
+            "seq": seq,
+            "event_id": uuid.uuid4().hex,
+            "ts_us": ts_us,
+            "event_type": str(rec.event_type),
+            "severity": str(rec.severity),
+            "actor": rec.actor or ctx.actor,
+            "resource_type": rec.resource_type,
+            "resource_id": rec.resource_id,
+            "action": rec.action,
+            "details": json.loads(canonical_json(rec.details)),
+            "request_id": ctx.request_id,
+            "peer": ctx.peer,
+            "prev_hash": prev,
+        }
+        row["hash"] = prev = event_hash(row)
+        rows.append(row)
+    if not rows:
+        return rows
+    await conn.execute(
+        audit_events.insert(), [{**r, "details": canonical_json(r["details"])} for r in rows]
+    )
+    await conn.execute(
+        audit_chain_head.update().where(audit_chain_head.c.id == 1).values(seq=seq, hash=prev)
+    )
+    return rows

@@ -1,0 +1,1 @@
+"""The routing table: what every sidecar must do with each model's traffic."""

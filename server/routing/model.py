@@ -1,0 +1,53 @@
+"""Routing-table entries, produced by the domains that steer traffic.
+
+Experiments (A/B tests) and deployments (canary, blue-green, shadow) each implement
+:class:`RouteProvider`; the routing service compiles their answers into one versioned
+table and pushes it to every sidecar whenever a change commits (a domain signals that by
+``change.on_commit(routing.invalidate)``).
+
+A route applies to ModelInfer calls whose ``model_name`` equals ``model_name``. Variants
+are assigned by the contract's hash (:mod:`neural.mlops.v1.assignment`) with
+``route_id`` as the salt, cumulative ``weight`` in declared order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+
+@dataclass(frozen=True, slots=True)
+class RouteVariant:
+    name: str  # "control" / "treatment" / "stable" / "canary" / a variant name
+    weight: float  # fraction of traffic in [0, 1]; a route's weights sum to 1
+    model_name: str  # what the upstream is asked for (ModelInfer.model_name rewrite)
+    model_version: str = ""  # ModelInfer.model_version rewrite; "" = leave the caller's
+    upstream: str = ""  # HOST:PORT of another model server; "" = the sidecar's --upstream
+
+
+@dataclass(frozen=True, slots=True)
+class ShadowTarget:
+    shadow_id: str
+    model_name: str
+    model_version: str = ""
+    upstream: str = ""
+    percentage: float = 100.0  # of the primary's ModelInfer calls, in [0, 100]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRoute:
+    model_name: str
+    route_id: str  # experiment test_id or deployment_id; also the assignment salt
+    kind: str  # "experiment" | "deployment" | "shadow"
+    strategy: str = "hash"  # "hash" | "random" | "round_robin"
+    variants: tuple[RouteVariant, ...] = ()
+    shadows: tuple[ShadowTarget, ...] = field(default=())
+    forced_variants: tuple[tuple[str, str], ...] = ()  # (unit_id, variant) QA overrides
+
+
+class RouteProvider(Protocol):
+    async def active_routes(self, conn: AsyncConnection) -> list[ModelRoute]:
+        """Routes this domain wants applied now, read inside the given transaction."""
+        ...

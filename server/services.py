@@ -1,0 +1,43 @@
+"""The domain services of one store, wired together.
+
+Both the gRPC control plane and the embedded Python API build exactly this object, so
+the two modes run the same code. A new domain adds its service here and its servicer in
+:mod:`neural.mlops.server.app`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from neural.mlops.server.clock import Clock, SystemClock
+from neural.mlops.server.registry.service import RegistryService
+from neural.mlops.server.storage import Database
+
+
+@dataclass
+class Services:
+    data_dir: Path
+    db: Database
+    clock: Clock
+    registry: RegistryService
+
+    @classmethod
+    async def open(
+        cls, data_dir: str | Path, *, database_url: str = "", clock: Clock | None = None
+    ) -> Services:
+        data_dir = Path(data_dir).resolve()
+        data_dir.mkdir(parents=True, exist_ok=True)
+        clock = clock or SystemClock()
+        if database_url:
+            db = await Database.open(database_url, clock=clock)
+        else:
+            db = await Database.open_dir(data_dir, clock=clock)
+        registry = RegistryService(db, data_dir, clock=clock)
+        return cls(data_dir=data_dir, db=db, clock=clock, registry=registry)
+
+    async def start_background(self) -> None:
+        """Start long-running loops (rollout controller, checkpoints); the server calls it."""
+
+    async def close(self) -> None:
+        await self.db.close()

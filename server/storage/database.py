@@ -1,0 +1,167 @@
+"""The one storage layer: SQLAlchemy 2 Core, async, on aiosqlite (default) or asyncpg.
+
+Writes go through :meth:`Database.change`, one transaction per state change. Audit
+records collected during the change are appended to the hash chain inside the same
+transaction, so a change whose event cannot be written does not happen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+import structlog
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from neural.mlops.server.audit import hashchain
+from neural.mlops.server.audit.events import AuditRecord, EventSeverity, EventType
+from neural.mlops.server.clock import Clock, SystemClock, to_us
+from neural.mlops.server.identity import current_call
+
+log = structlog.get_logger(__name__)
+
+DB_FILENAME = "mlops.db"
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def sqlite_url(data_dir: str | Path) -> str:
+    return f"sqlite+aiosqlite:///{Path(data_dir).resolve() / DB_FILENAME}"
+
+
+class Change:
+    """One write transaction. Domain code uses ``conn`` and calls :meth:`record`."""
+
+    __slots__ = ("conn", "records", "audited", "after_commit")
+
+    def __init__(self, conn: AsyncConnection, audited: bool) -> None:
+        self.conn = conn
+        self.records: list[AuditRecord] = []
+        self.audited = audited
+        self.after_commit: list[Any] = []
+
+    def record(
+        self,
+        event_type: EventType,
+        *,
+        resource_type: str,
+        resource_id: str,
+        action: str,
+        details: dict[str, Any] | None = None,
+        severity: EventSeverity = EventSeverity.INFO,
+        actor: str | None = None,
+    ) -> None:
+        self.records.append(
+            AuditRecord(
+                event_type=event_type,
+                resource_type=resource_type,
+                resource_id=resource_id,
+                action=action,
+                details=details or {},
+                severity=severity,
+                actor=actor,
+            )
+        )
+
+    def on_commit(self, callback: Any) -> None:
+        """Run ``callback()`` after a successful commit (e.g. wake the routing table)."""
+        self.after_commit.append(callback)
+
+
+class Database:
+    def __init__(self, engine: AsyncEngine, *, clock: Clock | None = None) -> None:
+        self.engine = engine
+        self.clock: Clock = clock or SystemClock()
+        self.is_sqlite = engine.dialect.name == "sqlite"
+        # SQLite has one writer; serialising in-process avoids busy-waiting on the file lock.
+        self._write_lock = asyncio.Lock()
+
+    @classmethod
+    async def open(
+        cls, url: str, *, clock: Clock | None = None, migrate: bool = True
+    ) -> Database:
+        kwargs: dict[str, Any] = {}
+        if url.startswith("sqlite"):
+            kwargs["connect_args"] = {"timeout": 30}
+        engine = create_async_engine(url, **kwargs)
+        if engine.dialect.name == "sqlite":
+            _sqlite_tuning(engine)
+        db = cls(engine, clock=clock)
+        if migrate:
+            await db.migrate()
+        return db
+
+    @classmethod
+    async def open_dir(cls, data_dir: str | Path, **kwargs: Any) -> Database:
+        Path(data_dir).mkdir(parents=True, exist_ok=True)
+        return await cls.open(sqlite_url(data_dir), **kwargs)
+
+    async def migrate(self) -> None:
+        """Apply every Alembic migration (all heads) that the database has not seen."""
+
+        def run(sync_conn: sa.Connection) -> None:
+            cfg = Config()
+            cfg.set_main_option("script_location", str(MIGRATIONS))
+            cfg.attributes["connection"] = sync_conn
+            command.upgrade(cfg, "heads")
+
+        async with self._write_lock, self.engine.begin() as conn:
+            await conn.run_sync(run)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """A read transaction (a consistent snapshot under WAL)."""
+        async with self.engine.connect() as conn:
+            await conn.begin()
+            try:
+                yield conn
+            finally:
+                await conn.rollback()
+
+    @asynccontextmanager
+    async def change(self, *, audited: bool = True) -> AsyncIterator[Change]:
+        """A write transaction. With ``audited`` (the default) the change must record at
+        least one audit event; they are chained and committed together with it."""
+        async with self._write_lock:
+            async with self.engine.connect() as conn:
+                conn = await conn.execution_options(neural_write=True)
+                async with conn.begin():
+                    ch = Change(conn, audited)
+                    yield ch
+                    if audited:
+                        if not ch.records:
+                            raise RuntimeError("an audited change recorded no audit event")
+                        await hashchain.append(
+                            conn, ch.records, current_call(), to_us(self.clock.now())
+                        )
+        for callback in ch.after_commit:
+            callback()
+
+
+def _sqlite_tuning(engine: AsyncEngine) -> None:
+    """WAL for concurrent readers, synchronous=FULL so an acknowledged commit survives
+    power loss and kill -9, and BEGIN IMMEDIATE for writers (no lock-upgrade deadlocks
+    between processes sharing the file)."""
+
+    @sa.event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @sa.event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        write = conn.get_execution_options().get("neural_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
