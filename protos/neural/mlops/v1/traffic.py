@@ -17,8 +17,10 @@ API (stable):
     BOUNDS[i]``, bucket 0 everything below ``BOUNDS[0]``, bucket ``len(BOUNDS)`` everything
     at or above the last bound). Fields ``counts: dict[int, int]`` (sparse), ``count``,
     ``sum``, ``sum_squares``, ``min``, ``max``. ``add(seconds)``, ``mean``, ``std``,
-    ``quantile(q)`` (linear interpolation inside the bucket, clamped to [min, max]; None
-    when empty; relative error below the bucket width, ~6%), ``moments()``.
+    ``quantile(q)`` (linear interpolation inside the bucket, clamped to [min, max] when
+    known; None when empty; relative error below the bucket width, ~6%), ``moments()``,
+    ``dense()`` / ``LatencyHistogram.from_dense(buckets, moments, lowest, highest)`` (the
+    wire form of routing.proto: counts per bucket index, trailing zeros omitted).
 ``VariantStats``
     ``count`` (requests), ``errors`` (failed calls), ``successes`` (positive outcomes: the
     primary metric's numerator; late outcomes add here without adding to ``count``),
@@ -164,6 +166,36 @@ class LatencyHistogram:
     def moments(self) -> Moments:
         return Moments(self.count, self.sum, self.sum_squares)
 
+    def dense(self) -> list[int]:
+        """Counts per bucket index 0..k, trailing empty buckets omitted (the wire form)."""
+        if not self.counts:
+            return []
+        out = [0] * (max(self.counts) + 1)
+        for i, c in self.counts.items():
+            out[i] = c
+        return out
+
+    @classmethod
+    def from_dense(
+        cls,
+        buckets: Iterable[int],
+        moments: Moments | None = None,
+        lowest: float | None = None,
+        highest: float | None = None,
+    ) -> LatencyHistogram:
+        """Rebuild from :meth:`dense` counts plus the latency moments (count, sum, sum_squares)."""
+        counts: dict[int, int] = {}
+        for i, c in enumerate(buckets):
+            if c < 0:
+                raise ValueError("histogram counts must be >= 0")
+            if c:
+                counts[i] = int(c)
+        if counts and max(counts) > len(LATENCY_BOUNDS):
+            raise ValueError("too many histogram buckets")
+        total = sum(counts.values())
+        m = moments or Moments(total, 0.0, 0.0)
+        return cls(counts, m.n or total, m.sum, m.sum_squares, lowest, highest)
+
     @property
     def mean(self) -> float | None:
         return self.sum / self.count if self.count else None
@@ -176,20 +208,24 @@ class LatencyHistogram:
         """The q-quantile (0 <= q <= 1) by linear interpolation within its bucket."""
         if not 0.0 <= q <= 1.0:
             raise ValueError(f"quantile must be in [0, 1], got {q!r}")
-        if self.count == 0 or self.min is None or self.max is None:
+        total = sum(c for c in self.counts.values() if c > 0)
+        if total == 0:
             return None
-        rank = q * self.count
+        rank = q * total
         seen = 0
         for i in sorted(self.counts):
             c = self.counts[i]
             if c <= 0:
                 continue
             if seen + c >= rank:
-                lo = LATENCY_BOUNDS[i - 1] if i > 0 else self.min
-                hi = LATENCY_BOUNDS[i] if i < len(LATENCY_BOUNDS) else self.max
-                lo, hi = max(lo, self.min), min(hi, self.max)
-                frac = (rank - seen) / c
-                return lo + (hi - lo) * frac
+                lo = LATENCY_BOUNDS[i - 1] if i > 0 else 0.0
+                hi = LATENCY_BOUNDS[i] if i < len(LATENCY_BOUNDS) else (self.max or lo)
+                # Observed extremes (when known) tighten the edge buckets.
+                if self.min is not None:
+                    lo = max(lo, min(self.min, hi))
+                if self.max is not None:
+                    hi = max(min(hi, self.max), lo)
+                return lo + (hi - lo) * ((rank - seen) / c)
             seen += c
         return self.max
 
