@@ -13,7 +13,6 @@ import grpc
 import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-
 from neural.mlops.server.config import ServerConfig
 from neural.mlops.server.grpc_errors import DomainInterceptor
 from neural.mlops.server.registry.servicer import RegistryServicer

@@ -26,7 +26,7 @@ class CallContext:
 
 
 _current: contextvars.ContextVar[CallContext] = contextvars.ContextVar(
-    "neural_mlops_call", default=CallContext()
+    "neural_mlops_call", default=CallContext()  # noqa: B039 (frozen dataclass)
 )
 
 

@@ -4,6 +4,12 @@ canonical_json is JSON with sorted keys, no insignificant whitespace, UTF-8 (not
 ASCII-escaped). The first event's ``prev_hash`` is 64 zeros. The hashed object holds
 every stored field except ``hash`` itself, including ``seq`` and ``prev_hash``, so an
 edited, deleted, inserted or reordered event breaks the chain at that point.
+
+An auditor can recompute a hash with nothing but a JSON library and SHA-256::
+
+    body = {k: event[k] for k in HASHED_FIELDS}        # details as a JSON object
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert sha256((event["prev_hash"] + text).encode("utf-8")).hexdigest() == event["hash"]
 """
 
 from __future__ import annotations
@@ -12,14 +18,14 @@ import hashlib
 import json
 import uuid
 from collections.abc import Iterable, Mapping
+from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from neural.mlops.server.audit.events import AuditRecord
 from neural.mlops.server.identity import CallContext
 from neural.mlops.server.storage.schema import audit_chain_head, audit_events
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 GENESIS = "0" * 64
 
@@ -40,6 +46,9 @@ HASHED_FIELDS = (
     "prev_hash",
 )
 
+# Every stored column, in the order exports write them.
+EVENT_FIELDS = (*HASHED_FIELDS, "hash")
+
 
 def canonical_json(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
@@ -51,13 +60,42 @@ def event_hash(row: Mapping[str, Any]) -> str:
     return hashlib.sha256((row["prev_hash"] + canonical_json(body)).encode()).hexdigest()
 
 
+def canonical_body(row: Mapping[str, Any], details_text: str) -> str:
+    """canonical_json of the hashed fields, built from ``details_text``, the details already
+    in canonical form (as stored). Equal to ``canonical_json(body)`` but several times
+    faster, which matters when verifying or appending millions of events."""
+    s = encode_basestring
+    return (
+        '{"action":' + s(row["action"])
+        + ',"actor":' + s(row["actor"])
+        + ',"details":' + details_text
+        + ',"event_id":' + s(row["event_id"])
+        + ',"event_type":' + s(row["event_type"])
+        + ',"peer":' + s(row["peer"])
+        + ',"prev_hash":' + s(row["prev_hash"])
+        + ',"request_id":' + s(row["request_id"])
+        + ',"resource_id":' + s(row["resource_id"])
+        + ',"resource_type":' + s(row["resource_type"])
+        + ',"seq":' + str(int(row["seq"]))
+        + ',"severity":' + s(row["severity"])
+        + ',"ts_us":' + str(int(row["ts_us"]))
+        + "}"
+    )
+
+
+def stored_hash(row: Mapping[str, Any], details_text: str) -> str:
+    """Hash of an event whose details are canonical JSON text."""
+    return hashlib.sha256((row["prev_hash"] + canonical_body(row, details_text)).encode()).hexdigest()
+
+
 async def append(
     conn: AsyncConnection,
     records: Iterable[AuditRecord],
     ctx: CallContext,
     ts_us: int,
 ) -> list[dict[str, Any]]:
-    """Append records to the chain inside the caller's transaction; returns the stored rows."""
+    """Append records to the chain inside the caller's transaction; returns the stored rows
+    (``details`` as canonical JSON text)."""
     head = (
         await conn.execute(
             sa.select(audit_chain_head.c.seq, audit_chain_head.c.hash)
@@ -69,6 +107,7 @@ async def append(
     rows: list[dict[str, Any]] = []
     for rec in records:
         seq += 1
+        details = canonical_json(rec.details)
         row: dict[str, Any] = {
             "seq": seq,
             "event_id": uuid.uuid4().hex,
@@ -79,18 +118,16 @@ async def append(
             "resource_type": rec.resource_type,
             "resource_id": rec.resource_id,
             "action": rec.action,
-            "details": json.loads(canonical_json(rec.details)),
+            "details": details,
             "request_id": ctx.request_id,
             "peer": ctx.peer,
             "prev_hash": prev,
         }
-        row["hash"] = prev = event_hash(row)
+        row["hash"] = prev = stored_hash(row, details)
         rows.append(row)
     if not rows:
         return rows
-    await conn.execute(
-        audit_events.insert(), [{**r, "details": canonical_json(r["details"])} for r in rows]
-    )
+    await conn.execute(audit_events.insert(), rows)
     await conn.execute(
         audit_chain_head.update().where(audit_chain_head.c.id == 1).values(seq=seq, hash=prev)
     )

@@ -17,12 +17,11 @@ import sqlalchemy as sa
 import structlog
 from alembic import command
 from alembic.config import Config
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-
 from neural.mlops.server.audit import hashchain
 from neural.mlops.server.audit.events import AuditRecord, EventSeverity, EventType
 from neural.mlops.server.clock import Clock, SystemClock, to_us
 from neural.mlops.server.identity import current_call
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 log = structlog.get_logger(__name__)
 
@@ -37,13 +36,14 @@ def sqlite_url(data_dir: str | Path) -> str:
 class Change:
     """One write transaction. Domain code uses ``conn`` and calls :meth:`record`."""
 
-    __slots__ = ("conn", "records", "audited", "after_commit")
+    __slots__ = ("conn", "records", "audited", "after_commit", "events")
 
     def __init__(self, conn: AsyncConnection, audited: bool) -> None:
         self.conn = conn
         self.records: list[AuditRecord] = []
         self.audited = audited
         self.after_commit: list[Any] = []
+        self.events: list[dict[str, Any]] = []  # the stored audit rows, after the chain append
 
     def record(
         self,
@@ -139,7 +139,7 @@ class Database:
                     if audited:
                         if not ch.records:
                             raise RuntimeError("an audited change recorded no audit event")
-                        await hashchain.append(
+                        ch.events = await hashchain.append(
                             conn, ch.records, current_call(), to_us(self.clock.now())
                         )
         for callback in ch.after_commit:

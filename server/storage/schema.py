@@ -32,10 +32,12 @@ audit_events = sa.Table(
     sa.Column("peer", sa.String(128), nullable=False),
     sa.Column("prev_hash", sa.String(64), nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
-    sa.Index("ix_audit_events_ts", "ts_us"),
-    sa.Index("ix_audit_events_type_ts", "event_type", "ts_us"),
-    sa.Index("ix_audit_events_actor_ts", "actor", "ts_us"),
-    sa.Index("ix_audit_events_resource", "resource_type", "resource_id"),
+    # Queries return newest first, ordered by (ts_us, seq): each index ends with those two
+    # columns so a filtered, paginated query reads only the page it returns (0005_audit).
+    sa.Index("ix_audit_events_ts_seq", "ts_us", "seq"),
+    sa.Index("ix_audit_events_type_ts_seq", "event_type", "ts_us", "seq"),
+    sa.Index("ix_audit_events_actor_ts_seq", "actor", "ts_us", "seq"),
+    sa.Index("ix_audit_events_resource_ts_seq", "resource_type", "resource_id", "ts_us", "seq"),
 )
 
 audit_chain_head = sa.Table(
@@ -156,4 +158,86 @@ model_history = sa.Table(
     sa.Column("at_us", sa.BigInteger, nullable=False),
     sa.Index("ix_model_history_name_version", "name", "version"),
     sa.Index("ix_model_history_alias", "name", "alias"),
+)
+
+# --- traffic statistics (issue #4; server/traffic): per-window sufficient statistics ---
+# window_start_us = -1 is the running total of a route / shadow.
+
+traffic_windows = sa.Table(
+    "traffic_windows",
+    metadata,
+    sa.Column("route_id", sa.String(128), primary_key=True),
+    sa.Column("variant", NAME, primary_key=True),
+    sa.Column("window_start_us", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("count", sa.BigInteger, nullable=False),
+    sa.Column("stats", sa.Text, nullable=False),
+    sa.Column("updated_us", sa.BigInteger, nullable=False),
+)
+
+shadow_windows = sa.Table(
+    "shadow_windows",
+    metadata,
+    sa.Column("shadow_id", sa.String(128), primary_key=True),
+    sa.Column("window_start_us", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("count", sa.BigInteger, nullable=False),
+    sa.Column("stats", sa.Text, nullable=False),
+    sa.Column("updated_us", sa.BigInteger, nullable=False),
+)
+
+# --- experiments (issue #4; server/experiments): A/B tests ---
+
+experiments = sa.Table(
+    "experiments",
+    metadata,
+    sa.Column("test_id", sa.String(128), primary_key=True),
+    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("strategy", sa.String(16), nullable=False),
+    sa.Column("model_name", NAME, nullable=False),  # the route's model (ModelInfer.model_name)
+    sa.Column("variants", sa.Text, nullable=False),  # JSON list, declared order
+    sa.Column("config", sa.Text, nullable=False),  # JSON: analysis / decision settings
+    sa.Column("forced", sa.Text, nullable=False),  # JSON {unit_id: variant} QA overrides
+    sa.Column("split_history", sa.Text, nullable=False),  # JSON list of weight changes
+    sa.Column("created_by", ACTOR, nullable=False),
+    sa.Column("winner", NAME, nullable=False),
+    sa.Column("conclusion", sa.Text, nullable=False),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+    sa.Column("updated_us", sa.BigInteger, nullable=False),
+    sa.Column("started_us", sa.BigInteger, nullable=True),
+    sa.Column("ended_us", sa.BigInteger, nullable=True),
+    sa.Column("running_us", sa.BigInteger, nullable=False),  # time spent RUNNING before the last resume
+    sa.Column("resumed_us", sa.BigInteger, nullable=True),  # when the current RUNNING spell began
+    sa.Index("ix_experiments_status", "status"),
+    sa.Index("ix_experiments_name", "name"),
+)
+
+
+# --- audit (0005_audit): signed checkpoints of the chain head and saved compliance reports ---
+
+audit_checkpoints = sa.Table(
+    "audit_checkpoints",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+    # periodic | export | purge | shutdown | manual; a purge checkpoint anchors the chain
+    # that remains after the events up to ``seq`` were deleted.
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("key_id", sa.String(32), nullable=False),
+    sa.Column("signature", sa.String(128), nullable=False),
+    sa.Index("ix_audit_checkpoints_seq", "seq"),
+)
+
+audit_reports = sa.Table(
+    "audit_reports",
+    metadata,
+    sa.Column("report_id", sa.String(64), primary_key=True),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+    sa.Column("start_us", sa.BigInteger, nullable=False),
+    sa.Column("end_us", sa.BigInteger, nullable=False),
+    sa.Column("created_by", ACTOR, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),  # the report as canonical JSON
+    sa.Index("ix_audit_reports_created", "created_us"),
 )

@@ -4,7 +4,6 @@ The caller passes a live synchronous connection in ``config.attributes["connecti
 """
 
 from alembic import context
-
 from neural.mlops.server.storage.schema import metadata
 
 connection = context.config.attributes["connection"]

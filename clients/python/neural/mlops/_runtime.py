@@ -17,10 +17,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
+import structlog
 
 from neural.mlops.server.errors import BY_STATUS, MLOpsError, Unavailable
 from neural.mlops.server.grpc_errors import ERROR_FIELD_KEY, REQUEST_ID_KEY, USER_KEY
 from neural.mlops.server.identity import CallContext, reset_call, set_call
+from neural.mlops.server.logging import configure_logging
 from neural.mlops.server.services import Services
 
 T = TypeVar("T")
@@ -39,6 +41,9 @@ class EmbeddedRuntime:
     _guard = threading.Lock()
 
     def __init__(self, path: Path) -> None:
+        if not structlog.is_configured():
+            # A library stays quiet unless its host application configures logging.
+            configure_logging("warning")
         self.path = path
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(

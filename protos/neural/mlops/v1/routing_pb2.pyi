@@ -105,7 +105,7 @@ class Moments(_message.Message):
     def __init__(self, n: _Optional[int] = ..., sum: _Optional[float] = ..., sum_squares: _Optional[float] = ...) -> None: ...
 
 class VariantWindow(_message.Message):
-    __slots__ = ("route_id", "variant", "window_start_us", "window_us", "count", "errors", "successes", "status_codes", "latency_seconds", "latency_buckets", "custom", "model_name")
+    __slots__ = ("route_id", "variant", "window_start_us", "window_us", "count", "errors", "successes", "status_codes", "latency_seconds", "latency_buckets", "custom", "model_name", "latency_min_seconds", "latency_max_seconds")
     class StatusCodesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -132,6 +132,8 @@ class VariantWindow(_message.Message):
     LATENCY_BUCKETS_FIELD_NUMBER: _ClassVar[int]
     CUSTOM_FIELD_NUMBER: _ClassVar[int]
     MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_MIN_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_MAX_SECONDS_FIELD_NUMBER: _ClassVar[int]
     route_id: str
     variant: str
     window_start_us: int
@@ -144,10 +146,12 @@ class VariantWindow(_message.Message):
     latency_buckets: _containers.RepeatedScalarFieldContainer[int]
     custom: _containers.MessageMap[str, Moments]
     model_name: str
-    def __init__(self, route_id: _Optional[str] = ..., variant: _Optional[str] = ..., window_start_us: _Optional[int] = ..., window_us: _Optional[int] = ..., count: _Optional[int] = ..., errors: _Optional[int] = ..., successes: _Optional[int] = ..., status_codes: _Optional[_Mapping[str, int]] = ..., latency_seconds: _Optional[_Union[Moments, _Mapping]] = ..., latency_buckets: _Optional[_Iterable[int]] = ..., custom: _Optional[_Mapping[str, Moments]] = ..., model_name: _Optional[str] = ...) -> None: ...
+    latency_min_seconds: float
+    latency_max_seconds: float
+    def __init__(self, route_id: _Optional[str] = ..., variant: _Optional[str] = ..., window_start_us: _Optional[int] = ..., window_us: _Optional[int] = ..., count: _Optional[int] = ..., errors: _Optional[int] = ..., successes: _Optional[int] = ..., status_codes: _Optional[_Mapping[str, int]] = ..., latency_seconds: _Optional[_Union[Moments, _Mapping]] = ..., latency_buckets: _Optional[_Iterable[int]] = ..., custom: _Optional[_Mapping[str, Moments]] = ..., model_name: _Optional[str] = ..., latency_min_seconds: _Optional[float] = ..., latency_max_seconds: _Optional[float] = ...) -> None: ...
 
 class ShadowWindow(_message.Message):
-    __slots__ = ("route_id", "shadow_id", "window_start_us", "window_us", "mirrored", "agreed", "disagreed", "errors", "dropped", "latency_seconds", "latency_buckets", "primary_latency_seconds", "samples")
+    __slots__ = ("route_id", "shadow_id", "window_start_us", "window_us", "mirrored", "agreed", "disagreed", "errors", "dropped", "latency_seconds", "latency_buckets", "primary_latency_seconds", "samples", "primary_latency_buckets", "model_name")
     ROUTE_ID_FIELD_NUMBER: _ClassVar[int]
     SHADOW_ID_FIELD_NUMBER: _ClassVar[int]
     WINDOW_START_US_FIELD_NUMBER: _ClassVar[int]
@@ -161,6 +165,8 @@ class ShadowWindow(_message.Message):
     LATENCY_BUCKETS_FIELD_NUMBER: _ClassVar[int]
     PRIMARY_LATENCY_SECONDS_FIELD_NUMBER: _ClassVar[int]
     SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    PRIMARY_LATENCY_BUCKETS_FIELD_NUMBER: _ClassVar[int]
+    MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
     route_id: str
     shadow_id: str
     window_start_us: int
@@ -174,7 +180,9 @@ class ShadowWindow(_message.Message):
     latency_buckets: _containers.RepeatedScalarFieldContainer[int]
     primary_latency_seconds: Moments
     samples: _containers.RepeatedCompositeFieldContainer[ShadowSample]
-    def __init__(self, route_id: _Optional[str] = ..., shadow_id: _Optional[str] = ..., window_start_us: _Optional[int] = ..., window_us: _Optional[int] = ..., mirrored: _Optional[int] = ..., agreed: _Optional[int] = ..., disagreed: _Optional[int] = ..., errors: _Optional[int] = ..., dropped: _Optional[int] = ..., latency_seconds: _Optional[_Union[Moments, _Mapping]] = ..., latency_buckets: _Optional[_Iterable[int]] = ..., primary_latency_seconds: _Optional[_Union[Moments, _Mapping]] = ..., samples: _Optional[_Iterable[_Union[ShadowSample, _Mapping]]] = ...) -> None: ...
+    primary_latency_buckets: _containers.RepeatedScalarFieldContainer[int]
+    model_name: str
+    def __init__(self, route_id: _Optional[str] = ..., shadow_id: _Optional[str] = ..., window_start_us: _Optional[int] = ..., window_us: _Optional[int] = ..., mirrored: _Optional[int] = ..., agreed: _Optional[int] = ..., disagreed: _Optional[int] = ..., errors: _Optional[int] = ..., dropped: _Optional[int] = ..., latency_seconds: _Optional[_Union[Moments, _Mapping]] = ..., latency_buckets: _Optional[_Iterable[int]] = ..., primary_latency_seconds: _Optional[_Union[Moments, _Mapping]] = ..., samples: _Optional[_Iterable[_Union[ShadowSample, _Mapping]]] = ..., primary_latency_buckets: _Optional[_Iterable[int]] = ..., model_name: _Optional[str] = ...) -> None: ...
 
 class ShadowSample(_message.Message):
     __slots__ = ("at_us", "request_id", "primary_json", "shadow_json", "reason")

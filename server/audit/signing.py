@@ -1,0 +1,107 @@
+"""The Ed25519 key that signs audit checkpoints, kept outside the database.
+
+The private key lives in a PEM file (default ``<data_dir>/keys/audit_ed25519.pem``, or
+``NEURAL_MLOPS_AUDIT_KEY_FILE``), created with mode 0600 on first start. Someone who can
+rewrite the database but not read this file cannot forge a checkpoint, so a rewritten
+chain no longer matches the signed heads. ``key_id`` is the SHA-256 of the raw public key
+(first 16 hex digits) and names the key in every checkpoint and export seal.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from neural.mlops.server.errors import FailedPrecondition
+
+KEY_ENV = "NEURAL_MLOPS_AUDIT_KEY_FILE"
+DEFAULT_KEY_PATH = Path("keys") / "audit_ed25519.pem"
+
+
+def default_key_path(data_dir: Path) -> Path:
+    env = os.environ.get(KEY_ENV)
+    return Path(env).expanduser() if env else data_dir / DEFAULT_KEY_PATH
+
+
+def public_key_id(pub: Ed25519PublicKey) -> str:
+    raw = pub.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def public_key_pem(pub: Ed25519PublicKey) -> str:
+    return pub.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
+
+
+def load_public_key(pem: str | bytes) -> Ed25519PublicKey:
+    data = pem.encode() if isinstance(pem, str) else pem
+    try:
+        key = serialization.load_pem_public_key(data)
+    except ValueError as exc:
+        raise FailedPrecondition(f"not a PEM public key: {exc}", field="public_key") from None
+    if not isinstance(key, Ed25519PublicKey):
+        raise FailedPrecondition("the public key is not an Ed25519 key", field="public_key")
+    return key
+
+
+def verify_signature(pub: Ed25519PublicKey, message: bytes, signature_b64: str) -> bool:
+    try:
+        pub.verify(base64.b64decode(signature_b64, validate=True), message)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+class SigningKey:
+    """The checkpoint key of one store."""
+
+    def __init__(self, private: Ed25519PrivateKey, path: Path) -> None:
+        self._private = private
+        self.path = path
+        self.public = private.public_key()
+        self.key_id = public_key_id(self.public)
+        self.public_pem = public_key_pem(self.public)
+
+    @classmethod
+    def load_or_create(cls, path: Path) -> SigningKey:
+        """Load the key, creating it (0600, parent folder 0700) if it does not exist yet."""
+        if path.exists():
+            key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+            if not isinstance(key, Ed25519PrivateKey):
+                raise FailedPrecondition(f"{path} does not hold an Ed25519 private key")
+            return cls(key, path)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        key = Ed25519PrivateKey.generate()
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, pem)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            # link() fails if another process created the key meanwhile: theirs wins.
+            os.link(tmp, path)
+        except FileExistsError:
+            return cls.load_or_create(path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        path.with_suffix(".pub").write_text(public_key_pem(key.public_key()))
+        return cls(key, path)
+
+    def sign(self, message: bytes) -> str:
+        return base64.b64encode(self._private.sign(message)).decode()
+
+    def verify(self, message: bytes, signature_b64: str) -> bool:
+        return verify_signature(self.public, message, signature_b64)

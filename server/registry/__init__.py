@@ -1,0 +1,1 @@
+"""The model registry domain: versions, artifacts, stages, approvals, aliases, history."""

@@ -1,0 +1,187 @@
+"""Registry domain types <-> protobuf messages, used by the servicer and the remote client."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from google.protobuf.timestamp_pb2 import Timestamp
+from neural.mlops.server.registry.model import (
+    AliasChange,
+    Artifact,
+    HistoryEntry,
+    ModelStage,
+    ModelVersion,
+    PromotionRequest,
+    PromotionStatus,
+    PromotionVote,
+    RegisteredModel,
+)
+from neural.mlops.v1 import registry_pb2 as pb
+
+STAGE_TO_PB = {
+    ModelStage.DEVELOPMENT: pb.MODEL_STAGE_DEVELOPMENT,
+    ModelStage.STAGING: pb.MODEL_STAGE_STAGING,
+    ModelStage.PRODUCTION: pb.MODEL_STAGE_PRODUCTION,
+    ModelStage.ARCHIVED: pb.MODEL_STAGE_ARCHIVED,
+}
+STAGE_FROM_PB = {v: k for k, v in STAGE_TO_PB.items()}
+STATUS_TO_PB = {
+    PromotionStatus.PENDING: pb.PROMOTION_STATUS_PENDING,
+    PromotionStatus.APPROVED: pb.PROMOTION_STATUS_APPROVED,
+    PromotionStatus.REJECTED: pb.PROMOTION_STATUS_REJECTED,
+    PromotionStatus.CANCELLED: pb.PROMOTION_STATUS_CANCELLED,
+}
+STATUS_FROM_PB = {v: k for k, v in STATUS_TO_PB.items()}
+
+
+def ts(dt: datetime | None) -> Timestamp:
+    out = Timestamp()
+    if dt is not None:
+        out.FromDatetime(dt)
+    return out
+
+
+def dt(value: Timestamp) -> datetime:
+    return value.ToDatetime(tzinfo=UTC)
+
+
+def stage_from_pb(value: int) -> ModelStage | None:
+    return STAGE_FROM_PB.get(value)  # type: ignore[call-overload]
+
+
+def artifact_to_pb(a: Artifact) -> pb.Artifact:
+    return pb.Artifact(uri=a.uri, sha256=a.sha256, size_bytes=a.size_bytes, filename=a.filename,
+                       stored=a.stored)
+
+
+def artifact_from_pb(a: pb.Artifact) -> Artifact:
+    return Artifact(a.uri, a.sha256, a.size_bytes, a.filename, a.stored)
+
+
+def version_to_pb(m: ModelVersion) -> pb.ModelVersion:
+    return pb.ModelVersion(
+        name=m.name, version=m.version, stage=STAGE_TO_PB[m.stage], framework=m.framework,
+        description=m.description, created_by=m.created_by, created_at=ts(m.created_at),
+        updated_at=ts(m.updated_at), metrics=m.metrics, tags=m.tags, params=m.params,
+        config_json=json.dumps(m.config, sort_keys=True), artifact=artifact_to_pb(m.artifact),
+        aliases=m.aliases,
+    )
+
+
+def version_from_pb(m: pb.ModelVersion) -> ModelVersion:
+    return ModelVersion(
+        name=m.name, version=m.version, stage=STAGE_FROM_PB[m.stage], framework=m.framework,
+        description=m.description, created_by=m.created_by, created_at=dt(m.created_at),
+        updated_at=dt(m.updated_at), metrics=dict(m.metrics), tags=list(m.tags),
+        params=dict(m.params), config=json.loads(m.config_json or "{}"),
+        artifact=artifact_from_pb(m.artifact), aliases=list(m.aliases),
+    )
+
+
+def model_to_pb(r: RegisteredModel) -> pb.RegisteredModel:
+    return pb.RegisteredModel(
+        name=r.name, created_at=ts(r.created_at), updated_at=ts(r.updated_at),
+        version_count=r.version_count, aliases=r.aliases,
+        latest_versions=[version_to_pb(v) for v in r.latest_versions],
+    )
+
+
+def model_from_pb(r: pb.RegisteredModel) -> RegisteredModel:
+    return RegisteredModel(
+        r.name, dt(r.created_at), dt(r.updated_at), r.version_count, dict(r.aliases),
+        [version_from_pb(v) for v in r.latest_versions],
+    )
+
+
+def request_to_pb(r: PromotionRequest) -> pb.PromotionRequest:
+    return pb.PromotionRequest(
+        request_id=r.request_id, name=r.name, version=r.version,
+        target_stage=STAGE_TO_PB[r.target_stage], from_stage=STAGE_TO_PB[r.from_stage],
+        requested_by=r.requested_by, justification=r.justification, reviewers=r.reviewers,
+        required_approvals=r.required_approvals, status=STATUS_TO_PB[r.status],
+        approvals=[pb.PromotionVote(approver=v.approver, comment=v.comment, at=ts(v.at))
+                   for v in r.approvals],
+        decided_by=r.decided_by, decision_comment=r.decision_comment,
+        created_at=ts(r.created_at), decided_at=ts(r.decided_at),
+    )
+
+
+def request_from_pb(r: pb.PromotionRequest) -> PromotionRequest:
+    return PromotionRequest(
+        request_id=r.request_id, name=r.name, version=r.version,
+        target_stage=STAGE_FROM_PB[r.target_stage], from_stage=STAGE_FROM_PB[r.from_stage],
+        requested_by=r.requested_by, justification=r.justification, reviewers=list(r.reviewers),
+        required_approvals=r.required_approvals, status=STATUS_FROM_PB[r.status],
+        approvals=[PromotionVote(v.approver, v.comment, dt(v.at)) for v in r.approvals],
+        decided_by=r.decided_by, decision_comment=r.decision_comment,
+        created_at=dt(r.created_at),
+        decided_at=dt(r.decided_at) if r.HasField("decided_at") and r.decided_at.seconds else None,
+    )
+
+
+def alias_to_pb(a: AliasChange) -> pb.AliasResponse:
+    return pb.AliasResponse(name=a.name, alias=a.alias, version=a.version,
+                            previous_version=a.previous_version)
+
+
+def alias_from_pb(a: pb.AliasResponse) -> AliasChange:
+    return AliasChange(a.name, a.alias, a.version, a.previous_version)
+
+
+def history_to_pb(h: HistoryEntry) -> pb.HistoryEntry:
+    return pb.HistoryEntry(
+        kind=h.kind, name=h.name, version=h.version, from_value=h.from_value, to_value=h.to_value,
+        alias=h.alias, actor=h.actor, reason=h.reason, promotion_request_id=h.promotion_request_id,
+        at=ts(h.at),
+    )
+
+
+def history_from_pb(h: pb.HistoryEntry) -> HistoryEntry:
+    return HistoryEntry(h.kind, h.name, h.version, h.from_value, h.to_value, h.alias, h.actor,
+                        h.reason, h.promotion_request_id, dt(h.at))
+
+
+def comparison_to_pb(c: dict[str, Any]) -> pb.CompareModelsResponse:
+    out = pb.CompareModelsResponse(
+        name=c["name"], version1=c["version1"], version2=c["version2"],
+        tags_only_in_version1=c["tags_only_in_version1"],
+        tags_only_in_version2=c["tags_only_in_version2"],
+        framework=pb.ValueChange(**c["framework"]), stage=pb.ValueChange(**c["stage"]),
+        size_bytes_version1=c["size_bytes"]["version1"],
+        size_bytes_version2=c["size_bytes"]["version2"],
+    )
+    for key, m in c["metrics_comparison"].items():
+        out.metrics_comparison[key].CopyFrom(
+            pb.MetricComparison(**{k: x for k, x in m.items() if x is not None})
+        )
+    for key, p in c["params_diff"].items():
+        out.params_diff[key].CopyFrom(
+            pb.ValueChange(version1=p["version1"] or "", version2=p["version2"] or "")
+        )
+    return out
+
+
+def comparison_from_pb(c: pb.CompareModelsResponse) -> dict[str, Any]:
+    def opt(msg: Any, f: str) -> float | None:
+        return getattr(msg, f) if msg.HasField(f) else None
+
+    return {
+        "name": c.name,
+        "version1": c.version1,
+        "version2": c.version2,
+        "metrics_comparison": {
+            k: {f: opt(m, f) for f in ("version1", "version2", "difference", "relative_change")}
+            for k, m in sorted(c.metrics_comparison.items())
+        },
+        "tags_only_in_version1": list(c.tags_only_in_version1),
+        "tags_only_in_version2": list(c.tags_only_in_version2),
+        "params_diff": {
+            k: {"version1": p.version1 or None, "version2": p.version2 or None}
+            for k, p in sorted(c.params_diff.items())
+        },
+        "framework": {"version1": c.framework.version1, "version2": c.framework.version2},
+        "stage": {"version1": c.stage.version1, "version2": c.stage.version2},
+        "size_bytes": {"version1": c.size_bytes_version1, "version2": c.size_bytes_version2},
+    }
