@@ -1,0 +1,52 @@
+"""``neural-mlops demo-model``: a small OIP model server for tours, tests and benchmarks."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "demo-model",
+        help="run a small Open Inference Protocol model server (numpy only)",
+        description="Answers ModelInfer for any version of NAME and echoes the version asked "
+        "for in model_version. Output: <input>_out = 2*x + bias, score = row sums.",
+    )
+    p.add_argument("--listen", default="127.0.0.1:8001", help="HOST:PORT (default %(default)s)")
+    p.add_argument("--name", required=True, help="the model name it serves")
+    p.add_argument("--latency-ms", type=float, default=0.0, help="added latency per call")
+    p.add_argument("--error-rate", type=float, default=0.0, help="fraction of calls failing")
+    p.add_argument("--bias", type=float, default=0.0, help="added to every output (a 'new model')")
+    p.add_argument("--seed", type=int, help="seed for --error-rate")
+    p.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from neural.mlops.server.logging import configure_logging
+    from neural.mlops.sidecar.demo_model import DemoModelConfig, serve
+
+    if args.latency_ms < 0:
+        print("error: invalid argument: --latency-ms must be >= 0", file=sys.stderr)
+        return 2
+    if not 0.0 <= args.error_rate <= 1.0:
+        print("error: invalid argument: --error-rate must be in [0, 1]", file=sys.stderr)
+        return 2
+    if ":" not in args.listen:
+        print(
+            f"error: invalid argument: --listen expects HOST:PORT, got {args.listen!r}",
+            file=sys.stderr,
+        )
+        return 2
+    configure_logging(args.log_level)
+    config = DemoModelConfig(
+        listen=args.listen,
+        name=args.name,
+        latency_ms=args.latency_ms,
+        error_rate=args.error_rate,
+        bias=args.bias,
+        seed=args.seed,
+    )
+    return asyncio.run(serve(config))

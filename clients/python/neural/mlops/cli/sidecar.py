@@ -1,0 +1,61 @@
+"""``neural-mlops sidecar``: run the inference proxy beside a model server."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "sidecar",
+        help="run the inference sidecar (OIP proxy with routing, shadowing and metrics)",
+    )
+    p.add_argument("--listen", help="HOST:PORT to serve OIP gRPC on (default 127.0.0.1:8080)")
+    p.add_argument("--upstream", help="HOST:PORT of the model server (default 127.0.0.1:8001)")
+    p.add_argument(
+        "--control-plane",
+        help="HOST:PORT of the control plane; omitted = plain proxy without routing table",
+    )
+    p.add_argument(
+        "--routing-key-header", help="request metadata key with the unit id (default x-user-id)"
+    )
+    p.add_argument(
+        "--metrics-port", type=int, help="serve /metrics and /healthz on this port (0 = any)"
+    )
+    p.add_argument("--metrics-host", help="address for the metrics port (default 0.0.0.0)")
+    p.add_argument("--flush-interval", type=float, help="metric window seconds (default 1)")
+    p.add_argument("--max-backlog", type=int, help="unacknowledged metric batches kept")
+    p.add_argument("--shadow-queue", type=int, help="mirror queue bound (default 1000)")
+    p.add_argument("--shadow-in-flight", type=int, help="concurrent shadow calls (default 32)")
+    p.add_argument("--shadow-timeout", type=float, help="deadline of a shadow call, seconds")
+    p.add_argument("--shadow-rtol", type=float, help="relative tolerance for float outputs")
+    p.add_argument("--shadow-atol", type=float, help="absolute tolerance for float outputs")
+    p.add_argument("--grace-seconds", type=float, help="drain time on SIGTERM (default 10)")
+    p.add_argument("--sidecar-id", help="id in metric batches (default host-pid-random)")
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import structlog
+
+    from neural.mlops.server.logging import configure_logging
+    from neural.mlops.sidecar.app import SidecarConfig, serve
+
+    keys = (
+        "listen upstream control_plane routing_key_header metrics_port metrics_host "
+        "flush_interval max_backlog shadow_queue shadow_in_flight shadow_timeout shadow_rtol "
+        "shadow_atol grace_seconds sidecar_id"
+    ).split()
+    try:
+        config = SidecarConfig.load({k: getattr(args, k) for k in keys})
+    except ValueError as exc:
+        print(f"error: invalid argument: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(args.log_level)
+    structlog.get_logger("neural.mlops.sidecar").info(
+        "configuration", **{k: str(v) for k, v in vars(config).items()}
+    )
+    return asyncio.run(serve(config))

@@ -1,0 +1,261 @@
+"""The sidecar process: proxy + router + mirror + metrics, wired to the control plane.
+
+Lifecycle: :meth:`Sidecar.start` binds the listener and starts the route watcher, the
+metric flusher/reporter and the mirror workers; :meth:`Sidecar.stop` (SIGTERM) stops
+accepting, lets in-flight calls finish for ``grace_seconds``, lets queued shadow copies
+finish, flushes the last window and waits (bounded) until every metric batch is
+acknowledged, then closes the channels.
+
+Health: the standard gRPC health service answers for the sidecar itself (service ""
+is SERVING while it accepts calls; ``neural.mlops.sidecar.routing`` is SERVING only with
+a routing table from a connected control plane), and ``/healthz`` on the metrics port
+gives the details (``routing``: ``live`` / ``stale`` (fail-static on the last table) /
+``none`` (plain proxy)). Health checks are therefore answered by the sidecar, not
+forwarded to the model server; OIP ServerLive/ServerReady are forwarded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import uuid
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import grpc
+import structlog
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from neural.mlops.sidecar.control import MetricsReporter, RouteWatcher
+from neural.mlops.sidecar.metrics import Aggregator
+from neural.mlops.sidecar.mirror import Mirror, Tolerance
+from neural.mlops.sidecar.prom import MetricsServer
+from neural.mlops.sidecar.proxy import Proxy
+from neural.mlops.sidecar.router import Router, Table
+from neural.mlops.sidecar.upstream import MAX_MESSAGE, Upstreams
+
+log = structlog.get_logger(__name__)
+
+ROUTING_HEALTH = "neural.mlops.sidecar.routing"
+
+
+@dataclass(frozen=True)
+class SidecarConfig:
+    listen: str = "127.0.0.1:8080"
+    upstream: str = "127.0.0.1:8001"
+    control_plane: str = ""  # "" = plain proxy, no routing table
+    routing_key_header: str = "x-user-id"
+    metrics_port: int = -1  # -1 = no Prometheus endpoint; 0 = any free port
+    metrics_host: str = "0.0.0.0"
+    flush_interval: float = 1.0
+    max_backlog: int = 3600
+    shadow_queue: int = 1000
+    shadow_in_flight: int = 32
+    shadow_timeout: float = 10.0
+    shadow_rtol: float = 1e-5
+    shadow_atol: float = 1e-8
+    grace_seconds: float = 10.0
+    sidecar_id: str = ""
+
+    @classmethod
+    def load(cls, overrides: dict[str, Any]) -> SidecarConfig:
+        """Flags over ``NEURAL_MLOPS_SIDECAR_<FIELD>`` environment over defaults."""
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            env = os.environ.get(f"NEURAL_MLOPS_SIDECAR_{f.name.upper()}")
+            if env is not None:
+                values[f.name] = env
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        typed = {}
+        for f in fields(cls):
+            if f.name in values:
+                default = getattr(cls, f.name)
+                try:
+                    typed[f.name] = type(default)(values[f.name])
+                except ValueError as exc:
+                    raise ValueError(f"{f.name}: {exc}") from None
+        cfg = cls(**typed)
+        cfg.validate()
+        return cfg
+
+    def validate(self) -> None:
+        for name in ("listen", "upstream"):
+            if ":" not in getattr(self, name):
+                raise ValueError(f"{name}: expected HOST:PORT, got {getattr(self, name)!r}")
+        if self.control_plane and ":" not in self.control_plane:
+            raise ValueError(f"control_plane: expected HOST:PORT, got {self.control_plane!r}")
+        if self.flush_interval <= 0:
+            raise ValueError("flush_interval: must be > 0")
+        for name in ("max_backlog", "shadow_queue", "shadow_in_flight"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: must be >= 1")
+
+    def resolved_id(self) -> str:
+        # Unique per process start: sequences restart at 1 with every new id.
+        return self.sidecar_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+class Sidecar:
+    def __init__(self, config: SidecarConfig) -> None:
+        self.config = config
+        self.sidecar_id = config.resolved_id()
+        self.aggregator = Aggregator(window_seconds=config.flush_interval)
+        self.router = Router(self.aggregator, on_apply=self._on_table)
+        self.upstreams = Upstreams(config.upstream)
+        self.mirror = Mirror(
+            self.upstreams,
+            queue_size=config.shadow_queue,
+            max_in_flight=config.shadow_in_flight,
+            timeout=config.shadow_timeout,
+            tolerance=Tolerance(config.shadow_rtol, config.shadow_atol),
+        )
+        self.proxy = Proxy(
+            self.upstreams, self.router, self.mirror, routing_key_header=config.routing_key_header
+        )
+        self.health = health.aio.HealthServicer()
+        self.server: grpc.aio.Server | None = None
+        self.control: grpc.aio.Channel | None = None
+        self.watcher: RouteWatcher | None = None
+        self.reporter: MetricsReporter | None = None
+        self.metrics_server: MetricsServer | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.port = 0
+
+    def _on_table(self, table: Table) -> None:
+        asyncio.get_running_loop().create_task(self._set_routing_health())
+
+    async def _set_routing_health(self) -> None:
+        live = self.router.table is not None and self.watcher is not None and self.watcher.connected
+        await self.health.set(
+            ROUTING_HEALTH,
+            health_pb2.HealthCheckResponse.SERVING
+            if live
+            else health_pb2.HealthCheckResponse.NOT_SERVING,
+        )
+
+    def routing_state(self) -> str:
+        if self.router.table is None:
+            return "none"
+        return "live" if self.watcher is not None and self.watcher.connected else "stale"
+
+    def state(self) -> dict[str, Any]:
+        r = self.reporter
+        return {
+            "status": "serving",
+            "sidecar_id": self.sidecar_id,
+            "routing": self.routing_state(),
+            "table_version": self.router.version,
+            "routes": len(self.router.table.routes) if self.router.table else 0,
+            "control_plane_connected": bool(self.watcher and self.watcher.connected),
+            "batches_pending": len(r.pending) if r else 0,
+            "batches_dropped": r.dropped_batches if r else 0,
+            "batches_acked": r.acked if r else 0,
+            "shadow_queue": self.mirror.queue.qsize(),
+            "in_flight": self.proxy.in_flight,
+        }
+
+    async def start(self) -> None:
+        cfg = self.config
+        self.server = grpc.aio.server(
+            options=[
+                ("grpc.max_receive_message_length", MAX_MESSAGE),
+                ("grpc.max_send_message_length", MAX_MESSAGE),
+                ("grpc.so_reuseport", 0),
+            ]
+        )
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        self.server.add_generic_rpc_handlers((self.proxy,))
+        self.port = self.server.add_insecure_port(cfg.listen)
+        if self.port == 0:
+            raise OSError(f"cannot listen on {cfg.listen}")
+        self.mirror.start()
+        if cfg.control_plane:
+            self.control = grpc.aio.insecure_channel(cfg.control_plane)
+            self.watcher = RouteWatcher(self.control, self.router, self.sidecar_id)
+            self.reporter = MetricsReporter(
+                self.control,
+                self.aggregator,
+                self.sidecar_id,
+                interval=cfg.flush_interval,
+                max_backlog=cfg.max_backlog,
+            )
+            self._tasks += [
+                asyncio.create_task(self.watcher.run()),
+                asyncio.create_task(self.reporter.run()),
+                asyncio.create_task(self.reporter.run_flusher()),
+                asyncio.create_task(self._watch_health()),
+            ]
+        if cfg.metrics_port >= 0:
+            self.metrics_server = MetricsServer(
+                cfg.metrics_host, cfg.metrics_port, self.aggregator, self.state
+            )
+            await self.metrics_server.start()
+        await self.server.start()
+        await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
+        await self._set_routing_health()
+        log.info(
+            "sidecar serving",
+            address=self.address,
+            upstream=cfg.upstream,
+            control_plane=cfg.control_plane or None,
+            sidecar_id=self.sidecar_id,
+            metrics_port=self.metrics_server.port if self.metrics_server else None,
+        )
+
+    async def _watch_health(self) -> None:
+        last = None
+        while True:
+            state = self.routing_state()
+            if state != last:
+                await self._set_routing_health()
+                last = state
+            await asyncio.sleep(0.25)
+
+    @property
+    def address(self) -> str:
+        return f"{self.config.listen.rsplit(':', 1)[0]}:{self.port}"
+
+    async def stop(self) -> None:
+        cfg = self.config
+        await self.health.enter_graceful_shutdown()
+        if self.server is not None:
+            await self.server.stop(cfg.grace_seconds)  # stop accepting, finish in-flight
+        await self.mirror.stop(min(cfg.grace_seconds, self.config.shadow_timeout))
+        if self.reporter is not None:
+            ok = await self.reporter.drain(timeout=cfg.grace_seconds)
+            if not ok:
+                log.warning(
+                    "metric batches not acknowledged at exit", pending=len(self.reporter.pending)
+                )
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.metrics_server is not None:
+            await self.metrics_server.stop()
+        if self.control is not None:
+            await self.control.close()
+        await self.upstreams.close()
+        log.info("sidecar stopped")
+
+    def masked(self) -> dict[str, Any]:
+        return {k: str(v) for k, v in asdict(self.config).items()}
+
+
+async def serve(config: SidecarConfig) -> int:
+    sidecar = Sidecar(config)
+    await sidecar.start()
+    print(f"neural-mlops sidecar listening on {sidecar.address} -> {config.upstream}", flush=True)
+    if sidecar.metrics_server is not None:
+        print(
+            f"metrics on http://{config.metrics_host}:{sidecar.metrics_server.port}/metrics",
+            flush=True,
+        )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("draining", grace_seconds=config.grace_seconds)
+    await sidecar.stop()
+    return 0

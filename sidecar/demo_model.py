@@ -1,0 +1,170 @@
+"""A small Open Inference Protocol model server (numpy only) for tours, tests and benchmarks.
+
+It answers ModelInfer for any version of its one model name and echoes the version it
+was asked for in the response's ``model_version``, so routing is visible end to end.
+The model: every input tensor ``x`` yields an FP32 output ``<name>_out = 2*x + bias`` and
+one FP32 output ``score`` (the row sums of the first input), returned as raw contents.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import signal
+from dataclasses import dataclass
+
+import grpc
+import numpy as np
+import structlog
+from neural.mlops.sidecar.oip import METHODS, SERVICE, request_tensors
+from neural.mlops.v1 import oip_pb2
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class DemoModelConfig:
+    listen: str = "127.0.0.1:8001"
+    name: str = "demo"
+    latency_ms: float = 0.0
+    error_rate: float = 0.0
+    bias: float = 0.0
+    seed: int | None = None
+
+
+class DemoModel:
+    """The handlers, transport-free apart from the status they return."""
+
+    def __init__(self, config: DemoModelConfig) -> None:
+        self.config = config
+        self._rng = random.Random(config.seed)
+        self.calls = 0
+
+    def _known(self, name: str) -> bool:
+        return name == self.config.name
+
+    async def ServerLive(
+        self, req: oip_pb2.ServerLiveRequest, ctx: grpc.aio.ServicerContext
+    ) -> oip_pb2.ServerLiveResponse:  # noqa: N802
+        return oip_pb2.ServerLiveResponse(live=True)
+
+    async def ServerReady(
+        self, req: oip_pb2.ServerReadyRequest, ctx: grpc.aio.ServicerContext
+    ) -> oip_pb2.ServerReadyResponse:  # noqa: N802
+        return oip_pb2.ServerReadyResponse(ready=True)
+
+    async def ModelReady(
+        self, req: oip_pb2.ModelReadyRequest, ctx: grpc.aio.ServicerContext
+    ) -> oip_pb2.ModelReadyResponse:  # noqa: N802
+        return oip_pb2.ModelReadyResponse(ready=self._known(req.name))
+
+    async def ServerMetadata(
+        self, req: oip_pb2.ServerMetadataRequest, ctx: grpc.aio.ServicerContext
+    ) -> oip_pb2.ServerMetadataResponse:  # noqa: N802
+        return oip_pb2.ServerMetadataResponse(name="neural-mlops-demo", version="1", extensions=[])
+
+    async def ModelMetadata(
+        self, req: oip_pb2.ModelMetadataRequest, ctx: grpc.aio.ServicerContext
+    ) -> oip_pb2.ModelMetadataResponse:  # noqa: N802
+        if not self._known(req.name):
+            await ctx.abort(grpc.StatusCode.NOT_FOUND, f"unknown model {req.name!r}")
+        meta = oip_pb2.ModelMetadataResponse.TensorMetadata
+        return oip_pb2.ModelMetadataResponse(
+            name=req.name,
+            versions=[req.version] if req.version else [],
+            platform="numpy",
+            inputs=[meta(name="input", datatype="FP32", shape=[-1, -1])],
+            outputs=[meta(name="score", datatype="FP32", shape=[-1])],
+        )
+
+    async def ModelInfer(
+        self, req: oip_pb2.ModelInferRequest, ctx: grpc.aio.ServicerContext
+    ) -> oip_pb2.ModelInferResponse:  # noqa: N802
+        self.calls += 1
+        if not self._known(req.model_name):
+            await ctx.abort(grpc.StatusCode.NOT_FOUND, f"unknown model {req.model_name!r}")
+        if self.config.latency_ms > 0:
+            await asyncio.sleep(self.config.latency_ms / 1000.0)
+        if self.config.error_rate > 0 and self._rng.random() < self.config.error_rate:
+            await ctx.abort(grpc.StatusCode.INTERNAL, "injected error (--error-rate)")
+        try:
+            tensors = request_tensors(req)
+        except (ValueError, TypeError) as exc:
+            await ctx.abort(grpc.StatusCode.INVALID_ARGUMENT, f"inputs: {exc}")
+        resp = oip_pb2.ModelInferResponse(
+            model_name=req.model_name, model_version=req.model_version, id=req.id
+        )
+        bias = np.float32(self.config.bias)
+        first: np.ndarray | None = None
+        for name, arr in tensors.items():
+            if arr.dtype == object:
+                continue
+            x = arr.astype(np.float32, copy=False)
+            first = x if first is None else first
+            out = resp.outputs.add(name=f"{name}_out", datatype="FP32", shape=list(x.shape))
+            del out
+            resp.raw_output_contents.append((x * np.float32(2) + bias).astype("<f4").tobytes())
+        if first is not None:
+            score = (
+                first.reshape(first.shape[0], -1).sum(axis=1)
+                if first.ndim > 1
+                else first.sum(keepdims=True)
+            )
+            resp.outputs.add(name="score", datatype="FP32", shape=[int(score.shape[0])])
+            resp.raw_output_contents.append((score + bias).astype("<f4").tobytes())
+        return resp
+
+
+def handler(model: DemoModel) -> grpc.GenericRpcHandler:
+    handlers = {}
+    for method, (req_cls, resp_cls) in METHODS.items():
+        handlers[method] = grpc.unary_unary_rpc_method_handler(
+            getattr(model, method),
+            request_deserializer=req_cls.FromString,
+            response_serializer=resp_cls.SerializeToString,
+        )
+    return grpc.method_handlers_generic_handler(SERVICE, handlers)
+
+
+class DemoModelServer:
+    def __init__(self, config: DemoModelConfig) -> None:
+        self.config = config
+        self.model = DemoModel(config)
+        self.server: grpc.aio.Server | None = None
+        self.port = 0
+
+    async def start(self) -> None:
+        self.server = grpc.aio.server(
+            handlers=[handler(self.model)],
+            options=[
+                ("grpc.so_reuseport", 0),
+                ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+                ("grpc.max_send_message_length", 64 * 1024 * 1024),
+            ],
+        )
+        self.port = self.server.add_insecure_port(self.config.listen)
+        if self.port == 0:
+            raise OSError(f"cannot listen on {self.config.listen}")
+        await self.server.start()
+
+    @property
+    def address(self) -> str:
+        return f"{self.config.listen.rsplit(':', 1)[0]}:{self.port}"
+
+    async def stop(self, grace: float = 1.0) -> None:
+        if self.server is not None:
+            await self.server.stop(grace)
+
+
+async def serve(config: DemoModelConfig) -> int:
+    server = DemoModelServer(config)
+    await server.start()
+    log.info("demo model serving", address=server.address, model=config.name)
+    print(f"demo model {config.name!r} listening on {server.address}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await server.stop()
+    return 0

@@ -1,0 +1,278 @@
+"""Per-(route, variant) traffic windows, cut every flush interval into metric batches.
+
+The per-request cost is a handful of integer and float additions on a slot object that
+the router resolved once per routing table: no locks (one event loop), no allocation on
+the OK path, one C ``bisect`` for the latency bucket (the contract's fixed log-spaced
+bounds, :data:`neural.mlops.v1.traffic.LATENCY_BOUNDS`). A flush swaps every slot's
+window for a fresh one and turns the old ones into ``VariantWindow`` messages.
+
+Cumulative totals (for Prometheus) are kept beside the windows and never reset.
+"""
+
+from __future__ import annotations
+
+import time
+from bisect import bisect_right
+from dataclasses import dataclass, field
+
+from neural.mlops.v1 import routing_pb2
+from neural.mlops.v1.traffic import LATENCY_BOUNDS, MAX_DISAGREEMENT_SAMPLES
+
+_OK = 0  # grpc.StatusCode.OK.value[0]
+
+
+class Window:
+    """One window of one (route, variant): mergeable sufficient statistics."""
+
+    __slots__ = ("count", "errors", "codes", "lat_sum", "lat_sq", "lat_min", "lat_max", "buckets")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.errors = 0
+        self.codes: dict[str, int] = {}
+        self.lat_sum = 0.0
+        self.lat_sq = 0.0
+        self.lat_min = float("inf")
+        self.lat_max = 0.0
+        self.buckets: dict[int, int] = {}
+
+
+class Slot:
+    """Where one (model, route, variant) records; resolved once per routing table."""
+
+    __slots__ = (
+        "model_name",
+        "route_id",
+        "variant",
+        "window",
+        "total",
+        "total_errors",
+        "codes",
+        "hist",
+        "lat_sum",
+    )
+
+    def __init__(self, model_name: str, route_id: str, variant: str) -> None:
+        self.model_name = model_name
+        self.route_id = route_id
+        self.variant = variant
+        self.window = Window()
+        # Cumulative, for Prometheus.
+        self.total = 0
+        self.total_errors = 0
+        self.codes: dict[str, int] = {}
+        self.hist: dict[int, int] = {}
+        self.lat_sum = 0.0
+
+    def record(self, code_name: str | None, seconds: float) -> None:
+        """One finished call: ``code_name`` None for OK, else the gRPC status name."""
+        w = self.window
+        w.count += 1
+        self.total += 1
+        if code_name is not None:
+            w.errors += 1
+            self.total_errors += 1
+            w.codes[code_name] = w.codes.get(code_name, 0) + 1
+            self.codes[code_name] = self.codes.get(code_name, 0) + 1
+        w.lat_sum += seconds
+        w.lat_sq += seconds * seconds
+        if seconds < w.lat_min:
+            w.lat_min = seconds
+        if seconds > w.lat_max:
+            w.lat_max = seconds
+        i = bisect_right(LATENCY_BOUNDS, seconds)
+        b = w.buckets
+        b[i] = b.get(i, 0) + 1
+        h = self.hist
+        h[i] = h.get(i, 0) + 1
+        self.lat_sum += seconds
+
+
+def _dense(counts: dict[int, int]) -> list[int]:
+    if not counts:
+        return []
+    out = [0] * (max(counts) + 1)
+    for i, c in counts.items():
+        out[i] = c
+    return out
+
+
+class ShadowWindow:
+    __slots__ = (
+        "mirrored",
+        "agreed",
+        "disagreed",
+        "errors",
+        "dropped",
+        "lat_sum",
+        "lat_sq",
+        "buckets",
+        "p_sum",
+        "p_sq",
+        "p_buckets",
+        "samples",
+    )
+
+    def __init__(self) -> None:
+        self.mirrored = 0
+        self.agreed = 0
+        self.disagreed = 0
+        self.errors = 0
+        self.dropped = 0
+        self.lat_sum = 0.0
+        self.lat_sq = 0.0
+        self.buckets: dict[int, int] = {}
+        self.p_sum = 0.0
+        self.p_sq = 0.0
+        self.p_buckets: dict[int, int] = {}
+        self.samples: list[routing_pb2.ShadowSample] = []
+
+
+class ShadowSlot:
+    """Where one (route, shadow target) records; also cumulative totals for Prometheus."""
+
+    __slots__ = (
+        "model_name",
+        "route_id",
+        "shadow_id",
+        "window",
+        "mirrored",
+        "agreed",
+        "disagreed",
+        "errors",
+        "dropped",
+    )
+
+    def __init__(self, model_name: str, route_id: str, shadow_id: str) -> None:
+        self.model_name = model_name
+        self.route_id = route_id
+        self.shadow_id = shadow_id
+        self.window = ShadowWindow()
+        self.mirrored = self.agreed = self.disagreed = self.errors = self.dropped = 0
+
+    def drop(self) -> None:
+        self.window.dropped += 1
+        self.dropped += 1
+
+    def record(
+        self,
+        *,
+        agreed: bool | None,
+        error: bool,
+        shadow_seconds: float,
+        primary_seconds: float,
+        sample: routing_pb2.ShadowSample | None = None,
+    ) -> None:
+        w = self.window
+        w.mirrored += 1
+        self.mirrored += 1
+        if error:
+            w.errors += 1
+            self.errors += 1
+        if agreed is True:
+            w.agreed += 1
+            self.agreed += 1
+        elif agreed is False:
+            w.disagreed += 1
+            self.disagreed += 1
+            if sample is not None and len(w.samples) < MAX_DISAGREEMENT_SAMPLES:
+                w.samples.append(sample)
+        w.lat_sum += shadow_seconds
+        w.lat_sq += shadow_seconds * shadow_seconds
+        i = bisect_right(LATENCY_BOUNDS, shadow_seconds)
+        w.buckets[i] = w.buckets.get(i, 0) + 1
+        w.p_sum += primary_seconds
+        w.p_sq += primary_seconds * primary_seconds
+        i = bisect_right(LATENCY_BOUNDS, primary_seconds)
+        w.p_buckets[i] = w.p_buckets.get(i, 0) + 1
+
+
+@dataclass
+class Aggregator:
+    """All slots of the process; :meth:`cut` closes the current window."""
+
+    window_seconds: float = 1.0
+    slots: dict[tuple[str, str, str], Slot] = field(default_factory=dict)
+    shadow_slots: dict[tuple[str, str], ShadowSlot] = field(default_factory=dict)
+    window_start: float = field(default_factory=time.time)
+
+    def slot(self, model_name: str, route_id: str, variant: str) -> Slot:
+        key = (model_name, route_id, variant)
+        s = self.slots.get(key)
+        if s is None:
+            s = self.slots[key] = Slot(model_name, route_id, variant)
+        return s
+
+    def shadow_slot(self, model_name: str, route_id: str, shadow_id: str) -> ShadowSlot:
+        key = (route_id, shadow_id)
+        s = self.shadow_slots.get(key)
+        if s is None:
+            s = self.shadow_slots[key] = ShadowSlot(model_name, route_id, shadow_id)
+        return s
+
+    def cut(
+        self, now: float | None = None
+    ) -> tuple[list[routing_pb2.VariantWindow], list[routing_pb2.ShadowWindow]]:
+        """Close the current window of every slot; returns the non-empty ones as messages.
+
+        Only routed traffic (a route id) is reported to the control plane; unrouted calls
+        still count in the cumulative Prometheus totals.
+        """
+        now = time.time() if now is None else now
+        start_us = int(self.window_start * 1_000_000)
+        window_us = max(int((now - self.window_start) * 1_000_000), 1)
+        self.window_start = now
+        windows = []
+        for slot in self.slots.values():
+            w = slot.window
+            if w.count == 0:
+                continue
+            slot.window = Window()
+            if not slot.route_id:
+                continue
+            msg = routing_pb2.VariantWindow(
+                route_id=slot.route_id,
+                variant=slot.variant,
+                model_name=slot.model_name,
+                window_start_us=start_us,
+                window_us=window_us,
+                count=w.count,
+                errors=w.errors,
+                successes=w.count - w.errors,
+                status_codes=w.codes,
+                latency_seconds=routing_pb2.Moments(n=w.count, sum=w.lat_sum, sum_squares=w.lat_sq),
+                latency_buckets=_dense(w.buckets),
+                latency_min_seconds=w.lat_min,
+                latency_max_seconds=w.lat_max,
+            )
+            windows.append(msg)
+        shadows = []
+        for ss in self.shadow_slots.values():
+            w = ss.window
+            if w.mirrored == 0 and w.dropped == 0:
+                continue
+            ss.window = ShadowWindow()
+            shadows.append(
+                routing_pb2.ShadowWindow(
+                    route_id=ss.route_id,
+                    shadow_id=ss.shadow_id,
+                    model_name=ss.model_name,
+                    window_start_us=start_us,
+                    window_us=window_us,
+                    mirrored=w.mirrored,
+                    agreed=w.agreed,
+                    disagreed=w.disagreed,
+                    errors=w.errors,
+                    dropped=w.dropped,
+                    latency_seconds=routing_pb2.Moments(
+                        n=w.mirrored, sum=w.lat_sum, sum_squares=w.lat_sq
+                    ),
+                    latency_buckets=_dense(w.buckets),
+                    primary_latency_seconds=routing_pb2.Moments(
+                        n=w.mirrored, sum=w.p_sum, sum_squares=w.p_sq
+                    ),
+                    primary_latency_buckets=_dense(w.p_buckets),
+                    samples=w.samples,
+                )
+            )
+        return windows, shadows

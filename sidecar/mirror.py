@@ -1,0 +1,192 @@
+"""Shadow traffic: mirror ModelInfer calls to shadow targets and judge agreement.
+
+The primary path only calls :meth:`Mirror.submit`, which is a ``put_nowait`` on a bounded
+queue (a full queue drops the copy and counts it). A fixed pool of worker tasks (the
+in-flight bound) rewrites the request for the shadow model, marks it as shadow traffic
+with the OIP parameter ``neural_shadow = true``, calls the shadow upstream with its own
+deadline, and compares the outputs tensor by tensor: exact for integers, booleans and
+bytes; ``|a - b| <= atol + rtol * |b|`` for floats (numpy ``allclose``, NaN equal to NaN).
+The caller never waits for any of it and never sees its errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+import numpy as np
+import structlog
+from neural.mlops.sidecar.oip import MODEL_INFER, SHADOW_PARAMETER, response_tensors
+from neural.mlops.sidecar.router import Shadow
+from neural.mlops.sidecar.upstream import Upstreams
+from neural.mlops.sidecar.wire import parameter_entry, rewrite_model
+from neural.mlops.v1 import oip_pb2, routing_pb2
+
+log = structlog.get_logger(__name__)
+
+_SHADOW_MARK = parameter_entry(SHADOW_PARAMETER, bool_value=True)
+_SAMPLE_VALUES = 16
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    rtol: float = 1e-5
+    atol: float = 1e-8
+
+
+def compare(primary: bytes, shadow: bytes, tol: Tolerance) -> tuple[bool, str]:
+    """Whether two serialized ModelInferResponses agree on every output tensor, and why not."""
+    p = response_tensors(oip_pb2.ModelInferResponse.FromString(primary))
+    s = response_tensors(oip_pb2.ModelInferResponse.FromString(shadow))
+    if p.keys() != s.keys():
+        return False, f"outputs differ: {sorted(p)} vs {sorted(s)}"
+    for name, a in p.items():
+        b = s[name]
+        if a.shape != b.shape:
+            return False, f"{name}: shape {a.shape} vs {b.shape}"
+        if a.dtype.kind == "f" or b.dtype.kind == "f":
+            try:
+                ok = bool(np.allclose(a, b, rtol=tol.rtol, atol=tol.atol, equal_nan=True))
+            except TypeError:
+                ok = False
+        else:
+            ok = bool(np.array_equal(a, b))
+        if not ok:
+            return False, f"{name}: values differ"
+    return True, ""
+
+
+def _preview(raw: bytes) -> str:
+    try:
+        tensors = response_tensors(oip_pb2.ModelInferResponse.FromString(raw))
+        out: dict[str, Any] = {}
+        for name, arr in tensors.items():
+            flat = arr.reshape(-1)[:_SAMPLE_VALUES]
+            out[name] = [
+                v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in flat.tolist()
+            ]
+        return json.dumps(out)[:2000]
+    except Exception:  # noqa: BLE001 - a preview must never fail the comparison
+        return ""
+
+
+@dataclass(slots=True)
+class _Job:
+    shadow: Shadow
+    request: bytes
+    metadata: tuple[tuple[str, str], ...]
+    primary: bytes | None
+    primary_seconds: float
+    request_id: str
+
+
+class Mirror:
+    def __init__(
+        self,
+        upstreams: Upstreams,
+        *,
+        queue_size: int = 1000,
+        max_in_flight: int = 32,
+        timeout: float = 10.0,
+        tolerance: Tolerance = Tolerance(),
+    ) -> None:
+        self.upstreams = upstreams
+        self.queue: asyncio.Queue[_Job] = asyncio.Queue(maxsize=queue_size)
+        self.max_in_flight = max_in_flight
+        self.timeout = timeout
+        self.tolerance = tolerance
+        self.in_flight = 0
+        self._workers: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        self._workers = [asyncio.create_task(self._worker()) for _ in range(self.max_in_flight)]
+
+    async def stop(self, grace: float = 2.0) -> None:
+        """Let queued copies finish for up to ``grace`` seconds, then cancel the rest."""
+        try:
+            await asyncio.wait_for(self.queue.join(), grace)
+        except TimeoutError:
+            pass
+        for t in self._workers:
+            t.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+
+    def submit(
+        self,
+        shadow: Shadow,
+        request: bytes,
+        metadata: tuple[tuple[str, str], ...],
+        primary: bytes | None,
+        primary_seconds: float,
+        request_id: str,
+    ) -> None:
+        try:
+            self.queue.put_nowait(
+                _Job(shadow, request, metadata, primary, primary_seconds, request_id)
+            )
+        except asyncio.QueueFull:
+            shadow.slot.drop()
+
+    async def _worker(self) -> None:
+        while True:
+            job = await self.queue.get()
+            self.in_flight += 1
+            try:
+                await self._run(job)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - a bad shadow must not kill the worker
+                log.exception("shadow call failed unexpectedly", shadow_id=job.shadow.shadow_id)
+            finally:
+                self.in_flight -= 1
+                self.queue.task_done()
+
+    async def _run(self, job: _Job) -> None:
+        sh = job.shadow
+        body = rewrite_model(job.request, sh.model_name, sh.model_version) + _SHADOW_MARK
+        call = self.upstreams.unary(sh.upstream, MODEL_INFER)
+        t0 = time.perf_counter()
+        try:
+            answer = await call(body, metadata=job.metadata, timeout=self.timeout)
+        except grpc.aio.AioRpcError as exc:
+            sh.slot.record(
+                agreed=None,
+                error=True,
+                shadow_seconds=time.perf_counter() - t0,
+                primary_seconds=job.primary_seconds,
+            )
+            log.debug("shadow error", shadow_id=sh.shadow_id, code=exc.code().name)
+            return
+        seconds = time.perf_counter() - t0
+        if job.primary is None:
+            sh.slot.record(
+                agreed=None,
+                error=False,
+                shadow_seconds=seconds,
+                primary_seconds=job.primary_seconds,
+            )
+            return
+        try:
+            agreed, reason = compare(job.primary, answer, self.tolerance)
+        except Exception as exc:  # noqa: BLE001 - undecodable answers count as disagreement
+            agreed, reason = False, f"cannot compare: {exc}"
+        sample = None
+        if not agreed:
+            sample = routing_pb2.ShadowSample(
+                at_us=int(time.time() * 1_000_000),
+                request_id=job.request_id,
+                primary_json=_preview(job.primary),
+                shadow_json=_preview(answer),
+                reason=reason,
+            )
+        sh.slot.record(
+            agreed=agreed,
+            error=False,
+            shadow_seconds=seconds,
+            primary_seconds=job.primary_seconds,
+            sample=sample,
+        )

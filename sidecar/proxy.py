@@ -1,0 +1,225 @@
+"""The sidecar's gRPC surface: OIP at its standard paths, everything else as raw bytes.
+
+ModelInfer is the only call the sidecar looks into, and only at the wire level
+(:mod:`neural.mlops.sidecar.wire`): read ``model_name``, pick the variant, rewrite
+``model_name``/``model_version`` when the variant asks for it, forward with the caller's
+metadata and remaining deadline on the upstream's one channel, and return the upstream's
+bytes, status and trailing metadata unchanged, plus ``x-neural-variant`` in the initial
+metadata. Every other method (the rest of OIP, Triton's streaming and repository calls,
+anything else) is forwarded untouched.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from random import random
+from typing import Any
+
+import grpc
+import structlog
+from neural.mlops.sidecar.metrics import Slot
+from neural.mlops.sidecar.mirror import Mirror
+from neural.mlops.sidecar.oip import MODEL_INFER, PREFIX, VARIANT_HEADER
+from neural.mlops.sidecar.router import Router
+from neural.mlops.sidecar.upstream import Upstreams
+from neural.mlops.sidecar.wire import WireError, read_model, rewrite_model
+
+log = structlog.get_logger(__name__)
+
+# Metadata the transport owns; never copied to the upstream call.
+_HOP_BY_HOP = frozenset(
+    {
+        "user-agent",
+        "te",
+        "content-type",
+        "grpc-timeout",
+        "grpc-encoding",
+        "grpc-accept-encoding",
+        "host",
+        "connection",
+        "x-neural-variant",
+    }
+)
+_OIP_UNARY = frozenset(
+    f"{PREFIX}{m}"
+    for m in ("ServerLive", "ServerReady", "ModelReady", "ServerMetadata", "ModelMetadata")
+)
+_perf = time.perf_counter
+_MAX_CACHED_METHODS = 1024
+
+
+def _forwardable(md: Any) -> tuple[tuple[str, Any], ...]:
+    return tuple((k, v) for k, v in md if k[0] != ":" and k not in _HOP_BY_HOP)
+
+
+class Proxy(grpc.GenericRpcHandler):
+    """A generic handler: ``service()`` maps every method path to a raw-bytes handler."""
+
+    def __init__(
+        self,
+        upstreams: Upstreams,
+        router: Router,
+        mirror: Mirror | None,
+        *,
+        routing_key_header: str = "x-user-id",
+    ) -> None:
+        self.upstreams = upstreams
+        self.router = router
+        self.mirror = mirror
+        self.key_header = routing_key_header.lower()
+        self.in_flight = 0
+        self._infer_mc = upstreams.unary("", MODEL_INFER)
+        self._handlers: dict[str, grpc.RpcMethodHandler] = {
+            MODEL_INFER: grpc.unary_unary_rpc_method_handler(self.model_infer)
+        }
+
+    def service(
+        self, handler_call_details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler | None:
+        method = handler_call_details.method
+        h = self._handlers.get(method)
+        if h is None:
+            h = self._passthrough(method)
+            if len(self._handlers) < _MAX_CACHED_METHODS:
+                self._handlers[method] = h
+        return h
+
+    def _passthrough(self, method: str) -> grpc.RpcMethodHandler:
+        if method in _OIP_UNARY:
+
+            async def unary(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+                return await self.forward_unary(method, request, context)
+
+            return grpc.unary_unary_rpc_method_handler(unary)
+
+        # Unknown cardinality: stream-stream carries unary and streaming calls alike.
+        async def stream(
+            requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext
+        ) -> AsyncIterator[bytes]:
+            async for item in self.forward_stream(method, requests, context):
+                yield item
+
+        return grpc.stream_stream_rpc_method_handler(stream)
+
+    async def model_infer(self, request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        t0 = _perf()
+        self.in_flight += 1
+        key = forced = None
+        request_id = ""
+        fwd = []
+        kh = self.key_header
+        for k, v in context.invocation_metadata() or ():
+            if k == kh:
+                key = v
+            elif k == VARIANT_HEADER:
+                forced = v
+                continue
+            elif k == "x-request-id":
+                request_id = v
+            if k[0] != ":" and k not in _HOP_BY_HOP:
+                fwd.append((k, v))
+        try:
+            try:
+                model_name, _ = read_model(request)
+            except WireError as exc:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"ModelInferRequest: {exc}")
+            route = self.router.route(model_name)
+            if route is None:
+                slot: Slot = self.router.unrouted_slot(model_name)
+                mc = self._infer_mc
+                body = request
+                variant_name = ""
+            else:
+                variant = route.choose(key, forced)
+                slot = variant.slot
+                variant_name = variant.name
+                body = (
+                    request
+                    if variant.same_model
+                    else rewrite_model(request, variant.model_name, variant.model_version)
+                )
+                mc = (
+                    self._infer_mc
+                    if not variant.upstream
+                    else self.upstreams.unary(variant.upstream, MODEL_INFER)
+                )
+            call = mc(body, metadata=fwd, timeout=context.time_remaining())
+            try:
+                answer = await call
+            except grpc.aio.AioRpcError as exc:
+                seconds = _perf() - t0
+                code = exc.code()
+                slot.record(code.name, seconds)
+                if variant_name:
+                    await context.send_initial_metadata(((VARIANT_HEADER, variant_name),))
+                if route is not None and route.shadows and self.mirror is not None:
+                    self._mirror(route.shadows, request, fwd, None, seconds, request_id)
+                trailing = exc.trailing_metadata()
+                if trailing:
+                    context.set_trailing_metadata(_forwardable(trailing))
+                await context.abort(code, exc.details() or "")
+            seconds = _perf() - t0
+            slot.record(None, seconds)
+            if variant_name:
+                await context.send_initial_metadata(((VARIANT_HEADER, variant_name),))
+                if route.shadows and self.mirror is not None:
+                    self._mirror(route.shadows, request, fwd, answer, seconds, request_id)
+            return answer
+        finally:
+            self.in_flight -= 1
+
+    def _mirror(
+        self,
+        shadows: list,
+        request: bytes,
+        md: list,
+        answer: bytes | None,
+        seconds: float,
+        request_id: str,
+    ) -> None:
+        for sh in shadows:
+            if sh.fraction < 1.0 and random() >= sh.fraction:
+                continue
+            self.mirror.submit(sh, request, tuple(md), answer, seconds, request_id)  # type: ignore[union-attr]
+
+    async def forward_unary(
+        self, method: str, request: bytes, context: grpc.aio.ServicerContext
+    ) -> bytes:
+        self.in_flight += 1
+        try:
+            mc = self.upstreams.unary("", method)
+            try:
+                return await mc(
+                    request,
+                    metadata=_forwardable(context.invocation_metadata() or ()),
+                    timeout=context.time_remaining(),
+                )
+            except grpc.aio.AioRpcError as exc:
+                trailing = exc.trailing_metadata()
+                if trailing:
+                    context.set_trailing_metadata(_forwardable(trailing))
+                await context.abort(exc.code(), exc.details() or "")
+        finally:
+            self.in_flight -= 1
+
+    async def forward_stream(
+        self, method: str, requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[bytes]:
+        self.in_flight += 1
+        try:
+            call = self.upstreams.stream("", method)(
+                requests,
+                metadata=_forwardable(context.invocation_metadata() or ()),
+                timeout=context.time_remaining(),
+            )
+            try:
+                async for item in call:
+                    yield item
+            except grpc.aio.AioRpcError as exc:
+                trailing = exc.trailing_metadata()
+                if trailing:
+                    context.set_trailing_metadata(_forwardable(trailing))
+                await context.abort(exc.code(), exc.details() or "")
+        finally:
+            self.in_flight -= 1
