@@ -48,9 +48,13 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
                     raise InvalidArgument("only the first message may carry metadata", field="metadata")
                 yield msg.chunk
 
-        result = await self.registry.register_model(
-            spec, chunks=None if md.artifact_uri else chunks()
-        )
+        upload = None
+        if md.artifact_filename and not md.artifact_uri:
+            upload = chunks()
+        elif await anext(aiter(request_iterator), None) is not None:
+            raise InvalidArgument("artifact_filename is required with an upload",
+                                  field="artifact_filename")
+        result = await self.registry.register_model(spec, chunks=upload)
         return c.version_to_pb(result)
 
     async def GetModelVersion(self, request: pb.GetModelVersionRequest, context: Ctx) -> pb.ModelVersion:

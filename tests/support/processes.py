@@ -1,0 +1,76 @@
+"""Real processes for tests: a control plane subprocess on a free loopback port."""
+
+from __future__ import annotations
+
+import os
+import re
+import select
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+READY = re.compile(r"listening on (\S+:\d+)")
+
+
+@dataclass
+class ServerProcess:
+    data_dir: Path
+    proc: subprocess.Popen[str]
+    address: str
+    extra_args: list[str] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"grpc://{self.address}"
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def kill9(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
+def wait_for_line(proc: subprocess.Popen[str], pattern: re.Pattern[str], timeout: float) -> re.Match[str]:
+    assert proc.stdout is not None
+    deadline = time.monotonic() + timeout
+    seen: list[str] = []
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            rest = proc.stdout.read() or ""
+            raise RuntimeError(f"process exited with {proc.returncode}: {''.join(seen)}{rest}")
+        ready, _, _ = select.select([proc.stdout], [], [], 0.2)
+        if ready:
+            line = proc.stdout.readline()
+            seen.append(line)
+            if m := pattern.search(line):
+                return m
+    raise TimeoutError(f"no line matching {pattern.pattern!r} within {timeout}s: {''.join(seen)}")
+
+
+def start_server(data_dir: Path, *extra: str, listen: str = "127.0.0.1:0", timeout: float = 60.0,
+                 env: dict[str, str] | None = None) -> ServerProcess:
+    """Start ``neural-mlops serve`` and wait until it prints its address."""
+    cmd = [sys.executable, "-m", "neural.mlops", "serve", "--data-dir", str(data_dir),
+           "--listen", listen, *extra]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        env={**os.environ, **(env or {})},
+    )
+    try:
+        m = wait_for_line(proc, READY, timeout)
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    return ServerProcess(data_dir, proc, m.group(1), list(extra))
