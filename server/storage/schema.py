@@ -241,3 +241,25 @@ audit_reports = sa.Table(
     sa.Column("body", sa.Text, nullable=False),  # the report as canonical JSON
     sa.Index("ix_audit_reports_created", "created_us"),
 )
+
+
+# --- routing (0004_routing): routing-table version and metric-batch dedup ---
+
+routing_state = sa.Table(
+    "routing_state",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),  # always 1
+    sa.Column("version", sa.BigInteger, nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False),  # sha256 of the table's content
+    sa.Column("updated_us", sa.BigInteger, nullable=False),
+)
+
+metric_batches = sa.Table(
+    "metric_batches",
+    metadata,
+    sa.Column("sidecar_id", sa.String(200), primary_key=True),
+    sa.Column("sequence", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("received_us", sa.BigInteger, nullable=False),
+    sa.Column("windows", sa.Integer, nullable=False),
+    sa.Index("ix_metric_batches_received", "received_us"),
+)

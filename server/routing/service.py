@@ -1,0 +1,338 @@
+"""The routing service: compiles the providers' routes into one versioned table, pushes
+every new version to all watchers, and ingests the sidecars' metric batches exactly once.
+
+Domains register a :class:`RouteProvider` with :meth:`RoutingService.add_provider` and
+call ``change.on_commit(services.routing.invalidate)`` after any change that may alter
+routes. A recompile whose content differs from the last table bumps the persisted
+version (``routing_state``), so versions only grow, across restarts and replicas. The
+running server also recompiles every ``poll_seconds`` to pick up changes written by
+other processes sharing the store (e.g. the embedded Python API on the same folder).
+
+Metric batches: each ``(sidecar_id, sequence)`` is recorded in ``metric_batches`` in the
+same transaction that folds its windows into the traffic store, so a batch that is
+resent after a lost acknowledgement changes nothing (exactly-once application).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import AsyncIterator
+from dataclasses import asdict, dataclass, field, replace
+
+import sqlalchemy as sa
+import structlog
+from neural.mlops.server import traffic
+from neural.mlops.server.clock import Clock, SystemClock, to_us
+from neural.mlops.server.errors import InvalidArgument
+from neural.mlops.server.routing.model import ModelRoute, RouteProvider, RouteVariant
+from neural.mlops.server.storage import Database
+from neural.mlops.server.storage.schema import metric_batches, routing_state
+from neural.mlops.v1.assignment import Strategy, validate_weights
+from neural.mlops.v1.traffic import ShadowStats, VariantStats
+
+log = structlog.get_logger(__name__)
+
+DEDUP_RETENTION_US = 7 * 24 * 3600 * 1_000_000
+MAX_WINDOWS_PER_BATCH = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingTable:
+    version: int
+    generated_us: int
+    routes: tuple[ModelRoute, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class VariantWindow:
+    route_id: str
+    variant: str
+    window_start_us: int
+    stats: VariantStats
+
+
+@dataclass(frozen=True, slots=True)
+class ShadowWindow:
+    route_id: str
+    shadow_id: str
+    window_start_us: int
+    stats: ShadowStats
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsBatch:
+    sidecar_id: str
+    sequence: int
+    windows: tuple[VariantWindow, ...] = ()
+    shadows: tuple[ShadowWindow, ...] = field(default=())
+
+
+def _validate_route(route: ModelRoute) -> ModelRoute:
+    """A route as the sidecars will receive it; raises ValueError if it cannot be served."""
+    if not route.model_name:
+        raise ValueError("model_name is empty")
+    if not route.route_id:
+        raise ValueError("route_id is empty")
+    Strategy(route.strategy)
+    variants = route.variants
+    if not variants:
+        # A shadow-only route: everything goes to the model the caller asked for.
+        variants = (RouteVariant(name="primary", weight=1.0, model_name=route.model_name),)
+    validate_weights([v.weight for v in variants])
+    names = [v.name for v in variants]
+    if len(set(names)) != len(names) or not all(names):
+        raise ValueError(f"variant names must be unique and non-empty: {names}")
+    for unit, name in route.forced_variants:
+        if name not in names:
+            raise ValueError(f"forced variant {name!r} for {unit!r} is not a variant")
+    for s in route.shadows:
+        if not 0.0 <= s.percentage <= 100.0:
+            raise ValueError(f"shadow {s.shadow_id!r}: percentage {s.percentage} not in [0, 100]")
+    return replace(route, variants=variants)
+
+
+def _digest(routes: tuple[ModelRoute, ...]) -> str:
+    body = json.dumps([asdict(r) for r in routes], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+class RoutingService:
+    def __init__(
+        self, db: Database, *, clock: Clock | None = None, poll_seconds: float = 0.5
+    ) -> None:
+        self.db = db
+        self.clock = clock or SystemClock()
+        self.poll_seconds = poll_seconds
+        self.providers: list[RouteProvider] = []
+        self._table: RoutingTable | None = None
+        self._digest = ""
+        self._dirty = True
+        self._lock: asyncio.Lock | None = None
+        self._changed: asyncio.Event | None = None
+        self._pending: asyncio.Task[RoutingTable] | None = None
+        self._poller: asyncio.Task[None] | None = None
+        self.watchers = 0
+
+    # --- routes -----------------------------------------------------------------
+
+    def add_provider(self, provider: RouteProvider) -> None:
+        """Register a domain whose ``active_routes`` contribute to the table."""
+        self.providers.append(provider)
+        self.invalidate()
+
+    def invalidate(self) -> None:
+        """Routes may have changed: recompile soon (at once when sidecars are watching)."""
+        self._dirty = True
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        if self.watchers and (self._pending is None or self._pending.done()):
+            self._pending = loop.create_task(self.refresh())
+
+    async def current(self) -> RoutingTable:
+        """The newest table (recompiled first if anything was invalidated)."""
+        if self._dirty or self._table is None:
+            return await self.refresh()
+        return self._table
+
+    async def refresh(self) -> RoutingTable:
+        """Compile the providers' routes; persist a new version if the content changed."""
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            self._dirty = False
+            routes = await self._collect()
+            digest = _digest(routes)
+            now_us = to_us(self.clock.now())
+            if self._table is not None and self._digest == digest:
+                return self._table
+            async with self.db.change(audited=False) as ch:
+                row = (
+                    await ch.conn.execute(
+                        sa.select(routing_state.c.version, routing_state.c.digest).where(
+                            routing_state.c.id == 1
+                        )
+                    )
+                ).one_or_none()
+                if row is None:
+                    version = 1
+                    await ch.conn.execute(
+                        sa.insert(routing_state).values(
+                            id=1, version=version, digest=digest, updated_us=now_us
+                        )
+                    )
+                elif row.digest != digest:
+                    version = int(row.version) + 1
+                    await ch.conn.execute(
+                        sa.update(routing_state)
+                        .where(routing_state.c.id == 1)
+                        .values(version=version, digest=digest, updated_us=now_us)
+                    )
+                else:
+                    version = int(row.version)
+            old = self._table.version if self._table else 0
+            self._table = RoutingTable(version=version, generated_us=now_us, routes=routes)
+            self._digest = digest
+            if version != old:
+                log.info("routing table compiled", version=version, routes=len(routes))
+                self._notify()
+            return self._table
+
+    async def _collect(self) -> tuple[ModelRoute, ...]:
+        by_model: dict[str, ModelRoute] = {}
+        async with self.db.read() as conn:
+            for provider in list(self.providers):
+                try:
+                    routes = await provider.active_routes(conn)
+                except Exception:  # noqa: BLE001 - one broken domain must not stop routing
+                    log.exception("route provider failed", provider=type(provider).__name__)
+                    continue
+                for raw in routes:
+                    try:
+                        route = _validate_route(raw)
+                    except ValueError as exc:
+                        log.error(
+                            "route rejected",
+                            route_id=raw.route_id,
+                            model=raw.model_name,
+                            error=str(exc),
+                        )
+                        continue
+                    existing = by_model.get(route.model_name)
+                    if existing is None:
+                        by_model[route.model_name] = route
+                    elif not raw.variants and route.shadows:
+                        # A shadow-only route rides along with the model's traffic route.
+                        by_model[route.model_name] = replace(
+                            existing, shadows=existing.shadows + route.shadows
+                        )
+                    elif not existing.variants or (
+                        existing.kind == "shadow" and existing.variants[0].name == "primary"
+                    ):
+                        by_model[route.model_name] = replace(
+                            route, shadows=existing.shadows + route.shadows
+                        )
+                    else:
+                        log.warning(
+                            "two routes for one model; the first wins",
+                            model=route.model_name,
+                            kept=existing.route_id,
+                            ignored=route.route_id,
+                        )
+        return tuple(sorted(by_model.values(), key=lambda r: r.model_name))
+
+    def _notify(self) -> None:
+        if self._changed is not None:
+            self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def watch(self) -> AsyncIterator[RoutingTable]:
+        """The current table, then every new version (latest only, never a backlog)."""
+        self.watchers += 1
+        try:
+            table = await self.current()
+            yield table
+            while True:
+                if self._changed is None:
+                    self._changed = asyncio.Event()
+                changed = self._changed
+                if self._table is not None and self._table.version != table.version:
+                    table = self._table
+                    yield table
+                    continue
+                await changed.wait()
+        finally:
+            self.watchers -= 1
+
+    async def run_poller(self) -> None:
+        """Recompile periodically (changes made by other processes on the same store)."""
+        while True:
+            await asyncio.sleep(self.poll_seconds)
+            try:
+                if self.watchers:
+                    self._dirty = True
+                    await self.refresh()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - keep polling through transient errors
+                log.exception("routing refresh failed")
+
+    def start(self) -> None:
+        if self._poller is None:
+            self._poller = asyncio.get_running_loop().create_task(self.run_poller())
+
+    async def stop(self) -> None:
+        for task in (self._poller, self._pending):
+            if task is not None:
+                task.cancel()
+        self._poller = None
+
+    # --- metrics ----------------------------------------------------------------
+
+    async def ingest(self, batch: MetricsBatch) -> bool:
+        """Apply one batch exactly once; returns True if it had been applied before."""
+        if not batch.sidecar_id or len(batch.sidecar_id) > 200:
+            raise InvalidArgument("sidecar_id must be 1-200 characters", field="sidecar_id")
+        if batch.sequence < 1:
+            raise InvalidArgument("sequence must be >= 1", field="sequence")
+        if len(batch.windows) + len(batch.shadows) > MAX_WINDOWS_PER_BATCH:
+            raise InvalidArgument(
+                f"at most {MAX_WINDOWS_PER_BATCH} windows per batch", field="windows"
+            )
+        for w in (*batch.windows, *batch.shadows):
+            if w.window_start_us < 0:
+                raise InvalidArgument("window_start_us must be >= 0", field="window_start_us")
+        now_us = to_us(self.clock.now())
+        async with self.db.change(audited=False) as ch:
+            seen = (
+                await ch.conn.execute(
+                    sa.select(metric_batches.c.sequence).where(
+                        metric_batches.c.sidecar_id == batch.sidecar_id,
+                        metric_batches.c.sequence == batch.sequence,
+                    )
+                )
+            ).first()
+            if seen is not None:
+                return True
+            await ch.conn.execute(
+                sa.insert(metric_batches).values(
+                    sidecar_id=batch.sidecar_id,
+                    sequence=batch.sequence,
+                    received_us=now_us,
+                    windows=len(batch.windows) + len(batch.shadows),
+                )
+            )
+            for w in batch.windows:
+                await traffic.apply(
+                    ch.conn,
+                    w.route_id,
+                    w.variant,
+                    traffic.window_start(w.window_start_us),
+                    w.stats,
+                    now_us=now_us,
+                )
+            for s in batch.shadows:
+                await traffic.apply_shadow(
+                    ch.conn,
+                    s.shadow_id,
+                    traffic.window_start(s.window_start_us),
+                    s.stats,
+                    now_us=now_us,
+                )
+        return False
+
+    async def prune_dedup(self, older_than_us: int | None = None) -> int:
+        """Forget dedup markers older than the retention (no sidecar resends that late)."""
+        cutoff = (
+            older_than_us
+            if older_than_us is not None
+            else to_us(self.clock.now()) - DEDUP_RETENTION_US
+        )
+        async with self.db.change(audited=False) as ch:
+            res = await ch.conn.execute(
+                sa.delete(metric_batches).where(metric_batches.c.received_us < cutoff)
+            )
+        return int(res.rowcount or 0)
