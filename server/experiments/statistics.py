@@ -1,0 +1,201 @@
+"""Frequentist tests on sufficient statistics, vectorised over numpy arrays.
+
+Every function takes counts / sums / sums of squares (scalars or equally-shaped arrays,
+so 1,000 simulated experiments cost one call) and returns plain floats or arrays. They
+are the textbook formulas, checked against scipy.stats and statsmodels in
+``tests/test_stats_*.py``. Undefined results (zero variance, empty arms) come back as
+NaN here; :mod:`.analysis` turns them into ``None`` plus a warning.
+
+References
+----------
+* Pooled two-proportion z-test and the unpooled Wald interval of the difference:
+  Agresti, *Categorical Data Analysis* (3rd ed., 2013), sec. 3.1.3 / 3.1.4;
+  statsmodels ``proportions_ztest`` and ``confint_proportions_2indep(method="wald")``.
+* Welch's unequal-variance t-test and the Welch-Satterthwaite degrees of freedom:
+  Welch, *Biometrika* 34 (1947) 28-35; scipy ``ttest_ind_from_stats(equal_var=False)``.
+* Holm's step-down correction: Holm, *Scand. J. Statist.* 6 (1979) 65-70.
+* Sample-ratio mismatch: Pearson's chi-square goodness of fit (scipy ``chisquare``);
+  Fabijan et al., "Diagnosing Sample Ratio Mismatch in Online Controlled Experiments",
+  KDD 2019, for the p < 0.001 alarm.
+* Power of the two-proportion test with Cohen's arcsine effect size h: Cohen,
+  *Statistical Power Analysis for the Behavioral Sciences* (2nd ed., 1988), ch. 6;
+  statsmodels ``NormalIndPower`` / ``proportion_effectsize``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import optimize, special
+
+ArrayLike = float | np.ndarray
+
+
+def norm_sf(x: ArrayLike) -> ArrayLike:
+    return special.ndtr(-np.asarray(x, dtype=float))
+
+
+def norm_ppf(p: ArrayLike) -> ArrayLike:
+    return special.ndtri(p)
+
+
+def _f(x: ArrayLike) -> np.ndarray:
+    return np.asarray(x, dtype=float)
+
+
+@dataclass(frozen=True, slots=True)
+class ProportionTest:
+    """Treatment minus control on the success rate."""
+
+    rate_control: ArrayLike
+    rate_treatment: ArrayLike
+    difference: ArrayLike
+    z: ArrayLike
+    p_value: ArrayLike
+    ci_low: ArrayLike
+    ci_high: ArrayLike
+    relative: ArrayLike  # difference / control rate (a fraction, not percent)
+
+
+def two_proportion_ztest(
+    x_c: ArrayLike, n_c: ArrayLike, x_t: ArrayLike, n_t: ArrayLike, confidence: float = 0.95
+) -> ProportionTest:
+    """Pooled two-proportion z-test (two-sided) with the unpooled Wald CI of ``p_t - p_c``.
+
+    ``z = (p_t - p_c) / sqrt(p (1 - p) (1/n_c + 1/n_t))`` with ``p = (x_c + x_t) / (n_c + n_t)``;
+    CI ``p_t - p_c +- z_{1-a/2} sqrt(p_c (1-p_c)/n_c + p_t (1-p_t)/n_t)``.
+    """
+    x_c, n_c, x_t, n_t = _f(x_c), _f(n_c), _f(x_t), _f(n_t)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p_c = x_c / n_c
+        p_t = x_t / n_t
+        pooled = (x_c + x_t) / (n_c + n_t)
+        se0 = np.sqrt(pooled * (1.0 - pooled) * (1.0 / n_c + 1.0 / n_t))
+        diff = p_t - p_c
+        z = diff / se0
+        p = 2.0 * special.ndtr(-np.abs(z))
+        se1 = np.sqrt(p_c * (1.0 - p_c) / n_c + p_t * (1.0 - p_t) / n_t)
+        q = norm_ppf(0.5 + confidence / 2.0)
+        rel = diff / p_c
+    return ProportionTest(p_c, p_t, diff, z, p, diff - q * se1, diff + q * se1, rel)
+
+
+@dataclass(frozen=True, slots=True)
+class WelchTest:
+    mean_control: ArrayLike
+    mean_treatment: ArrayLike
+    difference: ArrayLike
+    t: ArrayLike
+    df: ArrayLike
+    p_value: ArrayLike
+    ci_low: ArrayLike
+    ci_high: ArrayLike
+    relative: ArrayLike  # difference / control mean
+
+
+def welch_ttest(
+    n_c: ArrayLike,
+    sum_c: ArrayLike,
+    sumsq_c: ArrayLike,
+    n_t: ArrayLike,
+    sum_t: ArrayLike,
+    sumsq_t: ArrayLike,
+    confidence: float = 0.95,
+) -> WelchTest:
+    """Welch's two-sided t-test of ``mean_t - mean_c`` from (n, sum, sum of squares).
+
+    Sample variances use the n-1 denominator; ``df`` is Welch-Satterthwaite.
+    """
+    n_c, n_t = _f(n_c), _f(n_t)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        m_c = _f(sum_c) / n_c
+        m_t = _f(sum_t) / n_t
+        v_c = np.maximum((_f(sumsq_c) - _f(sum_c) * m_c) / (n_c - 1.0), 0.0)
+        v_t = np.maximum((_f(sumsq_t) - _f(sum_t) * m_t) / (n_t - 1.0), 0.0)
+        a_c = v_c / n_c
+        a_t = v_t / n_t
+        se = np.sqrt(a_c + a_t)
+        df = (a_c + a_t) ** 2 / (a_c**2 / (n_c - 1.0) + a_t**2 / (n_t - 1.0))
+        diff = m_t - m_c
+        t = diff / se
+        p = 2.0 * special.stdtr(df, -np.abs(t))
+        q = special.stdtrit(df, 0.5 + confidence / 2.0)
+        rel = diff / m_c
+    return WelchTest(m_c, m_t, diff, t, df, p, diff - q * se, diff + q * se, rel)
+
+
+def holm(p_values: np.ndarray | list[float]) -> np.ndarray:
+    """Holm step-down adjusted p-values (NaN entries stay NaN and are not counted)."""
+    p = np.asarray(p_values, dtype=float)
+    out = np.full(p.shape, np.nan)
+    ok = np.flatnonzero(~np.isnan(p))
+    m = ok.size
+    if m == 0:
+        return out
+    order = ok[np.argsort(p[ok], kind="stable")]
+    scaled = np.minimum((m - np.arange(m)) * p[order], 1.0)
+    out[order] = np.maximum.accumulate(scaled)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class ChiSquare:
+    statistic: float
+    df: int
+    p_value: float
+
+
+def srm_chisquare(observed: list[int] | np.ndarray, weights: list[float] | np.ndarray) -> ChiSquare:
+    """Pearson's chi-square of observed arm sizes against the configured split.
+
+    Arms with weight 0 are left out (they cannot receive traffic by design).
+    """
+    obs = np.asarray(observed, dtype=float)
+    w = np.asarray(weights, dtype=float)
+    keep = w > 0
+    obs, w = obs[keep], w[keep]
+    total = obs.sum()
+    if obs.size < 2 or total <= 0:
+        return ChiSquare(float("nan"), max(int(obs.size) - 1, 0), float("nan"))
+    expected = total * w / w.sum()
+    stat = float(np.sum((obs - expected) ** 2 / expected))
+    df = int(obs.size - 1)
+    return ChiSquare(stat, df, float(special.chdtrc(df, stat)))
+
+
+def cohens_h(p_treatment: float, p_control: float) -> float:
+    """Cohen's effect size for proportions: ``2 asin(sqrt(p_t)) - 2 asin(sqrt(p_c))``."""
+    return float(2.0 * np.arcsin(np.sqrt(p_treatment)) - 2.0 * np.arcsin(np.sqrt(p_control)))
+
+
+def power_two_proportions(h: float, n_control: float, ratio: float, alpha: float = 0.05) -> float:
+    """Power of the two-sided two-sample z-test for effect size ``h`` with ``n_control`` in
+    control and ``ratio * n_control`` in treatment (both tails counted)."""
+    n_eff = 1.0 / (1.0 / n_control + 1.0 / (n_control * ratio))
+    crit = norm_ppf(1.0 - alpha / 2.0)
+    shift = abs(h) * np.sqrt(n_eff)
+    return float(special.ndtr(shift - crit) + special.ndtr(-shift - crit))
+
+
+def sample_size_two_proportions(
+    h: float, ratio: float = 1.0, alpha: float = 0.05, power: float = 0.8
+) -> float:
+    """Control-arm sample size reaching ``power`` (treatment needs ``ratio`` times it).
+
+    Solves :func:`power_two_proportions` ``== power`` exactly (the closed form
+    ``((z_{1-a/2} + z_{power}) / h)^2 (1 + 1/ratio)`` ignores the far tail and is the
+    starting bracket). Returns inf when ``h == 0``.
+    """
+    if h == 0 or not np.isfinite(h):
+        return float("inf")
+    z = norm_ppf(1.0 - alpha / 2.0) + norm_ppf(power)
+    approx = (z / abs(h)) ** 2 * (1.0 + 1.0 / ratio)
+
+    def gap(n: float) -> float:
+        return power_two_proportions(h, n, ratio, alpha) - power
+
+    lo = approx * 0.5
+    while gap(lo) > 0 and lo > 1e-12:
+        lo *= 0.5
+    return float(optimize.brentq(gap, lo, approx * 1.01 + 1e-9, xtol=1e-12, rtol=1e-14))
