@@ -16,8 +16,9 @@ from grpc_reflection.v1alpha import reflection
 from neural.mlops.server.config import ServerConfig
 from neural.mlops.server.grpc_errors import DomainInterceptor
 from neural.mlops.server.registry.servicer import RegistryServicer
+from neural.mlops.server.routing.servicer import RoutingServicer
 from neural.mlops.server.services import Services
-from neural.mlops.v1 import registry_pb2, registry_pb2_grpc
+from neural.mlops.v1 import registry_pb2, registry_pb2_grpc, routing_pb2, routing_pb2_grpc
 
 log = structlog.get_logger(__name__)
 
@@ -27,7 +28,11 @@ MAX_MESSAGE = 64 * 1024 * 1024
 def add_servicers(server: grpc.aio.Server, services: Services) -> list[str]:
     """Register every domain servicer; returns the full service names (for reflection)."""
     registry_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(services), server)
-    return [registry_pb2.DESCRIPTOR.services_by_name["RegistryService"].full_name]
+    routing_pb2_grpc.add_RoutingServiceServicer_to_server(RoutingServicer(services), server)
+    return [
+        registry_pb2.DESCRIPTOR.services_by_name["RegistryService"].full_name,
+        routing_pb2.DESCRIPTOR.services_by_name["RoutingService"].full_name,
+    ]
 
 
 class ControlPlane:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from neural.mlops.server.clock import Clock, SystemClock
 from neural.mlops.server.registry.service import RegistryService
+from neural.mlops.server.routing.service import RoutingService
 from neural.mlops.server.storage import Database
 
 
@@ -21,6 +22,7 @@ class Services:
     db: Database
     clock: Clock
     registry: RegistryService
+    routing: RoutingService
 
     @classmethod
     async def open(
@@ -34,10 +36,13 @@ class Services:
         else:
             db = await Database.open_dir(data_dir, clock=clock)
         registry = RegistryService(db, data_dir, clock=clock)
-        return cls(data_dir=data_dir, db=db, clock=clock, registry=registry)
+        routing = RoutingService(db, clock=clock)
+        return cls(data_dir=data_dir, db=db, clock=clock, registry=registry, routing=routing)
 
     async def start_background(self) -> None:
         """Start long-running loops (rollout controller, checkpoints); the server calls it."""
+        self.routing.start()
 
     async def close(self) -> None:
+        await self.routing.stop()
         await self.db.close()
