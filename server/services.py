@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from neural.mlops.server.audit.service import AuditService
 from neural.mlops.server.clock import Clock, SystemClock
 from neural.mlops.server.registry.service import RegistryService
 from neural.mlops.server.routing.service import RoutingService
@@ -23,6 +24,7 @@ class Services:
     clock: Clock
     registry: RegistryService
     routing: RoutingService
+    audit: AuditService
 
     @classmethod
     async def open(
@@ -37,12 +39,15 @@ class Services:
             db = await Database.open_dir(data_dir, clock=clock)
         registry = RegistryService(db, data_dir, clock=clock)
         routing = RoutingService(db, clock=clock)
-        return cls(data_dir=data_dir, db=db, clock=clock, registry=registry, routing=routing)
+        audit = AuditService(db, data_dir, clock=clock)
+        return cls(data_dir=data_dir, db=db, clock=clock, registry=registry, routing=routing, audit=audit)
 
     async def start_background(self) -> None:
         """Start long-running loops (rollout controller, checkpoints); the server calls it."""
         self.routing.start()
+        await self.audit.start()
 
     async def close(self) -> None:
         await self.routing.stop()
+        await self.audit.close()  # final signed checkpoint of the chain head
         await self.db.close()

@@ -1,0 +1,153 @@
+"""Audit domain objects <-> protobuf, shared by the servicer and the remote client."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from google.protobuf.timestamp_pb2 import Timestamp
+from neural.mlops.server.audit.events import AuditEvent, known_severity, known_type
+from neural.mlops.server.audit.report import ComplianceReport
+from neural.mlops.server.audit.service import Checkpoint, EventInput, EventQuery, PurgeResult
+from neural.mlops.server.audit.verify import ChainVerification
+from neural.mlops.server.clock import from_us, to_us
+from neural.mlops.server.errors import InvalidArgument
+from neural.mlops.v1 import audit_pb2 as pb
+
+
+def ts_to_us(msg: Any, field: str) -> int | None:
+    """An optional Timestamp field as µs (None when unset)."""
+    if not msg.HasField(field):
+        return None
+    ts: Timestamp = getattr(msg, field)
+    return ts.seconds * 1_000_000 + ts.nanos // 1000
+
+
+def us_to_ts(us: int) -> Timestamp:
+    ts = Timestamp()
+    ts.seconds, rem = divmod(us, 1_000_000)
+    ts.nanos = rem * 1000
+    return ts
+
+
+def dt_to_ts(value: datetime | None) -> Timestamp | None:
+    return None if value is None else us_to_ts(to_us(value))
+
+
+def event_to_pb(ev: AuditEvent) -> pb.AuditEvent:
+    us = to_us(ev.timestamp)
+    return pb.AuditEvent(
+        event_id=ev.event_id, seq=ev.seq, time=us_to_ts(us), time_us=us,
+        event_type=str(ev.event_type), severity=str(ev.severity), actor=ev.actor,
+        resource_type=ev.resource_type, resource_id=ev.resource_id, action=ev.action,
+        details_json=json.dumps(ev.details, sort_keys=True, separators=(",", ":"), ensure_ascii=False),
+        request_id=ev.request_id, peer=ev.peer, prev_hash=ev.prev_hash, hash=ev.hash,
+    )
+
+
+def event_from_pb(msg: pb.AuditEvent) -> AuditEvent:
+    return AuditEvent(
+        event_id=msg.event_id, seq=msg.seq, timestamp=from_us(msg.time_us),
+        event_type=known_type(msg.event_type), severity=known_severity(msg.severity),
+        actor=msg.actor, resource_type=msg.resource_type, resource_id=msg.resource_id,
+        action=msg.action, details=json.loads(msg.details_json or "{}"),
+        request_id=msg.request_id, peer=msg.peer, prev_hash=msg.prev_hash, hash=msg.hash,
+    )
+
+
+def input_to_pb(item: EventInput) -> pb.EventInput:
+    try:
+        details = json.dumps(item.details or {}, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgument(f"details are not JSON-serialisable: {exc}", field="details") from None
+    return pb.EventInput(
+        event_type=str(item.event_type), severity=str(item.severity), user=item.user or "",
+        resource_type=item.resource_type, resource_id=item.resource_id, action=item.action,
+        details_json=details,
+    )
+
+
+def input_from_pb(msg: pb.EventInput) -> EventInput:
+    try:
+        details = json.loads(msg.details_json) if msg.details_json else {}
+    except ValueError:
+        raise InvalidArgument("details_json is not valid JSON", field="details") from None
+    return EventInput(
+        event_type=msg.event_type, resource_type=msg.resource_type,
+        resource_id=msg.resource_id, action=msg.action, details=details,
+        severity=msg.severity or "info", user=msg.user or None,
+    )
+
+
+def query_to_pb(q: EventQuery) -> pb.QueryEventsRequest:
+    msg = pb.QueryEventsRequest(
+        event_types=[str(t) for t in q.event_types], severities=[str(s) for s in q.severities],
+        min_severity=str(q.min_severity or ""), user=q.user, resource_type=q.resource_type,
+        resource_id=q.resource_id, text=q.text, page_size=q.page_size, page_token=q.page_token,
+    )
+    if q.start_us is not None:
+        msg.start_time.CopyFrom(us_to_ts(q.start_us))
+    if q.end_us is not None:
+        msg.end_time.CopyFrom(us_to_ts(q.end_us))
+    return msg
+
+
+def query_from_pb(msg: pb.QueryEventsRequest) -> EventQuery:
+    return EventQuery(
+        event_types=list(msg.event_types), severities=list(msg.severities),
+        min_severity=msg.min_severity or None, user=msg.user,
+        resource_type=msg.resource_type, resource_id=msg.resource_id,
+        start_us=ts_to_us(msg, "start_time"), end_us=ts_to_us(msg, "end_time"),
+        text=msg.text, page_size=msg.page_size, page_token=msg.page_token,
+    )
+
+
+def report_to_pb(report: ComplianceReport) -> pb.ComplianceReportMessage:
+    return pb.ComplianceReportMessage(
+        report_id=report.report_id, total_events=report.total_events,
+        chain_valid=report.chain_valid, report_json=json.dumps(report.to_dict()),
+    )
+
+
+def report_from_pb(msg: pb.ComplianceReportMessage) -> ComplianceReport:
+    return ComplianceReport.from_dict(json.loads(msg.report_json))
+
+
+def verification_to_pb(v: ChainVerification) -> pb.ChainVerification:
+    d = asdict(v)
+    sig = d.pop("signature_valid")
+    return pb.ChainVerification(**d, signature_state=0 if sig is None else 1 if sig else 2)
+
+
+def verification_from_pb(msg: pb.ChainVerification) -> ChainVerification:
+    return ChainVerification(
+        valid=msg.valid, events_checked=msg.events_checked, first_seq=msg.first_seq,
+        last_seq=msg.last_seq, last_hash=msg.last_hash,
+        first_bad_event_id=msg.first_bad_event_id, first_bad_seq=msg.first_bad_seq,
+        reason=msg.reason, checkpoints_checked=msg.checkpoints_checked,
+        signature_valid=None if msg.signature_state == 0 else msg.signature_state == 1,
+        key_id=msg.key_id, notes=list(msg.notes),
+    )
+
+
+def checkpoint_to_pb(cp: Checkpoint) -> pb.Checkpoint:
+    return pb.Checkpoint(**asdict(cp))
+
+
+def checkpoint_from_pb(msg: pb.Checkpoint) -> Checkpoint:
+    return Checkpoint(msg.seq, msg.hash, msg.created_us, msg.kind, msg.key_id, msg.signature)
+
+
+def purge_to_pb(r: PurgeResult) -> pb.PurgeResponse:
+    msg = pb.PurgeResponse(purged_count=r.purged_count, first_seq=r.first_seq,
+                           last_seq=r.last_seq, archive_path=r.archive_path)
+    if r.checkpoint is not None:
+        msg.checkpoint.CopyFrom(checkpoint_to_pb(r.checkpoint))
+    return msg
+
+
+def purge_from_pb(msg: pb.PurgeResponse, before_us: int) -> PurgeResult:
+    cp = checkpoint_from_pb(msg.checkpoint) if msg.HasField("checkpoint") else None
+    return PurgeResult(msg.purged_count, msg.first_seq, msg.last_seq, before_us, msg.archive_path, cp)

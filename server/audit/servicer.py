@@ -1,0 +1,100 @@
+"""AuditService over gRPC: convert, call the domain, convert back."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from neural.mlops.server.audit import convert
+from neural.mlops.server.errors import InvalidArgument
+from neural.mlops.server.services import Services
+from neural.mlops.v1 import audit_pb2 as pb
+from neural.mlops.v1 import audit_pb2_grpc
+
+STREAM_CHUNK = 500
+
+
+class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
+    def __init__(self, services: Services) -> None:
+        self.audit = services.audit
+
+    async def LogEvent(self, request: pb.LogEventRequest, context: Any) -> pb.AuditEvent:
+        ev = await self.audit.log_event(convert.input_from_pb(request.event))
+        return convert.event_to_pb(ev)
+
+    async def LogEvents(self, request: pb.LogEventsRequest, context: Any) -> pb.LogEventsResponse:
+        events = await self.audit.log_events([convert.input_from_pb(e) for e in request.events])
+        return pb.LogEventsResponse(
+            first_seq=events[0].seq, last_seq=events[-1].seq,
+            event_ids=[e.event_id for e in events], last_hash=events[-1].hash,
+        )
+
+    async def QueryEvents(
+        self, request: pb.QueryEventsRequest, context: Any
+    ) -> AsyncIterator[pb.QueryEventsChunk]:
+        page = await self.audit.query_events(convert.query_from_pb(request))
+        events = page.events
+        for i in range(0, max(len(events), 1), STREAM_CHUNK):
+            last = i + STREAM_CHUNK >= len(events)
+            yield pb.QueryEventsChunk(
+                events=[convert.event_to_pb(e) for e in events[i : i + STREAM_CHUNK]],
+                next_page_token=page.next_page_token if last else "",
+            )
+
+    async def GenerateComplianceReport(
+        self, request: pb.GenerateReportRequest, context: Any
+    ) -> pb.ComplianceReportMessage:
+        start = convert.ts_to_us(request, "start_time")
+        end = convert.ts_to_us(request, "end_time")
+        if start is None or end is None:
+            raise InvalidArgument("start_time and end_time are required",
+                                  field="start_date" if start is None else "end_date")
+        return convert.report_to_pb(await self.audit.generate_compliance_report(start, end))
+
+    async def GetReport(self, request: pb.GetReportRequest, context: Any) -> pb.ComplianceReportMessage:
+        return convert.report_to_pb(await self.audit.get_report(request.report_id))
+
+    async def ListReports(self, request: pb.ListReportsRequest, context: Any) -> pb.ListReportsResponse:
+        rows = await self.audit.list_reports(request.limit or 100)
+        return pb.ListReportsResponse(reports=[pb.ReportInfo(**r) for r in rows])
+
+    async def ExportAuditTrail(self, request: pb.ExportRequest, context: Any) -> AsyncIterator[pb.ExportChunk]:
+        stream = self.audit.export_stream(
+            request.format,
+            convert.ts_to_us(request, "start_time"),
+            convert.ts_to_us(request, "end_time"),
+            destination=request.destination,
+        )
+        async for item in stream:
+            if isinstance(item, dict):
+                yield pb.ExportChunk(seal_json=json.dumps(item))
+            elif item:
+                yield pb.ExportChunk(data=item)
+
+    async def VerifyChain(self, request: pb.VerifyChainRequest, context: Any) -> pb.ChainVerification:
+        return convert.verification_to_pb(await self.audit.verify_chain())
+
+    async def CreateCheckpoint(self, request: pb.CheckpointRequest, context: Any) -> pb.CheckpointResponse:
+        cp = await self.audit.checkpoint("manual")
+        out = pb.CheckpointResponse()
+        if cp is not None:
+            out.checkpoint.CopyFrom(convert.checkpoint_to_pb(cp))
+        return out
+
+    async def ListCheckpoints(
+        self, request: pb.ListCheckpointsRequest, context: Any
+    ) -> pb.ListCheckpointsResponse:
+        cps = await self.audit.list_checkpoints()
+        return pb.ListCheckpointsResponse(checkpoints=[convert.checkpoint_to_pb(c) for c in cps])
+
+    async def Purge(self, request: pb.PurgeRequest, context: Any) -> pb.PurgeResponse:
+        before = convert.ts_to_us(request, "before")
+        if before is None:
+            raise InvalidArgument("before is required", field="before")
+        result = await self.audit.purge(before, request.archive_path or None)
+        return convert.purge_to_pb(result)
+
+    async def GetPublicKey(self, request: pb.GetPublicKeyRequest, context: Any) -> pb.GetPublicKeyResponse:
+        return pb.GetPublicKeyResponse(key_id=self.audit.key.key_id,
+                                       public_key_pem=self.audit.key.public_pem)
