@@ -1,0 +1,304 @@
+"""``neural-mlops registry ...``: the model registry from a terminal."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from neural.mlops.cli._output import add_common, emit, print_record, print_table
+from neural.mlops.server.errors import InvalidArgument
+
+
+def _kv_numbers(values: list[str] | None, field: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for item in values or ():
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise InvalidArgument(f"{field} expects KEY=VALUE, got {item!r}", field=field)
+        try:
+            out[key] = float(raw)
+        except ValueError:
+            raise InvalidArgument(f"{field} value for {key!r} is not a number: {raw!r}", field=field) from None
+    return out
+
+
+def _kv(values: list[str] | None, field: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in values or ():
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise InvalidArgument(f"{field} expects KEY=VALUE, got {item!r}", field=field)
+        out[key] = raw
+    return out
+
+
+def _registry(args: argparse.Namespace) -> Any:
+    from neural.mlops.registry import ModelRegistry
+
+    return ModelRegistry(args.target)
+
+
+def _versions_table(versions: list[Any]) -> None:
+    print_table(
+        ["name", "version", "stage", "framework", "metrics", "tags", "aliases", "created"],
+        [[v.name, v.version, v.stage, v.framework, v.metrics, v.tags, v.aliases,
+          v.created_at.strftime("%Y-%m-%d %H:%M")] for v in versions],
+    )
+
+
+def _version_record(v: Any) -> None:
+    print_record([
+        ("name", v.name), ("version", v.version), ("stage", v.stage), ("framework", v.framework),
+        ("description", v.description), ("created_by", v.created_by), ("created_at", v.created_at),
+        ("metrics", v.metrics), ("tags", v.tags), ("params", v.params), ("aliases", v.aliases),
+        ("artifact", v.artifact.uri), ("sha256", v.artifact.sha256), ("size_bytes", v.artifact.size_bytes),
+    ])
+
+
+def _request_record(r: Any) -> None:
+    print_record([
+        ("request_id", r.request_id), ("model", f"{r.name}:{r.version}"),
+        ("target_stage", r.target_stage), ("status", r.status), ("requested_by", r.requested_by),
+        ("reviewers", r.reviewers), ("approvals", [a.approver for a in r.approvals]),
+        ("required_approvals", r.required_approvals), ("decided_by", r.decided_by),
+        ("comment", r.decision_comment),
+    ])
+
+
+def _page(args: argparse.Namespace, page: Any) -> None:
+    def render() -> None:
+        _versions_table(page.items)
+        if page.next_page_token:
+            print(f"next page: --page-token {page.next_page_token}")
+
+    emit(args, {"versions": page.items, "next_page_token": page.next_page_token}, render)
+
+
+def cmd_register(args: argparse.Namespace) -> None:
+    v = _registry(args).register_model(
+        name=args.name, version=args.version, model_path=args.model_path,
+        framework=args.framework, created_by=args.created_by,
+        metrics=_kv_numbers(args.metric, "metric"), tags=args.tag or [],
+        description=args.description, params=_kv(args.param, "param"),
+        config=json.loads(args.config) if args.config else None,
+    )
+    emit(args, v, lambda: _version_record(v))
+
+
+def cmd_show(args: argparse.Namespace) -> None:
+    v = _registry(args).get_model_version(args.name, args.version)
+    emit(args, v, lambda: _version_record(v))
+
+
+def cmd_list(args: argparse.Namespace) -> None:
+    if args.name:
+        _page(args, _registry(args).list_versions(args.name, args.stage, args.page_size, args.page_token))
+        return
+    page = _registry(args).list_models(args.prefix, args.page_size, args.page_token)
+
+    def render() -> None:
+        print_table(["name", "versions", "latest", "aliases"],
+                    [[m.name, m.version_count, {v.stage.value: v.version for v in m.latest_versions},
+                      m.aliases] for m in page.items])
+        if page.next_page_token:
+            print(f"next page: --page-token {page.next_page_token}")
+
+    emit(args, {"models": page.items, "next_page_token": page.next_page_token}, render)
+
+
+def cmd_search(args: argparse.Namespace) -> None:
+    _page(args, _registry(args).search_models(
+        name_prefix=args.prefix, tags=args.tag, stage=args.stage, framework=args.framework,
+        metric_conditions=args.where, filter=args.filter or "", page_size=args.page_size,
+        page_token=args.page_token))
+
+
+def cmd_request(args: argparse.Namespace) -> None:
+    r = _registry(args).request_promotion(
+        args.name, args.version, args.stage, requested_by=args.requested_by,
+        justification=args.justification, reviewers=args.reviewer or [],
+        required_approvals=args.required_approvals)
+    emit(args, r, lambda: _request_record(r))
+
+
+def cmd_approve(args: argparse.Namespace) -> None:
+    r = _registry(args).approve_promotion(args.name, args.version, args.approver, args.comment,
+                                          args.request_id)
+    emit(args, r, lambda: _request_record(r))
+
+
+def cmd_reject(args: argparse.Namespace) -> None:
+    r = _registry(args).reject_promotion(args.name, args.version, args.rejector, args.comment,
+                                         args.request_id)
+    emit(args, r, lambda: _request_record(r))
+
+
+def cmd_cancel(args: argparse.Namespace) -> None:
+    r = _registry(args).cancel_promotion(args.name, args.version, args.cancelled_by, args.reason,
+                                         args.request_id)
+    emit(args, r, lambda: _request_record(r))
+
+
+def cmd_pending(args: argparse.Namespace) -> None:
+    reqs = _registry(args).list_pending_approvals(args.reviewer, args.name or "")
+    emit(args, reqs, lambda: print_table(
+        ["request_id", "model", "target", "requested_by", "reviewers", "approvals", "needed"],
+        [[r.request_id, f"{r.name}:{r.version}", r.target_stage, r.requested_by, r.reviewers,
+          len(r.approvals), r.required_approvals] for r in reqs]))
+
+
+def cmd_compare(args: argparse.Namespace) -> None:
+    cmp = _registry(args).compare_models(args.name, args.version1, args.version2)
+
+    def render() -> None:
+        print_table(["metric", args.version1, args.version2, "difference", "relative"],
+                    [[k, m["version1"], m["version2"], m["difference"],
+                      None if m["relative_change"] is None else f"{m['relative_change']:+.2%}"]
+                     for k, m in cmp["metrics_comparison"].items()])
+        for key in ("tags_only_in_version1", "tags_only_in_version2", "params_diff", "framework",
+                    "stage", "size_bytes"):
+            print(f"{key}: {json.dumps(cmp[key])}")
+
+    emit(args, cmp, render)
+
+
+def cmd_download(args: argparse.Namespace) -> None:
+    path = _registry(args).download_artifact(args.name, args.version, args.output)
+    emit(args, {"path": str(path)}, lambda: print(f"wrote {path} (sha256 verified)"))
+
+
+def cmd_alias(args: argparse.Namespace) -> None:
+    reg = _registry(args)
+    if args.action == "set":
+        if not args.version:
+            raise InvalidArgument("alias set needs VERSION", field="version")
+        change = reg.set_alias(args.name, args.alias, args.version, args.actor, args.reason)
+    elif args.action == "delete":
+        change = reg.delete_alias(args.name, args.alias, args.actor, args.reason)
+    else:
+        change = reg.rollback_alias(args.name, args.alias, args.actor, args.reason)
+    emit(args, change, lambda: print(
+        f"{change.name}@{change.alias}: {change.previous_version or '-'} -> {change.version or '-'}"))
+
+
+def cmd_history(args: argparse.Namespace) -> None:
+    entries = _registry(args).get_history(args.name, args.version or "")
+    emit(args, entries, lambda: print_table(
+        ["at", "kind", "version", "alias", "from", "to", "actor", "reason"],
+        [[h.at.strftime("%Y-%m-%d %H:%M:%S"), h.kind, h.version, h.alias, h.from_value, h.to_value,
+          h.actor, h.reason] for h in entries]))
+
+
+def cmd_archive(args: argparse.Namespace) -> None:
+    v = _registry(args).archive_model(args.name, args.version, args.actor, args.reason)
+    emit(args, v, lambda: _version_record(v))
+
+
+def cmd_delete(args: argparse.Namespace) -> None:
+    _registry(args).delete_model_version(args.name, args.version, args.actor)
+    emit(args, {"deleted": f"{args.name}:{args.version}"},
+         lambda: print(f"deleted {args.name}:{args.version}"))
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("registry", help="register, find, promote and compare model versions")
+    rs = p.add_subparsers(dest="registry_command", metavar="ACTION", required=True)
+
+    def cmd(name: str, handler: Any, help: str) -> argparse.ArgumentParser:
+        q = rs.add_parser(name, help=help)
+        add_common(q)
+        q.set_defaults(handler=handler)
+        return q
+
+    def paging(q: argparse.ArgumentParser) -> None:
+        q.add_argument("--page-size", type=int, default=0)
+        q.add_argument("--page-token", default="")
+
+    q = cmd("register", cmd_register, "register a model version")
+    q.add_argument("name")
+    q.add_argument("version")
+    q.add_argument("--model-path", help="artifact file to upload, or an s3:// gs:// file:// URI")
+    q.add_argument("--framework", default="")
+    q.add_argument("--created-by", required=True)
+    q.add_argument("--metric", action="append", metavar="NAME=VALUE")
+    q.add_argument("--tag", action="append")
+    q.add_argument("--param", action="append", metavar="KEY=VALUE")
+    q.add_argument("--config", help="JSON object")
+    q.add_argument("--description", default="")
+
+    q = cmd("show", cmd_show, "show one version (VERSION or @alias)")
+    q.add_argument("name")
+    q.add_argument("version")
+
+    q = cmd("list", cmd_list, "list models, or the versions of one model")
+    q.add_argument("name", nargs="?")
+    q.add_argument("--prefix", default="")
+    q.add_argument("--stage")
+    paging(q)
+
+    q = cmd("search", cmd_search, "search versions by name prefix, tag, stage, framework, metrics")
+    q.add_argument("--prefix", default="")
+    q.add_argument("--tag", action="append")
+    q.add_argument("--stage")
+    q.add_argument("--framework", default="")
+    q.add_argument("--where", action="append", metavar="'METRIC OP VALUE'",
+                   help="e.g. 'accuracy >= 0.9' (repeatable)")
+    q.add_argument("--filter", help="e.g. 'accuracy >= 0.9 and tag = fraud'")
+    paging(q)
+
+    q = cmd("request-promotion", cmd_request, "ask for a version to enter STAGING or PRODUCTION")
+    q.add_argument("name")
+    q.add_argument("version")
+    q.add_argument("--stage", default="production")
+    q.add_argument("--requested-by", required=True)
+    q.add_argument("--justification", default="")
+    q.add_argument("--reviewer", action="append")
+    q.add_argument("--required-approvals", type=int, default=1)
+
+    for name, handler, who in (("approve", cmd_approve, "approver"), ("reject", cmd_reject, "rejector"),
+                               ("cancel", cmd_cancel, "cancelled_by")):
+        q = cmd(name, handler, f"{name} a pending promotion request")
+        q.add_argument("name")
+        q.add_argument("version")
+        q.add_argument(f"--{who.replace('_', '-')}", dest=who, required=True)
+        q.add_argument("--comment" if name != "cancel" else "--reason",
+                       dest="comment" if name != "cancel" else "reason", default="")
+        q.add_argument("--request-id", default="")
+
+    q = cmd("pending", cmd_pending, "pending promotion requests")
+    q.add_argument("--reviewer", default="", help="only what this person may approve")
+    q.add_argument("--name")
+
+    q = cmd("compare", cmd_compare, "compare two versions' metrics, tags and params")
+    q.add_argument("name")
+    q.add_argument("version1")
+    q.add_argument("version2")
+
+    q = cmd("download", cmd_download, "download a stored artifact, verifying its SHA-256")
+    q.add_argument("name")
+    q.add_argument("version")
+    q.add_argument("--output", "-o", default=".")
+
+    q = cmd("alias", cmd_alias, "set, delete or roll back an alias (champion, challenger...)")
+    q.add_argument("action", choices=["set", "delete", "rollback"])
+    q.add_argument("name")
+    q.add_argument("alias")
+    q.add_argument("version", nargs="?")
+    q.add_argument("--actor", required=True)
+    q.add_argument("--reason", default="")
+
+    q = cmd("history", cmd_history, "stage changes and alias moves")
+    q.add_argument("name")
+    q.add_argument("version", nargs="?")
+
+    q = cmd("archive", cmd_archive, "move a version to ARCHIVED")
+    q.add_argument("name")
+    q.add_argument("version")
+    q.add_argument("--actor", required=True)
+    q.add_argument("--reason", default="")
+
+    q = cmd("delete", cmd_delete, "delete a version that is not in PRODUCTION")
+    q.add_argument("name")
+    q.add_argument("version")
+    q.add_argument("--actor", required=True)
