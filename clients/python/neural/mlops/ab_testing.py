@@ -1,0 +1,361 @@
+"""A/B tests: sticky hash assignment, recording as sufficient statistics, and analysis.
+
+``ABTestManager("./ab_tests")`` runs against the embedded store in that folder;
+``ABTestManager("grpc://HOST:PORT")`` against a control plane. Both behave identically
+(same return types, same exceptions from :mod:`neural.mlops.errors`).
+
+Quick reference (see also the seed documentation)::
+
+    manager = ABTestManager("./ab_tests")
+    test = manager.create_test(name=..., control_variant="model:v1", treatment_variant="model:v2",
+                               traffic_split=0.1, strategy=TrafficSplitStrategy.HASH_BASED)
+    manager.start_test(test.test_id)
+    variant = manager.get_variant(test.test_id, user_id="user123")   # "control" / "treatment"
+    manager.record_request(test_id=test.test_id, variant=variant, success=True, latency=0.042,
+                           custom_metrics={"accuracy": 0.96})
+    manager.record_outcome(test.test_id, user_id="user123", success=True)   # a late conversion
+    analysis = manager.analyze_test(test.test_id, confidence_level=0.95)     # a JSON-safe dict
+
+``HASH_BASED`` assignment: ``bucket = uint64_be(sha256(test_id + ":" + user_id)[:8]) / 2**64``,
+treatment iff ``bucket < traffic_split`` (spec: ``neural/mlops/v1/ASSIGNMENT.md``), so a
+user keeps their variant while the split only grows, in every language and process.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from neural.mlops._runtime import EmbeddedRuntime, RemoteConnection, is_remote
+from neural.mlops.server.errors import InvalidArgument
+from neural.mlops.server.experiments import convert as c
+from neural.mlops.server.experiments.analysis import DECISION_FIXED, DECISION_SEQUENTIAL
+from neural.mlops.server.experiments.model import (
+    ABTest,
+    SplitChange,
+    TestStatus,
+    TrafficSplitStrategy,
+    Variant,
+)
+from neural.mlops.server.experiments.service import (
+    CreateSpec,
+    RequestRecord,
+    _strategy,
+    _validate_custom,
+)
+from neural.mlops.v1 import experiments_pb2 as pb
+from neural.mlops.v1.experiments_pb2_grpc import ExperimentServiceStub
+
+__all__ = [
+    "DECISION_FIXED",
+    "DECISION_SEQUENTIAL",
+    "ABTest",
+    "ABTestManager",
+    "RequestRecord",
+    "SplitChange",
+    "TestStatus",
+    "TrafficSplitStrategy",
+    "Variant",
+]
+
+
+def _status(value: TestStatus | str | None) -> TestStatus | None:
+    if value is None or value == "":
+        return None
+    raw = getattr(value, "value", value)
+    try:
+        return TestStatus(str(raw).lower())
+    except ValueError:
+        raise InvalidArgument(f"unknown status {value!r}", field="status") from None
+
+
+def _record(rec: RequestRecord | Mapping[str, Any]) -> RequestRecord:
+    if isinstance(rec, RequestRecord):
+        r = rec
+    elif isinstance(rec, Mapping):
+        unknown = set(rec) - set(RequestRecord.__dataclass_fields__)
+        if unknown:
+            raise InvalidArgument(f"unknown record fields {sorted(unknown)}", field="records")
+        r = RequestRecord(**rec)
+    else:
+        raise InvalidArgument("each record must be a dict or RequestRecord", field="records")
+    if r.success is not None and not isinstance(r.success, bool):
+        raise InvalidArgument("success must be True or False", field="success")
+    if r.latency is not None and (isinstance(r.latency, bool) or not isinstance(r.latency, (int, float))):
+        raise InvalidArgument(f"latency must be a number of seconds, got {r.latency!r}", field="latency")
+    r.custom_metrics = _validate_custom(r.custom_metrics, "custom_metrics")
+    if r.user_id is not None:
+        r.user_id = str(r.user_id)
+    return r
+
+
+class ABTestManager:
+    """The seed's A/B testing API, embedded or remote."""
+
+    def __init__(
+        self, location: str | os.PathLike[str] = "./ab_tests", *, token: str | None = None,
+        timeout: float = 60.0,
+    ) -> None:
+        self.location = str(location)
+        self._remote: RemoteConnection | None = None
+        self._embedded: EmbeddedRuntime | None = None
+        if is_remote(self.location):
+            self._remote = RemoteConnection(self.location, token=token, timeout=timeout)
+            self._stub = self._remote.stub(ExperimentServiceStub)
+        else:
+            self._embedded = EmbeddedRuntime.for_path(self.location)
+
+    # -- plumbing -------------------------------------------------------------
+
+    def _local(self, fn: Any, actor: str | None = None) -> Any:
+        assert self._embedded is not None
+        return self._embedded.call(lambda s: fn(s.experiments), actor=actor)
+
+    def _rpc(self, method: str, request: Any, actor: str | None = None) -> Any:
+        assert self._remote is not None
+        return self._remote.call(getattr(self._stub, method), request, actor=actor)
+
+    def close(self) -> None:
+        if self._remote is not None:
+            self._remote.close()
+
+    def __enter__(self) -> ABTestManager:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- lifecycle ------------------------------------------------------------
+
+    def create_test(
+        self,
+        name: str,
+        description: str = "",
+        control_variant: str | None = None,
+        treatment_variant: str | None = None,
+        traffic_split: float | None = None,
+        strategy: TrafficSplitStrategy | str = TrafficSplitStrategy.HASH_BASED,
+        created_by: str = "",
+        *,
+        variants: Sequence[tuple[str, str, float]] | None = None,
+        control: str = "control",
+        confidence_level: float = 0.95,
+        minimum_detectable_effect: float = 0.05,
+        power: float = 0.8,
+        decision_rule: str = DECISION_FIXED,
+        sequential_tau: float = 0.02,
+        model_name: str = "",
+    ) -> ABTest:
+        """Create a DRAFT test. Two variants: ``control_variant`` / ``treatment_variant``
+        are registry refs ``"name:version"`` and ``traffic_split`` the treatment's share
+        (default 0.5). N variants: ``variants=[(name, model_ref, weight), ...]`` with one
+        named ``control``. ``decision_rule="sequential"`` decides on the always-valid
+        (mSPRT) p-value, so the test may be stopped at any look."""
+        strat = _strategy(strategy)
+        spec = CreateSpec(
+            name=name, description=description, control_variant=control_variant,
+            treatment_variant=treatment_variant, traffic_split=traffic_split, strategy=strat,
+            created_by=created_by, variants=[tuple(x) for x in variants] if variants is not None else None,
+            control=control, confidence_level=confidence_level,
+            minimum_detectable_effect=minimum_detectable_effect, power=power,
+            decision_rule=decision_rule, sequential_tau=sequential_tau, model_name=model_name,
+        )
+        actor = created_by or None
+        if self._embedded is not None:
+            return self._local(lambda e: e.create_test(spec), actor)  # type: ignore[no-any-return]
+        req = pb.CreateTestRequest(
+            name=name or "", description=description or "",
+            control_variant=control_variant or "", treatment_variant=treatment_variant or "",
+            traffic_split=traffic_split if isinstance(traffic_split, (int, float)) and not isinstance(traffic_split, bool) else 0.0,
+            has_traffic_split=traffic_split is not None, strategy=c.STRATEGY_TO_PB[strat],
+            created_by=created_by or "", control=control,
+            settings=pb.AnalysisSettings(
+                confidence_level=confidence_level, minimum_detectable_effect=minimum_detectable_effect,
+                power=power, decision_rule=decision_rule, sequential_tau=sequential_tau,
+            ),
+            model_name=model_name,
+        )
+        if traffic_split is not None and not isinstance(traffic_split, (int, float)) or isinstance(traffic_split, bool):
+            raise InvalidArgument(f"traffic_split must be a number, got {traffic_split!r}", field="traffic_split")
+        if variants is not None:
+            for i, item in enumerate(variants):
+                try:
+                    vname, ref, weight = item
+                    req.variants.append(pb.Variant(name=vname, model_ref=ref, weight=weight))
+                except (TypeError, ValueError):
+                    raise InvalidArgument(f"variants[{i}] must be (name, model_ref, weight)", field="variants") from None
+            if not variants:
+                raise InvalidArgument("a test needs 2 to 16 variants", field="variants")
+        return c.test_from_pb(self._rpc("CreateTest", req, actor))
+
+    def get_test(self, test_id: str) -> ABTest:
+        if self._embedded is not None:
+            return self._local(lambda e: e.get_test(test_id))  # type: ignore[no-any-return]
+        return c.test_from_pb(self._rpc("GetTest", pb.TestRef(test_id=test_id)))
+
+    def list_tests(self, status: TestStatus | str | None = None) -> list[ABTest]:
+        """Every test (optionally only those in ``status``), oldest first."""
+        st = _status(status)
+        out: list[ABTest] = []
+        token = ""
+        while True:
+            if self._embedded is not None:
+                page, token = self._local(lambda e, t=token: e.list_tests(st, page_token=t))
+                out.extend(page)
+            else:
+                resp = self._rpc("ListTests", pb.ListTestsRequest(
+                    status=c.STATUS_TO_PB[st] if st else 0, page_token=token))
+                out.extend(c.test_from_pb(t) for t in resp.tests)
+                token = resp.next_page_token
+            if not token:
+                return out
+
+    def _simple(self, method: str, test_id: str, reason: str = "", actor: str | None = None) -> ABTest:
+        if self._embedded is not None:
+            fn = {
+                "StartTest": lambda e: e.start_test(test_id),
+                "PauseTest": lambda e: e.pause_test(test_id, reason),
+                "ResumeTest": lambda e: e.resume_test(test_id),
+                "StopTest": lambda e: e.stop_test(test_id, reason),
+            }[method]
+            return self._local(fn, actor)  # type: ignore[no-any-return]
+        return c.test_from_pb(self._rpc(method, pb.TestRef(test_id=test_id, reason=reason), actor))
+
+    def start_test(self, test_id: str, *, actor: str | None = None) -> ABTest:
+        return self._simple("StartTest", test_id, actor=actor)
+
+    def pause_test(self, test_id: str, reason: str = "", *, actor: str | None = None) -> ABTest:
+        return self._simple("PauseTest", test_id, reason, actor)
+
+    def resume_test(self, test_id: str, *, actor: str | None = None) -> ABTest:
+        return self._simple("ResumeTest", test_id, actor=actor)
+
+    def stop_test(self, test_id: str, reason: str = "", *, actor: str | None = None) -> ABTest:
+        return self._simple("StopTest", test_id, reason, actor)
+
+    def conclude_test(
+        self, test_id: str, winner: str | None = None, reason: str = "", *, actor: str | None = None
+    ) -> ABTest:
+        """Conclude with ``winner`` (a variant name); without it, the analysis' recommendation."""
+        if self._embedded is not None:
+            return self._local(lambda e: e.conclude_test(test_id, winner, reason), actor)  # type: ignore[no-any-return]
+        return c.test_from_pb(self._rpc(
+            "ConcludeTest", pb.ConcludeTestRequest(test_id=test_id, winner=winner or "", reason=reason), actor))
+
+    def update_split(
+        self,
+        test_id: str,
+        traffic_split: float | None = None,
+        *,
+        weights: Mapping[str, float] | None = None,
+        explicit: bool = False,
+        reason: str = "",
+        actor: str | None = None,
+    ) -> ABTest:
+        """Ramp up: a running test's split may only grow unless ``explicit=True``."""
+        if self._embedded is not None:
+            return self._local(  # type: ignore[no-any-return]
+                lambda e: e.update_split(test_id, weights, traffic_split=traffic_split,
+                                         explicit=explicit, reason=reason), actor)
+        if traffic_split is not None:
+            if weights is not None:
+                raise InvalidArgument("pass weights or traffic_split, not both", field="weights")
+            test = self.get_test(test_id)
+            if len(test.variants) != 2:
+                raise InvalidArgument("traffic_split needs a two-variant test; pass weights", field="traffic_split")
+            if isinstance(traffic_split, bool) or not isinstance(traffic_split, (int, float)):
+                raise InvalidArgument("traffic_split must be a number", field="traffic_split")
+            treatment = next(x.name for x in test.variants if x.name != test.control)
+            weights = {treatment: float(traffic_split), test.control: 1.0 - float(traffic_split)}
+        if not isinstance(weights, Mapping):
+            raise InvalidArgument("weights is required", field="weights")
+        return c.test_from_pb(self._rpc("UpdateSplit", pb.UpdateSplitRequest(
+            test_id=test_id, weights=dict(weights), explicit=explicit, reason=reason), actor))
+
+    def force_variant(self, test_id: str, user_id: str, variant: str | None) -> ABTest:
+        """QA override: ``user_id`` always gets ``variant`` (``None`` removes the override)."""
+        if self._embedded is not None:
+            return self._local(lambda e: e.set_forced_variant(test_id, user_id, variant))  # type: ignore[no-any-return]
+        return c.test_from_pb(self._rpc("SetForcedVariant", pb.SetForcedVariantRequest(
+            test_id=test_id, unit_id=user_id or "", variant=variant or "")))
+
+    # -- assignment and recording ---------------------------------------------
+
+    def get_variant(self, test_id: str, user_id: str | None = None) -> str:
+        """The variant name for this unit (``"control"`` / ``"treatment"`` with two variants)."""
+        if self._embedded is not None:
+            return self._local(lambda e: e.get_variant(test_id, user_id))[0]  # type: ignore[no-any-return]
+        uid = "" if user_id is None else str(user_id)
+        return self._rpc("GetVariant", pb.GetVariantRequest(test_id=test_id, user_id=uid)).variant  # type: ignore[no-any-return]
+
+    def record_request(
+        self,
+        test_id: str,
+        variant: str | None = None,
+        success: bool | None = None,
+        latency: float | None = None,
+        custom_metrics: Mapping[str, float] | None = None,
+        *,
+        user_id: str | None = None,
+        error: bool = False,
+        timestamp: datetime | None = None,
+        status_code: str | None = None,
+    ) -> None:
+        """Record one served request (``latency`` in seconds). Without ``variant`` the
+        unit's variant is recomputed from ``user_id`` (HASH_BASED tests)."""
+        self.record_requests(test_id, [RequestRecord(
+            variant=variant, success=success, latency=latency, custom_metrics=custom_metrics,
+            error=error, user_id=user_id, timestamp=timestamp, status_code=status_code)])
+
+    def record_requests(self, test_id: str, records: Iterable[RequestRecord | Mapping[str, Any]]) -> int:
+        """Record a batch (dicts with record_request's keyword names, or RequestRecord)."""
+        recs = [_record(r) for r in records]
+        if self._embedded is not None:
+            return self._local(lambda e: e.record_requests(test_id, recs))  # type: ignore[no-any-return]
+        resp = self._rpc("RecordRequests", pb.RecordRequestsRequest(
+            test_id=test_id, records=[c.record_to_pb(r) for r in recs]))
+        return int(resp.recorded)
+
+    def record_outcome(
+        self,
+        test_id: str,
+        user_id: str,
+        success: bool = True,
+        custom_metrics: Mapping[str, float] | None = None,
+        *,
+        variant: str | None = None,
+        timestamp: datetime | None = None,
+    ) -> str:
+        """Credit a late outcome to the unit's variant; returns that variant."""
+        custom = _validate_custom(custom_metrics, "custom_metrics")
+        if not isinstance(success, bool):
+            raise InvalidArgument("success must be True or False", field="success")
+        if self._embedded is not None:
+            return self._local(lambda e: e.record_outcome(  # type: ignore[no-any-return]
+                test_id, user_id, success=success, custom_metrics=custom, variant=variant,
+                timestamp=timestamp))
+        req = pb.RecordOutcomeRequest(test_id=test_id, user_id="" if user_id is None else str(user_id),
+                                      success=success, custom_metrics=custom, variant=variant or "")
+        if timestamp is not None:
+            req.timestamp.CopyFrom(c.ts(timestamp))
+        return self._rpc("RecordOutcome", req).variant  # type: ignore[no-any-return]
+
+    # -- analysis -------------------------------------------------------------
+
+    def analyze_test(self, test_id: str, confidence_level: float | None = None) -> dict[str, Any]:
+        """The analysis report: a JSON-safe dict (never NaN; undefined values are None and
+        ``warnings`` says why). Keys include ``statistically_significant``, ``p_value``,
+        ``improvement`` (``relative_improvement`` in percent), ``control``/``treatment``,
+        ``metrics``, ``srm``, ``power``, ``sequential``, ``bayesian``, ``recommendation``."""
+        if self._embedded is not None:
+            return self._local(lambda e: e.analyze_test(test_id, confidence_level))  # type: ignore[no-any-return]
+        if confidence_level is not None and (
+            isinstance(confidence_level, bool) or not isinstance(confidence_level, (int, float))
+        ):
+            raise InvalidArgument("confidence_level must be a number", field="confidence_level")
+        if confidence_level is not None and not 0.5 <= confidence_level < 1.0:
+            raise InvalidArgument("confidence_level must be in [0.5, 1)", field="confidence_level")
+        return c.analysis_from_pb(self._rpc("AnalyzeTest", pb.AnalyzeTestRequest(
+            test_id=test_id, confidence_level=confidence_level or 0.0)))

@@ -1,0 +1,166 @@
+"""Domain <-> protobuf for experiments; shared by the servicer and the remote client."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime
+from typing import Any
+
+from google.protobuf.timestamp_pb2 import Timestamp
+from neural.mlops.server.clock import from_us, to_us
+from neural.mlops.server.experiments.model import (
+    ABTest,
+    SplitChange,
+    TestStatus,
+    TrafficSplitStrategy,
+    Variant,
+)
+from neural.mlops.server.experiments.service import RequestRecord
+from neural.mlops.v1 import experiments_pb2 as pb
+
+STRATEGY_TO_PB = {
+    TrafficSplitStrategy.HASH_BASED: pb.TRAFFIC_SPLIT_STRATEGY_HASH_BASED,
+    TrafficSplitStrategy.RANDOM: pb.TRAFFIC_SPLIT_STRATEGY_RANDOM,
+    TrafficSplitStrategy.ROUND_ROBIN: pb.TRAFFIC_SPLIT_STRATEGY_ROUND_ROBIN,
+}
+STRATEGY_FROM_PB = {v: k for k, v in STRATEGY_TO_PB.items()}
+STRATEGY_FROM_PB[pb.TRAFFIC_SPLIT_STRATEGY_UNSPECIFIED] = TrafficSplitStrategy.HASH_BASED
+
+STATUS_TO_PB = {
+    TestStatus.DRAFT: pb.TEST_STATUS_DRAFT,
+    TestStatus.RUNNING: pb.TEST_STATUS_RUNNING,
+    TestStatus.PAUSED: pb.TEST_STATUS_PAUSED,
+    TestStatus.STOPPED: pb.TEST_STATUS_STOPPED,
+    TestStatus.CONCLUDED: pb.TEST_STATUS_CONCLUDED,
+}
+STATUS_FROM_PB = {v: k for k, v in STATUS_TO_PB.items()}
+
+
+def ts(dt: datetime | None) -> Timestamp | None:
+    if dt is None:
+        return None
+    us = to_us(dt)
+    return Timestamp(seconds=us // 1_000_000, nanos=(us % 1_000_000) * 1000)
+
+
+def dt(value: Timestamp) -> datetime:
+    return from_us(value.seconds * 1_000_000 + value.nanos // 1000)
+
+
+def strategy_to_pb(value: Any) -> int:
+    raw = getattr(value, "value", value)
+    try:
+        return STRATEGY_TO_PB[TrafficSplitStrategy(str(raw).lower())]
+    except ValueError:
+        return -1  # the server answers INVALID_ARGUMENT naming the field
+
+
+def test_to_pb(t: ABTest) -> pb.ABTest:
+    msg = pb.ABTest(
+        test_id=t.test_id,
+        name=t.name,
+        description=t.description,
+        status=STATUS_TO_PB[t.status],
+        strategy=STRATEGY_TO_PB[t.strategy],
+        variants=[pb.Variant(name=v.name, model_ref=v.model_ref, weight=v.weight) for v in t.variants],
+        control=t.control,
+        model_name=t.model_name,
+        traffic_split=t.traffic_split,
+        created_by=t.created_by,
+        created_at=ts(t.created_at),
+        winner=t.winner,
+        conclusion=t.conclusion,
+        settings=pb.AnalysisSettings(
+            confidence_level=t.confidence_level,
+            minimum_detectable_effect=t.minimum_detectable_effect,
+            power=t.power,
+            decision_rule=t.decision_rule,
+            sequential_tau=t.sequential_tau,
+        ),
+        forced_variants=t.forced_variants,
+        split_history=[
+            pb.SplitChange(at=ts(h.at), actor=h.actor, weights=h.weights, explicit=h.explicit, reason=h.reason)
+            for h in t.split_history
+        ],
+        running_seconds=t.running_seconds,
+    )
+    if t.started_at is not None:
+        msg.started_at.CopyFrom(ts(t.started_at))
+    if t.ended_at is not None:
+        msg.ended_at.CopyFrom(ts(t.ended_at))
+    return msg
+
+
+def test_from_pb(m: pb.ABTest) -> ABTest:
+    s = m.settings
+    return ABTest(
+        test_id=m.test_id,
+        name=m.name,
+        description=m.description,
+        status=STATUS_FROM_PB[m.status],
+        strategy=STRATEGY_FROM_PB[m.strategy],
+        variants=[Variant(v.name, v.model_ref, v.weight) for v in m.variants],
+        control=m.control,
+        model_name=m.model_name,
+        created_by=m.created_by,
+        created_at=dt(m.created_at),
+        started_at=dt(m.started_at) if m.HasField("started_at") else None,
+        ended_at=dt(m.ended_at) if m.HasField("ended_at") else None,
+        winner=m.winner,
+        conclusion=m.conclusion,
+        confidence_level=s.confidence_level,
+        minimum_detectable_effect=s.minimum_detectable_effect,
+        power=s.power,
+        decision_rule=s.decision_rule,
+        sequential_tau=s.sequential_tau,
+        forced_variants=dict(m.forced_variants),
+        split_history=[
+            SplitChange(dt(h.at), h.actor, dict(h.weights), h.explicit, h.reason) for h in m.split_history
+        ],
+        running_seconds=m.running_seconds,
+    )
+
+
+def record_to_pb(r: RequestRecord) -> pb.RequestRecord:
+    msg = pb.RequestRecord(
+        variant=r.variant or "",
+        user_id="" if r.user_id is None else str(r.user_id),
+        has_success=r.success is not None,
+        success=bool(r.success),
+        has_latency=r.latency is not None,
+        latency=float(r.latency) if r.latency is not None else 0.0,
+        error=bool(r.error),
+        custom_metrics=dict(r.custom_metrics or {}),
+        status_code=r.status_code or "",
+    )
+    if r.timestamp is not None:
+        msg.timestamp.CopyFrom(ts(r.timestamp))
+    return msg
+
+
+def record_from_pb(m: pb.RequestRecord) -> RequestRecord:
+    return RequestRecord(
+        variant=m.variant or None,
+        success=m.success if m.has_success else None,
+        latency=m.latency if m.has_latency else None,
+        custom_metrics=dict(m.custom_metrics),
+        error=m.error,
+        user_id=m.user_id or None,
+        timestamp=dt(m.timestamp) if m.HasField("timestamp") else None,
+        status_code=m.status_code or None,
+    )
+
+
+def analysis_to_pb(report: dict[str, Any]) -> pb.AnalyzeTestResponse:
+    p = report.get("p_value")
+    return pb.AnalyzeTestResponse(
+        analysis_json=json.dumps(report, sort_keys=True, allow_nan=False),
+        statistically_significant=bool(report.get("statistically_significant")),
+        p_value=p if p is not None and math.isfinite(p) else -1.0,
+        recommendation=report.get("recommendation", {}).get("action", ""),
+    )
+
+
+def analysis_from_pb(m: pb.AnalyzeTestResponse) -> dict[str, Any]:
+    return json.loads(m.analysis_json)

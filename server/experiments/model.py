@@ -1,0 +1,135 @@
+"""Experiment result types. Field names are the ones the seed documentation reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from neural.mlops.server.experiments.analysis import DECISION_FIXED, AnalysisConfig
+from neural.mlops.v1.assignment import Strategy
+
+
+class TrafficSplitStrategy(StrEnum):
+    HASH_BASED = "hash_based"
+    RANDOM = "random"
+    ROUND_ROBIN = "round_robin"
+
+    @property
+    def assignment(self) -> Strategy:
+        return {
+            TrafficSplitStrategy.HASH_BASED: Strategy.HASH,
+            TrafficSplitStrategy.RANDOM: Strategy.RANDOM,
+            TrafficSplitStrategy.ROUND_ROBIN: Strategy.ROUND_ROBIN,
+        }[self]
+
+
+class TestStatus(StrEnum):
+    __test__ = False  # not a pytest class
+
+    DRAFT = "draft"
+    RUNNING = "running"
+    PAUSED = "paused"
+    STOPPED = "stopped"
+    CONCLUDED = "concluded"
+
+
+# status -> statuses it may move to
+TRANSITIONS: dict[TestStatus, frozenset[TestStatus]] = {
+    TestStatus.DRAFT: frozenset({TestStatus.RUNNING, TestStatus.STOPPED}),
+    TestStatus.RUNNING: frozenset({TestStatus.PAUSED, TestStatus.STOPPED, TestStatus.CONCLUDED}),
+    TestStatus.PAUSED: frozenset({TestStatus.RUNNING, TestStatus.STOPPED, TestStatus.CONCLUDED}),
+    TestStatus.STOPPED: frozenset({TestStatus.CONCLUDED}),
+    TestStatus.CONCLUDED: frozenset(),
+}
+
+# Traffic may be recorded while units can still produce outcomes.
+RECORDING = frozenset({TestStatus.RUNNING, TestStatus.PAUSED, TestStatus.STOPPED})
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    name: str
+    model_ref: str
+    weight: float
+
+    @property
+    def model_name(self) -> str:
+        return self.model_ref.split(":", 1)[0]
+
+    @property
+    def model_version(self) -> str:
+        return self.model_ref.split(":", 1)[1] if ":" in self.model_ref else ""
+
+
+@dataclass(frozen=True, slots=True)
+class SplitChange:
+    at: datetime
+    actor: str
+    weights: dict[str, float]
+    explicit: bool = False
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ABTest:
+    test_id: str
+    name: str
+    description: str
+    status: TestStatus
+    strategy: TrafficSplitStrategy
+    variants: list[Variant]  # hash order: non-control variants first, control last
+    control: str
+    model_name: str
+    created_by: str
+    created_at: datetime
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    winner: str = ""
+    conclusion: str = ""
+    confidence_level: float = 0.95
+    minimum_detectable_effect: float = 0.05
+    power: float = 0.8
+    decision_rule: str = DECISION_FIXED
+    sequential_tau: float = 0.02
+    forced_variants: dict[str, str] = field(default_factory=dict)
+    split_history: list[SplitChange] = field(default_factory=list)
+    running_seconds: float = 0.0
+
+    @property
+    def traffic_split(self) -> float:
+        """Share of traffic outside control (the treatment's share with two variants)."""
+        return sum(v.weight for v in self.variants if v.name != self.control)
+
+    def variant(self, name: str) -> Variant | None:
+        for v in self.variants:
+            if v.name == name:
+                return v
+        return None
+
+    @property
+    def control_variant(self) -> str:
+        """The control's model reference (seed argument name)."""
+        v = self.variant(self.control)
+        return v.model_ref if v else ""
+
+    @property
+    def treatment_variant(self) -> str:
+        """The first non-control variant's model reference."""
+        for v in self.variants:
+            if v.name != self.control:
+                return v.model_ref
+        return ""
+
+    @property
+    def weights(self) -> dict[str, float]:
+        return {v.name: v.weight for v in self.variants}
+
+    def analysis_config(self) -> AnalysisConfig:
+        return AnalysisConfig(
+            confidence_level=self.confidence_level,
+            minimum_detectable_effect=self.minimum_detectable_effect,
+            power=self.power,
+            decision_rule=self.decision_rule,
+            sequential_tau=self.sequential_tau,
+        )
