@@ -263,3 +263,66 @@ metric_batches = sa.Table(
     sa.Column("windows", sa.Integer, nullable=False),
     sa.Index("ix_metric_batches_received", "received_us"),
 )
+
+
+# --- deployments (0006_deployments; server/deployments): rollouts, their decisions, shadows ---
+
+deployments = sa.Table(
+    "deployments",
+    metadata,
+    sa.Column("deployment_id", sa.String(64), primary_key=True),
+    sa.Column("model_name", NAME, nullable=False),
+    sa.Column("model_version", NAME, nullable=False),
+    sa.Column("stable_version", NAME, nullable=False),
+    sa.Column("strategy", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    # = model_name while the deployment is active, NULL afterwards: at most one active
+    # deployment per model, enforced by the database (NULLs never collide).
+    sa.Column("active_model", NAME, nullable=True, unique=True),
+    sa.Column("created_by", ACTOR, nullable=False),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+    sa.Column("updated_us", sa.BigInteger, nullable=False),
+    sa.Column("completed_us", sa.BigInteger, nullable=True),
+    sa.Column("step_index", sa.Integer, nullable=False),
+    sa.Column("traffic_percentage", sa.Float, nullable=False),
+    sa.Column("step_started_us", sa.BigInteger, nullable=False),
+    sa.Column("next_check_us", sa.BigInteger, nullable=False),
+    sa.Column("failed_checks", sa.Integer, nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),  # compare-and-set guard of every decision
+    sa.Column("config", sa.Text, nullable=False),  # JSON: baseline, rollback_config, plan, gate
+    sa.Column("state", sa.Text, nullable=False),  # JSON: step snapshot, metrics, last check, reasons
+    sa.Index("ix_deployments_model_created", "model_name", "created_us"),
+    sa.Index("ix_deployments_status", "status"),
+)
+
+deployment_events = sa.Table(
+    "deployment_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("deployment_id", sa.String(64), nullable=False),
+    sa.Column("at_us", sa.BigInteger, nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("actor", ACTOR, nullable=False),
+    sa.Column("from_status", sa.String(16), nullable=False),
+    sa.Column("to_status", sa.String(16), nullable=False),
+    sa.Column("step_index", sa.Integer, nullable=False),
+    sa.Column("traffic_percentage", sa.Float, nullable=False),
+    sa.Column("details", sa.Text, nullable=False),
+    sa.Index("ix_deployment_events_deployment", "deployment_id", "id"),
+)
+
+shadow_deployments = sa.Table(
+    "shadow_deployments",
+    metadata,
+    sa.Column("shadow_id", sa.String(64), primary_key=True),
+    sa.Column("model_name", NAME, nullable=False),
+    sa.Column("primary_model", sa.String(260), nullable=False),
+    sa.Column("shadow_model", sa.String(260), nullable=False),
+    sa.Column("percentage", sa.Float, nullable=False),
+    sa.Column("upstream", sa.String(300), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("created_by", ACTOR, nullable=False),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+    sa.Column("stopped_us", sa.BigInteger, nullable=True),
+    sa.Index("ix_shadow_deployments_model_status", "model_name", "status"),
+)

@@ -1,0 +1,1 @@
+"""Deployments: canary, blue-green, direct and shadow rollouts with automated rollback."""

@@ -1,0 +1,234 @@
+"""Deployment domain types <-> protobuf messages, used by the servicer and the remote client."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from google.protobuf.timestamp_pb2 import Timestamp
+from neural.mlops.server.deployments.model import (
+    Deployment,
+    DeploymentEvent,
+    DeploymentStatus,
+    DeploymentStrategy,
+    HealthCheck,
+    PerformanceMetrics,
+    RollbackConfig,
+    RolloutPlan,
+    ShadowDeployment,
+    ShadowStatus,
+    Verdict,
+)
+from neural.mlops.server.errors import InvalidArgument
+from neural.mlops.v1 import deployments_pb2 as pb
+
+STRATEGY_TO_PB = {
+    DeploymentStrategy.DIRECT: pb.DEPLOYMENT_STRATEGY_DIRECT,
+    DeploymentStrategy.CANARY: pb.DEPLOYMENT_STRATEGY_CANARY,
+    DeploymentStrategy.BLUE_GREEN: pb.DEPLOYMENT_STRATEGY_BLUE_GREEN,
+    DeploymentStrategy.SHADOW: pb.DEPLOYMENT_STRATEGY_SHADOW,
+}
+STRATEGY_FROM_PB = {v: k for k, v in STRATEGY_TO_PB.items()}
+STATUS_TO_PB = {
+    DeploymentStatus.IN_PROGRESS: pb.DEPLOYMENT_STATUS_IN_PROGRESS,
+    DeploymentStatus.PAUSED: pb.DEPLOYMENT_STATUS_PAUSED,
+    DeploymentStatus.COMPLETED: pb.DEPLOYMENT_STATUS_COMPLETED,
+    DeploymentStatus.ROLLED_BACK: pb.DEPLOYMENT_STATUS_ROLLED_BACK,
+    DeploymentStatus.ABORTED: pb.DEPLOYMENT_STATUS_ABORTED,
+}
+STATUS_FROM_PB = {v: k for k, v in STATUS_TO_PB.items()}
+VERDICT_TO_PB = {
+    Verdict.PASS: pb.VERDICT_PASS,
+    Verdict.FAIL: pb.VERDICT_FAIL,
+    Verdict.INCONCLUSIVE: pb.VERDICT_INCONCLUSIVE,
+    Verdict.WAIT: pb.VERDICT_WAIT,
+}
+VERDICT_FROM_PB = {v: k for k, v in VERDICT_TO_PB.items()}
+
+_OPTIONAL = ("latency_p95", "error_rate", "latency_p50", "latency_p99", "latency_mean", "throughput")
+
+
+def ts(value: datetime | None) -> Timestamp | None:
+    if value is None:
+        return None
+    out = Timestamp()
+    out.FromDatetime(value)
+    return out
+
+
+def dt(value: Timestamp) -> datetime:
+    return value.ToDatetime(tzinfo=UTC)
+
+
+def strategy_from_pb(value: int) -> DeploymentStrategy:
+    if value == pb.DEPLOYMENT_STRATEGY_UNSPECIFIED:
+        return DeploymentStrategy.CANARY
+    try:
+        return STRATEGY_FROM_PB[value]  # type: ignore[index]
+    except KeyError:
+        raise InvalidArgument(f"unknown strategy {value}", field="strategy") from None
+
+
+def metrics_to_pb(m: PerformanceMetrics) -> pb.PerformanceMetrics:
+    out = pb.PerformanceMetrics(request_count=m.request_count)
+    for name in _OPTIONAL:
+        value = getattr(m, name)
+        if value is not None:
+            setattr(out, name, value)
+    return out
+
+
+def metrics_from_pb(m: pb.PerformanceMetrics) -> PerformanceMetrics:
+    out = PerformanceMetrics(request_count=m.request_count)
+    for name in _OPTIONAL:
+        if m.HasField(name):
+            setattr(out, name, getattr(m, name))
+    return out
+
+
+def rollback_to_pb(c: RollbackConfig) -> pb.RollbackConfig:
+    out = pb.RollbackConfig(
+        error_rate_threshold=c.error_rate_threshold,
+        latency_threshold_multiplier=c.latency_threshold_multiplier,
+        min_requests_before_check=c.min_requests_before_check,
+        max_failed_checks=c.max_failed_checks,
+        statistical_judge=c.statistical_judge,
+        alpha=c.alpha,
+        latency_effect_threshold=c.latency_effect_threshold,
+        auto_rollback=c.auto_rollback,
+    )
+    if c.min_agreement_rate is not None:
+        out.min_agreement_rate = c.min_agreement_rate
+    return out
+
+
+def rollback_from_pb(c: pb.RollbackConfig) -> RollbackConfig:
+    return RollbackConfig(
+        error_rate_threshold=c.error_rate_threshold,
+        latency_threshold_multiplier=c.latency_threshold_multiplier,
+        min_requests_before_check=c.min_requests_before_check,
+        max_failed_checks=c.max_failed_checks,
+        statistical_judge=c.statistical_judge,
+        alpha=c.alpha,
+        latency_effect_threshold=c.latency_effect_threshold,
+        min_agreement_rate=c.min_agreement_rate if c.HasField("min_agreement_rate") else None,
+        auto_rollback=c.auto_rollback,
+    )
+
+
+def plan_to_pb(p: RolloutPlan) -> pb.RolloutPlan:
+    return pb.RolloutPlan(steps=p.steps, step_duration_seconds=p.step_duration_seconds,
+                          analysis_interval_seconds=p.analysis_interval_seconds, preview=p.preview.value,
+                          mirror_percentage=p.mirror_percentage)
+
+
+def plan_from_pb(p: pb.RolloutPlan) -> RolloutPlan:
+    return RolloutPlan.from_dict({"steps": list(p.steps), "step_duration_seconds": p.step_duration_seconds,
+                                  "analysis_interval_seconds": p.analysis_interval_seconds,
+                                  "preview": p.preview or "mirror", "mirror_percentage": p.mirror_percentage})
+
+
+def check_to_pb(c: HealthCheck) -> pb.HealthCheck:
+    out = pb.HealthCheck(at=ts(c.at), verdict=VERDICT_TO_PB[c.verdict], reasons=c.reasons, source=c.source,
+                         step_index=c.step_index, traffic_percentage=c.traffic_percentage,
+                         new=metrics_to_pb(c.new), tests_json=json.dumps(c.tests, sort_keys=True))
+    if c.stable is not None:
+        out.stable.CopyFrom(metrics_to_pb(c.stable))
+    return out
+
+
+def check_from_pb(c: pb.HealthCheck) -> HealthCheck:
+    return HealthCheck(
+        at=dt(c.at), verdict=VERDICT_FROM_PB.get(c.verdict, Verdict.WAIT),  # type: ignore[call-overload]
+        reasons=list(c.reasons), source=c.source, step_index=c.step_index,
+        traffic_percentage=c.traffic_percentage, new=metrics_from_pb(c.new),
+        stable=metrics_from_pb(c.stable) if c.HasField("stable") else None,
+        tests=json.loads(c.tests_json) if c.tests_json else {},
+    )
+
+
+def deployment_to_pb(d: Deployment) -> pb.Deployment:
+    out = pb.Deployment(
+        deployment_id=d.deployment_id, model_name=d.model_name, model_version=d.model_version,
+        stable_version=d.stable_version, strategy=STRATEGY_TO_PB[d.strategy], status=STATUS_TO_PB[d.status],
+        created_by=d.created_by, created_at=ts(d.created_at), updated_at=ts(d.updated_at),
+        baseline_metrics=metrics_to_pb(d.baseline_metrics), rollback_config=rollback_to_pb(d.rollback_config),
+        plan=plan_to_pb(d.plan), step_index=d.step_index, traffic_percentage=d.traffic_percentage,
+        step_started_at=ts(d.step_started_at), failed_checks=d.failed_checks,
+        rollback_reasons=d.rollback_reasons, status_reason=d.status_reason,
+        gate_json=json.dumps(d.gate, sort_keys=True), revision=d.revision,
+    )
+    if d.current_metrics is not None:
+        out.current_metrics.CopyFrom(metrics_to_pb(d.current_metrics))
+    if d.last_check is not None:
+        out.last_check.CopyFrom(check_to_pb(d.last_check))
+    if d.completed_at is not None:
+        out.completed_at.CopyFrom(ts(d.completed_at))
+    return out
+
+
+def deployment_from_pb(d: pb.Deployment) -> Deployment:
+    return Deployment(
+        deployment_id=d.deployment_id, model_name=d.model_name, model_version=d.model_version,
+        stable_version=d.stable_version, strategy=strategy_from_pb(d.strategy),
+        status=STATUS_FROM_PB[d.status],  # type: ignore[index]
+        created_by=d.created_by, created_at=dt(d.created_at), updated_at=dt(d.updated_at),
+        baseline_metrics=metrics_from_pb(d.baseline_metrics),
+        rollback_config=rollback_from_pb(d.rollback_config), plan=plan_from_pb(d.plan),
+        step_index=d.step_index, traffic_percentage=d.traffic_percentage,
+        step_started_at=dt(d.step_started_at), failed_checks=d.failed_checks,
+        current_metrics=metrics_from_pb(d.current_metrics) if d.HasField("current_metrics") else None,
+        last_check=check_from_pb(d.last_check) if d.HasField("last_check") else None,
+        rollback_reasons=list(d.rollback_reasons), status_reason=d.status_reason,
+        gate=json.loads(d.gate_json) if d.gate_json else {},
+        completed_at=dt(d.completed_at) if d.HasField("completed_at") else None, revision=d.revision,
+    )
+
+
+def event_to_pb(e: DeploymentEvent) -> pb.DeploymentEvent:
+    return pb.DeploymentEvent(
+        seq=e.seq, at=ts(e.at), action=e.action, actor=e.actor,
+        from_status=STATUS_TO_PB.get(e.from_status, 0) if e.from_status else 0,  # type: ignore[arg-type]
+        to_status=STATUS_TO_PB[e.to_status], step_index=e.step_index,
+        traffic_percentage=e.traffic_percentage, details_json=json.dumps(e.details, sort_keys=True),
+    )
+
+
+def event_from_pb(e: pb.DeploymentEvent) -> DeploymentEvent:
+    return DeploymentEvent(
+        seq=e.seq, at=dt(e.at), action=e.action, actor=e.actor,
+        from_status=STATUS_FROM_PB.get(e.from_status),  # type: ignore[call-overload]
+        to_status=STATUS_FROM_PB[e.to_status],  # type: ignore[index]
+        step_index=e.step_index, traffic_percentage=e.traffic_percentage,
+        details=json.loads(e.details_json) if e.details_json else {},
+    )
+
+
+def shadow_to_pb(s: ShadowDeployment) -> pb.ShadowDeployment:
+    out = pb.ShadowDeployment(
+        shadow_id=s.shadow_id, primary_model=s.primary_model, shadow_model=s.shadow_model,
+        traffic_percentage=s.traffic_percentage, status=s.status.value, created_by=s.created_by,
+        created_at=ts(s.created_at), upstream=s.upstream,
+    )
+    if s.stopped_at is not None:
+        out.stopped_at.CopyFrom(ts(s.stopped_at))
+    return out
+
+
+def shadow_from_pb(s: pb.ShadowDeployment) -> ShadowDeployment:
+    return ShadowDeployment(
+        shadow_id=s.shadow_id, primary_model=s.primary_model, shadow_model=s.shadow_model,
+        traffic_percentage=s.traffic_percentage, status=ShadowStatus(s.status), created_by=s.created_by,
+        created_at=dt(s.created_at), stopped_at=dt(s.stopped_at) if s.HasField("stopped_at") else None,
+        upstream=s.upstream,
+    )
+
+
+def json_arg(text: str, field: str) -> Any:
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise InvalidArgument(f"{field} is not valid JSON", field=field) from None
