@@ -15,12 +15,14 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from neural.mlops.server.audit.servicer import AuditServicer
 from neural.mlops.server.config import ServerConfig
+from neural.mlops.server.deployments.servicer import DeploymentServicer
 from neural.mlops.server.experiments.servicer import ExperimentServicer
 from neural.mlops.server.grpc_errors import DomainInterceptor
 from neural.mlops.server.registry.servicer import RegistryServicer
 from neural.mlops.server.routing.servicer import RoutingServicer
 from neural.mlops.server.services import Services
 from neural.mlops.v1 import audit_pb2, audit_pb2_grpc
+from neural.mlops.v1 import deployments_pb2, deployments_pb2_grpc
 from neural.mlops.v1 import experiments_pb2, experiments_pb2_grpc
 from neural.mlops.v1 import registry_pb2, registry_pb2_grpc, routing_pb2, routing_pb2_grpc
 
@@ -34,11 +36,13 @@ def add_servicers(server: grpc.aio.Server, services: Services) -> list[str]:
     registry_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(services), server)
     routing_pb2_grpc.add_RoutingServiceServicer_to_server(RoutingServicer(services), server)
     audit_pb2_grpc.add_AuditServiceServicer_to_server(AuditServicer(services), server)
+    deployments_pb2_grpc.add_DeploymentServiceServicer_to_server(DeploymentServicer(services), server)
     experiments_pb2_grpc.add_ExperimentServiceServicer_to_server(ExperimentServicer(services), server)
     return [
         registry_pb2.DESCRIPTOR.services_by_name["RegistryService"].full_name,
         routing_pb2.DESCRIPTOR.services_by_name["RoutingService"].full_name,
         audit_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name,
+        deployments_pb2.DESCRIPTOR.services_by_name["DeploymentService"].full_name,
         experiments_pb2.DESCRIPTOR.services_by_name["ExperimentService"].full_name,
     ]
 

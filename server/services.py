@@ -12,6 +12,7 @@ from pathlib import Path
 
 from neural.mlops.server.audit.service import AuditService
 from neural.mlops.server.clock import Clock, SystemClock
+from neural.mlops.server.deployments.service import DeploymentService
 from neural.mlops.server.experiments.service import ExperimentService
 from neural.mlops.server.registry.service import RegistryService
 from neural.mlops.server.routing.service import RoutingService
@@ -26,6 +27,7 @@ class Services:
     registry: RegistryService
     routing: RoutingService
     audit: AuditService
+    deployments: DeploymentService
     experiments: ExperimentService
 
     @classmethod
@@ -42,17 +44,22 @@ class Services:
         registry = RegistryService(db, data_dir, clock=clock)
         routing = RoutingService(db, clock=clock)
         audit = AuditService(db, data_dir, clock=clock)
+        deployments = DeploymentService(db, clock=clock, registry=registry,
+                                        on_routes_changed=routing.invalidate)
+        routing.add_provider(deployments)
         experiments = ExperimentService(db, clock=clock, routing=routing)
         routing.add_provider(experiments)
         return cls(data_dir=data_dir, db=db, clock=clock, registry=registry, routing=routing, audit=audit,
-                   experiments=experiments)
+                   deployments=deployments, experiments=experiments)
 
     async def start_background(self) -> None:
         """Start long-running loops (rollout controller, checkpoints); the server calls it."""
         self.routing.start()
+        self.deployments.start()
         await self.audit.start()
 
     async def close(self) -> None:
+        await self.deployments.stop()
         await self.routing.stop()
         await self.audit.close()  # final signed checkpoint of the chain head
         await self.db.close()
