@@ -245,12 +245,13 @@ class Sidecar:
 async def serve(config: SidecarConfig) -> int:
     sidecar = Sidecar(config)
     await sidecar.start()
-    print(f"neural-mlops sidecar listening on {sidecar.address} -> {config.upstream}", flush=True)
+    metrics = ""
     if sidecar.metrics_server is not None:
-        print(
-            f"metrics on http://{config.metrics_host}:{sidecar.metrics_server.port}/metrics",
-            flush=True,
-        )
+        metrics = f", metrics on http://{config.metrics_host}:{sidecar.metrics_server.port}/metrics"
+    print(
+        f"neural-mlops sidecar listening on {sidecar.address} -> {config.upstream}{metrics}",
+        flush=True,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import random
 import signal
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import grpc
@@ -114,9 +115,27 @@ class DemoModel:
             resp.raw_output_contents.append((score + bias).astype("<f4").tobytes())
         return resp
 
+    async def ModelStreamInfer(  # noqa: N802
+        self, requests: AsyncIterator[oip_pb2.ModelInferRequest], ctx: grpc.aio.ServicerContext
+    ) -> AsyncIterator[oip_pb2.ModelStreamInferResponse]:
+        """Triton's bidirectional streaming form: one response (or error message) per request."""
+        async for req in requests:
+            if not self._known(req.model_name):
+                yield oip_pb2.ModelStreamInferResponse(
+                    error_message=f"unknown model {req.model_name!r}"
+                )
+                continue
+            yield oip_pb2.ModelStreamInferResponse(infer_response=await self.ModelInfer(req, ctx))
+
 
 def handler(model: DemoModel) -> grpc.GenericRpcHandler:
-    handlers = {}
+    handlers: dict[str, grpc.RpcMethodHandler] = {
+        "ModelStreamInfer": grpc.stream_stream_rpc_method_handler(
+            model.ModelStreamInfer,
+            request_deserializer=oip_pb2.ModelInferRequest.FromString,
+            response_serializer=oip_pb2.ModelStreamInferResponse.SerializeToString,
+        )
+    }
     for method, (req_cls, resp_cls) in METHODS.items():
         handlers[method] = grpc.unary_unary_rpc_method_handler(
             getattr(model, method),

@@ -11,6 +11,7 @@ anything else) is forwarded untouched.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from random import random
@@ -69,6 +70,7 @@ class Proxy(grpc.GenericRpcHandler):
         self.mirror = mirror
         self.key_header = routing_key_header.lower()
         self.in_flight = 0
+        self._pumps: set[asyncio.Future[None]] = set()
         self._infer_mc = upstreams.unary("", MODEL_INFER)
         self._handlers: dict[str, grpc.RpcMethodHandler] = {
             MODEL_INFER: grpc.unary_unary_rpc_method_handler(self.model_infer)
@@ -86,14 +88,14 @@ class Proxy(grpc.GenericRpcHandler):
         return h
 
     def _passthrough(self, method: str) -> grpc.RpcMethodHandler:
-        if method in _OIP_UNARY:
+        if method in _OIP_UNARY or not _is_streaming(method):
 
             async def unary(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
                 return await self.forward_unary(method, request, context)
 
             return grpc.unary_unary_rpc_method_handler(unary)
 
-        # Unknown cardinality: stream-stream carries unary and streaming calls alike.
+        # Stream-stream carries client-, server- and bidi-streaming calls alike.
         async def stream(
             requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext
         ) -> AsyncIterator[bytes]:
@@ -207,19 +209,63 @@ class Proxy(grpc.GenericRpcHandler):
         self, method: str, requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[bytes]:
         self.in_flight += 1
-        try:
-            call = self.upstreams.stream("", method)(
-                requests,
-                metadata=_forwardable(context.invocation_metadata() or ()),
-                timeout=context.time_remaining(),
-            )
+        call = self.upstreams.stream("", method)(
+            metadata=_forwardable(context.invocation_metadata() or ()),
+            timeout=context.time_remaining(),
+        )
+
+        async def pump() -> None:
+            # Caller -> upstream, until the caller half-closes or the upstream call ends.
             try:
-                async for item in call:
-                    yield item
-            except grpc.aio.AioRpcError as exc:
-                trailing = exc.trailing_metadata()
+                async for item in requests:
+                    await call.write(item)
+                await call.done_writing()
+            except (grpc.aio.AioRpcError, asyncio.InvalidStateError, grpc.RpcError):
+                pass
+            except Exception:  # noqa: BLE001 - the call's status tells the caller
+                log.debug("stream pump ended", method=method, exc_info=True)
+
+        pumping = asyncio.ensure_future(pump())
+        try:
+            while True:
+                item = await call.read()
+                if item is grpc.aio.EOF:
+                    break
+                yield item
+            code = await call.code()
+            await _settle(pumping)
+            if code != grpc.StatusCode.OK:
+                trailing = await call.trailing_metadata()
                 if trailing:
                     context.set_trailing_metadata(_forwardable(trailing))
-                await context.abort(exc.code(), exc.details() or "")
+                await context.abort(code, await call.details() or "")
+        except grpc.aio.AioRpcError as exc:
+            await _settle(pumping)
+            trailing = exc.trailing_metadata()
+            if trailing:
+                context.set_trailing_metadata(_forwardable(trailing))
+            await context.abort(exc.code(), exc.details() or "")
         finally:
             self.in_flight -= 1
+            # The pump ends by itself once the call is over (cancelling a pending read of
+            # the caller's stream from here upsets grpc's core).
+            self._pumps.add(pumping)
+            pumping.add_done_callback(self._pumps.discard)
+
+
+def _is_streaming(method: str) -> bool:
+    """Whether to forward ``method`` as a stream. The wire does not say: gRPC's framing is
+    the same for every cardinality, but a unary handler rejects a second message. Triton's
+    ``ModelStreamInfer`` and any method named ``*Stream*`` are streamed; the rest (every
+    other OIP, Triton and MLServer method) is unary, which is cheaper."""
+    return "Stream" in method.rsplit("/", 1)[-1]
+
+
+async def _settle(pump: asyncio.Future[None], timeout: float = 1.0) -> None:
+    """Let the caller->upstream pump finish reading before the call's status is sent:
+    finishing a server call while a read on it is pending makes grpc's core fail it."""
+    if not pump.done():
+        try:
+            await asyncio.wait_for(asyncio.shield(pump), timeout)
+        except TimeoutError:
+            pass

@@ -1,0 +1,154 @@
+"""Subprocess helpers for sidecar tests and benchmarks: demo models, sidecars, a control plane."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+READY = re.compile(r"listening on (\S+:\d+)")
+METRICS = re.compile(r"metrics on http://\S+:(\d+)/metrics")
+
+
+@dataclass
+class Proc:
+    proc: subprocess.Popen[str]
+    address: str
+    metrics_port: int = 0
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def kill9(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+    def health(self) -> dict[str, Any]:
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{self.metrics_port}/healthz", timeout=5
+        ) as r:
+            return json.loads(r.read())
+
+    def metrics(self) -> str:
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5
+        ) as r:
+            return r.read().decode()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait(proc: subprocess.Popen[str], timeout: float, want_metrics: bool) -> tuple[str, int]:
+    sys.path.insert(0, str(ROOT / "tests"))
+    from support.processes import wait_for_line
+
+    try:
+        line = wait_for_line(proc, READY, timeout).string
+        address = READY.search(line).group(1)  # type: ignore[union-attr]
+        port = int(METRICS.search(line).group(1)) if want_metrics else 0  # type: ignore[union-attr]
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    return address, port
+
+
+def _popen(
+    cmd: list[str], env: dict[str, str] | None = None, stderr: Any = subprocess.DEVNULL
+) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=stderr, text=True, env={**os.environ, **(env or {})}
+    )
+
+
+def start_demo(name: str, *args: str, listen: str = "127.0.0.1:0", timeout: float = 30.0) -> Proc:
+    proc = _popen(
+        [
+            sys.executable,
+            "-m",
+            "neural.mlops",
+            "demo-model",
+            "--listen",
+            listen,
+            "--name",
+            name,
+            *args,
+        ]
+    )
+    address, _ = _wait(proc, timeout, False)
+    return Proc(proc, address)
+
+
+def start_sidecar(
+    upstream: str,
+    control_plane: str | None,
+    *args: str,
+    listen: str = "127.0.0.1:0",
+    timeout: float = 30.0,
+    metrics: bool = True,
+    stderr: Any = subprocess.DEVNULL,
+) -> Proc:
+    cmd = [
+        sys.executable,
+        "-m",
+        "neural.mlops",
+        "sidecar",
+        "--listen",
+        listen,
+        "--upstream",
+        upstream,
+        "--log-level",
+        "warning",
+    ]
+    if control_plane:
+        cmd += ["--control-plane", control_plane]
+    if metrics:
+        cmd += ["--metrics-port", "0", "--metrics-host", "127.0.0.1"]
+    proc = _popen([*cmd, *args], stderr=stderr)
+    address, port = _wait(proc, timeout, metrics)
+    return Proc(proc, address, port)
+
+
+def start_control_plane(
+    data_dir: Path, routes: Path, listen: str = "127.0.0.1:0", timeout: float = 60.0
+) -> Proc:
+    proc = _popen(
+        [
+            sys.executable,
+            str(ROOT / "tests" / "peers" / "static_control_plane.py"),
+            "--data-dir",
+            str(data_dir),
+            "--routes",
+            str(routes),
+            "--listen",
+            listen,
+        ]
+    )
+    address, _ = _wait(proc, timeout, False)
+    return Proc(proc, address)
+
+
+def write_routes(path: Path, routes: list[dict[str, Any]]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(routes))
+    tmp.replace(path)

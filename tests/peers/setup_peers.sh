@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Create the third-party peer environments the sidecar peer tests run as subprocesses.
+#
+#   bash tests/peers/setup_peers.sh            # idempotent; a no-op when both are ready
+#
+# mlserver and tritonclient pin protobuf<7 and conflict with each other (both register
+# the `inference` proto package), so each lives in its own virtualenv under .peers/:
+#   .peers/mlserver-venv  mlserver 1.7.1 + mlserver-sklearn + scikit-learn; uvloop pinned to
+#                         0.21.0 (mlserver 1.7.1 dies at start with uvloop >= 0.22)
+#   .peers/triton-venv    tritonclient[grpc] + neural-mlops (no deps) + what its sidecar
+#                         modules import, to prove both import into one process
+# nginx for the benchmark is a system package: apt-get install -y nginx-light (or nginx).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+PEERS="${NEURAL_MLOPS_PEERS:-$ROOT/.peers}"
+PY="${PYTHON:-python3}"
+mkdir -p "$PEERS"
+
+make_venv() {  # name marker-file pip-args...
+  local dir="$PEERS/$1" marker="$PEERS/$1/.ready-$2"; shift 2
+  if [[ -f "$marker" ]]; then return 0; fi
+  rm -rf "$dir"
+  "$PY" -m venv "$dir"
+  "$dir/bin/pip" install --disable-pip-version-check -q --upgrade pip
+  "$dir/bin/pip" install --disable-pip-version-check -q "$@"
+  touch "$marker"
+}
+
+make_venv mlserver-venv v1 "mlserver==1.7.1" "mlserver-sklearn==1.7.1" "uvloop==0.21.0" "scikit-learn" "numpy<2.3"
+make_venv triton-venv v1 "tritonclient[grpc]" "numpy" "structlog" "prometheus-client"
+# Our package into the triton venv without its deps (protobuf stays at tritonclient's pin).
+if [[ ! -f "$PEERS/triton-venv/.ready-neural" ]]; then
+  "$PEERS/triton-venv/bin/pip" install --disable-pip-version-check -q --no-deps --no-build-isolation -e "$ROOT" \
+    || "$PEERS/triton-venv/bin/pip" install --disable-pip-version-check -q --no-deps -e "$ROOT"
+  touch "$PEERS/triton-venv/.ready-neural"
+fi
+echo "peers ready in $PEERS"
