@@ -74,6 +74,7 @@ class AuditRecord:
     details: dict[str, Any] = field(default_factory=dict)
     severity: EventSeverity = EventSeverity.INFO
     actor: str | None = None  # overrides the call's actor (e.g. the seed's explicit user=)
+    details_text: str | None = None  # canonical_json(details), when the caller already has it
 
 
 @dataclass(slots=True)

@@ -92,6 +92,19 @@ class EventInput:
 
 
 @dataclass(slots=True)
+class LoggedBatch:
+    """What a batch append stored: seqs ``first_seq..last_seq`` in one transaction."""
+
+    first_seq: int
+    last_seq: int
+    event_ids: list[str]
+    last_hash: str
+
+    def __len__(self) -> int:
+        return len(self.event_ids)
+
+
+@dataclass(slots=True)
 class EventQuery:
     """Filters of a query; every given filter must match. Results are newest first."""
 
@@ -268,15 +281,15 @@ class AuditService:
             text = canonical_json(details)
         except (TypeError, ValueError) as exc:
             raise InvalidArgument(f"details are not JSON-serialisable: {exc}", field="details") from None
-        if len(text.encode()) > MAX_DETAILS_BYTES:
+        if len(text) > MAX_DETAILS_BYTES // 4 and len(text.encode()) > MAX_DETAILS_BYTES:
             raise InvalidArgument(f"details exceed {MAX_DETAILS_BYTES} bytes", field="details")
-        details = json.loads(text)
         actor = item.user or principal
         if authenticated:
             # The authenticated principal is the actor; the claimed user stays as a detail.
             actor = principal
             if item.user and item.user != principal:
                 details = {**details, "claimed_user": item.user}
+                text = canonical_json(details)
         return AuditRecord(
             event_type=etype,
             resource_type=item.resource_type or "",
@@ -285,10 +298,10 @@ class AuditService:
             details=details,
             severity=severity,
             actor=actor,
+            details_text=text,
         )
 
-    async def log_events(self, items: Sequence[EventInput]) -> list[AuditEvent]:
-        """Append explicit events, all in one transaction (all or none)."""
+    async def _append(self, items: Sequence[EventInput]) -> list[dict[str, Any]]:
         if not items:
             raise InvalidArgument("no events to log", field="events")
         if len(items) > MAX_BATCH:
@@ -297,7 +310,16 @@ class AuditService:
         records = [self._record(i, ctx.authenticated, ctx.actor) for i in items]
         async with self.db.change() as ch:
             ch.records.extend(records)
-        return [row_to_event(r) for r in ch.events]
+        return ch.events
+
+    async def log_events(self, items: Sequence[EventInput]) -> list[AuditEvent]:
+        """Append explicit events, all in one transaction (all or none)."""
+        return [row_to_event(r) for r in await self._append(items)]
+
+    async def log_batch(self, items: Sequence[EventInput]) -> LoggedBatch:
+        """:meth:`log_events` for bulk ingest: returns only what was stored where."""
+        rows = await self._append(items)
+        return LoggedBatch(rows[0]["seq"], rows[-1]["seq"], [r["event_id"] for r in rows], rows[-1]["hash"])
 
     async def log_event(self, item: EventInput) -> AuditEvent:
         return (await self.log_events([item]))[0]

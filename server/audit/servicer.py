@@ -24,11 +24,9 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
         return convert.event_to_pb(ev)
 
     async def LogEvents(self, request: pb.LogEventsRequest, context: Any) -> pb.LogEventsResponse:
-        events = await self.audit.log_events([convert.input_from_pb(e) for e in request.events])
-        return pb.LogEventsResponse(
-            first_seq=events[0].seq, last_seq=events[-1].seq,
-            event_ids=[e.event_id for e in events], last_hash=events[-1].hash,
-        )
+        batch = await self.audit.log_batch([convert.input_from_pb(e) for e in request.events])
+        return pb.LogEventsResponse(first_seq=batch.first_seq, last_seq=batch.last_seq,
+                                    event_ids=batch.event_ids, last_hash=batch.last_hash)
 
     async def QueryEvents(
         self, request: pb.QueryEventsRequest, context: Any

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
 
@@ -37,6 +36,7 @@ from neural.mlops.server.audit.service import (
     EventInput,
     EventQuery,
     ExportResult,
+    LoggedBatch,
     PurgeResult,
 )
 from neural.mlops.server.audit.verify import ChainVerification
@@ -68,19 +68,6 @@ class EventList(list[AuditEvent]):
     """The events of one page (newest first); ``next_page_token`` continues the query."""
 
     next_page_token: str = ""
-
-
-@dataclass(slots=True)
-class LoggedBatch:
-    """What a batch append stored: seqs ``first_seq..last_seq`` in one transaction."""
-
-    first_seq: int
-    last_seq: int
-    event_ids: list[str]
-    last_hash: str
-
-    def __len__(self) -> int:
-        return len(self.event_ids)
 
 
 def _us(value: DateLike, field: str) -> int | None:
@@ -200,8 +187,7 @@ class AuditLogger:
             item.event_type = parse_event_type(item.event_type)
             item.severity = parse_severity(item.severity)
         if self._embedded is not None:
-            stored = self._local(lambda a: a.log_events(items))
-            return LoggedBatch(stored[0].seq, stored[-1].seq, [e.event_id for e in stored], stored[-1].hash)
+            return self._local(lambda a: a.log_batch(items))  # type: ignore[no-any-return]
         resp = self._rpc("LogEvents", pb.LogEventsRequest(events=[c.input_to_pb(i) for i in items]))
         return LoggedBatch(resp.first_seq, resp.last_seq, list(resp.event_ids), resp.last_hash)
 
