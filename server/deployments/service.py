@@ -306,6 +306,10 @@ class CreateSpec:
     override_reason: str = ""  # deploy without the registry gate (audited)
 
 
+class _Stale(Exception):
+    """The deployment changed since it was judged; the decision is dropped."""
+
+
 @dataclass(slots=True)
 class _Plan:
     """What one check decided (computed on a read, applied with compare-and-set)."""
@@ -670,40 +674,48 @@ class DeploymentService:
                     return None
                 self._committed(ch, routes=False)
                 return await self._load(ch.conn, d.deployment_id)
-        async with self.db.change() as ch:
-            if plan.action == "failed_check":
-                ok = await self._cas(ch, d, state=_dump(state), next_check_us=next_check,
-                                     failed_checks=d.failed_checks + 1)
-                if not ok:
-                    return None
-                details = _decision_details(check, d)
-                details["failed_checks"] = d.failed_checks + 1
-                await self._event(ch.conn, d.deployment_id, now, "failed_check", actor, d.status, d.status,
-                                  d.step_index, d.traffic_percentage, details)
-                ch.record(EventType.CUSTOM, resource_type="deployment", resource_id=d.deployment_id,
-                          action="failed_check", actor=actor, severity=EventSeverity.WARNING, details=details)
-                self._committed(ch, routes=False)
-            elif plan.action == "rollback":
-                state["rollback_reasons"] = list(check.reasons)
-                state["status_reason"] = "; ".join(check.reasons)
-                if not await self._transition(ch, d, DeploymentStatus.ROLLED_BACK, "rolled_back", actor,
-                                              state, now, _decision_details(check, d),
-                                              EventType.DEPLOYMENT_ROLLED_BACK, EventSeverity.WARNING):
-                    return None
-            elif plan.action == "pause":
-                state["status_reason"] = f"{check.verdict.value}: " + "; ".join(check.reasons)
-                if not await self._transition(ch, d, DeploymentStatus.PAUSED, "paused", actor, state, now,
-                                              _decision_details(check, d), EventType.DEPLOYMENT_PAUSED,
-                                              EventSeverity.WARNING, next_check_us=next_check):
-                    return None
-            elif plan.action == "advance":
-                if not await self._advance(ch, d, d.step_index + 1, actor, state, now,
-                                           _decision_details(check, d)):
-                    return None
-            elif plan.action == "complete":
-                if not await self._complete(ch, d, actor, state, now, _decision_details(check, d)):
-                    return None
-            return await self._load(ch.conn, d.deployment_id)
+        try:
+            async with self.db.change() as ch:
+                await self._decision(ch, plan, actor, state, now, next_check)
+                return await self._load(ch.conn, d.deployment_id)
+        except _Stale:
+            return None
+
+    async def _decision(self, ch: Change, plan: _Plan, actor: str, state: dict[str, Any], now: int,
+                        next_check: int) -> None:
+        d, check = plan.deployment, plan.check
+        if plan.action == "failed_check":
+            ok = await self._cas(ch, d, state=_dump(state), next_check_us=next_check,
+                                 failed_checks=d.failed_checks + 1)
+            if not ok:
+                raise _Stale
+            details = _decision_details(check, d)
+            details["failed_checks"] = d.failed_checks + 1
+            await self._event(ch.conn, d.deployment_id, now, "failed_check", actor, d.status, d.status,
+                              d.step_index, d.traffic_percentage, details)
+            ch.record(EventType.CUSTOM, resource_type="deployment", resource_id=d.deployment_id,
+                      action="failed_check", actor=actor, severity=EventSeverity.WARNING, details=details)
+            self._committed(ch, routes=False)
+        elif plan.action == "rollback":
+            state["rollback_reasons"] = list(check.reasons)
+            state["status_reason"] = "; ".join(check.reasons)
+            if not await self._transition(ch, d, DeploymentStatus.ROLLED_BACK, "rolled_back", actor,
+                                          state, now, _decision_details(check, d),
+                                          EventType.DEPLOYMENT_ROLLED_BACK, EventSeverity.WARNING):
+                raise _Stale
+        elif plan.action == "pause":
+            state["status_reason"] = f"{check.verdict.value}: " + "; ".join(check.reasons)
+            if not await self._transition(ch, d, DeploymentStatus.PAUSED, "paused", actor, state, now,
+                                          _decision_details(check, d), EventType.DEPLOYMENT_PAUSED,
+                                          EventSeverity.WARNING, next_check_us=next_check):
+                raise _Stale
+        elif plan.action == "advance":
+            if not await self._advance(ch, d, d.step_index + 1, actor, state, now,
+                                       _decision_details(check, d)):
+                raise _Stale
+        elif plan.action == "complete":
+            if not await self._complete(ch, d, actor, state, now, _decision_details(check, d)):
+                raise _Stale
 
     async def _cas(self, ch: Change, d: Deployment, **values: Any) -> bool:
         res = await ch.conn.execute(
