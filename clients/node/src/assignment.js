@@ -1,0 +1,39 @@
+'use strict';
+// Variant assignment, reproduced from protos/neural/mlops/v1/ASSIGNMENT.md (normative):
+// bucket = uint64_be(sha256(utf8(salt + ":" + unitId))[:8]) / 2^64, then the first
+// variant (declared order) with positive weight whose running weight sum exceeds it.
+const crypto = require('node:crypto');
+
+const TWO_POW_MINUS_64 = 2 ** -64;
+
+/** The 64-bit integer behind the bucket, as a BigInt (exact). */
+function hashUint64(salt, unitId) {
+  const digest = crypto.createHash('sha256').update(`${salt}:${unitId}`, 'utf8').digest();
+  return digest.readBigUInt64BE(0);
+}
+
+/** bucket in [0, 1]: Number(BigInt) rounds to nearest, ties to even, as the spec requires. */
+function bucket(salt, unitId) {
+  return Number(hashUint64(salt, unitId)) * TWO_POW_MINUS_64;
+}
+
+/** 0-based index of the variant a bucket falls in, for weights in declared order. */
+function pickIndex(b, weights) {
+  let c = 0;
+  let lastPositive = -1;
+  for (let i = 0; i < weights.length; i += 1) {
+    c += weights[i];
+    if (weights[i] > 0) {
+      lastPositive = i;
+      if (b < c) return i;
+    }
+  }
+  if (lastPositive < 0) throw new RangeError('no variant has a positive weight');
+  return lastPositive;
+}
+
+function assign(salt, unitId, weights) {
+  return pickIndex(bucket(salt, unitId), weights);
+}
+
+module.exports = { hashUint64, bucket, pickIndex, assign };

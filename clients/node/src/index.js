@@ -1,0 +1,153 @@
+'use strict';
+// A Node.js client of the neural-mlops control plane, built at run time from the .proto
+// files in protos/ (nothing generated, nothing copied): the contract is the only input.
+const path = require('node:path');
+const grpc = require('@grpc/grpc-js');
+const protoLoader = require('@grpc/proto-loader');
+const assignment = require('./assignment');
+
+const PROTO_ROOT = process.env.NEURAL_MLOPS_PROTOS
+  || path.resolve(__dirname, '..', '..', '..', 'protos');
+const PROTO_FILES = ['registry', 'experiments', 'deployments', 'audit']
+  .map((name) => `neural/mlops/v1/${name}.proto`);
+
+let cachedPackage = null;
+
+/** The neural.mlops.v1 package (service constructors and message types), loaded once. */
+function loadPackage(protoRoot = PROTO_ROOT) {
+  if (cachedPackage && protoRoot === PROTO_ROOT) return cachedPackage;
+  const definition = protoLoader.loadSync(PROTO_FILES, {
+    includeDirs: [protoRoot],
+    keepCase: true, // field names exactly as in the .proto (snake_case)
+    longs: String,
+    enums: String,
+    defaults: true,
+    oneofs: true,
+  });
+  const pkg = grpc.loadPackageDefinition(definition).neural.mlops.v1;
+  if (protoRoot === PROTO_ROOT) cachedPackage = pkg;
+  return pkg;
+}
+
+/** A control-plane error: the gRPC status name, the message, and the offending field. */
+class MLOpsError extends Error {
+  constructor(err) {
+    super(err.details || err.message);
+    this.name = 'MLOpsError';
+    this.code = err.code;
+    this.status = Object.keys(grpc.status).find((k) => grpc.status[k] === err.code) || 'UNKNOWN';
+    const field = err.metadata && err.metadata.get('x-neural-error-field');
+    this.field = field && field.length ? String(field[0]) : null;
+  }
+}
+
+class NeuralMLOpsClient {
+  /**
+   * @param {string} target "grpc://host:port" or "host:port"
+   * @param {{user?: string, token?: string, deadlineMs?: number, protoRoot?: string}} options
+   */
+  constructor(target, options = {}) {
+    const address = target.replace(/^grpc:\/\//, '');
+    const pkg = loadPackage(options.protoRoot);
+    const credentials = grpc.credentials.createInsecure();
+    this.user = options.user || '';
+    this.token = options.token || process.env.NEURAL_MLOPS_TOKEN || '';
+    this.deadlineMs = options.deadlineMs || 30000;
+    this.registry = new pkg.RegistryService(address, credentials);
+    const channel = { channelOverride: this.registry.getChannel() };
+    this.experiments = new pkg.ExperimentService(address, credentials, channel);
+    this.deployments = new pkg.DeploymentService(address, credentials, channel);
+    this.audit = new pkg.AuditService(address, credentials, channel);
+  }
+
+  metadata(actor) {
+    const md = new grpc.Metadata();
+    if (actor || this.user) md.set('x-neural-user', actor || this.user);
+    if (this.token) md.set('authorization', `Bearer ${this.token}`);
+    return md;
+  }
+
+  options() {
+    return { deadline: new Date(Date.now() + this.deadlineMs) };
+  }
+
+  /** Promise wrapper for a unary call: stub.method(request) with identity and deadline. */
+  unary(stub, method, request, actor) {
+    return new Promise((resolve, reject) => {
+      stub[method](request, this.metadata(actor), this.options(), (err, response) => {
+        if (err) reject(new MLOpsError(err));
+        else resolve(response);
+      });
+    });
+  }
+
+  // -- registry ----------------------------------------------------------------------
+
+  /**
+   * Register a model version; `artifact` (a Buffer) is streamed in 1 MiB chunks after
+   * the metadata message, or pass `artifact_uri` in metadata to record a reference.
+   */
+  registerModel(metadata, artifact = null) {
+    return new Promise((resolve, reject) => {
+      const call = this.registry.RegisterModel(
+        this.metadata(metadata.created_by), this.options(), (err, response) => {
+          if (err) reject(new MLOpsError(err));
+          else resolve(response);
+        },
+      );
+      call.write({ metadata });
+      if (artifact) {
+        for (let off = 0; off < artifact.length; off += 1 << 20) {
+          call.write({ chunk: artifact.subarray(off, off + (1 << 20)) });
+        }
+      }
+      call.end();
+    });
+  }
+
+  getModelVersion(name, version) {
+    return this.unary(this.registry, 'GetModelVersion', { name, version });
+  }
+
+  // -- experiments -------------------------------------------------------------------
+
+  createTest(request) {
+    return this.unary(this.experiments, 'CreateTest', request, request.created_by);
+  }
+
+  startTest(testId, actor) {
+    return this.unary(this.experiments, 'StartTest', { test_id: testId }, actor);
+  }
+
+  getVariant(testId, userId) {
+    return this.unary(this.experiments, 'GetVariant', { test_id: testId, user_id: userId });
+  }
+
+  /** records: [{variant?, user_id?, success?, latency?, error?, custom_metrics?}] */
+  recordRequests(testId, records) {
+    const wire = records.map((r) => ({
+      variant: r.variant || '',
+      user_id: r.user_id || '',
+      has_success: r.success !== undefined,
+      success: Boolean(r.success),
+      has_latency: r.latency !== undefined,
+      latency: r.latency || 0,
+      error: Boolean(r.error),
+      custom_metrics: r.custom_metrics || {},
+    }));
+    return this.unary(this.experiments, 'RecordRequests', { test_id: testId, records: wire });
+  }
+
+  /** The analysis report as a plain object (the server's JSON), plus the typed headline. */
+  async analyzeTest(testId, confidenceLevel = 0) {
+    const res = await this.unary(this.experiments, 'AnalyzeTest',
+      { test_id: testId, confidence_level: confidenceLevel });
+    return { ...JSON.parse(res.analysis_json), headline: res };
+  }
+
+  close() {
+    this.registry.close();
+  }
+}
+
+module.exports = { NeuralMLOpsClient, MLOpsError, loadPackage, assignment };

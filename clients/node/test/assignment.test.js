@@ -1,0 +1,26 @@
+'use strict';
+// The JavaScript assignment must reproduce every vector of the contract bit for bit.
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
+const { hashUint64, bucket, pickIndex } = require('../src/assignment');
+
+const vectorsPath = path.resolve(__dirname, '..', '..', '..', 'protos', 'neural', 'mlops', 'v1',
+  'assignment_vectors.json');
+const { vectors } = JSON.parse(fs.readFileSync(vectorsPath, 'utf8'));
+
+test('reproduces every assignment vector', () => {
+  assert.ok(vectors.length > 1000);
+  for (const v of vectors) {
+    const where = `salt=${JSON.stringify(v.salt)} unit=${JSON.stringify(v.unit_id)}`;
+    assert.equal(hashUint64(v.salt, v.unit_id).toString(), v.uint64, where);
+    assert.equal(bucket(v.salt, v.unit_id), v.bucket, where);
+    assert.equal(pickIndex(v.bucket, v.weights), v.variant, where);
+  }
+});
+
+test('a bucket on a threshold does not take the first variant', () => {
+  assert.equal(pickIndex(0.25, [0.25, 0.75]), 1);
+  assert.equal(pickIndex(0.1, [0, 0.5, 0.5]), 1);
+});
