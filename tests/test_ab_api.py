@@ -1,0 +1,232 @@
+"""ABTestManager behaviour, identical embedded and remote (a real control-plane subprocess)."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from neural.mlops._runtime import EmbeddedRuntime
+from neural.mlops.ab_testing import ABTestManager, TestStatus, TrafficSplitStrategy
+from neural.mlops.errors import FailedPrecondition, InvalidArgument, NotFound
+from neural.mlops.v1.assignment import assign
+from support.processes import ServerProcess, start_server
+
+
+@pytest.fixture(scope="module")
+def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One control plane for the module: each test creates its own tests, and list_tests
+    assertions filter by this test's ids."""
+    srv = start_server(tmp_path_factory.mktemp("ab-server"))
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(params=["embedded", "remote"])
+def manager(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ABTestManager]:
+    if request.param == "embedded":
+        yield ABTestManager(str(tmp_path / "ab_tests"))
+    else:
+        m = ABTestManager(request.getfixturevalue("shared_server").url)
+        yield m
+        m.close()
+
+
+def _new(manager: ABTestManager, **kw) -> str:
+    args = {"name": "checkout model", "control_variant": "fraud:v1", "treatment_variant": "fraud:v2",
+            "traffic_split": 0.2, "created_by": "ds@example.com"}
+    args.update(kw)
+    return manager.create_test(**args).test_id
+
+
+def test_lifecycle_and_invalid_transitions(manager: ABTestManager) -> None:
+    tid = _new(manager)
+    test = manager.get_test(tid)
+    assert test.status is TestStatus.DRAFT and test.strategy is TrafficSplitStrategy.HASH_BASED
+    assert test.control_variant == "fraud:v1" and test.treatment_variant == "fraud:v2"
+    assert [v.name for v in test.variants] == ["treatment", "control"]
+    for call in (manager.pause_test, manager.resume_test):
+        with pytest.raises(FailedPrecondition):
+            call(tid)
+    assert manager.start_test(tid).status is TestStatus.RUNNING
+    with pytest.raises(FailedPrecondition):
+        manager.start_test(tid)
+    assert manager.pause_test(tid, reason="investigating").status is TestStatus.PAUSED
+    assert manager.get_variant(tid, user_id="anyone") == "control"  # paused: safe arm
+    assert manager.resume_test(tid).status is TestStatus.RUNNING
+    stopped = manager.stop_test(tid)
+    assert stopped.status is TestStatus.STOPPED and stopped.ended_at is not None
+    with pytest.raises(FailedPrecondition):
+        manager.resume_test(tid)
+    with pytest.raises(InvalidArgument) as err:
+        manager.conclude_test(tid, winner="ghost")
+    assert err.value.field == "winner"
+    done = manager.conclude_test(tid, winner="treatment", reason="ship it")
+    assert done.status is TestStatus.CONCLUDED and done.winner == "treatment"
+    assert manager.get_variant(tid, user_id="anyone") == "treatment"  # concluded: the winner
+    with pytest.raises(FailedPrecondition):
+        manager.stop_test(tid)
+    with pytest.raises(FailedPrecondition):
+        manager.record_request(test_id=tid, variant="control", success=True)
+    with pytest.raises(NotFound):
+        manager.get_test("test_missing")
+    assert tid in [t.test_id for t in manager.list_tests(status="concluded")]
+    assert tid not in [t.test_id for t in manager.list_tests(TestStatus.RUNNING)]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"traffic_split": 1.5}, "traffic_split"),
+        ({"traffic_split": float("nan")}, "traffic_split"),
+        ({"strategy": "sticky"}, "strategy"),
+        ({"treatment_variant": None}, "control_variant"),
+        ({"control_variant": "bad/name:v1"}, "control_variant"),
+        ({"name": ""}, "name"),
+        ({"confidence_level": 1.2}, "confidence_level"),
+        ({"decision_rule": "vibes"}, "decision_rule"),
+        ({"control_variant": None, "treatment_variant": None,
+          "variants": [("control", "m:v1", 0.5), ("b", "m:v2", 0.4)]}, "variants"),
+        ({"control_variant": None, "treatment_variant": None,
+          "variants": [("a", "m:v1", 0.5), ("b", "m:v2", 0.5)]}, "control"),
+    ],
+)
+def test_bad_create_names_the_field_and_creates_nothing(manager: ABTestManager, kwargs, field) -> None:
+    before = len(manager.list_tests())
+    with pytest.raises(InvalidArgument) as err:
+        _new(manager, **kwargs)
+    assert err.value.field == field
+    assert len(manager.list_tests()) == before
+
+
+def test_hash_assignment_is_the_contract_and_ramp_up_is_sticky(manager: ABTestManager) -> None:
+    tid = _new(manager, traffic_split=0.1)
+    manager.start_test(tid)
+    users = [f"user{i}" for i in range(300)]
+    before = {u: manager.get_variant(tid, user_id=u) for u in users}
+    for u, v in before.items():
+        assert v == ("treatment" if assign(tid, u, [0.1, 0.9]) == 0 else "control")
+    grown = manager.update_split(tid, 0.3, reason="ramp")
+    assert grown.traffic_split == pytest.approx(0.3)
+    after = {u: manager.get_variant(tid, user_id=u) for u in users}
+    assert all(after[u] == "treatment" for u, v in before.items() if v == "treatment")
+    assert sum(v == "treatment" for v in after.values()) > sum(v == "treatment" for v in before.values())
+    with pytest.raises(FailedPrecondition):
+        manager.update_split(tid, 0.05)
+    assert manager.get_test(tid).traffic_split == pytest.approx(0.3)
+    shrunk = manager.update_split(tid, 0.05, explicit=True, reason="incident")
+    assert [h.reason for h in shrunk.split_history] == ["created", "ramp", "incident"]
+    assert shrunk.split_history[-1].explicit and not shrunk.split_history[1].explicit
+    with pytest.raises(InvalidArgument) as err:
+        manager.get_variant(tid)
+    assert err.value.field == "user_id"
+
+
+def test_forced_variant_for_qa(manager: ABTestManager) -> None:
+    tid = _new(manager, traffic_split=0.0)
+    manager.start_test(tid)
+    assert manager.get_variant(tid, user_id="qa-1") == "control"
+    manager.force_variant(tid, "qa-1", "treatment")
+    assert manager.get_variant(tid, user_id="qa-1") == "treatment"
+    assert manager.get_test(tid).forced_variants == {"qa-1": "treatment"}
+    with pytest.raises(InvalidArgument):
+        manager.force_variant(tid, "qa-2", "ghost")
+    manager.force_variant(tid, "qa-1", None)
+    assert manager.get_variant(tid, user_id="qa-1") == "control"
+
+
+def test_n_variants_and_strategies(manager: ABTestManager) -> None:
+    tid = manager.create_test(
+        name="three", variants=[("control", "m:v1", 0.5), ("b", "m:v2", 0.25), ("c", "m:v3", 0.25)],
+        strategy=TrafficSplitStrategy.ROUND_ROBIN,
+    ).test_id
+    manager.start_test(tid)
+    picks = [manager.get_variant(tid) for _ in range(8)]
+    assert sorted(picks) == ["b", "b", "c", "c", "control", "control", "control", "control"]
+    rnd = _new(manager, strategy="random")
+    manager.start_test(rnd)
+    assert {manager.get_variant(rnd) for _ in range(60)} == {"control", "treatment"}
+    # Outcomes by unit id cannot be credited without the variant for RANDOM tests.
+    with pytest.raises(FailedPrecondition):
+        manager.record_outcome(rnd, user_id="u1", success=True)
+    assert manager.record_outcome(rnd, user_id="u1", success=True, variant="treatment") == "treatment"
+
+
+def test_recording_batches_late_outcomes_and_analysis(manager: ABTestManager) -> None:
+    tid = _new(manager, traffic_split=0.5)
+    with pytest.raises(FailedPrecondition):  # draft
+        manager.record_request(test_id=tid, variant="control", success=True)
+    manager.start_test(tid)
+    rng = random.Random(11)
+    users = [f"u{i}" for i in range(2000)]
+    records = [{"user_id": u, "success": False, "latency": 0.01 + rng.random() / 100,
+                "custom_metrics": {"accuracy": rng.gauss(0.9, 0.02)}} for u in users]
+    assert manager.record_requests(tid, records) == 2000
+    converted = users[:300]
+    credited = {u: manager.record_outcome(tid, user_id=u, success=True) for u in converted[:50]}
+    assert all(v == ("treatment" if assign(tid, u, [0.5, 0.5]) == 0 else "control") for u, v in credited.items())
+    manager.record_requests(tid, [{"variant": None, "user_id": u, "success": True} for u in converted[50:]])
+    with pytest.raises(InvalidArgument) as err:
+        manager.record_request(test_id=tid, variant="ghost", success=True)
+    assert err.value.field == "variant"
+    with pytest.raises(InvalidArgument) as err:
+        manager.record_request(test_id=tid, variant="control", latency=float("inf"))
+    assert err.value.field == "latency"
+    with pytest.raises(InvalidArgument) as err:
+        manager.record_request(test_id=tid, variant="control", custom_metrics={"accuracy": "high"})
+    assert err.value.field.startswith("custom_metrics")
+    a = manager.analyze_test(tid, confidence_level=0.99)
+    json.dumps(a, allow_nan=False)
+    assert a["confidence_level"] == 0.99
+    n = a["control"]["n"] + a["treatment"]["n"]
+    assert n == 2000 + 250  # 250 requests recorded with outcome; 50 late outcomes added no request
+    assert a["control"]["successes"] + a["treatment"]["successes"] == 300
+    assert a["srm"]["detected"] is False
+    assert a["metrics"]["accuracy"]["p_value"] is not None
+    assert a["control"]["latency"]["p50"] is not None
+    with pytest.raises(InvalidArgument):
+        manager.analyze_test(tid, confidence_level=1.5)
+
+
+def test_embedded_and_remote_give_the_same_analysis(tmp_path: Path, shared_server: ServerProcess) -> None:
+    reports = []
+    for location in (str(tmp_path / "emb"), shared_server.url):
+        m = ABTestManager(location)
+        tid = m.create_test(name="same", control_variant="m:v1", treatment_variant="m:v2",
+                            traffic_split=0.5, decision_rule="sequential").test_id
+        m.start_test(tid)
+        rng = random.Random(3)
+        m.record_requests(tid, [{"variant": "treatment" if i % 2 else "control",
+                                  "success": rng.random() < 0.2 + 0.05 * (i % 2), "latency": 0.01 * (1 + i % 7)}
+                                 for i in range(5000)])
+        rep = m.analyze_test(tid)
+        for key in ("test_id", "running_seconds"):
+            rep.pop(key)
+        rep["power"].pop("requests_per_second")
+        rep["power"].pop("estimated_seconds_remaining")
+        reports.append(rep)
+    assert reports[0] == reports[1]
+
+
+def test_running_test_is_a_route_and_leaves_the_table_when_paused(tmp_path: Path) -> None:
+    location = tmp_path / "routes"
+    m = ABTestManager(str(location))
+    tid = _new(m, traffic_split=0.25)
+    rt = EmbeddedRuntime.for_path(location)
+
+    def routes() -> dict:
+        table = rt.call(lambda s: s.routing.current())
+        return {r.route_id: r for r in table.routes}
+
+    assert tid not in routes()
+    m.start_test(tid)
+    m.force_variant(tid, "qa", "treatment")
+    route = routes()[tid]
+    assert route.model_name == "fraud" and route.kind == "experiment" and route.strategy == "hash"
+    assert [(v.name, v.weight, v.model_version) for v in route.variants] == [
+        ("treatment", 0.25, "v2"), ("control", 0.75, "v1")]
+    assert route.forced_variants == (("qa", "treatment"),)
+    m.pause_test(tid)
+    assert tid not in routes()
