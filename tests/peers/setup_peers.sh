@@ -28,10 +28,13 @@ make_venv() {  # name marker-file pip-args...
 
 make_venv mlserver-venv v1 "mlserver==1.7.1" "mlserver-sklearn==1.7.1" "uvloop==0.21.0" "scikit-learn" "numpy<2.3"
 make_venv triton-venv v1 "tritonclient[grpc]" "numpy" "structlog" "prometheus-client"
-# Our package into the triton venv without its deps (protobuf stays at tritonclient's pin).
-if [[ ! -f "$PEERS/triton-venv/.ready-neural" ]]; then
-  "$PEERS/triton-venv/bin/pip" install --disable-pip-version-check -q --no-deps --no-build-isolation -e "$ROOT" \
-    || "$PEERS/triton-venv/bin/pip" install --disable-pip-version-check -q --no-deps -e "$ROOT"
-  touch "$PEERS/triton-venv/.ready-neural"
-fi
+# Our package into both venvs without its deps (protobuf stays at the peers' pin), to
+# prove `import neural.mlops` works beside tritonclient and beside mlserver.
+for venv in triton-venv mlserver-venv; do
+  if [[ ! -f "$PEERS/$venv/.ready-neural" ]]; then
+    "$PEERS/$venv/bin/pip" install --disable-pip-version-check -q structlog prometheus-client
+    "$PEERS/$venv/bin/pip" install --disable-pip-version-check -q --no-deps -e "$ROOT"
+    touch "$PEERS/$venv/.ready-neural"
+  fi
+done
 echo "peers ready in $PEERS"
