@@ -12,18 +12,16 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from support.processes import ServerProcess, start_server
-
 from neural.mlops.audit import (
     AuditLogger,
     ComplianceReport,
-    EventInput,
     EventSeverity,
     EventType,
     verify_export,
 )
 from neural.mlops.errors import InvalidArgument, NotFound
 from neural.mlops.registry import ModelRegistry, ModelStage
+from support.processes import ServerProcess, start_server
 
 
 @pytest.fixture(scope="module")

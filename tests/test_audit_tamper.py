@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 from neural.mlops.audit import AuditLogger, EventInput, EventType, verify_export
 from neural.mlops.server.audit.export import seal_message
 from neural.mlops.server.audit.hashchain import EVENT_FIELDS, canonical_json, event_hash

@@ -540,9 +540,11 @@ class AuditService:
     async def _seq_range(
         self, conn: AsyncConnection, start_us: int | None, end_us: int | None
     ) -> tuple[int, int]:
+        # Through the (ts_us, seq) index: min(seq) WHERE ts_us >= x would walk the primary
+        # key from the oldest event.
         c = audit_events.c
-        first_q = sa.select(sa.func.min(c.seq))
-        last_q = sa.select(sa.func.max(c.seq))
+        first_q = sa.select(c.seq).order_by(c.ts_us, c.seq).limit(1)
+        last_q = sa.select(c.seq).order_by(c.ts_us.desc(), c.seq.desc()).limit(1)
         if start_us is not None:
             first_q = first_q.where(c.ts_us >= start_us)
         if end_us is not None:
@@ -664,7 +666,8 @@ class AuditService:
         c = audit_events.c
         async with self.db.read() as conn:
             first = (await conn.execute(sa.select(sa.func.min(c.seq)))).scalar()
-            newer = (await conn.execute(sa.select(sa.func.min(c.seq)).where(c.ts_us >= before_us))).scalar()
+            newer = (await conn.execute(sa.select(c.seq).where(c.ts_us >= before_us)
+                                        .order_by(c.ts_us, c.seq).limit(1))).scalar()
             head_seq = (await conn.execute(sa.select(audit_chain_head.c.seq))).scalar_one()
         last = (int(newer) - 1) if newer is not None else int(head_seq)
         if first is None or last < int(first):
