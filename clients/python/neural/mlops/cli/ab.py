@@ -1,0 +1,260 @@
+"""``neural-mlops ab ...``: A/B tests from a terminal.
+
+    neural-mlops ab create --name "V2 test" --control fraud:v1 --treatment fraud:v2 --split 0.1
+    neural-mlops ab start TEST_ID
+    neural-mlops ab assign TEST_ID user123
+    neural-mlops ab record TEST_ID --variant treatment --success --latency 0.042 --metric accuracy=0.96
+    neural-mlops ab analyze TEST_ID
+    neural-mlops ab conclude TEST_ID --winner treatment
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from neural.mlops.cli._output import (
+    add_common,
+    emit,
+    jsonable,
+    print_json,
+    print_record,
+    print_table,
+)
+from neural.mlops.server.errors import InvalidArgument
+
+
+def _manager(args: argparse.Namespace) -> Any:
+    from neural.mlops.ab_testing import ABTestManager
+
+    return ABTestManager(args.target)
+
+
+def _metrics(values: list[str] | None) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for item in values or ():
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise InvalidArgument(f"--metric expects NAME=VALUE, got {item!r}", field="custom_metrics")
+        try:
+            out[key] = float(raw)
+        except ValueError:
+            raise InvalidArgument(f"--metric value for {key!r} is not a number: {raw!r}",
+                                  field="custom_metrics") from None
+    return out
+
+
+def _variants(values: list[str] | None) -> list[tuple[str, str, float]] | None:
+    if not values:
+        return None
+    out = []
+    for item in values:
+        parts = item.split("=", 1)
+        ref, _, weight = parts[1].rpartition("@") if len(parts) == 2 else ("", "", "")
+        try:
+            out.append((parts[0], ref, float(weight)))
+        except ValueError:
+            raise InvalidArgument(f"--variant expects NAME=MODEL:VERSION@WEIGHT, got {item!r}",
+                                  field="variants") from None
+    return out
+
+
+def _data(test: Any) -> dict[str, Any]:
+    """The test as JSON, with the derived seed fields (traffic_split, control/treatment refs)."""
+    out: dict[str, Any] = jsonable(test)
+    out.update(traffic_split=test.traffic_split, control_variant=test.control_variant,
+               treatment_variant=test.treatment_variant)
+    return out
+
+
+def _show(test: Any) -> None:
+    print_record([
+        ("test_id", test.test_id), ("name", test.name), ("status", test.status),
+        ("strategy", test.strategy), ("model", test.model_name),
+        ("variants", [f"{v.name}={v.model_ref}@{v.weight:g}" for v in test.variants]),
+        ("control", test.control), ("traffic_split", test.traffic_split),
+        ("decision_rule", test.decision_rule), ("confidence_level", test.confidence_level),
+        ("created_by", test.created_by), ("created_at", test.created_at),
+        ("started_at", test.started_at), ("ended_at", test.ended_at),
+        ("running_seconds", round(test.running_seconds, 1)),
+        ("winner", test.winner or None), ("conclusion", test.conclusion or None),
+        ("forced_variants", test.forced_variants or None),
+    ])
+
+
+def cmd_create(args: argparse.Namespace) -> None:
+    test = _manager(args).create_test(
+        name=args.name, description=args.description, control_variant=args.control,
+        treatment_variant=args.treatment, traffic_split=args.split, strategy=args.strategy,
+        created_by=args.created_by, variants=_variants(args.variant),
+        control="control", confidence_level=args.confidence_level,
+        minimum_detectable_effect=args.mde, power=args.power, decision_rule=args.decision_rule,
+        model_name=args.model_name or "",
+    )
+    emit(args, _data(test), lambda: _show(test))
+
+
+def cmd_list(args: argparse.Namespace) -> None:
+    tests = _manager(args).list_tests(args.status)
+    emit(args, {"tests": [_data(t) for t in tests]}, lambda: print_table(
+        ["test_id", "name", "status", "strategy", "split", "winner"],
+        [[t.test_id, t.name, t.status, t.strategy, t.traffic_split, t.winner or None] for t in tests]))
+
+
+def cmd_show(args: argparse.Namespace) -> None:
+    test = _manager(args).get_test(args.test_id)
+    emit(args, _data(test), lambda: _show(test))
+
+
+def _lifecycle(action: str) -> Any:
+    def run(args: argparse.Namespace) -> None:
+        m = _manager(args)
+        if action in ("pause", "stop"):
+            test = getattr(m, f"{action}_test")(args.test_id, args.reason, actor=args.actor)
+        else:
+            test = getattr(m, f"{action}_test")(args.test_id, actor=args.actor)
+        emit(args, _data(test), lambda: print(f"{test.test_id}: {test.status}"))
+
+    return run
+
+
+def cmd_conclude(args: argparse.Namespace) -> None:
+    test = _manager(args).conclude_test(args.test_id, args.winner, args.reason, actor=args.actor)
+    emit(args, _data(test), lambda: print(f"{test.test_id}: concluded, winner {test.winner}"))
+
+
+def cmd_split(args: argparse.Namespace) -> None:
+    test = _manager(args).update_split(args.test_id, args.split, explicit=args.explicit,
+                                       reason=args.reason, actor=args.actor)
+    emit(args, _data(test), lambda: print(f"{test.test_id}: traffic_split {test.traffic_split:g}"))
+
+
+def cmd_assign(args: argparse.Namespace) -> None:
+    variant = _manager(args).get_variant(args.test_id, user_id=args.user_id)
+    emit(args, {"test_id": args.test_id, "user_id": args.user_id, "variant": variant},
+         lambda: print(variant))
+
+
+def cmd_record(args: argparse.Namespace) -> None:
+    success = None if args.success is None else args.success == "yes"
+    m = _manager(args)
+    if args.outcome:
+        if args.user_id is None:
+            raise InvalidArgument("--outcome needs --user-id", field="user_id")
+        variant = m.record_outcome(args.test_id, args.user_id, success=bool(success is not False),
+                                   custom_metrics=_metrics(args.metric), variant=args.variant)
+        emit(args, {"variant": variant}, lambda: print(f"outcome credited to {variant}"))
+        return
+    m.record_request(test_id=args.test_id, variant=args.variant, success=success, latency=args.latency,
+                     custom_metrics=_metrics(args.metric), user_id=args.user_id, error=args.error)
+    emit(args, {"recorded": 1}, lambda: print("recorded 1 request"))
+
+
+def _analysis_text(a: dict[str, Any]) -> None:
+    names = list(a["variants"])
+    print_table(
+        ["variant", "n", "success_rate", "latency_p50", "latency_p95", "latency_p99"],
+        [[n, a["variants"][n]["n"], a["variants"][n]["success_rate"], a["variants"][n]["latency"]["p50"],
+          a["variants"][n]["latency"]["p95"], a["variants"][n]["latency"]["p99"]] for n in names],
+    )
+    imp = a["improvement"]
+    print()
+    print_record([
+        ("compared", f"{a['compared_variant']} vs {a['control_variant']}"),
+        ("p_value", a["p_value"]), ("significant", a["statistically_significant"]),
+        ("relative_improvement_%", imp["relative_improvement"]),
+        ("difference_ci", imp["confidence_interval"]),
+        ("sequential_p", (a["sequential"] or {}).get("p_value")),
+        ("chance_to_beat_control", (a["bayesian"] or {}).get("chance_to_beat_control")),
+        ("srm_p", a["srm"]["p_value"]), ("srm_detected", a["srm"]["detected"]),
+        ("required_total", a["power"]["required_total"]), ("observed_total", a["power"]["observed_total"]),
+        ("recommendation", a["recommendation"]["action"]), ("reason", a["recommendation"]["reason"]),
+    ])
+    if a["metrics"]:
+        print()
+        print_table(["metric", "difference", "lift_%", "p_value", "p_holm", "significant"],
+                    [[k, m["difference"], m["lift"], m["p_value"], m["p_value_adjusted"],
+                      m["statistically_significant"]] for k, m in a["metrics"].items()])
+    for w in a["warnings"]:
+        print(f"warning: {w}")
+
+
+def cmd_analyze(args: argparse.Namespace) -> None:
+    a = _manager(args).analyze_test(args.test_id, args.confidence_level)
+    if args.json:
+        print_json(a)
+    else:
+        _analysis_text(a)
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("ab", help="A/B tests: create, run, assign, record and analyze")
+    rs = p.add_subparsers(dest="ab_command", metavar="ACTION", required=True)
+
+    def add(name: str, handler: Any, help: str) -> argparse.ArgumentParser:
+        q = rs.add_parser(name, help=help)
+        add_common(q)
+        q.set_defaults(handler=handler)
+        return q
+
+    q = add("create", cmd_create, "create a test (DRAFT)")
+    q.add_argument("--name", required=True)
+    q.add_argument("--description", default="")
+    q.add_argument("--control", help="control model ref NAME:VERSION")
+    q.add_argument("--treatment", help="treatment model ref NAME:VERSION")
+    q.add_argument("--split", type=float, help="treatment share (default 0.5)")
+    q.add_argument("--variant", action="append",
+                   help="NAME=MODEL:VERSION@WEIGHT, repeatable (instead of --control/--treatment; "
+                        "one must be named control)")
+    q.add_argument("--strategy", default="hash_based", choices=["hash_based", "random", "round_robin"])
+    q.add_argument("--created-by", default="")
+    q.add_argument("--confidence-level", type=float, default=0.95)
+    q.add_argument("--mde", type=float, default=0.05, help="minimum detectable relative lift (0.05 = 5%%)")
+    q.add_argument("--power", type=float, default=0.8)
+    q.add_argument("--decision-rule", default="fixed_horizon", choices=["fixed_horizon", "sequential"])
+    q.add_argument("--model-name", help="model the sidecars route on (default: the control's)")
+
+    q = add("list", cmd_list, "list tests")
+    q.add_argument("--status", choices=["draft", "running", "paused", "stopped", "concluded"])
+
+    q = add("show", cmd_show, "show one test")
+    q.add_argument("test_id")
+
+    for action, help in (("start", "start a draft test"), ("pause", "pause a running test"),
+                         ("resume", "resume a paused test"), ("stop", "stop a test")):
+        q = add(action, _lifecycle(action), help)
+        q.add_argument("test_id")
+        q.add_argument("--actor")
+        if action in ("pause", "stop"):
+            q.add_argument("--reason", default="")
+
+    q = add("conclude", cmd_conclude, "conclude with a winner (default: the recommendation)")
+    q.add_argument("test_id")
+    q.add_argument("--winner")
+    q.add_argument("--reason", default="")
+    q.add_argument("--actor")
+
+    q = add("split", cmd_split, "change the treatment share (only grows unless --explicit)")
+    q.add_argument("test_id")
+    q.add_argument("split", type=float)
+    q.add_argument("--explicit", action="store_true")
+    q.add_argument("--reason", default="")
+    q.add_argument("--actor")
+
+    q = add("assign", cmd_assign, "print the variant of a unit")
+    q.add_argument("test_id")
+    q.add_argument("user_id", nargs="?")
+
+    q = add("record", cmd_record, "record a request (or, with --outcome, a late outcome)")
+    q.add_argument("test_id")
+    q.add_argument("--variant")
+    q.add_argument("--user-id")
+    q.add_argument("--success", nargs="?", const="yes", choices=["yes", "no"])
+    q.add_argument("--latency", type=float, help="seconds")
+    q.add_argument("--metric", action="append", help="NAME=VALUE, repeatable")
+    q.add_argument("--error", action="store_true")
+    q.add_argument("--outcome", action="store_true", help="a late outcome credited by --user-id")
+
+    q = add("analyze", cmd_analyze, "analyze a test")
+    q.add_argument("test_id")
+    q.add_argument("--confidence-level", type=float)
