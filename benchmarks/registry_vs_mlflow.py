@@ -321,7 +321,8 @@ def run_neural(workload: dict[str, Any], workdir: Path, profile: Path | None = N
     spy: subprocess.Popen[bytes] | None = None
     if profile is not None:
         exe = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-        spy = _spawn([exe, "record", "--rate", "250", "--pid", str(server.proc.pid),
+        fmt = {".txt": "raw", ".json": "speedscope"}.get(profile.suffix, "flamegraph")
+        spy = _spawn([exe, "record", "--rate", "250", "--format", fmt, "--pid", str(server.proc.pid),
                       "-o", str(profile)], workdir / "py-spy.log")
         time.sleep(1.0)
     try:
@@ -499,9 +500,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--mlflow-venv", type=Path, default=DEFAULT_VENV)
     p.add_argument("--json", type=Path, help="also write the raw results here")
     p.add_argument("--keep", action="store_true", help="keep the temporary stores and logs")
-    p.add_argument("--py-spy", type=Path, metavar="OUT.svg",
+    p.add_argument("--py-spy", type=Path, metavar="OUT",
                    help="profile our server in the first repeat with `py-spy record` "
-                        "(pip install py-spy); flame graph written to OUT")
+                        "(pip install py-spy): OUT.svg flame graph, OUT.txt collapsed stacks, "
+                        "OUT.json speedscope")
     args = p.parse_args(argv)
     if args.smoke:
         args.versions, args.gets, args.searches, args.promotions = 10, 10, 4, 2
