@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -108,11 +109,14 @@ def _register(url: str) -> None:
 
 
 def _stack(tmp_path: Path, canary_args: tuple[str, ...]) -> Iterator[Stack]:
-    server = start_server(tmp_path / "cp")
-    stable = start_demo("m")
-    canary = start_demo("m", *canary_args)
-    sidecar = start_sidecar(stable.address, server.address, "--flush-interval", "0.2")
-    _register(server.url)
+    with ThreadPoolExecutor(3) as pool:  # processes start in parallel: a second, not four
+        f_server = pool.submit(start_server, tmp_path / "cp")
+        f_stable = pool.submit(start_demo, "m")
+        f_canary = pool.submit(start_demo, "m", *canary_args)
+        server, stable, canary = f_server.result(), f_stable.result(), f_canary.result()
+        f_sidecar = pool.submit(start_sidecar, stable.address, server.address, "--flush-interval", "0.2")
+        _register(server.url)
+        sidecar = f_sidecar.result()
     traffic = Traffic(sidecar.address).start()
     try:
         yield Stack(server, stable, canary, sidecar, traffic, DeploymentManager(server.url))
@@ -171,26 +175,6 @@ def test_canary_failing_five_percent_is_rolled_back_with_no_human_step(failing: 
     assert {r[1] for r in after} == {"OK"} and {r[3] for r in after} == {"v1"}
 
 
-def test_healthy_canary_is_promoted_through_every_step(healthy: Stack) -> None:
-    s = healthy
-    t0 = time.monotonic()
-    dep_id = _create(s, rollback_config=RollbackConfig(error_rate_threshold=0.01, min_requests_before_check=10),
-                     step_duration_seconds=1.0)
-    _wait(lambda: not s.manager.get_deployment(dep_id).active, 90, "rollout never finished")
-    d = s.manager.get_deployment(dep_id)
-    assert d.status is DeploymentStatus.COMPLETED, d.status_reason
-    events = s.manager.get_events(dep_id)
-    assert [e.action for e in events] == ["created", "advanced", "advanced", "advanced", "advanced", "promoted"]
-    assert [e.traffic_percentage for e in events] == [5.0, 10.0, 25.0, 50.0, 100.0, 100.0]
-    assert all(e.details["source"] == "live" and e.details["verdict"] == "pass" for e in events[1:])
-    assert ModelRegistry(s.server.url).get_model_version("m", "v2").stage is ModelStage.PRODUCTION
-    time.sleep(1.0)
-    t1 = time.monotonic()
-    _wait(lambda: len(s.traffic.since(t1)) >= 200, 30, "no traffic")
-    assert {r[3] for r in s.traffic.since(t1)} == {"v2"}  # pinned to the promoted version
-    assert {r[1] for r in s.traffic.since(t0)} == {"OK"}
-
-
 def test_blue_green_switch_and_switch_back_without_a_failed_request(healthy: Stack) -> None:
     s = healthy
     t0 = time.monotonic()
@@ -215,11 +199,11 @@ def test_blue_green_switch_and_switch_back_without_a_failed_request(healthy: Sta
     assert {r[2] for r in calls} >= {"blue", "green"}
 
 
-def test_control_plane_kill9_mid_rollout_resumes_without_repeating_a_step(healthy: Stack) -> None:
+def test_healthy_canary_is_promoted_through_every_step_across_a_control_plane_kill9(healthy: Stack) -> None:
     s = healthy
     t0 = time.monotonic()
     dep_id = _create(s, rollback_config=RollbackConfig(error_rate_threshold=0.01, min_requests_before_check=10),
-                     step_duration_seconds=1.5)
+                     step_duration_seconds=1.0)
     _wait(lambda: s.manager.get_deployment(dep_id).step_index >= 2, 60, "never reached step 2")
     s.server.kill9()
     time.sleep(1.0)
@@ -231,6 +215,12 @@ def test_control_plane_kill9_mid_rollout_resumes_without_repeating_a_step(health
     events = s.manager.get_events(dep_id)
     assert [e.action for e in events] == ["created", "advanced", "advanced", "advanced", "advanced", "promoted"]
     assert [e.traffic_percentage for e in events] == [5.0, 10.0, 25.0, 50.0, 100.0, 100.0]
+    assert all(e.details["source"] == "live" and e.details["verdict"] == "pass" for e in events[1:])
+    assert ModelRegistry(s.server.url).get_model_version("m", "v2").stage is ModelStage.PRODUCTION
+    time.sleep(1.0)
+    t1 = time.monotonic()
+    _wait(lambda: len(s.traffic.since(t1)) >= 200, 30, "no traffic")
+    assert {r[3] for r in s.traffic.since(t1)} == {"v2"}  # pinned to the promoted version
     # The sidecar kept serving on its last table while the control plane was gone.
     assert {r[1] for r in s.traffic.since(t0)} == {"OK"}
 
