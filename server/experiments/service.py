@@ -66,6 +66,7 @@ MAX_BATCH = 10_000
 MAX_CUSTOM_METRICS = 50
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
+CACHE_SECONDS = 1.0
 
 _EVENTS = {
     TestStatus.RUNNING: EventType.AB_TEST_STARTED,
@@ -204,15 +205,33 @@ class ExperimentService:
         self.routing = routing
         # Per-process assigners (RANDOM / ROUND_ROBIN keep state), keyed by test and row version.
         self._assigners: dict[str, tuple[int, Assigner]] = {}
+        # Hot-path cache of test rows for get_variant / record_requests: dropped on every
+        # local change; a change made by ANOTHER process sharing the store is seen within
+        # CACHE_SECONDS.
+        self._rows: dict[str, tuple[float, Any]] = {}
 
     # --- helpers ----------------------------------------------------------------
 
     def _now_us(self) -> int:
         return to_us(self.clock.now())
 
-    def _after_commit(self, ch: Change) -> None:
+    def _after_commit(self, ch: Change, test_id: str) -> None:
+        self._rows.pop(test_id, None)
+        ch.on_commit(lambda: self._rows.pop(test_id, None))
         if self.routing is not None:
             ch.on_commit(self.routing.invalidate)
+
+    async def _cached_row(self, test_id: str) -> Any:
+        hit = self._rows.get(test_id)
+        now = self.clock.monotonic()
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        async with self.db.read() as conn:
+            row = await self._load_row(conn, test_id)
+        if len(self._rows) > 10_000:
+            self._rows.clear()
+        self._rows[test_id] = (now + CACHE_SECONDS, row)
+        return row
 
     async def _load_row(self, conn: AsyncConnection, test_id: str, *, lock: bool = False) -> Any:
         if not isinstance(test_id, str) or not test_id:
@@ -431,7 +450,7 @@ class ExperimentService:
             if winner:
                 details["after"]["winner"] = winner
             ch.record(event, resource_type="ab_test", resource_id=test_id, action=action, details=details)
-            self._after_commit(ch)
+            self._after_commit(ch, test_id)
             row = await self._load_row(ch.conn, test_id)
         log.info("ab test " + action, test_id=test_id, status=target.value)
         return _row_to_test(row, now_us)
@@ -533,7 +552,7 @@ class ExperimentService:
                 details={"before": {"weights": dict(old)}, "after": {"weights": new},
                          "sticky": is_sticky, "reason": reason},
             )
-            self._after_commit(ch)
+            self._after_commit(ch, test_id)
             row = await self._load_row(ch.conn, test_id)
         return _row_to_test(row, now_us)
 
@@ -568,7 +587,7 @@ class ExperimentService:
                 action="force_variant",
                 details={"unit_id": unit_id, "before": before, "after": variant or None},
             )
-            self._after_commit(ch)
+            self._after_commit(ch, test_id)
             row = await self._load_row(ch.conn, test_id)
         return _row_to_test(row, now_us)
 
@@ -579,8 +598,7 @@ class ExperimentService:
         (the winner once concluded)."""
         if user_id is not None and not isinstance(user_id, str):
             user_id = str(user_id)
-        async with self.db.read() as conn:
-            row = await self._load_row(conn, test_id)
+        row = await self._cached_row(test_id)
         test = _row_to_test(row, self._now_us())
         if test.status != TestStatus.RUNNING:
             name = test.winner or test.control
@@ -605,8 +623,7 @@ class ExperimentService:
         if len(records) > MAX_BATCH:
             raise InvalidArgument(f"at most {MAX_BATCH} records per batch", field="records")
         now_us = self._now_us()
-        async with self.db.read() as conn:
-            test = _row_to_test(await self._load_row(conn, test_id), now_us)
+        test = _row_to_test(await self._cached_row(test_id), now_us)
         if test.status not in RECORDING:
             raise FailedPrecondition(
                 f"A/B test {test_id!r} is {test.status.value}; requests are recorded while it is "
