@@ -3,7 +3,7 @@
 One command::
 
     python benchmarks/audit.py             # 10^6 events
-    python benchmarks/audit.py --smoke     # 20,000 events, a few seconds (the test runs this)
+    python benchmarks/audit.py --smoke     # 5,000 events, jobs in process (the test runs this)
 
 Rows (medians of the repeats; every ratio is against a baseline measured in the same run):
 
@@ -64,29 +64,35 @@ def _maxrss_mb() -> float:
 # --- child processes (peak RSS of one job each) ------------------------------------------
 
 
-def child(argv: list[str]) -> None:
-    _quiet()
-    from neural.mlops.audit import AuditLogger
+def job(mode: str, location: str, path: str = "") -> dict[str, Any]:
+    from neural.mlops.audit import AuditLogger, verify_export
 
-    mode, location = argv[0], argv[1]
     logger = AuditLogger(location)
     t = time.perf_counter()
     count = 0
     if mode == "export":
-        count = logger.export_audit_trail(argv[2], format="jsonl").count
+        count = logger.export_audit_trail(path, format="jsonl").count
     elif mode == "open":
         logger.query_events(limit=1)
     elif mode == "verify-file":
-        from neural.mlops.audit import verify_export
+        count = verify_export(path).events_checked
+    return {"seconds": time.perf_counter() - t, "count": count, "rss_mb": _maxrss_mb()}
 
-        count = verify_export(argv[2]).events_checked
-    seconds = time.perf_counter() - t
-    print(json.dumps({"seconds": seconds, "count": count, "rss_mb": _maxrss_mb()}))
+
+def child(argv: list[str]) -> None:
+    _quiet()
+    print(json.dumps(job(*argv)))
     sys.stdout.flush()
     os._exit(0)  # skip the shutdown checkpoint: not part of the measurement
 
 
+SMOKE = False
+
+
 def run_child(*args: str) -> dict[str, Any]:
+    """One job in a fresh process, so its peak RSS is its own (in-process in --smoke)."""
+    if SMOKE:
+        return job(*args)
     out = subprocess.run([sys.executable, str(HERE), "--child", *args], capture_output=True,
                          text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -231,10 +237,12 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3, help="repeats of the ingest/export rows")
     args = parser.parse_args()
     _quiet()
-    n = 20_000 if args.smoke else args.events
+    global SMOKE
+    SMOKE = args.smoke
+    n = 5_000 if args.smoke else args.events
     repeats = 1 if args.smoke else args.repeats
     qn = 5 if args.smoke else 50
-    ingest_batches, singles = (3, 100) if args.smoke else (20, 1000)
+    ingest_batches, singles = (2, 50) if args.smoke else (20, 1000)
     work = Path(tempfile.mkdtemp(prefix="audit-bench-"))
     rows: list[tuple[str, str, str, str]] = []
 

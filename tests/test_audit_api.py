@@ -188,34 +188,44 @@ def test_export_formats_and_report_rendering(store: str, tmp_path: Path) -> None
     assert report.report_id in [r["report_id"] for r in logger.list_reports()]
 
 
-def test_cli_query_export_verify_report(tmp_path: Path) -> None:
-    store = tmp_path / "store"
+def test_cli_query_export_verify_report(in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from neural.mlops.cli import main
+
+    store = in_tmp / "store"
     AuditLogger(store).log_model_deployment("m", "v1", user="ops@x.com", environment="staging")
 
-    def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "neural.mlops", "audit", *args],
-                              capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    def cli(*args: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        code = main(["audit", *args])
+        out = capsys.readouterr()
+        return code, out.out, out.err
 
-    q = cli("query", "--target", str(store), "--type", "model_deployed", "--json")
-    assert q.returncode == 0, q.stderr
-    assert [e["actor"] for e in json.loads(q.stdout)["events"]] == ["ops@x.com"]
-    e = cli("export", "trail.jsonl", "--target", str(store))
-    assert e.returncode == 0, e.stderr
-    assert (tmp_path / "trail.jsonl").is_file()
-    v = cli("verify", "trail.jsonl", "--public-key", str(store / "keys" / "audit_ed25519.pub"))
-    assert v.returncode == 0 and "VALID" in v.stdout
-    lines = (tmp_path / "trail.jsonl").read_text().splitlines()
-    (tmp_path / "trail.jsonl").write_text("\n".join([lines[0], lines[1].replace("ops@", "dev@")]) + "\n")
-    bad = cli("verify", "trail.jsonl")
-    assert bad.returncode == 7 and "INVALID" in bad.stdout and "edited" in bad.stdout
-    assert cli("verify", "--target", str(store)).returncode == 0
-    r = cli("report", "--target", str(store), "--format", "html", "--output", "r.html")
-    assert r.returncode == 0 and "<h1>Compliance report" in (tmp_path / "r.html").read_text()
-    bad_type = cli("query", "--target", str(store), "--type", "bogus")
-    assert bad_type.returncode == 2 and "unknown event type" in bad_type.stderr
-    bad_fmt = cli("export", "x.out", "--format", "xml", "--target", str(store))
-    assert bad_fmt.returncode == 2 and not (tmp_path / "x.out").exists()
-    p = cli("purge", "--before", (datetime.now() + timedelta(days=1)).isoformat(), "--target", str(store), "--json")
-    assert p.returncode == 0, p.stderr
-    assert json.loads(p.stdout)["purged_count"] >= 1
-    assert cli("verify", "--target", str(store)).returncode == 0
+    code, out, err = cli("query", "--target", str(store), "--type", "model_deployed", "--json")
+    assert code == 0, err
+    assert [e["actor"] for e in json.loads(out)["events"]] == ["ops@x.com"]
+    code, out, err = cli("export", "trail.jsonl", "--target", str(store))
+    assert code == 0, err
+    assert (in_tmp / "trail.jsonl").is_file()
+    code, out, _ = cli("verify", "trail.jsonl", "--public-key", str(store / "keys" / "audit_ed25519.pub"))
+    assert code == 0 and "VALID" in out
+    lines = (in_tmp / "trail.jsonl").read_text().splitlines()
+    (in_tmp / "trail.jsonl").write_text("\n".join([lines[0], lines[1].replace("ops@", "dev@")]) + "\n")
+    code, out, _ = cli("verify", "trail.jsonl")
+    assert code == 7 and "INVALID" in out and "edited" in out
+    assert cli("verify", "--target", str(store))[0] == 0
+    code, _, err = cli("report", "--target", str(store), "--format", "html", "--output", "r.html")
+    assert code == 0, err
+    assert "<h1>Compliance report" in (in_tmp / "r.html").read_text()
+    code, _, err = cli("query", "--target", str(store), "--type", "bogus")
+    assert code == 2 and "unknown event type" in err
+    code, _, err = cli("export", "x.out", "--format", "xml", "--target", str(store))
+    assert code == 2 and not (in_tmp / "x.out").exists()
+    before = (datetime.now() + timedelta(days=1)).isoformat()
+    code, out, err = cli("purge", "--before", before, "--target", str(store), "--json")
+    assert code == 0, err
+    assert json.loads(out)["purged_count"] >= 1
+    assert cli("verify", "--target", str(store))[0] == 0
+    # The real command line, once: the entry point runs.
+    proc = subprocess.run([sys.executable, "-m", "neural.mlops", "audit", "verify", "trail.jsonl"],
+                          capture_output=True, text=True, cwd=in_tmp, timeout=120)
+    assert proc.returncode == 7 and "INVALID" in proc.stdout
