@@ -230,3 +230,20 @@ def test_running_test_is_a_route_and_leaves_the_table_when_paused(tmp_path: Path
     assert route.forced_variants == (("qa", "treatment"),)
     m.pause_test(tid)
     assert tid not in routes()
+
+
+def test_variants_must_exist_when_the_store_registry_knows_the_model(tmp_path: Path) -> None:
+    from neural.mlops.registry import ModelRegistry
+
+    location = str(tmp_path / "store")
+    artifact = tmp_path / "model.pt"
+    artifact.write_bytes(b"weights")
+    ModelRegistry(location).register_model(name="fraud", version="v1", model_path=str(artifact),
+                                           framework="pytorch", created_by="ds@example.com")
+    m = ABTestManager(location)
+    with pytest.raises(NotFound) as err:
+        m.create_test(name="x", control_variant="fraud:v1", treatment_variant="fraud:v9")
+    assert err.value.field == "treatment_variant"
+    assert m.list_tests() == []
+    # a model the registry has never seen may live in another registry: accepted as given
+    assert m.create_test(name="y", control_variant="fraud:v1", treatment_variant="other:v2").test_id

@@ -53,7 +53,12 @@ from neural.mlops.server.experiments.model import (
 from neural.mlops.server.identity import current_call
 from neural.mlops.server.routing.model import ModelRoute, RouteVariant
 from neural.mlops.server.storage import Change, Database
-from neural.mlops.server.storage.schema import experiments
+from neural.mlops.server.storage.schema import (
+    experiments,
+    model_aliases,
+    model_versions,
+    registered_models,
+)
 from neural.mlops.v1.assignment import Assigner
 from neural.mlops.v1.traffic import Moments, VariantStats
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -233,6 +238,24 @@ class ExperimentService:
         self._rows[test_id] = (now + CACHE_SECONDS, row)
         return row
 
+    async def _check_refs(self, conn: AsyncConnection, refs: Sequence[tuple[str, str]]) -> None:
+        """A ref to a model this store's registry knows must name one of its versions (or
+        aliases); refs to models registered elsewhere are taken as given."""
+        for field_name, ref in refs:
+            name, _, version = ref.partition(":")
+            known = (await conn.execute(
+                sa.select(registered_models.c.name).where(registered_models.c.name == name))).first()
+            if known is None or not version:
+                continue
+            found = (await conn.execute(sa.select(model_versions.c.id).where(
+                model_versions.c.name == name, model_versions.c.version == version))).first()
+            if found is None:
+                found = (await conn.execute(sa.select(model_aliases.c.version).where(
+                    model_aliases.c.name == name, model_aliases.c.alias == version))).first()
+            if found is None:
+                raise NotFound(f"{field_name}: model {name!r} has no version or alias {version!r} "
+                               "in the registry", field=field_name)
+
     async def _load_row(self, conn: AsyncConnection, test_id: str, *, lock: bool = False) -> Any:
         if not isinstance(test_id, str) or not test_id:
             raise InvalidArgument("test_id is required", field="test_id")
@@ -350,7 +373,13 @@ class ExperimentService:
                 "reason": "created",
             }
         ]
+        ref_fields = (
+            [("variants", r) for _, r, _ in declared]
+            if spec.variants is not None
+            else [("control_variant", declared[0][1]), ("treatment_variant", declared[1][1])]
+        )
         async with self.db.change() as ch:
+            await self._check_refs(ch.conn, ref_fields)
             await ch.conn.execute(
                 sa.insert(experiments).values(
                     test_id=test_id,
