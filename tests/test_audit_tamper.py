@@ -278,6 +278,17 @@ def test_export_rewritten_and_resealed_without_the_key_is_detected(tmp_path: Pat
     assert not pinned.valid and pinned.signature_valid is False  # ... but not from this store
 
 
+def test_export_of_a_broken_store_says_so(tmp_path: Path) -> None:
+    logger, db = _store(tmp_path)
+    logger.checkpoint()
+    # Consistent hashes, so the exported run is self-consistent; only the store's signed
+    # checkpoint shows the rewrite, and the seal records that the store did not verify.
+    _rewrite_from(db, 3, {"actor": "nobody@x.com"})
+    logger.export_audit_trail(tmp_path / "t.jsonl", format="jsonl")
+    result = verify_export(tmp_path / "t.jsonl", logger.public_key())
+    assert not result.valid and "did not verify" in result.reason
+
+
 def test_csv_export_reads_as_plain_csv(tmp_path: Path) -> None:
     _, path = _export(tmp_path, "csv")
     with open(path, newline="") as fh:

@@ -338,6 +338,10 @@ def verify_export_file(
     result.signature_valid = sig_ok
     result.key_id = key_id
     result.notes = notes
+    if result.valid and sig_ok and seal.get("store_chain_verified") is False:
+        result.valid = False
+        result.reason = ("the store's audit chain did not verify when this export was made "
+                         "(run 'neural-mlops audit verify' on the store)")
     if result.valid and not sig_ok:
         result.valid = False
         result.reason = (

@@ -438,20 +438,31 @@ class AuditService:
 
     async def checkpoint(self, kind: str = "manual") -> Checkpoint | None:
         """Sign the current chain head after verifying the events since the last checkpoint.
-        Periodic checkpoints are skipped when nothing was appended since the last one."""
+        Periodic and shutdown checkpoints are skipped when nothing was appended since the
+        last one."""
         async with self._checkpoint_lock:
             checkpoints, problems = await self._load_checkpoints()
             if problems:
                 raise DataLoss(f"refusing to sign the audit chain: {problems[0]}")
             base = checkpoints[-1] if checkpoints else None
             head_seq, head_hash = await self.head()
-            if base is not None and base.seq == head_seq and base.hash == head_hash and kind == "periodic":
-                return None
-            if head_seq == 0 and kind == "periodic":
-                return None
+            routine = kind in ("periodic", "shutdown")
+            if routine and (head_seq == 0 or (base is not None and (base.seq, base.hash) == (head_seq, head_hash))):
+                return None  # nothing appended since the last signature
             result = await self._verify_range(
                 base.seq if base else 0, base.hash if base else GENESIS, {}, head_seq
             )
+            if result.valid and base is not None:
+                # The signed base itself must still be there, unchanged.
+                async with self.db.read() as conn:
+                    at_base = (await conn.execute(sa.select(audit_events.c.hash).where(
+                        audit_events.c.seq == base.seq))).scalar()
+                if at_base is not None and at_base != base.hash:
+                    result.valid, result.first_bad_seq = False, base.seq
+                    result.reason = "hash differs from the signed checkpoint (chain rewritten)"
+            if result.valid and (result.last_hash if result.events_checked else (base.hash if base else GENESIS)) != head_hash:
+                result.valid, result.first_bad_seq = False, head_seq
+                result.reason = "the recorded chain head does not match the last event"
             if not result.valid:
                 raise DataLoss(
                     f"refusing to sign the audit chain: seq {result.first_bad_seq}: {result.reason}"
