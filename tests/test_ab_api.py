@@ -247,3 +247,30 @@ def test_variants_must_exist_when_the_store_registry_knows_the_model(tmp_path: P
     assert m.list_tests() == []
     # a model the registry has never seen may live in another registry: accepted as given
     assert m.create_test(name="y", control_variant="fraud:v1", treatment_variant="other:v2").test_id
+
+
+def test_sidecar_metric_batches_feed_the_same_analysis(tmp_path: Path) -> None:
+    """Windows a sidecar reports for the experiment's route land in analyze_test, exactly once."""
+    from neural.mlops.server.routing.service import MetricsBatch, VariantWindow
+    from neural.mlops.v1.traffic import VariantStats
+
+    location = tmp_path / "store"
+    m = ABTestManager(str(location))
+    tid = _new(m, traffic_split=0.5)
+    m.start_test(tid)
+    m.record_request(test_id=tid, variant="control", success=True, latency=0.02)
+    windows = []
+    for variant, ok in (("control", 40), ("treatment", 55)):
+        s = VariantStats()
+        for i in range(100):
+            s.observe(success=i < ok, latency=0.01 + i / 10_000)
+        windows.append(VariantWindow(route_id=tid, variant=variant, window_start_us=1_700_000_000_000_000,
+                                     stats=s))
+    batch = MetricsBatch(sidecar_id="sidecar-1", sequence=1, windows=tuple(windows))
+    rt = EmbeddedRuntime.for_path(location)
+    assert rt.call(lambda s: s.routing.ingest(batch)) is False
+    assert rt.call(lambda s: s.routing.ingest(batch)) is True  # resent after a lost ack: no change
+    a = m.analyze_test(tid)
+    assert (a["control"]["n"], a["control"]["successes"]) == (101, 41)
+    assert (a["treatment"]["n"], a["treatment"]["successes"]) == (100, 55)
+    assert a["treatment"]["latency"]["n"] == 100
