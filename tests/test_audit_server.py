@@ -102,3 +102,41 @@ def test_benchmark_smoke() -> None:
     assert out.returncode == 0, out.stderr[-2000:]
     for metric in ("ingest", "query", "export", "verify"):
         assert metric in out.stdout
+
+
+def test_export_cut_off_by_a_dead_server_leaves_no_file(tmp_path: Path) -> None:
+    import asyncio
+
+    from neural.mlops.errors import Unavailable
+    from neural.mlops.server.audit.service import EventInput
+    from neural.mlops.server.services import Services
+
+    async def fill() -> None:
+        services = await Services.open(tmp_path / "data")
+        for _ in range(4):
+            await services.audit.log_batch([EventInput("custom", "x", "y", "fill", {"pad": "p" * 200})] * 10_000)
+        await services.close()
+
+    asyncio.run(fill())
+    srv = start_server(tmp_path / "data")
+    out = tmp_path / "out"
+    out.mkdir()
+    errors: list[BaseException] = []
+
+    def export() -> None:
+        try:
+            AuditLogger(srv.url).export_audit_trail(out / "trail.jsonl", format="jsonl")
+        except BaseException as exc:  # noqa: BLE001 (collected for the assertion)
+            errors.append(exc)
+
+    t = threading.Thread(target=export)
+    t.start()
+    for _ in range(2000):  # until the client is half-way through writing
+        partial = list(out.glob(".trail.jsonl.*.partial"))
+        if partial and partial[0].exists() and partial[0].stat().st_size > 1_000_000:
+            break
+        time.sleep(0.005)
+    srv.kill9()
+    t.join(60)
+    assert errors and isinstance(errors[0], Unavailable), errors
+    assert list(out.iterdir()) == []
