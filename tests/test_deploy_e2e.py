@@ -237,3 +237,20 @@ def test_rollback_is_not_lost_when_the_control_plane_dies_before_judging(failing
     s.manager = DeploymentManager(s.server.url)
     _wait(lambda: s.manager.get_deployment(dep_id).status is DeploymentStatus.ROLLED_BACK, 60, "rollback lost")
     assert s.manager.get_events(dep_id)[-1].details["measured"]["request_count"] >= 300
+
+
+def test_shadow_deploy_mirrors_through_the_sidecar_into_the_same_comparison(healthy: Stack) -> None:
+    s = healthy
+    shadow = s.manager.shadow_deploy("m:v1", "m:v2", traffic_percentage=100.0, created_by="ds@x.com",
+                                     upstream=s.canary.address)
+    _wait(lambda: s.manager.compare_shadow_deployment(shadow.shadow_id)["n"] >= 100, 60, "nothing mirrored")
+    auto = s.manager.compare_shadow_deployment(shadow.shadow_id)
+    assert auto["agreement_rate"] == 1.0  # the same model behind both upstreams
+    assert auto["shadow_latency"]["p95"] is not None and auto["primary_latency"]["p95"] is not None
+    assert auto["verdict"] == "pass"
+    s.manager.stop_shadow(shadow.shadow_id, "ds@x.com")
+    time.sleep(1.5)  # the last mirrored windows arrive
+    before = s.manager.compare_shadow_deployment(shadow.shadow_id)["n"]
+    s.manager.record_shadow_comparison(shadow.shadow_id, {"y": 1}, {"y": 2}, 0.01, 0.02)  # the seed's form
+    after = s.manager.compare_shadow_deployment(shadow.shadow_id)
+    assert after["n"] == before + 1 and after["disagreement_samples"][-1]["shadow"] == {"y": 2}

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -326,8 +327,16 @@ class DeploymentService:
     """Deployments, shadow deployments and the rollout controller (a RouteProvider)."""
 
     def __init__(self, db: Database, *, clock: Clock | None = None, registry: Any = None,
-                 gate_policy: GatePolicy = GatePolicy.PRODUCTION,
+                 gate_policy: GatePolicy | None = None,
                  on_routes_changed: Callable[[], None] | None = None) -> None:
+        if gate_policy is None:
+            # NEURAL_MLOPS_DEPLOY_GATE=staging lets STAGING versions serve production traffic.
+            raw = os.environ.get("NEURAL_MLOPS_DEPLOY_GATE", GatePolicy.PRODUCTION.value).strip().lower()
+            try:
+                gate_policy = GatePolicy(raw)
+            except ValueError:
+                raise InvalidArgument(f"NEURAL_MLOPS_DEPLOY_GATE must be 'production' or 'staging', got {raw!r}",
+                                      field="NEURAL_MLOPS_DEPLOY_GATE") from None
         self.db = db
         self.clock = clock or SystemClock()
         self.local_gate: RegistryGate | None = LocalRegistryGate(registry) if registry is not None else None
