@@ -46,6 +46,9 @@ class SidecarConfig:
     upstream: str = "127.0.0.1:8001"
     control_plane: str = ""  # "" = plain proxy, no routing table
     routing_key_header: str = "x-user-id"
+    # Where x-neural-variant goes: "initial" metadata (the contract; one extra core batch
+    # per call), "trailing" metadata (free) or "off".
+    variant_header: str = "initial"
     metrics_port: int = -1  # -1 = no Prometheus endpoint; 0 = any free port
     metrics_host: str = "0.0.0.0"
     flush_interval: float = 1.0
@@ -85,6 +88,10 @@ class SidecarConfig:
                 raise ValueError(f"{name}: expected HOST:PORT, got {getattr(self, name)!r}")
         if self.control_plane and ":" not in self.control_plane:
             raise ValueError(f"control_plane: expected HOST:PORT, got {self.control_plane!r}")
+        if self.variant_header not in ("initial", "trailing", "off"):
+            raise ValueError(
+                f"variant_header: {self.variant_header!r} is not initial, trailing or off"
+            )
         if self.flush_interval <= 0:
             raise ValueError("flush_interval: must be > 0")
         for name in ("max_backlog", "shadow_queue", "shadow_in_flight"):
@@ -111,7 +118,11 @@ class Sidecar:
             tolerance=Tolerance(config.shadow_rtol, config.shadow_atol),
         )
         self.proxy = Proxy(
-            self.upstreams, self.router, self.mirror, routing_key_header=config.routing_key_header
+            self.upstreams,
+            self.router,
+            self.mirror,
+            routing_key_header=config.routing_key_header,
+            variant_header=config.variant_header,
         )
         self.health = health.aio.HealthServicer()
         self.server: grpc.aio.Server | None = None

@@ -47,6 +47,7 @@ _OIP_UNARY = frozenset(
     for m in ("ServerLive", "ServerReady", "ModelReady", "ServerMetadata", "ModelMetadata")
 )
 _perf = time.perf_counter
+_ensure_future = asyncio.ensure_future
 _MAX_CACHED_METHODS = 1024
 
 
@@ -64,7 +65,11 @@ class Proxy(grpc.GenericRpcHandler):
         mirror: Mirror | None,
         *,
         routing_key_header: str = "x-user-id",
+        variant_header: str = "initial",
     ) -> None:
+        if variant_header not in ("initial", "trailing", "off"):
+            raise ValueError(f"variant_header: {variant_header!r} is not initial, trailing or off")
+        self.variant_header = variant_header
         self.upstreams = upstreams
         self.router = router
         self.mirror = mirror
@@ -147,24 +152,38 @@ class Proxy(grpc.GenericRpcHandler):
                     else self.upstreams.unary(variant.upstream, MODEL_INFER)
                 )
             call = mc(body, metadata=fwd, timeout=context.time_remaining())
+            header = None
+            if variant_name:
+                if self.variant_header == "initial":
+                    # The header costs a batch of its own in grpc's core: start it now and
+                    # let it complete while the upstream works (batches on one call keep
+                    # their order, so it still precedes the response).
+                    header = _ensure_future(
+                        context.send_initial_metadata(((VARIANT_HEADER, variant_name),))
+                    )
+                elif self.variant_header == "trailing":
+                    context.set_trailing_metadata(((VARIANT_HEADER, variant_name),))
             try:
                 answer = await call
             except grpc.aio.AioRpcError as exc:
+                if header is not None and not header.done():
+                    await header
                 seconds = _perf() - t0
                 code = exc.code()
                 slot.record(code.name, seconds)
-                if variant_name:
-                    await context.send_initial_metadata(((VARIANT_HEADER, variant_name),))
                 if route is not None and route.shadows and self.mirror is not None:
                     self._mirror(route.shadows, request, fwd, None, seconds, request_id)
-                trailing = exc.trailing_metadata()
+                trailing = _forwardable(exc.trailing_metadata() or ())
+                if variant_name and self.variant_header == "trailing":
+                    trailing += ((VARIANT_HEADER, variant_name),)
                 if trailing:
-                    context.set_trailing_metadata(_forwardable(trailing))
+                    context.set_trailing_metadata(trailing)
                 await context.abort(code, exc.details() or "")
+            if header is not None and not header.done():
+                await header
             seconds = _perf() - t0
             slot.record(None, seconds)
             if variant_name:
-                await context.send_initial_metadata(((VARIANT_HEADER, variant_name),))
                 if route.shadows and self.mirror is not None:
                     self._mirror(route.shadows, request, fwd, answer, seconds, request_id)
             return answer

@@ -152,3 +152,15 @@ def write_routes(path: Path, routes: list[dict[str, Any]]) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(routes))
     tmp.replace(path)
+
+
+def wait_for_ready(address: str, timeout: float) -> bool:
+    """Whether a gRPC server accepts connections at ``address`` within ``timeout`` seconds."""
+    import grpc
+
+    with grpc.insecure_channel(address) as ch:
+        try:
+            grpc.channel_ready_future(ch).result(timeout=timeout)
+            return True
+        except grpc.FutureTimeoutError:
+            return False

@@ -22,6 +22,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--routing-key-header", help="request metadata key with the unit id (default x-user-id)"
     )
     p.add_argument(
+        "--variant-header",
+        choices=["initial", "trailing", "off"],
+        help="where the response names its variant (x-neural-variant; default initial metadata)",
+    )
+    p.add_argument(
         "--metrics-port", type=int, help="serve /metrics and /healthz on this port (0 = any)"
     )
     p.add_argument("--metrics-host", help="address for the metrics port (default 0.0.0.0)")
@@ -45,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     from neural.mlops.sidecar.app import SidecarConfig, serve
 
     keys = (
-        "listen upstream control_plane routing_key_header metrics_port metrics_host "
+        "listen upstream control_plane routing_key_header variant_header metrics_port metrics_host "
         "flush_interval max_backlog shadow_queue shadow_in_flight shadow_timeout shadow_rtol "
         "shadow_atol grace_seconds sidecar_id"
     ).split()

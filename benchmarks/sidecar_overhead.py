@@ -1,0 +1,408 @@
+"""What the sidecar costs per request, against nginx and a bare grpc.aio pass-through.
+
+    python benchmarks/sidecar_overhead.py            # ~1 minute
+    python benchmarks/sidecar_overhead.py --smoke    # a few seconds (the test runs this)
+    python benchmarks/sidecar_overhead.py --profile  # plus a py-spy profile of (d)
+
+One run, the same closed-loop load (concurrency 1 and 32, a [1, 16] FP32 tensor, OIP
+ModelInfer, a fresh x-user-id per call) against:
+  (a) the demo model server directly (the baseline),
+  (b) nginx grpc_pass (benchmarks/nginx.conf; skipped with a note if nginx is missing),
+  (c) benchmarks/passthrough_proxy.py, the floor of a Python grpc.aio proxy,
+  (d) the sidecar with an A/B test (hash assignment + model_version rewrite) and metric
+      batches flowing to a control plane,
+  (e) (d) plus 100 % shadow traffic to a second demo model,
+  (d') (d) with x-neural-variant in trailing instead of initial metadata (grpc.aio sends
+      initial metadata in a core batch of its own; trailers ride with the status).
+Prints medians over ``--repeats`` runs: p50/p99 added latency over (a), throughput relative
+to (a), and CPU microseconds per request of the proxy process (psutil: user + system time
+of the process and its children, divided by the requests it served). All processes share
+this machine's cores with the load generator, as a sidecar shares a pod with its model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import numpy as np
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from neural.mlops.v1 import oip_pb2  # noqa: E402
+from peers.procs import (  # noqa: E402
+    Proc,
+    free_port,
+    start_control_plane,
+    start_demo,
+    start_sidecar,
+    wait_for_ready,
+    write_routes,
+)
+
+INFER = "/inference.GRPCInferenceService/ModelInfer"
+
+
+def _request() -> bytes:
+    x = np.linspace(0, 1, 16, dtype="<f4").reshape(1, 16)
+    return oip_pb2.ModelInferRequest(
+        model_name="bench",
+        inputs=[
+            oip_pb2.ModelInferRequest.InferInputTensor(name="x", datatype="FP32", shape=[1, 16])
+        ],
+        raw_input_contents=[x.tobytes()],
+    ).SerializeToString()
+
+
+@dataclass
+class Result:
+    n: int
+    seconds: float
+    p50_us: float
+    p99_us: float
+    cpu_us: float | None  # proxy process CPU per request
+
+    @property
+    def rps(self) -> float:
+        return self.n / self.seconds
+
+
+def _cpu(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        try:
+            p = psutil.Process(pid)
+            procs = [p, *p.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            continue
+        for q in procs:
+            try:
+                t = q.cpu_times()
+                total += t.user + t.system
+            except psutil.NoSuchProcess:
+                pass
+    return total
+
+
+async def _load(
+    address: str, concurrency: int, seconds: float, warmup: float
+) -> tuple[int, float, list[float]]:
+    body = _request()
+    latencies: list[float] = []
+    errors: Counter[str] = Counter()
+    async with grpc.aio.insecure_channel(address) as ch:
+        stub = ch.unary_unary(INFER)
+        counter = [0]
+        stop_at = [0.0]
+        measuring = [False]
+
+        async def worker() -> None:
+            perf = time.perf_counter
+            while perf() < stop_at[0]:
+                counter[0] += 1
+                md = (("x-user-id", f"user-{counter[0]}"),)
+                t0 = perf()
+                try:
+                    await stub(body, metadata=md, timeout=10)
+                except grpc.aio.AioRpcError as exc:
+                    errors[exc.code().name] += 1
+                    continue
+                if measuring[0]:
+                    latencies.append(perf() - t0)
+
+        stop_at[0] = time.perf_counter() + warmup
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        measuring[0] = True
+        t0 = time.perf_counter()
+        stop_at[0] = t0 + seconds
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - t0
+    if errors:
+        raise RuntimeError(f"calls failed during the benchmark: {dict(errors)}")
+    return len(latencies), elapsed, latencies
+
+
+def measure(
+    address: str, pids: list[int], concurrency: int, seconds: float, warmup: float
+) -> Result:
+    # The load generator runs in this process; CPU is sampled around the measured phase only.
+    async def run() -> tuple[int, float, list[float], float]:
+        body_warm = await _load(address, concurrency, 0.0, warmup)
+        del body_warm
+        before = _cpu(pids)
+        n, elapsed, lat = await _load(address, concurrency, seconds, 0.0)
+        return n, elapsed, lat, _cpu(pids) - before
+
+    n, elapsed, lat, cpu = asyncio.run(run())
+    lat.sort()
+    return Result(
+        n=n,
+        seconds=elapsed,
+        p50_us=lat[len(lat) // 2] * 1e6,
+        p99_us=lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1e6,
+        cpu_us=cpu / n * 1e6 if pids else None,
+    )
+
+
+def start_nginx(workdir: Path, upstream: str) -> tuple[subprocess.Popen[bytes] | None, str, str]:
+    binary = shutil.which("nginx") or (
+        "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
+    )
+    if binary is None:
+        return None, "", "nginx not installed (apt-get install -y nginx-light); row (b) skipped"
+    port = free_port()
+    conf = (ROOT / "benchmarks" / "nginx.conf").read_text()
+    conf = conf.replace("{workdir}", str(workdir)).replace("{upstream}", upstream)
+    conf = conf.replace("{listen}", f"127.0.0.1:{port}")
+    (workdir / "nginx.conf").write_text(conf)
+    proc = subprocess.Popen(
+        [binary, "-p", str(workdir), "-c", str(workdir / "nginx.conf")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    address = f"127.0.0.1:{port}"
+    if not wait_for_ready(address, 15):
+        proc.kill()
+        err = (workdir / "error.log").read_text() if (workdir / "error.log").exists() else ""
+        return None, "", f"nginx did not start: {err[-300:]}"
+    return proc, address, ""
+
+
+def start_passthrough(upstream: str) -> Proc:
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "benchmarks" / "passthrough_proxy.py"), "--upstream", upstream],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    line = proc.stdout.readline() if proc.stdout else ""
+    return Proc(proc, line.rsplit(" ", 1)[-1].strip())
+
+
+def profile(pid: int, address: str, seconds: float, out: Path) -> list[tuple[str, float]]:
+    """py-spy raw samples of the sidecar under concurrency-32 load -> top self-time frames."""
+    spy = shutil.which("py-spy")
+    if spy is None:
+        return [("py-spy not installed (pip install py-spy)", 0.0)]
+    rec = subprocess.Popen(
+        [
+            spy,
+            "record",
+            "--format",
+            "raw",
+            "-r",
+            "200",
+            "-d",
+            str(int(seconds)),
+            "-o",
+            str(out),
+            "-p",
+            str(pid),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    asyncio.run(_load(address, 32, seconds + 0.5, 0.0))
+    _, err = rec.communicate(timeout=60)
+    if rec.returncode != 0:
+        return [(f"py-spy failed: {err.strip()[-200:]}", 0.0)]
+    self_time: Counter[str] = Counter()
+    total = 0
+    for line in out.read_text().splitlines() if out.exists() else []:
+        stack, _, count = line.rpartition(" ")
+        frames = stack.split(";")
+        total += int(count)
+        leaf = frames[-1]
+        # Attribute C-level time spent in grpc's Cython core to a readable bucket.
+        self_time[leaf.split(" (")[0] + " (" + leaf.split(" (")[-1] if " (" in leaf else leaf] += (
+            int(count)
+        )
+    return [(frame, 100.0 * c / total) for frame, c in self_time.most_common(12)] if total else []
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--smoke", action="store_true", help="tiny run (CI)")
+    ap.add_argument("--seconds", type=float, default=4.0, help="measured seconds per cell")
+    ap.add_argument("--repeats", type=int, default=3, help="runs per cell (median reported)")
+    ap.add_argument("--profile", action="store_true", help="py-spy profile of the sidecar (d)")
+    ap.add_argument("--json", type=Path, help="also write the results here")
+    args = ap.parse_args(argv)
+    seconds, warmup, repeats = (0.5, 0.2, 1) if args.smoke else (args.seconds, 1.0, args.repeats)
+    concurrencies = [1, 4] if args.smoke else [1, 32]
+
+    work = Path(tempfile.mkdtemp(prefix="sidecar-bench-"))
+    procs: list[Proc] = []
+    nginx = None
+    notes: list[str] = []
+    try:
+        model = start_demo("bench")
+        shadow_model = start_demo("bench")
+        procs += [model, shadow_model]
+        ab = {
+            "model_name": "bench",
+            "route_id": "exp-bench",
+            "kind": "experiment",
+            "variants": [
+                {"name": "treatment", "weight": 0.5, "model_name": "bench", "model_version": "2"},
+                {"name": "control", "weight": 0.5, "model_name": "bench", "model_version": "1"},
+            ],
+        }
+        routes_d, routes_e = work / "routes-d.json", work / "routes-e.json"
+        write_routes(routes_d, [ab])
+        write_routes(
+            routes_e,
+            [
+                dict(
+                    ab,
+                    shadows=[
+                        {
+                            "shadow_id": "bench-shadow",
+                            "model_name": "bench",
+                            "upstream": shadow_model.address,
+                            "percentage": 100,
+                        }
+                    ],
+                )
+            ],
+        )
+        cp_d = start_control_plane(work / "cp-d", routes_d)
+        cp_e = start_control_plane(work / "cp-e", routes_e)
+        procs += [cp_d, cp_e]
+        sidecar_d = start_sidecar(model.address, cp_d.address)
+        sidecar_e = start_sidecar(
+            model.address, cp_e.address, "--shadow-queue", "10000", "--shadow-in-flight", "64"
+        )
+        sidecar_t = start_sidecar(model.address, cp_d.address, "--variant-header", "trailing")
+        procs += [sidecar_d, sidecar_e, sidecar_t]
+        for s in (sidecar_d, sidecar_e, sidecar_t):
+            deadline = time.monotonic() + 30
+            while s.health()["routing"] != "live":
+                if time.monotonic() > deadline:
+                    raise RuntimeError("sidecar got no routing table")
+                time.sleep(0.05)
+        passthrough = start_passthrough(model.address)
+        procs.append(passthrough)
+        nginx, nginx_address, note = start_nginx(work, model.address)
+        if note:
+            notes.append(note)
+
+        rows: list[tuple[str, str, list[int]]] = [("(a) direct", model.address, [])]
+        if nginx is not None:
+            rows.append(("(b) nginx grpc_pass", nginx_address, [nginx.pid]))
+        rows += [
+            ("(c) grpc.aio pass-through", passthrough.address, [passthrough.proc.pid]),
+            ("(d) sidecar A/B + metrics", sidecar_d.address, [sidecar_d.proc.pid]),
+            ("(e) (d) + 100% shadow", sidecar_e.address, [sidecar_e.proc.pid]),
+            ("(d') (d), variant in trailers", sidecar_t.address, [sidecar_t.proc.pid]),
+        ]
+        results: dict[tuple[str, int], Result] = {}
+        shadow_cpu: dict[int, float] = {}
+        for conc in concurrencies:
+            for name, address, pids in rows:
+                runs = []
+                for _ in range(repeats):
+                    extra = [shadow_model.proc.pid] if name.startswith("(e)") else []
+                    before = _cpu(extra) if extra else 0.0
+                    r = measure(address, pids, conc, seconds, warmup)
+                    if extra:
+                        shadow_cpu.setdefault(conc, 0.0)
+                        shadow_cpu[conc] = (_cpu(extra) - before) / r.n * 1e6
+                    runs.append(r)
+                results[(name, conc)] = Result(
+                    n=int(statistics.median(r.n for r in runs)),
+                    seconds=statistics.median(r.seconds for r in runs),
+                    p50_us=statistics.median(r.p50_us for r in runs),
+                    p99_us=statistics.median(r.p99_us for r in runs),
+                    cpu_us=statistics.median(r.cpu_us for r in runs) if pids else None,
+                )
+
+        out = []
+        print(
+            f"sidecar overhead: closed loop, [1,16] FP32 ModelInfer, {seconds:g}s x {repeats} per cell (medians)"
+        )
+        hdr = f"{'target':30} {'conc':>4} {'req/s':>8} {'thr/(a)':>8} {'p50 µs':>8} {'+p50 µs':>8} {'p99 µs':>8} {'+p99 µs':>8} {'CPU µs/req':>10}"
+        print(hdr)
+        print("-" * len(hdr))
+        for conc in concurrencies:
+            base = results[("(a) direct", conc)]
+            for name, _, _ in rows:
+                r = results[(name, conc)]
+                cpu = f"{r.cpu_us:10.0f}" if r.cpu_us is not None else f"{'-':>10}"
+                print(
+                    f"{name:30} {conc:4d} {r.rps:8.0f} {r.rps / base.rps:8.2f} {r.p50_us:8.0f} "
+                    f"{r.p50_us - base.p50_us:8.0f} {r.p99_us:8.0f} {r.p99_us - base.p99_us:8.0f} {cpu}"
+                )
+                out.append(
+                    {
+                        "target": name,
+                        "concurrency": conc,
+                        "rps": r.rps,
+                        "throughput_ratio": r.rps / base.rps,
+                        "p50_us": r.p50_us,
+                        "p99_us": r.p99_us,
+                        "added_p50_us": r.p50_us - base.p50_us,
+                        "added_p99_us": r.p99_us - base.p99_us,
+                        "cpu_us_per_request": r.cpu_us,
+                    }
+                )
+        print()
+        print("ratios (targets: CPU (d)/(c) <= 1.2, added p50 (d)/(c) <= 1.2):")
+        for conc in concurrencies:
+            base = results[("(a) direct", conc)]
+            c, d, e = (
+                results[(k, conc)]
+                for k in (
+                    "(c) grpc.aio pass-through",
+                    "(d) sidecar A/B + metrics",
+                    "(e) (d) + 100% shadow",
+                )
+            )
+            added_c, added_d = c.p50_us - base.p50_us, d.p50_us - base.p50_us
+            t = results[("(d') (d), variant in trailers", conc)]
+            print(
+                f"  conc {conc:2d}: CPU (d)/(c) = {d.cpu_us / c.cpu_us:.2f} ((d')/(c) = {t.cpu_us / c.cpu_us:.2f})   "
+                f"added p50 (d)/(c) = {added_d / added_c if added_c > 0 else float('nan'):.2f}   "
+                f"p99 (e)-(d) = {e.p99_us - d.p99_us:+.0f} µs with shadow model CPU "
+                f"{shadow_cpu.get(conc, 0):.0f} µs/req and sidecar CPU (e)-(d) = {e.cpu_us - d.cpu_us:+.0f} µs/req"
+            )
+            if nginx is not None:
+                b = results[("(b) nginx grpc_pass", conc)]
+                print(
+                    f"            nginx CPU {b.cpu_us:.0f} µs/req; (d)/(b) = {d.cpu_us / b.cpu_us:.1f}x"
+                )
+        for note in notes:
+            print(f"note: {note}")
+        if args.profile:
+            print("\npy-spy: top self-time frames of the sidecar (d) at concurrency 32")
+            for frame, pct in profile(
+                sidecar_d.proc.pid, sidecar_d.address, 5.0, work / "profile.txt"
+            ):
+                print(f"  {pct:5.1f}%  {frame}")
+        if args.json:
+            args.json.write_text(json.dumps(out, indent=2))
+    finally:
+        if nginx is not None:
+            nginx.terminate()
+            nginx.wait(10)
+        for p in reversed(procs):
+            p.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
