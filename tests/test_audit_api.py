@@ -106,6 +106,11 @@ def test_filters_pagination_and_text(store: str, tmp_path: Path) -> None:
             break
     assert seen == sorted(seen, reverse=True) and len(seen) == len(set(seen)) == 9
     assert [e.seq for e in logger.iter_events(page_size=2, user=f"{tag}-u0")] == seen
+    both = [EventType.CUSTOM, "configuration_changed"]
+    assert [e.seq for e in logger.iter_events(page_size=2, user=f"{tag}-u0", event_type=both)] == seen
+    assert [e.seq for e in logger.iter_events(page_size=4, user=f"{tag}-u0", event_type=both,
+                                              min_severity="error")] == [
+        e.seq for e in logger.query_events(user=f"{tag}-u0", severity="error")]
     # A time window that ends before these events holds none of them.
     assert not logger.query_events(user=f"{tag}-u0", end_date=datetime.now() - timedelta(days=1))
 
