@@ -74,13 +74,17 @@ def _wait_version(sidecar: Proc, ok, timeout: float = 20.0) -> float:  # noqa: A
 
 
 async def _call_many(
-    address: str, users: list[str | None], concurrency: int = 64, extra_md: tuple = ()
+    address: str,
+    users: list[str | None],
+    concurrency: int = 64,
+    extra_md: tuple = (),
+    model: str = "m",
 ) -> list[tuple[str, str]]:
     """(model_version, x-neural-variant) per user, in order."""
     out: list[tuple[str, str]] = [("", "")] * len(users)
     async with grpc.aio.insecure_channel(address) as ch:
         stub = infer_stub(ch)
-        req = request()
+        req = request(model=model)
         sem = asyncio.Semaphore(concurrency)
 
         async def one(i: int, user: str | None) -> None:
