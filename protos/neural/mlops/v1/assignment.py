@@ -59,6 +59,12 @@ __all__ = [
 ]
 
 TWO_POW_64 = 2**64
+# float(u) * 2**-64 == u / 2**64 exactly (scaling by a power of two is exact in binary64),
+# and it avoids a big-integer division on the hot path.
+_INV_2_64 = 2.0**-64
+_sha256 = hashlib.sha256
+_from_bytes = int.from_bytes
+_bisect_right = bisect.bisect_right
 WEIGHT_TOLERANCE = 1e-9
 
 
@@ -141,6 +147,7 @@ class Assigner:
         "_thresholds",
         "_prefix",
         "_last",
+        "_fast",
         "_rng",
         "_current",
         "_lock",
@@ -162,9 +169,15 @@ class Assigner:
         for unit, name in self.forced.items():
             if name not in self.names:
                 raise ValueError(f"forced variant {name!r} for {unit!r} is not a variant")
-        self._thresholds = cumulative(self.weights)
-        self._prefix = hashlib.sha256(f"{salt}:".encode())
         self._last = _last_positive(self.weights)
+        # Cumulative thresholds with the last positive variant's set to +inf, so that
+        # bisect_right always lands on a variant and implements rule 3 (rounding) for free.
+        thresholds = cumulative(self.weights)
+        for i in range(self._last, len(thresholds)):
+            thresholds[i] = math.inf
+        self._thresholds = thresholds
+        self._prefix = f"{salt}:"
+        self._fast = self.strategy is Strategy.HASH and not self.forced
         self._rng = random.Random(seed)
         self._current = [0.0] * len(self.weights)
         self._lock = threading.Lock()
@@ -172,13 +185,11 @@ class Assigner:
     def _index_of_bucket(self, b: float) -> int:
         # The first threshold > b; a zero-weight variant repeats the previous threshold,
         # so it is never the first one above b.
-        i = bisect.bisect_right(self._thresholds, b)
-        return i if i < len(self._thresholds) else self._last
+        return bisect.bisect_right(self._thresholds, b)
 
     def hash_index(self, unit_id: str) -> int:
-        h = self._prefix.copy()
-        h.update(unit_id.encode())
-        return self._index_of_bucket(int.from_bytes(h.digest()[:8], "big") / TWO_POW_64)
+        digest = _sha256((self._prefix + unit_id).encode()).digest()
+        return _bisect_right(self._thresholds, _from_bytes(digest[:8], "big") * _INV_2_64)
 
     def choose_index(self, unit_id: str | None = None) -> int:
         if unit_id is not None and self.forced:
@@ -206,4 +217,7 @@ class Assigner:
             return best
 
     def choose(self, unit_id: str | None = None) -> str:
+        if self._fast and unit_id is not None:
+            digest = _sha256((self._prefix + unit_id).encode()).digest()
+            return self.names[_bisect_right(self._thresholds, _from_bytes(digest[:8], "big") * _INV_2_64)]
         return self.names[self.choose_index(unit_id)]
