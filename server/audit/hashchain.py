@@ -50,8 +50,13 @@ HASHED_FIELDS = (
 EVENT_FIELDS = (*HASHED_FIELDS, "hash")
 
 
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+).encode
+
+
 def canonical_json(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return _CANONICAL(obj)
 
 
 def event_hash(row: Mapping[str, Any]) -> str:
