@@ -179,3 +179,12 @@ async def test_a_change_is_pushed_to_every_watcher_at_once(tmp_path: Path) -> No
                 s.cancel()
     finally:
         await plane.stop()
+
+
+async def test_old_dedup_markers_are_pruned_but_recent_ones_still_dedup(tmp_path: Path) -> None:
+    svc = await _service(tmp_path)
+    assert await svc.ingest(_batch(1, 1)) is False
+    assert await svc.prune_dedup(older_than_us=0) == 0  # nothing older than the epoch
+    assert await svc.ingest(_batch(1, 1)) is True
+    assert await svc.prune_dedup(older_than_us=2**62) == 1
+    await svc.db.close()

@@ -272,3 +272,50 @@ def test_without_a_control_plane_it_is_a_plain_proxy_and_health_says_so(tmp_path
     finally:
         sidecar.stop()
         model.stop()
+
+
+def test_a_variant_can_live_on_another_upstream(tmp_path: Path) -> None:
+    routes = tmp_path / "routes.json"
+    main_model = start_demo("m")
+    other = start_demo("m2", "--bias", "100")
+    write_routes(
+        routes,
+        [
+            {
+                "model_name": "m",
+                "route_id": "canary-1",
+                "kind": "deployment",
+                "variants": [
+                    {"name": "stable", "weight": 0.5, "model_name": "m"},
+                    {
+                        "name": "canary",
+                        "weight": 0.5,
+                        "model_name": "m2",
+                        "upstream": other.address,
+                    },
+                ],
+            }
+        ],
+    )
+    cp = start_control_plane(tmp_path / "cp", routes)
+    sidecar = start_sidecar(main_model.address, cp.address)
+    try:
+        _wait_version(sidecar, lambda v: v >= 1)
+
+        async def run() -> dict[str, set[float]]:
+            seen: dict[str, set[float]] = {}
+            async with grpc.aio.insecure_channel(sidecar.address) as ch:
+                stub = infer_stub(ch)
+                for i in range(40):
+                    call = stub(request([1.0]), metadata=(("x-user-id", f"u{i}"),), timeout=10)
+                    resp = await call
+                    variant = dict(await call.initial_metadata())["x-neural-variant"]
+                    value = float(np.frombuffer(resp.raw_output_contents[0], "<f4")[0])
+                    seen.setdefault(variant, set()).add(value)
+            return seen
+
+        # stable answers 2*x from the sidecar's upstream, canary 2*x + 100 from the other one.
+        assert asyncio.run(run()) == {"stable": {2.0}, "canary": {102.0}}
+    finally:
+        for p in (sidecar, cp, main_model, other):
+            p.stop()

@@ -36,6 +36,7 @@ log = structlog.get_logger(__name__)
 
 DEDUP_RETENTION_US = 7 * 24 * 3600 * 1_000_000
 MAX_WINDOWS_PER_BATCH = 10_000
+PRUNE_EVERY_SECONDS = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,13 +249,18 @@ class RoutingService:
             self.watchers -= 1
 
     async def run_poller(self) -> None:
-        """Recompile periodically (changes made by other processes on the same store)."""
+        """Recompile periodically (changes made by other processes on the same store) and
+        forget old dedup markers once an hour."""
+        last_prune = self.clock.monotonic()
         while True:
             await asyncio.sleep(self.poll_seconds)
             try:
                 if self.watchers:
                     self._dirty = True
                     await self.refresh()
+                if self.clock.monotonic() - last_prune > PRUNE_EVERY_SECONDS:
+                    last_prune = self.clock.monotonic()
+                    await self.prune_dedup()
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001 - keep polling through transient errors
