@@ -31,6 +31,7 @@ class DemoModelConfig:
     error_rate: float = 0.0
     bias: float = 0.0
     seed: int | None = None
+    emit_metric: bool = False  # trailing x-neural-metric-output_mean (sidecar custom metrics)
 
 
 class DemoModel:
@@ -105,6 +106,9 @@ class DemoModel:
             out = resp.outputs.add(name=f"{name}_out", datatype="FP32", shape=list(x.shape))
             del out
             resp.raw_output_contents.append((x * np.float32(2) + bias).astype("<f4").tobytes())
+        if first is not None and self.config.emit_metric:
+            mean = float((first * np.float32(2) + bias).mean())
+            ctx.set_trailing_metadata((("x-neural-metric-output_mean", repr(mean)),))
         if first is not None:
             score = (
                 first.reshape(first.shape[0], -1).sum(axis=1)

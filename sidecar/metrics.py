@@ -24,7 +24,17 @@ _OK = 0  # grpc.StatusCode.OK.value[0]
 class Window:
     """One window of one (route, variant): mergeable sufficient statistics."""
 
-    __slots__ = ("count", "errors", "codes", "lat_sum", "lat_sq", "lat_min", "lat_max", "buckets")
+    __slots__ = (
+        "count",
+        "errors",
+        "codes",
+        "lat_sum",
+        "lat_sq",
+        "lat_min",
+        "lat_max",
+        "buckets",
+        "custom",
+    )
 
     def __init__(self) -> None:
         self.count = 0
@@ -35,6 +45,10 @@ class Window:
         self.lat_min = float("inf")
         self.lat_max = 0.0
         self.buckets: dict[int, int] = {}
+        self.custom: dict[str, list[float]] | None = None  # name -> [n, sum, sum_squares]
+
+
+MAX_CUSTOM_METRICS = 32
 
 
 class Slot:
@@ -63,6 +77,22 @@ class Slot:
         self.codes: dict[str, int] = {}
         self.hist: dict[int, int] = {}
         self.lat_sum = 0.0
+
+    def record_custom(self, values: dict[str, float]) -> None:
+        """Custom metrics of one call (from the upstream's ``x-neural-metric-*`` trailers)."""
+        w = self.window
+        if w.custom is None:
+            w.custom = {}
+        c = w.custom
+        for name, x in values.items():
+            m = c.get(name)
+            if m is None:
+                if len(c) >= MAX_CUSTOM_METRICS:
+                    continue
+                m = c[name] = [0, 0.0, 0.0]
+            m[0] += 1
+            m[1] += x
+            m[2] += x * x
 
     def record(self, code_name: str | None, seconds: float) -> None:
         """One finished call: ``code_name`` None for OK, else the gRPC status name."""
@@ -244,6 +274,10 @@ class Aggregator:
                 latency_buckets=_dense(w.buckets),
                 latency_min_seconds=w.lat_min,
                 latency_max_seconds=w.lat_max,
+                custom={
+                    k: routing_pb2.Moments(n=int(m[0]), sum=m[1], sum_squares=m[2])
+                    for k, m in (w.custom or {}).items()
+                },
             )
             windows.append(msg)
         shadows = []

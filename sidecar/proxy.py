@@ -182,6 +182,16 @@ class Proxy(grpc.GenericRpcHandler):
             if header is not None and not header.done():
                 await header
             seconds = _perf() - t0
+            # The status has arrived with the answer, so this await does not wait.
+            trailing = await call.trailing_metadata()
+            if trailing:
+                custom = _custom_metrics(trailing)
+                if custom:
+                    slot.record_custom(custom)
+                fwd_trailing = _forwardable(trailing)
+                if variant_name and self.variant_header == "trailing":
+                    fwd_trailing += ((VARIANT_HEADER, variant_name),)
+                context.set_trailing_metadata(fwd_trailing)
             slot.record(None, seconds)
             if variant_name:
                 if route.shadows and self.mirror is not None:
@@ -288,3 +298,23 @@ async def _settle(pump: asyncio.Future[None], timeout: float = 1.0) -> None:
             await asyncio.wait_for(asyncio.shield(pump), timeout)
         except TimeoutError:
             pass
+
+
+METRIC_PREFIX = "x-neural-metric-"
+
+
+def _custom_metrics(md: Any) -> dict[str, float] | None:
+    """``x-neural-metric-<name>: <number>`` entries of the upstream's trailing metadata:
+    a model server's way to attach custom metrics (e.g. confidence) to a call."""
+    out = None
+    for k, v in md:
+        if k.startswith(METRIC_PREFIX) and isinstance(v, str):
+            try:
+                x = float(v)
+            except ValueError:
+                continue
+            if x == x and x not in (float("inf"), float("-inf")):
+                if out is None:
+                    out = {}
+                out[k[len(METRIC_PREFIX) :]] = x
+    return out

@@ -181,3 +181,45 @@ async def _send(address: str, n: int) -> None:
         stub = infer_stub(ch)
         for i in range(n):
             await stub(request(), metadata=(("x-user-id", f"u{i}"),), timeout=10)
+
+
+def test_upstream_trailers_reach_the_caller_and_metric_trailers_become_custom_metrics(
+    tmp_path: Path,
+) -> None:
+    import json
+
+    routes = tmp_path / "routes.json"
+    write_routes(routes, [EXPERIMENT])
+    data = tmp_path / "cp"
+    cp = start_control_plane(data, routes)
+    model = start_demo("m", "--emit-metric")
+    sidecar = start_sidecar(model.address, cp.address, "--flush-interval", "0.2")
+    try:
+        _wait(lambda: sidecar.health()["routing"] == "live", 20, "no routing table")
+
+        async def run() -> list[float]:
+            means = []
+            async with grpc.aio.insecure_channel(sidecar.address) as ch:
+                stub = infer_stub(ch)
+                for i in range(10):
+                    call = stub(request([float(i), 1.0]), metadata=(("x-user-id", "same-user"),))
+                    await call
+                    trailers = dict(await call.trailing_metadata())
+                    means.append(float(trailers["x-neural-metric-output_mean"]))
+            return means
+
+        means = asyncio.run(run())
+        assert means == [float(i) + 1.0 for i in range(10)]  # mean of 2*[i, 1]
+        _wait(lambda: sum(_counted(data, EXPERIMENT["route_id"]).values()) == 10, 10, "not counted")
+        with sqlite3.connect(data / "mlops.db") as db:
+            (raw,) = db.execute(
+                "SELECT stats FROM traffic_windows WHERE route_id = ? AND window_start_us = -1",
+                (EXPERIMENT["route_id"],),
+            ).fetchone()
+        custom = json.loads(raw)["custom"]["output_mean"]
+        assert custom["n"] == 10
+        assert custom["sum"] == sum(means)
+        assert custom["sum_squares"] == sum(m * m for m in means)
+    finally:
+        for p in (sidecar, model, cp):
+            p.stop()

@@ -20,6 +20,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--error-rate", type=float, default=0.0, help="fraction of calls failing")
     p.add_argument("--bias", type=float, default=0.0, help="added to every output (a 'new model')")
     p.add_argument("--seed", type=int, help="seed for --error-rate")
+    p.add_argument(
+        "--emit-metric",
+        action="store_true",
+        help="send the output mean as trailing metadata x-neural-metric-output_mean "
+        "(the sidecar turns x-neural-metric-* trailers into custom metrics)",
+    )
     p.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     p.set_defaults(handler=run)
 
@@ -48,5 +54,6 @@ def run(args: argparse.Namespace) -> int:
         error_rate=args.error_rate,
         bias=args.bias,
         seed=args.seed,
+        emit_metric=args.emit_metric,
     )
     return asyncio.run(serve(config))
