@@ -50,6 +50,8 @@ async def main(args: argparse.Namespace) -> int:
     )
     await plane.start()
     assert plane.services is not None
+    # The file is written by another process, so only the poller sees changes: poll often.
+    plane.services.routing.poll_seconds = 0.1
     plane.services.routing.add_provider(FileRoutes(Path(args.routes)))
     print(f"listening on {plane.address}", flush=True)
     stop = asyncio.Event()
