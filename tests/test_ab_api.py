@@ -87,6 +87,9 @@ def test_lifecycle_and_invalid_transitions(manager: ABTestManager) -> None:
         ({"name": ""}, "name"),
         ({"confidence_level": 1.2}, "confidence_level"),
         ({"decision_rule": "vibes"}, "decision_rule"),
+        ({"description": 123}, "description"),
+        ({"control_variant": None, "treatment_variant": None, "variants": 5}, "variants"),
+        ({"control_variant": None, "treatment_variant": None, "variants": [("control", "m:v1")]}, "variants"),
         ({"control_variant": None, "treatment_variant": None,
           "variants": [("control", "m:v1", 0.5), ("b", "m:v2", 0.4)]}, "variants"),
         ({"control_variant": None, "treatment_variant": None,
@@ -274,3 +277,22 @@ def test_sidecar_metric_batches_feed_the_same_analysis(tmp_path: Path) -> None:
     assert (a["control"]["n"], a["control"]["successes"]) == (101, 41)
     assert (a["treatment"]["n"], a["treatment"]["successes"]) == (100, 55)
     assert a["treatment"]["latency"]["n"] == 100
+
+
+def test_wrong_types_raise_the_same_errors_in_both_modes(manager: ABTestManager) -> None:
+    tid = _new(manager)
+    manager.start_test(tid)
+    cases = [
+        (lambda: manager.get_test(123), "test_id"),  # type: ignore[arg-type]
+        (lambda: manager.start_test(None), "test_id"),  # type: ignore[arg-type]
+        (lambda: manager.record_request(test_id=tid, variant=7, success=True), "variant"),
+        (lambda: manager.record_request(test_id=tid, variant="control", success="yes"), "success"),
+        (lambda: manager.record_request(test_id=tid, variant="control", latency="fast"), "latency"),
+        (lambda: manager.update_split(tid, weights={"treatment": "all", "control": 0}), "weights.treatment"),
+        (lambda: manager.analyze_test(tid, confidence_level="high"), "confidence_level"),
+    ]
+    for call, field in cases:
+        with pytest.raises(InvalidArgument) as err:
+            call()
+        assert err.value.field == field
+    assert manager.analyze_test(tid)["power"]["observed_total"] == 0

@@ -201,6 +201,99 @@ def sticky(old: Sequence[tuple[str, float]], new: Mapping[str, float], control: 
     return True
 
 
+@dataclass(frozen=True, slots=True)
+class ValidSpec:
+    name: str
+    description: str
+    strategy: TrafficSplitStrategy
+    created_by: str  # "" = the caller
+    control: str
+    declared: list[tuple[str, str, float]]
+    ordered: list[tuple[str, str, float]]  # hash order: non-control first, control last
+    confidence_level: float
+    minimum_detectable_effect: float
+    power: float
+    decision_rule: str
+    sequential_tau: float
+    model_name: str
+
+
+def validate_spec(spec: CreateSpec) -> ValidSpec:
+    """Check every create_test argument (no I/O); the client runs it too, so embedded and
+    remote callers get the same error for the same bad input."""
+    name = v.text(spec.name, "name", limit=256).strip()
+    if not name:
+        raise InvalidArgument("name is required", field="name")
+    description = v.text(spec.description, "description")
+    strategy = _strategy(spec.strategy)
+    created_by = v.text(spec.created_by, "created_by", limit=320).strip()
+    control = v.name(spec.control or "control", "control")
+    if spec.variants is not None:
+        if spec.control_variant or spec.treatment_variant:
+            raise InvalidArgument(
+                "pass either control_variant/treatment_variant or variants, not both",
+                field="variants",
+            )
+        declared = []
+        for i, item in enumerate(spec.variants):
+            try:
+                vname, ref, weight = item
+            except (TypeError, ValueError):
+                raise InvalidArgument(
+                    f"variants[{i}] must be (name, model_ref, weight)", field="variants"
+                ) from None
+            declared.append(
+                (v.name(vname, "variants"), _model_ref(ref, "variants"), v.fraction(weight, "variants"))
+            )
+    else:
+        if spec.control_variant is None or spec.treatment_variant is None:
+            raise InvalidArgument(
+                "control_variant and treatment_variant are required", field="control_variant"
+            )
+        split = 0.5 if spec.traffic_split is None else v.fraction(spec.traffic_split, "traffic_split")
+        declared = [
+            (control, _model_ref(spec.control_variant, "control_variant"), 1.0 - split),
+            ("treatment", _model_ref(spec.treatment_variant, "treatment_variant"), split),
+        ]
+        if control == "treatment":
+            raise InvalidArgument("the control variant cannot be named 'treatment'", field="control")
+    names = [d[0] for d in declared]
+    if len(declared) < 2 or len(declared) > MAX_VARIANTS:
+        raise InvalidArgument(f"a test needs 2 to {MAX_VARIANTS} variants", field="variants")
+    if len(set(names)) != len(names):
+        raise InvalidArgument(f"variant names must be unique: {names}", field="variants")
+    if control not in names:
+        raise InvalidArgument(f"no variant is named {control!r} (the control)", field="control")
+    total = math.fsum(d[2] for d in declared)
+    if abs(total - 1.0) > 1e-9:
+        raise InvalidArgument(f"variant weights must sum to 1, got {total!r}", field="variants")
+    ordered = [d for d in declared if d[0] != control] + [d for d in declared if d[0] == control]
+    conf = v.finite(spec.confidence_level, "confidence_level")
+    if not 0.5 <= conf < 1.0:
+        raise InvalidArgument("confidence_level must be in [0.5, 1)", field="confidence_level")
+    mde = v.finite(spec.minimum_detectable_effect, "minimum_detectable_effect")
+    if not 0.0 < mde <= 10.0:
+        raise InvalidArgument(
+            "minimum_detectable_effect (a relative lift, 0.05 = 5%) must be in (0, 10]",
+            field="minimum_detectable_effect",
+        )
+    power = v.finite(spec.power, "power")
+    if not 0.5 <= power < 1.0:
+        raise InvalidArgument("power must be in [0.5, 1)", field="power")
+    if spec.decision_rule not in (DECISION_FIXED, DECISION_SEQUENTIAL):
+        raise InvalidArgument(
+            f"decision_rule must be {DECISION_FIXED!r} or {DECISION_SEQUENTIAL!r}",
+            field="decision_rule",
+        )
+    tau = v.finite(spec.sequential_tau, "sequential_tau")
+    if not 0.0 < tau <= 1.0:
+        raise InvalidArgument("sequential_tau must be in (0, 1]", field="sequential_tau")
+    control_ref = next(d[1] for d in declared if d[0] == control)
+    model_name = v.name(spec.model_name, "model_name") if spec.model_name else control_ref.split(":")[0]
+    return ValidSpec(name, description, strategy, created_by, control, declared, ordered, conf, mde,
+                     power, spec.decision_rule, tau, model_name)
+
+
 class ExperimentService:
     """A/B tests. Also a :class:`~neural.mlops.server.routing.model.RouteProvider`."""
 
@@ -283,75 +376,11 @@ class ExperimentService:
     # --- lifecycle --------------------------------------------------------------
 
     async def create_test(self, spec: CreateSpec) -> ABTest:
-        name = v.text(spec.name, "name", limit=256).strip()
-        if not name:
-            raise InvalidArgument("name is required", field="name")
-        description = v.text(spec.description, "description")
-        strategy = _strategy(spec.strategy)
-        created_by = v.text(spec.created_by, "created_by", limit=320).strip() or current_call().actor
-        control = v.name(spec.control or "control", "control")
-        if spec.variants is not None:
-            if spec.control_variant or spec.treatment_variant:
-                raise InvalidArgument(
-                    "pass either control_variant/treatment_variant or variants, not both",
-                    field="variants",
-                )
-            declared = []
-            for i, item in enumerate(spec.variants):
-                try:
-                    vname, ref, weight = item
-                except (TypeError, ValueError):
-                    raise InvalidArgument(
-                        f"variants[{i}] must be (name, model_ref, weight)", field="variants"
-                    ) from None
-                declared.append(
-                    (v.name(vname, "variants"), _model_ref(ref, "variants"), v.fraction(weight, "variants"))
-                )
-        else:
-            if spec.control_variant is None or spec.treatment_variant is None:
-                raise InvalidArgument(
-                    "control_variant and treatment_variant are required", field="control_variant"
-                )
-            split = 0.5 if spec.traffic_split is None else v.fraction(spec.traffic_split, "traffic_split")
-            declared = [
-                (control, _model_ref(spec.control_variant, "control_variant"), 1.0 - split),
-                ("treatment", _model_ref(spec.treatment_variant, "treatment_variant"), split),
-            ]
-            if control == "treatment":
-                raise InvalidArgument("the control variant cannot be named 'treatment'", field="control")
-        names = [d[0] for d in declared]
-        if len(declared) < 2 or len(declared) > MAX_VARIANTS:
-            raise InvalidArgument(f"a test needs 2 to {MAX_VARIANTS} variants", field="variants")
-        if len(set(names)) != len(names):
-            raise InvalidArgument(f"variant names must be unique: {names}", field="variants")
-        if control not in names:
-            raise InvalidArgument(f"no variant is named {control!r} (the control)", field="control")
-        total = math.fsum(d[2] for d in declared)
-        if abs(total - 1.0) > 1e-9:
-            raise InvalidArgument(f"variant weights must sum to 1, got {total!r}", field="variants")
-        ordered = [d for d in declared if d[0] != control] + [d for d in declared if d[0] == control]
-        conf = v.finite(spec.confidence_level, "confidence_level")
-        if not 0.5 <= conf < 1.0:
-            raise InvalidArgument("confidence_level must be in [0.5, 1)", field="confidence_level")
-        mde = v.finite(spec.minimum_detectable_effect, "minimum_detectable_effect")
-        if not 0.0 < mde <= 10.0:
-            raise InvalidArgument(
-                "minimum_detectable_effect (a relative lift, 0.05 = 5%) must be in (0, 10]",
-                field="minimum_detectable_effect",
-            )
-        power = v.finite(spec.power, "power")
-        if not 0.5 <= power < 1.0:
-            raise InvalidArgument("power must be in [0.5, 1)", field="power")
-        if spec.decision_rule not in (DECISION_FIXED, DECISION_SEQUENTIAL):
-            raise InvalidArgument(
-                f"decision_rule must be {DECISION_FIXED!r} or {DECISION_SEQUENTIAL!r}",
-                field="decision_rule",
-            )
-        tau = v.finite(spec.sequential_tau, "sequential_tau")
-        if not 0.0 < tau <= 1.0:
-            raise InvalidArgument("sequential_tau must be in (0, 1]", field="sequential_tau")
-        control_ref = next(d[1] for d in declared if d[0] == control)
-        model_name = v.name(spec.model_name, "model_name") if spec.model_name else control_ref.split(":")[0]
+        ok = validate_spec(spec)
+        name, description, strategy, control = ok.name, ok.description, ok.strategy, ok.control
+        declared, ordered, model_name = ok.declared, ok.ordered, ok.model_name
+        conf, mde, power, tau = ok.confidence_level, ok.minimum_detectable_effect, ok.power, ok.sequential_tau
+        created_by = ok.created_by or current_call().actor
         now_us = self._now_us()
         stamp = from_us(now_us).strftime("%Y%m%d_%H%M%S")
         test_id = f"test_{stamp}_{_slug(name)}_{uuid.uuid4().hex[:6]}"

@@ -29,6 +29,7 @@ from datetime import datetime
 from typing import Any
 
 from neural.mlops._runtime import EmbeddedRuntime, RemoteConnection, is_remote
+from neural.mlops.server import validation as v
 from neural.mlops.server.errors import InvalidArgument
 from neural.mlops.server.experiments import convert as c
 from neural.mlops.server.experiments.analysis import DECISION_FIXED, DECISION_SEQUENTIAL
@@ -44,6 +45,7 @@ from neural.mlops.server.experiments.service import (
     RequestRecord,
     _strategy,
     _validate_custom,
+    validate_spec,
 )
 from neural.mlops.v1 import experiments_pb2 as pb
 from neural.mlops.v1.experiments_pb2_grpc import ExperimentServiceStub
@@ -81,6 +83,8 @@ def _record(rec: RequestRecord | Mapping[str, Any]) -> RequestRecord:
         r = RequestRecord(**rec)
     else:
         raise InvalidArgument("each record must be a dict or RequestRecord", field="records")
+    if r.variant is not None and not isinstance(r.variant, str):
+        raise InvalidArgument(f"variant must be a variant name, got {r.variant!r}", field="variant")
     if r.success is not None and not isinstance(r.success, bool):
         raise InvalidArgument("success must be True or False", field="success")
     if r.latency is not None and (isinstance(r.latency, bool) or not isinstance(r.latency, (int, float))):
@@ -89,6 +93,21 @@ def _record(rec: RequestRecord | Mapping[str, Any]) -> RequestRecord:
     if r.user_id is not None:
         r.user_id = str(r.user_id)
     return r
+
+
+def _listed(variants: Any) -> list[Any] | None:
+    if variants is None:
+        return None
+    try:
+        return list(variants)
+    except TypeError:
+        raise InvalidArgument("variants must be a list of (name, model_ref, weight)", field="variants") from None
+
+
+def _tid(test_id: object) -> str:
+    if not isinstance(test_id, str) or not test_id:
+        raise InvalidArgument("test_id is required", field="test_id")
+    return test_id
 
 
 class ABTestManager:
@@ -157,7 +176,7 @@ class ABTestManager:
         spec = CreateSpec(
             name=name, description=description, control_variant=control_variant,
             treatment_variant=treatment_variant, traffic_split=traffic_split, strategy=strat,
-            created_by=created_by, variants=[tuple(x) for x in variants] if variants is not None else None,
+            created_by=created_by, variants=_listed(variants),
             control=control, confidence_level=confidence_level,
             minimum_detectable_effect=minimum_detectable_effect, power=power,
             decision_rule=decision_rule, sequential_tau=sequential_tau, model_name=model_name,
@@ -165,32 +184,26 @@ class ABTestManager:
         actor = created_by or None
         if self._embedded is not None:
             return self._local(lambda e: e.create_test(spec), actor)  # type: ignore[no-any-return]
+        ok = validate_spec(spec)  # the same errors as embedded, before anything is sent
         req = pb.CreateTestRequest(
-            name=name or "", description=description or "",
-            control_variant=control_variant or "", treatment_variant=treatment_variant or "",
-            traffic_split=traffic_split if isinstance(traffic_split, (int, float)) and not isinstance(traffic_split, bool) else 0.0,
-            has_traffic_split=traffic_split is not None, strategy=c.STRATEGY_TO_PB[strat],
-            created_by=created_by or "", control=control,
+            name=ok.name, description=ok.description, strategy=c.STRATEGY_TO_PB[ok.strategy],
+            created_by=ok.created_by, control=ok.control, model_name=model_name,
             settings=pb.AnalysisSettings(
-                confidence_level=confidence_level, minimum_detectable_effect=minimum_detectable_effect,
-                power=power, decision_rule=decision_rule, sequential_tau=sequential_tau,
+                confidence_level=ok.confidence_level, minimum_detectable_effect=ok.minimum_detectable_effect,
+                power=ok.power, decision_rule=ok.decision_rule, sequential_tau=ok.sequential_tau,
             ),
-            model_name=model_name,
         )
-        if traffic_split is not None and not isinstance(traffic_split, (int, float)) or isinstance(traffic_split, bool):
-            raise InvalidArgument(f"traffic_split must be a number, got {traffic_split!r}", field="traffic_split")
         if variants is not None:
-            for i, item in enumerate(variants):
-                try:
-                    vname, ref, weight = item
-                    req.variants.append(pb.Variant(name=vname, model_ref=ref, weight=weight))
-                except (TypeError, ValueError):
-                    raise InvalidArgument(f"variants[{i}] must be (name, model_ref, weight)", field="variants") from None
-            if not variants:
-                raise InvalidArgument("a test needs 2 to 16 variants", field="variants")
+            req.variants.extend(pb.Variant(name=n, model_ref=r, weight=w) for n, r, w in ok.declared)
+        else:
+            req.control_variant = ok.declared[0][1]
+            req.treatment_variant = ok.declared[1][1]
+            req.traffic_split = ok.declared[1][2]
+            req.has_traffic_split = True
         return c.test_from_pb(self._rpc("CreateTest", req, actor))
 
     def get_test(self, test_id: str) -> ABTest:
+        test_id = _tid(test_id)
         if self._embedded is not None:
             return self._local(lambda e: e.get_test(test_id))  # type: ignore[no-any-return]
         return c.test_from_pb(self._rpc("GetTest", pb.TestRef(test_id=test_id)))
@@ -224,21 +237,26 @@ class ABTestManager:
         return c.test_from_pb(self._rpc(method, pb.TestRef(test_id=test_id, reason=reason), actor))
 
     def start_test(self, test_id: str, *, actor: str | None = None) -> ABTest:
+        test_id = _tid(test_id)
         return self._simple("StartTest", test_id, actor=actor)
 
     def pause_test(self, test_id: str, reason: str = "", *, actor: str | None = None) -> ABTest:
+        test_id = _tid(test_id)
         return self._simple("PauseTest", test_id, reason, actor)
 
     def resume_test(self, test_id: str, *, actor: str | None = None) -> ABTest:
+        test_id = _tid(test_id)
         return self._simple("ResumeTest", test_id, actor=actor)
 
     def stop_test(self, test_id: str, reason: str = "", *, actor: str | None = None) -> ABTest:
+        test_id = _tid(test_id)
         return self._simple("StopTest", test_id, reason, actor)
 
     def conclude_test(
         self, test_id: str, winner: str | None = None, reason: str = "", *, actor: str | None = None
     ) -> ABTest:
         """Conclude with ``winner`` (a variant name); without it, the analysis' recommendation."""
+        test_id = _tid(test_id)
         if self._embedded is not None:
             return self._local(lambda e: e.conclude_test(test_id, winner, reason), actor)  # type: ignore[no-any-return]
         return c.test_from_pb(self._rpc(
@@ -255,6 +273,7 @@ class ABTestManager:
         actor: str | None = None,
     ) -> ABTest:
         """Ramp up: a running test's split may only grow unless ``explicit=True``."""
+        test_id = _tid(test_id)
         if self._embedded is not None:
             return self._local(  # type: ignore[no-any-return]
                 lambda e: e.update_split(test_id, weights, traffic_split=traffic_split,
@@ -271,11 +290,13 @@ class ABTestManager:
             weights = {treatment: float(traffic_split), test.control: 1.0 - float(traffic_split)}
         if not isinstance(weights, Mapping):
             raise InvalidArgument("weights is required", field="weights")
+        checked = {str(k): v.fraction(w, f"weights.{k}") for k, w in weights.items()}
         return c.test_from_pb(self._rpc("UpdateSplit", pb.UpdateSplitRequest(
-            test_id=test_id, weights=dict(weights), explicit=explicit, reason=reason), actor))
+            test_id=test_id, weights=checked, explicit=bool(explicit), reason=v.text(reason, "reason")), actor))
 
     def force_variant(self, test_id: str, user_id: str, variant: str | None) -> ABTest:
         """QA override: ``user_id`` always gets ``variant`` (``None`` removes the override)."""
+        test_id = _tid(test_id)
         if self._embedded is not None:
             return self._local(lambda e: e.set_forced_variant(test_id, user_id, variant))  # type: ignore[no-any-return]
         return c.test_from_pb(self._rpc("SetForcedVariant", pb.SetForcedVariantRequest(
@@ -285,6 +306,7 @@ class ABTestManager:
 
     def get_variant(self, test_id: str, user_id: str | None = None) -> str:
         """The variant name for this unit (``"control"`` / ``"treatment"`` with two variants)."""
+        test_id = _tid(test_id)
         if self._embedded is not None:
             return self._local(lambda e: e.get_variant(test_id, user_id))[0]  # type: ignore[no-any-return]
         uid = "" if user_id is None else str(user_id)
@@ -305,12 +327,14 @@ class ABTestManager:
     ) -> None:
         """Record one served request (``latency`` in seconds). Without ``variant`` the
         unit's variant is recomputed from ``user_id`` (HASH_BASED tests)."""
+        test_id = _tid(test_id)
         self.record_requests(test_id, [RequestRecord(
             variant=variant, success=success, latency=latency, custom_metrics=custom_metrics,
             error=error, user_id=user_id, timestamp=timestamp, status_code=status_code)])
 
     def record_requests(self, test_id: str, records: Iterable[RequestRecord | Mapping[str, Any]]) -> int:
         """Record a batch (dicts with record_request's keyword names, or RequestRecord)."""
+        test_id = _tid(test_id)
         recs = [_record(r) for r in records]
         if self._embedded is not None:
             return self._local(lambda e: e.record_requests(test_id, recs))  # type: ignore[no-any-return]
@@ -329,6 +353,7 @@ class ABTestManager:
         timestamp: datetime | None = None,
     ) -> str:
         """Credit a late outcome to the unit's variant; returns that variant."""
+        test_id = _tid(test_id)
         custom = _validate_custom(custom_metrics, "custom_metrics")
         if not isinstance(success, bool):
             raise InvalidArgument("success must be True or False", field="success")
@@ -349,6 +374,7 @@ class ABTestManager:
         ``warnings`` says why). Keys include ``statistically_significant``, ``p_value``,
         ``improvement`` (``relative_improvement`` in percent), ``control``/``treatment``,
         ``metrics``, ``srm``, ``power``, ``sequential``, ``bayesian``, ``recommendation``."""
+        test_id = _tid(test_id)
         if self._embedded is not None:
             return self._local(lambda e: e.analyze_test(test_id, confidence_level))  # type: ignore[no-any-return]
         if confidence_level is not None and (
