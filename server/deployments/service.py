@@ -426,7 +426,7 @@ class DeploymentService:
             stable = stable_given or await self._current_version(conn, name, version, gate)
             first = plan.steps[0]
             state = {"snapshot": await self._snapshot(conn, deployment_id), "rollback_reasons": [],
-                     "status_reason": "", "current_metrics": None, "metrics_us": None, "last_check": None}
+                     "status_reason": "", "current_metrics": None, "metrics_us": None}
             config = {"baseline": baseline.to_dict(), "rollback_config": rollback.to_dict(),
                       "plan": plan.to_dict(), "gate": gate_info, "upstream": upstream}
             await conn.execute(
@@ -437,7 +437,7 @@ class DeploymentService:
                     created_us=now, updated_us=now, completed_us=None, step_index=0,
                     traffic_percentage=first, step_started_us=now,
                     next_check_us=now + int(plan.analysis_interval_seconds * 1e6), failed_checks=0,
-                    revision=1, config=_dump(config), state=_dump(state),
+                    revision=1, config=_dump(config), state=_dump(state), last_check="",
                 )
             )
             details = {"model": name, "version": version, "stable_version": stable,
@@ -600,12 +600,13 @@ class DeploymentService:
         needs = applied.status is DeploymentStatus.ROLLED_BACK or check.verdict is Verdict.FAIL
         return needs, list(check.reasons) if check.verdict is Verdict.FAIL else [], check
 
-    async def _measure_and_judge(self, conn: AsyncConnection, d: Deployment,
-                                 request_count: int | None) -> HealthCheck:
+    async def _measure_and_judge(self, conn: AsyncConnection, d: Deployment, request_count: int | None,
+                                 totals: dict[str, VariantStats] | None = None) -> HealthCheck:
         now = self._now_us()
         seconds = max((now - to_us(d.step_started_at)) / 1e6, 0.0)
         snapshot = {k: VariantStats.from_dict(s) for k, s in (_state(d).get("snapshot") or {}).items()}
-        totals = await traffic.totals(conn, d.deployment_id)
+        if totals is None:
+            totals = await traffic.totals(conn, d.deployment_id)
         window = {k: subtract(s, snapshot.get(k, VariantStats())) for k, s in totals.items()}
         stable_stats = window.get(d.stable_variant)
         mirrored = d.plan.steps[d.step_index] == 0 and (
@@ -668,9 +669,9 @@ class DeploymentService:
         step_end = to_us(d.step_started_at) + int(d.plan.step_duration_seconds * 1e6)
         next_check = now + interval if step_end <= now else min(now + interval, step_end)
         state = _state(d)
-        state["last_check"] = _check_to_dict(check)
+        last_check = _dump(_check_to_dict(check))
         if plan.action in ("hold", "wait"):
-            values: dict[str, Any] = {"state": _dump(state), "next_check_us": next_check}
+            values: dict[str, Any] = {"last_check": last_check, "next_check_us": next_check}
             if check.verdict is Verdict.PASS:
                 values["failed_checks"] = 0
             async with self.db.change(audited=False) as ch:
@@ -686,6 +687,10 @@ class DeploymentService:
         try:
             async with self.db.change() as ch:
                 await self._decision(ch, plan, actor, state, now, next_check)
+                await ch.conn.execute(  # same transaction, after the compare-and-set succeeded
+                    deployments.update().where(deployments.c.deployment_id == d.deployment_id)
+                    .values(last_check=last_check)
+                )
                 return await self._load(ch.conn, d.deployment_id)
         except _Stale:
             return None
@@ -880,10 +885,12 @@ class DeploymentService:
                     sa.select(d).where(d.c.active_model.is_not(None), d.c.next_check_us <= now)
                 )
             ).all()
+            route_totals = await _running_totals(conn, [row.deployment_id for row in rows])
             for row in rows:
                 dep = _from_row(row)
                 try:
-                    check = await self._measure_and_judge(conn, dep, None)
+                    check = await self._measure_and_judge(conn, dep, None,
+                                                          route_totals.get(dep.deployment_id, {}))
                 except Exception:  # noqa: BLE001 - one broken deployment must not stop the others
                     log.exception("health check failed", deployment_id=dep.deployment_id)
                     continue
@@ -908,23 +915,26 @@ class DeploymentService:
 
     async def _store_quiet(self, plans: list[_Plan]) -> None:
         """Hold/wait outcomes change no status: one unaudited transaction for all of them."""
+        params = []
+        for p in plans:
+            d, check = p.deployment, p.check
+            now = to_us(check.at)
+            interval = int(d.plan.analysis_interval_seconds * 1e6)
+            step_end = to_us(d.step_started_at) + int(d.plan.step_duration_seconds * 1e6)
+            params.append({
+                "b_id": d.deployment_id, "b_revision": d.revision, "b_check": _dump(_check_to_dict(check)),
+                "b_next": now + interval if step_end <= now else min(now + interval, step_end),
+                "b_failed": 0 if check.verdict is Verdict.PASS else d.failed_checks,
+            })
+        t = deployments
+        stmt = (
+            t.update()
+            .where(t.c.deployment_id == sa.bindparam("b_id"), t.c.revision == sa.bindparam("b_revision"))
+            .values(last_check=sa.bindparam("b_check"), next_check_us=sa.bindparam("b_next"),
+                    failed_checks=sa.bindparam("b_failed"))
+        )
         async with self.db.change(audited=False) as ch:
-            for p in plans:
-                d, check = p.deployment, p.check
-                now = to_us(check.at)
-                interval = int(d.plan.analysis_interval_seconds * 1e6)
-                step_end = to_us(d.step_started_at) + int(d.plan.step_duration_seconds * 1e6)
-                next_check = now + interval if step_end <= now else min(now + interval, step_end)
-                state = _state(d)
-                state["last_check"] = _check_to_dict(check)
-                values: dict[str, Any] = {"state": _dump(state), "next_check_us": next_check}
-                if check.verdict is Verdict.PASS:
-                    values["failed_checks"] = 0
-                await ch.conn.execute(
-                    deployments.update()
-                    .where(deployments.c.deployment_id == d.deployment_id, deployments.c.revision == d.revision)
-                    .values(**values)
-                )
+            await ch.conn.execute(stmt, params)  # one executemany, not one round trip each
             self._committed(ch, routes=False)
 
     async def _next_due_seconds(self) -> float:
@@ -1159,12 +1169,30 @@ class DeploymentService:
 # ----------------------------------------------------------------------------- rows <-> domain
 
 
+async def _running_totals(conn: AsyncConnection, route_ids: list[str]) -> dict[str, dict[str, VariantStats]]:
+    """The running-total rows of many routes in a few queries (the controller's batch read)."""
+    from neural.mlops.server.storage.schema import traffic_windows as tw
+
+    out: dict[str, dict[str, VariantStats]] = {}
+    for i in range(0, len(route_ids), 500):
+        chunk = route_ids[i:i + 500]
+        rows = await conn.execute(
+            sa.select(tw.c.route_id, tw.c.variant, tw.c.stats)
+            .where(tw.c.route_id.in_(chunk), tw.c.window_start_us == -1)
+        )
+        for r in rows:
+            out.setdefault(r.route_id, {})[r.variant] = VariantStats.from_dict(json.loads(r.stats))
+    return out
+
+
+
 def _dump(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
 def _state(d: Deployment) -> dict[str, Any]:
-    return json.loads(json.dumps(getattr(d, "_raw_state", None) or {}))
+    """A copy of the stored state to change (top-level keys are replaced, never mutated)."""
+    return dict(getattr(d, "_raw_state", None) or {})
 
 
 def _check_to_dict(c: HealthCheck) -> dict[str, Any]:
@@ -1211,7 +1239,7 @@ def _from_row(r: Any) -> Deployment:
         traffic_percentage=r.traffic_percentage, step_started_at=from_us(r.step_started_us),
         failed_checks=r.failed_checks,
         current_metrics=PerformanceMetrics.from_dict(state["current_metrics"]) if state.get("current_metrics") else None,
-        last_check=_check_from_dict(state.get("last_check")),
+        last_check=_check_from_dict(json.loads(r.last_check)) if r.last_check else None,
         rollback_reasons=list(state.get("rollback_reasons") or []),
         status_reason=state.get("status_reason", ""), gate=config.get("gate", {}),
         completed_at=from_us(r.completed_us) if r.completed_us else None, revision=r.revision,

@@ -290,7 +290,8 @@ deployments = sa.Table(
     sa.Column("failed_checks", sa.Integer, nullable=False),
     sa.Column("revision", sa.Integer, nullable=False),  # compare-and-set guard of every decision
     sa.Column("config", sa.Text, nullable=False),  # JSON: baseline, rollback_config, plan, gate
-    sa.Column("state", sa.Text, nullable=False),  # JSON: step snapshot, metrics, last check, reasons
+    sa.Column("state", sa.Text, nullable=False),  # JSON: step snapshot, reported metrics, reasons
+    sa.Column("last_check", sa.Text, nullable=False),  # JSON of the latest check ("" = none yet)
     sa.Index("ix_deployments_model_created", "model_name", "created_us"),
     sa.Index("ix_deployments_status", "status"),
 )

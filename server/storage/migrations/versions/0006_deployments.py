@@ -35,6 +35,7 @@ def upgrade() -> None:
         sa.Column("revision", sa.Integer, nullable=False),
         sa.Column("config", sa.Text, nullable=False),
         sa.Column("state", sa.Text, nullable=False),
+        sa.Column("last_check", sa.Text, nullable=False),
     )
     op.create_index("ix_deployments_model_created", "deployments", ["model_name", "created_us"])
     op.create_index("ix_deployments_status", "deployments", ["status"])
