@@ -8,11 +8,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.processes import ServerProcess, start_server
+
 from neural.mlops._runtime import EmbeddedRuntime
 from neural.mlops.ab_testing import ABTestManager, TestStatus, TrafficSplitStrategy
 from neural.mlops.errors import FailedPrecondition, InvalidArgument, NotFound
 from neural.mlops.v1.assignment import assign
-from support.processes import ServerProcess, start_server
 
 
 @pytest.fixture(scope="module")
@@ -296,3 +297,23 @@ def test_wrong_types_raise_the_same_errors_in_both_modes(manager: ABTestManager)
             call()
         assert err.value.field == field
     assert manager.analyze_test(tid)["power"]["observed_total"] == 0
+
+
+def test_always_valid_p_value_is_the_running_minimum_over_looks(manager: ABTestManager) -> None:
+    tid = _new(manager, traffic_split=0.5, decision_rule="sequential")
+    manager.start_test(tid)
+    strong = ([{"variant": "control", "success": i < 300} for i in range(3000)]
+              + [{"variant": "treatment", "success": i < 420} for i in range(3000)])
+    manager.record_requests(tid, strong)
+    first = manager.analyze_test(tid)
+    assert first["sequential"]["statistically_significant"]
+    assert first["recommendation"]["action"] == "ship_treatment"
+    # Later traffic without any difference dilutes the effect: this look alone is no longer
+    # significant, but the always-valid p-value is the minimum over looks, so the decision stands.
+    null = [{"variant": v, "success": i % 10 == 0} for v in ("control", "treatment") for i in range(40_000)]
+    for i in range(0, len(null), 10_000):
+        manager.record_requests(tid, null[i:i + 10_000])
+    later = manager.analyze_test(tid)
+    assert later["sequential"]["p_value_current"] > 0.05
+    assert later["sequential"]["p_value"] == first["sequential"]["p_value_current"]
+    assert later["recommendation"]["action"] == "ship_treatment"

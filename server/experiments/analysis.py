@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
 from neural.mlops.server.experiments import bayes, sequential, statistics
 from neural.mlops.v1.traffic import VariantStats
 
@@ -166,16 +167,26 @@ def _metrics(
 
 
 def _sequential(
-    c: VariantStats, t: VariantStats, alpha: float, tau: float, warnings: _Warnings
+    c: VariantStats,
+    t: VariantStats,
+    alpha: float,
+    tau: float,
+    warnings: _Warnings,
+    floor: float | None = None,
 ) -> dict[str, Any]:
+    """``p_value`` is the always-valid p-value: the running minimum of the mixture p-value
+    over every look the store has recorded (``floor``) and this one."""
     res = sequential.msprt_proportions(c.successes, c.count, t.successes, t.count, alpha, tau)
-    p = _num(res.p_value)
-    if p is None:
+    current = _num(res.p_value)
+    if current is None:
         warnings.add("sequential test undefined (an arm is empty or the success rate is 0% or 100%)")
+    candidates = [x for x in (current, floor) if x is not None]
+    p = min(candidates) if candidates else None
     return {
         "method": "mSPRT (normal mixture; Johari et al., KDD 2017)",
         "tau": tau,
         "p_value": p,
+        "p_value_current": current,
         "statistically_significant": bool(p is not None and p <= alpha),
         "confidence_sequence": [_num(res.ci_low), _num(res.ci_high)],
     }
@@ -340,8 +351,10 @@ def analyze(
     config: AnalysisConfig | None = None,
     confidence_level: float | None = None,
     elapsed_seconds: float | None = None,
+    sequential_floor: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
-    """The analysis report (see the module docstring for its keys)."""
+    """The analysis report (see the module docstring for its keys). ``sequential_floor``
+    holds, per variant, the smallest mSPRT p-value of earlier looks (kept by the store)."""
     cfg = config or AnalysisConfig()
     conf = cfg.confidence_level if confidence_level is None else confidence_level
     alpha = round(1.0 - conf, 12)
@@ -368,7 +381,9 @@ def analyze(
         t = stats[name]
         label = f"{name} vs {control}"
         comp = _proportion(c, t, conf, warnings, label)
-        comp["sequential"] = _sequential(c, t, alpha, cfg.sequential_tau, warnings)
+        comp["sequential"] = _sequential(
+            c, t, alpha, cfg.sequential_tau, warnings, (sequential_floor or {}).get(name)
+        )
         comp["bayesian"] = _bayesian(c, t)
         comp["metrics"] = _metrics(c, t, conf, warnings, label)
         comparisons[name] = comp

@@ -31,6 +31,8 @@ from typing import Any
 
 import sqlalchemy as sa
 import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from neural.mlops.server import traffic
 from neural.mlops.server import validation as v
 from neural.mlops.server.audit.events import EventType
@@ -61,7 +63,6 @@ from neural.mlops.server.storage.schema import (
 )
 from neural.mlops.v1.assignment import Assigner
 from neural.mlops.v1.traffic import Moments, VariantStats
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 log = structlog.get_logger(__name__)
 
@@ -769,14 +770,18 @@ class ExperimentService:
     # --- analysis ---------------------------------------------------------------
 
     async def analyze_test(self, test_id: str, confidence_level: float | None = None) -> dict[str, Any]:
+        """The analysis report. Also records this look's mSPRT p-values, so that the
+        reported always-valid p-value is the running minimum over every look."""
         if confidence_level is not None:
             confidence_level = v.finite(confidence_level, "confidence_level")
             if not 0.5 <= confidence_level < 1.0:
                 raise InvalidArgument("confidence_level must be in [0.5, 1)", field="confidence_level")
         now_us = self._now_us()
         async with self.db.read() as conn:
-            test = _row_to_test(await self._load_row(conn, test_id), now_us)
+            row = await self._load_row(conn, test_id)
             totals = await traffic.totals(conn, test_id)
+        test = _row_to_test(row, now_us)
+        floor = {k: float(x) for k, x in json.loads(row.sequential_state or "{}").items()}
         report = analyze(
             [(x.name, x.weight) for x in test.variants],
             totals,
@@ -784,8 +789,17 @@ class ExperimentService:
             config=test.analysis_config(),
             confidence_level=confidence_level,
             elapsed_seconds=test.running_seconds or None,
+            sequential_floor=floor,
         )
-        report = {
+        lower = {
+            name: comp["sequential"]["p_value_current"]
+            for name, comp in report["comparisons"].items()
+            if comp["sequential"]["p_value_current"] is not None
+            and comp["sequential"]["p_value_current"] < floor.get(name, 1.0)
+        }
+        if lower and test.status in RECORDING:
+            await self._lower_floor(test_id, lower)
+        return {
             "test_id": test.test_id,
             "name": test.name,
             "status": test.status.value,
@@ -793,7 +807,18 @@ class ExperimentService:
             "running_seconds": test.running_seconds,
             **report,
         }
-        return report
+
+    async def _lower_floor(self, test_id: str, lower: Mapping[str, float]) -> None:
+        async with self.db.change(audited=False) as ch:
+            row = await self._load_row(ch.conn, test_id, lock=True)
+            state = json.loads(row.sequential_state or "{}")
+            for name, p in lower.items():
+                state[name] = min(float(state.get(name, 1.0)), p)
+            await ch.conn.execute(
+                sa.update(experiments)
+                .where(experiments.c.test_id == test_id)
+                .values(sequential_state=_dump(state))
+            )
 
     # --- routing ----------------------------------------------------------------
 

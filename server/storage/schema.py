@@ -208,6 +208,8 @@ experiments = sa.Table(
     sa.Column("ended_us", sa.BigInteger, nullable=True),
     sa.Column("running_us", sa.BigInteger, nullable=False),  # time spent RUNNING before the last resume
     sa.Column("resumed_us", sa.BigInteger, nullable=True),  # when the current RUNNING spell began
+    # JSON {variant: smallest mSPRT p-value seen at any analysis} (migration 0003a)
+    sa.Column("sequential_state", sa.Text, nullable=True),
     sa.Index("ix_experiments_status", "status"),
     sa.Index("ix_experiments_name", "name"),
 )
