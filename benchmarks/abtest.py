@@ -156,6 +156,7 @@ def bench_record(folder: Path, batches: int, singles: int, repeats: int) -> tupl
 def _synthetic(total: int, seed: int) -> dict[str, Any]:
     """Per-variant sums of ``total`` requests (10% treatment), as recording would leave them."""
     import numpy as np
+
     from neural.mlops.v1.traffic import LATENCY_BOUNDS, LatencyHistogram, Moments, VariantStats
 
     rng = np.random.default_rng(seed)

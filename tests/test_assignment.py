@@ -8,9 +8,11 @@ import math
 import struct
 from pathlib import Path
 
-import neural.mlops.v1 as contract
 import numpy as np
 import pytest
+from scipy import stats
+
+import neural.mlops.v1 as contract
 from neural.mlops.v1.assignment import (
     Assigner,
     Strategy,
@@ -20,7 +22,6 @@ from neural.mlops.v1.assignment import (
     pick,
     validate_weights,
 )
-from scipy import stats
 
 VECTORS = Path(contract.__file__).parent / "assignment_vectors.json"
 

@@ -7,9 +7,6 @@ import math
 
 import numpy as np
 import pytest
-from neural.mlops.server.experiments import bayes, sequential, statistics
-from neural.mlops.server.experiments.analysis import AnalysisConfig, analyze
-from neural.mlops.v1.traffic import Moments, VariantStats
 from scipy import integrate, stats
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import NormalIndPower
@@ -19,6 +16,10 @@ from statsmodels.stats.proportion import (
     proportions_ztest,
 )
 from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
+
+from neural.mlops.server.experiments import bayes, sequential, statistics
+from neural.mlops.server.experiments.analysis import AnalysisConfig, analyze
+from neural.mlops.v1.traffic import Moments, VariantStats
 
 RNG = np.random.default_rng(20260101)
 

@@ -7,6 +7,7 @@ import random
 
 import numpy as np
 import pytest
+
 from neural.mlops.v1.traffic import (
     LATENCY_BOUNDS,
     LatencyHistogram,

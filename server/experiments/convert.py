@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
+
 from neural.mlops.server.clock import from_us, to_us
 from neural.mlops.server.experiments.model import (
     ABTest,

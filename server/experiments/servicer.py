@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import grpc
+
 from neural.mlops.server.errors import InvalidArgument
 from neural.mlops.server.experiments import convert as c
 from neural.mlops.server.experiments.service import CreateSpec

@@ -28,10 +28,11 @@ import json
 from collections.abc import Mapping
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from neural.mlops.server.storage.schema import shadow_windows as shadow_table
 from neural.mlops.server.storage.schema import traffic_windows as window_table
 from neural.mlops.v1.traffic import ShadowStats, VariantStats
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 DEFAULT_WINDOW_US = 60_000_000
 TOTAL = -1  # window_start_us of the running-total row
