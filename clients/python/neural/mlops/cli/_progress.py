@@ -80,6 +80,14 @@ class Live:
             self.stream.write(self._last)
         self.stream.flush()
 
+    def settle(self) -> None:
+        """Drop the live status line (a phase is over); the next line starts clean."""
+        if self._open:
+            self.stream.write("\r\x1b[2K")
+            self.stream.flush()
+        self._open = False
+        self._last = ""
+
     def close(self) -> None:
         if self._open:
             self.stream.write("\n")

@@ -346,6 +346,7 @@ def _ab_phase(target: str, models: dict[str, str], pace: Pace, live: Live) -> st
                 if rec["action"] != "keep_running":
                     break
             rec = analysis["recommendation"]
+            live.settle()
             live.line(f"   verdict after {users} users: {rec['action']} ({rec['reason']})")
             if rec["action"] in ("ship_treatment", "keep_control"):
                 done = ab.conclude_test(test.test_id, reason="demo: sequential test reached a verdict")
@@ -401,6 +402,8 @@ def _canary_phase(target: str, version: str, upstream: str, pace: Pace, traffic:
             if not dep.active or time.monotonic() > deadline:
                 break
             time.sleep(0.25)
+        live.settle()
+        live.line(f"   {version} {bar(dep.traffic_percentage)} {dep.status.value:<11} | {traffic.split()}")
         if dep.active:
             dm.abort(dep.deployment_id, "devops@company.com", "demo time limit")
             return "timed out (aborted)"
