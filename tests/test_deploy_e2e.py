@@ -249,8 +249,12 @@ def test_shadow_deploy_mirrors_through_the_sidecar_into_the_same_comparison(heal
     assert auto["shadow_latency"]["p95"] is not None and auto["primary_latency"]["p95"] is not None
     assert auto["verdict"] == "pass"
     s.manager.stop_shadow(shadow.shadow_id, "ds@x.com")
-    time.sleep(1.5)  # the last mirrored windows arrive
-    before = s.manager.compare_shadow_deployment(shadow.shadow_id)["n"]
+    # The sidecar drops the shadow from its table, then flushes its last windows: wait until quiet.
+    counts = [-2, -1]
+    while counts[-1] != counts[-2]:
+        time.sleep(1.0)
+        counts.append(s.manager.compare_shadow_deployment(shadow.shadow_id)["n"])
+    before = counts[-1]
     s.manager.record_shadow_comparison(shadow.shadow_id, {"y": 1}, {"y": 2}, 0.01, 0.02)  # the seed's form
     after = s.manager.compare_shadow_deployment(shadow.shadow_id)
     assert after["n"] == before + 1 and after["disagreement_samples"][-1]["shadow"] == {"y": 2}
