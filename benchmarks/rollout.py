@@ -3,7 +3,7 @@
 One command::
 
     python benchmarks/rollout.py            # 20 trials with 1 and with 10 sidecars, 1,000 deployments
-    python benchmarks/rollout.py --smoke    # 2 trials, 1 sidecar, 20 deployments (the test suite runs this)
+    python benchmarks/rollout.py --smoke    # 1 trial, 1 sidecar, 20 deployments (the test suite runs this)
 
 Rows (each ratio against a baseline measured in the same run):
 
@@ -209,7 +209,7 @@ def main() -> int:
     from neural.mlops.server.logging import configure_logging
 
     configure_logging("warning")
-    trials = 2 if args.smoke else args.trials
+    trials = 1 if args.smoke else args.trials
     fleet = [1] if args.smoke else [1, 10]
     n_cycle = 20 if args.smoke else 1000
     repeats = 3 if args.smoke else 7

@@ -127,14 +127,16 @@ def _stack(tmp_path: Path, canary_args: tuple[str, ...]) -> Iterator[Stack]:
         server.stop()
 
 
-@pytest.fixture
-def failing(tmp_path: Path) -> Iterator[Stack]:
-    yield from _stack(tmp_path, ("--error-rate", "0.05", "--seed", "7"))
+# One stack per module and kind (process start-up dominates on a small machine); each test
+# leaves the model without an active deployment, so the next one starts clean.
+@pytest.fixture(scope="module")
+def failing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    yield from _stack(tmp_path_factory.mktemp("failing"), ("--error-rate", "0.05", "--seed", "7"))
 
 
-@pytest.fixture
-def healthy(tmp_path: Path) -> Iterator[Stack]:
-    yield from _stack(tmp_path, ())
+@pytest.fixture(scope="module")
+def healthy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    yield from _stack(tmp_path_factory.mktemp("healthy"), ())
 
 
 def _wait(cond: Callable[[], bool], timeout: float, what: str) -> None:
