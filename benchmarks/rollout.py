@@ -221,7 +221,7 @@ def main() -> int:
             p50, mx = statistics.median(auto), max(auto)
             base = statistics.median(manual)
             rows.append((f"reaction {n} sidecar{'s' if n > 1 else ''}",
-                         f"p50 {p50 * 1000:.0f} ms, max {mx * 1000:.0f} ms ({len(auto)} trials)",
+                         f"p50 {p50 * 1000:.0f} ms, max {mx * 1000:.0f} ms ({len(auto)} trial{'s' * (len(auto) != 1)})",
                          f"manual rollback p50 {base * 1000:.0f} ms, max {max(manual) * 1000:.0f} ms",
                          f"{p50 / base:.1f}x"))
         lone = asyncio.run(_cycle(1, work, repeats))

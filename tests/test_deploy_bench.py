@@ -15,5 +15,5 @@ def test_rollout_benchmark_smoke() -> None:
     assert out.returncode == 0, out.stderr[-3000:]
     lines = out.stdout.splitlines()
     assert lines[0].split()[:3] == ["row", "measured", "(median)"]
-    assert lines[1].startswith("reaction 1 sidecar") and "(1 trials)" in lines[1]
+    assert lines[1].startswith("reaction 1 sidecar") and "(1 trial)" in lines[1]
     assert lines[2].startswith("cycle 20 active")
