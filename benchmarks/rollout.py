@@ -43,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 import grpc  # noqa: E402
+
 from neural.mlops.v1 import routing_pb2, routing_pb2_grpc  # noqa: E402
 
 
@@ -112,10 +113,11 @@ def _report(channel: grpc.Channel, batch: routing_pb2.MetricsBatch) -> None:
 
 
 def reaction_trials(n_sidecars: int, trials: int, workdir: Path) -> tuple[list[float], list[float]]:
-    from neural.mlops.deployment import DeploymentManager, PerformanceMetrics, RollbackConfig
-    from neural.mlops.registry import ModelRegistry
     from peers.procs import start_demo, start_sidecar
     from support.processes import start_server
+
+    from neural.mlops.deployment import DeploymentManager, PerformanceMetrics, RollbackConfig
+    from neural.mlops.registry import ModelRegistry
 
     server = start_server(workdir / f"cp-{n_sidecars}")
     demo = start_demo("m")
