@@ -28,6 +28,7 @@ def test_ab_test_on_the_control_plane_routes_the_sidecar_and_counts_its_traffic(
     model = start_demo("fraud_detector")
     sidecar = start_sidecar(model.address, server.address, "--flush-interval", "0.2")
     try:
+        _wait(lambda: sidecar.health()["routing"] == "live", 20)  # the initial (empty) table
         with ABTestManager(server.url) as manager:
             test = manager.create_test(
                 name="Model V2 A/B Test",
