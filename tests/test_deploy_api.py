@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from support.processes import ServerProcess
+
 from neural.mlops.deployment import (
     DeploymentManager,
     DeploymentStatus,
@@ -18,7 +20,6 @@ from neural.mlops.server.clock import ManualClock
 from neural.mlops.server.deployments.model import GatePolicy
 from neural.mlops.server.deployments.service import CreateSpec, DeploymentService
 from neural.mlops.server.services import Services
-from support.processes import ServerProcess
 
 
 def _register(registry: ModelRegistry, *versions: str, approve: str = "", stage: ModelStage = ModelStage.PRODUCTION) -> None:

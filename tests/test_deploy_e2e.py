@@ -21,6 +21,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from peers.procs import Proc, start_demo, start_sidecar  # noqa: E402
+from support.processes import ServerProcess, start_server  # noqa: E402
+
 from neural.mlops.deployment import (  # noqa: E402
     DeploymentManager,
     DeploymentStatus,
@@ -30,8 +33,6 @@ from neural.mlops.deployment import (  # noqa: E402
 )
 from neural.mlops.registry import ModelRegistry, ModelStage  # noqa: E402
 from neural.mlops.v1 import oip_pb2  # noqa: E402
-from peers.procs import Proc, start_demo, start_sidecar  # noqa: E402
-from support.processes import ServerProcess, start_server  # noqa: E402
 
 INFER = "/inference.GRPCInferenceService/ModelInfer"
 Req = oip_pb2.ModelInferRequest

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import stats
+from statsmodels.stats.proportion import proportions_ztest
+
 from neural.mlops.server.deployments.judge import (
     judge,
     mann_whitney_histograms,
@@ -12,8 +15,6 @@ from neural.mlops.server.deployments.judge import (
 )
 from neural.mlops.server.deployments.model import PerformanceMetrics, RollbackConfig, Verdict
 from neural.mlops.v1.traffic import LatencyHistogram, VariantStats, latency_bucket
-from scipy import stats
-from statsmodels.stats.proportion import proportions_ztest
 
 
 def _hist(values: np.ndarray) -> LatencyHistogram:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+
 from neural.mlops.server import traffic
 from neural.mlops.server.clock import ManualClock, to_us
 from neural.mlops.server.deployments.model import (

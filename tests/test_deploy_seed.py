@@ -6,10 +6,11 @@ import contextlib
 import io
 from pathlib import Path
 
-from neural.mlops.deployment import DeploymentManager, DeploymentStatus
-from neural.mlops.registry import ModelRegistry, ModelStage
 from support.processes import ServerProcess
 from support.seed import python_blocks, remote
+
+from neural.mlops.deployment import DeploymentManager, DeploymentStatus
+from neural.mlops.registry import ModelRegistry, ModelStage
 
 BLOCK = python_blocks("### 3. Deployment Manager")[0]
 

@@ -26,6 +26,8 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from neural.mlops.server import traffic
 from neural.mlops.server import validation as v
 from neural.mlops.server.audit.events import EventSeverity, EventType
@@ -57,7 +59,6 @@ from neural.mlops.server.storage.schema import (
     shadow_deployments,
 )
 from neural.mlops.v1.traffic import LatencyHistogram, Moments, ShadowStats, VariantStats
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 log = structlog.get_logger(__name__)
 

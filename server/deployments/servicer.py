@@ -6,6 +6,7 @@ import json
 from collections.abc import AsyncIterator
 
 import grpc
+
 from neural.mlops.server.deployments import convert as c
 from neural.mlops.server.deployments.model import PerformanceMetrics, RollbackConfig
 from neural.mlops.server.deployments.service import CreateSpec
