@@ -16,9 +16,17 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from peers.procs import (  # noqa: E402
+    Proc,
+    start_all,
+    start_control_plane,
+    start_demo,
+    start_sidecar,
+    write_routes,
+)
+
 from neural.mlops.v1 import oip_pb2  # noqa: E402
 from neural.mlops.v1.assignment import assign  # noqa: E402
-from peers.procs import Proc, start_control_plane, start_demo, start_sidecar, write_routes  # noqa: E402
 
 INFER = "/inference.GRPCInferenceService/ModelInfer"
 Req = oip_pb2.ModelInferRequest
@@ -51,17 +59,29 @@ def infer_stub(channel: grpc.aio.Channel):  # noqa: ANN201
     )
 
 
-@pytest.fixture
-def stack(tmp_path: Path) -> Iterator[dict[str, Proc | Path]]:
-    routes = tmp_path / "routes.json"
+@pytest.fixture(scope="module")
+def _stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Proc | Path]]:
+    tmp = tmp_path_factory.mktemp("stack")
+    routes = tmp / "routes.json"
     write_routes(routes, [EXPERIMENT])
-    cp = start_control_plane(tmp_path / "cp", routes)
-    model = start_demo("m")
+    cp, model = start_all(lambda: start_control_plane(tmp / "cp", routes), lambda: start_demo("m"))
     sidecar = start_sidecar(model.address, cp.address, "--flush-interval", "0.2")
-    _wait_version(sidecar, lambda v: v >= 1)
-    yield {"cp": cp, "model": model, "sidecar": sidecar, "routes": routes, "data": tmp_path / "cp"}
+    yield {"cp": cp, "model": model, "sidecar": sidecar, "routes": routes, "data": tmp / "cp"}
     for p in (sidecar, model, cp):
         p.stop()
+
+
+@pytest.fixture
+def stack(_stack: dict[str, Proc | Path]) -> dict[str, Proc | Path]:
+    """One control plane, model and sidecar for the module, with the EXPERIMENT route live."""
+    sidecar = _stack["sidecar"]
+    current = sidecar.health()
+    if current["routes"] != 1 or current["routing"] != "live":
+        before = current["table_version"]
+        write_routes(_stack["routes"], [EXPERIMENT])
+        _wait_version(sidecar, lambda v: v > before)
+    _wait_version(sidecar, lambda v: v >= 1)
+    return _stack
 
 
 def _wait_version(sidecar: Proc, ok, timeout: float = 20.0) -> float:  # noqa: ANN001
@@ -101,6 +121,7 @@ async def _call_many(
 
 def test_variant_routing_equals_the_hash_spec_for_10k_users(stack) -> None:  # noqa: ANN001
     users = [f"user-{i}" for i in range(10_000)]
+    before = _ok_counts(stack["sidecar"].metrics())
     got = asyncio.run(_call_many(stack["sidecar"].address, users))
     weights = [v["weight"] for v in EXPERIMENT["variants"]]
     names = [v["name"] for v in EXPERIMENT["variants"]]
@@ -111,11 +132,23 @@ def test_variant_routing_equals_the_hash_spec_for_10k_users(stack) -> None:  # n
         mismatches += (version, variant) != (versions[i], names[i])
     assert mismatches == 0
     # Every call was counted under its variant.
-    text = stack["sidecar"].metrics()
+    after = _ok_counts(stack["sidecar"].metrics())
     counts = Counter(variant for _, variant in got)
     for name in names:
-        line = f'neural_sidecar_requests_total{{code="OK",model="m",route="exp-checkout",variant="{name}"}}'
-        assert f"{line} {float(counts[name])}" in text
+        assert after.get(name, 0) - before.get(name, 0) == counts[name]
+
+
+def _ok_counts(text: str) -> dict[str, float]:
+    out = {}
+    for line in text.splitlines():
+        if (
+            line.startswith("neural_sidecar_requests_total{")
+            and 'code="OK"' in line
+            and 'route="exp-checkout"' in line
+        ):
+            variant = line.split('variant="', 1)[1].split('"', 1)[0]
+            out[variant] = float(line.rsplit(" ", 1)[1])
+    return out
 
 
 def test_variant_header_forces_a_variant_and_no_key_means_random(stack) -> None:  # noqa: ANN001
@@ -142,14 +175,19 @@ def test_routing_change_reaches_the_sidecar_within_a_second(stack) -> None:  # n
             {"name": "control", "weight": 0.5, "model_name": "m", "model_version": "1"},
         ],
     )
-    write_routes(stack["routes"], [changed])
-    elapsed = _wait_version(sidecar, lambda v: v > before, timeout=10)
-    assert elapsed < 1.0, f"routing change took {elapsed:.2f}s"
-    # And a route removal turns the model back into plain proxying.
-    write_routes(stack["routes"], [])
-    _wait_version(sidecar, lambda v: v > before + 1, timeout=10)
-    got = asyncio.run(_call_many(sidecar.address, ["u1", "u2"]))
-    assert got == [("", ""), ("", "")]
+    try:
+        write_routes(stack["routes"], [changed])
+        elapsed = _wait_version(sidecar, lambda v: v > before, timeout=10)
+        assert elapsed < 1.0, f"routing change took {elapsed:.2f}s"
+        # And a route removal turns the model back into plain proxying.
+        write_routes(stack["routes"], [])
+        _wait_version(sidecar, lambda v: v > before + 1, timeout=10)
+        got = asyncio.run(_call_many(sidecar.address, ["u1", "u2"]))
+        assert got == [("", ""), ("", "")]
+    finally:
+        last = sidecar.health()["table_version"]
+        write_routes(stack["routes"], [EXPERIMENT])
+        _wait_version(sidecar, lambda v: v > last, timeout=10)
 
 
 def test_oip_metadata_calls_and_unknown_methods_pass_through_unchanged(stack) -> None:  # noqa: ANN001
@@ -200,7 +238,7 @@ def test_oip_metadata_calls_and_unknown_methods_pass_through_unchanged(stack) ->
 
 def test_callers_deadline_is_forwarded(tmp_path: Path) -> None:
     slow = start_demo("m", "--latency-ms", "2000")
-    sidecar = start_sidecar(slow.address, None)
+    sidecar = start_sidecar(slow.address, None, metrics=False)
     try:
 
         async def run() -> float:
@@ -244,7 +282,7 @@ def test_without_a_control_plane_it_is_a_plain_proxy_and_health_says_so(tmp_path
     from peers.procs import free_port
 
     model = start_demo("m")
-    sidecar = start_sidecar(model.address, f"127.0.0.1:{free_port()}")
+    sidecar = start_sidecar(model.address, f"127.0.0.1:{free_port()}", "--grace-seconds", "0.5")
     try:
         got = asyncio.run(_call_many(sidecar.address, ["u1"]))
         assert got == [("", "")]
@@ -274,48 +312,41 @@ def test_without_a_control_plane_it_is_a_plain_proxy_and_health_says_so(tmp_path
         model.stop()
 
 
-def test_a_variant_can_live_on_another_upstream(tmp_path: Path) -> None:
-    routes = tmp_path / "routes.json"
-    main_model = start_demo("m")
+def test_a_variant_can_live_on_another_upstream(stack) -> None:  # noqa: ANN001
     other = start_demo("m2", "--bias", "100")
-    write_routes(
-        routes,
-        [
-            {
-                "model_name": "m",
-                "route_id": "canary-1",
-                "kind": "deployment",
-                "variants": [
-                    {"name": "stable", "weight": 0.5, "model_name": "m"},
-                    {
-                        "name": "canary",
-                        "weight": 0.5,
-                        "model_name": "m2",
-                        "upstream": other.address,
-                    },
-                ],
-            }
+    sidecar = stack["sidecar"]
+    canary = {
+        "model_name": "mm",
+        "route_id": "canary-1",
+        "kind": "deployment",
+        "variants": [
+            {"name": "stable", "weight": 0.5, "model_name": "m"},
+            {"name": "canary", "weight": 0.5, "model_name": "m2", "upstream": other.address},
         ],
-    )
-    cp = start_control_plane(tmp_path / "cp", routes)
-    sidecar = start_sidecar(main_model.address, cp.address)
+    }
+    before = sidecar.health()["table_version"]
+    write_routes(stack["routes"], [EXPERIMENT, canary])
     try:
-        _wait_version(sidecar, lambda v: v >= 1)
+        _wait_version(sidecar, lambda v: v > before)
 
         async def run() -> dict[str, set[float]]:
             seen: dict[str, set[float]] = {}
             async with grpc.aio.insecure_channel(sidecar.address) as ch:
                 stub = infer_stub(ch)
                 for i in range(40):
-                    call = stub(request([1.0]), metadata=(("x-user-id", f"u{i}"),), timeout=10)
+                    call = stub(
+                        request([1.0], model="mm"), metadata=(("x-user-id", f"u{i}"),), timeout=10
+                    )
                     resp = await call
                     variant = dict(await call.initial_metadata())["x-neural-variant"]
                     value = float(np.frombuffer(resp.raw_output_contents[0], "<f4")[0])
                     seen.setdefault(variant, set()).add(value)
             return seen
 
-        # stable answers 2*x from the sidecar's upstream, canary 2*x + 100 from the other one.
+        # stable: 2*x from the sidecar's own upstream; canary: 2*x + 100 from the other one.
         assert asyncio.run(run()) == {"stable": {2.0}, "canary": {102.0}}
     finally:
-        for p in (sidecar, cp, main_model, other):
-            p.stop()
+        last = sidecar.health()["table_version"]
+        write_routes(stack["routes"], [EXPERIMENT])
+        _wait_version(sidecar, lambda v: v > last)
+        other.stop()

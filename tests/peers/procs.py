@@ -164,3 +164,23 @@ def wait_for_ready(address: str, timeout: float) -> bool:
             return True
         except grpc.FutureTimeoutError:
             return False
+
+
+def start_all(*starters: Any) -> list[Proc]:
+    """Start several processes at once (each ``starter`` is a zero-argument callable such as
+    ``lambda: start_demo("m")``); returns them in order, or stops them all on failure."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(len(starters)) as pool:
+        futures = [pool.submit(s) for s in starters]
+    procs, error = [], None
+    for f in futures:
+        try:
+            procs.append(f.result())
+        except BaseException as exc:  # noqa: BLE001 - stop the others, re-raise below
+            error = exc
+    if error is not None:
+        for p in procs:
+            p.stop()
+        raise error
+    return procs
