@@ -346,3 +346,26 @@ async def test_shadow_comparisons_feed_the_comparison(env: tuple[Services, Manua
         await s.deployments.stop_shadow(sh.shadow_id, "ds@x.com")
     with pytest.raises(NotFound):
         await s.deployments.record_shadow_comparison("shadow-nope", 1, 1, 0.1, 0.1)
+
+
+async def test_blue_keeps_ready_for_the_switch_back_window_then_completes(env: tuple[Services, ManualClock]) -> None:
+    s, clock = env
+    spec = _spec("v2", strategy=DeploymentStrategy.BLUE_GREEN, stable_version="v1", switch_back_seconds=60.0)
+    d = await s.deployments.create_deployment(spec, use_local_gate=False)
+    assert d.plan.switch_back_seconds == 60.0
+    d = await s.deployments.promote(d.deployment_id, "ops@x.com")  # the switch
+    for _ in range(14):  # 28 s: past the 10 s step duration, inside the 60 s window
+        await _feed(s, clock, d.deployment_id, "green", 300)
+        clock.advance(2.0)
+        await s.deployments.reconcile()
+    d = await s.deployments.get_deployment(d.deployment_id)
+    assert d.status is DeploymentStatus.IN_PROGRESS and d.last_check.verdict.value == "pass"
+    for _ in range(20):
+        clock.advance(2.0)
+        await s.deployments.reconcile()
+    d = await s.deployments.get_deployment(d.deployment_id)
+    assert d.status is DeploymentStatus.COMPLETED
+    assert (d.completed_at - d.step_started_at).total_seconds() >= 60.0
+    with pytest.raises(InvalidArgument) as err:
+        await s.deployments.create_deployment(_spec("v3", switch_back_seconds=5.0), use_local_gate=False)
+    assert err.value.field == "switch_back_seconds"

@@ -119,15 +119,20 @@ def rollback_from_pb(c: pb.RollbackConfig) -> RollbackConfig:
 
 
 def plan_to_pb(p: RolloutPlan) -> pb.RolloutPlan:
-    return pb.RolloutPlan(steps=p.steps, step_duration_seconds=p.step_duration_seconds,
-                          analysis_interval_seconds=p.analysis_interval_seconds, preview=p.preview.value,
-                          mirror_percentage=p.mirror_percentage)
+    out = pb.RolloutPlan(steps=p.steps, step_duration_seconds=p.step_duration_seconds,
+                         analysis_interval_seconds=p.analysis_interval_seconds, preview=p.preview.value,
+                         mirror_percentage=p.mirror_percentage)
+    if p.switch_back_seconds is not None:
+        out.switch_back_seconds = p.switch_back_seconds
+    return out
 
 
 def plan_from_pb(p: pb.RolloutPlan) -> RolloutPlan:
     return RolloutPlan.from_dict({"steps": list(p.steps), "step_duration_seconds": p.step_duration_seconds,
                                   "analysis_interval_seconds": p.analysis_interval_seconds,
-                                  "preview": p.preview or "mirror", "mirror_percentage": p.mirror_percentage})
+                                  "preview": p.preview or "mirror", "mirror_percentage": p.mirror_percentage,
+                                  "switch_back_seconds": p.switch_back_seconds
+                                  if p.HasField("switch_back_seconds") else None})
 
 
 def check_to_pb(c: HealthCheck) -> pb.HealthCheck:

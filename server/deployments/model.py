@@ -165,9 +165,19 @@ class RolloutPlan:
     analysis_interval_seconds: float = 60.0
     preview: PreviewMode = PreviewMode.MIRROR
     mirror_percentage: float = 100.0  # blue-green mirror preview and SHADOW strategy
+    # Blue-green: how long blue stays ready for an instant switch-back after the switch
+    # (the hold of the last step); None = step_duration_seconds.
+    switch_back_seconds: float | None = None
+
+    def hold_seconds(self, index: int) -> float:
+        """How long step ``index`` is held before the controller moves on."""
+        if self.switch_back_seconds is not None and self.steps == [0.0, 100.0] and index == 1:
+            return self.switch_back_seconds
+        return self.step_duration_seconds
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "switch_back_seconds": self.switch_back_seconds,
             "steps": list(self.steps),
             "step_duration_seconds": self.step_duration_seconds,
             "analysis_interval_seconds": self.analysis_interval_seconds,
@@ -184,6 +194,8 @@ class RolloutPlan:
             analysis_interval_seconds=float(d.get("analysis_interval_seconds", 60.0)),
             preview=PreviewMode(d.get("preview", "mirror")),
             mirror_percentage=float(d.get("mirror_percentage", 100.0)),
+            switch_back_seconds=(None if d.get("switch_back_seconds") is None
+                                 else float(d["switch_back_seconds"])),
         )
 
 

@@ -254,7 +254,7 @@ def validate_rollback(c: RollbackConfig) -> RollbackConfig:
 
 def plan_for(strategy: DeploymentStrategy, steps: Sequence[float] | None, step_duration_seconds: float,
              analysis_interval_seconds: float, preview: PreviewMode | str,
-             mirror_percentage: float) -> RolloutPlan:
+             mirror_percentage: float, switch_back_seconds: float | None = None) -> RolloutPlan:
     dur = _nonneg(step_duration_seconds, "step_duration_seconds")
     if dur > MAX_DURATION:
         raise InvalidArgument("step_duration_seconds must be at most 30 days", field="step_duration_seconds")
@@ -287,7 +287,15 @@ def plan_for(strategy: DeploymentStrategy, steps: Sequence[float] | None, step_d
                     f"{strategy.value} deployments have the fixed steps {fixed[strategy]}", field="steps"
                 )
         values = fixed[strategy]
-    return RolloutPlan(values, dur, interval, mode, mirror)
+    switch_back = None
+    if switch_back_seconds is not None:
+        if strategy is not DeploymentStrategy.BLUE_GREEN:
+            raise InvalidArgument("switch_back_seconds applies to blue_green deployments only",
+                                  field="switch_back_seconds")
+        switch_back = _nonneg(switch_back_seconds, "switch_back_seconds")
+        if switch_back > MAX_DURATION:
+            raise InvalidArgument("switch_back_seconds must be at most 30 days", field="switch_back_seconds")
+    return RolloutPlan(values, dur, interval, mode, mirror, switch_back)
 
 
 @dataclass(slots=True)
@@ -303,6 +311,7 @@ class CreateSpec:
     analysis_interval_seconds: float = 60.0
     preview: PreviewMode | str = PreviewMode.MIRROR
     mirror_percentage: float = 100.0
+    switch_back_seconds: float | None = None  # blue-green: blue kept ready this long after the switch
     stable_version: str | None = None  # None: the model's current version
     upstream: str = ""  # HOST:PORT serving the new version ("" = the sidecar's upstream)
     override_reason: str = ""  # deploy without the registry gate (audited)
@@ -383,7 +392,8 @@ class DeploymentService:
         baseline = validate_metrics(spec.baseline_metrics, "baseline_metrics")
         rollback = validate_rollback(spec.rollback_config)
         plan = plan_for(strategy, spec.steps, spec.step_duration_seconds,
-                        spec.analysis_interval_seconds, spec.preview, spec.mirror_percentage)
+                        spec.analysis_interval_seconds, spec.preview, spec.mirror_percentage,
+                        spec.switch_back_seconds)
         stable_given = spec.stable_version
         if stable_given:
             v.name(stable_given, "stable_version")
@@ -655,7 +665,7 @@ class DeploymentService:
             return _Plan(d, check, "wait")
         if advance and d.status is DeploymentStatus.IN_PROGRESS:
             held = (to_us(check.at) - to_us(d.step_started_at)) / 1e6
-            if held >= d.plan.step_duration_seconds:
+            if held >= d.plan.hold_seconds(d.step_index):
                 last = d.step_index + 1 >= len(d.plan.steps)
                 return _Plan(d, check, "complete" if last else "advance")
         return _Plan(d, check, "hold")
@@ -667,7 +677,7 @@ class DeploymentService:
         d, check = plan.deployment, plan.check
         now = to_us(check.at)
         interval = int(d.plan.analysis_interval_seconds * 1e6)
-        step_end = to_us(d.step_started_at) + int(d.plan.step_duration_seconds * 1e6)
+        step_end = to_us(d.step_started_at) + int(d.plan.hold_seconds(d.step_index) * 1e6)
         next_check = now + interval if step_end <= now else min(now + interval, step_end)
         state = _state(d)
         last_check = _dump(_check_to_dict(check))
@@ -921,7 +931,7 @@ class DeploymentService:
             d, check = p.deployment, p.check
             now = to_us(check.at)
             interval = int(d.plan.analysis_interval_seconds * 1e6)
-            step_end = to_us(d.step_started_at) + int(d.plan.step_duration_seconds * 1e6)
+            step_end = to_us(d.step_started_at) + int(d.plan.hold_seconds(d.step_index) * 1e6)
             params.append({
                 "b_id": d.deployment_id, "b_revision": d.revision, "b_check": _dump(_check_to_dict(check)),
                 "b_next": now + interval if step_end <= now else min(now + interval, step_end),

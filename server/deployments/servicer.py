@@ -45,6 +45,8 @@ class DeploymentServicer(deployments_pb2_grpc.DeploymentServiceServicer):
             spec.analysis_interval_seconds = r.analysis_interval_seconds
         if r.HasField("mirror_percentage"):
             spec.mirror_percentage = r.mirror_percentage
+        if r.HasField("switch_back_seconds"):
+            spec.switch_back_seconds = r.switch_back_seconds
         return c.deployment_to_pb(await self.deployments.create_deployment(spec))
 
     async def GetDeployment(self, request: pb.GetDeploymentRequest, context: Ctx) -> pb.Deployment:  # noqa: N802

@@ -207,13 +207,15 @@ class DeploymentManager:
         stable_version: str | None = None,
         upstream: str = "",
         override_reason: str = "",
+        switch_back_seconds: float | None = None,
     ) -> Deployment:
         """Start a rollout of ``model_name``/``model_version``.
 
         CANARY walks ``steps`` (default 5, 10, 25, 50, 100 %), holding each for
         ``step_duration_seconds`` and checking every ``analysis_interval_seconds``;
         BLUE_GREEN previews green (``preview="mirror"`` or ``"header"``), switches at once
-        and keeps blue ready for switch-back during the last hold; DIRECT switches at once
+        and keeps blue ready for an instant switch-back for ``switch_back_seconds`` (default
+        ``step_duration_seconds``) before it completes; DIRECT switches at once
         and bakes; SHADOW only mirrors. ``override_reason`` deploys a version the registry
         has not approved (audited as an override)."""
         strat = _strategy(strategy)
@@ -224,7 +226,7 @@ class DeploymentManager:
             steps=list(steps) if steps is not None else None, step_duration_seconds=step_duration_seconds,
             analysis_interval_seconds=analysis_interval_seconds, preview=preview,
             mirror_percentage=mirror_percentage, stable_version=stable_version, upstream=upstream,
-            override_reason=override_reason,
+            override_reason=override_reason, switch_back_seconds=switch_back_seconds,
         )
         if self._remote is not None:
             if not isinstance(spec.baseline_metrics, PerformanceMetrics):
@@ -239,6 +241,8 @@ class DeploymentManager:
                 preview=str(getattr(preview, "value", preview)), mirror_percentage=mirror_percentage,
                 stable_version=stable_version or "", upstream=upstream, override_reason=override_reason,
             )
+            if switch_back_seconds is not None:
+                req.switch_back_seconds = switch_back_seconds
             return c.deployment_from_pb(self._rpc("CreateDeployment", req, created_by))
         gate, local = self._gate(model_name, model_version) if strat is not DeploymentStrategy.SHADOW else (None, False)
         return self._local(lambda s: s.create_deployment(spec, gate=gate, use_local_gate=local),  # type: ignore[no-any-return]

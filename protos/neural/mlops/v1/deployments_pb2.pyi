@@ -92,18 +92,20 @@ class RollbackConfig(_message.Message):
     def __init__(self, error_rate_threshold: _Optional[float] = ..., latency_threshold_multiplier: _Optional[float] = ..., min_requests_before_check: _Optional[int] = ..., max_failed_checks: _Optional[int] = ..., statistical_judge: _Optional[bool] = ..., alpha: _Optional[float] = ..., latency_effect_threshold: _Optional[float] = ..., min_agreement_rate: _Optional[float] = ..., auto_rollback: _Optional[bool] = ...) -> None: ...
 
 class RolloutPlan(_message.Message):
-    __slots__ = ("steps", "step_duration_seconds", "analysis_interval_seconds", "preview", "mirror_percentage")
+    __slots__ = ("steps", "step_duration_seconds", "analysis_interval_seconds", "preview", "mirror_percentage", "switch_back_seconds")
     STEPS_FIELD_NUMBER: _ClassVar[int]
     STEP_DURATION_SECONDS_FIELD_NUMBER: _ClassVar[int]
     ANALYSIS_INTERVAL_SECONDS_FIELD_NUMBER: _ClassVar[int]
     PREVIEW_FIELD_NUMBER: _ClassVar[int]
     MIRROR_PERCENTAGE_FIELD_NUMBER: _ClassVar[int]
+    SWITCH_BACK_SECONDS_FIELD_NUMBER: _ClassVar[int]
     steps: _containers.RepeatedScalarFieldContainer[float]
     step_duration_seconds: float
     analysis_interval_seconds: float
     preview: str
     mirror_percentage: float
-    def __init__(self, steps: _Optional[_Iterable[float]] = ..., step_duration_seconds: _Optional[float] = ..., analysis_interval_seconds: _Optional[float] = ..., preview: _Optional[str] = ..., mirror_percentage: _Optional[float] = ...) -> None: ...
+    switch_back_seconds: float
+    def __init__(self, steps: _Optional[_Iterable[float]] = ..., step_duration_seconds: _Optional[float] = ..., analysis_interval_seconds: _Optional[float] = ..., preview: _Optional[str] = ..., mirror_percentage: _Optional[float] = ..., switch_back_seconds: _Optional[float] = ...) -> None: ...
 
 class HealthCheck(_message.Message):
     __slots__ = ("at", "verdict", "reasons", "source", "step_index", "traffic_percentage", "new", "stable", "tests_json")
@@ -200,7 +202,7 @@ class DeploymentEvent(_message.Message):
     def __init__(self, seq: _Optional[int] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., action: _Optional[str] = ..., actor: _Optional[str] = ..., from_status: _Optional[_Union[DeploymentStatus, str]] = ..., to_status: _Optional[_Union[DeploymentStatus, str]] = ..., step_index: _Optional[int] = ..., traffic_percentage: _Optional[float] = ..., details_json: _Optional[str] = ...) -> None: ...
 
 class CreateDeploymentRequest(_message.Message):
-    __slots__ = ("model_name", "model_version", "strategy", "created_by", "baseline_metrics", "rollback_config", "steps", "step_duration_seconds", "analysis_interval_seconds", "preview", "mirror_percentage", "stable_version", "upstream", "override_reason")
+    __slots__ = ("model_name", "model_version", "strategy", "created_by", "baseline_metrics", "rollback_config", "steps", "step_duration_seconds", "analysis_interval_seconds", "preview", "mirror_percentage", "stable_version", "upstream", "override_reason", "switch_back_seconds")
     MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
     STRATEGY_FIELD_NUMBER: _ClassVar[int]
@@ -215,6 +217,7 @@ class CreateDeploymentRequest(_message.Message):
     STABLE_VERSION_FIELD_NUMBER: _ClassVar[int]
     UPSTREAM_FIELD_NUMBER: _ClassVar[int]
     OVERRIDE_REASON_FIELD_NUMBER: _ClassVar[int]
+    SWITCH_BACK_SECONDS_FIELD_NUMBER: _ClassVar[int]
     model_name: str
     model_version: str
     strategy: DeploymentStrategy
@@ -229,7 +232,8 @@ class CreateDeploymentRequest(_message.Message):
     stable_version: str
     upstream: str
     override_reason: str
-    def __init__(self, model_name: _Optional[str] = ..., model_version: _Optional[str] = ..., strategy: _Optional[_Union[DeploymentStrategy, str]] = ..., created_by: _Optional[str] = ..., baseline_metrics: _Optional[_Union[PerformanceMetrics, _Mapping]] = ..., rollback_config: _Optional[_Union[RollbackConfig, _Mapping]] = ..., steps: _Optional[_Iterable[float]] = ..., step_duration_seconds: _Optional[float] = ..., analysis_interval_seconds: _Optional[float] = ..., preview: _Optional[str] = ..., mirror_percentage: _Optional[float] = ..., stable_version: _Optional[str] = ..., upstream: _Optional[str] = ..., override_reason: _Optional[str] = ...) -> None: ...
+    switch_back_seconds: float
+    def __init__(self, model_name: _Optional[str] = ..., model_version: _Optional[str] = ..., strategy: _Optional[_Union[DeploymentStrategy, str]] = ..., created_by: _Optional[str] = ..., baseline_metrics: _Optional[_Union[PerformanceMetrics, _Mapping]] = ..., rollback_config: _Optional[_Union[RollbackConfig, _Mapping]] = ..., steps: _Optional[_Iterable[float]] = ..., step_duration_seconds: _Optional[float] = ..., analysis_interval_seconds: _Optional[float] = ..., preview: _Optional[str] = ..., mirror_percentage: _Optional[float] = ..., stable_version: _Optional[str] = ..., upstream: _Optional[str] = ..., override_reason: _Optional[str] = ..., switch_back_seconds: _Optional[float] = ...) -> None: ...
 
 class GetDeploymentRequest(_message.Message):
     __slots__ = ("deployment_id",)

@@ -80,7 +80,7 @@ def cmd_create(args: argparse.Namespace) -> None:
         ),
         steps=steps, step_duration_seconds=args.step_duration, analysis_interval_seconds=args.interval,
         preview=args.preview, stable_version=args.stable_version, upstream=args.upstream,
-        override_reason=args.override_reason,
+        override_reason=args.override_reason, switch_back_seconds=args.switch_back,
     )
     emit(args, d, lambda: _record(d))
 
@@ -166,6 +166,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     q.add_argument("--step-duration", type=float, default=300.0, help="hold per step, seconds")
     q.add_argument("--interval", type=float, default=60.0, help="analysis interval, seconds")
     q.add_argument("--preview", default="mirror", choices=["mirror", "header"], help="blue-green preview")
+    q.add_argument("--switch-back", type=float,
+                   help="blue-green: seconds blue stays ready after the switch (default: --step-duration)")
     q.add_argument("--baseline-p95", type=float, help="baseline p95 latency, seconds")
     q.add_argument("--baseline-error-rate", type=float)
     q.add_argument("--error-rate-threshold", type=float, default=0.05)
