@@ -799,8 +799,11 @@ class DeploymentService:
         if d.strategy is not DeploymentStrategy.SHADOW and d.gate.get("checked"):
             gate = self.local_gate if d.gate.get("local") else None
             if gate is not None:
-                details["registry"] = await gate.promote(ch, d.model_name, d.model_version, actor,
-                                                         f"deployment {d.deployment_id} promoted")
+                try:
+                    details["registry"] = await gate.promote(ch, d.model_name, d.model_version, actor,
+                                                             f"deployment {d.deployment_id} promoted")
+                except NotFound as exc:  # deleted from the registry meanwhile: serve it anyway, say so
+                    details["registry"] = {"error": str(exc)}
         return await self._transition(ch, d, DeploymentStatus.COMPLETED, "promoted", actor, state, now,
                                       details, EventType.DEPLOYMENT_PROMOTED,
                                       traffic_percentage=final, step_index=len(d.plan.steps) - 1)
