@@ -7,62 +7,55 @@ import json
 import sqlite3
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import numpy as np
+import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from neural.mlops.sidecar.mirror import Tolerance, compare  # noqa: E402
-from neural.mlops.v1 import oip_pb2  # noqa: E402
-from peers.procs import start_control_plane, start_demo, start_sidecar, write_routes  # noqa: E402
+from peers.procs import (  # noqa: E402
+    start_all,
+    start_control_plane,
+    start_demo,
+    start_sidecar,
+    write_routes,
+)
 from test_sidecar_routing import request  # noqa: E402
 
-
-def _route(shadows: list[dict]) -> dict:
-    return {
-        "model_name": "m",
-        "route_id": "dep-shadow",
-        "kind": "shadow",
-        "variants": [{"name": "primary", "weight": 1.0, "model_name": "m"}],
-        "shadows": shadows,
-    }
+from neural.mlops.sidecar.mirror import Tolerance, compare  # noqa: E402
+from neural.mlops.v1 import oip_pb2  # noqa: E402
 
 
-def _shadow_totals(data_dir: Path, shadow_id: str) -> dict:
-    with sqlite3.connect(data_dir / "mlops.db") as db:
-        row = db.execute(
-            "SELECT stats FROM shadow_windows WHERE shadow_id = ? AND window_start_us = -1",
-            (shadow_id,),
-        ).fetchone()
-    return json.loads(row[0]) if row else {}
+@pytest.fixture(scope="module")
+def shadows(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """Five demo models, one control plane with two shadowed routes, two sidecars.
 
-
-async def _timed_calls(address: str, n: int) -> tuple[list[bytes], list[float]]:
-    answers, latencies = [], []
-    async with grpc.aio.insecure_channel(address) as ch:
-        stub = ch.unary_unary(
-            "/inference.GRPCInferenceService/ModelInfer",
-            request_serializer=oip_pb2.ModelInferRequest.SerializeToString,
-        )
-        for i in range(n):
-            t0 = time.perf_counter()
-            answers.append(await stub(request([float(i), 1.0]), timeout=10))
-            latencies.append(time.perf_counter() - t0)
-    return answers, latencies
-
-
-def test_slow_and_failing_shadows_change_nothing_for_the_primary(tmp_path: Path) -> None:
-    primary = start_demo("m")
-    slow = start_demo("m", "--latency-ms", "2000")
-    broken = start_demo("m", "--error-rate", "1")
-    routes = tmp_path / "routes.json"
+    Route ``m``: slow (2 s) and always-failing shadows, served by a sidecar with a tiny
+    mirror queue (8) and 4 shadow calls in flight, so copies must be dropped.
+    Route ``n`` (rewritten to model ``m``): an identical shadow (100 %) and one whose
+    outputs are off by 0.5 (50 %), served by a sidecar with the default queue.
+    """
+    tmp = tmp_path_factory.mktemp("shadow")
+    primary, slow, broken, same, biased = start_all(
+        lambda: start_demo("m"),
+        lambda: start_demo("m", "--latency-ms", "2000"),
+        lambda: start_demo("m", "--error-rate", "1"),
+        lambda: start_demo("m"),
+        lambda: start_demo("m", "--bias", "0.5"),
+    )
+    routes = tmp / "routes.json"
     write_routes(
         routes,
         [
-            _route(
-                [
+            {
+                "model_name": "m",
+                "route_id": "dep-shadow-m",
+                "kind": "shadow",
+                "shadows": [
                     {
                         "shadow_id": "slow",
                         "model_name": "m",
@@ -75,71 +68,14 @@ def test_slow_and_failing_shadows_change_nothing_for_the_primary(tmp_path: Path)
                         "upstream": broken.address,
                         "percentage": 100,
                     },
-                ]
-            )
-        ],
-    )
-    cp = start_control_plane(tmp_path / "cp", routes)
-    sidecar = start_sidecar(
-        primary.address,
-        cp.address,
-        "--flush-interval",
-        "0.2",
-        "--shadow-queue",
-        "8",
-        "--shadow-in-flight",
-        "4",
-        "--shadow-timeout",
-        "5",
-        "--grace-seconds",
-        "1",
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while sidecar.health()["routing"] != "live" and time.monotonic() < deadline:
-            time.sleep(0.05)
-        direct, _ = asyncio.run(_timed_calls(primary.address, 60))
-        via, latencies = asyncio.run(_timed_calls(sidecar.address, 60))
-        assert via == direct  # byte-for-byte the primary's answers
-        # No call waited for the 2 s shadow (each would take >= 2 s if it had).
-        assert max(latencies) < 1.0
-        time.sleep(1.0)
-        text = sidecar.metrics()
-        # 60 copies each into a queue of 8 with 4 in flight: the slow shadow must drop.
-        dropped = [
-            ln
-            for ln in text.splitlines()
-            if ln.startswith("neural_sidecar_shadow_total{")
-            and 'shadow="slow"' in ln
-            and 'outcome="dropped"' in ln
-        ]
-        assert dropped and float(dropped[0].rsplit(" ", 1)[1]) > 0
-        errors = [
-            ln for ln in text.splitlines() if 'shadow="broken"' in ln and 'outcome="error"' in ln
-        ]
-        assert float(errors[0].rsplit(" ", 1)[1]) > 0
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not _shadow_totals(tmp_path / "cp", "broken").get(
-            "shadow_errors"
-        ):
-            time.sleep(0.1)
-        stored = _shadow_totals(tmp_path / "cp", "broken")
-        assert stored["shadow_errors"] > 0 and stored["compared"] == 0
-    finally:
-        for p in (sidecar, cp, primary, slow, broken):
-            p.stop()
-
-
-def test_disagreeing_shadow_is_measured_and_sampled(tmp_path: Path) -> None:
-    primary = start_demo("m")
-    same = start_demo("m")
-    biased = start_demo("m", "--bias", "0.5")
-    routes = tmp_path / "routes.json"
-    write_routes(
-        routes,
-        [
-            _route(
-                [
+                ],
+            },
+            {
+                "model_name": "n",
+                "route_id": "dep-shadow-n",
+                "kind": "deployment",
+                "variants": [{"name": "primary", "weight": 1.0, "model_name": "m"}],
+                "shadows": [
                     {
                         "shadow_id": "same",
                         "model_name": "m",
@@ -153,41 +89,112 @@ def test_disagreeing_shadow_is_measured_and_sampled(tmp_path: Path) -> None:
                         "upstream": biased.address,
                         "percentage": 50,
                     },
-                ]
-            )
+                ],
+            },
         ],
     )
-    cp = start_control_plane(tmp_path / "cp", routes)
-    sidecar = start_sidecar(primary.address, cp.address, "--flush-interval", "0.2")
+    cp = start_control_plane(tmp / "cp", routes)
+    small, default = start_all(
+        lambda: start_sidecar(
+            primary.address,
+            cp.address,
+            "--flush-interval",
+            "0.2",
+            "--shadow-queue",
+            "8",
+            "--shadow-in-flight",
+            "4",
+            "--shadow-timeout",
+            "5",
+            "--grace-seconds",
+            "1",
+        ),
+        lambda: start_sidecar(
+            primary.address, cp.address, "--flush-interval", "0.2", "--grace-seconds", "1"
+        ),
+    )
+    procs = [small, default, cp, primary, slow, broken, same, biased]
     try:
-        deadline = time.monotonic() + 20
-        while sidecar.health()["routing"] != "live" and time.monotonic() < deadline:
-            time.sleep(0.05)
-        asyncio.run(_timed_calls(sidecar.address, 200))
-        deadline = time.monotonic() + 10
-        while (
-            time.monotonic() < deadline
-            and _shadow_totals(tmp_path / "cp", "same").get("compared", 0) < 200
-        ):
-            time.sleep(0.1)
-        same_stats = _shadow_totals(tmp_path / "cp", "same")
-        assert same_stats["compared"] == same_stats["agreements"] == 200
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and sidecar.health()["shadow_queue"]:
-            time.sleep(0.1)
-        time.sleep(0.5)
-        biased_stats = _shadow_totals(tmp_path / "cp", "biased")
-        assert 60 <= biased_stats["compared"] <= 140  # 50 % of 200
-        assert biased_stats["agreements"] == 0
-        sample = biased_stats["disagreements"][0]
-        assert "x_out" in sample["reason"] or "score" in sample["reason"]
-        assert (
-            json.loads(sample["shadow"])["x_out"][0]
-            == json.loads(sample["primary"])["x_out"][0] + 0.5
-        )
+        for s in (small, default):
+            deadline = time.monotonic() + 20
+            while s.health()["routing"] != "live" and time.monotonic() < deadline:
+                time.sleep(0.05)
+        yield {"primary": primary, "small": small, "default": default, "data": tmp / "cp"}
     finally:
-        for p in (sidecar, cp, primary, same, biased):
+        for p in procs:
             p.stop()
+
+
+def _shadow_totals(data_dir: Path, shadow_id: str) -> dict:
+    with sqlite3.connect(data_dir / "mlops.db") as db:
+        row = db.execute(
+            "SELECT stats FROM shadow_windows WHERE shadow_id = ? AND window_start_us = -1",
+            (shadow_id,),
+        ).fetchone()
+    return json.loads(row[0]) if row else {}
+
+
+async def _timed_calls(address: str, n: int, model: str = "m") -> tuple[list[bytes], list[float]]:
+    answers, latencies = [], []
+    async with grpc.aio.insecure_channel(address) as ch:
+        stub = ch.unary_unary(
+            "/inference.GRPCInferenceService/ModelInfer",
+            request_serializer=oip_pb2.ModelInferRequest.SerializeToString,
+        )
+        for i in range(n):
+            t0 = time.perf_counter()
+            answers.append(await stub(request([float(i), 1.0], model=model), timeout=10))
+            latencies.append(time.perf_counter() - t0)
+    return answers, latencies
+
+
+def _metric(text: str, *parts: str) -> float:
+    for line in text.splitlines():
+        if line.startswith("neural_sidecar_shadow_total{") and all(p in line for p in parts):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_slow_and_failing_shadows_change_nothing_for_the_primary(shadows: dict[str, Any]) -> None:
+    direct, _ = asyncio.run(_timed_calls(shadows["primary"].address, 60))
+    via, latencies = asyncio.run(_timed_calls(shadows["small"].address, 60))
+    assert via == direct  # byte-for-byte the primary's answers
+    # No call waited for the 2 s shadow (each would take >= 2 s if it had).
+    assert max(latencies) < 1.0
+    time.sleep(0.5)
+    text = shadows["small"].metrics()
+    # 60 copies into a queue of 8 with 4 in flight: the slow shadow must drop some.
+    assert _metric(text, 'shadow="slow"', 'outcome="dropped"') > 0
+    assert _metric(text, 'shadow="broken"', 'outcome="error"') > 0
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not _shadow_totals(shadows["data"], "broken").get(
+        "shadow_errors"
+    ):
+        time.sleep(0.1)
+    stored = _shadow_totals(shadows["data"], "broken")
+    assert stored["shadow_errors"] > 0 and stored["compared"] == 0
+
+
+def test_disagreeing_shadow_is_measured_and_sampled(shadows: dict[str, Any]) -> None:
+    sidecar = shadows["default"]
+    asyncio.run(_timed_calls(sidecar.address, 200, model="n"))
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and (
+        _shadow_totals(shadows["data"], "same").get("compared", 0) < 200
+        or sidecar.health()["shadow_queue"]
+    ):
+        time.sleep(0.1)
+    time.sleep(0.5)
+    same_stats = _shadow_totals(shadows["data"], "same")
+    assert same_stats["compared"] == same_stats["agreements"] == 200
+    biased_stats = _shadow_totals(shadows["data"], "biased")
+    assert 60 <= biased_stats["compared"] <= 140  # 50 % of 200
+    assert biased_stats["agreements"] == 0
+    sample = biased_stats["disagreements"][0]
+    assert "x_out" in sample["reason"] or "score" in sample["reason"]
+    assert (
+        json.loads(sample["shadow"])["x_out"][0] == json.loads(sample["primary"])["x_out"][0] + 0.5
+    )
 
 
 def _resp(outputs: dict[str, np.ndarray]) -> bytes:
