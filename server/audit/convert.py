@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
+
 from neural.mlops.server.audit.events import AuditEvent, known_severity, known_type
 from neural.mlops.server.audit.report import ComplianceReport
 from neural.mlops.server.audit.service import Checkpoint, EventInput, EventQuery, PurgeResult

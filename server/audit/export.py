@@ -67,30 +67,31 @@ def seal_message(seal: dict[str, Any]) -> bytes:
     return SEAL_CONTEXT + canonical_json(body).encode()
 
 
+_SECOND_CACHE: dict[int, str] = {}
+
+
 def _iso(ts_us: int) -> str:
-    return from_us(ts_us).isoformat().replace("+00:00", "Z")
+    """``2024-01-15T12:00:00.000001Z``; the second's text is cached (events come in runs
+    sharing a second), which makes export several times faster than isoformat()."""
+    sec, us = divmod(ts_us, 1_000_000)
+    prefix = _SECOND_CACHE.get(sec)
+    if prefix is None:
+        if len(_SECOND_CACHE) > 4096:
+            _SECOND_CACHE.clear()
+        prefix = _SECOND_CACHE[sec] = from_us(sec * 1_000_000).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{prefix}.{us:06d}Z"
 
 
 def _json_event(r: Sequence[Any]) -> str:
     """One event as a JSON object; ``r`` is a stored row in EVENT_FIELDS order
     (details as canonical JSON text, inserted verbatim)."""
+    e = _enc
     return (
-        '{"seq":' + str(r[0])
-        + ',"event_id":' + _enc(r[1])
-        + ',"time":"' + _iso(r[2])
-        + '","ts_us":' + str(r[2])
-        + ',"event_type":' + _enc(r[3])
-        + ',"severity":' + _enc(r[4])
-        + ',"actor":' + _enc(r[5])
-        + ',"resource_type":' + _enc(r[6])
-        + ',"resource_id":' + _enc(r[7])
-        + ',"action":' + _enc(r[8])
-        + ',"details":' + r[9]
-        + ',"request_id":' + _enc(r[10])
-        + ',"peer":' + _enc(r[11])
-        + ',"prev_hash":' + _enc(r[12])
-        + ',"hash":' + _enc(r[13])
-        + "}"
+        f'{{"seq":{r[0]},"event_id":{e(r[1])},"time":"{_iso(r[2])}","ts_us":{r[2]},'
+        f'"event_type":{e(r[3])},"severity":{e(r[4])},"actor":{e(r[5])},'
+        f'"resource_type":{e(r[6])},"resource_id":{e(r[7])},"action":{e(r[8])},'
+        f'"details":{r[9]},"request_id":{e(r[10])},"peer":{e(r[11])},'
+        f'"prev_hash":{e(r[12])},"hash":{e(r[13])}}}'
     )
 
 

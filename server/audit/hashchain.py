@@ -22,10 +22,11 @@ from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from neural.mlops.server.audit.events import AuditRecord
 from neural.mlops.server.identity import CallContext
 from neural.mlops.server.storage.schema import audit_chain_head, audit_events
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 GENESIS = "0" * 64
 

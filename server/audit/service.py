@@ -22,6 +22,8 @@ from typing import Any
 
 import sqlalchemy as sa
 import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from neural.mlops.server.audit.events import (
     AuditEvent,
     AuditRecord,
@@ -52,7 +54,6 @@ from neural.mlops.server.storage.schema import (
     audit_events,
     audit_reports,
 )
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 log = structlog.get_logger(__name__)
 
@@ -181,6 +182,49 @@ def _check_range(start_us: int | None, end_us: int | None) -> None:
 
 def _row_dict(row: Sequence[Any]) -> dict[str, Any]:
     return dict(zip(EVENT_FIELDS, row, strict=True))
+
+
+_PAGE_SQL = (
+    f"SELECT {', '.join(EVENT_FIELDS)} FROM audit_events WHERE seq > ? AND seq <= ? "
+    "ORDER BY seq LIMIT ?"
+)
+
+
+async def _pages(conn: AsyncConnection, after: int, last: int | None) -> AsyncIterator[Sequence[Any]]:
+    """Stored rows (EVENT_FIELDS order) with ``after < seq <= last``, by seq, a page at a
+    time, inside the caller's read transaction. The next page is read while the caller
+    works on the current one. On SQLite the rows come straight from the driver (plain
+    tuples, twice as fast as SQLAlchemy rows); elsewhere through SQLAlchemy Core."""
+    c = audit_events.c
+    upper = last if last is not None else 2**62
+    driver = None
+    if conn.dialect.name == "sqlite":
+        raw = await conn.get_raw_connection()
+        driver = getattr(raw, "driver_connection", None)
+
+    async def fetch(start: int) -> Sequence[Any]:
+        if driver is not None:
+            async with driver.execute(_PAGE_SQL, (start, upper, READ_PAGE)) as cur:
+                return list(await cur.fetchall())
+        return (await conn.execute(
+            sa.select(*_COLS).where(c.seq > start, c.seq <= upper)
+            .order_by(c.seq).limit(READ_PAGE))).all()
+
+    pending: asyncio.Future[Sequence[Any]] | None = asyncio.ensure_future(fetch(after))
+    try:
+        while pending is not None:
+            rows = await pending
+            pending = None
+            if not rows:
+                return
+            if len(rows) == READ_PAGE and rows[-1][0] < upper:
+                pending = asyncio.ensure_future(fetch(rows[-1][0]))
+            yield rows
+    finally:
+        if pending is not None:
+            pending.cancel()
+            with contextlib.suppress(BaseException):
+                await pending
 
 
 def row_to_event(row: dict[str, Any]) -> AuditEvent:
@@ -488,20 +532,11 @@ class AuditService:
         self, base_seq: int, base_hash: str, signed: dict[int, str], upto: int | None
     ) -> ChainVerification:
         checker = ChainChecker(base_seq=base_seq, base_hash=base_hash, checkpoints=signed)
-        c = audit_events.c
         async with self.db.read() as conn:
-            last = base_seq
-            while True:
-                stmt = sa.select(*_COLS).where(c.seq > last)
-                if upto is not None:
-                    stmt = stmt.where(c.seq <= upto)
-                rows = (await conn.execute(stmt.order_by(c.seq).limit(READ_PAGE))).all()
-                if not rows:
-                    break
+            async for rows in _pages(conn, base_seq, upto):
                 for r in rows:
                     if not checker.feed(_row_dict(r)):
                         return checker.result(key_id=self.key.key_id)
-                last = rows[-1][0]
         return checker.result(key_id=self.key.key_id)
 
     async def verify_chain(self) -> ChainVerification:
@@ -620,15 +655,9 @@ class AuditService:
             yield seal
             renderer = ExportRenderer(fmt, seal)
             yield renderer.header()
-            cursor = first - 1
-            while first and cursor < last:
-                rows = (await conn.execute(
-                    sa.select(*_COLS).where(c.seq > cursor, c.seq <= last)
-                    .order_by(c.seq).limit(READ_PAGE))).all()
-                if not rows:
-                    break
-                yield renderer.rows(rows)
-                cursor = rows[-1][0]
+            if first:
+                async for rows in _pages(conn, first - 1, last):
+                    yield renderer.rows(rows)
             yield renderer.footer()
         if record:
             async with self.db.change() as ch:
