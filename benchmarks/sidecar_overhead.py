@@ -42,16 +42,18 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from neural.mlops.v1 import oip_pb2  # noqa: E402
 from peers.procs import (  # noqa: E402
     Proc,
     free_port,
+    start_all,
     start_control_plane,
     start_demo,
     start_sidecar,
     wait_for_ready,
     write_routes,
 )
+
+from neural.mlops.v1 import oip_pb2  # noqa: E402
 
 INFER = "/inference.GRPCInferenceService/ModelInfer"
 
@@ -241,16 +243,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile", action="store_true", help="py-spy profile of the sidecar (d)")
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args(argv)
-    seconds, warmup, repeats = (0.5, 0.2, 1) if args.smoke else (args.seconds, 1.0, args.repeats)
-    concurrencies = [1, 4] if args.smoke else [1, 32]
+    seconds, warmup, repeats = (0.3, 0.1, 1) if args.smoke else (args.seconds, 1.0, args.repeats)
+    concurrencies = [1] if args.smoke else [1, 32]
 
     work = Path(tempfile.mkdtemp(prefix="sidecar-bench-"))
     procs: list[Proc] = []
     nginx = None
     notes: list[str] = []
     try:
-        model = start_demo("bench")
-        shadow_model = start_demo("bench")
+        model, shadow_model = start_all(lambda: start_demo("bench"), lambda: start_demo("bench"))
         procs += [model, shadow_model]
         ab = {
             "model_name": "bench",
@@ -279,14 +280,18 @@ def main(argv: list[str] | None = None) -> int:
                 )
             ],
         )
-        cp_d = start_control_plane(work / "cp-d", routes_d)
-        cp_e = start_control_plane(work / "cp-e", routes_e)
-        procs += [cp_d, cp_e]
-        sidecar_d = start_sidecar(model.address, cp_d.address)
-        sidecar_e = start_sidecar(
-            model.address, cp_e.address, "--shadow-queue", "10000", "--shadow-in-flight", "64"
+        cp_d, cp_e = start_all(
+            lambda: start_control_plane(work / "cp-d", routes_d),
+            lambda: start_control_plane(work / "cp-e", routes_e),
         )
-        sidecar_t = start_sidecar(model.address, cp_d.address, "--variant-header", "trailing")
+        procs += [cp_d, cp_e]
+        sidecar_d, sidecar_e, sidecar_t = start_all(
+            lambda: start_sidecar(model.address, cp_d.address),
+            lambda: start_sidecar(
+                model.address, cp_e.address, "--shadow-queue", "10000", "--shadow-in-flight", "64"
+            ),
+            lambda: start_sidecar(model.address, cp_d.address, "--variant-header", "trailing"),
+        )
         procs += [sidecar_d, sidecar_e, sidecar_t]
         for s in (sidecar_d, sidecar_e, sidecar_t):
             deadline = time.monotonic() + 30

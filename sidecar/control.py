@@ -17,6 +17,7 @@ from collections import OrderedDict
 
 import grpc
 import structlog
+
 from neural.mlops.sidecar.metrics import Aggregator
 from neural.mlops.sidecar.router import Router
 from neural.mlops.v1 import routing_pb2, routing_pb2_grpc
@@ -29,7 +30,7 @@ class StreamEnded(Exception):
 
 
 class Backoff:
-    def __init__(self, initial: float = 0.1, maximum: float = 5.0) -> None:
+    def __init__(self, initial: float = 0.1, maximum: float = 2.0) -> None:
         self.initial = initial
         self.maximum = maximum
         self.attempt = 0
