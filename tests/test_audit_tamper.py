@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from neural.mlops.audit import AuditLogger, EventInput, EventType, verify_export
 from neural.mlops.server.audit.export import seal_message
 from neural.mlops.server.audit.hashchain import EVENT_FIELDS, canonical_json, event_hash
@@ -322,6 +323,11 @@ async def test_purge_archives_then_leaves_a_verifiable_chain(tmp_path: Path) -> 
         page = await audit.query_events(EventQuery(page_size=100))
         assert [e.action for e in page.events] == ["purge", "new", "new", "new"]
         assert page.events[0].details["purged_count"] == 5
+        from neural.mlops.errors import InvalidArgument
+
+        with pytest.raises(InvalidArgument) as err:
+            await audit.purge(to_us(cutoff), "../../etc/evil.jsonl")
+        assert err.value.field == "archive_path"
         # Nothing older is left: a second purge at the same date is a no-op.
         assert (await audit.purge(to_us(cutoff))).purged_count == 0
         # Tampering after a purge is still caught.

@@ -45,7 +45,13 @@ from neural.mlops.server.audit.report import ComplianceReport, event_summary
 from neural.mlops.server.audit.signing import SigningKey, default_key_path
 from neural.mlops.server.audit.verify import ChainChecker, ChainVerification
 from neural.mlops.server.clock import Clock, SystemClock, from_us, to_us
-from neural.mlops.server.errors import DataLoss, FailedPrecondition, InvalidArgument, NotFound
+from neural.mlops.server.errors import (
+    AlreadyExists,
+    DataLoss,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+)
 from neural.mlops.server.identity import current_call
 from neural.mlops.server.storage import Database
 from neural.mlops.server.storage.schema import (
@@ -702,6 +708,14 @@ class AuditService:
     async def purge(self, before_us: int, archive_path: str | None = None) -> PurgeResult:
         """Delete the events older than ``before_us`` after archiving them to a sealed
         export, leaving a signed checkpoint that anchors the rest of the chain."""
+        if archive_path is not None and (
+            not archive_path or Path(archive_path).name != archive_path or archive_path.startswith(".")
+        ):
+            # A remote caller names a file; it cannot write elsewhere on the server.
+            raise InvalidArgument(
+                "archive_path must be a file name; archives are kept in <data_dir>/audit/archive/",
+                field="archive_path",
+            )
         verification = await self.verify_chain()
         if not verification.valid:
             raise FailedPrecondition(
@@ -718,12 +732,14 @@ class AuditService:
         if first is None or last < int(first):
             return PurgeResult(0, 0, 0, before_us, "", None)
         first = int(first)
+        self.archive_dir.mkdir(parents=True, exist_ok=True)
         if archive_path is None:
-            self.archive_dir.mkdir(parents=True, exist_ok=True)
             stamp = from_us(to_us(self.clock.now())).strftime("%Y%m%dT%H%M%SZ")
             archive = self.archive_dir / f"audit_{first:012d}-{last:012d}_{stamp}.jsonl"
         else:
-            archive = Path(archive_path)
+            archive = self.archive_dir / archive_path
+            if archive.exists():
+                raise AlreadyExists(f"archive {archive} already exists", field="archive_path")
         exported = await self.export_to_file(archive, "jsonl", seq_range=(first, last), record=False)
         async with self._checkpoint_lock:
             async with self.db.change() as ch:

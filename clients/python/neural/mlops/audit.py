@@ -388,8 +388,9 @@ class AuditLogger:
         return str(self._rpc("GetPublicKey", pb.GetPublicKeyRequest()).public_key_pem)
 
     def purge(self, before: DateLike, archive_path: str | os.PathLike[str] | None = None) -> PurgeResult:
-        """Delete events older than ``before`` after archiving them to a sealed export on the
-        store's side; a signed checkpoint keeps the remaining chain verifiable."""
+        """Delete events older than ``before`` after archiving them to a sealed ``jsonl``
+        export in the store's ``audit/archive/`` folder (``archive_path``: a file name
+        there); a signed checkpoint keeps the remaining chain verifiable."""
         before_us = _us(before, "before")
         if before_us is None:
             raise InvalidArgument("before is required", field="before")

@@ -89,7 +89,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     g = cmds.add_parser("purge", help="archive, then delete events older than a date")
     add_common(g)
     g.add_argument("--before", required=True, help="delete events before this date/time")
-    g.add_argument("--archive", help="archive path on the store's side (default <data_dir>/audit/archive/)")
+    g.add_argument("--archive", help="archive file name, kept in <data_dir>/audit/archive/ on the store's side")
     g.set_defaults(handler=_purge)
 
     k = cmds.add_parser("checkpoint", help="sign the chain head now")
