@@ -27,6 +27,7 @@ from typing import Any
 import grpc
 import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
 from neural.mlops.sidecar.control import MetricsReporter, RouteWatcher
 from neural.mlops.sidecar.metrics import Aggregator
 from neural.mlops.sidecar.mirror import Mirror, Tolerance
@@ -94,6 +95,8 @@ class SidecarConfig:
             )
         if self.flush_interval <= 0:
             raise ValueError("flush_interval: must be > 0")
+        if len(self.sidecar_id) > 200:
+            raise ValueError("sidecar_id: at most 200 characters")
         for name in ("max_backlog", "shadow_queue", "shadow_in_flight"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: must be >= 1")
@@ -162,6 +165,7 @@ class Sidecar:
             "batches_pending": len(r.pending) if r else 0,
             "batches_dropped": r.dropped_batches if r else 0,
             "batches_acked": r.acked if r else 0,
+            "batches_rejected": r.rejected if r else 0,
             "shadow_queue": self.mirror.queue.qsize(),
             "in_flight": self.proxy.in_flight,
         }

@@ -109,6 +109,7 @@ class MetricsReporter:
         self.sequence = 0
         self.acked = 0
         self.dropped_batches = 0
+        self.rejected = 0
         self.connected = False
         self._new = asyncio.Event()
         self._backoff = Backoff()
@@ -162,6 +163,9 @@ class MetricsReporter:
                 self._backoff.reset()
                 if self.pending.pop(ack.sequence, None) is not None:
                     self.acked += 1
+                    if ack.error:
+                        self.rejected += 1
+                        log.error("metric batch rejected", sequence=ack.sequence, error=ack.error)
                 self._new.set()
 
         reader = asyncio.create_task(read_acks())

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import grpc
 import numpy as np
 import structlog
+
 from neural.mlops.sidecar.oip import METHODS, SERVICE, request_tensors
 from neural.mlops.v1 import oip_pb2
 

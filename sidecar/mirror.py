@@ -20,6 +20,7 @@ from typing import Any
 import grpc
 import numpy as np
 import structlog
+
 from neural.mlops.sidecar.oip import MODEL_INFER, SHADOW_PARAMETER, response_tensors
 from neural.mlops.sidecar.router import Shadow
 from neural.mlops.sidecar.upstream import Upstreams

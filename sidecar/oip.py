@@ -9,6 +9,7 @@ tritonclient or mlserver.
 from __future__ import annotations
 
 import numpy as np
+
 from neural.mlops.v1 import oip_pb2
 
 SERVICE = "inference.GRPCInferenceService"

@@ -15,8 +15,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import structlog
-from neural.mlops.sidecar.metrics import Aggregator
-from neural.mlops.v1.traffic import LATENCY_BOUNDS
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -24,6 +22,9 @@ from prometheus_client.core import (
     HistogramMetricFamily,
 )
 from prometheus_client.registry import Collector
+
+from neural.mlops.sidecar.metrics import Aggregator
+from neural.mlops.v1.traffic import LATENCY_BOUNDS
 
 log = structlog.get_logger(__name__)
 

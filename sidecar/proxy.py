@@ -19,6 +19,7 @@ from typing import Any
 
 import grpc
 import structlog
+
 from neural.mlops.sidecar.metrics import Slot
 from neural.mlops.sidecar.mirror import Mirror
 from neural.mlops.sidecar.oip import MODEL_INFER, PREFIX, VARIANT_HEADER

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import structlog
+
 from neural.mlops.sidecar.metrics import Aggregator, ShadowSlot, Slot
 from neural.mlops.v1 import routing_pb2
 from neural.mlops.v1.assignment import Assigner, Strategy, pick

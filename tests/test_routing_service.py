@@ -8,6 +8,7 @@ from typing import Any
 
 import grpc
 import pytest
+
 from neural.mlops.server import traffic
 from neural.mlops.server.errors import InvalidArgument
 from neural.mlops.server.routing import convert
@@ -188,3 +189,40 @@ async def test_old_dedup_markers_are_pruned_but_recent_ones_still_dedup(tmp_path
     assert await svc.ingest(_batch(1, 1)) is True
     assert await svc.prune_dedup(older_than_us=2**62) == 1
     await svc.db.close()
+
+
+async def test_a_rejected_batch_is_acknowledged_with_the_error_so_the_stream_goes_on(
+    tmp_path: Path,
+) -> None:
+    from neural.mlops.server.app import ControlPlane
+    from neural.mlops.server.config import ServerConfig
+
+    plane = ControlPlane(ServerConfig(data_dir=tmp_path, listen="127.0.0.1:0", grace_seconds=1))
+    await plane.start()
+    try:
+        async with grpc.aio.insecure_channel(plane.address) as ch:
+            call = routing_pb2_grpc.RoutingServiceStub(ch).ReportMetrics()
+            bad = routing_pb2.MetricsBatch(
+                sidecar_id="sc",
+                sequence=1,
+                windows=[
+                    routing_pb2.VariantWindow(
+                        route_id="r", variant="v", window_start_us=-1, count=1
+                    )
+                ],
+            )
+            good = routing_pb2.MetricsBatch(
+                sidecar_id="sc",
+                sequence=2,
+                windows=[
+                    routing_pb2.VariantWindow(route_id="r", variant="v", window_start_us=0, count=1)
+                ],
+            )
+            await call.write(bad)
+            await call.write(good)
+            await call.done_writing()
+            acks = [a async for a in call]
+        assert [(a.sequence, bool(a.error)) for a in acks] == [(1, True), (2, False)]
+        assert "window_start_us" in acks[0].error
+    finally:
+        await plane.stop()

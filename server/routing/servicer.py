@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import grpc
+
+from neural.mlops.server.errors import InvalidArgument
 from neural.mlops.server.routing import convert as c
 from neural.mlops.server.services import Services
 from neural.mlops.v1 import routing_pb2 as pb
@@ -32,7 +34,13 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
         self, request_iterator: AsyncIterator[pb.MetricsBatch], context: Ctx
     ) -> AsyncIterator[pb.MetricsAck]:  # noqa: N802
         async for batch in request_iterator:
-            duplicate = await self.routing.ingest(c.batch_from_pb(batch))
+            try:
+                duplicate = await self.routing.ingest(c.batch_from_pb(batch))
+            except (InvalidArgument, ValueError) as exc:
+                yield pb.MetricsAck(
+                    sidecar_id=batch.sidecar_id, sequence=batch.sequence, error=str(exc)
+                )
+                continue
             yield pb.MetricsAck(
                 sidecar_id=batch.sidecar_id, sequence=batch.sequence, duplicate=duplicate
             )

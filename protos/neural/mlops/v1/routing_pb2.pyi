@@ -213,11 +213,13 @@ class MetricsBatch(_message.Message):
     def __init__(self, sidecar_id: _Optional[str] = ..., sequence: _Optional[int] = ..., created_us: _Optional[int] = ..., windows: _Optional[_Iterable[_Union[VariantWindow, _Mapping]]] = ..., shadows: _Optional[_Iterable[_Union[ShadowWindow, _Mapping]]] = ...) -> None: ...
 
 class MetricsAck(_message.Message):
-    __slots__ = ("sidecar_id", "sequence", "duplicate")
+    __slots__ = ("sidecar_id", "sequence", "duplicate", "error")
     SIDECAR_ID_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     DUPLICATE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
     sidecar_id: str
     sequence: int
     duplicate: bool
-    def __init__(self, sidecar_id: _Optional[str] = ..., sequence: _Optional[int] = ..., duplicate: _Optional[bool] = ...) -> None: ...
+    error: str
+    def __init__(self, sidecar_id: _Optional[str] = ..., sequence: _Optional[int] = ..., duplicate: _Optional[bool] = ..., error: _Optional[str] = ...) -> None: ...
