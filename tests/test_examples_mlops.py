@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -29,28 +31,45 @@ def test_every_listed_example_exists() -> None:
     assert sorted(p.name for p in EXAMPLES.glob("*.py")) == sorted(ORDER)
 
 
-def _run_all(cwd: Path, *extra: str, names: list[str] = ORDER) -> dict[str, str]:
+def _check(name: str, stdout: str) -> None:
+    for expected in EXPECT[name]:
+        assert expected in stdout, f"{name}: {expected!r} missing from:\n{stdout}"
+
+
+def _run_in_process(cwd: Path, capsys: pytest.CaptureFixture[str], *extra: str,
+                    names: list[str] = ORDER) -> dict[str, str]:
+    """Run each example as __main__ in this interpreter (imports already warm)."""
     outputs = {}
-    for name in names:
-        res = subprocess.run([sys.executable, str(EXAMPLES / name), *extra], cwd=cwd,
-                             capture_output=True, text=True, timeout=180)
-        assert res.returncode == 0, f"{name} failed:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
-        for expected in EXPECT[name]:
-            assert expected in res.stdout, f"{name}: {expected!r} missing from:\n{res.stdout}"
-        outputs[name] = res.stdout
+    old_cwd, old_argv = Path.cwd(), sys.argv
+    os.chdir(cwd)
+    try:
+        for name in names:
+            sys.argv = [str(EXAMPLES / name), *extra]
+            runpy.run_path(str(EXAMPLES / name), run_name="__main__")
+            outputs[name] = capsys.readouterr().out
+            _check(name, outputs[name])
+    finally:
+        os.chdir(old_cwd)
+        sys.argv = old_argv
     return outputs
 
 
-def test_examples_run_embedded(tmp_path: Path) -> None:
-    out = _run_all(tmp_path)
+def test_examples_run_embedded(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = _run_in_process(tmp_path, capsys)
     assert (tmp_path / "mlops-example").is_dir()
     # The compliance report sees what the earlier examples did in the same store.
     assert "rollbacks: 1" in out["compliance_reporting.py"]
 
 
-@pytest.mark.slow
-def test_examples_run_against_a_control_plane(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    # The examples that cross components (registry gate, deployments, CI steps) remotely.
-    _run_all(tmp_path, "--target", server.url,
-             names=["model_lifecycle.py", "shadow_deployment.py", "ci_integration.py"])
+def test_examples_run_against_a_control_plane(server, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    _run_in_process(tmp_path, capsys, "--target", server.url)
     assert not (tmp_path / "mlops-example").exists()  # nothing was stored locally
+
+
+def test_an_example_runs_as_a_script(tmp_path: Path) -> None:
+    name = "ci_integration.py"
+    res = subprocess.run([sys.executable, str(EXAMPLES / name)], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=180)
+    assert res.returncode == 0, f"{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
+    _check(name, res.stdout)
