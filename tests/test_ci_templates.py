@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from neural.mlops import ci_templates as ct
 from neural.mlops.cli import build_parser
 from neural.mlops.server.errors import AlreadyExists, FailedPrecondition, InvalidArgument

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from neural.mlops.cli import main
 from neural.mlops.deployment import DeploymentManager, PerformanceMetrics
 from neural.mlops.registry import ModelRegistry, ModelStage

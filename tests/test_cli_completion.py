@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from neural.mlops.cli import build_parser
 from neural.mlops.cli.completion import bash_script, command_tree, zsh_script
 

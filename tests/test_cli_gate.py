@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from neural.mlops.cli import main
 from neural.mlops.registry import ModelRegistry, ModelStage
 
@@ -135,21 +136,23 @@ def test_unreadable_metrics_file(store: str, tmp_path: Path, capsys: pytest.Capt
     assert code == 2 and "no such file" in err
 
 
-def test_gate_against_a_remote_control_plane(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_gate_against_a_remote_control_plane(server, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
     reg = ModelRegistry(server.url)
     reg.register_model("fraud", "v1", created_by="ds@company.com", metrics={"accuracy": 0.95})
     _promote(reg, "fraud", "v1")
     reg.register_model("fraud", "v2", created_by="ds@company.com", metrics={"accuracy": 0.90})
     reg.close()
-    base = [sys.executable, "-m", "neural.mlops", "gate", "--target", server.url, "--model", "fraud",
-            "--candidate", "v2", "--min", "accuracy=0.85"]
-    ok = subprocess.run(base + ["--max-regression", "accuracy=0.1"], capture_output=True, text=True)
+    base = ["--candidate", "v2", "--min", "accuracy=0.85"]
+    code, _, err = gate(capsys, server.url, *base, "--max-regression", "accuracy=0.01")
+    assert code == 1 and "accuracy drops by 0.05" in err
+    # As a CI job runs it: the installed command, its exit status and output.
+    ok = subprocess.run([sys.executable, "-m", "neural.mlops", "gate", "--target", server.url,
+                         "--model", "fraud", *base, "--max-regression", "accuracy=0.1"],
+                        capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
     assert "PASS: fraud v2 may proceed" in ok.stdout
-    bad = subprocess.run(base + ["--max-regression", "accuracy=0.01"], capture_output=True, text=True)
-    assert bad.returncode == 1
-    assert "accuracy drops by 0.05" in bad.stderr
-    gone = subprocess.run([sys.executable, "-m", "neural.mlops", "gate", "--target", "grpc://127.0.0.1:9",
-                           "--model", "fraud", "--candidate", "v2", "--min", "accuracy=0.9"],
-                          capture_output=True, text=True)
-    assert gone.returncode == 8 and "unavailable" in gone.stderr
+
+
+def test_gate_when_the_control_plane_is_down(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = gate(capsys, "grpc://127.0.0.1:9", "--candidate", "v2", "--min", "accuracy=0.9")
+    assert code == 8 and "unavailable" in err

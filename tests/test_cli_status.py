@@ -7,6 +7,7 @@ from concurrent import futures
 
 import grpc
 import pytest
+
 from neural.mlops.ab_testing import ABTestManager
 from neural.mlops.cli import main
 from neural.mlops.deployment import DeploymentManager, DeploymentStrategy, RollbackConfig

@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from neural.mlops.ab_testing import ABTestManager
 from neural.mlops.registry import ModelRegistry
 
