@@ -97,15 +97,21 @@ def test_packaged_templates_are_found_by_importlib_resources(provider: str) -> N
 
 @pytest.mark.parametrize("provider", ct.list_providers())
 @pytest.mark.parametrize("settings", [ct.PipelineSettings(), CUSTOM], ids=["defaults", "custom"])
-def test_every_placeholder_is_filled_and_every_cli_call_parses(provider: str,
-                                                              settings: ct.PipelineSettings) -> None:
+def test_every_placeholder_is_filled_and_every_cli_call_parses(
+    provider: str, settings: ct.PipelineSettings
+) -> None:
     text = ct.render_template(provider, settings)
     assert "@@" not in text
     assert settings.token_secret in text
-    commands = (_folded_yaml_commands(yaml.safe_load(text)) if provider != "jenkins"
-                else _cli_lines(text))
-    used = {shlex.split(c)[1] + " " + shlex.split(c)[2] if shlex.split(c)[1] == "ci"
-            else shlex.split(c)[1] for c in commands}
+    commands = (
+        _folded_yaml_commands(yaml.safe_load(text)) if provider != "jenkins" else _cli_lines(text)
+    )
+    used = {
+        shlex.split(c)[1] + " " + shlex.split(c)[2]
+        if shlex.split(c)[1] == "ci"
+        else shlex.split(c)[1]
+        for c in commands
+    }
     assert used == {"gate", "ci register", "ci request-promotion", "ci wait-approval", "ci canary"}
     env = {k: v for k, v in settings.values().items()}
     parser = build_parser()
@@ -118,11 +124,15 @@ def test_every_placeholder_is_filled_and_every_cli_call_parses(provider: str,
 def test_github_workflow_passes_actionlint_and_the_workflow_schema(tmp_path: Path) -> None:
     for settings in (ct.PipelineSettings(), CUSTOM):
         path = ct.write_template("github", tmp_path, settings, force=True)
-        lint = subprocess.run([_tool("actionlint"), "-no-color", str(path)],
-                              capture_output=True, text=True)
+        lint = subprocess.run(
+            [_tool("actionlint"), "-no-color", str(path)], capture_output=True, text=True
+        )
         assert lint.returncode == 0, lint.stdout + lint.stderr
-        schema = subprocess.run([_tool("check-jsonschema"), "--builtin-schema",
-                                 "vendor.github-workflows", str(path)], capture_output=True, text=True)
+        schema = subprocess.run(
+            [_tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", str(path)],
+            capture_output=True,
+            text=True,
+        )
         assert schema.returncode == 0, schema.stdout + schema.stderr
 
 
@@ -131,7 +141,9 @@ def test_actionlint_catches_a_broken_workflow(tmp_path: Path) -> None:
     text = ct.render_template("github", CUSTOM).replace("needs: validate", "needs: validat")
     bad = tmp_path / "bad.yml"
     bad.write_text(text)
-    lint = subprocess.run([_tool("actionlint"), "-no-color", str(bad)], capture_output=True, text=True)
+    lint = subprocess.run(
+        [_tool("actionlint"), "-no-color", str(bad)], capture_output=True, text=True
+    )
     assert lint.returncode != 0 and "validat" in lint.stdout
 
 
@@ -139,7 +151,13 @@ def test_github_workflow_runs_the_pipeline_in_order_with_the_secret() -> None:
     doc = yaml.safe_load(ct.render_template("github", CUSTOM))
     jobs = doc["jobs"]
     assert list(jobs) == ["test", "validate", "register", "request-promotion", "canary"]
-    assert [jobs[j].get("needs") for j in jobs] == [None, "test", "validate", "register", "request-promotion"]
+    assert [jobs[j].get("needs") for j in jobs] == [
+        None,
+        "test",
+        "validate",
+        "register",
+        "request-promotion",
+    ]
     assert doc["env"]["MODEL_NAME"] == "fraud_detector"
     assert doc["env"]["NEURAL_MLOPS_TARGET"] == "grpc://mlops.corp.example:50051"
     assert doc["env"]["GATE_MIN"] == "accuracy=0.95,f1=0.9"
@@ -153,8 +171,18 @@ def test_github_workflow_runs_the_pipeline_in_order_with_the_secret() -> None:
 
 
 def _check_schema(path: Path, schema: str) -> None:
-    res = subprocess.run([_tool("check-jsonschema"), "--regex-variant", "python", "--builtin-schema",
-                          schema, str(path)], capture_output=True, text=True)
+    res = subprocess.run(
+        [
+            _tool("check-jsonschema"),
+            "--regex-variant",
+            "python",
+            "--builtin-schema",
+            schema,
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
 
 
@@ -187,8 +215,11 @@ def test_azure_pipeline_structure_and_schema(tmp_path: Path) -> None:
     assert deploy["deployment"] == "canary" and deploy["environment"] == "production"
     steps = deploy["strategy"]["runOnce"]["deploy"]["steps"]
     steps += [st for s in stages for j in s["jobs"] for st in j.get("steps", [])]
-    cli_steps = [st for st in steps if "neural-mlops " in st.get("script", "")
-                 and "pip install" not in st["script"]]
+    cli_steps = [
+        st
+        for st in steps
+        if "neural-mlops " in st.get("script", "") and "pip install" not in st["script"]
+    ]
     assert len(cli_steps) == 5
     for st in cli_steps:  # Azure never exposes secrets to scripts unless mapped explicitly
         assert st["env"]["NEURAL_MLOPS_TOKEN"] == "$(MLOPS_API_TOKEN)"
@@ -197,13 +228,16 @@ def test_azure_pipeline_structure_and_schema(tmp_path: Path) -> None:
 
 # -- Jenkins: a small reader of the declarative block structure --------------------------
 
-_TOKEN = re.compile(r"""
+_TOKEN = re.compile(
+    r"""
     (?P<comment>//[^\n]*|/\*.*?\*/)
   | (?P<string>'''.*?'''|\"\"\".*?\"\"\"|'(?:\\.|[^'\\\n])*'|"(?:\\.|[^"\\\n])*")
   | (?P<open>\{) | (?P<close>\})
   | (?P<word>[A-Za-z_][\w.]*(?:\s*\((?:[^()'"]|'(?:\\.|[^'\\])*'|"(?:\\.|[^"\\])*")*\))?)
   | (?P<other>[^\s{}'"/A-Za-z_]+|/)
-""", re.S | re.X)
+""",
+    re.S | re.X,
+)
 
 
 def _jenkins_tree(text: str) -> dict[str, Any]:
@@ -236,21 +270,31 @@ def test_jenkinsfile_is_a_declarative_pipeline(tmp_path: Path) -> None:
     text = _write(tmp_path, "jenkins", CUSTOM).read_text()
     tree = _jenkins_tree(text)
     pipeline = tree["pipeline"]
-    assert set(pipeline) >= {"agent", "environment", "stages", "options", "post"} or "agent" in pipeline["_lines"]
+    assert (
+        set(pipeline) >= {"agent", "environment", "stages", "options", "post"}
+        or "agent" in pipeline["_lines"]
+    )
     assert "agent" in pipeline["_lines"] and "any" in pipeline["_lines"]
     env = " ".join(pipeline["environment"]["_lines"])
     assert "MODEL_NAME = 'fraud_detector'" in env
     assert "NEURAL_MLOPS_TOKEN = credentials('MLOPS_API_TOKEN')" in env
     assert "NEURAL_MLOPS_TARGET = 'grpc://mlops.corp.example:50051'" in env
     stages = [k for k in pipeline["stages"] if k != "_lines"]
-    assert stages == ["stage('Test')", "stage('Validate')", "stage('Register')",
-                      "stage('Request promotion')", "stage('Approval')", "stage('Canary')"]
+    assert stages == [
+        "stage('Test')",
+        "stage('Validate')",
+        "stage('Register')",
+        "stage('Request promotion')",
+        "stage('Approval')",
+        "stage('Canary')",
+    ]
     for name in stages:
         assert "steps" in pipeline["stages"][name], f"{name} has no steps block"
     approval = pipeline["stages"]["stage('Approval')"]
     assert any(k.startswith("timeout(") for k in approval["steps"])
-    assert "input" in " ".join(next(v for k, v in approval["steps"].items()
-                                    if k.startswith("timeout("))["_lines"])
+    assert "input" in " ".join(
+        next(v for k, v in approval["steps"].items() if k.startswith("timeout("))["_lines"]
+    )
 
 
 def test_jenkins_reader_rejects_unbalanced_blocks() -> None:
@@ -265,19 +309,22 @@ def test_jenkins_strings_are_escaped() -> None:
     _jenkins_tree(text)
 
 
-@pytest.mark.parametrize("change, field", [
-    ({"model_name": "fraud detector"}, "model_name"),
-    ({"model_name": "../etc"}, "model_name"),
-    ({"target": "http://mlops:50051"}, "target"),
-    ({"token_secret": "${{ github.token }}"}, "token_secret"),
-    ({"train_command": "python train.py $(curl evil)"}, "train_command"),
-    ({"train_command": "a\nb"}, "train_command"),
-    ({"min_metrics": {"acc uracy": 0.9}}, "min_metrics"),
-    ({"min_metrics": {}, "max_regression": {}}, "min_metrics"),
-    ({"max_regression": {"accuracy": -0.1}}, "max_regression"),
-    ({"canary_percent": 0}, "canary_percent"),
-    ({"model_path": "../model.pt"}, "model_path"),
-])
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"model_name": "fraud detector"}, "model_name"),
+        ({"model_name": "../etc"}, "model_name"),
+        ({"target": "http://mlops:50051"}, "target"),
+        ({"token_secret": "${{ github.token }}"}, "token_secret"),
+        ({"train_command": "python train.py $(curl evil)"}, "train_command"),
+        ({"train_command": "a\nb"}, "train_command"),
+        ({"min_metrics": {"acc uracy": 0.9}}, "min_metrics"),
+        ({"min_metrics": {}, "max_regression": {}}, "min_metrics"),
+        ({"max_regression": {"accuracy": -0.1}}, "max_regression"),
+        ({"canary_percent": 0}, "canary_percent"),
+        ({"model_path": "../model.pt"}, "model_path"),
+    ],
+)
 def test_bad_settings_are_rejected_naming_the_field(change: dict[str, Any], field: str) -> None:
     base = ct.PipelineSettings()
     settings = ct.PipelineSettings(**{**base.__dict__, **change})
@@ -321,8 +368,22 @@ def test_built_wheel_ships_the_template_folder(tmp_path: Path) -> None:
         if (REPO / name).exists():
             shutil.copytree(REPO / name, src / name, ignore=ignore)
     out = tmp_path / "dist"
-    res = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                          "-q", "-w", str(out), str(src)], capture_output=True, text=True)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(out),
+            str(src),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     wheel = next(out.glob("neural_mlops-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())

@@ -27,35 +27,69 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 # -- ci init ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("provider, path", [
-    ("github", ".github/workflows/ml-pipeline.yml"), ("gitlab", ".gitlab-ci.yml"),
-    ("jenkins", "Jenkinsfile"), ("azure", "azure-pipelines.yml"),
-])
-def test_init_writes_the_provider_file_with_the_parameters(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                           provider: str, path: str) -> None:
-    code, out, err = run(capsys, "ci", "init", "--provider", provider, "--output", str(tmp_path),
-                         "--model", "fraud_detector", "--min", "accuracy=0.95", "--min", "f1=0.9",
-                         "--max-regression", "accuracy=0.005", "--control-plane", "grpc://mlops.corp:50051",
-                         "--token-secret", "MLOPS_TOKEN")
+@pytest.mark.parametrize(
+    "provider, path",
+    [
+        ("github", ".github/workflows/ml-pipeline.yml"),
+        ("gitlab", ".gitlab-ci.yml"),
+        ("jenkins", "Jenkinsfile"),
+        ("azure", "azure-pipelines.yml"),
+    ],
+)
+def test_init_writes_the_provider_file_with_the_parameters(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], provider: str, path: str
+) -> None:
+    code, out, err = run(
+        capsys,
+        "ci",
+        "init",
+        "--provider",
+        provider,
+        "--output",
+        str(tmp_path),
+        "--model",
+        "fraud_detector",
+        "--min",
+        "accuracy=0.95",
+        "--min",
+        "f1=0.9",
+        "--max-regression",
+        "accuracy=0.005",
+        "--control-plane",
+        "grpc://mlops.corp:50051",
+        "--token-secret",
+        "MLOPS_TOKEN",
+    )
     assert code == 0, err
     written = tmp_path / path
     assert f"wrote {written}" in out and "MLOPS_TOKEN" in out
     text = written.read_text()
-    for expected in ("fraud_detector", "accuracy=0.95,f1=0.9", "accuracy=0.005", "grpc://mlops.corp:50051",
-                     "MLOPS_TOKEN", "neural-mlops gate", "neural-mlops ci canary"):
+    for expected in (
+        "fraud_detector",
+        "accuracy=0.95,f1=0.9",
+        "accuracy=0.005",
+        "grpc://mlops.corp:50051",
+        "MLOPS_TOKEN",
+        "neural-mlops gate",
+        "neural-mlops ci canary",
+    ):
         assert expected in text
     if provider != "jenkins":
         yaml.safe_load(text)
 
 
-def test_init_never_overwrites_without_force(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_init_never_overwrites_without_force(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     target = tmp_path / ".gitlab-ci.yml"
     target.write_text("# my own pipeline\n")
     code, _, err = run(capsys, "ci", "init", "--provider", "gitlab", "--output", str(tmp_path))
     assert code == 4
     assert "already exists; pass --force to overwrite it" in err
     assert target.read_text() == "# my own pipeline\n"
-    code, _, _ = run(capsys, "ci", "init", "--provider", "gitlab", "--output", str(tmp_path), "--force")
+    code, _, _ = run(
+        capsys, "ci", "init", "--provider", "gitlab", "--output", str(tmp_path), "--force"
+    )
     assert code == 0 and "neural-mlops gate" in target.read_text()
 
 
@@ -63,25 +97,54 @@ def test_init_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     with pytest.raises(SystemExit) as exc:
         main(["ci", "init", "--provider", "circleci", "--output", str(tmp_path)])
     assert exc.value.code == 2
-    assert "invalid choice: 'circleci' (choose from 'github', 'gitlab', 'jenkins', 'azure')" in capsys.readouterr().err
+    assert (
+        "invalid choice: 'circleci' (choose from 'github', 'gitlab', 'jenkins', 'azure')"
+        in capsys.readouterr().err
+    )
 
     (tmp_path / "blocked").write_text("a file, not a folder")
-    code, _, err = run(capsys, "ci", "init", "--provider", "azure", "--output", str(tmp_path / "blocked"))
+    code, _, err = run(
+        capsys, "ci", "init", "--provider", "azure", "--output", str(tmp_path / "blocked")
+    )
     assert code == 5 and "is not a folder" in err
     (tmp_path / "repo").mkdir()
     (tmp_path / "repo" / ".github").write_text("a file where .github/ should be")
-    code, _, err = run(capsys, "ci", "init", "--provider", "github", "--output", str(tmp_path / "repo"))
+    code, _, err = run(
+        capsys, "ci", "init", "--provider", "github", "--output", str(tmp_path / "repo")
+    )
     assert code == 5 and "cannot write" in err
 
-    code, _, err = run(capsys, "ci", "init", "--provider", "github", "--output", str(tmp_path), "--model", "a b")
+    code, _, err = run(
+        capsys, "ci", "init", "--provider", "github", "--output", str(tmp_path), "--model", "a b"
+    )
     assert code == 2 and "model_name 'a b'" in err
-    code, _, err = run(capsys, "ci", "init", "--provider", "github", "--output", str(tmp_path),
-                       "--control-plane", "mlops:50051")
+    code, _, err = run(
+        capsys,
+        "ci",
+        "init",
+        "--provider",
+        "github",
+        "--output",
+        str(tmp_path),
+        "--control-plane",
+        "mlops:50051",
+    )
     assert code == 2 and "grpc://HOST:PORT" in err
-    code, _, err = run(capsys, "ci", "init", "--provider", "github", "--output", str(tmp_path), "--min", "accuracy")
+    code, _, err = run(
+        capsys, "ci", "init", "--provider", "github", "--output", str(tmp_path), "--min", "accuracy"
+    )
     assert code == 2 and "expected METRIC=VALUE" in err
-    code, _, err = run(capsys, "ci", "init", "--provider", "github", "--output", str(tmp_path),
-                       "--approval-timeout", "soon")
+    code, _, err = run(
+        capsys,
+        "ci",
+        "init",
+        "--provider",
+        "github",
+        "--output",
+        str(tmp_path),
+        "--approval-timeout",
+        "soon",
+    )
     assert code == 2 and "--approval-timeout" in err
     assert list(tmp_path.rglob("*.yml")) == []  # nothing written by any rejected call
 
@@ -89,16 +152,35 @@ def test_init_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
 def test_init_stdout_and_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "ci", "init", "--provider", "jenkins", "--stdout", "--model", "m1")
     assert code == 0 and out.startswith("// Generated by") and "MODEL_NAME = 'm1'" in out
-    code, out, _ = run(capsys, "ci", "init", "--provider", "azure", "--output", str(tmp_path), "--json")
+    code, out, _ = run(
+        capsys, "ci", "init", "--provider", "azure", "--output", str(tmp_path), "--json"
+    )
     assert code == 0
-    assert json.loads(out) == {"provider": "azure", "path": str(tmp_path / "azure-pipelines.yml"),
-                               "model": "my_model", "control_plane": "grpc://mlops.internal:50051",
-                               "token_secret": "NEURAL_MLOPS_TOKEN"}
+    assert json.loads(out) == {
+        "provider": "azure",
+        "path": str(tmp_path / "azure-pipelines.yml"),
+        "model": "my_model",
+        "control_plane": "grpc://mlops.internal:50051",
+        "token_secret": "NEURAL_MLOPS_TOKEN",
+    }
 
 
 def test_ci_init_as_a_command(tmp_path: Path) -> None:
-    res = subprocess.run([sys.executable, "-m", "neural.mlops", "ci", "init", "--provider", "gitlab",
-                          "--output", str(tmp_path)], capture_output=True, text=True)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "neural.mlops",
+            "ci",
+            "init",
+            "--provider",
+            "gitlab",
+            "--output",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert res.returncode == 0, res.stderr
     assert (tmp_path / ".gitlab-ci.yml").is_file()
 
@@ -106,7 +188,9 @@ def test_ci_init_as_a_command(tmp_path: Path) -> None:
 # -- the pipeline's steps against a control plane ----------------------------------------
 
 
-def test_pipeline_steps_end_to_end(server, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+def test_pipeline_steps_end_to_end(
+    server, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:  # type: ignore[no-untyped-def]
     t = server.url
     artifact = tmp_path / "model.pt"
     artifact.write_bytes(b"weights")
@@ -116,60 +200,228 @@ def test_pipeline_steps_end_to_end(server, tmp_path: Path, capsys: pytest.Captur
     registry = ModelRegistry(t)
 
     # First release: no production yet, the gate skips regression checks.
-    assert run(capsys, "gate", "--target", t, "--model", "fraud", "--candidate-metrics", str(m1),
-               "--min", "accuracy=0.9", "--max-regression", "accuracy=0.01")[0] == 0
-    code, out, err = run(capsys, "ci", "register", "--target", t, "--model", "fraud", "--version", "ci-1",
-                         "--model-path", str(artifact), "--metrics-file", str(m1), "--framework", "pytorch",
-                         "--created-by", "ci-bot", "--tag", "git-abc123", "--description", "run 1")
+    assert (
+        run(
+            capsys,
+            "gate",
+            "--target",
+            t,
+            "--model",
+            "fraud",
+            "--candidate-metrics",
+            str(m1),
+            "--min",
+            "accuracy=0.9",
+            "--max-regression",
+            "accuracy=0.01",
+        )[0]
+        == 0
+    )
+    code, out, err = run(
+        capsys,
+        "ci",
+        "register",
+        "--target",
+        t,
+        "--model",
+        "fraud",
+        "--version",
+        "ci-1",
+        "--model-path",
+        str(artifact),
+        "--metrics-file",
+        str(m1),
+        "--framework",
+        "pytorch",
+        "--created-by",
+        "ci-bot",
+        "--tag",
+        "git-abc123",
+        "--description",
+        "run 1",
+    )
     assert code == 0, err
     assert "registered fraud:ci-1 (development) metrics accuracy=0.95, f1=0.9" in out
     v = registry.get_model_version("fraud", "ci-1")
-    assert v.metrics == {"accuracy": 0.95, "f1": 0.9} and v.tags == ["git-abc123"] and v.artifact.sha256
+    assert (
+        v.metrics == {"accuracy": 0.95, "f1": 0.9}
+        and v.tags == ["git-abc123"]
+        and v.artifact.sha256
+    )
 
-    code, out, err = run(capsys, "ci", "request-promotion", "--target", t, "--model", "fraud",
-                         "--version", "ci-1", "--requested-by", "ci-bot", "--reviewers", "lead@company.com",
-                         "--justification", "gate passed")
+    code, out, err = run(
+        capsys,
+        "ci",
+        "request-promotion",
+        "--target",
+        t,
+        "--model",
+        "fraud",
+        "--version",
+        "ci-1",
+        "--requested-by",
+        "ci-bot",
+        "--reviewers",
+        "lead@company.com",
+        "--justification",
+        "gate passed",
+    )
     assert code == 0, err and "reviewers: lead@company.com" in out
 
     # Nobody approved yet: the wait times out (exit 1) and says which request it waited for.
-    code, out, err = run(capsys, "ci", "wait-approval", "--target", t, "--model", "fraud", "--version", "ci-1",
-                         "--timeout", "0.3s", "--interval", "0.1s")
+    code, out, err = run(
+        capsys,
+        "ci",
+        "wait-approval",
+        "--target",
+        t,
+        "--model",
+        "fraud",
+        "--version",
+        "ci-1",
+        "--timeout",
+        "0.3s",
+        "--interval",
+        "0.1s",
+    )
     assert code == 1 and "timed out after 0.3s waiting for approval of fraud:ci-1" in err
 
-    approver = threading.Timer(0.5, lambda: registry.approve_promotion("fraud", "ci-1", "lead@company.com", "ok"))
+    approver = threading.Timer(
+        0.5, lambda: registry.approve_promotion("fraud", "ci-1", "lead@company.com", "ok")
+    )
     approver.start()
-    code, out, err = run(capsys, "ci", "wait-approval", "--target", t, "--model", "fraud", "--version", "ci-1",
-                         "--timeout", "30s", "--interval", "0.1s")
+    code, out, err = run(
+        capsys,
+        "ci",
+        "wait-approval",
+        "--target",
+        t,
+        "--model",
+        "fraud",
+        "--version",
+        "ci-1",
+        "--timeout",
+        "30s",
+        "--interval",
+        "0.1s",
+    )
     approver.join()
     assert code == 0, err
     assert "fraud:ci-1 is approved and in PRODUCTION" in out
 
     # Second release: gated against ci-1 in production, then canaried to 100 %.
-    assert run(capsys, "gate", "--target", t, "--model", "fraud", "--candidate-metrics", str(m2),
-               "--min", "accuracy=0.9", "--max-regression", "accuracy=0.01")[0] == 0
-    assert run(capsys, "ci", "register", "--target", t, "--model", "fraud", "--version", "ci-2",
-               "--model-path", str(artifact), "--metrics-file", str(m2), "--created-by", "ci-bot")[0] == 0
-    assert run(capsys, "ci", "request-promotion", "--target", t, "--model", "fraud", "--version", "ci-2",
-               "--requested-by", "ci-bot")[0] == 0
+    assert (
+        run(
+            capsys,
+            "gate",
+            "--target",
+            t,
+            "--model",
+            "fraud",
+            "--candidate-metrics",
+            str(m2),
+            "--min",
+            "accuracy=0.9",
+            "--max-regression",
+            "accuracy=0.01",
+        )[0]
+        == 0
+    )
+    assert (
+        run(
+            capsys,
+            "ci",
+            "register",
+            "--target",
+            t,
+            "--model",
+            "fraud",
+            "--version",
+            "ci-2",
+            "--model-path",
+            str(artifact),
+            "--metrics-file",
+            str(m2),
+            "--created-by",
+            "ci-bot",
+        )[0]
+        == 0
+    )
+    assert (
+        run(
+            capsys,
+            "ci",
+            "request-promotion",
+            "--target",
+            t,
+            "--model",
+            "fraud",
+            "--version",
+            "ci-2",
+            "--requested-by",
+            "ci-bot",
+        )[0]
+        == 0
+    )
     registry.approve_promotion("fraud", "ci-2", "lead@company.com", "ok")
-    assert run(capsys, "ci", "wait-approval", "--target", t, "--model", "fraud", "--version", "ci-2",
-               "--timeout", "5s")[0] == 0
-    code, out, err = run(capsys, "ci", "canary", "--target", t, "--model", "fraud", "--version", "ci-2",
-                         "--created-by", "ci-bot", "--steps", "20,100", "--min-requests", "0",
-                         "--step-duration", "0.3s", "--analysis-interval", "0.1s", "--interval", "0.1s",
-                         "--timeout", "60s")
+    assert (
+        run(
+            capsys,
+            "ci",
+            "wait-approval",
+            "--target",
+            t,
+            "--model",
+            "fraud",
+            "--version",
+            "ci-2",
+            "--timeout",
+            "5s",
+        )[0]
+        == 0
+    )
+    code, out, err = run(
+        capsys,
+        "ci",
+        "canary",
+        "--target",
+        t,
+        "--model",
+        "fraud",
+        "--version",
+        "ci-2",
+        "--created-by",
+        "ci-bot",
+        "--steps",
+        "20,100",
+        "--min-requests",
+        "0",
+        "--step-duration",
+        "0.3s",
+        "--analysis-interval",
+        "0.1s",
+        "--interval",
+        "0.1s",
+        "--timeout",
+        "60s",
+    )
     assert code == 0, out + err
     assert "promoted: fraud:ci-2 serves 100% of traffic" in out
     assert "advanced" in out and "[####################] 100.0%" in out
     registry.close()
 
 
-def test_canary_rolled_back_fails_the_job_with_the_reason(server, tmp_path: Path,  # type: ignore[no-untyped-def]
-                                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_canary_rolled_back_fails_the_job_with_the_reason(
+    server,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     t = server.url
     registry = ModelRegistry(t)
     for version in ("v1", "v2"):
-        registry.register_model("fraud", version, created_by="ds@company.com", metrics={"accuracy": 0.9})
+        registry.register_model(
+            "fraud", version, created_by="ds@company.com", metrics={"accuracy": 0.9}
+        )
         registry.request_promotion("fraud", version, ModelStage.PRODUCTION, "ds@company.com", "ok")
         registry.approve_promotion("fraud", version, "lead@company.com", "ok")
     registry.close()
@@ -177,9 +429,30 @@ def test_canary_rolled_back_fails_the_job_with_the_reason(server, tmp_path: Path
     result: dict[str, object] = {}
 
     def canary() -> None:
-        result["code"] = main(["ci", "canary", "--target", t, "--model", "fraud", "--version", "v2",
-                               "--created-by", "ci-bot", "--min-requests", "10", "--step-duration", "60s",
-                               "--analysis-interval", "0.3s", "--interval", "0.1s", "--timeout", "60s"])
+        result["code"] = main(
+            [
+                "ci",
+                "canary",
+                "--target",
+                t,
+                "--model",
+                "fraud",
+                "--version",
+                "v2",
+                "--created-by",
+                "ci-bot",
+                "--min-requests",
+                "10",
+                "--step-duration",
+                "60s",
+                "--analysis-interval",
+                "0.3s",
+                "--interval",
+                "0.1s",
+                "--timeout",
+                "60s",
+            ]
+        )
 
     worker = threading.Thread(target=canary)
     worker.start()
@@ -194,7 +467,9 @@ def test_canary_rolled_back_fails_the_job_with_the_reason(server, tmp_path: Path
         # Report bad metrics until the controller acts. (Sent again because a concurrent
         # "wait" decision can overwrite a report made between its read and its write.)
         for _ in range(20):
-            manager.update_metrics(dep_id, PerformanceMetrics(error_rate=0.2, latency_p95=0.05, request_count=500))
+            manager.update_metrics(
+                dep_id, PerformanceMetrics(error_rate=0.2, latency_p95=0.05, request_count=500)
+            )
             worker.join(1.0)
             if not worker.is_alive():
                 break
@@ -208,12 +483,27 @@ def test_canary_rolled_back_fails_the_job_with_the_reason(server, tmp_path: Path
 def test_wait_approval_on_a_rejected_request(server, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
     t = server.url
     with ModelRegistry(t) as registry:
-        registry.register_model("fraud", "v1", created_by="ds@company.com", metrics={"accuracy": 0.9})
+        registry.register_model(
+            "fraud", "v1", created_by="ds@company.com", metrics={"accuracy": 0.9}
+        )
         registry.request_promotion("fraud", "v1", ModelStage.PRODUCTION, "ds@company.com", "ok")
         registry.reject_promotion("fraud", "v1", "lead@company.com", "not yet")
-    code, _, err = run(capsys, "ci", "wait-approval", "--target", t, "--model", "fraud", "--version", "v1",
-                       "--timeout", "5s")
+    code, _, err = run(
+        capsys,
+        "ci",
+        "wait-approval",
+        "--target",
+        t,
+        "--model",
+        "fraud",
+        "--version",
+        "v1",
+        "--timeout",
+        "5s",
+    )
     assert code == 5
     assert "has no pending promotion to PRODUCTION: it was rejected or cancelled" in err
-    code, _, err = run(capsys, "ci", "wait-approval", "--target", t, "--model", "fraud", "--version", "v9")
+    code, _, err = run(
+        capsys, "ci", "wait-approval", "--target", t, "--model", "fraud", "--version", "v9"
+    )
     assert code == 3

@@ -15,8 +15,9 @@ from neural.mlops.cli.completion import bash_script, command_tree, zsh_script
 
 @pytest.fixture(scope="module")
 def script(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    res = subprocess.run([sys.executable, "-m", "neural.mlops", "completion", "bash"],
-                         capture_output=True, text=True)
+    res = subprocess.run(
+        [sys.executable, "-m", "neural.mlops", "completion", "bash"], capture_output=True, text=True
+    )
     assert res.returncode == 0, res.stderr
     path = tmp_path_factory.mktemp("completion") / "neural-mlops.bash"
     path.write_text(res.stdout)
@@ -27,10 +28,16 @@ def complete(script: Path, *words: str) -> list[str]:
     """What bash offers after typing ``words`` (the last one is the word being completed)."""
     bash = shutil.which("bash")
     assert bash, "bash is needed"
-    code = ('source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(( $# - 1 )); '
-            '_neural_mlops; printf "%s\\n" "${COMPREPLY[@]}"')
-    res = subprocess.run([bash, "-c", code, "_", str(script), "neural-mlops", *words],
-                         capture_output=True, text=True, cwd=script.parent)
+    code = (
+        'source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(( $# - 1 )); '
+        '_neural_mlops; printf "%s\\n" "${COMPREPLY[@]}"'
+    )
+    res = subprocess.run(
+        [bash, "-c", code, "_", str(script), "neural-mlops", *words],
+        capture_output=True,
+        text=True,
+        cwd=script.parent,
+    )
     assert res.returncode == 0, res.stderr
     return [w for w in res.stdout.splitlines() if w]
 
@@ -50,7 +57,12 @@ def test_top_level_offers_every_command(script: Path) -> None:
 
 def test_nested_commands_options_and_choices(script: Path) -> None:
     assert complete(script, "ci", "in") == ["init"]
-    assert complete(script, "ci", "init", "--provider", "") == ["github", "gitlab", "jenkins", "azure"]
+    assert complete(script, "ci", "init", "--provider", "") == [
+        "github",
+        "gitlab",
+        "jenkins",
+        "azure",
+    ]
     assert complete(script, "ci", "init", "--provider", "gi") == ["github", "gitlab"]
     assert complete(script, "ci", "init", "--for") == ["--force"]
     assert complete(script, "completion", "") == ["bash", "zsh"]

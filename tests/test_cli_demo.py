@@ -11,16 +11,32 @@ import pytest
 
 @pytest.mark.slow
 def test_demo_runs_ab_test_canary_and_rollback(tmp_path: Path) -> None:
-    res = subprocess.run([sys.executable, "-m", "neural.mlops", "demo", "--fast", "--data-dir",
-                          str(tmp_path / "demo")], capture_output=True, text=True, timeout=280)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "neural.mlops",
+            "demo",
+            "--fast",
+            "--data-dir",
+            str(tmp_path / "demo"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=280,
+    )
     out = res.stdout
     assert res.returncode == 0, out[-4000:] + res.stderr[-4000:]
     # The A/B test reached a verdict and was concluded.
     assert "verdict after" in out and ": ship_treatment (" in out
     assert "winner treatment" in out
     # v2 went through every canary step under live traffic and was promoted.
-    for pct in ("10.0% -> in_progress", " 25.0% -> in_progress", " 50.0% -> in_progress",
-                "100.0% -> completed"):
+    for pct in (
+        "10.0% -> in_progress",
+        " 25.0% -> in_progress",
+        " 50.0% -> in_progress",
+        "100.0% -> completed",
+    ):
         assert pct in out
     assert "canary v2       promoted to 100% in 4 steps" in out
     # v3 failed a quarter of its calls and the controller rolled it back by itself.
@@ -31,4 +47,9 @@ def test_demo_runs_ab_test_canary_and_rollback(tmp_path: Path) -> None:
     assert sent > 100
     # Every child process was stopped; their logs stay in the given folder.
     assert sorted(p.name for p in (tmp_path / "demo" / "logs").iterdir()) == [
-        "control-plane.log", "model-v1.log", "model-v2.log", "model-v3.log", "sidecar.log"]
+        "control-plane.log",
+        "model-v1.log",
+        "model-v2.log",
+        "model-v3.log",
+        "sidecar.log",
+    ]

@@ -28,12 +28,21 @@ def test_reflection_session_runs_against_a_real_server(server, tmp_path: Path) -
     script = _block_after("### Any language: a reflection-based session", "bash")
     assert "A=127.0.0.1:50051" in script
     script = script.replace("A=127.0.0.1:50051", f"A={server.address}")
-    res = subprocess.run(["bash", "-e", "-c", script], capture_output=True, text=True, timeout=120,
-                         cwd=tmp_path, env={"PATH": f"{Path(grpcurl).parent}:/usr/bin:/bin"})
+    res = subprocess.run(
+        ["bash", "-e", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env={"PATH": f"{Path(grpcurl).parent}:/usr/bin:/bin"},
+    )
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     out = res.stdout
-    for service in ("neural.mlops.v1.RegistryService", "neural.mlops.v1.ExperimentService",
-                    "grpc.health.v1.Health"):
+    for service in (
+        "neural.mlops.v1.RegistryService",
+        "neural.mlops.v1.ExperimentService",
+        "grpc.health.v1.Health",
+    ):
         assert service in out
     assert '"status": "SERVING"' in out
     assert '"status": "TEST_STATUS_RUNNING"' in out

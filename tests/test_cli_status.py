@@ -20,34 +20,58 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-def test_status_shows_models_tests_and_live_split(server, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+def test_status_shows_models_tests_and_live_split(
+    server, capsys: pytest.CaptureFixture[str]
+) -> None:  # type: ignore[no-untyped-def]
     t = server.url
     with ModelRegistry(t) as reg:
         for version, acc in (("v1", 0.94), ("v2", 0.95)):
-            reg.register_model("fraud", version, created_by="ds@company.com", metrics={"accuracy": acc})
+            reg.register_model(
+                "fraud", version, created_by="ds@company.com", metrics={"accuracy": acc}
+            )
             reg.request_promotion("fraud", version, ModelStage.PRODUCTION, "ds@company.com", "ok")
             reg.approve_promotion("fraud", version, "lead@company.com", "ok")
         reg.register_model("fraud", "v3", created_by="ds@company.com", metrics={"accuracy": 0.97})
         reg.request_promotion("fraud", "v3", ModelStage.PRODUCTION, "ds@company.com", "ok")
     with ABTestManager(t) as ab:
-        test = ab.create_test(name="v3 vs v2", description="", control_variant="fraud:v2",
-                              treatment_variant="fraud:v3", traffic_split=0.25, created_by="ds@company.com")
+        test = ab.create_test(
+            name="v3 vs v2",
+            description="",
+            control_variant="fraud:v2",
+            treatment_variant="fraud:v3",
+            traffic_split=0.25,
+            created_by="ds@company.com",
+        )
         ab.start_test(test.test_id)
-        ab.record_requests(test.test_id, [{"variant": "control", "success": True, "latency": 0.03}] * 30
-                           + [{"variant": "treatment", "success": True, "latency": 0.03}] * 10)
-        draft = ab.create_test(name="draft", description="", control_variant="fraud:v2",
-                               treatment_variant="fraud:v3", created_by="ds@company.com")
+        ab.record_requests(
+            test.test_id,
+            [{"variant": "control", "success": True, "latency": 0.03}] * 30
+            + [{"variant": "treatment", "success": True, "latency": 0.03}] * 10,
+        )
+        draft = ab.create_test(
+            name="draft",
+            description="",
+            control_variant="fraud:v2",
+            treatment_variant="fraud:v3",
+            created_by="ds@company.com",
+        )
     with DeploymentManager(t) as dm:
-        dep = dm.create_deployment("fraud", "v2", DeploymentStrategy.CANARY, created_by="ops@company.com",
-                                   steps=[10, 100], step_duration_seconds=3600,
-                                   rollback_config=RollbackConfig(min_requests_before_check=10**6))
+        dep = dm.create_deployment(
+            "fraud",
+            "v2",
+            DeploymentStrategy.CANARY,
+            created_by="ops@company.com",
+            steps=[10, 100],
+            step_duration_seconds=3600,
+            rollback_config=RollbackConfig(min_requests_before_check=10**6),
+        )
 
     code, out, err = run(capsys, "status", "--target", t)
     assert code == 0, err
-    assert "fraud  3" in out and "v2" in out                # 3 versions, v2 in production
+    assert "fraud  3" in out and "v2" in out  # 3 versions, v2 in production
     assert test.test_id in out and "treatment 25% control 75%" in out
     assert "control=30 treatment=10" in out
-    assert draft.test_id not in out                        # only running/paused tests
+    assert draft.test_id not in out  # only running/paused tests
     assert dep.deployment_id in out and "canary [#---------]  10.0%" in out and "1/2" in out
 
     code, out, _ = run(capsys, "status", "--target", t, "--json")

@@ -11,19 +11,41 @@ from pathlib import Path
 import pytest
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "mlops"
-ORDER = ["model_lifecycle.py", "ab_testing_workflow.py", "shadow_deployment.py", "ci_integration.py",
-         "compliance_reporting.py"]
+ORDER = [
+    "model_lifecycle.py",
+    "ab_testing_workflow.py",
+    "shadow_deployment.py",
+    "ci_integration.py",
+    "compliance_reporting.py",
+]
 EXPECT = {
-    "model_lifecycle.py": ["production: fraud_detector:v2.0.0; v1 is archived", "self-approval refused",
-                           "downloaded v2.0.0.pt: 'weights of fraud_detector v2.0.0'"],
-    "ab_testing_workflow.py": ["significant: True", "'action': 'ship_treatment'", "concluded: winner=treatment"],
-    "shadow_deployment.py": ["verdict pass", "deployment rolled back: ['latency p95 0.0800s > 0.0750s",
-                             "status rolled_back"],
-    "ci_integration.py": ["wrote .github/workflows/ml-pipeline.yml (github)", "promoted: credit_scorer:ci-1",
-                          "pipeline stopped at the gate; production is still credit_scorer:ci-1"],
-    "compliance_reporting.py": ["Security violations: 1", "Unapproved production changes:",
-                                "Audit chain valid: True", "export verifies: True",
-                                "tampered copy verifies: False"],
+    "model_lifecycle.py": [
+        "production: fraud_detector:v2.0.0; v1 is archived",
+        "self-approval refused",
+        "downloaded v2.0.0.pt: 'weights of fraud_detector v2.0.0'",
+    ],
+    "ab_testing_workflow.py": [
+        "significant: True",
+        "'action': 'ship_treatment'",
+        "concluded: winner=treatment",
+    ],
+    "shadow_deployment.py": [
+        "verdict pass",
+        "deployment rolled back: ['latency p95 0.0800s > 0.0750s",
+        "status rolled_back",
+    ],
+    "ci_integration.py": [
+        "wrote .github/workflows/ml-pipeline.yml (github)",
+        "promoted: credit_scorer:ci-1",
+        "pipeline stopped at the gate; production is still credit_scorer:ci-1",
+    ],
+    "compliance_reporting.py": [
+        "Security violations: 1",
+        "Unapproved production changes:",
+        "Audit chain valid: True",
+        "export verifies: True",
+        "tampered copy verifies: False",
+    ],
 }
 
 
@@ -36,8 +58,9 @@ def _check(name: str, stdout: str) -> None:
         assert expected in stdout, f"{name}: {expected!r} missing from:\n{stdout}"
 
 
-def _run_in_process(cwd: Path, capsys: pytest.CaptureFixture[str], *extra: str,
-                    names: list[str] = ORDER) -> dict[str, str]:
+def _run_in_process(
+    cwd: Path, capsys: pytest.CaptureFixture[str], *extra: str, names: list[str] = ORDER
+) -> dict[str, str]:
     """Run each example as __main__ in this interpreter (imports already warm)."""
     outputs = {}
     old_cwd, old_argv = Path.cwd(), sys.argv
@@ -61,15 +84,23 @@ def test_examples_run_embedded(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert "rollbacks: 1" in out["compliance_reporting.py"]
 
 
-def test_examples_run_against_a_control_plane(server, tmp_path: Path,  # type: ignore[no-untyped-def]
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_examples_run_against_a_control_plane(
+    server,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     _run_in_process(tmp_path, capsys, "--target", server.url)
     assert not (tmp_path / "mlops-example").exists()  # nothing was stored locally
 
 
 def test_an_example_runs_as_a_script(tmp_path: Path) -> None:
     name = "ci_integration.py"
-    res = subprocess.run([sys.executable, str(EXAMPLES / name)], cwd=tmp_path,
-                         capture_output=True, text=True, timeout=180)
+    res = subprocess.run(
+        [sys.executable, str(EXAMPLES / name)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert res.returncode == 0, f"{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
     _check(name, res.stdout)

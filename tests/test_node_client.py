@@ -28,8 +28,13 @@ def node() -> str:
     if not node_bin or not npm_bin:
         pytest.fail("node and npm are needed for the Node.js client (apt-get install nodejs npm)")
     if not (NODE_DIR / "node_modules" / "@grpc" / "grpc-js").is_dir():
-        res = subprocess.run([npm_bin, "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR,
-                             capture_output=True, text=True, timeout=300)
+        res = subprocess.run(
+            [npm_bin, "ci", "--no-audit", "--no-fund"],
+            cwd=NODE_DIR,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     return node_bin
 
@@ -44,15 +49,21 @@ def test_package_is_built_from_the_contract_only() -> None:
 
 
 def test_node_assignment_reproduces_the_contract_vectors(node: str) -> None:
-    res = subprocess.run([node, "--test", "test/"], cwd=NODE_DIR, capture_output=True, text=True,
-                         timeout=120)
+    res = subprocess.run(
+        [node, "--test", "test/"], cwd=NODE_DIR, capture_output=True, text=True, timeout=120
+    )
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert "# fail 0" in res.stdout
 
 
 def test_node_ab_workflow_against_a_real_server(node: str, server) -> None:  # type: ignore[no-untyped-def]
-    res = subprocess.run([node, "examples/ab_workflow.js", server.url, "fraud_detector"],
-                         cwd=NODE_DIR, capture_output=True, text=True, timeout=120)
+    res = subprocess.run(
+        [node, "examples/ab_workflow.js", server.url, "fraud_detector"],
+        cwd=NODE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 0, res.stderr
     summary = json.loads(res.stdout)
     assert summary["recorded"] == 4000
@@ -69,11 +80,18 @@ def test_node_ab_workflow_against_a_real_server(node: str, server) -> None:  # t
     with ABTestManager(server.url) as manager:
         analysis = manager.analyze_test(summary["test_id"], confidence_level=0.95)
         assert analysis["statistically_significant"] is True
-        assert analysis["treatment"]["success_rate"] == pytest.approx(summary["treatment_success_rate"])
+        assert analysis["treatment"]["success_rate"] == pytest.approx(
+            summary["treatment_success_rate"]
+        )
         assert analysis["control"]["success_rate"] == pytest.approx(summary["control_success_rate"])
 
     # Server errors arrive as status + reason, and the script exits non-zero.
-    again = subprocess.run([node, "examples/ab_workflow.js", server.url, "fraud_detector"],
-                           cwd=NODE_DIR, capture_output=True, text=True, timeout=120)
+    again = subprocess.run(
+        [node, "examples/ab_workflow.js", server.url, "fraud_detector"],
+        cwd=NODE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert again.returncode == 1
     assert "ALREADY_EXISTS: model version fraud_detector:v1.0.0 already exists" in again.stderr

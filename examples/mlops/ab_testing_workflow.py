@@ -24,8 +24,12 @@ def converted(user_id: str, variant: str) -> bool:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--target", default="./mlops-example", help="store folder or grpc://HOST:PORT")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--target", default="./mlops-example", help="store folder or grpc://HOST:PORT"
+    )
     parser.add_argument("--users", type=int, default=12000)
     args = parser.parse_args()
 
@@ -45,18 +49,28 @@ def main() -> None:
 
     # The variant is a pure function of (test_id, user): the same answer here, in the
     # sidecar and in any other language (protos/neural/mlops/v1/ASSIGNMENT.md).
-    assert manager.get_variant(test.test_id, user_id="user123") == manager.get_variant(test.test_id, "user123")
+    assert manager.get_variant(test.test_id, user_id="user123") == manager.get_variant(
+        test.test_id, "user123"
+    )
     batch: list[dict[str, object]] = []
     counts = {"control": 0, "treatment": 0}
     for i in range(args.users):
         user = f"user{i}"
         variant = manager.get_variant(test.test_id, user_id=user) if i < 20 else None
         if variant is None:  # beyond a few calls, compute locally: no round trip per request
-            variant = test.variants[assign(test.test_id, user, [v.weight for v in test.variants])].name
+            variant = test.variants[
+                assign(test.test_id, user, [v.weight for v in test.variants])
+            ].name
         counts[variant] += 1
-        batch.append({"variant": variant, "user_id": user, "success": converted(user, variant),
-                      "latency": 0.030 + (0.004 if variant == "treatment" else 0.0),
-                      "custom_metrics": {"accuracy": 0.96 if variant == "treatment" else 0.93}})
+        batch.append(
+            {
+                "variant": variant,
+                "user_id": user,
+                "success": converted(user, variant),
+                "latency": 0.030 + (0.004 if variant == "treatment" else 0.0),
+                "custom_metrics": {"accuracy": 0.96 if variant == "treatment" else 0.93},
+            }
+        )
         if len(batch) == 1000:
             manager.record_requests(test.test_id, batch)
             batch = []
@@ -67,10 +81,12 @@ def main() -> None:
     analysis = manager.analyze_test(test.test_id, confidence_level=0.95)
     print(f"control success rate:   {analysis['control']['success_rate']:.2%}")
     print(f"treatment success rate: {analysis['treatment']['success_rate']:.2%}")
-    print(f"p-value: {analysis['p_value']:.4g}; significant: {analysis['statistically_significant']}")
+    print(
+        f"p-value: {analysis['p_value']:.4g}; significant: {analysis['statistically_significant']}"
+    )
     if analysis["statistically_significant"]:
         print(f"Improvement: {analysis['improvement']['relative_improvement']:.2f}%")
-    srm = analysis['srm']
+    srm = analysis["srm"]
     print(f"sample ratio mismatch: detected={srm['detected']} (p={srm['p_value']:.3f})")
     print(f"recommendation: {analysis['recommendation']}")
 

@@ -33,16 +33,25 @@ def step(*argv: str) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--target", default="./mlops-example", help="store folder or grpc://HOST:PORT")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--target", default="./mlops-example", help="store folder or grpc://HOST:PORT"
+    )
     parser.add_argument("--model", default="credit_scorer")
     args = parser.parse_args()
     t, model = args.target, args.model
     repo = Path(tempfile.mkdtemp(prefix="ml-repo-"))
 
-    settings = PipelineSettings(model_name=model, min_metrics={"accuracy": 0.9, "auc": 0.85},
-                                max_regression={"accuracy": 0.01}, target="grpc://mlops.company.internal:50051",
-                                token_secret="NEURAL_MLOPS_TOKEN", reviewers=("ml_manager@company.com",))
+    settings = PipelineSettings(
+        model_name=model,
+        min_metrics={"accuracy": 0.9, "auc": 0.85},
+        max_regression={"accuracy": 0.01},
+        target="grpc://mlops.company.internal:50051",
+        token_secret="NEURAL_MLOPS_TOKEN",
+        reviewers=("ml_manager@company.com",),
+    )
     for provider in list_providers():
         path = write_template(provider, repo, settings)
         print(f"wrote {path.relative_to(repo)} ({provider})")
@@ -63,34 +72,137 @@ def main() -> None:
     version = f"ci-{run + 1}"
     artifact, metrics = evaluate(version, 0.93, 0.91)
     print(f"\n== pipeline run for {model}:{version}")
-    assert step("gate", "--target", t, "--model", model, "--candidate-metrics", str(metrics),
-                "--min", "accuracy=0.9,auc=0.85", "--max-regression", "accuracy=0.01") == 0
-    assert step("ci", "register", "--target", t, "--model", model, "--version", version,
-                "--model-path", str(artifact), "--metrics-file", str(metrics), "--framework", "sklearn",
-                "--created-by", "ci-bot", "--tag", "git-1a2b3c4") == 0
-    assert step("ci", "request-promotion", "--target", t, "--model", model, "--version", version,
-                "--requested-by", "ci-bot", "--reviewers", "ml_manager@company.com",
-                "--justification", "passed the metrics gate") == 0
+    assert (
+        step(
+            "gate",
+            "--target",
+            t,
+            "--model",
+            model,
+            "--candidate-metrics",
+            str(metrics),
+            "--min",
+            "accuracy=0.9,auc=0.85",
+            "--max-regression",
+            "accuracy=0.01",
+        )
+        == 0
+    )
+    assert (
+        step(
+            "ci",
+            "register",
+            "--target",
+            t,
+            "--model",
+            model,
+            "--version",
+            version,
+            "--model-path",
+            str(artifact),
+            "--metrics-file",
+            str(metrics),
+            "--framework",
+            "sklearn",
+            "--created-by",
+            "ci-bot",
+            "--tag",
+            "git-1a2b3c4",
+        )
+        == 0
+    )
+    assert (
+        step(
+            "ci",
+            "request-promotion",
+            "--target",
+            t,
+            "--model",
+            model,
+            "--version",
+            version,
+            "--requested-by",
+            "ci-bot",
+            "--reviewers",
+            "ml_manager@company.com",
+            "--justification",
+            "passed the metrics gate",
+        )
+        == 0
+    )
     # The reviewer approves while the deploy job waits.
-    reviewer = threading.Timer(1.0, lambda: registry.approve_promotion(
-        model, version, "ml_manager@company.com", "looks good"))
+    reviewer = threading.Timer(
+        1.0,
+        lambda: registry.approve_promotion(model, version, "ml_manager@company.com", "looks good"),
+    )
     reviewer.start()
-    assert step("ci", "wait-approval", "--target", t, "--model", model, "--version", version,
-                "--timeout", "60s", "--interval", "0.2s") == 0
+    assert (
+        step(
+            "ci",
+            "wait-approval",
+            "--target",
+            t,
+            "--model",
+            model,
+            "--version",
+            version,
+            "--timeout",
+            "60s",
+            "--interval",
+            "0.2s",
+        )
+        == 0
+    )
     reviewer.join()
-    assert step("ci", "canary", "--target", t, "--model", model, "--version", version,
-                "--created-by", "ci-bot", "--steps", "10,50,100", "--min-requests", "0",
-                "--step-duration", "0.2s", "--analysis-interval", "0.1s", "--interval", "0.1s",
-                "--timeout", "60s") == 0
+    assert (
+        step(
+            "ci",
+            "canary",
+            "--target",
+            t,
+            "--model",
+            model,
+            "--version",
+            version,
+            "--created-by",
+            "ci-bot",
+            "--steps",
+            "10,50,100",
+            "--min-requests",
+            "0",
+            "--step-duration",
+            "0.2s",
+            "--analysis-interval",
+            "0.1s",
+            "--interval",
+            "0.1s",
+            "--timeout",
+            "60s",
+        )
+        == 0
+    )
 
     # -- run 2: the candidate regresses; the gate stops the pipeline ---------------------
     version = f"ci-{run + 2}"
     artifact, metrics = evaluate(version, 0.915, 0.90)
     print(f"\n== pipeline run for {model}:{version}")
-    code = step("gate", "--target", t, "--model", model, "--candidate-metrics", str(metrics),
-                "--min", "accuracy=0.9,auc=0.85", "--max-regression", "accuracy=0.01")
+    code = step(
+        "gate",
+        "--target",
+        t,
+        "--model",
+        model,
+        "--candidate-metrics",
+        str(metrics),
+        "--min",
+        "accuracy=0.9,auc=0.85",
+        "--max-regression",
+        "accuracy=0.01",
+    )
     assert code == 1, "the gate must stop a regressed candidate"
-    print(f"pipeline stopped at the gate; production is still {registry.get_production_version(model).ref}")
+    print(
+        f"pipeline stopped at the gate; production is still {registry.get_production_version(model).ref}"
+    )
     registry.close()
 
 

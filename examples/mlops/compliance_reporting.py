@@ -21,28 +21,53 @@ from neural.mlops.audit import AuditLogger, EventSeverity, EventType
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--target", default="./mlops-example", help="store folder or grpc://HOST:PORT")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--target", default="./mlops-example", help="store folder or grpc://HOST:PORT"
+    )
     args = parser.parse_args()
     logger = AuditLogger(args.target)
 
     # Explicit events, as the seed shows.
-    logger.log_model_deployment(model_name="fraud_detector", version="v2.0.0", user="devops@company.com",
-                                environment="production", strategy="canary")
-    logger.log_approval_granted(model_name="fraud_detector", version="v2.0.0",
-                                approver="ml_manager@company.com", comment="Approved after successful A/B test")
-    logger.log_security_violation(user="unknown@external.com", resource_type="model",
-                                  resource_id="fraud_detector:v2.0.0", action="unauthorized_access",
-                                  details={"ip_address": "192.168.1.1"}, ip_address="192.168.1.1")
+    logger.log_model_deployment(
+        model_name="fraud_detector",
+        version="v2.0.0",
+        user="devops@company.com",
+        environment="production",
+        strategy="canary",
+    )
+    logger.log_approval_granted(
+        model_name="fraud_detector",
+        version="v2.0.0",
+        approver="ml_manager@company.com",
+        comment="Approved after successful A/B test",
+    )
+    logger.log_security_violation(
+        user="unknown@external.com",
+        resource_type="model",
+        resource_id="fraud_detector:v2.0.0",
+        action="unauthorized_access",
+        details={"ip_address": "192.168.1.1"},
+        ip_address="192.168.1.1",
+    )
 
-    deployed = logger.query_events(event_type=EventType.MODEL_DEPLOYED,
-                                   start_date=datetime.now() - timedelta(days=30), severity=EventSeverity.INFO)
+    deployed = logger.query_events(
+        event_type=EventType.MODEL_DEPLOYED,
+        start_date=datetime.now() - timedelta(days=30),
+        severity=EventSeverity.INFO,
+    )
     print(f"deployments in the last 30 days: {len(deployed)}")
     for event in list(deployed)[:5]:
-        print(f"  {event.timestamp:%Y-%m-%d %H:%M:%S} {event.user:24} {event.resource_id} {event.action}")
+        print(
+            f"  {event.timestamp:%Y-%m-%d %H:%M:%S} {event.user:24} {event.resource_id} {event.action}"
+        )
 
-    report = logger.generate_compliance_report(start_date=datetime.now() - timedelta(days=90),
-                                               end_date=datetime.now() + timedelta(minutes=1))
+    report = logger.generate_compliance_report(
+        start_date=datetime.now() - timedelta(days=90),
+        end_date=datetime.now() + timedelta(minutes=1),
+    )
     print(f"Total events: {report.total_events}")
     print(f"Security violations: {len(report.security_violations)}")
     print(f"Most active user: {report.summary['most_active_user']}")
@@ -51,8 +76,12 @@ def main() -> None:
     print(f"Audit chain valid: {report.chain_valid}")
 
     out = Path(tempfile.mkdtemp(prefix="audit-")) / "audit_trail.json"
-    export = logger.export_audit_trail(output_path=str(out), format="json",
-                                       start_date=datetime.now() - timedelta(days=90), end_date=datetime.now())
+    export = logger.export_audit_trail(
+        output_path=str(out),
+        format="json",
+        start_date=datetime.now() - timedelta(days=90),
+        end_date=datetime.now(),
+    )
     print(f"exported {export.count} events to {out} ({export.bytes_written} bytes, signed seal)")
     print(f"export verifies: {AuditLogger.verify_export(out).valid}")
 

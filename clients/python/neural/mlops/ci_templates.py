@@ -95,7 +95,9 @@ def parse_provider(value: str | Provider) -> Provider:
         ) from None
 
 
-def parse_thresholds(values: str | Mapping[str, float] | list[str] | None, option: str) -> dict[str, float]:
+def parse_thresholds(
+    values: str | Mapping[str, float] | list[str] | None, option: str
+) -> dict[str, float]:
     """``"accuracy=0.9,f1=0.8"`` (or a list of such strings, or a mapping) -> ``{metric: value}``.
 
     A trailing ``%`` is kept as a relative threshold by :mod:`neural.mlops.cli.gate`; here,
@@ -113,7 +115,9 @@ def parse_thresholds(values: str | Mapping[str, float] | list[str] | None, optio
         for part in parts:
             metric, sep, raw = part.partition("=")
             if not sep:
-                raise InvalidArgument(f"{option}: expected METRIC=VALUE, got {part!r}", field=option)
+                raise InvalidArgument(
+                    f"{option}: expected METRIC=VALUE, got {part!r}", field=option
+                )
             items.append((metric.strip(), raw.strip()))
     out: dict[str, float] = {}
     for metric, raw in items:
@@ -122,7 +126,9 @@ def parse_thresholds(values: str | Mapping[str, float] | list[str] | None, optio
         try:
             value = float(raw)
         except (TypeError, ValueError):
-            raise InvalidArgument(f"{option}: {metric} needs a number, got {raw!r}", field=option) from None
+            raise InvalidArgument(
+                f"{option}: {metric} needs a number, got {raw!r}", field=option
+            ) from None
         if not math.isfinite(value):
             raise InvalidArgument(f"{option}: {metric} must be finite", field=option)
         out[metric] = value
@@ -164,39 +170,66 @@ class PipelineSettings:
         if not _MODEL_NAME.match(self.model_name or ""):
             raise InvalidArgument(
                 f"model_name {self.model_name!r} must be 1-128 characters of letters, digits, "
-                "'.', '_' or '-', starting with a letter or digit", field="model_name")
+                "'.', '_' or '-', starting with a letter or digit",
+                field="model_name",
+            )
         if not self.min_metrics and not self.max_regression:
-            raise InvalidArgument("give at least one metric threshold (min_metrics or max_regression)",
-                                  field="min_metrics")
-        for option, values in (("min_metrics", self.min_metrics), ("max_regression", self.max_regression)):
+            raise InvalidArgument(
+                "give at least one metric threshold (min_metrics or max_regression)",
+                field="min_metrics",
+            )
+        for option, values in (
+            ("min_metrics", self.min_metrics),
+            ("max_regression", self.max_regression),
+        ):
             parse_thresholds(values, option)
         for metric, value in self.max_regression.items():
             if value < 0:
-                raise InvalidArgument(f"max_regression: {metric} must be >= 0", field="max_regression")
+                raise InvalidArgument(
+                    f"max_regression: {metric} must be >= 0", field="max_regression"
+                )
         if not _TARGET.match(self.target or ""):
             raise InvalidArgument(
-                f"target {self.target!r} must look like grpc://HOST:PORT", field="target")
+                f"target {self.target!r} must look like grpc://HOST:PORT", field="target"
+            )
         if not _SECRET.match(self.token_secret or ""):
             raise InvalidArgument(
                 f"token_secret {self.token_secret!r} must be a variable name "
-                "(letters, digits, '_', not starting with a digit)", field="token_secret")
+                "(letters, digits, '_', not starting with a digit)",
+                field="token_secret",
+            )
         if not re.match(r"^3\.\d{1,2}$", self.python_version):
-            raise InvalidArgument(f"python_version must look like 3.11, got {self.python_version!r}",
-                                  field="python_version")
+            raise InvalidArgument(
+                f"python_version must look like 3.11, got {self.python_version!r}",
+                field="python_version",
+            )
         for name in ("install_command", "test_command", "train_command"):
             value = getattr(self, name)
-            if not value or "\n" in value or "\r" in value or _EXPANDING.search(value) or "'''" in value:
+            if (
+                not value
+                or "\n" in value
+                or "\r" in value
+                or _EXPANDING.search(value)
+                or "'''" in value
+            ):
                 raise InvalidArgument(
                     f"{name} must be one non-empty line without '$' or '`' (CI systems would "
-                    "expand them inside the file); put longer logic in a script", field=name)
+                    "expand them inside the file); put longer logic in a script",
+                    field=name,
+                )
         for name in ("model_path", "metrics_file", "framework"):
             value = getattr(self, name)
             if not value or not re.match(r"^[A-Za-z0-9._/\-]+$", value) or ".." in value.split("/"):
-                raise InvalidArgument(f"{name} {value!r} must be a relative path of letters, digits, "
-                                      "'.', '_', '-' and '/'", field=name)
+                raise InvalidArgument(
+                    f"{name} {value!r} must be a relative path of letters, digits, "
+                    "'.', '_', '-' and '/'",
+                    field=name,
+                )
         for reviewer in self.reviewers:
             if not _REVIEWER.match(reviewer):
-                raise InvalidArgument(f"reviewer {reviewer!r} is not a valid identity", field="reviewers")
+                raise InvalidArgument(
+                    f"reviewer {reviewer!r} is not a valid identity", field="reviewers"
+                )
         if not (0 < self.canary_percent <= 100):
             raise InvalidArgument("canary_percent must be in (0, 100]", field="canary_percent")
         for name in ("approval_timeout_minutes", "watch_timeout_minutes"):
@@ -225,7 +258,9 @@ class PipelineSettings:
             "WATCH_TIMEOUT": f"{int(self.watch_timeout_minutes)}m",
             "APPROVAL_TIMEOUT_MINUTES": str(int(self.approval_timeout_minutes)),
             "WATCH_TIMEOUT_MINUTES": str(int(self.watch_timeout_minutes)),
-            "JOB_TIMEOUT_MINUTES": str(int(self.approval_timeout_minutes + self.watch_timeout_minutes) + 10),
+            "JOB_TIMEOUT_MINUTES": str(
+                int(self.approval_timeout_minutes + self.watch_timeout_minutes) + 10
+            ),
         }
 
 
@@ -238,7 +273,11 @@ def _quote(provider: Provider, value: str) -> str:
 def template_text(provider: str | Provider) -> str:
     """The packaged template with its ``@@PLACEHOLDERS@@`` still in."""
     p = parse_provider(provider)
-    return resources.files("neural.mlops").joinpath("ci_templates", TEMPLATE_FILES[p]).read_text("utf-8")
+    return (
+        resources.files("neural.mlops")
+        .joinpath("ci_templates", TEMPLATE_FILES[p])
+        .read_text("utf-8")
+    )
 
 
 def render_template(provider: str | Provider, settings: PipelineSettings | None = None) -> str:
@@ -261,8 +300,13 @@ def default_output_path(provider: str | Provider) -> str:
     return OUTPUT_PATHS[parse_provider(provider)]
 
 
-def write_template(provider: str | Provider, output_dir: str | os.PathLike[str] = ".",
-                   settings: PipelineSettings | None = None, *, force: bool = False) -> Path:
+def write_template(
+    provider: str | Provider,
+    output_dir: str | os.PathLike[str] = ".",
+    settings: PipelineSettings | None = None,
+    *,
+    force: bool = False,
+) -> Path:
     """Render and write the pipeline under ``output_dir`` at the provider's usual path.
 
     An existing file is never replaced unless ``force``; raises AlreadyExists then, and

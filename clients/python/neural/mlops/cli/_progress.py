@@ -37,9 +37,11 @@ def metrics_summary(m: Any) -> str:
 
 def deployment_line(dep: Any) -> str:
     steps = len(dep.plan.steps) or 1
-    return (f"{dep.model_name}:{dep.model_version} {dep.strategy.value} "
-            f"step {min(dep.step_index + 1, steps)}/{steps} {bar(dep.traffic_percentage)} "
-            f"{dep.status.value}")
+    return (
+        f"{dep.model_name}:{dep.model_version} {dep.strategy.value} "
+        f"step {min(dep.step_index + 1, steps)}/{steps} {bar(dep.traffic_percentage)} "
+        f"{dep.status.value}"
+    )
 
 
 def event_line(event: Any, dep: Any) -> str:
@@ -48,8 +50,10 @@ def event_line(event: Any, dep: Any) -> str:
     why = f" ({'; '.join(str(r) for r in reasons)})" if reasons else ""
     if not why and details.get("reason"):
         why = f" ({details['reason']})"
-    return (f"{clock(event.at)}  {event.action:<12} {bar(event.traffic_percentage)} "
-            f"-> {event.to_status.value}{why}")
+    return (
+        f"{clock(event.at)}  {event.action:<12} {bar(event.traffic_percentage)} "
+        f"-> {event.to_status.value}{why}"
+    )
 
 
 class Live:

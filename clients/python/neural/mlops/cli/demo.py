@@ -74,8 +74,13 @@ class Processes:
         """Start ``neural-mlops ARGS`` (stderr to logs/LABEL.log); see :meth:`ready`."""
         assert self.log_dir is not None
         err = open(self.log_dir / f"{label}.log", "w")  # noqa: SIM115 (kept open for the child)
-        proc = subprocess.Popen([sys.executable, "-m", "neural.mlops", *args], stdout=subprocess.PIPE,
-                                stderr=err, text=True, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "neural.mlops", *args],
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+            start_new_session=True,
+        )
         self.procs.append((label, proc))
         return proc
 
@@ -88,8 +93,10 @@ class Processes:
             line = proc.stdout.readline()
             if not line:
                 if proc.poll() is not None:
-                    raise RuntimeError(f"{label} exited with {proc.returncode}: {''.join(seen)} "
-                                       f"(log: {self.log_dir / (label + '.log')})")
+                    raise RuntimeError(
+                        f"{label} exited with {proc.returncode}: {''.join(seen)} "
+                        f"(log: {self.log_dir / (label + '.log')})"
+                    )
                 continue
             seen.append(line)
             if m := _READY.search(line):
@@ -127,8 +134,10 @@ class Traffic:
         self._pb = oip_pb2
         self.channel = grpc.insecure_channel(address)
         self.call = self.channel.unary_unary(
-            MODEL_INFER, request_serializer=oip_pb2.ModelInferRequest.SerializeToString,
-            response_deserializer=oip_pb2.ModelInferResponse.FromString)
+            MODEL_INFER,
+            request_serializer=oip_pb2.ModelInferRequest.SerializeToString,
+            response_deserializer=oip_pb2.ModelInferResponse.FromString,
+        )
         self.period = 1.0 / rps
         self.recent: deque[tuple[float, str, bool]] = deque()
         self.total = 0
@@ -171,7 +180,9 @@ class Traffic:
 
     def start(self, workers: int = 3) -> None:
         self._stop.clear()
-        self._threads = [threading.Thread(target=self._worker, args=(i,), daemon=True) for i in range(workers)]
+        self._threads = [
+            threading.Thread(target=self._worker, args=(i,), daemon=True) for i in range(workers)
+        ]
         for t in self._threads:
             t.start()
 
@@ -204,8 +215,12 @@ def _converts(user: str, variant: str) -> bool:
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("demo", help="run the whole system on loopback: A/B test, canary, rollback",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "demo",
+        help="run the whole system on loopback: A/B test, canary, rollback",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--fast", action="store_true", help="shorter phases (about a minute in all)")
     p.add_argument("--keep", action="store_true", help="keep the scratch folder (store and logs)")
     p.add_argument("--data-dir", type=Path, help="scratch folder (default: a new temporary one)")
@@ -214,7 +229,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def run(args: argparse.Namespace) -> int:
     pace = PACES["fast" if args.fast else "normal"]
-    root = Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(prefix="neural-mlops-demo-"))
+    root = (
+        Path(args.data_dir)
+        if args.data_dir
+        else Path(tempfile.mkdtemp(prefix="neural-mlops-demo-"))
+    )
     root.mkdir(parents=True, exist_ok=True)
     (root / "logs").mkdir(exist_ok=True)
     procs = Processes(log_dir=root / "logs")
@@ -226,20 +245,56 @@ def run(args: argparse.Namespace) -> int:
         live.line(f"neural-mlops demo: scratch folder {root}")
         # Start the control plane and the model servers together (each takes a few seconds
         # to import), then the sidecar, which needs their addresses.
-        started = {"control-plane": procs.spawn("control-plane", "serve", "--data-dir", str(root / "store"),
-                                                "--listen", "127.0.0.1:0", "--log-level", "warning")}
-        for version, extra in (("v1", ["--latency-ms", "4"]), ("v2", ["--latency-ms", "3"]),
-                               ("v3", ["--latency-ms", "6", "--error-rate", "0.25", "--seed", "3"])):
-            started[f"model-{version}"] = procs.spawn(f"model-{version}", "demo-model", "--name", MODEL,
-                                                      "--listen", f"127.0.0.1:{_free_port()}", *extra)
+        started = {
+            "control-plane": procs.spawn(
+                "control-plane",
+                "serve",
+                "--data-dir",
+                str(root / "store"),
+                "--listen",
+                "127.0.0.1:0",
+                "--log-level",
+                "warning",
+            )
+        }
+        for version, extra in (
+            ("v1", ["--latency-ms", "4"]),
+            ("v2", ["--latency-ms", "3"]),
+            ("v3", ["--latency-ms", "6", "--error-rate", "0.25", "--seed", "3"]),
+        ):
+            started[f"model-{version}"] = procs.spawn(
+                f"model-{version}",
+                "demo-model",
+                "--name",
+                MODEL,
+                "--listen",
+                f"127.0.0.1:{_free_port()}",
+                *extra,
+            )
         addresses = {label: procs.ready(label, proc) for label, proc in started.items()}
         cp = addresses["control-plane"]
         models = {v: addresses[f"model-{v}"] for v in ("v1", "v2", "v3")}
-        sidecar = procs.ready("sidecar", procs.spawn(
-            "sidecar", "sidecar", "--listen", f"127.0.0.1:{_free_port()}", "--upstream", models["v1"],
-            "--control-plane", cp, "--flush-interval", "0.25", "--log-level", "warning"))
-        live.line(f"  control plane grpc://{cp} | sidecar {sidecar} | model servers "
-                  + ", ".join(f"{v}@{a}" for v, a in models.items()))
+        sidecar = procs.ready(
+            "sidecar",
+            procs.spawn(
+                "sidecar",
+                "sidecar",
+                "--listen",
+                f"127.0.0.1:{_free_port()}",
+                "--upstream",
+                models["v1"],
+                "--control-plane",
+                cp,
+                "--flush-interval",
+                "0.25",
+                "--log-level",
+                "warning",
+            ),
+        )
+        live.line(
+            f"  control plane grpc://{cp} | sidecar {sidecar} | model servers "
+            + ", ".join(f"{v}@{a}" for v, a in models.items())
+        )
         target = f"grpc://{cp}"
         _registry_phase(target, live)
         outcome["ab"] = _ab_phase(target, models, pace, live)
@@ -255,10 +310,15 @@ def run(args: argparse.Namespace) -> int:
         live.line(f"  canary v3       {outcome['canary_v3']}")
         live.line(f"  requests sent through the sidecar: {traffic.total}")
         if args.keep:
-            live.line(f"  explore afterwards: neural-mlops serve --data-dir {root / 'store'} & "
-                      "neural-mlops status")
-        ok = (outcome["ab"].startswith("ship_treatment") and outcome["canary_v2"].startswith("promoted")
-              and outcome["canary_v3"].startswith("rolled back"))
+            live.line(
+                f"  explore afterwards: neural-mlops serve --data-dir {root / 'store'} & "
+                "neural-mlops status"
+            )
+        ok = (
+            outcome["ab"].startswith("ship_treatment")
+            and outcome["canary_v2"].startswith("promoted")
+            and outcome["canary_v3"].startswith("rolled back")
+        )
         return 0 if ok else 1
     finally:
         live.close()
@@ -278,12 +338,24 @@ def _registry_phase(target: str, live: Live) -> None:
     live.line("1. REGISTRY: three versions; v1 approved into PRODUCTION")
     with ModelRegistry(target) as reg:
         for version, acc in (("v1", 0.931), ("v2", 0.957), ("v3", 0.962)):
-            mv = reg.register_model(MODEL, version, artifact_uri=f"s3://demo/{MODEL}/{version}/model.onnx",
-                                    framework="onnx", created_by="data_scientist@company.com",
-                                    metrics={"accuracy": acc}, tags=["demo"])
+            mv = reg.register_model(
+                MODEL,
+                version,
+                artifact_uri=f"s3://demo/{MODEL}/{version}/model.onnx",
+                framework="onnx",
+                created_by="data_scientist@company.com",
+                metrics={"accuracy": acc},
+                tags=["demo"],
+            )
             live.line(f"   registered {mv.ref} accuracy={acc}")
-        reg.request_promotion(MODEL, "v1", ModelStage.PRODUCTION, "ml_engineer@company.com", "baseline",
-                              ["ml_manager@company.com"])
+        reg.request_promotion(
+            MODEL,
+            "v1",
+            ModelStage.PRODUCTION,
+            "ml_engineer@company.com",
+            "baseline",
+            ["ml_manager@company.com"],
+        )
         reg.approve_promotion(MODEL, "v1", "ml_manager@company.com", "baseline approved")
         live.line("   v1 -> PRODUCTION (requested by ml_engineer, approved by ml_manager)")
 
@@ -300,9 +372,14 @@ def _ab_phase(target: str, models: dict[str, str], pace: Pace, live: Live) -> st
     live.line("")
     live.line("2. A/B TEST: v2 (treatment) against v1 (control), 50/50, sequential decision rule")
     channels = {v: grpc.insecure_channel(models[v]) for v in ("v1", "v2")}
-    calls = {v: ch.unary_unary(MODEL_INFER, request_serializer=oip_pb2.ModelInferRequest.SerializeToString,
-                               response_deserializer=oip_pb2.ModelInferResponse.FromString)
-             for v, ch in channels.items()}
+    calls = {
+        v: ch.unary_unary(
+            MODEL_INFER,
+            request_serializer=oip_pb2.ModelInferRequest.SerializeToString,
+            response_deserializer=oip_pb2.ModelInferResponse.FromString,
+        )
+        for v, ch in channels.items()
+    }
     req = oip_pb2.ModelInferRequest(model_name=MODEL)
     req.inputs.add(name="features", datatype="FP32", shape=[1, 4])
     req.raw_input_contents.append(b"\x00\x00\x80?" * 4)
@@ -310,16 +387,23 @@ def _ab_phase(target: str, models: dict[str, str], pace: Pace, live: Live) -> st
     pool = ThreadPoolExecutor(max_workers=6, thread_name_prefix="demo-app")
     try:
         with ABTestManager(target) as ab:
-            test = ab.create_test(name="fraud_detector v2 vs v1", description="demo",
-                                  control_variant=f"{MODEL}:v1", treatment_variant=f"{MODEL}:v2",
-                                  traffic_split=0.5, created_by="ml_engineer@company.com",
-                                  decision_rule="sequential", minimum_detectable_effect=0.2)
+            test = ab.create_test(
+                name="fraud_detector v2 vs v1",
+                description="demo",
+                control_variant=f"{MODEL}:v1",
+                treatment_variant=f"{MODEL}:v2",
+                traffic_split=0.5,
+                created_by="ml_engineer@company.com",
+                decision_rule="sequential",
+                minimum_detectable_effect=0.2,
+            )
             ab.start_test(test.test_id)
             weights = [v.weight for v in test.variants]
             names = [v.name for v in test.variants]
             version_of = {"treatment": "v2", "control": "v1"}
             users = 0
             analysis: dict[str, Any] = {}
+
             def serve_user(user: str) -> dict[str, Any]:
                 arm = names[assign(test.test_id, user, weights)]
                 t0 = time.perf_counter()
@@ -328,8 +412,13 @@ def _ab_phase(target: str, models: dict[str, str], pace: Pace, live: Live) -> st
                     calls[version_of[arm]](req, timeout=5, metadata=[("x-user-id", user)])
                 except grpc.RpcError:
                     ok = False
-                return {"variant": arm, "user_id": user, "latency": time.perf_counter() - t0,
-                        "success": ok and _converts(user, arm), "error": not ok}
+                return {
+                    "variant": arm,
+                    "user_id": user,
+                    "latency": time.perf_counter() - t0,
+                    "success": ok and _converts(user, arm),
+                    "error": not ok,
+                }
 
             while users < pace.max_ab_users:
                 batch = list(pool.map(serve_user, (f"customer{users + i}" for i in range(250))))
@@ -340,19 +429,25 @@ def _ab_phase(target: str, models: dict[str, str], pace: Pace, live: Live) -> st
                 c, t = analysis["control"], analysis["treatment"]
                 rec = analysis["recommendation"]
                 p = analysis.get("sequential", {}).get("p_value", analysis.get("p_value"))
-                live.status(f"   users {users:6d} | control {c['success_rate'] or 0:6.2%} (n={c['n']}) | "
-                            f"treatment {t['success_rate'] or 0:6.2%} (n={t['n']}) | "
-                            f"always-valid p {p if p is not None else float('nan'):.3g} | {rec['action']}")
+                live.status(
+                    f"   users {users:6d} | control {c['success_rate'] or 0:6.2%} (n={c['n']}) | "
+                    f"treatment {t['success_rate'] or 0:6.2%} (n={t['n']}) | "
+                    f"always-valid p {p if p is not None else float('nan'):.3g} | {rec['action']}"
+                )
                 if rec["action"] != "keep_running":
                     break
             rec = analysis["recommendation"]
             live.settle()
             live.line(f"   verdict after {users} users: {rec['action']} ({rec['reason']})")
             if rec["action"] in ("ship_treatment", "keep_control"):
-                done = ab.conclude_test(test.test_id, reason="demo: sequential test reached a verdict")
+                done = ab.conclude_test(
+                    test.test_id, reason="demo: sequential test reached a verdict"
+                )
                 live.line(f"   concluded {test.test_id}: winner {done.winner}")
                 lift = analysis.get("improvement", {}).get("relative_improvement")
-                verdict = f"{rec['action']} after {users} users" + (f", lift {lift:+.1f}%" if lift else "")
+                verdict = f"{rec['action']} after {users} users" + (
+                    f", lift {lift:+.1f}%" if lift else ""
+                )
             else:
                 ab.stop_test(test.test_id, "demo: no verdict within the user budget")
                 verdict = f"no verdict after {users} users"
@@ -363,7 +458,9 @@ def _ab_phase(target: str, models: dict[str, str], pace: Pace, live: Live) -> st
     return verdict
 
 
-def _canary_phase(target: str, version: str, upstream: str, pace: Pace, traffic: Traffic, live: Live) -> str:
+def _canary_phase(
+    target: str, version: str, upstream: str, pace: Pace, traffic: Traffic, live: Live
+) -> str:
     from neural.mlops.deployment import (
         DeploymentManager,
         DeploymentStatus,
@@ -374,20 +471,37 @@ def _canary_phase(target: str, version: str, upstream: str, pace: Pace, traffic:
 
     live.line("")
     faulty = version == "v3"
-    live.line(f"{3 if not faulty else 4}. CANARY: {MODEL}:{version} through the sidecar under live traffic"
-              + (" (this build fails 25% of its calls)" if faulty else ""))
+    live.line(
+        f"{3 if not faulty else 4}. CANARY: {MODEL}:{version} through the sidecar under live traffic"
+        + (" (this build fails 25% of its calls)" if faulty else "")
+    )
     with ModelRegistry(target) as reg:
-        reg.request_promotion(MODEL, version, ModelStage.PRODUCTION, "ml_engineer@company.com",
-                              "hotfix" if faulty else "won the A/B test", ["ml_manager@company.com"])
+        reg.request_promotion(
+            MODEL,
+            version,
+            ModelStage.PRODUCTION,
+            "ml_engineer@company.com",
+            "hotfix" if faulty else "won the A/B test",
+            ["ml_manager@company.com"],
+        )
         reg.approve_promotion(MODEL, version, "ml_manager@company.com", "approved")
     live.line(f"   {version} approved into PRODUCTION; rollout starts at 10% of traffic")
     with DeploymentManager(target) as dm:
         dep = dm.create_deployment(
-            MODEL, version, DeploymentStrategy.CANARY, created_by="devops@company.com",
-            rollback_config=RollbackConfig(error_rate_threshold=0.05, latency_threshold_multiplier=5.0,
-                                           min_requests_before_check=pace.min_requests),
-            steps=[10, 25, 50, 100], step_duration_seconds=pace.step_seconds,
-            analysis_interval_seconds=pace.interval, upstream=upstream)
+            MODEL,
+            version,
+            DeploymentStrategy.CANARY,
+            created_by="devops@company.com",
+            rollback_config=RollbackConfig(
+                error_rate_threshold=0.05,
+                latency_threshold_multiplier=5.0,
+                min_requests_before_check=pace.min_requests,
+            ),
+            steps=[10, 25, 50, 100],
+            step_duration_seconds=pace.step_seconds,
+            analysis_interval_seconds=pace.interval,
+            upstream=upstream,
+        )
         seq = 0
         deadline = time.monotonic() + 40 * pace.step_seconds + 60
         while True:
@@ -396,14 +510,20 @@ def _canary_phase(target: str, version: str, upstream: str, pace: Pace, traffic:
                 seq = event.seq
                 reasons = (event.details or {}).get("reasons") or []
                 why = f": {'; '.join(reasons)}" if reasons else ""
-                live.line(f"   {event.at.astimezone():%H:%M:%S} {event.action:<11} {bar(event.traffic_percentage)}"
-                          f" -> {event.to_status.value}{why}")
-            live.status(f"   {version} {bar(dep.traffic_percentage)} {dep.status.value:<11} | {traffic.split()}")
+                live.line(
+                    f"   {event.at.astimezone():%H:%M:%S} {event.action:<11} {bar(event.traffic_percentage)}"
+                    f" -> {event.to_status.value}{why}"
+                )
+            live.status(
+                f"   {version} {bar(dep.traffic_percentage)} {dep.status.value:<11} | {traffic.split()}"
+            )
             if not dep.active or time.monotonic() > deadline:
                 break
             time.sleep(0.25)
         live.settle()
-        live.line(f"   {version} {bar(dep.traffic_percentage)} {dep.status.value:<11} | {traffic.split()}")
+        live.line(
+            f"   {version} {bar(dep.traffic_percentage)} {dep.status.value:<11} | {traffic.split()}"
+        )
         if dep.active:
             dm.abort(dep.deployment_id, "devops@company.com", "demo time limit")
             return "timed out (aborted)"

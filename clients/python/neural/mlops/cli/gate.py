@@ -70,8 +70,11 @@ class GateResult:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "model": self.model, "candidate": self.candidate, "baseline": self.baseline,
-            "passed": self.passed, "reasons": [c.reason for c in self.failures],
+            "model": self.model,
+            "candidate": self.candidate,
+            "baseline": self.baseline,
+            "passed": self.passed,
+            "reasons": [c.reason for c in self.failures],
             "checks": [c.__dict__ for c in self.checks],
         }
 
@@ -86,18 +89,24 @@ def parse_specs(values: list[str] | None, option: str, *, allow_relative: bool) 
             metric, sep, raw = part.partition("=")
             metric, raw = metric.strip(), raw.strip()
             if not sep or not metric or not raw:
-                raise InvalidArgument(f"{option}: expected METRIC=VALUE, got {part!r}", field=option)
+                raise InvalidArgument(
+                    f"{option}: expected METRIC=VALUE, got {part!r}", field=option
+                )
             if not _METRIC.match(metric):
                 raise InvalidArgument(f"{option}: invalid metric name {metric!r}", field=option)
             relative = raw.endswith("%")
             if relative and not allow_relative:
-                raise InvalidArgument(f"{option}: {metric}: a percentage only makes sense "
-                                      "relative to production (--max-regression/--max-increase)",
-                                      field=option)
+                raise InvalidArgument(
+                    f"{option}: {metric}: a percentage only makes sense "
+                    "relative to production (--max-regression/--max-increase)",
+                    field=option,
+                )
             try:
                 value = float(raw[:-1] if relative else raw)
             except ValueError:
-                raise InvalidArgument(f"{option}: {metric} needs a number, got {raw!r}", field=option) from None
+                raise InvalidArgument(
+                    f"{option}: {metric} needs a number, got {raw!r}", field=option
+                ) from None
             if not math.isfinite(value):
                 raise InvalidArgument(f"{option}: {metric} must be finite", field=option)
             if allow_relative and value < 0:
@@ -111,16 +120,25 @@ def read_metrics_file(path: Path) -> dict[str, float]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise InvalidArgument(f"--candidate-metrics: no such file: {path}", field="candidate_metrics") from None
+        raise InvalidArgument(
+            f"--candidate-metrics: no such file: {path}", field="candidate_metrics"
+        ) from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidArgument(f"--candidate-metrics: cannot read {path}: {exc}", field="candidate_metrics") from None
+        raise InvalidArgument(
+            f"--candidate-metrics: cannot read {path}: {exc}", field="candidate_metrics"
+        ) from None
     if isinstance(data, dict) and isinstance(data.get("metrics"), dict):
         data = data["metrics"]
     if not isinstance(data, dict):
-        raise InvalidArgument(f"--candidate-metrics: {path} must hold a JSON object of metric: number",
-                              field="candidate_metrics")
-    return {str(k): float(v) for k, v in data.items()
-            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
+        raise InvalidArgument(
+            f"--candidate-metrics: {path} must hold a JSON object of metric: number",
+            field="candidate_metrics",
+        )
+    return {
+        str(k): float(v)
+        for k, v in data.items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    }
 
 
 def _missing(who: str, metric: str, have: dict[str, float]) -> str:
@@ -128,11 +146,19 @@ def _missing(who: str, metric: str, have: dict[str, float]) -> str:
     return f"{who} has no metric {metric!r} (it has: {known})"
 
 
-def evaluate(model: str, candidate_label: str, candidate: dict[str, float],
-             baseline_label: str | None, baseline: dict[str, float] | None, *,
-             minimum: list[Threshold] = (), maximum: list[Threshold] = (),  # type: ignore[assignment]
-             max_regression: list[Threshold] = (), max_increase: list[Threshold] = (),  # type: ignore[assignment]
-             require_baseline: bool = False) -> GateResult:
+def evaluate(
+    model: str,
+    candidate_label: str,
+    candidate: dict[str, float],
+    baseline_label: str | None,
+    baseline: dict[str, float] | None,
+    *,
+    minimum: list[Threshold] = (),
+    maximum: list[Threshold] = (),  # type: ignore[assignment]
+    max_regression: list[Threshold] = (),
+    max_increase: list[Threshold] = (),  # type: ignore[assignment]
+    require_baseline: bool = False,
+) -> GateResult:
     """Pure decision: every check, with a sentence a person can act on."""
     result = GateResult(model, candidate_label, baseline_label)
     cand_who = f"candidate {candidate_label}"
@@ -140,29 +166,50 @@ def evaluate(model: str, candidate_label: str, candidate: dict[str, float],
         for t in specs:
             value = candidate.get(t.metric)
             if value is None:
-                result.checks.append(Check(kind, t.metric, None, None, t.value, False,
-                                           _missing(cand_who, t.metric, candidate)))
+                result.checks.append(
+                    Check(
+                        kind,
+                        t.metric,
+                        None,
+                        None,
+                        t.value,
+                        False,
+                        _missing(cand_who, t.metric, candidate),
+                    )
+                )
                 continue
             ok = value >= t.value if kind == "min" else value <= t.value
             op = ">=" if kind == "min" else "<="
-            reason = (f"{t.metric} = {value:g} {op} {t.value:g}" if ok else
-                      f"{t.metric} = {value:g} is {'below the minimum' if kind == 'min' else 'above the maximum'} {t.value:g}")
+            reason = (
+                f"{t.metric} = {value:g} {op} {t.value:g}"
+                if ok
+                else f"{t.metric} = {value:g} is {'below the minimum' if kind == 'min' else 'above the maximum'} {t.value:g}"
+            )
             result.checks.append(Check(kind, t.metric, value, None, t.value, ok, reason))
     for kind, specs in (("max-regression", max_regression), ("max-increase", max_increase)):
         for t in specs:
             value = candidate.get(t.metric)
             if baseline is None:
                 passed = False if require_baseline else None
-                why = ("no PRODUCTION version to compare with (--require-baseline)" if require_baseline
-                       else "skipped: no PRODUCTION version yet")
-                result.checks.append(Check(kind, t.metric, value, None, None, passed, f"{t.metric}: {why}"))
+                why = (
+                    "no PRODUCTION version to compare with (--require-baseline)"
+                    if require_baseline
+                    else "skipped: no PRODUCTION version yet"
+                )
+                result.checks.append(
+                    Check(kind, t.metric, value, None, None, passed, f"{t.metric}: {why}")
+                )
                 continue
             base = baseline.get(t.metric)
             if value is None or base is None:
-                who, have = ((cand_who, candidate) if value is None
-                             else (f"production {baseline_label}", baseline))
-                result.checks.append(Check(kind, t.metric, value, base, None, False,
-                                           _missing(who, t.metric, have)))
+                who, have = (
+                    (cand_who, candidate)
+                    if value is None
+                    else (f"production {baseline_label}", baseline)
+                )
+                result.checks.append(
+                    Check(kind, t.metric, value, base, None, False, _missing(who, t.metric, have))
+                )
                 continue
             allowed = abs(base) * t.value if t.relative else t.value
             if kind == "max-regression":
@@ -173,36 +220,71 @@ def evaluate(model: str, candidate_label: str, candidate: dict[str, float],
                 limit, ok = base + allowed, value <= base + allowed
                 moved = value - base
                 word = "rises"
-            reason = (f"{t.metric} {value:g} vs production {base:g}: within {t.describe()}" if ok else
-                      f"{t.metric} {word} by {moved:g} (from {base:g} in production to {value:g}), "
-                      f"more than the allowed {t.describe()}")
+            reason = (
+                f"{t.metric} {value:g} vs production {base:g}: within {t.describe()}"
+                if ok
+                else f"{t.metric} {word} by {moved:g} (from {base:g} in production to {value:g}), "
+                f"more than the allowed {t.describe()}"
+            )
             result.checks.append(Check(kind, t.metric, value, base, limit, ok, reason))
     return result
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
-        "gate", help="check a candidate's metrics against limits and the PRODUCTION version",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+        "gate",
+        help="check a candidate's metrics against limits and the PRODUCTION version",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--model", required=True, help="registered model name")
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--candidate", metavar="VERSION", help="a registered version to check")
-    which.add_argument("--candidate-metrics", metavar="FILE", type=Path,
-                       help="JSON file of metric: number from an evaluation (nothing registered yet)")
-    p.add_argument("--min", action="append", metavar="METRIC=VALUE",
-                   help="candidate metric must be >= VALUE (repeat, or comma-separate)")
-    p.add_argument("--max", action="append", metavar="METRIC=VALUE",
-                   help="candidate metric must be <= VALUE (e.g. latency_p95=0.05)")
-    p.add_argument("--max-regression", action="append", metavar="METRIC=DELTA[%]",
-                   help="higher-is-better metric may drop at most DELTA below production")
-    p.add_argument("--max-increase", action="append", metavar="METRIC=DELTA[%]",
-                   help="lower-is-better metric may rise at most DELTA above production")
-    p.add_argument("--baseline", metavar="VERSION",
-                   help="compare with this version instead of the current PRODUCTION one")
-    p.add_argument("--require-baseline", action="store_true",
-                   help="fail regression checks when there is no PRODUCTION version")
-    p.add_argument("--token", default=os.environ.get("NEURAL_MLOPS_TOKEN"),
-                   help="API token (env NEURAL_MLOPS_TOKEN)")
+    which.add_argument(
+        "--candidate-metrics",
+        metavar="FILE",
+        type=Path,
+        help="JSON file of metric: number from an evaluation (nothing registered yet)",
+    )
+    p.add_argument(
+        "--min",
+        action="append",
+        metavar="METRIC=VALUE",
+        help="candidate metric must be >= VALUE (repeat, or comma-separate)",
+    )
+    p.add_argument(
+        "--max",
+        action="append",
+        metavar="METRIC=VALUE",
+        help="candidate metric must be <= VALUE (e.g. latency_p95=0.05)",
+    )
+    p.add_argument(
+        "--max-regression",
+        action="append",
+        metavar="METRIC=DELTA[%]",
+        help="higher-is-better metric may drop at most DELTA below production",
+    )
+    p.add_argument(
+        "--max-increase",
+        action="append",
+        metavar="METRIC=DELTA[%]",
+        help="lower-is-better metric may rise at most DELTA above production",
+    )
+    p.add_argument(
+        "--baseline",
+        metavar="VERSION",
+        help="compare with this version instead of the current PRODUCTION one",
+    )
+    p.add_argument(
+        "--require-baseline",
+        action="store_true",
+        help="fail regression checks when there is no PRODUCTION version",
+    )
+    p.add_argument(
+        "--token",
+        default=os.environ.get("NEURAL_MLOPS_TOKEN"),
+        help="API token (env NEURAL_MLOPS_TOKEN)",
+    )
     add_common(p)
     p.set_defaults(handler=run)
 
@@ -215,8 +297,9 @@ def run(args: argparse.Namespace) -> int:
     regression = parse_specs(args.max_regression, "--max-regression", allow_relative=True)
     increase = parse_specs(args.max_increase, "--max-increase", allow_relative=True)
     if not (minimum or maximum or regression or increase):
-        raise InvalidArgument("give at least one check: --min, --max, --max-regression or --max-increase",
-                              field="min")
+        raise InvalidArgument(
+            "give at least one check: --min, --max, --max-regression or --max-increase", field="min"
+        )
     file_metrics = read_metrics_file(args.candidate_metrics) if args.candidate_metrics else None
 
     with ModelRegistry(args.target, token=args.token) as registry:
@@ -240,9 +323,18 @@ def run(args: argparse.Namespace) -> int:
             if prod is not None:
                 baseline_label, baseline = prod.version, dict(prod.metrics)
 
-    result = evaluate(args.model, candidate_label, candidate, baseline_label, baseline,
-                      minimum=minimum, maximum=maximum, max_regression=regression,
-                      max_increase=increase, require_baseline=args.require_baseline)
+    result = evaluate(
+        args.model,
+        candidate_label,
+        candidate,
+        baseline_label,
+        baseline,
+        minimum=minimum,
+        maximum=maximum,
+        max_regression=regression,
+        max_increase=increase,
+        require_baseline=args.require_baseline,
+    )
 
     def render() -> None:
         vs = f"production {baseline_label}" if baseline_label else "no production version"
@@ -251,8 +343,17 @@ def run(args: argparse.Namespace) -> int:
         print(f"gate {args.model}: candidate {candidate_label} vs {vs}")
         print_table(
             ["check", "metric", "candidate", "baseline", "limit", "result"],
-            [[c.kind, c.metric, c.candidate, c.baseline, c.limit,
-              "skip" if c.passed is None else ("pass" if c.passed else "FAIL")] for c in result.checks],
+            [
+                [
+                    c.kind,
+                    c.metric,
+                    c.candidate,
+                    c.baseline,
+                    c.limit,
+                    "skip" if c.passed is None else ("pass" if c.passed else "FAIL"),
+                ]
+                for c in result.checks
+            ],
         )
         if result.passed:
             print(f"PASS: {args.model} {candidate_label} may proceed")

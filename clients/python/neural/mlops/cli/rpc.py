@@ -27,15 +27,25 @@ from neural.mlops.server.errors import InvalidArgument, NotFound
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("rpc", help="call any RPC of a server through gRPC reflection",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "rpc",
+        help="call any RPC of a server through gRPC reflection",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     rpc = p.add_subparsers(dest="rpc_command", metavar="ACTION", required=True)
 
     def common(q: argparse.ArgumentParser) -> None:
-        q.add_argument("--target", default=os.environ.get("NEURAL_MLOPS_TARGET", DEFAULT_TARGET),
-                       help="grpc://HOST:PORT of a server with reflection (env NEURAL_MLOPS_TARGET)")
-        q.add_argument("--token", default=os.environ.get("NEURAL_MLOPS_TOKEN"),
-                       help="API token (env NEURAL_MLOPS_TOKEN)")
+        q.add_argument(
+            "--target",
+            default=os.environ.get("NEURAL_MLOPS_TARGET", DEFAULT_TARGET),
+            help="grpc://HOST:PORT of a server with reflection (env NEURAL_MLOPS_TARGET)",
+        )
+        q.add_argument(
+            "--token",
+            default=os.environ.get("NEURAL_MLOPS_TOKEN"),
+            help="API token (env NEURAL_MLOPS_TOKEN)",
+        )
         q.add_argument("--json", action="store_true", help="print JSON for scripts")
 
     ls = rpc.add_parser("list", help="services and their methods")
@@ -44,15 +54,27 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     ls.set_defaults(handler=cmd_list)
 
     ds = rpc.add_parser("describe", help="a service, method or message, as the server describes it")
-    ds.add_argument("symbol", help="e.g. neural.mlops.v1.ExperimentService or neural.mlops.v1.ABTest")
+    ds.add_argument(
+        "symbol", help="e.g. neural.mlops.v1.ExperimentService or neural.mlops.v1.ABTest"
+    )
     common(ds)
     ds.set_defaults(handler=cmd_describe)
 
     call = rpc.add_parser("call", help="call SERVICE/METHOD with a JSON request")
-    call.add_argument("method", help="full name, e.g. neural.mlops.v1.RegistryService/GetModelVersion")
-    call.add_argument("-d", "--data", default="{}", help="request as JSON ('@FILE' reads a file, '-' stdin)")
-    call.add_argument("-H", "--header", action="append", default=[], metavar="KEY: VALUE",
-                      help="request metadata (repeat)")
+    call.add_argument(
+        "method", help="full name, e.g. neural.mlops.v1.RegistryService/GetModelVersion"
+    )
+    call.add_argument(
+        "-d", "--data", default="{}", help="request as JSON ('@FILE' reads a file, '-' stdin)"
+    )
+    call.add_argument(
+        "-H",
+        "--header",
+        action="append",
+        default=[],
+        metavar="KEY: VALUE",
+        help="request metadata (repeat)",
+    )
     call.add_argument("--user", help="caller identity (x-neural-user metadata)")
     call.add_argument("--timeout", type=float, default=60.0, help="deadline in seconds")
     common(call)
@@ -70,8 +92,10 @@ class Reflection:
         )
 
         if not target.startswith("grpc://"):
-            raise InvalidArgument("rpc needs a running server: --target grpc://HOST:PORT", field="target")
-        self.address = target[len("grpc://"):]
+            raise InvalidArgument(
+                "rpc needs a running server: --target grpc://HOST:PORT", field="target"
+            )
+        self.address = target[len("grpc://") :]
         self.channel = grpc.insecure_channel(self.address)
         self.db = ProtoReflectionDescriptorDatabase(self.channel)
         self.pool = descriptor_pool.DescriptorPool(self.db)
@@ -83,7 +107,9 @@ class Reflection:
         try:
             return self._guard(lambda: self.pool.FindServiceByName(name))
         except KeyError:
-            raise NotFound(f"the server has no service {name!r} (see `neural-mlops rpc list`)") from None
+            raise NotFound(
+                f"the server has no service {name!r} (see `neural-mlops rpc list`)"
+            ) from None
 
     def _guard(self, fn: Any) -> Any:
         import grpc
@@ -133,9 +159,17 @@ def _describe_message(desc: Any) -> dict[str, Any]:
 
     fields = []
     for f in desc.fields:
-        kind = f.message_type.full_name if f.message_type else (
-            f.enum_type.full_name if f.enum_type else
-            {v: k for k, v in vars(FieldDescriptor).items() if k.startswith("TYPE_")}[f.type][5:].lower())
+        kind = (
+            f.message_type.full_name
+            if f.message_type
+            else (
+                f.enum_type.full_name
+                if f.enum_type
+                else {v: k for k, v in vars(FieldDescriptor).items() if k.startswith("TYPE_")}[
+                    f.type
+                ][5:].lower()
+            )
+        )
         label = "repeated " if f.label == FieldDescriptor.LABEL_REPEATED else ""
         fields.append(f"{label}{kind} {f.name} = {f.number}")
     return {"message": desc.full_name, "fields": fields}
@@ -146,17 +180,29 @@ def cmd_describe(args: argparse.Namespace) -> int:
     try:
         symbol = args.symbol
         try:
-            found: dict[str, Any] = {"service": symbol, "methods": [
-                _method_signature(m) for m in refl._guard(lambda: refl.pool.FindServiceByName(symbol)).methods]}
+            found: dict[str, Any] = {
+                "service": symbol,
+                "methods": [
+                    _method_signature(m)
+                    for m in refl._guard(lambda: refl.pool.FindServiceByName(symbol)).methods
+                ],
+            }
         except KeyError:
             try:
-                found = _describe_message(refl._guard(lambda: refl.pool.FindMessageTypeByName(symbol)))
+                found = _describe_message(
+                    refl._guard(lambda: refl.pool.FindMessageTypeByName(symbol))
+                )
             except KeyError:
                 try:
                     enum = refl._guard(lambda: refl.pool.FindEnumTypeByName(symbol))
-                    found = {"enum": symbol, "values": [f"{v.name} = {v.number}" for v in enum.values]}
+                    found = {
+                        "enum": symbol,
+                        "values": [f"{v.name} = {v.number}" for v in enum.values],
+                    }
                 except KeyError:
-                    raise NotFound(f"the server describes no service, message or enum {symbol!r}") from None
+                    raise NotFound(
+                        f"the server describes no service, message or enum {symbol!r}"
+                    ) from None
     finally:
         refl.close()
     if args.json:
@@ -177,7 +223,9 @@ def _read_data(raw: str) -> Any:
             with open(raw[1:], encoding="utf-8") as fh:
                 raw = fh.read()
         except OSError as exc:
-            raise InvalidArgument(f"--data: cannot read {raw[1:]}: {exc.strerror}", field="data") from None
+            raise InvalidArgument(
+                f"--data: cannot read {raw[1:]}: {exc.strerror}", field="data"
+            ) from None
     try:
         return json.loads(raw)
     except json.JSONDecodeError as exc:
@@ -210,8 +258,10 @@ def cmd_call(args: argparse.Namespace) -> int:
         svc = refl.service(service_name)
         method = svc.methods_by_name.get(method_name)
         if method is None:
-            raise NotFound(f"{service_name} has no method {method_name!r}; it has: "
-                           f"{', '.join(m.name for m in svc.methods)}")
+            raise NotFound(
+                f"{service_name} has no method {method_name!r}; it has: "
+                f"{', '.join(m.name for m in svc.methods)}"
+            )
         req_cls = message_factory.GetMessageClass(method.input_type)
         resp_cls = message_factory.GetMessageClass(method.output_type)
 
@@ -219,8 +269,9 @@ def cmd_call(args: argparse.Namespace) -> int:
             try:
                 return json_format.ParseDict(obj, req_cls())
             except json_format.ParseError as exc:
-                raise InvalidArgument(f"--data does not fit {method.input_type.full_name}: {exc}",
-                                      field="data") from None
+                raise InvalidArgument(
+                    f"--data does not fit {method.input_type.full_name}: {exc}", field="data"
+                ) from None
 
         if method.client_streaming:
             requests = [parse(o) for o in (data if isinstance(data, list) else [data])]
@@ -229,10 +280,17 @@ def cmd_call(args: argparse.Namespace) -> int:
                 raise InvalidArgument(f"{method_name} takes one JSON object", field="data")
             request = parse(data)
         path = f"/{service_name}/{method_name}"
-        kinds = {(False, False): refl.channel.unary_unary, (False, True): refl.channel.unary_stream,
-                 (True, False): refl.channel.stream_unary, (True, True): refl.channel.stream_stream}
+        kinds = {
+            (False, False): refl.channel.unary_unary,
+            (False, True): refl.channel.unary_stream,
+            (True, False): refl.channel.stream_unary,
+            (True, True): refl.channel.stream_stream,
+        }
         stub = kinds[(method.client_streaming, method.server_streaming)](
-            path, request_serializer=req_cls.SerializeToString, response_deserializer=resp_cls.FromString)
+            path,
+            request_serializer=req_cls.SerializeToString,
+            response_deserializer=resp_cls.FromString,
+        )
 
         def to_dict(msg: Any) -> Any:
             return json_format.MessageToDict(msg, preserving_proto_field_name=True)

@@ -22,12 +22,21 @@ from neural.mlops.server.errors import MLOpsError, Unavailable
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("status", help="models, running A/B tests and active deployments at a glance",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "status",
+        help="models, running A/B tests and active deployments at a glance",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--model", default="", help="only models whose name starts with this")
-    p.add_argument("--watch", type=float, metavar="SECONDS", help="redraw every SECONDS until Ctrl-C")
-    p.add_argument("--token", default=os.environ.get("NEURAL_MLOPS_TOKEN"),
-                   help="API token (env NEURAL_MLOPS_TOKEN)")
+    p.add_argument(
+        "--watch", type=float, metavar="SECONDS", help="redraw every SECONDS until Ctrl-C"
+    )
+    p.add_argument(
+        "--token",
+        default=os.environ.get("NEURAL_MLOPS_TOKEN"),
+        help="API token (env NEURAL_MLOPS_TOKEN)",
+    )
     add_common(p)
     p.set_defaults(handler=run)
 
@@ -66,13 +75,19 @@ def collect(target: str, token: str | None = None, model_prefix: str = "") -> di
                     for v in m.latest_versions:
                         by_stage.setdefault(v.stage.value, []).append(v.version)
                     prod = reg.get_production_version(m.name)
-                    out.append({
-                        "name": m.name, "versions": m.version_count,
-                        "production": prod.version if prod else None,
-                        "production_metrics": dict(prod.metrics) if prod else {},
-                        "latest_by_stage": by_stage, "aliases": dict(m.aliases),
-                        "pending_approvals": [r.version for r in reg.list_pending_approvals(name=m.name)],
-                    })
+                    out.append(
+                        {
+                            "name": m.name,
+                            "versions": m.version_count,
+                            "production": prod.version if prod else None,
+                            "production_metrics": dict(prod.metrics) if prod else {},
+                            "latest_by_stage": by_stage,
+                            "aliases": dict(m.aliases),
+                            "pending_approvals": [
+                                r.version for r in reg.list_pending_approvals(name=m.name)
+                            ],
+                        }
+                    )
                 page_token = page.next_page_token
                 if not page_token:
                     return out
@@ -91,19 +106,32 @@ def collect(target: str, token: str | None = None, model_prefix: str = "") -> di
                 verdict = None
                 try:
                     analysis = manager.analyze_test(t.test_id)
-                    counts = {name: int(v.get("n") or 0) for name, v in (analysis.get("variants") or {}).items()}
+                    counts = {
+                        name: int(v.get("n") or 0)
+                        for name, v in (analysis.get("variants") or {}).items()
+                    }
                     rec = analysis.get("recommendation") or {}
-                    verdict = {"significant": analysis.get("statistically_significant"),
-                               "p_value": analysis.get("p_value"), "action": rec.get("action"),
-                               "reason": rec.get("reason")}
+                    verdict = {
+                        "significant": analysis.get("statistically_significant"),
+                        "p_value": analysis.get("p_value"),
+                        "action": rec.get("action"),
+                        "reason": rec.get("reason"),
+                    }
                 except MLOpsError:
                     pass
-                out.append({
-                    "test_id": t.test_id, "name": t.name, "model": t.model_name, "status": t.status.value,
-                    "split": {v.name: v.weight for v in t.variants},
-                    "models": {v.name: v.model_ref for v in t.variants},
-                    "requests": counts, "analysis": verdict, "running_seconds": t.running_seconds,
-                })
+                out.append(
+                    {
+                        "test_id": t.test_id,
+                        "name": t.name,
+                        "model": t.model_name,
+                        "status": t.status.value,
+                        "split": {v.name: v.weight for v in t.variants},
+                        "models": {v.name: v.model_ref for v in t.variants},
+                        "requests": counts,
+                        "analysis": verdict,
+                        "running_seconds": t.running_seconds,
+                    }
+                )
         return out
 
     def deployments() -> list[dict[str, Any]]:
@@ -111,21 +139,45 @@ def collect(target: str, token: str | None = None, model_prefix: str = "") -> di
 
         out = []
         with DeploymentManager(target, token=token) as manager:
-            for d in manager.list_deployments(model_prefix if model_prefix else "", active_only=True):
+            for d in manager.list_deployments(
+                model_prefix if model_prefix else "", active_only=True
+            ):
                 last = d.last_check
-                out.append({
-                    "deployment_id": d.deployment_id, "model": d.model_name, "version": d.model_version,
-                    "stable_version": d.stable_version, "strategy": d.strategy.value, "status": d.status.value,
-                    "step": d.step_index + 1, "steps": len(d.plan.steps),
-                    "split": {d.new_variant: d.traffic_percentage,
-                              d.stable_variant: round(100.0 - d.traffic_percentage, 6)},
-                    "last_check": ({"verdict": last.verdict.value, "reasons": list(last.reasons),
-                                    "requests": last.new.request_count} if last else None),
-                })
-            shadows = [{"shadow_id": s.shadow_id, "primary": s.primary_model, "shadow": s.shadow_model,
-                        "traffic_percentage": s.traffic_percentage}
-                       for s in manager.list_shadows(active_only=True)
-                       if not model_prefix or s.model_name.startswith(model_prefix)]
+                out.append(
+                    {
+                        "deployment_id": d.deployment_id,
+                        "model": d.model_name,
+                        "version": d.model_version,
+                        "stable_version": d.stable_version,
+                        "strategy": d.strategy.value,
+                        "status": d.status.value,
+                        "step": d.step_index + 1,
+                        "steps": len(d.plan.steps),
+                        "split": {
+                            d.new_variant: d.traffic_percentage,
+                            d.stable_variant: round(100.0 - d.traffic_percentage, 6),
+                        },
+                        "last_check": (
+                            {
+                                "verdict": last.verdict.value,
+                                "reasons": list(last.reasons),
+                                "requests": last.new.request_count,
+                            }
+                            if last
+                            else None
+                        ),
+                    }
+                )
+            shadows = [
+                {
+                    "shadow_id": s.shadow_id,
+                    "primary": s.primary_model,
+                    "shadow": s.shadow_model,
+                    "traffic_percentage": s.traffic_percentage,
+                }
+                for s in manager.list_shadows(active_only=True)
+                if not model_prefix or s.model_name.startswith(model_prefix)
+            ]
         return [*out, *({"shadow": s} for s in shadows)]
 
     result: dict[str, Any] = {"target": target}
@@ -153,10 +205,21 @@ def render(data: dict[str, Any]) -> None:
 
     print(f"control plane: {data['target']}")
     if header("MODELS", "models"):
-        print_table(["name", "versions", "production", "metrics", "staging", "pending", "aliases"],
-                    [[m["name"], m["versions"], m["production"], m["production_metrics"],
-                      m["latest_by_stage"].get("staging"), m["pending_approvals"], m["aliases"]]
-                     for m in data["models"]])
+        print_table(
+            ["name", "versions", "production", "metrics", "staging", "pending", "aliases"],
+            [
+                [
+                    m["name"],
+                    m["versions"],
+                    m["production"],
+                    m["production_metrics"],
+                    m["latest_by_stage"].get("staging"),
+                    m["pending_approvals"],
+                    m["aliases"],
+                ]
+                for m in data["models"]
+            ],
+        )
     if header("A/B TESTS", "tests"):
         rows = []
         for t in data["tests"]:
@@ -173,15 +236,29 @@ def render(data: dict[str, Any]) -> None:
         for d in data["deployments"]:
             new_name = next(iter(d["split"]))
             check = d["last_check"]
-            rows.append([d["deployment_id"], f"{d['model']}:{d['version']}", d["strategy"],
-                         f"{d['step']}/{d['steps']}", f"{new_name} {bar(d['split'][new_name], 10)}",
-                         d["status"], (check or {}).get("verdict")])
-        print_table(["deployment", "model", "strategy", "step", "live split", "status", "last check"], rows)
+            rows.append(
+                [
+                    d["deployment_id"],
+                    f"{d['model']}:{d['version']}",
+                    d["strategy"],
+                    f"{d['step']}/{d['steps']}",
+                    f"{new_name} {bar(d['split'][new_name], 10)}",
+                    d["status"],
+                    (check or {}).get("verdict"),
+                ]
+            )
+        print_table(
+            ["deployment", "model", "strategy", "step", "live split", "status", "last check"], rows
+        )
     if data.get("shadows"):
         print("\nSHADOWS")
-        print_table(["shadow", "primary", "shadow model", "mirrored"],
-                    [[s["shadow_id"], s["primary"], s["shadow"], f"{s['traffic_percentage']:g}%"]
-                     for s in data["shadows"]])
+        print_table(
+            ["shadow", "primary", "shadow model", "mirrored"],
+            [
+                [s["shadow_id"], s["primary"], s["shadow"], f"{s['traffic_percentage']:g}%"]
+                for s in data["shadows"]
+            ],
+        )
 
 
 def run(args: argparse.Namespace) -> int:
