@@ -45,6 +45,18 @@ def test_pooled_ztest_and_wald_interval_match_statsmodels():
         assert _close(ours.ci_low, lo) and _close(ours.ci_high, hi)
 
 
+def test_relative_lift_interval_is_the_katz_log_ratio_interval_of_statsmodels():
+    for _ in range(200):
+        n_c, n_t = RNG.integers(50, 10**6, size=2)
+        x_c = RNG.binomial(n_c, RNG.uniform(0.01, 0.9))
+        x_t = RNG.binomial(n_t, RNG.uniform(0.01, 0.9))
+        if 0 in (x_c, x_t) or x_c == n_c or x_t == n_t:
+            continue
+        lo, hi = statistics.ratio_ci_log(x_c, n_c, x_t, n_t, 0.95)
+        ref = confint_proportions_2indep(x_t, n_t, x_c, n_c, method="log", compare="ratio", alpha=0.05)
+        assert _close(lo, ref[0]) and _close(hi, ref[1])
+
+
 def test_vectorised_ztest_equals_scalar_calls():
     n = RNG.integers(100, 5000, size=50)
     x_c, x_t = RNG.binomial(n, 0.3), RNG.binomial(n, 0.32)

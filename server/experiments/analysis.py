@@ -102,6 +102,7 @@ def _proportion(
     c: VariantStats, t: VariantStats, conf: float, warnings: _Warnings, label: str
 ) -> dict[str, Any]:
     res = statistics.two_proportion_ztest(c.successes, c.count, t.successes, t.count, conf)
+    lo, hi = statistics.ratio_ci_log(c.successes, c.count, t.successes, t.count, conf)
     p = _num(res.p_value, warnings, f"p-value of the success rate ({label})")
     diff = _num(res.difference)
     rel = _num(res.relative, warnings, f"relative improvement ({label}: control rate is 0)")
@@ -113,11 +114,8 @@ def _proportion(
             "absolute": diff,
             "relative_improvement": _pct(rel),
             "confidence_interval": [_num(res.ci_low), _num(res.ci_high)],
-            "relative_confidence_interval": (
-                [_pct(_num(res.ci_low / res.rate_control)), _pct(_num(res.ci_high / res.rate_control))]
-                if rel is not None
-                else [None, None]
-            ),
+            # Katz log interval of the rate ratio, minus 1, in percent.
+            "relative_confidence_interval": [_pct(_num(lo - 1.0)), _pct(_num(hi - 1.0))],
         },
     }
 

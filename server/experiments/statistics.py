@@ -13,6 +13,9 @@ References
   statsmodels ``proportions_ztest`` and ``confint_proportions_2indep(method="wald")``.
 * Welch's unequal-variance t-test and the Welch-Satterthwaite degrees of freedom:
   Welch, *Biometrika* 34 (1947) 28-35; scipy ``ttest_ind_from_stats(equal_var=False)``.
+* Confidence interval of the rate ratio ``p_t / p_c`` on the log scale (Katz et al.,
+  *Biometrics* 34 (1978) 469-474); statsmodels ``confint_proportions_2indep(compare="ratio",
+  method="log")``. The relative lift's interval is that ratio interval minus 1.
 * Holm's step-down correction: Holm, *Scand. J. Statist.* 6 (1979) 65-70.
 * Sample-ratio mismatch: Pearson's chi-square goodness of fit (scipy ``chisquare``);
   Fabijan et al., "Diagnosing Sample Ratio Mismatch in Online Controlled Experiments",
@@ -79,6 +82,18 @@ def two_proportion_ztest(
         q = norm_ppf(0.5 + confidence / 2.0)
         rel = diff / p_c
     return ProportionTest(p_c, p_t, diff, z, p, diff - q * se1, diff + q * se1, rel)
+
+
+def ratio_ci_log(
+    x_c: ArrayLike, n_c: ArrayLike, x_t: ArrayLike, n_t: ArrayLike, confidence: float = 0.95
+) -> tuple[ArrayLike, ArrayLike]:
+    """Katz log interval of ``p_t / p_c``: ``exp(log r +- z sqrt(1/x_t - 1/n_t + 1/x_c - 1/n_c))``."""
+    x_c, n_c, x_t, n_t = _f(x_c), _f(n_c), _f(x_t), _f(n_t)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = (x_t / n_t) / (x_c / n_c)
+        se = np.sqrt(1.0 / x_t - 1.0 / n_t + 1.0 / x_c - 1.0 / n_c)
+        q = norm_ppf(0.5 + confidence / 2.0)
+        return ratio * np.exp(-q * se), ratio * np.exp(q * se)
 
 
 @dataclass(frozen=True, slots=True)
