@@ -291,6 +291,9 @@ def test_wrong_types_raise_the_same_errors_in_both_modes(manager: ABTestManager)
         (lambda: manager.record_request(test_id=tid, variant="control", latency="fast"), "latency"),
         (lambda: manager.update_split(tid, weights={"treatment": "all", "control": 0}), "weights.treatment"),
         (lambda: manager.analyze_test(tid, confidence_level="high"), "confidence_level"),
+        (lambda: manager.record_request(test_id=tid, variant="control", timestamp="now"), "timestamp"),
+        (lambda: manager.record_outcome(tid, "u1", timestamp=12), "timestamp"),
+        (lambda: manager.record_outcome(tid, "", success=True), "user_id"),
     ]
     for call, field in cases:
         with pytest.raises(InvalidArgument) as err:

@@ -715,6 +715,8 @@ class ExperimentService:
                     raise InvalidArgument("latency must be >= 0 (seconds)", field="latency")
             if rec.success is not None and not isinstance(rec.success, bool):
                 raise InvalidArgument("success must be true or false", field="success")
+            if rec.timestamp is not None and not isinstance(rec.timestamp, datetime):
+                raise InvalidArgument("timestamp must be a datetime", field="timestamp")
             ts = to_us(rec.timestamp) if rec.timestamp is not None else now_us
             key = (variant, traffic.window_start(ts))
             stats = parts.setdefault(key, VariantStats())
@@ -762,6 +764,8 @@ class ExperimentService:
         stats = VariantStats(successes=1 if success else 0)
         for k, x in custom.items():
             stats.custom.setdefault(k, Moments()).add(x)
+        if timestamp is not None and not isinstance(timestamp, datetime):
+            raise InvalidArgument("timestamp must be a datetime", field="timestamp")
         ts = to_us(timestamp) if timestamp is not None else now_us
         async with self.db.change(audited=False) as ch:
             await traffic.apply(ch.conn, test_id, variant, traffic.window_start(ts), stats, now_us=now_us)

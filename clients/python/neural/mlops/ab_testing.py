@@ -92,6 +92,10 @@ def _record(rec: RequestRecord | Mapping[str, Any]) -> RequestRecord:
     r.custom_metrics = _validate_custom(r.custom_metrics, "custom_metrics")
     if r.user_id is not None:
         r.user_id = str(r.user_id)
+    if r.status_code is not None:
+        r.status_code = str(r.status_code)
+    if r.timestamp is not None and not isinstance(r.timestamp, datetime):
+        raise InvalidArgument("timestamp must be a datetime", field="timestamp")
     return r
 
 
@@ -357,11 +361,16 @@ class ABTestManager:
         custom = _validate_custom(custom_metrics, "custom_metrics")
         if not isinstance(success, bool):
             raise InvalidArgument("success must be True or False", field="success")
+        if timestamp is not None and not isinstance(timestamp, datetime):
+            raise InvalidArgument("timestamp must be a datetime", field="timestamp")
+        if variant is not None and not isinstance(variant, str):
+            raise InvalidArgument(f"variant must be a variant name, got {variant!r}", field="variant")
+        user_id = "" if user_id is None else str(user_id)
         if self._embedded is not None:
             return self._local(lambda e: e.record_outcome(  # type: ignore[no-any-return]
                 test_id, user_id, success=success, custom_metrics=custom, variant=variant,
                 timestamp=timestamp))
-        req = pb.RecordOutcomeRequest(test_id=test_id, user_id="" if user_id is None else str(user_id),
+        req = pb.RecordOutcomeRequest(test_id=test_id, user_id=user_id,
                                       success=success, custom_metrics=custom, variant=variant or "")
         if timestamp is not None:
             req.timestamp.CopyFrom(c.ts(timestamp))
