@@ -57,3 +57,12 @@ def test_python_block_runs(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr
     assert (tmp_path / "my-repo" / ".github" / "workflows" / "ml-pipeline.yml").is_file()
     assert res.stdout.strip() == 'MODEL_NAME: "fraud_detector"'
+
+
+def test_ci_templates_api_doc_runs(tmp_path: Path) -> None:
+    text = (DOC.parent / "ci_templates.md").read_text()
+    [code] = re.findall(r"```python\n(.*?)```", text, re.S)
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "already exists; pass --force to overwrite it" in res.stdout
+    assert "provider unknown provider 'circleci'" in res.stdout
