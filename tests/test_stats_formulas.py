@@ -270,3 +270,22 @@ def test_analysis_recommends_ship_only_at_planned_size_and_stops_on_srm():
     )
     assert seq["sequential"]["statistically_significant"]
     assert seq["recommendation"]["action"] == "ship_treatment"
+
+
+def test_guardrails_flag_worse_latency_and_error_rate_and_error_rate_uses_the_z_test():
+    c = VariantStats(count=20000, successes=2000, errors=200)
+    t = VariantStats(count=20000, successes=2400, errors=500)
+    for _ in range(50):
+        c.latency.add(0.020)
+        c.latency.add(0.022)
+        t.latency.add(0.030)
+        t.latency.add(0.032)
+    report = analyze([("treatment", 0.5), ("control", 0.5)], {"control": c, "treatment": t},
+                     control="control", config=AnalysisConfig(minimum_detectable_effect=0.2))
+    z, p = proportions_ztest([500, 200], [20000, 20000])
+    assert _close(report["metrics"]["error_rate"]["p_value"], p) and _close(report["metrics"]["error_rate"]["z_score"], z)
+    rec = report["recommendation"]
+    assert rec["action"] == "ship_treatment"
+    assert any(g.startswith("latency") for g in rec["guardrails"])
+    assert any(g.startswith("error_rate") for g in rec["guardrails"])
+    assert "guardrail" in rec["reason"]

@@ -16,9 +16,12 @@ compared with control under ``comparisons`` and the top-level keys describe the 
 * ``p_value``, ``z_score``, ``statistically_significant``: pooled two-proportion z-test.
 * ``improvement``: ``absolute``, ``relative_improvement`` (PERCENT),
   ``confidence_interval`` (of the absolute difference).
-* ``metrics``: Welch t-tests for latency and every custom metric (``p_value``,
-  ``p_value_adjusted`` by Holm across them, ``confidence_interval``, ``lift`` percent).
-* ``srm``, ``power``, ``sequential``, ``bayesian``, ``recommendation``, ``warnings``.
+* ``metrics``: Welch t-tests for latency and every custom metric, and the two-proportion
+  z-test of the error rate when errors were recorded (``p_value``, ``p_value_adjusted`` by
+  Holm across them, ``confidence_interval``, ``lift`` percent).
+* ``srm``, ``power``, ``sequential``, ``bayesian``, ``recommendation`` (``action``,
+  ``winner``, ``reason``, ``guardrails``: latency or error rate significantly worse),
+  ``warnings``.
 """
 
 from __future__ import annotations
@@ -147,10 +150,23 @@ def _metrics(
             c.latency.count, c.latency.sum, c.latency.sum_squares,
             t.latency.count, t.latency.sum, t.latency.sum_squares, conf,
         )
+    if c.errors or t.errors:
+        err = statistics.two_proportion_ztest(c.errors, c.count, t.errors, t.count, conf)
+        out["error_rate"] = {
+            "control_mean": _num(err.rate_control),
+            "treatment_mean": _num(err.rate_treatment),
+            "difference": _num(err.difference),
+            "z_score": _num(err.z),
+            "p_value": _num(err.p_value),
+            "confidence_interval": [_num(err.ci_low), _num(err.ci_high)],
+            "lift": _pct(_num(err.relative)),
+            "n_control": c.count,
+            "n_treatment": t.count,
+        }
     for name in sorted(set(c.custom) | set(t.custom)):
         mc = c.custom.get(name)
         mt = t.custom.get(name)
-        key = f"custom:{name}" if name == "latency" else name
+        key = f"custom:{name}" if name in ("latency", "error_rate") else name
         out[key] = _welch(
             mc.n if mc else 0, mc.sum if mc else 0.0, mc.sum_squares if mc else 0.0,
             mt.n if mt else 0, mt.sum if mt else 0.0, mt.sum_squares if mt else 0.0, conf,
@@ -426,6 +442,17 @@ def analyze(
         if best != control
         else {"action": "keep_running", "winner": None, "reason": "no treatment variant"}
     )
+    # Guardrails: latency and error rate must not get significantly worse (Holm-adjusted).
+    guardrails = [
+        f"{key} is significantly worse ({m['lift']:+.1f}%, adjusted p = {m['p_value_adjusted']:.3g})"
+        if m.get("lift") is not None
+        else f"{key} is significantly worse (adjusted p = {m['p_value_adjusted']:.3g})"
+        for key, m in top["metrics"].items()
+        if key in ("latency", "error_rate") and m["statistically_significant"] and (m["difference"] or 0) > 0
+    ]
+    rec["guardrails"] = guardrails
+    if guardrails and rec["action"] == "ship_treatment":
+        rec["reason"] += "; guardrail warning: " + "; ".join(guardrails) + " - review before shipping"
     report: dict[str, Any] = {
         "confidence_level": conf,
         "alpha": alpha,
