@@ -14,7 +14,7 @@ import threading
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
 import structlog
@@ -23,7 +23,9 @@ from neural.mlops.server.errors import BY_STATUS, MLOpsError, Unavailable
 from neural.mlops.server.grpc_errors import ERROR_FIELD_KEY, REQUEST_ID_KEY, USER_KEY
 from neural.mlops.server.identity import CallContext, reset_call, set_call
 from neural.mlops.server.logging import configure_logging
-from neural.mlops.server.services import Services
+
+if TYPE_CHECKING:
+    from neural.mlops.server.services import Services
 
 T = TypeVar("T")
 
@@ -50,6 +52,9 @@ class EmbeddedRuntime:
             target=self.loop.run_forever, name=f"neural-mlops:{path.name}", daemon=True
         )
         self._thread.start()
+        # Imported here: remote clients never need the domain (numpy, scipy, SQLAlchemy).
+        from neural.mlops.server.services import Services
+
         self.services: Services = self._submit(Services.open(path))
 
     @classmethod
