@@ -161,3 +161,55 @@ class RemoteConnection:
 
     def close(self) -> None:
         self.channel.close()
+
+
+class ServiceClient:
+    """Base of the Python API objects: one location, embedded or remote, same methods.
+
+    A subclass names the :class:`Services` attribute of its domain (``service``) and its
+    generated gRPC stub (``stub_class``); its methods then call ``self._local(fn)`` with
+    ``fn(domain_service)`` in embedded mode, or ``self._rpc("Method", request)`` remotely.
+    """
+
+    service: str = ""
+    stub_class: type = object
+
+    def __init__(self, location: str | os.PathLike[str], *, token: str | None = None,
+                 timeout: float = 60.0) -> None:
+        self.location = str(location)
+        self._remote: RemoteConnection | None = None
+        self._embedded: EmbeddedRuntime | None = None
+        if is_remote(self.location):
+            self._remote = RemoteConnection(self.location, token=token, timeout=timeout)
+            self._stub = self._remote.stub(self.stub_class)
+        else:
+            self._embedded = EmbeddedRuntime.for_path(self.location)
+
+    @property
+    def is_remote(self) -> bool:
+        return self._remote is not None
+
+    def _local(self, fn: Callable[[Any], Awaitable[Any]], actor: str | None = None) -> Any:
+        assert self._embedded is not None
+        service = self.service
+        return self._embedded.call(lambda s: fn(getattr(s, service)), actor=actor)
+
+    def _rpc(self, method: str, request: Any, actor: str | None = None,
+             timeout: float | None = None) -> Any:
+        assert self._remote is not None
+        return self._remote.call(getattr(self._stub, method), request, actor=actor, timeout=timeout)
+
+    def _stream(self, method: str, request: Any, actor: str | None = None,
+                timeout: float | None = None) -> Iterator[Any]:
+        assert self._remote is not None
+        return self._remote.stream(getattr(self._stub, method), request, actor=actor, timeout=timeout)
+
+    def close(self) -> None:
+        if self._remote is not None:
+            self._remote.close()
+
+    def __enter__(self: T) -> T:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from neural.mlops._runtime import EmbeddedRuntime, RemoteConnection, is_remote
+from neural.mlops._runtime import ServiceClient
 from neural.mlops.server.errors import DataLoss, InvalidArgument
 from neural.mlops.server.registry import convert as c
 from neural.mlops.server.registry.artifacts import CHUNK, REFERENCE_SCHEMES
@@ -66,39 +66,15 @@ def _conditions(values: Sequence[str | MetricCondition] | None) -> list[MetricCo
     return [v if isinstance(v, MetricCondition) else parse_condition(v) for v in values or ()]
 
 
-class ModelRegistry:
+class ModelRegistry(ServiceClient):
     """The seed's registry API, embedded or remote."""
+
+    service = "registry"
+    stub_class = RegistryServiceStub
 
     def __init__(self, location: str | os.PathLike[str] = "./models", *, token: str | None = None,
                  timeout: float = 60.0) -> None:
-        self.location = str(location)
-        self._remote: RemoteConnection | None = None
-        self._embedded: EmbeddedRuntime | None = None
-        if is_remote(self.location):
-            self._remote = RemoteConnection(self.location, token=token, timeout=timeout)
-            self._stub = self._remote.stub(RegistryServiceStub)
-        else:
-            self._embedded = EmbeddedRuntime.for_path(self.location)
-
-    # -- plumbing -------------------------------------------------------------
-
-    def _local(self, fn: Any, actor: str | None = None) -> Any:
-        assert self._embedded is not None
-        return self._embedded.call(lambda s: fn(s.registry), actor=actor)
-
-    def _rpc(self, method: str, request: Any, actor: str | None = None) -> Any:
-        assert self._remote is not None
-        return self._remote.call(getattr(self._stub, method), request, actor=actor)
-
-    def close(self) -> None:
-        if self._remote is not None:
-            self._remote.close()
-
-    def __enter__(self) -> ModelRegistry:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        super().__init__(location, token=token, timeout=timeout)
 
     # -- registration ---------------------------------------------------------
 
@@ -237,8 +213,8 @@ class ModelRegistry:
                 artifact, chunks = self._local(lambda r: r.download(name, version))
                 chunk_iter: Iterator[bytes] = chunks
             else:
-                stream = self._remote.stream(  # type: ignore[union-attr]
-                    self._stub.DownloadArtifact, pb.DownloadArtifactRequest(name=name, version=version))
+                stream = self._stream("DownloadArtifact",
+                                      pb.DownloadArtifactRequest(name=name, version=version))
                 first = next(stream)
                 artifact = c.artifact_from_pb(first.artifact)
                 chunk_iter = (m.chunk for m in stream)
