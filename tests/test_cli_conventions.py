@@ -1,0 +1,60 @@
+"""Conventions every ``neural-mlops`` command keeps, checked over the whole parser tree so
+that commands added later keep them too."""
+
+from __future__ import annotations
+
+from neural.mlops.cli import EXIT_CODES, build_parser
+from neural.mlops.cli.completion import _walk, command_tree
+from neural.mlops.server.errors import ERROR_CLASSES
+
+# Commands that run processes or print scripts rather than report data.
+NOT_DATA = {"serve", "sidecar", "demo", "demo-model", "completion"}
+
+
+def _leaves() -> dict[str, object]:
+    return {
+        path: node
+        for path, node in _walk(command_tree(build_parser()))
+        if path and not node.subcommands
+    }
+
+
+def test_every_data_command_has_json_output() -> None:
+    missing = [
+        path
+        for path, node in _leaves().items()
+        if path.split()[0] not in NOT_DATA and "--json" not in node.options
+    ]  # type: ignore[attr-defined]
+    assert missing == []
+
+
+def test_every_client_command_can_choose_its_target() -> None:
+    missing = [
+        path
+        for path, node in _leaves().items()
+        if path.split()[0] not in NOT_DATA | {"ci"} and "--target" not in node.options
+    ]  # type: ignore[attr-defined]
+    assert missing == []
+
+
+def test_every_command_has_a_help_line() -> None:
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+    helps = {a.dest: a.help for a in sub._choices_actions}
+    assert all(helps.get(name) for name in sub.choices), helps
+
+
+def test_exit_codes_are_distinct_per_kind_of_error() -> None:
+    # Scripts branch on these: each domain error kind has its own code, none is 0 or 1
+    # (1 is "the answer is no": a refused gate, a rolled-back canary).
+    for cls in ERROR_CLASSES:
+        if cls.status in EXIT_CODES:
+            assert EXIT_CODES[cls.status] not in (0, 1)
+    assert {
+        "INVALID_ARGUMENT",
+        "NOT_FOUND",
+        "ALREADY_EXISTS",
+        "FAILED_PRECONDITION",
+        "PERMISSION_DENIED",
+        "UNAVAILABLE",
+    } <= set(EXIT_CODES)
