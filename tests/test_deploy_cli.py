@@ -6,8 +6,19 @@ import json
 from pathlib import Path
 
 import pytest
+import structlog
 
 from neural.mlops.cli import main
+from neural.mlops.server.logging import configure_logging
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _logging_outside_capsys() -> None:
+    """Configure structlog before capsys swaps sys.stderr: loggers cache the stream they
+    were built with, and a test's captured stream is closed after it (later tests would log
+    into a closed file)."""
+    if not structlog.is_configured():
+        configure_logging("warning")
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
