@@ -320,3 +320,26 @@ def test_always_valid_p_value_is_the_running_minimum_over_looks(manager: ABTestM
     assert later["sequential"]["p_value_current"] > 0.05
     assert later["sequential"]["p_value"] == first["sequential"]["p_value_current"]
     assert later["recommendation"]["action"] == "ship_treatment"
+
+
+def test_analysis_of_a_time_range_reads_only_its_windows(manager: ABTestManager) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    tid = _new(manager, traffic_split=0.5)
+    manager.start_test(tid)
+    day1 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    day2 = day1 + timedelta(days=1)
+    manager.record_requests(tid, [{"variant": v, "success": True, "timestamp": day1}
+                                  for v in ("control", "treatment") for _ in range(30)])
+    manager.record_requests(tid, [{"variant": v, "success": False, "timestamp": day2}
+                                  for v in ("control", "treatment") for _ in range(70)])
+    whole = manager.analyze_test(tid)
+    first = manager.analyze_test(tid, since=day1, until=day1 + timedelta(hours=1))
+    second = manager.analyze_test(tid, since=day2)
+    assert whole["control"]["n"] == 100 and whole["control"]["success_rate"] == 0.3
+    assert first["control"]["n"] == 30 and first["control"]["success_rate"] == 1.0
+    assert second["treatment"]["n"] == 70 and second["treatment"]["successes"] == 0
+    assert first["since"] == day1.isoformat()
+    with pytest.raises(InvalidArgument) as err:
+        manager.analyze_test(tid, since=day2, until=day1)
+    assert err.value.field == "until"

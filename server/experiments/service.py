@@ -773,19 +773,36 @@ class ExperimentService:
 
     # --- analysis ---------------------------------------------------------------
 
-    async def analyze_test(self, test_id: str, confidence_level: float | None = None) -> dict[str, Any]:
+    async def analyze_test(
+        self,
+        test_id: str,
+        confidence_level: float | None = None,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> dict[str, Any]:
         """The analysis report. Also records this look's mSPRT p-values, so that the
-        reported always-valid p-value is the running minimum over every look."""
+        reported always-valid p-value is the running minimum over every look. With
+        ``since`` / ``until`` only the windows starting in that range are analysed (and the
+        running minimum is neither used nor updated)."""
         if confidence_level is not None:
             confidence_level = v.finite(confidence_level, "confidence_level")
             if not 0.5 <= confidence_level < 1.0:
                 raise InvalidArgument("confidence_level must be in [0.5, 1)", field="confidence_level")
+        for field_name, value in (("since", since), ("until", until)):
+            if value is not None and not isinstance(value, datetime):
+                raise InvalidArgument(f"{field_name} must be a datetime", field=field_name)
+        since_us = to_us(since) if since is not None else None
+        until_us = to_us(until) if until is not None else None
+        if since_us is not None and until_us is not None and until_us <= since_us:
+            raise InvalidArgument("until must be after since", field="until")
+        ranged = since_us is not None or until_us is not None
         now_us = self._now_us()
         async with self.db.read() as conn:
             row = await self._load_row(conn, test_id)
-            totals = await traffic.totals(conn, test_id)
+            totals = await traffic.totals(conn, test_id, since_us, until_us)
         test = _row_to_test(row, now_us)
-        floor = {k: float(x) for k, x in json.loads(row.sequential_state or "{}").items()}
+        floor = {} if ranged else {k: float(x) for k, x in json.loads(row.sequential_state or "{}").items()}
         report = analyze(
             [(x.name, x.weight) for x in test.variants],
             totals,
@@ -801,10 +818,12 @@ class ExperimentService:
             if comp["sequential"]["p_value_current"] is not None
             and comp["sequential"]["p_value_current"] < floor.get(name, 1.0)
         }
-        if lower and test.status in RECORDING:
+        if lower and test.status in RECORDING and not ranged:
             await self._lower_floor(test_id, lower)
         return {
             "test_id": test.test_id,
+            "since": since.isoformat() if since is not None else None,
+            "until": until.isoformat() if until is not None else None,
             "name": test.name,
             "status": test.status.value,
             "strategy": test.strategy.value,

@@ -106,5 +106,10 @@ class ExperimentServicer(experiments_pb2_grpc.ExperimentServiceServicer):
         return pb.RecordOutcomeResponse(variant=variant)
 
     async def AnalyzeTest(self, request: pb.AnalyzeTestRequest, context: Ctx) -> pb.AnalyzeTestResponse:
-        report = await self.experiments.analyze_test(request.test_id, request.confidence_level or None)
+        report = await self.experiments.analyze_test(
+            request.test_id,
+            request.confidence_level or None,
+            since=c.dt(request.since) if request.HasField("since") else None,
+            until=c.dt(request.until) if request.HasField("until") else None,
+        )
         return c.analysis_to_pb(report)

@@ -378,19 +378,35 @@ class ABTestManager:
 
     # -- analysis -------------------------------------------------------------
 
-    def analyze_test(self, test_id: str, confidence_level: float | None = None) -> dict[str, Any]:
+    def analyze_test(
+        self,
+        test_id: str,
+        confidence_level: float | None = None,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> dict[str, Any]:
         """The analysis report: a JSON-safe dict (never NaN; undefined values are None and
         ``warnings`` says why). Keys include ``statistically_significant``, ``p_value``,
         ``improvement`` (``relative_improvement`` in percent), ``control``/``treatment``,
-        ``metrics``, ``srm``, ``power``, ``sequential``, ``bayesian``, ``recommendation``."""
+        ``metrics``, ``srm``, ``power``, ``sequential``, ``bayesian``, ``recommendation``.
+        ``since`` / ``until`` restrict it to the one-minute windows starting in that range."""
         test_id = _tid(test_id)
+        for field_name, value in (("since", since), ("until", until)):
+            if value is not None and not isinstance(value, datetime):
+                raise InvalidArgument(f"{field_name} must be a datetime", field=field_name)
         if self._embedded is not None:
-            return self._local(lambda e: e.analyze_test(test_id, confidence_level))  # type: ignore[no-any-return]
+            return self._local(  # type: ignore[no-any-return]
+                lambda e: e.analyze_test(test_id, confidence_level, since=since, until=until))
         if confidence_level is not None and (
             isinstance(confidence_level, bool) or not isinstance(confidence_level, (int, float))
         ):
             raise InvalidArgument("confidence_level must be a number", field="confidence_level")
         if confidence_level is not None and not 0.5 <= confidence_level < 1.0:
             raise InvalidArgument("confidence_level must be in [0.5, 1)", field="confidence_level")
-        return c.analysis_from_pb(self._rpc("AnalyzeTest", pb.AnalyzeTestRequest(
-            test_id=test_id, confidence_level=confidence_level or 0.0)))
+        req = pb.AnalyzeTestRequest(test_id=test_id, confidence_level=confidence_level or 0.0)
+        if since is not None:
+            req.since.CopyFrom(c.ts(since))
+        if until is not None:
+            req.until.CopyFrom(c.ts(until))
+        return c.analysis_from_pb(self._rpc("AnalyzeTest", req))

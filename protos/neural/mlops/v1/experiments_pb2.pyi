@@ -316,12 +316,16 @@ class RecordOutcomeResponse(_message.Message):
     def __init__(self, variant: _Optional[str] = ...) -> None: ...
 
 class AnalyzeTestRequest(_message.Message):
-    __slots__ = ("test_id", "confidence_level")
+    __slots__ = ("test_id", "confidence_level", "since", "until")
     TEST_ID_FIELD_NUMBER: _ClassVar[int]
     CONFIDENCE_LEVEL_FIELD_NUMBER: _ClassVar[int]
+    SINCE_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_FIELD_NUMBER: _ClassVar[int]
     test_id: str
     confidence_level: float
-    def __init__(self, test_id: _Optional[str] = ..., confidence_level: _Optional[float] = ...) -> None: ...
+    since: _timestamp_pb2.Timestamp
+    until: _timestamp_pb2.Timestamp
+    def __init__(self, test_id: _Optional[str] = ..., confidence_level: _Optional[float] = ..., since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class AnalyzeTestResponse(_message.Message):
     __slots__ = ("analysis_json", "statistically_significant", "p_value", "recommendation")

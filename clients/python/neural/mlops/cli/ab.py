@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import argparse
+from datetime import datetime
 from typing import Any
 
 from neural.mlops.cli._output import (
@@ -179,8 +180,18 @@ def _analysis_text(a: dict[str, Any]) -> None:
         print(f"warning: {w}")
 
 
+def _when(value: str | None, field: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidArgument(f"--{field} expects an ISO date/time, got {value!r}", field=field) from None
+
+
 def cmd_analyze(args: argparse.Namespace) -> None:
-    a = _manager(args).analyze_test(args.test_id, args.confidence_level)
+    a = _manager(args).analyze_test(args.test_id, args.confidence_level,
+                                    since=_when(args.since, "since"), until=_when(args.until, "until"))
     if args.json:
         print_json(a)
     else:
@@ -258,3 +269,5 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     q = add("analyze", cmd_analyze, "analyze a test")
     q.add_argument("test_id")
     q.add_argument("--confidence-level", type=float)
+    q.add_argument("--since", help="only traffic from this ISO time on (e.g. 2026-01-01T00:00+00:00)")
+    q.add_argument("--until", help="only traffic before this ISO time")
