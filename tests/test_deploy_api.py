@@ -109,3 +109,6 @@ def test_remote_errors_and_results_match_embedded(in_tmp: Path, server: ServerPr
             m.promote(d.deployment_id, "ops@x.com")
         with pytest.raises(InvalidArgument):
             m.shadow_deploy("fraud:v1", "fraud:v2", traffic_percentage=250)
+        live = m.create_deployment("fraud", "v2", created_by="ops@x.com")
+        updates = list(m.watch(live.deployment_id, timeout=1.5))  # ends quietly at the timeout
+        assert updates and updates[0][0].status is DeploymentStatus.IN_PROGRESS

@@ -35,7 +35,7 @@ from neural.mlops.server.deployments.model import (
     Verdict,
 )
 from neural.mlops.server.deployments.service import CreateSpec, KnownStageGate, RegistryGate
-from neural.mlops.server.errors import InvalidArgument
+from neural.mlops.server.errors import InvalidArgument, Unavailable
 from neural.mlops.v1 import deployments_pb2 as pb
 from neural.mlops.v1.deployments_pb2_grpc import DeploymentServiceStub
 
@@ -274,13 +274,19 @@ class DeploymentManager:
 
     def watch(self, deployment_id: str, timeout: float | None = None) -> Iterator[tuple[Deployment, list[DeploymentEvent]]]:
         """Yield ``(deployment, new_events)`` now and after every change, until it ends."""
+        import time
+
         if self._remote is not None:
+            started = time.monotonic()
             stream = self._remote.stream(self._stub.WatchDeployment,
                                          pb.WatchDeploymentRequest(deployment_id=deployment_id), timeout=timeout)
-            for update in stream:
-                yield c.deployment_from_pb(update.deployment), [c.event_from_pb(e) for e in update.events]
+            try:
+                for update in stream:
+                    yield c.deployment_from_pb(update.deployment), [c.event_from_pb(e) for e in update.events]
+            except Unavailable:
+                if timeout is None or time.monotonic() - started < timeout * 0.9:
+                    raise  # a real outage, not the watch's own deadline
             return
-        import time
 
         seq, revision = 0, -1
         deadline = None if timeout is None else time.monotonic() + timeout
