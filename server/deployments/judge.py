@@ -13,7 +13,7 @@ canary analysis does (Kayenta, Argo Rollouts' analysis), with two one-sided test
       z = (x1/n1 - x2/n2) / sqrt(p (1 - p) (1/n1 + 1/n2)),  p-value = 1 - Phi(z)
 
   (Fleiss, Levin & Paik, *Statistical Methods for Rates and Proportions*, 3rd ed., 2003,
-  section 2.5; equals ``statsmodels.stats.proportion.proportions_ztest(...,
+  ch. 2; equals ``statsmodels.stats.proportion.proportions_ztest(...,
   alternative="larger")``).
 
 * latency: the Mann-Whitney U test, H1 "new is stochastically larger", computed directly
@@ -26,7 +26,7 @@ canary analysis does (Kayenta, Argo Rollouts' analysis), with two one-sided test
       z = (U1 - mu - 1/2) / sigma,  p-value = 1 - Phi(z)
 
   with t_b = c1[b] + c2[b] (Mann & Whitney, Ann. Math. Statist. 18(1), 1947; tie
-  correction: Lehmann, *Nonparametrics*, 1975, eq. 1.85; continuity correction 1/2).
+  correction: Lehmann, *Nonparametrics: Statistical Methods Based on Ranks*, 1975, ch. 1; continuity correction 1/2).
   This equals ``scipy.stats.mannwhitneyu(x, y, alternative="greater",
   method="asymptotic")`` on the samples expanded to bucket indices. The effect size is
   ``A = U1 / (n1 n2)`` (Vargha & Delaney, J. Educ. Behav. Stat. 25(2), 2000):
