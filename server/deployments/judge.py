@@ -26,7 +26,8 @@ canary analysis does (Kayenta, Argo Rollouts' analysis), with two one-sided test
       z = (U1 - mu - 1/2) / sigma,  p-value = 1 - Phi(z)
 
   with t_b = c1[b] + c2[b] (Mann & Whitney, Ann. Math. Statist. 18(1), 1947; tie
-  correction: Lehmann, *Nonparametrics: Statistical Methods Based on Ranks*, 1975, ch. 1; continuity correction 1/2).
+  correction: Lehmann, *Nonparametrics: Statistical Methods Based on Ranks*, 1975,
+  ch. 1; continuity correction 1/2).
   This equals ``scipy.stats.mannwhitneyu(x, y, alternative="greater",
   method="asymptotic")`` on the samples expanded to bucket indices. The effect size is
   ``A = U1 / (n1 n2)`` (Vargha & Delaney, J. Educ. Behav. Stat. 25(2), 2000):
