@@ -37,7 +37,9 @@ __all__ = [
     "DEFAULT_TARGET",
     "PipelineSettings",
     "Provider",
+    "METRIC_NAME",
     "default_output_path",
+    "format_thresholds",
     "list_providers",
     "parse_thresholds",
     "render_template",
@@ -73,7 +75,8 @@ DEFAULT_TARGET = "grpc://mlops.internal:50051"
 # single-quoted); ``@@raw:NAME@@`` is inserted as is (inside a YAML block, a secret's name).
 _PLACEHOLDER = re.compile(r"@@(raw:)?([A-Z_]+)@@")
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-_METRIC = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$")
+# A metric name as the gate and the pipelines accept it.
+METRIC_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$")
 _SECRET = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _TARGET = re.compile(r"^grpc://[A-Za-z0-9.\-]+:\d{1,5}$|^grpc://\[[0-9A-Fa-f:]+\]:\d{1,5}$")
 _REVIEWER = re.compile(r"^[A-Za-z0-9._%+\-@]{1,320}$")
@@ -121,7 +124,7 @@ def parse_thresholds(
             items.append((metric.strip(), raw.strip()))
     out: dict[str, float] = {}
     for metric, raw in items:
-        if not _METRIC.match(metric):
+        if not METRIC_NAME.match(metric):
             raise InvalidArgument(f"{option}: invalid metric name {metric!r}", field=option)
         try:
             value = float(raw)
@@ -135,7 +138,8 @@ def parse_thresholds(
     return out
 
 
-def _format_thresholds(values: Mapping[str, float]) -> str:
+def format_thresholds(values: Mapping[str, float]) -> str:
+    """``{"accuracy": 0.9, "f1": 0.8}`` -> ``"accuracy=0.9,f1=0.8"`` (what the gate reads)."""
     return ",".join(f"{k}={v:g}" for k, v in values.items())
 
 
@@ -241,8 +245,8 @@ class PipelineSettings:
         """Placeholder name -> raw (unquoted) value."""
         return {
             "MODEL_NAME": self.model_name,
-            "GATE_MIN": _format_thresholds(self.min_metrics),
-            "GATE_MAX_REGRESSION": _format_thresholds(self.max_regression),
+            "GATE_MIN": format_thresholds(self.min_metrics),
+            "GATE_MAX_REGRESSION": format_thresholds(self.max_regression),
             "TARGET": self.target,
             "TOKEN_SECRET": self.token_secret,
             "PYTHON_VERSION": self.python_version,

@@ -273,8 +273,8 @@ def cmd_init(args: argparse.Namespace) -> int:
                 ("model", settings.model_name),
                 (
                     "gate",
-                    f"min {ct._format_thresholds(settings.min_metrics) or '-'}; "
-                    f"max regression {ct._format_thresholds(settings.max_regression) or '-'}",
+                    f"min {ct.format_thresholds(settings.min_metrics) or '-'}; "
+                    f"max regression {ct.format_thresholds(settings.max_regression) or '-'}",
                 ),
                 ("control plane", settings.target),
                 ("token secret", settings.token_secret),

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from neural.mlops.ci_templates import _METRIC
+from neural.mlops.ci_templates import METRIC_NAME
 from neural.mlops.cli._output import add_common, emit, print_table
 from neural.mlops.server.errors import InvalidArgument, NotFound
 
@@ -92,7 +92,7 @@ def parse_specs(values: list[str] | None, option: str, *, allow_relative: bool) 
                 raise InvalidArgument(
                     f"{option}: expected METRIC=VALUE, got {part!r}", field=option
                 )
-            if not _METRIC.match(metric):
+            if not METRIC_NAME.match(metric):
                 raise InvalidArgument(f"{option}: invalid metric name {metric!r}", field=option)
             relative = raw.endswith("%")
             if relative and not allow_relative:
