@@ -307,7 +307,7 @@ class ExperimentService:
         # Hot-path cache of test rows for get_variant / record_requests: dropped on every
         # local change; a change made by ANOTHER process sharing the store is seen within
         # CACHE_SECONDS.
-        self._rows: dict[str, tuple[float, Any]] = {}
+        self._rows: dict[str, tuple[float, Any, ABTest]] = {}
 
     # --- helpers ----------------------------------------------------------------
 
@@ -320,17 +320,19 @@ class ExperimentService:
         if self.routing is not None:
             ch.on_commit(self.routing.invalidate)
 
-    async def _cached_row(self, test_id: str) -> Any:
+    async def _cached(self, test_id: str) -> tuple[Any, ABTest]:
+        """The test's row and parsed test (``running_seconds`` may be up to CACHE_SECONDS old)."""
         hit = self._rows.get(test_id)
         now = self.clock.monotonic()
         if hit is not None and hit[0] > now:
-            return hit[1]
+            return hit[1], hit[2]
         async with self.db.read() as conn:
             row = await self._load_row(conn, test_id)
+        test = _row_to_test(row, self._now_us())
         if len(self._rows) > 10_000:
             self._rows.clear()
-        self._rows[test_id] = (now + CACHE_SECONDS, row)
-        return row
+        self._rows[test_id] = (now + CACHE_SECONDS, row, test)
+        return row, test
 
     async def _check_refs(self, conn: AsyncConnection, refs: Sequence[tuple[str, str]]) -> None:
         """A ref to a model this store's registry knows must name one of its versions (or
@@ -657,8 +659,7 @@ class ExperimentService:
         (the winner once concluded)."""
         if user_id is not None and not isinstance(user_id, str):
             user_id = str(user_id)
-        row = await self._cached_row(test_id)
-        test = _row_to_test(row, self._now_us())
+        row, test = await self._cached(test_id)
         if test.status != TestStatus.RUNNING:
             name = test.winner or test.control
             return name, test.variant(name), False  # type: ignore[return-value]
@@ -682,7 +683,7 @@ class ExperimentService:
         if len(records) > MAX_BATCH:
             raise InvalidArgument(f"at most {MAX_BATCH} records per batch", field="records")
         now_us = self._now_us()
-        test = _row_to_test(await self._cached_row(test_id), now_us)
+        _, test = await self._cached(test_id)
         if test.status not in RECORDING:
             raise FailedPrecondition(
                 f"A/B test {test_id!r} is {test.status.value}; requests are recorded while it is "
