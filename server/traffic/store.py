@@ -25,7 +25,6 @@ their start times.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -204,10 +203,3 @@ async def delete_route(conn: AsyncConnection, route_id: str) -> int:
     result = await conn.execute(sa.delete(window_table).where(window_table.c.route_id == route_id))
     return int(result.rowcount or 0)
 
-
-def merge_all(parts: Mapping[str, VariantStats], other: Mapping[str, VariantStats]) -> dict[str, VariantStats]:
-    """Variant-wise sum of two ``totals`` results."""
-    out = dict(parts)
-    for k, v in other.items():
-        out[k] = out[k] + v if k in out else v
-    return out
