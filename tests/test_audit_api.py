@@ -162,6 +162,13 @@ def test_bad_input_is_refused_clearly_and_changes_nothing(store: str, tmp_path: 
     if os.geteuid() != 0:  # root writes anywhere
         with pytest.raises(InvalidArgument, match="cannot write"):
             logger.export_audit_trail(locked / "x.json")
+    with pytest.raises(InvalidArgument, match="cannot write") as err:
+        logger.export_audit_trail("/proc/audit_trail.json")  # unwritable even for root
+    assert err.value.field == "output_path"
+    (out / "afile").write_text("x")
+    with pytest.raises(InvalidArgument, match="not a folder"):
+        logger.export_audit_trail(out / "afile" / "x.json")
+    (out / "afile").unlink()
     with pytest.raises(NotFound):
         logger.get_report("report_missing")
     assert sorted(p.name for p in out.rglob("*")) == ["locked"]  # no partial file anywhere

@@ -150,7 +150,8 @@ class AtomicOutput:
             raise InvalidArgument(f"{str(path)!r} is a directory, not a file path", field=field)
         parent = self.path.parent
         if not parent.is_dir():
-            raise InvalidArgument(f"cannot write {self.path}: folder {parent} does not exist", field=field)
+            why = "is not a folder" if parent.exists() else "does not exist"
+            raise InvalidArgument(f"cannot write {self.path}: {parent} {why}", field=field)
         self.tmp = parent / f".{self.path.name}.{uuid.uuid4().hex[:8]}.partial"
         try:
             self.fh: BinaryIO = open(self.tmp, "xb")  # noqa: SIM115 (closed in commit/abort)
