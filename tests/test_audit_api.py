@@ -12,6 +12,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from support.processes import ServerProcess, start_server
+
 from neural.mlops.audit import (
     AuditLogger,
     ComplianceReport,
@@ -21,7 +23,6 @@ from neural.mlops.audit import (
 )
 from neural.mlops.errors import InvalidArgument, NotFound
 from neural.mlops.registry import ModelRegistry, ModelStage
-from support.processes import ServerProcess, start_server
 
 
 @pytest.fixture(scope="module")

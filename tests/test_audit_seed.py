@@ -7,9 +7,10 @@ import io
 import json
 from pathlib import Path
 
-from neural.mlops.audit import AuditLogger, EventType, verify_export
 from support.processes import ServerProcess
 from support.seed import python_blocks, remote
+
+from neural.mlops.audit import AuditLogger, EventType, verify_export
 
 BLOCK = python_blocks("### 4. Audit Logging")[0]
 

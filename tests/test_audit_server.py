@@ -11,9 +11,10 @@ import threading
 import time
 from pathlib import Path
 
+from support.processes import start_server
+
 from neural.mlops.audit import AuditLogger, EventType
 from neural.mlops.errors import MLOpsError
-from support.processes import start_server
 
 ROOT = Path(__file__).resolve().parent.parent
 
