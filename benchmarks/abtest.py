@@ -179,13 +179,15 @@ def _synthetic(total: int, seed: int) -> dict[str, Any]:
 
 
 def bench_analyze(folder: Path, volumes: list[int], repeats: int) -> dict[int, float]:
+    """Median analyze_test time per volume; the volumes' calls are interleaved so that
+    load changes on the machine hit all of them alike."""
     from neural.mlops._runtime import EmbeddedRuntime
     from neural.mlops.ab_testing import ABTestManager
     from neural.mlops.server import traffic
 
     m = ABTestManager(str(folder))
     rt = EmbeddedRuntime.for_path(folder)
-    out = {}
+    tids = {}
     for total in volumes:
         tid = m.create_test(name=f"analyze {total}", control_variant="m:v1", treatment_variant="m:v2",
                             traffic_split=0.1).test_id
@@ -193,15 +195,20 @@ def bench_analyze(folder: Path, volumes: list[int], repeats: int) -> dict[int, f
         parts = _synthetic(total, seed=total % 1000)
 
         async def fold(services: Any, tid: str = tid, parts: dict[str, Any] = parts) -> None:
-            # One summed window per variant per minute over a day (1,440 windows) at 10^8.
             async with services.db.change(audited=False) as ch:
                 for variant, stats in parts.items():
                     await traffic.apply(ch.conn, tid, variant, 0, stats)
 
         rt.call(fold)
         assert m.analyze_test(tid)["power"]["observed_total"] == sum(s.count for s in parts.values())
-        out[total] = median_seconds(lambda tid=tid: m.analyze_test(tid), repeats)
-    return out
+        tids[total] = tid
+    times: dict[int, list[float]] = {total: [] for total in volumes}
+    for _ in range(repeats):
+        for total, tid in tids.items():
+            t0 = time.perf_counter()
+            m.analyze_test(tid)
+            times[total].append(time.perf_counter() - t0)
+    return {total: stats_mod.median(ts) for total, ts in times.items()}
 
 
 def bench_gbstats(repeats: int) -> dict[str, Any] | None:
