@@ -43,6 +43,14 @@ def test_ab_cli_flow(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert main(["ab", "create", *t, "--name", "bad", "--control", "m:v1", "--treatment", "m:v2",
                  "--split", "2"]) == 2
     assert "traffic_split" in capsys.readouterr().err
+    lines = tmp_path / "requests.jsonl"
+    lines.write_text("\n".join(json.dumps({"variant": "control", "success": i % 2 == 0, "latency": 0.01})
+                               for i in range(10)) + "\n")
+    assert _json(capsys, "ab", "record", *t, tid, "--file", str(lines))["recorded"] == 10
+    forced = _json(capsys, "ab", "force", *t, tid, "qa-1", "treatment")
+    assert forced["forced_variants"] == {"qa-1": "treatment"}
+    assert _json(capsys, "ab", "assign", *t, tid, "qa-1")["variant"] == "treatment"
+    assert _json(capsys, "ab", "force", *t, tid, "qa-1", "--clear")["forced_variants"] == {}
     done = _json(capsys, "ab", "conclude", *t, tid, "--winner", "treatment")
     assert done["status"] == "concluded" and done["winner"] == "treatment"
     listed = _json(capsys, "ab", "list", *t)

@@ -5,12 +5,15 @@
     neural-mlops ab assign TEST_ID user123
     neural-mlops ab record TEST_ID --variant treatment --success --latency 0.042 --metric accuracy=0.96
     neural-mlops ab analyze TEST_ID
+    neural-mlops ab record TEST_ID --file requests.jsonl      # one JSON object per line
+    neural-mlops ab force TEST_ID qa-user treatment            # QA override
     neural-mlops ab conclude TEST_ID --winner treatment
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from datetime import datetime
 from typing import Any
 
@@ -136,9 +139,34 @@ def cmd_assign(args: argparse.Namespace) -> None:
          lambda: print(variant))
 
 
+def cmd_force(args: argparse.Namespace) -> None:
+    test = _manager(args).force_variant(args.test_id, args.user_id, None if args.clear else args.variant)
+    emit(args, _data(test), lambda: print(f"{args.user_id}: {test.forced_variants.get(args.user_id, 'not forced')}"))
+
+
+def _jsonl(path: str) -> list[dict[str, Any]]:
+    records = []
+    with open(path, encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except ValueError:
+                raise InvalidArgument(f"{path}:{n} is not a JSON object", field="file") from None
+    return records
+
+
 def cmd_record(args: argparse.Namespace) -> None:
     success = None if args.success is None else args.success == "yes"
     m = _manager(args)
+    if args.file:
+        records = _jsonl(args.file)
+        total = 0
+        for i in range(0, len(records), 10_000):
+            total += m.record_requests(args.test_id, records[i:i + 10_000])
+        emit(args, {"recorded": total}, lambda: print(f"recorded {total} requests"))
+        return
     if args.outcome:
         if args.user_id is None:
             raise InvalidArgument("--outcome needs --user-id", field="user_id")
@@ -256,8 +284,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     q.add_argument("test_id")
     q.add_argument("user_id", nargs="?")
 
+    q = add("force", cmd_force, "QA: pin a unit to a variant (or --clear the override)")
+    q.add_argument("test_id")
+    q.add_argument("user_id")
+    q.add_argument("variant", nargs="?")
+    q.add_argument("--clear", action="store_true")
+
     q = add("record", cmd_record, "record a request (or, with --outcome, a late outcome)")
     q.add_argument("test_id")
+    q.add_argument("--file", help="JSON lines, one request each (record_request's keyword names)")
     q.add_argument("--variant")
     q.add_argument("--user-id")
     q.add_argument("--success", nargs="?", const="yes", choices=["yes", "no"])
