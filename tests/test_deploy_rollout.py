@@ -369,3 +369,24 @@ async def test_blue_keeps_ready_for_the_switch_back_window_then_completes(env: t
     with pytest.raises(InvalidArgument) as err:
         await s.deployments.create_deployment(_spec("v3", switch_back_seconds=5.0), use_local_gate=False)
     assert err.value.field == "switch_back_seconds"
+
+
+async def test_canary_assignment_is_sticky_as_the_share_grows(env: tuple[Services, ManualClock]) -> None:
+    from neural.mlops.v1.assignment import assign
+
+    s, _ = env
+    d = await s.deployments.create_deployment(_spec(steps=[5, 10, 25, 50]), use_local_gate=False)
+    users = [f"user-{i}" for i in range(10_000)]
+    previous: set[str] = set()
+    for pct in (5.0, 10.0, 25.0, 50.0, 100.0):
+        async with s.db.read() as conn:
+            (route,) = await s.deployments.active_routes(conn)
+        assert route.route_id == d.deployment_id  # the deployment id is the salt
+        names = [v.name for v in route.variants]
+        weights = [v.weight for v in route.variants]
+        canary = {u for u in users if names[assign(route.route_id, u, weights)] == "canary"}
+        assert previous <= canary  # nobody who had the new version loses it
+        assert abs(len(canary) / len(users) - pct / 100) < 0.02
+        previous = canary
+        if pct < 100:
+            d = await s.deployments.promote(d.deployment_id, "ops@x.com")
