@@ -21,8 +21,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from neural.mlops.v1 import oip_pb2  # noqa: E402
 from peers.procs import ROOT, free_port, start_control_plane, start_sidecar, write_routes  # noqa: E402
+
+from neural.mlops.v1 import oip_pb2  # noqa: E402
 
 pytestmark = pytest.mark.peers
 

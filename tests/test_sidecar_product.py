@@ -10,9 +10,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from neural.mlops.ab_testing import ABTestManager, TrafficSplitStrategy  # noqa: E402
 from peers.procs import start_demo, start_sidecar  # noqa: E402
 from test_sidecar_routing import _call_many  # noqa: E402
+
+from neural.mlops.ab_testing import ABTestManager, TrafficSplitStrategy  # noqa: E402
 
 
 def _wait(predicate, timeout: float) -> float:  # noqa: ANN001

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
+
 from neural.mlops.sidecar.wire import WireError, parameter_entry, read_model, rewrite_model
 from neural.mlops.v1 import oip_pb2
 

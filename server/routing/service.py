@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 import sqlalchemy as sa
 import structlog
+
 from neural.mlops.server import traffic
 from neural.mlops.server.clock import Clock, SystemClock, to_us
 from neural.mlops.server.errors import InvalidArgument
