@@ -42,6 +42,7 @@ class DemoModel:
         self.config = config
         self._rng = random.Random(config.seed)
         self.calls = 0
+        self.last_request: oip_pb2.ModelInferRequest | None = None
 
     def _known(self, name: str) -> bool:
         return name == self.config.name
@@ -84,6 +85,7 @@ class DemoModel:
         self, req: oip_pb2.ModelInferRequest, ctx: grpc.aio.ServicerContext
     ) -> oip_pb2.ModelInferResponse:  # noqa: N802
         self.calls += 1
+        self.last_request = req
         if not self._known(req.model_name):
             await ctx.abort(grpc.StatusCode.NOT_FOUND, f"unknown model {req.model_name!r}")
         if self.config.latency_ms > 0:

@@ -222,3 +222,39 @@ def test_comparison_is_exact_for_ints_and_tolerant_for_floats() -> None:
     assert not ok and "outputs differ" in why
     ok, why = compare(_resp({"y": f}), _resp({"y": f.reshape(3, 1)}), tol)
     assert not ok and "shape" in why
+
+
+async def test_a_mirrored_call_is_rewritten_for_the_shadow_and_marked_as_shadow_traffic() -> None:
+    from neural.mlops.sidecar.demo_model import DemoModelConfig, DemoModelServer
+    from neural.mlops.sidecar.metrics import Aggregator
+    from neural.mlops.sidecar.mirror import Mirror
+    from neural.mlops.sidecar.router import Shadow
+    from neural.mlops.sidecar.upstream import Upstreams
+
+    target = DemoModelServer(DemoModelConfig(listen="127.0.0.1:0", name="m"))
+    await target.start()
+    upstreams = Upstreams(target.address)
+    mirror = Mirror(upstreams, queue_size=4, max_in_flight=1)
+    mirror.start()
+    try:
+        slot = Aggregator().shadow_slot("m", "dep-1", "s1")
+        shadow = Shadow("s1", "m", "v9", "", 1.0, slot)
+        original = request([1.0, 2.0])
+        original.model_version = "1"
+        original.parameters["content_type"].string_param = "np"
+        primary = await upstreams.unary("", "/inference.GRPCInferenceService/ModelInfer")(
+            original.SerializeToString()
+        )
+        mirror.submit(shadow, original.SerializeToString(), (), primary, 0.001, "req-1")
+        await asyncio.wait_for(mirror.queue.join(), 10)
+        seen = target.model.last_request
+        assert seen is not None
+        assert (seen.model_name, seen.model_version) == ("m", "v9")
+        assert seen.parameters["neural_shadow"].bool_param is True
+        assert seen.parameters["content_type"].string_param == "np"  # the caller's are kept
+        assert list(seen.raw_input_contents) == list(original.raw_input_contents)
+        assert (slot.mirrored, slot.agreed, slot.errors) == (1, 1, 0)
+    finally:
+        await mirror.stop(1)
+        await upstreams.close()
+        await target.stop()
