@@ -59,6 +59,7 @@ class SidecarConfig:
     shadow_timeout: float = 10.0
     shadow_rtol: float = 1e-5
     shadow_atol: float = 1e-8
+    shadow_top1: bool = False
     grace_seconds: float = 10.0
     sidecar_id: str = ""
 
@@ -75,8 +76,14 @@ class SidecarConfig:
         for f in fields(cls):
             if f.name in values:
                 default = getattr(cls, f.name)
+                raw = values[f.name]
+                if isinstance(default, bool) and isinstance(raw, str):
+                    if raw.lower() not in ("1", "true", "yes", "on", "0", "false", "no", "off", ""):
+                        raise ValueError(f"{f.name}: expected true or false, got {raw!r}")
+                    typed[f.name] = raw.lower() in ("1", "true", "yes", "on")
+                    continue
                 try:
-                    typed[f.name] = type(default)(values[f.name])
+                    typed[f.name] = type(default)(raw)
                 except ValueError as exc:
                     raise ValueError(f"{f.name}: {exc}") from None
         cfg = cls(**typed)
@@ -118,7 +125,7 @@ class Sidecar:
             queue_size=config.shadow_queue,
             max_in_flight=config.shadow_in_flight,
             timeout=config.shadow_timeout,
-            tolerance=Tolerance(config.shadow_rtol, config.shadow_atol),
+            tolerance=Tolerance(config.shadow_rtol, config.shadow_atol, config.shadow_top1),
         )
         self.proxy = Proxy(
             self.upstreams,

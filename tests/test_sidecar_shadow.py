@@ -222,6 +222,14 @@ def test_comparison_is_exact_for_ints_and_tolerant_for_floats() -> None:
     assert not ok and "outputs differ" in why
     ok, why = compare(_resp({"y": f}), _resp({"y": f.reshape(3, 1)}), tol)
     assert not ok and "shape" in why
+    # Top-1 mode: scores may move as long as every row's argmax holds.
+    scores = np.array([[0.1, 0.7, 0.2], [0.5, 0.3, 0.2]], dtype=np.float32)
+    drifted = np.array([[0.2, 0.5, 0.3], [0.4, 0.35, 0.25]], dtype=np.float32)
+    flipped = np.array([[0.2, 0.5, 0.3], [0.3, 0.45, 0.25]], dtype=np.float32)
+    top1 = Tolerance(top1=True)
+    assert not compare(_resp({"p": scores}), _resp({"p": drifted}), tol)[0]
+    assert compare(_resp({"p": scores}), _resp({"p": drifted}), top1)[0]
+    assert not compare(_resp({"p": scores}), _resp({"p": flipped}), top1)[0]
 
 
 async def test_a_mirrored_call_is_rewritten_for_the_shadow_and_marked_as_shadow_traffic() -> None:

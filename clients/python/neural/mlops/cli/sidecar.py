@@ -37,6 +37,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--shadow-timeout", type=float, help="deadline of a shadow call, seconds")
     p.add_argument("--shadow-rtol", type=float, help="relative tolerance for float outputs")
     p.add_argument("--shadow-atol", type=float, help="absolute tolerance for float outputs")
+    p.add_argument(
+        "--shadow-top1",
+        action="store_true",
+        default=None,
+        help="judge float outputs by their top-1 class (argmax) instead of tolerances",
+    )
     p.add_argument("--grace-seconds", type=float, help="drain time on SIGTERM (default 10)")
     p.add_argument("--sidecar-id", help="id in metric batches (default host-pid-random)")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
@@ -52,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     keys = (
         "listen upstream control_plane routing_key_header variant_header metrics_port metrics_host "
         "flush_interval max_backlog shadow_queue shadow_in_flight shadow_timeout shadow_rtol "
-        "shadow_atol grace_seconds sidecar_id"
+        "shadow_atol shadow_top1 grace_seconds sidecar_id"
     ).split()
     try:
         config = SidecarConfig.load({k: getattr(args, k) for k in keys})
