@@ -362,6 +362,11 @@ def cmd_wait_approval(args: argparse.Namespace) -> int:
                 for r in registry.list_pending_approvals(name=args.model)
                 if r.version == mv.version and r.target_stage.value == args.stage
             ]
+            if (
+                not pending
+                and registry.get_model_version(args.model, args.version).stage.value == args.stage
+            ):
+                continue  # approved between the two reads: report it on the next pass
             if not pending:
                 raise FailedPrecondition(
                     f"{mv.name}:{mv.version} is in {mv.stage.value.upper()} and has no pending "
