@@ -391,3 +391,42 @@ def test_built_wheel_ships_the_template_folder(tmp_path: Path) -> None:
         assert f"neural/mlops/ci_templates/{filename}" in names
     assert "neural/mlops/ci_templates/__init__.py" not in names
     assert "neural/mlops/ci_templates.py" in names
+
+
+# -- the seed documentation's CI/CD snippets -----------------------------------------
+
+
+def _seed_blocks(lang: str) -> list[str]:
+    from support.seed import seed_doc
+
+    text = seed_doc()
+    section = text[text.index("## CI/CD Integration") : text.index("## Best Practices")]
+    return re.findall(rf"```{lang}\n(.*?)```", section, re.S)
+
+
+def test_seed_ci_snippets_are_valid_for_their_ci_systems(tmp_path: Path) -> None:
+    """The seed's short GitHub/GitLab/Jenkins examples (the package's templates are the
+    complete versions) are valid files for their CI systems."""
+    github, gitlab = _seed_blocks("yaml")
+    [jenkins] = _seed_blocks("groovy")
+    workflow = tmp_path / "ml-pipeline.yml"
+    workflow.write_text(github)
+    res = subprocess.run(
+        [_tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", str(workflow)],
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+    gl = tmp_path / ".gitlab-ci.yml"
+    gl.write_text(gitlab)
+    _check_schema(gl, "vendor.gitlab-ci")
+    assert yaml.safe_load(gitlab)["test:unit"]["stage"] in yaml.safe_load(gitlab)["stages"]
+    tree = _jenkins_tree(jenkins)
+    assert "steps" in tree["pipeline"]["stages"]["stage('Test')"]
+    # Each snippet links to the complete template, which the package ships.
+    from support.seed import seed_doc
+
+    linked = re.findall(r"ci_templates/([\w.]+)\)", seed_doc())
+    assert sorted(linked) == sorted(["github_actions.yml", "gitlab_ci.yml", "Jenkinsfile"])
+    for name in linked:
+        assert resources.files("neural.mlops").joinpath("ci_templates", name).is_file()
