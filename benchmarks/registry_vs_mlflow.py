@@ -44,6 +44,10 @@ register_lite  same ``register_model`` as above (1)         ``create_model_versi
                                                             bound that cannot be searched by metric
 ============== ============================================ ============================================
 
+Calls per op count client API calls; whatever extra HTTP requests ``MlflowClient`` makes on
+its own inside one of them (it looks up the registered model around some changes) are part
+of MLflow's cost, as our client's per-call work is part of ours.
+
 Registered models are created implicitly by our first ``register_model``; MLflow needs
 ``create_registered_model``, done untimed in its setup (in MLflow's favour). Before timing,
 each side does a few untimed warm-up calls. Each repeat reports ops/s = operations / elapsed
