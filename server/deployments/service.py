@@ -761,7 +761,9 @@ class DeploymentService:
             values["failed_checks"] = 0
         if not await self._cas(ch, d, **values):
             return False
-        details = {**details, "from_status": d.status.value, "to_status": to.value}
+        # model_name/version let audit reports tie the change to the version's approval.
+        details = {**details, "model_name": d.model_name, "version": d.model_version,
+                   "from_status": d.status.value, "to_status": to.value}
         await self._event(ch.conn, d.deployment_id, now, action, actor, d.status, to, d.step_index,
                           d.traffic_percentage, details)
         ch.record(event, resource_type="deployment", resource_id=d.deployment_id, action=action,
