@@ -11,7 +11,8 @@ import threading
 import time
 from pathlib import Path
 
-from support.processes import start_server
+import pytest
+from support.processes import ServerProcess, start_server
 
 from neural.mlops.audit import AuditLogger, EventType
 from neural.mlops.errors import MLOpsError
@@ -141,3 +142,25 @@ def test_export_cut_off_by_a_dead_server_leaves_no_file(tmp_path: Path) -> None:
     t.join(60)
     assert errors and isinstance(errors[0], Unavailable), errors
     assert list(out.iterdir()) == []
+
+
+def test_remote_purge_archives_on_the_server_and_keeps_the_chain_verifiable(server: ServerProcess) -> None:
+    from datetime import datetime, timedelta
+
+    from neural.mlops.audit import verify_export
+    from neural.mlops.errors import InvalidArgument
+
+    logger = AuditLogger(server.url)
+    logger.log_events([{"event_type": "custom", "user": "old@x.com"}] * 30)
+    cp = logger.checkpoint()
+    assert cp is not None and cp.seq == 30
+    with pytest.raises(InvalidArgument):
+        logger.purge(datetime.now() + timedelta(days=1), archive_path="/tmp/elsewhere.jsonl")
+    result = logger.purge(datetime.now() + timedelta(days=1), archive_path="q1.jsonl")
+    assert result.purged_count >= 30 and result.checkpoint is not None
+    archive = server.data_dir / "audit" / "archive" / "q1.jsonl"
+    assert result.archive_path == str(archive)
+    assert verify_export(archive, logger.public_key()).events_checked == result.purged_count
+    after = logger.verify_chain()
+    assert after.valid and after.first_seq == result.last_seq + 1
+    assert [e.event_type for e in logger.query_events()] == [EventType.AUDIT_PURGED]
