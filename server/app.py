@@ -13,6 +13,7 @@ import grpc
 import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+
 from neural.mlops.server.audit.servicer import AuditServicer
 from neural.mlops.server.config import ServerConfig
 from neural.mlops.server.deployments.servicer import DeploymentServicer
@@ -21,10 +22,18 @@ from neural.mlops.server.grpc_errors import DomainInterceptor
 from neural.mlops.server.registry.servicer import RegistryServicer
 from neural.mlops.server.routing.servicer import RoutingServicer
 from neural.mlops.server.services import Services
-from neural.mlops.v1 import audit_pb2, audit_pb2_grpc
-from neural.mlops.v1 import deployments_pb2, deployments_pb2_grpc
-from neural.mlops.v1 import experiments_pb2, experiments_pb2_grpc
-from neural.mlops.v1 import registry_pb2, registry_pb2_grpc, routing_pb2, routing_pb2_grpc
+from neural.mlops.v1 import (
+    audit_pb2,
+    audit_pb2_grpc,
+    deployments_pb2,
+    deployments_pb2_grpc,
+    experiments_pb2,
+    experiments_pb2_grpc,
+    registry_pb2,
+    registry_pb2_grpc,
+    routing_pb2,
+    routing_pb2_grpc,
+)
 
 log = structlog.get_logger(__name__)
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import grpc
 import structlog
+
 from neural.mlops.server.errors import MLOpsError
 from neural.mlops.server.identity import CallContext, new_request_id, reset_call, set_call
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
+
 from neural.mlops.server.registry.model import (
     AliasChange,
     Artifact,

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
+
 from neural.mlops.server.errors import InvalidArgument
 from neural.mlops.server.registry.model import ModelStage
 from neural.mlops.server.storage.schema import (

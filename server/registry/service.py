@@ -16,6 +16,8 @@ from typing import Any
 
 import sqlalchemy as sa
 import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from neural.mlops.server import validation as v
 from neural.mlops.server.audit.events import EventType
 from neural.mlops.server.clock import Clock, SystemClock, from_us, to_us
@@ -58,7 +60,6 @@ from neural.mlops.server.storage.schema import (
     promotion_votes,
     registered_models,
 )
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 log = structlog.get_logger(__name__)
 

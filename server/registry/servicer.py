@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
+
 from neural.mlops.server.errors import InvalidArgument
 from neural.mlops.server.registry import convert as c
 from neural.mlops.server.registry.search import MetricCondition, SearchQuery

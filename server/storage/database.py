@@ -17,11 +17,12 @@ import sqlalchemy as sa
 import structlog
 from alembic import command
 from alembic.config import Config
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
 from neural.mlops.server.audit import hashchain
 from neural.mlops.server.audit.events import AuditRecord, EventSeverity, EventType
 from neural.mlops.server.clock import Clock, SystemClock, to_us
 from neural.mlops.server.identity import current_call
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 log = structlog.get_logger(__name__)
 

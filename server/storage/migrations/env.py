@@ -4,6 +4,7 @@ The caller passes a live synchronous connection in ``config.attributes["connecti
 """
 
 from alembic import context
+
 from neural.mlops.server.storage.schema import metadata
 
 connection = context.config.attributes["connection"]
