@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from neural.mlops._runtime import EmbeddedRuntime, RemoteConnection, is_remote
+from neural.mlops._runtime import ServiceClient
 from neural.mlops.server import validation as v
 from neural.mlops.server.errors import InvalidArgument
 from neural.mlops.server.experiments import convert as c
@@ -114,41 +114,17 @@ def _tid(test_id: object) -> str:
     return test_id
 
 
-class ABTestManager:
+class ABTestManager(ServiceClient):
     """The seed's A/B testing API, embedded or remote."""
+
+    service = "experiments"
+    stub_class = ExperimentServiceStub
 
     def __init__(
         self, location: str | os.PathLike[str] = "./ab_tests", *, token: str | None = None,
         timeout: float = 60.0,
     ) -> None:
-        self.location = str(location)
-        self._remote: RemoteConnection | None = None
-        self._embedded: EmbeddedRuntime | None = None
-        if is_remote(self.location):
-            self._remote = RemoteConnection(self.location, token=token, timeout=timeout)
-            self._stub = self._remote.stub(ExperimentServiceStub)
-        else:
-            self._embedded = EmbeddedRuntime.for_path(self.location)
-
-    # -- plumbing -------------------------------------------------------------
-
-    def _local(self, fn: Any, actor: str | None = None) -> Any:
-        assert self._embedded is not None
-        return self._embedded.call(lambda s: fn(s.experiments), actor=actor)
-
-    def _rpc(self, method: str, request: Any, actor: str | None = None) -> Any:
-        assert self._remote is not None
-        return self._remote.call(getattr(self._stub, method), request, actor=actor)
-
-    def close(self) -> None:
-        if self._remote is not None:
-            self._remote.close()
-
-    def __enter__(self) -> ABTestManager:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        super().__init__(location, token=token, timeout=timeout)
 
     # -- lifecycle ------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime, time
 from typing import Any
 
-from neural.mlops._runtime import EmbeddedRuntime, RemoteConnection, is_remote
+from neural.mlops._runtime import ServiceClient
 from neural.mlops.server.audit import convert as c
 from neural.mlops.server.audit.events import (
     AuditEvent,
@@ -122,43 +122,15 @@ def verify_export(path: str | os.PathLike[str], public_key: str | bytes | os.Pat
     return verify_export_file(path, public_key_pem=pem)
 
 
-class AuditLogger:
+class AuditLogger(ServiceClient):
     """The seed's audit API, embedded or remote."""
+
+    service = "audit"
+    stub_class = AuditServiceStub
 
     def __init__(self, location: str | os.PathLike[str] = "./audit_logs", *, token: str | None = None,
                  timeout: float = 60.0) -> None:
-        self.location = str(location)
-        self._remote: RemoteConnection | None = None
-        self._embedded: EmbeddedRuntime | None = None
-        if is_remote(self.location):
-            self._remote = RemoteConnection(self.location, token=token, timeout=timeout)
-            self._stub = self._remote.stub(AuditServiceStub)
-        else:
-            self._embedded = EmbeddedRuntime.for_path(self.location)
-
-    # -- plumbing -------------------------------------------------------------
-
-    def _local(self, fn: Any, actor: str | None = None) -> Any:
-        assert self._embedded is not None
-        return self._embedded.call(lambda s: fn(s.audit), actor=actor)
-
-    def _rpc(self, method: str, request: Any, actor: str | None = None, timeout: float | None = None) -> Any:
-        assert self._remote is not None
-        return self._remote.call(getattr(self._stub, method), request, actor=actor, timeout=timeout)
-
-    def _stream(self, method: str, request: Any, actor: str | None = None) -> Iterator[Any]:
-        assert self._remote is not None
-        return self._remote.stream(getattr(self._stub, method), request, actor=actor)
-
-    def close(self) -> None:
-        if self._remote is not None:
-            self._remote.close()
-
-    def __enter__(self) -> AuditLogger:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        super().__init__(location, token=token, timeout=timeout)
 
     # -- logging ----------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from neural.mlops._runtime import EmbeddedRuntime, RemoteConnection, is_remote
+from neural.mlops._runtime import ServiceClient, is_remote
 from neural.mlops.server.deployments import convert as c
 from neural.mlops.server.deployments.model import (
     Deployment,
@@ -64,30 +64,16 @@ def _strategy(value: DeploymentStrategy | str) -> DeploymentStrategy:
                               field="strategy") from None
 
 
-class DeploymentManager:
+class DeploymentManager(ServiceClient):
     """The seed's deployment API, embedded or remote."""
+
+    service = "deployments"
+    stub_class = DeploymentServiceStub
 
     def __init__(self, location: str | os.PathLike[str] = "./deployments", *, registry: Any = None,
                  token: str | None = None, timeout: float = 60.0) -> None:
-        self.location = str(location)
+        super().__init__(location, token=token, timeout=timeout)
         self.registry = registry
-        self._remote: RemoteConnection | None = None
-        self._embedded: EmbeddedRuntime | None = None
-        if is_remote(self.location):
-            self._remote = RemoteConnection(self.location, token=token, timeout=timeout)
-            self._stub = self._remote.stub(DeploymentServiceStub)
-        else:
-            self._embedded = EmbeddedRuntime.for_path(self.location)
-
-    # -- plumbing -------------------------------------------------------------
-
-    def _local(self, fn: Any, actor: str | None = None) -> Any:
-        assert self._embedded is not None
-        return self._embedded.call(lambda s: fn(s.deployments), actor=actor)
-
-    def _rpc(self, method: str, request: Any, actor: str | None = None) -> Any:
-        assert self._remote is not None
-        return self._remote.call(getattr(self._stub, method), request, actor=actor)
 
     def _gate(self, name: str, version: str) -> tuple[RegistryGate | None, bool]:
         """(gate, use_local_gate) for an embedded call."""
@@ -100,22 +86,12 @@ class DeploymentManager:
             return None, True  # same store: the gate joins the deployment's transaction
         stage = reg.get_model_version(name, version).stage  # NotFound propagates
         previous = ""
-        history = getattr(reg, "history", None)
+        history = getattr(reg, "get_history", None)
         if callable(history):
             for entry in history(name):
                 if entry.kind == "stage" and entry.to_value == "production" and entry.version != version:
                     previous = entry.version
         return KnownStageGate(str(getattr(stage, "value", stage)), previous), False
-
-    def close(self) -> None:
-        if self._remote is not None:
-            self._remote.close()
-
-    def __enter__(self) -> DeploymentManager:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # -- shadow ---------------------------------------------------------------
 
