@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from datetime import datetime
-from typing import Any
-
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from neural.mlops.server.audit.events import AuditEvent, known_severity, known_type
 from neural.mlops.server.audit.report import ComplianceReport
@@ -15,26 +11,9 @@ from neural.mlops.server.audit.service import Checkpoint, EventInput, EventQuery
 from neural.mlops.server.audit.verify import ChainVerification
 from neural.mlops.server.clock import from_us, to_us
 from neural.mlops.server.errors import InvalidArgument
+from neural.mlops.server.timestamps import optional_us as ts_to_us
+from neural.mlops.server.timestamps import us_to_timestamp as us_to_ts
 from neural.mlops.v1 import audit_pb2 as pb
-
-
-def ts_to_us(msg: Any, field: str) -> int | None:
-    """An optional Timestamp field as µs (None when unset)."""
-    if not msg.HasField(field):
-        return None
-    ts: Timestamp = getattr(msg, field)
-    return ts.seconds * 1_000_000 + ts.nanos // 1000
-
-
-def us_to_ts(us: int) -> Timestamp:
-    ts = Timestamp()
-    ts.seconds, rem = divmod(us, 1_000_000)
-    ts.nanos = rem * 1000
-    return ts
-
-
-def dt_to_ts(value: datetime | None) -> Timestamp | None:
-    return None if value is None else us_to_ts(to_us(value))
 
 
 def event_to_pb(ev: AuditEvent) -> pb.AuditEvent:

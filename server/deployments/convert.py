@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Any
-
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from neural.mlops.server.deployments.model import (
     Deployment,
@@ -22,6 +19,8 @@ from neural.mlops.server.deployments.model import (
     Verdict,
 )
 from neural.mlops.server.errors import InvalidArgument
+from neural.mlops.server.timestamps import from_timestamp as dt
+from neural.mlops.server.timestamps import to_timestamp as ts
 from neural.mlops.v1 import deployments_pb2 as pb
 
 STRATEGY_TO_PB = {
@@ -50,16 +49,6 @@ VERDICT_FROM_PB = {v: k for k, v in VERDICT_TO_PB.items()}
 _OPTIONAL = ("latency_p95", "error_rate", "latency_p50", "latency_p99", "latency_mean", "throughput")
 
 
-def ts(value: datetime | None) -> Timestamp | None:
-    if value is None:
-        return None
-    out = Timestamp()
-    out.FromDatetime(value)
-    return out
-
-
-def dt(value: Timestamp) -> datetime:
-    return value.ToDatetime(tzinfo=UTC)
 
 
 def strategy_from_pb(value: int) -> DeploymentStrategy:

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import datetime
 from typing import Any
 
-from google.protobuf.timestamp_pb2 import Timestamp
-
-from neural.mlops.server.clock import from_us, to_us
 from neural.mlops.server.experiments.model import (
     ABTest,
     SplitChange,
@@ -18,6 +14,8 @@ from neural.mlops.server.experiments.model import (
     Variant,
 )
 from neural.mlops.server.experiments.service import RequestRecord
+from neural.mlops.server.timestamps import from_timestamp as dt
+from neural.mlops.server.timestamps import to_timestamp as ts
 from neural.mlops.v1 import experiments_pb2 as pb
 
 STRATEGY_TO_PB = {
@@ -38,15 +36,6 @@ STATUS_TO_PB = {
 STATUS_FROM_PB = {v: k for k, v in STATUS_TO_PB.items()}
 
 
-def ts(dt: datetime | None) -> Timestamp | None:
-    if dt is None:
-        return None
-    us = to_us(dt)
-    return Timestamp(seconds=us // 1_000_000, nanos=(us % 1_000_000) * 1000)
-
-
-def dt(value: Timestamp) -> datetime:
-    return from_us(value.seconds * 1_000_000 + value.nanos // 1000)
 
 
 def strategy_to_pb(value: Any) -> int:

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Any
-
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from neural.mlops.server.registry.model import (
     AliasChange,
@@ -19,6 +16,8 @@ from neural.mlops.server.registry.model import (
     PromotionVote,
     RegisteredModel,
 )
+from neural.mlops.server.timestamps import from_timestamp as dt
+from neural.mlops.server.timestamps import to_timestamp as ts
 from neural.mlops.v1 import registry_pb2 as pb
 
 STAGE_TO_PB = {
@@ -37,15 +36,6 @@ STATUS_TO_PB = {
 STATUS_FROM_PB = {v: k for k, v in STATUS_TO_PB.items()}
 
 
-def ts(dt: datetime | None) -> Timestamp:
-    out = Timestamp()
-    if dt is not None:
-        out.FromDatetime(dt)
-    return out
-
-
-def dt(value: Timestamp) -> datetime:
-    return value.ToDatetime(tzinfo=UTC)
 
 
 def stage_from_pb(value: int) -> ModelStage | None:
