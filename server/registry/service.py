@@ -10,7 +10,7 @@ import base64
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +109,18 @@ class RegisterSpec:
         if self.artifact_filename:
             validate_filename(self.artifact_filename)
         return self
+
+
+@dataclass(frozen=True, slots=True)
+class _VersionRow:
+    id: int
+    name: str
+    version: str
+    stage: ModelStage
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}:{self.version}"
 
 
 def encode_token(last_key: str | int) -> str:
@@ -242,7 +254,14 @@ class RegistryService:
                 if staged is not None:
                     installed = self.artifacts.install(staged, spec.name, spec.version,
                                                        spec.artifact_filename)
-                version = await self._load(conn, vid)
+                version = ModelVersion(
+                    name=spec.name, version=spec.version, stage=ModelStage.DEVELOPMENT,
+                    framework=spec.framework, description=spec.description,
+                    created_by=spec.created_by, created_at=from_us(now), updated_at=from_us(now),
+                    metrics=dict(spec.metrics), tags=list(spec.tags), params=dict(spec.params),
+                    config=json.loads(json.dumps(spec.config, sort_keys=True)), artifact=artifact,
+                    aliases=[],
+                )
         except BaseException:
             if staged is not None:
                 self.artifacts.discard(staged)
@@ -459,12 +478,11 @@ class RegistryService:
                 "(request_promotion, then approve_promotion by someone else)"
             )
         async with self.db.change() as ch:
-            vid = await self._resolve(ch.conn, name, version)
-            mvers = await self._load(ch.conn, vid)
+            mvers = await self._row(ch.conn, name, version)
             if mvers.stage is target:
                 raise FailedPrecondition(f"{name}:{mvers.version} is already {target.value.upper()}")
             await self._set_stage(ch, mvers, target, actor, reason, "")
-            return await self._load(ch.conn, vid)
+            return await self._load(ch.conn, mvers.id)
 
     # ------------------------------------------------------------------ promotions
 
@@ -500,8 +518,7 @@ class RegistryService:
             )
         async with self.db.change() as ch:
             conn = ch.conn
-            vid = await self._resolve(conn, name, version)
-            mvers = await self._load(conn, vid)
+            mvers = await self._row(conn, name, version)
             if mvers.stage is target_stage:
                 raise FailedPrecondition(f"{name}:{mvers.version} is already {target_stage.value.upper()}")
             pending = await self._pending(conn, name, mvers.version)
@@ -531,7 +548,13 @@ class RegistryService:
                          "from_stage": mvers.stage.value, "reviewers": revs,
                          "required_approvals": required_approvals, "justification": justification},
             )
-            return await self._load_request(conn, rid)
+            return PromotionRequest(
+                request_id=rid, name=name, version=mvers.version, target_stage=target_stage,
+                from_stage=mvers.stage, requested_by=requested_by, justification=justification,
+                reviewers=revs, required_approvals=required_approvals,
+                status=PromotionStatus.PENDING, approvals=[], decided_by="", decision_comment="",
+                created_at=from_us(now), decided_at=None,
+            )
 
     async def approve_promotion(self, name: str, version: str, approver: str, comment: str = "",
                                 request_id: str = "") -> PromotionRequest:
@@ -557,6 +580,7 @@ class RegistryService:
             )
             votes = len(req.approvals) + 1
             ref = f"{req.name}:{req.version}"
+            approvals = [*req.approvals, PromotionVote(approver, comment, from_us(now))]
             if votes < req.required_approvals:
                 ch.record(
                     EventType.APPROVAL_GRANTED,
@@ -567,7 +591,7 @@ class RegistryService:
                     details={"request_id": req.request_id, "approvals": votes,
                              "required_approvals": req.required_approvals, "comment": comment},
                 )
-                return await self._load_request(conn, req.request_id)
+                return replace(req, approvals=approvals)
             await conn.execute(
                 promotion_requests.update()
                 .where(promotion_requests.c.request_id == req.request_id)
@@ -586,24 +610,25 @@ class RegistryService:
                          "comment": comment,
                          "seconds_to_decision": (now - to_us(req.created_at)) / 1e6},
             )
-            vid = await self._resolve(conn, req.name, req.version)
-            mvers = await self._load(conn, vid)
+            mvers = await self._row(conn, req.name, req.version)
             if req.target_stage is ModelStage.PRODUCTION:
                 mv = model_versions
                 current = (
                     await conn.execute(
-                        sa.select(mv.c.id).where(mv.c.name == req.name,
-                                                 mv.c.stage == ModelStage.PRODUCTION.value,
-                                                 mv.c.id != vid)
+                        sa.select(mv.c.id, mv.c.version).where(
+                            mv.c.name == req.name, mv.c.stage == ModelStage.PRODUCTION.value,
+                            mv.c.id != mvers.id)
                     )
                 ).all()
-                for (old_id,) in current:
-                    old = await self._load(conn, old_id)
-                    await self._set_stage(ch, old, ModelStage.ARCHIVED, approver,
-                                          f"replaced in PRODUCTION by {req.version}", req.request_id)
+                for old in current:
+                    await self._set_stage(
+                        ch, _VersionRow(old.id, req.name, old.version, ModelStage.PRODUCTION),
+                        ModelStage.ARCHIVED, approver,
+                        f"replaced in PRODUCTION by {req.version}", req.request_id)
             await self._set_stage(ch, mvers, req.target_stage, approver,
                                   req.justification, req.request_id)
-            return await self._load_request(conn, req.request_id)
+            return replace(req, approvals=approvals, status=PromotionStatus.APPROVED,
+                           decided_by=approver, decision_comment=comment, decided_at=from_us(now))
 
     async def reject_promotion(self, name: str, version: str, rejector: str, comment: str = "",
                                request_id: str = "") -> PromotionRequest:
@@ -666,8 +691,7 @@ class RegistryService:
         if alias.startswith("@") or alias.lower() == "latest":
             raise InvalidArgument(f"alias {alias!r} is reserved", field="alias")
         async with self.db.change() as ch:
-            vid = await self._resolve(ch.conn, name, version)
-            target = await self._load(ch.conn, vid)
+            target = await self._row(ch.conn, name, version)
             return await self._move_alias(ch, name, alias, target.version, actor, reason)
 
     async def delete_alias(self, name: str, alias: str, actor: str, reason: str = "") -> AliasChange:
@@ -755,7 +779,7 @@ class RegistryService:
         )
         return AliasChange(name, alias, version, previous)
 
-    async def _set_stage(self, ch: Change, mvers: ModelVersion, target: ModelStage, actor: str,
+    async def _set_stage(self, ch: Change, mvers: _VersionRow | ModelVersion, target: ModelStage, actor: str,
                          reason: str, request_id: str) -> None:
         now = to_us(self.clock.now())
         await ch.conn.execute(
@@ -798,7 +822,8 @@ class RegistryService:
                      "requested_by": req.requested_by, "comment": comment,
                      "seconds_to_decision": (now - to_us(req.created_at)) / 1e6},
         )
-        return await self._load_request(ch.conn, req.request_id)
+        return replace(req, status=status, decided_by=actor, decision_comment=comment,
+                       decided_at=from_us(now))
 
     async def _decidable(self, conn: AsyncConnection, name: str, version: str,
                          request_id: str) -> PromotionRequest:
@@ -812,11 +837,10 @@ class RegistryService:
                     field="request_id",
                 )
         else:
-            vid = await self._resolve(conn, name, version)
-            resolved = (await self._load(conn, vid)).version
+            resolved = (await self._row(conn, name, version)).version
             row = (
                 await conn.execute(
-                    sa.select(pr.c.request_id)
+                    sa.select(pr)
                     .where(pr.c.name == name, pr.c.version == resolved)
                     .order_by(pr.c.created_us.desc(), pr.c.request_id.desc())
                     .limit(1)
@@ -824,7 +848,7 @@ class RegistryService:
             ).first()
             if row is None:
                 raise NotFound(f"{name}:{resolved} has no promotion request")
-            req = await self._load_request(conn, row.request_id)
+            req = await self._request_from_row(conn, row)
         if req.status is not PromotionStatus.PENDING:
             raise FailedPrecondition(
                 f"promotion request {req.request_id} for {req.name}:{req.version} is "
@@ -849,9 +873,12 @@ class RegistryService:
         r = (await conn.execute(sa.select(pr).where(pr.c.request_id == request_id))).first()
         if r is None:
             raise NotFound(f"promotion request {request_id!r} does not exist")
+        return await self._request_from_row(conn, r)
+
+    async def _request_from_row(self, conn: AsyncConnection, r: Any) -> PromotionRequest:
         pv = promotion_votes
         votes = (
-            await conn.execute(sa.select(pv).where(pv.c.request_id == request_id).order_by(pv.c.at_us))
+            await conn.execute(sa.select(pv).where(pv.c.request_id == r.request_id).order_by(pv.c.at_us))
         ).all()
         return PromotionRequest(
             request_id=r.request_id, name=r.name, version=r.version,
@@ -887,6 +914,11 @@ class RegistryService:
 
     async def _resolve(self, conn: AsyncConnection, name: str, version: str) -> int:
         """Version id for ``version`` or ``@alias``; NotFound naming what is missing."""
+        return (await self._row(conn, name, version)).id
+
+    async def _row(self, conn: AsyncConnection, name: str, version: str) -> _VersionRow:
+        """id, name, version and stage of ``version`` or ``@alias`` in one query (two for
+        an alias): what stage changes and approvals need, without loading the version."""
         v.name(name, "name")
         if isinstance(version, str) and version.startswith("@"):
             alias = version[1:]
@@ -898,11 +930,16 @@ class RegistryService:
                 raise NotFound(f"alias {alias!r} of model {name!r} does not exist")
             version = row.version
         v.name(version, "version")
-        vid = await self._version_id(conn, name, version)
-        if vid is None:
+        mv = model_versions
+        row = (
+            await conn.execute(
+                sa.select(mv.c.id, mv.c.stage).where(mv.c.name == name, mv.c.version == version)
+            )
+        ).first()
+        if row is None:
             await self._require_model(conn, name)
             raise NotFound(f"model version {name}:{version} does not exist")
-        return vid
+        return _VersionRow(row.id, name, version, ModelStage(row.stage))
 
     async def _registered_model(self, conn: AsyncConnection, row: Any) -> RegisteredModel:
         mv = model_versions
