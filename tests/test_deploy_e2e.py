@@ -119,13 +119,14 @@ def _stack(tmp_path: Path, canary_args: tuple[str, ...]) -> Iterator[Stack]:
         _register(server.url)
         sidecar = f_sidecar.result()
     traffic = Traffic(sidecar.address).start()
+    stack = Stack(server, stable, canary, sidecar, traffic, DeploymentManager(server.url))
     try:
-        yield Stack(server, stable, canary, sidecar, traffic, DeploymentManager(server.url))
+        yield stack
     finally:
         traffic.stop()
         for p in (sidecar, canary, stable):
             p.stop()
-        server.stop()
+        stack.server.stop()  # the one running now: tests restart it after kill -9
 
 
 # One stack per module and kind (process start-up dominates on a small machine); each test
