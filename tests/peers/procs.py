@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -15,29 +14,19 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from support.processes import Stoppable, wait_for_line  # noqa: E402
+
 READY = re.compile(r"listening on (\S+:\d+)")
 METRICS = re.compile(r"metrics on http://\S+:(\d+)/metrics")
 
 
 @dataclass
-class Proc:
+class Proc(Stoppable):
     proc: subprocess.Popen[str]
     address: str
     metrics_port: int = 0
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
-
-    def kill9(self) -> None:
-        self.proc.kill()
-        self.proc.wait()
 
     def health(self) -> dict[str, Any]:
         with urllib.request.urlopen(
@@ -59,9 +48,6 @@ def free_port() -> int:
 
 
 def _wait(proc: subprocess.Popen[str], timeout: float, want_metrics: bool) -> tuple[str, int]:
-    sys.path.insert(0, str(ROOT / "tests"))
-    from support.processes import wait_for_line
-
     try:
         line = wait_for_line(proc, READY, timeout).string
         address = READY.search(line).group(1)  # type: ignore[union-attr]

@@ -15,16 +15,10 @@ from pathlib import Path
 READY = re.compile(r"listening on (\S+:\d+)")
 
 
-@dataclass
-class ServerProcess:
-    data_dir: Path
-    proc: subprocess.Popen[str]
-    address: str
-    extra_args: list[str] = field(default_factory=list)
+class Stoppable:
+    """Stop (SIGTERM, then SIGKILL after ``timeout``) or kill -9 the ``proc`` a test started."""
 
-    @property
-    def url(self) -> str:
-        return f"grpc://{self.address}"
+    proc: subprocess.Popen[str]
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
         if self.proc.poll() is None:
@@ -39,6 +33,18 @@ class ServerProcess:
     def kill9(self) -> None:
         self.proc.kill()
         self.proc.wait()
+
+
+@dataclass
+class ServerProcess(Stoppable):
+    data_dir: Path
+    proc: subprocess.Popen[str]
+    address: str
+    extra_args: list[str] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"grpc://{self.address}"
 
 
 def wait_for_line(proc: subprocess.Popen[str], pattern: re.Pattern[str], timeout: float) -> re.Match[str]:
