@@ -25,7 +25,7 @@ from neural.mlops.sidecar.mirror import Mirror
 from neural.mlops.sidecar.oip import MODEL_INFER, PREFIX, VARIANT_HEADER
 from neural.mlops.sidecar.router import Router
 from neural.mlops.sidecar.upstream import Upstreams
-from neural.mlops.sidecar.wire import WireError, read_model, rewrite_model
+from neural.mlops.sidecar.wire import WireError, read_model
 
 log = structlog.get_logger(__name__)
 
@@ -142,11 +142,7 @@ class Proxy(grpc.GenericRpcHandler):
                 variant = route.choose(key, forced)
                 slot = variant.slot
                 variant_name = variant.name
-                body = (
-                    request
-                    if variant.same_model
-                    else rewrite_model(request, variant.model_name, variant.model_version)
-                )
+                body = request + variant.override if variant.override else request
                 mc = (
                     self._infer_mc
                     if not variant.upstream

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from neural.mlops.sidecar.metrics import Aggregator, ShadowSlot, Slot
+from neural.mlops.sidecar.wire import model_override
 from neural.mlops.v1 import routing_pb2
 from neural.mlops.v1.assignment import Assigner, Strategy, pick
 
@@ -35,7 +36,7 @@ class Variant:
     model_version: str | None  # None = keep the caller's
     upstream: str  # "" = default upstream
     slot: Slot
-    same_model: bool  # no rewrite needed
+    override: bytes  # appended to the request to rewrite it (b"" = sent as is)
 
 
 @dataclass(slots=True)
@@ -130,7 +131,11 @@ class Router:
                     model_version=v.model_version or None,
                     upstream=v.upstream,
                     slot=agg.slot(r.model_name, r.route_id, v.name),
-                    same_model=(v.model_name in ("", r.model_name)) and not v.model_version,
+                    override=(
+                        b""
+                        if v.model_name in ("", r.model_name) and not v.model_version
+                        else model_override(v.model_name or r.model_name, v.model_version or None)
+                    ),
                 )
                 for v in r.variants
             ]

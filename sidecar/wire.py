@@ -4,7 +4,7 @@ The sidecar only needs ``model_name`` (field 1), ``model_version`` (field 2) and
 shadow calls, one extra ``parameters`` entry (field 4, a map). A ModelInferRequest may
 carry megabytes of tensor data in fields 5 and 7; decoding and re-encoding it would cost
 far more than the forwarding itself. These functions walk the top-level fields only
-(skipping every payload by its length) and splice the few bytes that change.
+(skipping every payload by its length) and append the few bytes that change.
 
 Wire format facts (protobuf encoding spec): a field is a varint key ``number << 3 |
 wire_type``; wire type 0 = varint, 1 = 64-bit, 2 = length-delimited, 5 = 32-bit. Map
@@ -73,8 +73,9 @@ def _skip(buf: bytes, pos: int, wire_type: int) -> int:
 def read_model(buf: bytes) -> tuple[str, str]:
     """``(model_name, model_version)`` of a serialized ModelInferRequest.
 
-    Serializers write fields in number order, so this usually stops after two fields.
-    Last occurrence wins, as in any protobuf parser.
+    Walks every top-level field (payloads are skipped by their length, not read), so a
+    malformed message is caught here and the last occurrence of a field wins, as in any
+    protobuf parser; that is what lets :func:`rewrite_model` append instead of splice.
     """
     name = version = b""
     pos = 0
@@ -85,84 +86,40 @@ def read_model(buf: bytes) -> tuple[str, str]:
         if wire_type == 2 and number <= 2:
             length, pos = _varint(buf, pos)
             end = pos + length
+            if end > n:
+                raise WireError("length-delimited field runs past the end")
             if number == 1:
                 name = buf[pos:end]
             else:
                 version = buf[pos:end]
             pos = end
             continue
-        if number > 2 and name and version:
-            break
         pos = _skip(buf, pos, wire_type)
     if pos > n:
         raise WireError("message truncated")
     return name.decode("utf-8", "replace"), version.decode("utf-8", "replace")
 
 
-def rewrite_model(buf: bytes, model_name: str | None, model_version: str | None) -> bytes:
-    """The same request with ``model_name`` / ``model_version`` replaced (None = keep).
+def model_override(model_name: str | None, model_version: str | None) -> bytes:
+    """The bytes that, appended to a serialized ModelInferRequest, replace its
+    ``model_name`` / ``model_version`` (None = keep the caller's).
 
-    Only the top-level fields 1 and 2 are cut out and re-emitted in front; every other
-    byte is copied unchanged.
+    Protobuf encoding spec: for a non-repeated scalar or string field that appears more
+    than once, the parser keeps the last value it sees. Appending the new fields
+    therefore rewrites the request without touching (or copying around) anything the
+    caller sent; an empty string clears the field.
     """
-    if model_name is None and model_version is None:
-        return buf
-    keep: list[tuple[int, int]] = []
-    old_name = old_version = b""
-    pos = 0
-    n = len(buf)
-    start = 0
-    while pos < n:
-        field_start = pos
-        key, pos = _varint(buf, pos)
-        number, wire_type = key >> 3, key & 7
-        if wire_type == 2 and number <= 2:
-            length, pos = _varint(buf, pos)
-            end = pos + length
-            if number == 1:
-                old_name = buf[pos:end]
-            else:
-                old_version = buf[pos:end]
-            if field_start > start:
-                keep.append((start, field_start))
-            pos = start = end
-            continue
-        if number > 2:
-            # Fields 1 and 2 come first in canonical serializations: take the rest at once.
-            # A non-canonical writer may repeat them later; the slow path below handles it.
-            rest_has_12 = _has_name_or_version(buf, pos, wire_type)
-            if not rest_has_12:
-                keep.append((start, n))
-                start = n
-                break
-        pos = _skip(buf, pos, wire_type)
-    if start < n:
-        keep.append((start, n))
-    if pos > n:
-        raise WireError("message truncated")
-    name = old_name if model_name is None else model_name.encode()
-    version = old_version if model_version is None else model_version.encode()
-    head = b""
-    if name:
-        head += _len_field(_KEY_NAME, name)
-    if version:
-        head += _len_field(_KEY_VERSION, version)
-    if len(keep) == 1:
-        s, e = keep[0]
-        return head + (buf[s:e] if (s, e) != (0, n) else buf)
-    return head + b"".join(buf[s:e] for s, e in keep)
+    out = b""
+    if model_name is not None:
+        out += _len_field(_KEY_NAME, model_name.encode())
+    if model_version is not None:
+        out += _len_field(_KEY_VERSION, model_version.encode())
+    return out
 
 
-def _has_name_or_version(buf: bytes, pos: int, wire_type: int) -> bool:
-    """Whether field 1 or 2 appears again at or after the field whose key ended at ``pos``."""
-    n = len(buf)
-    pos = _skip(buf, pos, wire_type)
-    while pos < n:
-        key, pos = _varint(buf, pos)
-        if (key >> 3) <= 2:
-            return True
-        pos = _skip(buf, pos, key & 7)
-    return False
+def rewrite_model(buf: bytes, model_name: str | None, model_version: str | None) -> bytes:
+    """The same request with ``model_name`` / ``model_version`` replaced (None = keep)."""
+    return buf + model_override(model_name, model_version)
 
 
 def parameter_entry(
