@@ -1,6 +1,6 @@
 """What the sidecar costs per request, against nginx and a bare grpc.aio pass-through.
 
-    python benchmarks/sidecar_overhead.py            # ~1 minute
+    python benchmarks/sidecar_overhead.py            # ~4 minutes
     python benchmarks/sidecar_overhead.py --smoke    # a few seconds (the test runs this)
     python benchmarks/sidecar_overhead.py --profile  # plus a py-spy profile of (d)
 
@@ -8,16 +8,23 @@ One run, the same closed-loop load (concurrency 1 and 32, a [1, 16] FP32 tensor,
 ModelInfer, a fresh x-user-id per call) against:
   (a) the demo model server directly (the baseline),
   (b) nginx grpc_pass (benchmarks/nginx.conf; skipped with a note if nginx is missing),
-  (c) benchmarks/passthrough_proxy.py, the floor of a Python grpc.aio proxy,
+  (c) benchmarks/passthrough_proxy.py, the floor of a Python grpc.aio proxy: bytes on one
+      reused channel, the caller's deadline and metadata forwarded, the upstream's
+      trailers and status returned; nothing parsed, routed or measured,
+  (c0) the same dropping metadata both ways (not a usable proxy; shows what the
+      metadata costs),
   (d) the sidecar with an A/B test (hash assignment + model_version rewrite) and metric
       batches flowing to a control plane,
   (e) (d) plus 100 % shadow traffic to a second demo model,
   (d') (d) with x-neural-variant in trailing instead of initial metadata (grpc.aio sends
       initial metadata in a core batch of its own; trailers ride with the status).
-Prints medians over ``--repeats`` runs: p50/p99 added latency over (a), throughput relative
-to (a), and CPU microseconds per request of the proxy process (psutil: user + system time
-of the process and its children, divided by the requests it served). All processes share
-this machine's cores with the load generator, as a sidecar shares a pod with its model.
+Every round measures each target once, in turn, and ``--repeats`` rounds are run; the
+table shows medians, the ratios are medians of the ratios within a round. Columns: p50/p99
+added latency over (a), throughput relative to (a), CPU microseconds per request of the
+proxy process (psutil: user + system time of the process and its children, divided by the
+requests it served), and of everything on the path (proxy, model servers and this
+process, the load generator). All processes share this machine's cores, as a sidecar
+shares a pod with its model.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 import numpy as np
@@ -56,6 +64,12 @@ from peers.procs import (  # noqa: E402
 from neural.mlops.v1 import oip_pb2  # noqa: E402
 
 INFER = "/inference.GRPCInferenceService/ModelInfer"
+A = "(a) direct"
+C = "(c) grpc.aio pass-through"
+C0 = "(c0) (c) dropping metadata"
+D = "(d) sidecar A/B + metrics"
+E = "(e) (d) + 100% shadow"
+DT = "(d') (d), variant in trailers"
 
 
 def _request() -> bytes:
@@ -76,10 +90,22 @@ class Result:
     p50_us: float
     p99_us: float
     cpu_us: float | None  # proxy process CPU per request
+    total_cpu_us: float = 0.0  # every process on the path, load generator included
 
     @property
     def rps(self) -> float:
         return self.n / self.seconds
+
+
+def _median_result(runs: list[Result]) -> Result:
+    return Result(
+        n=int(statistics.median(r.n for r in runs)),
+        seconds=statistics.median(r.seconds for r in runs),
+        p50_us=statistics.median(r.p50_us for r in runs),
+        p99_us=statistics.median(r.p99_us for r in runs),
+        cpu_us=statistics.median(r.cpu_us for r in runs) if runs[0].cpu_us is not None else None,
+        total_cpu_us=statistics.median(r.total_cpu_us for r in runs),
+    )
 
 
 def _cpu(pids: list[int]) -> float:
@@ -138,17 +164,26 @@ async def _load(
 
 
 def measure(
-    address: str, pids: list[int], concurrency: int, seconds: float, warmup: float
+    address: str,
+    pids: list[int],
+    concurrency: int,
+    seconds: float,
+    warmup: float,
+    others: list[int] | None = None,
 ) -> Result:
-    # The load generator runs in this process; CPU is sampled around the measured phase only.
-    async def run() -> tuple[int, float, list[float], float]:
-        body_warm = await _load(address, concurrency, 0.0, warmup)
-        del body_warm
-        before = _cpu(pids)
-        n, elapsed, lat = await _load(address, concurrency, seconds, 0.0)
-        return n, elapsed, lat, _cpu(pids) - before
+    """One closed-loop run. CPU is sampled around the measured phase only: the proxy's
+    ``pids`` and, for the total, the model servers (``others``) and this process, which
+    is the load generator."""
 
-    n, elapsed, lat, cpu = asyncio.run(run())
+    async def run() -> tuple[int, float, list[float], float, float]:
+        await _load(address, concurrency, 0.0, warmup)
+        before, before_others, before_self = _cpu(pids), _cpu(others or []), time.process_time()
+        n, elapsed, lat = await _load(address, concurrency, seconds, 0.0)
+        proxy = _cpu(pids) - before
+        total = proxy + _cpu(others or []) - before_others + time.process_time() - before_self
+        return n, elapsed, lat, proxy, total
+
+    n, elapsed, lat, cpu, total = asyncio.run(run())
     lat.sort()
     return Result(
         n=n,
@@ -156,6 +191,7 @@ def measure(
         p50_us=lat[len(lat) // 2] * 1e6,
         p99_us=lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1e6,
         cpu_us=cpu / n * 1e6 if pids else None,
+        total_cpu_us=total / n * 1e6,
     )
 
 
@@ -183,9 +219,15 @@ def start_nginx(workdir: Path, upstream: str) -> tuple[subprocess.Popen[bytes] |
     return proc, address, ""
 
 
-def start_passthrough(upstream: str) -> Proc:
+def start_passthrough(upstream: str, *args: str) -> Proc:
     proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "benchmarks" / "passthrough_proxy.py"), "--upstream", upstream],
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "passthrough_proxy.py"),
+            "--upstream",
+            upstream,
+            *args,
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -238,12 +280,12 @@ def profile(pid: int, address: str, seconds: float, out: Path) -> list[tuple[str
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--smoke", action="store_true", help="tiny run (CI)")
-    ap.add_argument("--seconds", type=float, default=4.0, help="measured seconds per cell")
-    ap.add_argument("--repeats", type=int, default=3, help="runs per cell (median reported)")
+    ap.add_argument("--seconds", type=float, default=3.0, help="measured seconds per cell")
+    ap.add_argument("--repeats", type=int, default=5, help="interleaved rounds (medians reported)")
     ap.add_argument("--profile", action="store_true", help="py-spy profile of the sidecar (d)")
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args(argv)
-    seconds, warmup, repeats = (0.3, 0.1, 1) if args.smoke else (args.seconds, 1.0, args.repeats)
+    seconds, warmup, repeats = (0.3, 0.1, 1) if args.smoke else (args.seconds, 0.5, args.repeats)
     concurrencies = [1] if args.smoke else [1, 32]
 
     work = Path(tempfile.mkdtemp(prefix="sidecar-bench-"))
@@ -300,56 +342,70 @@ def main(argv: list[str] | None = None) -> int:
                     raise RuntimeError("sidecar got no routing table")
                 time.sleep(0.05)
         passthrough = start_passthrough(model.address)
-        procs.append(passthrough)
+        bytes_only = start_passthrough(model.address, "--bytes-only")
+        procs += [passthrough, bytes_only]
         nginx, nginx_address, note = start_nginx(work, model.address)
         if note:
             notes.append(note)
 
-        rows: list[tuple[str, str, list[int]]] = [("(a) direct", model.address, [])]
-        if nginx is not None:
-            rows.append(("(b) nginx grpc_pass", nginx_address, [nginx.pid]))
-        rows += [
-            ("(c) grpc.aio pass-through", passthrough.address, [passthrough.proc.pid]),
-            ("(d) sidecar A/B + metrics", sidecar_d.address, [sidecar_d.proc.pid]),
-            ("(e) (d) + 100% shadow", sidecar_e.address, [sidecar_e.proc.pid]),
-            ("(d') (d), variant in trailers", sidecar_t.address, [sidecar_t.proc.pid]),
+        # (name, address, proxy pids, model server pids)
+        rows: list[tuple[str, str, list[int], list[int]]] = [
+            (A, model.address, [], [model.proc.pid])
         ]
-        results: dict[tuple[str, int], Result] = {}
-        shadow_cpu: dict[int, float] = {}
+        if nginx is not None:
+            rows.append(("(b) nginx grpc_pass", nginx_address, [nginx.pid], [model.proc.pid]))
+        rows += [
+            (C, passthrough.address, [passthrough.proc.pid], [model.proc.pid]),
+            (C0, bytes_only.address, [bytes_only.proc.pid], [model.proc.pid]),
+            (D, sidecar_d.address, [sidecar_d.proc.pid], [model.proc.pid]),
+            (E, sidecar_e.address, [sidecar_e.proc.pid], [model.proc.pid, shadow_model.proc.pid]),
+            (DT, sidecar_t.address, [sidecar_t.proc.pid], [model.proc.pid]),
+        ]
+        # Rounds are interleaved (every target once per round, then the next round), so a
+        # slow spell of this shared machine hits every target alike; ratios are taken
+        # within a round and their median is reported.
+        runs: dict[tuple[str, int], list[Result]] = {}
         for conc in concurrencies:
-            for name, address, pids in rows:
-                runs = []
-                for _ in range(repeats):
-                    extra = [shadow_model.proc.pid] if name.startswith("(e)") else []
-                    before = _cpu(extra) if extra else 0.0
-                    r = measure(address, pids, conc, seconds, warmup)
-                    if extra:
-                        shadow_cpu.setdefault(conc, 0.0)
-                        shadow_cpu[conc] = (_cpu(extra) - before) / r.n * 1e6
-                    runs.append(r)
-                results[(name, conc)] = Result(
-                    n=int(statistics.median(r.n for r in runs)),
-                    seconds=statistics.median(r.seconds for r in runs),
-                    p50_us=statistics.median(r.p50_us for r in runs),
-                    p99_us=statistics.median(r.p99_us for r in runs),
-                    cpu_us=statistics.median(r.cpu_us for r in runs) if pids else None,
+            for _ in range(repeats):
+                for name, address, pids, others in rows:
+                    r = measure(address, pids, conc, seconds, warmup, others)
+                    runs.setdefault((name, conc), []).append(r)
+        results = {k: _median_result(v) for k, v in runs.items()}
+
+        def paired(num: str, den: str, conc: int, f: Any) -> float:
+            return statistics.median(
+                f(x, a_) / f(y, a_)
+                for x, y, a_ in zip(
+                    runs[(num, conc)], runs[(den, conc)], runs[(A, conc)], strict=True
                 )
+            )
+
+        def cpu(r: Result, _a: Result) -> float:
+            return r.cpu_us or float("nan")
+
+        def added_p50(r: Result, a_: Result) -> float:
+            return r.p50_us - a_.p50_us
 
         out = []
         print(
-            f"sidecar overhead: closed loop, [1,16] FP32 ModelInfer, {seconds:g}s x {repeats} per cell (medians)"
+            f"sidecar overhead: closed loop, [1,16] FP32 ModelInfer, {seconds:g}s x {repeats} "
+            "interleaved rounds per cell (medians)"
         )
-        hdr = f"{'target':30} {'conc':>4} {'req/s':>8} {'thr/(a)':>8} {'p50 µs':>8} {'+p50 µs':>8} {'p99 µs':>8} {'+p99 µs':>8} {'CPU µs/req':>10}"
+        hdr = (
+            f"{'target':34} {'conc':>4} {'req/s':>8} {'thr/(a)':>8} {'p50 µs':>8} {'+p50 µs':>8} "
+            f"{'p99 µs':>8} {'+p99 µs':>8} {'CPU µs/req':>10} {'all CPU µs/req':>14}"
+        )
         print(hdr)
         print("-" * len(hdr))
         for conc in concurrencies:
-            base = results[("(a) direct", conc)]
-            for name, _, _ in rows:
+            base = results[(A, conc)]
+            for name, _, _, _ in rows:
                 r = results[(name, conc)]
-                cpu = f"{r.cpu_us:10.0f}" if r.cpu_us is not None else f"{'-':>10}"
+                cpu_s = f"{r.cpu_us:10.0f}" if r.cpu_us is not None else f"{'-':>10}"
                 print(
-                    f"{name:30} {conc:4d} {r.rps:8.0f} {r.rps / base.rps:8.2f} {r.p50_us:8.0f} "
-                    f"{r.p50_us - base.p50_us:8.0f} {r.p99_us:8.0f} {r.p99_us - base.p99_us:8.0f} {cpu}"
+                    f"{name:34} {conc:4d} {r.rps:8.0f} {r.rps / base.rps:8.2f} {r.p50_us:8.0f} "
+                    f"{r.p50_us - base.p50_us:8.0f} {r.p99_us:8.0f} {r.p99_us - base.p99_us:8.0f} "
+                    f"{cpu_s} {r.total_cpu_us:14.0f}"
                 )
                 out.append(
                     {
@@ -362,33 +418,35 @@ def main(argv: list[str] | None = None) -> int:
                         "added_p50_us": r.p50_us - base.p50_us,
                         "added_p99_us": r.p99_us - base.p99_us,
                         "cpu_us_per_request": r.cpu_us,
+                        "total_cpu_us_per_request": r.total_cpu_us,
                     }
                 )
         print()
-        print("ratios (targets: CPU (d)/(c) <= 1.2, added p50 (d)/(c) <= 1.2):")
+        print(
+            "ratios, median over rounds of the ratio within a round "
+            "(targets: CPU (d)/(c) <= 1.2, added p50 (d)/(c) <= 1.2):"
+        )
         for conc in concurrencies:
-            base = results[("(a) direct", conc)]
-            c, d, e = (
-                results[(k, conc)]
-                for k in (
-                    "(c) grpc.aio pass-through",
-                    "(d) sidecar A/B + metrics",
-                    "(e) (d) + 100% shadow",
-                )
-            )
-            added_c, added_d = c.p50_us - base.p50_us, d.p50_us - base.p50_us
-            t = results[("(d') (d), variant in trailers", conc)]
             print(
-                f"  conc {conc:2d}: CPU (d)/(c) = {d.cpu_us / c.cpu_us:.2f} ((d')/(c) = {t.cpu_us / c.cpu_us:.2f})   "
-                f"added p50 (d)/(c) = {added_d / added_c if added_c > 0 else float('nan'):.2f}   "
-                f"p99 (e)-(d) = {e.p99_us - d.p99_us:+.0f} µs with shadow model CPU "
-                f"{shadow_cpu.get(conc, 0):.0f} µs/req and sidecar CPU (e)-(d) = {e.cpu_us - d.cpu_us:+.0f} µs/req"
+                f"  conc {conc:2d}: CPU (d)/(c) = {paired(D, C, conc, cpu):.2f}   "
+                f"added p50 (d)/(c) = {paired(D, C, conc, added_p50):.2f}   "
+                f"[against the bytes-only (c0): CPU {paired(D, C0, conc, cpu):.2f}, "
+                f"added p50 {paired(D, C0, conc, added_p50):.2f}; "
+                f"(d') CPU {paired(DT, C, conc, cpu):.2f}]"
             )
             if nginx is not None:
-                b = results[("(b) nginx grpc_pass", conc)]
                 print(
-                    f"            nginx CPU {b.cpu_us:.0f} µs/req; (d)/(b) = {d.cpu_us / b.cpu_us:.1f}x"
+                    f"            nginx CPU {results[('(b) nginx grpc_pass', conc)].cpu_us:.0f} "
+                    f"µs/req; (d)/(b) = {paired(D, '(b) nginx grpc_pass', conc, cpu):.1f}x"
                 )
+            d, e = results[(D, conc)], results[(E, conc)]
+            work_ratio = e.total_cpu_us / d.total_cpu_us
+            print(
+                f"            shadow: p99 (e)/(d) = {e.p99_us / d.p99_us:.2f}, p50 (e)/(d) = "
+                f"{e.p50_us / d.p50_us:.2f}; all CPU per request (e)/(d) = {work_ratio:.2f} "
+                f"(+{e.total_cpu_us - d.total_cpu_us:.0f} µs: the shadow model's call and "
+                "the sidecar's mirroring)"
+            )
         for note in notes:
             print(f"note: {note}")
         if args.profile:
