@@ -7,6 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import grpc
+import pytest
+
+from neural.mlops.v1 import oip_pb2
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -38,3 +43,37 @@ def test_sidecar_overhead_benchmark_smoke(tmp_path: Path) -> None:
         assert r["rps"] > 0
         if r["target"] != "(a) direct":
             assert r["cpu_us_per_request"] > 0
+
+
+def test_passthrough_baseline_forwards_what_a_proxy_must() -> None:
+    """Row (c) is the floor for forwarding a gRPC call, so it must forward one: the model's
+    trailers and error status come back through it; the bytes-only row (c0) drops them."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from peers.procs import start_demo
+    from sidecar_overhead import INFER, _request, start_passthrough
+
+    model = start_demo("bench", "--emit-metric")  # a trailing x-neural-metric-* per answer
+    procs = [model]
+    try:
+        full = start_passthrough(model.address)
+        procs.append(full)
+        bare = start_passthrough(model.address, "--bytes-only")
+        procs.append(bare)
+        with grpc.insecure_channel(full.address) as ch:
+            call = ch.unary_unary(INFER)
+            answer, outcome = call.with_call(
+                _request(), metadata=(("x-user-id", "u1"),), timeout=10
+            )
+            assert answer
+            assert any(k == "x-neural-metric-output_mean" for k, _ in outcome.trailing_metadata())
+            unknown = oip_pb2.ModelInferRequest(model_name="nope").SerializeToString()
+            with pytest.raises(grpc.RpcError) as err:
+                call(unknown, timeout=10)
+            assert err.value.code() == grpc.StatusCode.NOT_FOUND
+            assert "nope" in err.value.details()
+        with grpc.insecure_channel(bare.address) as ch:
+            _, outcome = ch.unary_unary(INFER).with_call(_request(), timeout=10)
+            assert not any(k.startswith("x-neural-") for k, _ in outcome.trailing_metadata())
+    finally:
+        for p in reversed(procs):
+            p.stop()
