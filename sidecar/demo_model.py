@@ -33,6 +33,7 @@ class DemoModelConfig:
     bias: float = 0.0
     seed: int | None = None
     emit_metric: bool = False  # trailing x-neural-metric-output_mean (sidecar custom metrics)
+    headers: tuple[tuple[str, str], ...] = ()  # initial metadata on every answer
 
 
 class DemoModel:
@@ -65,6 +66,8 @@ class DemoModel:
     async def ServerMetadata(
         self, req: oip_pb2.ServerMetadataRequest, ctx: grpc.aio.ServicerContext
     ) -> oip_pb2.ServerMetadataResponse:  # noqa: N802
+        if self.config.headers:
+            await ctx.send_initial_metadata(self.config.headers)
         return oip_pb2.ServerMetadataResponse(name="neural-mlops-demo", version="1", extensions=[])
 
     async def ModelMetadata(
@@ -86,6 +89,8 @@ class DemoModel:
     ) -> oip_pb2.ModelInferResponse:  # noqa: N802
         self.calls += 1
         self.last_request = req
+        if self.config.headers:
+            await ctx.send_initial_metadata(self.config.headers)
         if not self._known(req.model_name):
             await ctx.abort(grpc.StatusCode.NOT_FOUND, f"unknown model {req.model_name!r}")
         if self.config.latency_ms > 0:

@@ -4,7 +4,7 @@ ModelInfer is the only call the sidecar looks into, and only at the wire level
 (:mod:`neural.mlops.sidecar.wire`): read ``model_name``, pick the variant, rewrite
 ``model_name``/``model_version`` when the variant asks for it, forward with the caller's
 metadata and remaining deadline on the upstream's one channel, and return the upstream's
-bytes, status and trailing metadata unchanged, plus ``x-neural-variant`` in the initial
+bytes, status, initial and trailing metadata unchanged, plus ``x-neural-variant`` in the initial
 metadata. Every other method (the rest of OIP, Triton's streaming and repository calls,
 anything else) is forwarded untouched.
 """
@@ -76,6 +76,8 @@ class Proxy(grpc.GenericRpcHandler):
         self.mirror = mirror
         self.key_header = routing_key_header.lower()
         self.in_flight = 0
+        # Upstreams ("" = the default one) seen sending initial metadata of their own.
+        self._sends_headers: set[str] = set()
         self._pumps: set[asyncio.Future[None]] = set()
         self._infer_mc = upstreams.unary("", MODEL_INFER)
         self._handlers: dict[str, grpc.RpcMethodHandler] = {
@@ -149,15 +151,16 @@ class Proxy(grpc.GenericRpcHandler):
                     else self.upstreams.unary(variant.upstream, MODEL_INFER)
                 )
             call = mc(body, metadata=fwd, timeout=context.time_remaining())
+            ours: tuple[tuple[str, str], ...] = ()
             header = None
             if variant_name:
                 if self.variant_header == "initial":
-                    # The header costs a batch of its own in grpc's core: start it now and
-                    # let it complete while the upstream works (batches on one call keep
-                    # their order, so it still precedes the response).
-                    header = _ensure_future(
-                        context.send_initial_metadata(((VARIANT_HEADER, variant_name),))
-                    )
+                    ours = ((VARIANT_HEADER, variant_name),)
+                    if variant.upstream not in self._sends_headers:
+                        # The header costs a batch of its own in grpc's core: start it now
+                        # and let it complete while the upstream works (batches on one call
+                        # keep their order, so it still precedes the response).
+                        header = _ensure_future(context.send_initial_metadata(ours))
                 elif self.variant_header == "trailing":
                     context.set_trailing_metadata(((VARIANT_HEADER, variant_name),))
             try:
@@ -171,6 +174,9 @@ class Proxy(grpc.GenericRpcHandler):
                 if route is not None and route.shadows and self.mirror is not None:
                     self._mirror(route.shadows, request, fwd, None, seconds, request_id)
                 trailing = _forwardable(exc.trailing_metadata() or ())
+                trailing += await self._initial_metadata(
+                    context, exc.initial_metadata(), ours, header, variant_name and variant.upstream
+                )
                 if variant_name and self.variant_header == "trailing":
                     trailing += ((VARIANT_HEADER, variant_name),)
                 if trailing:
@@ -179,13 +185,20 @@ class Proxy(grpc.GenericRpcHandler):
             if header is not None and not header.done():
                 await header
             seconds = _perf() - t0
-            # The status has arrived with the answer, so this await does not wait.
+            # The answer has arrived, so neither await waits.
+            moved = await self._initial_metadata(
+                context,
+                await call.initial_metadata(),
+                ours,
+                header,
+                variant_name and variant.upstream,
+            )
             trailing = await call.trailing_metadata()
-            if trailing:
-                custom = _custom_metrics(trailing)
+            if trailing or moved:
+                custom = _custom_metrics(trailing) if trailing else None
                 if custom:
                     slot.record_custom(custom)
-                fwd_trailing = _forwardable(trailing)
+                fwd_trailing = _forwardable(trailing) + moved
                 if variant_name and self.variant_header == "trailing":
                     fwd_trailing += ((VARIANT_HEADER, variant_name),)
                 context.set_trailing_metadata(fwd_trailing)
@@ -196,6 +209,34 @@ class Proxy(grpc.GenericRpcHandler):
             return answer
         finally:
             self.in_flight -= 1
+
+    async def _initial_metadata(
+        self,
+        context: grpc.aio.ServicerContext,
+        upstream_md: Any,
+        ours: tuple[tuple[str, str], ...],
+        header: asyncio.Future[None] | None,
+        upstream: str | None,
+    ) -> tuple[tuple[str, Any], ...]:
+        """Send the caller the upstream's initial metadata, with our header when it has not
+        gone ahead already. Returns what could not go in the initial metadata any more.
+
+        Most model servers (Triton, MLServer, KServe's) send none, so the header goes out
+        early, overlapping the upstream's work. Once an upstream is seen sending some, its
+        later calls hold the header back until the answer and send both together; the one
+        answer that taught us has its upstream headers moved into the trailers."""
+        md = _forwardable(upstream_md) if upstream_md else ()
+        if header is None:
+            if md or ours:
+                await context.send_initial_metadata(md + ours)
+            return ()
+        if md and upstream is not None:
+            self._sends_headers.add(upstream)
+            log.info(
+                "upstream sends initial metadata; x-neural-variant now waits for it",
+                upstream=upstream or self.upstreams.default,
+            )
+        return md
 
     def _mirror(
         self,
@@ -216,18 +257,28 @@ class Proxy(grpc.GenericRpcHandler):
     ) -> bytes:
         self.in_flight += 1
         try:
-            mc = self.upstreams.unary("", method)
+            call = self.upstreams.unary("", method)(
+                request,
+                metadata=_forwardable(context.invocation_metadata() or ()),
+                timeout=context.time_remaining(),
+            )
             try:
-                return await mc(
-                    request,
-                    metadata=_forwardable(context.invocation_metadata() or ()),
-                    timeout=context.time_remaining(),
-                )
+                answer = await call
             except grpc.aio.AioRpcError as exc:
+                md = exc.initial_metadata()
+                if md:
+                    await context.send_initial_metadata(_forwardable(md))
                 trailing = exc.trailing_metadata()
                 if trailing:
                     context.set_trailing_metadata(_forwardable(trailing))
                 await context.abort(exc.code(), exc.details() or "")
+            md = await call.initial_metadata()
+            if md:
+                await context.send_initial_metadata(_forwardable(md))
+            trailing = await call.trailing_metadata()
+            if trailing:
+                context.set_trailing_metadata(_forwardable(trailing))
+            return answer
         finally:
             self.in_flight -= 1
 
@@ -253,6 +304,9 @@ class Proxy(grpc.GenericRpcHandler):
 
         pumping = asyncio.ensure_future(pump())
         try:
+            md = await call.initial_metadata()
+            if md:
+                await context.send_initial_metadata(_forwardable(md))
             while True:
                 item = await call.read()
                 if item is grpc.aio.EOF:
@@ -260,10 +314,10 @@ class Proxy(grpc.GenericRpcHandler):
                 yield item
             code = await call.code()
             await _settle(pumping)
+            trailing = await call.trailing_metadata()
+            if trailing:
+                context.set_trailing_metadata(_forwardable(trailing))
             if code != grpc.StatusCode.OK:
-                trailing = await call.trailing_metadata()
-                if trailing:
-                    context.set_trailing_metadata(_forwardable(trailing))
                 await context.abort(code, await call.details() or "")
         except grpc.aio.AioRpcError as exc:
             await _settle(pumping)

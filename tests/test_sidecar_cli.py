@@ -17,6 +17,8 @@ import pytest
         (["sidecar", "--upstream", "127.0.0.1:1", "--shadow-queue", "0"], "shadow_queue"),
         (["demo-model", "--name", "m", "--error-rate", "1.5"], "--error-rate"),
         (["demo-model", "--name", "m", "--latency-ms", "-1"], "--latency-ms"),
+        (["demo-model", "--name", "m", "--header", "no-equals-sign"], "--header"),
+        (["demo-model", "--name", "m", "--header", "grpc-status=0"], "--header"),
     ],
 )
 def test_bad_flags_exit_2_naming_the_field(args: list[str], field: str) -> None:

@@ -350,3 +350,54 @@ def test_a_variant_can_live_on_another_upstream(stack) -> None:  # noqa: ANN001
         write_routes(stack["routes"], [EXPERIMENT])
         _wait_version(sidecar, lambda v: v > last)
         other.stop()
+
+
+def test_upstream_initial_metadata_reaches_the_caller_with_the_variant_header(
+    tmp_path: Path,
+) -> None:
+    """A model server that sends initial metadata of its own keeps it through the sidecar:
+    on pass-through calls, on unrouted models and, next to x-neural-variant, on routed
+    ModelInfer (the first answer from such an upstream carries it in its trailers, since
+    the header went out before the upstream answered; every later one in its headers)."""
+    routes = tmp_path / "routes.json"
+    write_routes(routes, [EXPERIMENT])
+    cp, model, other = start_all(
+        lambda: start_control_plane(tmp_path / "cp", routes),
+        lambda: start_demo("m", "--header", "x-served-by=demo-1"),
+        lambda: start_demo("plain", "--header", "x-served-by=demo-2"),
+    )
+    sidecar = start_sidecar(model.address, cp.address)
+    plain = start_sidecar(other.address, None)
+    try:
+        _wait_version(sidecar, lambda v: v >= 1)
+
+        async def run() -> None:
+            async with grpc.aio.insecure_channel(sidecar.address) as ch:
+                stub = infer_stub(ch)
+                seen = []
+                for i in range(4):
+                    call = stub(request(), metadata=(("x-user-id", f"u{i}"),), timeout=10)
+                    await call
+                    initial = dict(await call.initial_metadata())
+                    trailing = dict(await call.trailing_metadata())
+                    assert initial["x-neural-variant"] in ("treatment", "control")
+                    seen.append((initial.get("x-served-by"), trailing.get("x-served-by")))
+                assert seen[0] == (None, "demo-1")
+                assert seen[1:] == [("demo-1", None)] * 3
+                meta = ch.unary_unary(
+                    "/inference.GRPCInferenceService/ServerMetadata",
+                    request_serializer=oip_pb2.ServerMetadataRequest.SerializeToString,
+                )(oip_pb2.ServerMetadataRequest(), timeout=10)
+                await meta
+                assert dict(await meta.initial_metadata())["x-served-by"] == "demo-1"
+            async with grpc.aio.insecure_channel(plain.address) as ch:
+                call = infer_stub(ch)(request(model="plain"), timeout=10)
+                await call
+                initial = dict(await call.initial_metadata())
+                assert initial["x-served-by"] == "demo-2"
+                assert "x-neural-variant" not in initial
+
+        asyncio.run(run())
+    finally:
+        for p in (plain, sidecar, other, model, cp):
+            p.stop()

@@ -26,6 +26,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="send the output mean as trailing metadata x-neural-metric-output_mean "
         "(the sidecar turns x-neural-metric-* trailers into custom metrics)",
     )
+    p.add_argument(
+        "--header",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="initial metadata sent with every ModelInfer and ServerMetadata answer "
+        "(repeatable), as some model servers do",
+    )
     p.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     p.set_defaults(handler=run)
 
@@ -46,6 +54,17 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    headers = []
+    for item in args.header:
+        key, sep, value = item.partition("=")
+        if not sep or not key or key != key.lower() or key.startswith(("grpc-", ":")):
+            print(
+                f"error: invalid argument: --header expects lower-case KEY=VALUE (not grpc-* "
+                f"or :*), got {item!r}",
+                file=sys.stderr,
+            )
+            return 2
+        headers.append((key, value))
     configure_logging(args.log_level)
     config = DemoModelConfig(
         listen=args.listen,
@@ -55,5 +74,6 @@ def run(args: argparse.Namespace) -> int:
         bias=args.bias,
         seed=args.seed,
         emit_metric=args.emit_metric,
+        headers=tuple(headers),
     )
     return asyncio.run(serve(config))
