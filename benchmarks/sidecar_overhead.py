@@ -372,13 +372,20 @@ def main(argv: list[str] | None = None) -> int:
                     runs.setdefault((name, conc), []).append(r)
         results = {k: _median_result(v) for k, v in runs.items()}
 
-        def paired(num: str, den: str, conc: int, f: Any) -> float:
-            return statistics.median(
+        def ratios(num: str, den: str, conc: int, f: Any) -> list[float]:
+            return [
                 f(x, a_) / f(y, a_)
                 for x, y, a_ in zip(
                     runs[(num, conc)], runs[(den, conc)], runs[(A, conc)], strict=True
                 )
-            )
+            ]
+
+        def paired(num: str, den: str, conc: int, f: Any) -> float:
+            return statistics.median(ratios(num, den, conc, f))
+
+        def spread(num: str, den: str, conc: int, f: Any) -> str:
+            r = ratios(num, den, conc, f)
+            return f"{statistics.median(r):.2f} (rounds {min(r):.2f}-{max(r):.2f})"
 
         def cpu(r: Result, _a: Result) -> float:
             return r.cpu_us or float("nan")
@@ -428,11 +435,16 @@ def main(argv: list[str] | None = None) -> int:
         )
         for conc in concurrencies:
             print(
-                f"  conc {conc:2d}: CPU (d)/(c) = {paired(D, C, conc, cpu):.2f}   "
-                f"added p50 (d)/(c) = {paired(D, C, conc, added_p50):.2f}   "
-                f"[against the bytes-only (c0): CPU {paired(D, C0, conc, cpu):.2f}, "
-                f"added p50 {paired(D, C0, conc, added_p50):.2f}; "
-                f"(d') CPU {paired(DT, C, conc, cpu):.2f}]"
+                f"  conc {conc:2d}: CPU (d)/(c) = {spread(D, C, conc, cpu)}   "
+                f"added p50 (d)/(c) = {spread(D, C, conc, added_p50)}"
+            )
+            print(
+                f"            against the bytes-only (c0): CPU {spread(D, C0, conc, cpu)}, "
+                f"added p50 {spread(D, C0, conc, added_p50)}"
+            )
+            print(
+                f"            (d') header in trailers: CPU (d')/(c) = {spread(DT, C, conc, cpu)}, "
+                f"added p50 {spread(DT, C, conc, added_p50)}"
             )
             if nginx is not None:
                 print(

@@ -186,12 +186,13 @@ class Proxy(grpc.GenericRpcHandler):
                 await header
             seconds = _perf() - t0
             # The answer has arrived, so neither await waits.
-            moved = await self._initial_metadata(
-                context,
-                await call.initial_metadata(),
-                ours,
-                header,
-                variant_name and variant.upstream,
+            upstream_md = await call.initial_metadata()
+            moved = (
+                await self._initial_metadata(
+                    context, upstream_md, ours, header, variant_name and variant.upstream
+                )
+                if upstream_md or header is None
+                else ()
             )
             trailing = await call.trailing_metadata()
             if trailing or moved:
