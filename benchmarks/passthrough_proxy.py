@@ -4,11 +4,11 @@
     python benchmarks/passthrough_proxy.py ... --bytes-only
 
 Every unary method is forwarded as bytes on one reused channel with the caller's
-deadline and metadata, and the upstream's answer, status, details and trailing metadata
-come back unchanged: what any transparent gRPC proxy must do, and nothing more. Nothing
-is parsed, routed, measured or mirrored. ``--bytes-only`` drops the metadata both ways
-(request metadata and trailers), which no real proxy may do, to show what forwarding it
-costs. The sidecar's per-request cost is judged against this
+deadline and metadata, and the upstream's answer, status, details, initial and trailing
+metadata come back unchanged: what any transparent gRPC proxy must do (and what the
+sidecar does), and nothing more. Nothing is parsed, routed, measured or mirrored.
+``--bytes-only`` drops the metadata both ways, which no real proxy may do, to show what
+forwarding it costs. The sidecar's per-request cost is judged against this
 (benchmarks/sidecar_overhead.py).
 """
 
@@ -62,8 +62,13 @@ class Passthrough(grpc.GenericRpcHandler):
             try:
                 answer = await call
             except grpc.aio.AioRpcError as exc:
+                if exc.initial_metadata():
+                    await context.send_initial_metadata(tuple(exc.initial_metadata()))
                 context.set_trailing_metadata(tuple(exc.trailing_metadata() or ()))
                 await context.abort(exc.code(), exc.details() or "")
+            initial = await call.initial_metadata()
+            if initial:
+                await context.send_initial_metadata(tuple(initial))
             trailing = await call.trailing_metadata()
             if trailing:
                 context.set_trailing_metadata(tuple(trailing))

@@ -47,12 +47,14 @@ def test_sidecar_overhead_benchmark_smoke(tmp_path: Path) -> None:
 
 def test_passthrough_baseline_forwards_what_a_proxy_must() -> None:
     """Row (c) is the floor for forwarding a gRPC call, so it must forward one: the model's
-    trailers and error status come back through it; the bytes-only row (c0) drops them."""
+    headers, trailers and error status come back through it; the bytes-only row (c0)
+    drops the metadata."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from peers.procs import start_demo
     from sidecar_overhead import INFER, _request, start_passthrough
 
-    model = start_demo("bench", "--emit-metric")  # a trailing x-neural-metric-* per answer
+    # A trailing x-neural-metric-* and an initial x-served-by on every answer.
+    model = start_demo("bench", "--emit-metric", "--header", "x-served-by=demo")
     procs = [model]
     try:
         full = start_passthrough(model.address)
@@ -66,6 +68,7 @@ def test_passthrough_baseline_forwards_what_a_proxy_must() -> None:
             )
             assert answer
             assert any(k == "x-neural-metric-output_mean" for k, _ in outcome.trailing_metadata())
+            assert ("x-served-by", "demo") in tuple(outcome.initial_metadata())
             unknown = oip_pb2.ModelInferRequest(model_name="nope").SerializeToString()
             with pytest.raises(grpc.RpcError) as err:
                 call(unknown, timeout=10)
@@ -74,6 +77,7 @@ def test_passthrough_baseline_forwards_what_a_proxy_must() -> None:
         with grpc.insecure_channel(bare.address) as ch:
             _, outcome = ch.unary_unary(INFER).with_call(_request(), timeout=10)
             assert not any(k.startswith("x-neural-") for k, _ in outcome.trailing_metadata())
+            assert ("x-served-by", "demo") not in tuple(outcome.initial_metadata())
     finally:
         for p in reversed(procs):
             p.stop()
