@@ -324,6 +324,24 @@ async def test_a_stale_decision_is_not_applied_twice(env: tuple[Services, Manual
     assert d.step_index == 1 and [e.action for e in await s.deployments.events(d.deployment_id)].count("advanced") == 1
 
 
+async def test_reported_metrics_are_not_overwritten_by_a_decision_judged_before_them(
+    env: tuple[Services, ManualClock],
+) -> None:
+    s, clock = env
+    d = await s.deployments.create_deployment(_spec(step_duration_seconds=0.0), use_local_gate=False)
+    await _feed(s, clock, d.deployment_id, "canary", 500)
+    clock.advance(2.0)
+    async with s.db.read() as conn:
+        check = await s.deployments._measure_and_judge(conn, d, None)
+    plan = s.deployments._decide(d, check, advance=True)
+    reported = PerformanceMetrics(latency_p95=0.040, error_rate=0.002, throughput=120.0)
+    updated = await s.deployments.update_metrics(d.deployment_id, reported)
+    assert updated.revision > d.revision
+    assert await s.deployments._apply(plan, "controller") is None  # judged on the old revision
+    after = await s.deployments.get_deployment(d.deployment_id)
+    assert after.current_metrics == reported and after.step_index == 0
+
+
 async def test_shadow_comparisons_feed_the_comparison(env: tuple[Services, ManualClock]) -> None:
     s, _ = env
     sh = await s.deployments.shadow_deploy("fraud:v1", "fraud:v2", 50.0, "ds@x.com", use_local_gate=False)

@@ -578,9 +578,11 @@ class DeploymentService:
             state = json.loads(row.state)
             state["current_metrics"] = m.to_dict()
             state["metrics_us"] = now
+            # A new revision: a controller decision judged on the old one is refused
+            # (compare-and-set) and decided again, instead of overwriting these metrics.
             await ch.conn.execute(
                 deployments.update().where(deployments.c.deployment_id == deployment_id)
-                .values(state=_dump(state), updated_us=now)
+                .values(state=_dump(state), updated_us=now, revision=deployments.c.revision + 1)
             )
             self._committed(ch, routes=False)
             return await self._load(ch.conn, deployment_id)
