@@ -156,6 +156,46 @@ async def test_rollback_after_a_promotion_returns_to_the_promoted_version(env: t
     assert await _route(s, "fraud") == {"stable": (1.0, "v2")}
 
 
+async def test_a_rollback_gives_production_back_to_the_stable_version_in_the_registry(
+    env: tuple[Services, ManualClock],
+) -> None:
+    s, clock = env
+    await _approve(s, "fraud", "v1")
+    await _approve(s, "fraud", "v2")  # v1 archived by the approval
+    d = await s.deployments.create_deployment(_spec("v2"))
+    assert d.stable_version == "v1"
+    await _feed(s, clock, d.deployment_id, "canary", 500, errors=50)
+    clock.advance(2.0)
+    assert await s.deployments.reconcile() == {"rollback": 1}
+    d = await s.deployments.get_deployment(d.deployment_id)
+    assert d.status is DeploymentStatus.ROLLED_BACK
+    stages = {m.version: m.stage for m in await s.registry.list_versions("fraud")}
+    assert stages == {"v1": ModelStage.PRODUCTION, "v2": ModelStage.ARCHIVED}
+    history = [(h.version, h.to_value) for h in await s.registry.history("fraud") if h.kind == "stage"]
+    assert history[-2:] == [("v2", "archived"), ("v1", "production")]
+    event = [e for e in await s.deployments.events(d.deployment_id) if e.action == "rolled_back"][0]
+    assert event.details["registry"]["archived"] == ["v2"]
+    # v1 was approved when it first went to PRODUCTION: its return is no unapproved change.
+    report = await s.audit.generate_compliance_report(0, to_us(clock.now()) + 1)
+    assert report.unapproved_production_changes == []
+
+
+async def test_a_rollback_to_a_never_approved_stable_version_leaves_the_registry_alone(
+    env: tuple[Services, ManualClock],
+) -> None:
+    s, _ = env
+    await s.registry.register_model(RegisterSpec(name="fraud", version="v1", created_by="ds@x.com",
+                                                 artifact_uri="s3://bucket/v1.pt"))
+    await _approve(s, "fraud", "v2")
+    d = await s.deployments.create_deployment(_spec("v2", stable_version="v1"))
+    await s.deployments.rollback(d.deployment_id, "ops@x.com", "drill")
+    stages = {m.version: m.stage for m in await s.registry.list_versions("fraud")}
+    assert stages == {"v1": ModelStage.DEVELOPMENT, "v2": ModelStage.PRODUCTION}
+    event = [e for e in await s.deployments.events(d.deployment_id) if e.action == "rolled_back"][0]
+    assert event.details["registry"]["registry_stage"] == "not changed"
+    assert "v1" in event.details["registry"]["why"]
+
+
 async def test_max_failed_checks_holds_before_rolling_back(env: tuple[Services, ManualClock]) -> None:
     s, clock = env
     cfg = RollbackConfig(error_rate_threshold=0.01, min_requests_before_check=100, max_failed_checks=3)

@@ -763,6 +763,10 @@ class DeploymentService:
             values["failed_checks"] = 0
         if not await self._cas(ch, d, **values):
             return False
+        if to is DeploymentStatus.ROLLED_BACK:
+            restored = await self._restore_registry(ch, d, actor)
+            if restored is not None:
+                details = {**details, "registry": restored}
         # model_name/version let audit reports tie the change to the version's approval.
         details = {**details, "model_name": d.model_name, "version": d.model_version,
                    "from_status": d.status.value, "to_status": to.value}
@@ -774,6 +778,28 @@ class DeploymentService:
         log.info("deployment " + action, deployment_id=d.deployment_id, model=d.model_name,
                  version=d.model_version, reasons=details.get("reasons"))
         return True
+
+    async def _restore_registry(self, ch: Change, d: Deployment, actor: str) -> dict[str, Any] | None:
+        """After a rollback the registry says what serves again: the rolled-back version
+        leaves PRODUCTION (archived) and the stable version it replaced returns to it, in
+        the rollback's transaction. Only when the registry is this store's, the new version
+        had reached PRODUCTION (an override of an unapproved version changed no stage, so
+        there is nothing to undo) and the stable version is the one it replaced there."""
+        if d.strategy is DeploymentStrategy.SHADOW or not d.gate.get("local") or not d.stable_version:
+            return None
+        gate = self.local_gate
+        try:
+            if await gate.stage(ch.conn, d.model_name, d.model_version) != "production":
+                return None
+            previous = await gate.previous_production(ch.conn, d.model_name, d.model_version)
+            if previous != d.stable_version:  # never approved into PRODUCTION: not ours to put there
+                return {"registry_stage": "not changed",
+                        "why": f"stable version {d.stable_version} is not the PRODUCTION version "
+                               f"{d.model_version} replaced ({previous or 'none'})"}
+            return await gate.promote(ch, d.model_name, d.stable_version, actor,
+                                      f"deployment {d.deployment_id} of {d.model_version} rolled back")
+        except NotFound as exc:  # the stable version was deleted meanwhile: say so, roll back anyway
+            return {"error": str(exc)}
 
     async def _advance(self, ch: Change, d: Deployment, index: int, actor: str, state: dict[str, Any],
                        now: int, details: dict[str, Any]) -> bool:
