@@ -196,6 +196,32 @@ async def test_a_rollback_to_a_never_approved_stable_version_leaves_the_registry
     assert "v1" in event.details["registry"]["why"]
 
 
+async def test_the_stable_variant_is_served_where_the_last_promotion_pinned_it(
+    env: tuple[Services, ManualClock],
+) -> None:
+    s, _ = env
+    first = await s.deployments.create_deployment(
+        _spec("v2", strategy=DeploymentStrategy.DIRECT, upstream="10.0.0.2:8001"), use_local_gate=False
+    )
+    await s.deployments.promote(first.deployment_id, "ops@x.com", full=True)
+    second = await s.deployments.create_deployment(_spec("v3", upstream="10.0.0.3:8001"),
+                                                   use_local_gate=False)
+
+    async def upstreams() -> dict[str, tuple[str, str]]:
+        async with s.db.read() as conn:
+            (route,) = [r for r in await s.deployments.active_routes(conn) if r.model_name == "fraud"]
+        return {v.name: (v.model_version, v.upstream) for v in route.variants}
+
+    assert await upstreams() == {"canary": ("v3", "10.0.0.3:8001"), "stable": ("v2", "10.0.0.2:8001")}
+    await s.deployments.rollback(second.deployment_id, "ops@x.com", "drill")
+    assert await upstreams() == {"stable": ("v2", "10.0.0.2:8001")}
+    # A stable version named explicitly, not the pinned one, is the sidecar's own upstream's.
+    third = await s.deployments.create_deployment(_spec("v3", stable_version="v1", upstream="10.0.0.3:8001"),
+                                                  use_local_gate=False)
+    assert (await upstreams())["stable"] == ("v1", "")
+    await s.deployments.abort(third.deployment_id, "ops@x.com")
+
+
 async def test_max_failed_checks_holds_before_rolling_back(env: tuple[Services, ManualClock]) -> None:
     s, clock = env
     cfg = RollbackConfig(error_rate_threshold=0.01, min_requests_before_check=100, max_failed_checks=3)

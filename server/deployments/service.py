@@ -434,12 +434,13 @@ class DeploymentService:
                     f"model {name!r} already has an active deployment {active.deployment_id}; "
                     "promote, abort or roll it back first"
                 )
-            stable = stable_given or await self._current_version(conn, name, version, gate)
+            stable, stable_upstream = await self._stable(conn, name, version, stable_given, gate)
             first = plan.steps[0]
             state = {"snapshot": await self._snapshot(conn, deployment_id), "rollback_reasons": [],
                      "status_reason": "", "current_metrics": None, "metrics_us": None}
             config = {"baseline": baseline.to_dict(), "rollback_config": rollback.to_dict(),
-                      "plan": plan.to_dict(), "gate": gate_info, "upstream": upstream}
+                      "plan": plan.to_dict(), "gate": gate_info, "upstream": upstream,
+                      "stable_upstream": stable_upstream}
             await conn.execute(
                 deployments.insert().values(
                     deployment_id=deployment_id, model_name=name, model_version=version,
@@ -474,23 +475,31 @@ class DeploymentService:
                  strategy=strategy.value, stable_version=stable)
         return result
 
-    async def _current_version(self, conn: AsyncConnection, name: str, version: str,
-                               gate: RegistryGate | None) -> str:
+    async def _stable(self, conn: AsyncConnection, name: str, version: str, given: str | None,
+                      gate: RegistryGate | None) -> tuple[str, str]:
+        """The stable version and the upstream that serves it ("" = the sidecar's own).
+
+        The version is, in order: ``given``, the version of the model's last completed
+        deployment, the version that was PRODUCTION before ``version`` (registry history),
+        else "" (the caller's). When it is the last completed deployment's version, that
+        deployment's upstream serves it, as its pinned route did until now."""
         d = deployments
         row = (
             await conn.execute(
-                sa.select(d.c.model_version)
+                sa.select(d.c.model_version, d.c.config)
                 .where(d.c.model_name == name, d.c.status == DeploymentStatus.COMPLETED.value,
                        d.c.strategy != DeploymentStrategy.SHADOW.value)
                 .order_by(d.c.completed_us.desc())
                 .limit(1)
             )
         ).first()
-        if row is not None and row.model_version != version:
-            return str(row.model_version)
-        if gate is not None:
-            return await gate.previous_production(conn, name, version)
-        return ""
+        pinned = (str(row.model_version), json.loads(row.config).get("upstream", "")) if row else None
+        stable = given or ""
+        if not stable and pinned is not None and pinned[0] != version:
+            stable = pinned[0]
+        if not stable and gate is not None:
+            stable = await gate.previous_production(conn, name, version)
+        return stable, pinned[1] if pinned is not None and pinned[0] == stable else ""
 
     async def _snapshot(self, conn: AsyncConnection, route_id: str) -> dict[str, Any]:
         return {k: s.to_dict() for k, s in (await traffic.totals(conn, route_id)).items()}
@@ -1043,7 +1052,9 @@ class DeploymentService:
             )
         for r in await conn.execute(sa.select(d).where(d.c.active_model.is_not(None))):
             dep = _from_row(r)
-            routes[dep.model_name] = _route_of(dep, json.loads(r.config).get("upstream", ""))
+            config = json.loads(r.config)
+            routes[dep.model_name] = _route_of(dep, config.get("upstream", ""),
+                                               config.get("stable_upstream", ""))
         out = list(routes.values())
         s = shadow_deployments
         for r in await conn.execute(sa.select(s).where(s.c.status == ShadowStatus.ACTIVE.value)):
@@ -1292,11 +1303,11 @@ def _from_row(r: Any) -> Deployment:
     return d
 
 
-def _route_of(d: Deployment, upstream: str) -> ModelRoute:
+def _route_of(d: Deployment, upstream: str, stable_upstream: str = "") -> ModelRoute:
     """The routing-table entry of an active deployment at its current step."""
     name = d.model_name
     new_w = d.traffic_percentage / 100.0
-    stable = RouteVariant(d.stable_variant, round(1.0 - new_w, 12), name, d.stable_version)
+    stable = RouteVariant(d.stable_variant, round(1.0 - new_w, 12), name, d.stable_version, stable_upstream)
     new = RouteVariant(d.new_variant, new_w, name, d.model_version, upstream)
     shadows: tuple[ShadowTarget, ...] = ()
     if d.traffic_percentage == 0 and (
