@@ -83,6 +83,35 @@ async def test_invalid_routes_are_left_out_and_shadow_only_routes_ride_along(
     await svc2.db.close()
 
 
+async def test_a_rollout_beats_an_experiment_which_beats_a_pinned_version(
+    tmp_path: Path,
+) -> None:
+    """Deployments register first, so without an explicit precedence a completed
+    deployment's pin would silently take all of a later A/B test's traffic."""
+    svc = await _service(tmp_path)
+    pin = ModelRoute(
+        "m", "dep-done", "deployment", variants=(RouteVariant("stable", 1.0, "m", "1"),), pinned=True
+    )
+    rollout = ModelRoute(
+        "m",
+        "dep-live",
+        "deployment",
+        variants=(RouteVariant("canary", 0.1, "m", "3"), RouteVariant("stable", 0.9, "m", "1")),
+    )
+    deployments, experiments = Routes([pin]), Routes([_route()])
+    svc.add_provider(deployments)
+    svc.add_provider(experiments)
+    assert [r.route_id for r in (await svc.current()).routes] == ["exp-1"]
+    deployments.routes = [rollout]
+    svc.invalidate()
+    assert [r.route_id for r in (await svc.current()).routes] == ["dep-live"]
+    experiments.routes = []
+    deployments.routes = [pin]
+    svc.invalidate()
+    assert [r.route_id for r in (await svc.current()).routes] == ["dep-done"]
+    await svc.db.close()
+
+
 def _batch(seq: int, n: int, sidecar: str = "sc-1") -> MetricsBatch:
     stats = VariantStats()
     for i in range(n):

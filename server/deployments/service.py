@@ -1049,6 +1049,7 @@ class DeploymentService:
             routes[r.model_name] = ModelRoute(
                 model_name=r.model_name, route_id=r.deployment_id, kind="deployment",
                 variants=(RouteVariant("stable", 1.0, r.model_name, r.model_version, upstream),),
+                pinned=True,
             )
         for r in await conn.execute(sa.select(d).where(d.c.active_model.is_not(None))):
             dep = _from_row(r)

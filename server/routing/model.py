@@ -45,6 +45,9 @@ class ModelRoute:
     variants: tuple[RouteVariant, ...] = ()
     shadows: tuple[ShadowTarget, ...] = field(default=())
     forced_variants: tuple[tuple[str, str], ...] = ()  # (unit_id, variant) QA overrides
+    # The version a completed deployment left serving: the weakest claim on a model (an
+    # experiment or a new rollout on the same model takes its place). Not on the wire.
+    pinned: bool = False
 
 
 class RouteProvider(Protocol):

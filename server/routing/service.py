@@ -95,6 +95,16 @@ def _validate_route(route: ModelRoute) -> ModelRoute:
     return replace(route, variants=variants)
 
 
+def _precedence(route: ModelRoute) -> int:
+    """Which traffic route serves a model claimed by several (lower wins; a tie keeps the
+    first): a rollout in progress (its safety checks judge that traffic), then a running
+    experiment (its analysis counts that traffic), then the version a completed deployment
+    left pinned (it only says which version serves when nothing else is going on)."""
+    if route.pinned:
+        return 2
+    return 0 if route.kind == "deployment" else 1
+
+
 def _digest(routes: tuple[ModelRoute, ...]) -> str:
     body = json.dumps([asdict(r) for r in routes], sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(body.encode()).hexdigest()
@@ -211,15 +221,17 @@ class RoutingService:
                         by_model[route.model_name] = replace(
                             existing, shadows=existing.shadows + route.shadows
                         )
-                    elif not existing.variants or (
-                        existing.kind == "shadow" and existing.variants[0].name == "primary"
+                    elif (
+                        not existing.variants
+                        or (existing.kind == "shadow" and existing.variants[0].name == "primary")
+                        or _precedence(route) < _precedence(existing)
                     ):
                         by_model[route.model_name] = replace(
                             route, shadows=existing.shadows + route.shadows
                         )
                     else:
                         log.warning(
-                            "two routes for one model; the first wins",
+                            "two routes for one model; the one that takes precedence is kept",
                             model=route.model_name,
                             kept=existing.route_id,
                             ignored=route.route_id,
