@@ -217,7 +217,7 @@ class Proxy(grpc.GenericRpcHandler):
         upstream_md: Any,
         ours: tuple[tuple[str, str], ...],
         header: asyncio.Future[None] | None,
-        upstream: str | None,
+        upstream: str,
     ) -> tuple[tuple[str, Any], ...]:
         """Send the caller the upstream's initial metadata, with our header when it has not
         gone ahead already. Returns what could not go in the initial metadata any more.
@@ -231,7 +231,7 @@ class Proxy(grpc.GenericRpcHandler):
             if md or ours:
                 await context.send_initial_metadata(md + ours)
             return ()
-        if md and upstream is not None:
+        if md:
             self._sends_headers.add(upstream)
             log.info(
                 "upstream sends initial metadata; x-neural-variant now waits for it",
