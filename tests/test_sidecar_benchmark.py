@@ -81,3 +81,23 @@ def test_passthrough_baseline_forwards_what_a_proxy_must() -> None:
     finally:
         for p in reversed(procs):
             p.stop()
+
+
+def test_grpc_header_cost_benchmark_smoke() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "grpc_header_cost.py"), "--smoke"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = [
+        line.split()
+        for line in proc.stdout.splitlines()
+        if line.split()[:1]
+        and line.split()[0] in ("none", "trailing", "initial", "initial-concurrent")
+    ]
+    assert sorted({(r[0], r[1]) for r in rows}) == sorted(
+        (m, c) for m in ("none", "trailing", "initial", "initial-concurrent") for c in ("1", "32")
+    )
+    assert all(float(r[2]) > 0 and float(r[4]) > 0 for r in rows)
