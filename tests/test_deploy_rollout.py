@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -16,6 +17,7 @@ import sqlalchemy as sa
 from neural.mlops.server import traffic
 from neural.mlops.server.clock import ManualClock, to_us
 from neural.mlops.server.deployments.model import (
+    Deployment,
     DeploymentStatus,
     DeploymentStrategy,
     PerformanceMetrics,
@@ -375,8 +377,8 @@ async def test_registry_gate_not_found_unapproved_override_and_second_active(env
     await s.deployments.create_deployment(_spec("v9", strategy=DeploymentStrategy.SHADOW))
 
 
-async def test_a_stale_decision_is_not_applied_twice(env: tuple[Services, ManualClock]) -> None:
-    s, clock = env
+async def _advance_plan(s: Services, clock: ManualClock) -> tuple[Deployment, Any]:
+    """A canary with healthy traffic and the controller's 'advance' decision, not applied."""
     d = await s.deployments.create_deployment(_spec(step_duration_seconds=0.0), use_local_gate=False)
     await _feed(s, clock, d.deployment_id, "canary", 500)
     clock.advance(2.0)
@@ -384,6 +386,12 @@ async def test_a_stale_decision_is_not_applied_twice(env: tuple[Services, Manual
         check = await s.deployments._measure_and_judge(conn, d, None)
     plan = s.deployments._decide(d, check, advance=True)
     assert plan.action == "advance"
+    return d, plan
+
+
+async def test_a_stale_decision_is_not_applied_twice(env: tuple[Services, ManualClock]) -> None:
+    s, clock = env
+    d, plan = await _advance_plan(s, clock)
     assert await s.deployments._apply(plan, "a") is not None
     assert await s.deployments._apply(plan, "b") is None  # same revision: refused
     d = await s.deployments.get_deployment(d.deployment_id)
@@ -394,12 +402,7 @@ async def test_reported_metrics_are_not_overwritten_by_a_decision_judged_before_
     env: tuple[Services, ManualClock],
 ) -> None:
     s, clock = env
-    d = await s.deployments.create_deployment(_spec(step_duration_seconds=0.0), use_local_gate=False)
-    await _feed(s, clock, d.deployment_id, "canary", 500)
-    clock.advance(2.0)
-    async with s.db.read() as conn:
-        check = await s.deployments._measure_and_judge(conn, d, None)
-    plan = s.deployments._decide(d, check, advance=True)
+    d, plan = await _advance_plan(s, clock)
     reported = PerformanceMetrics(latency_p95=0.040, error_rate=0.002, throughput=120.0)
     updated = await s.deployments.update_metrics(d.deployment_id, reported)
     assert updated.revision > d.revision
