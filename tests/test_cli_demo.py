@@ -41,6 +41,8 @@ def test_demo_runs_ab_test_canary_and_rollback(tmp_path: Path) -> None:
     assert "canary v2       promoted to 100% in 4 steps" in out
     # v3 failed a quarter of its calls and the controller rolled it back by itself.
     assert "canary v3       rolled back: error rate" in out
+    # The rollback put the registry back: v2 serves and is PRODUCTION again, v3 archived.
+    assert "registry        PRODUCTION v2; archived v1, v3" in out
     # The sidecar really carried traffic, and the progress display showed the live split.
     assert "callers saw" in out and "stable" in out and "canary" in out
     sent = int(out.split("requests sent through the sidecar:")[1].split()[0])

@@ -308,6 +308,7 @@ def run(args: argparse.Namespace) -> int:
         live.line(f"  A/B test        {outcome['ab']}")
         live.line(f"  canary v2       {outcome['canary_v2']}")
         live.line(f"  canary v3       {outcome['canary_v3']}")
+        live.line(f"  registry        {_registry_summary(target)}")
         live.line(f"  requests sent through the sidecar: {traffic.total}")
         if args.keep:
             live.line(
@@ -329,6 +330,20 @@ def run(args: argparse.Namespace) -> int:
             shutil.rmtree(root, ignore_errors=True)
         elif args.keep:
             print(f"kept {root} (store in store/, process logs in logs/)")
+
+
+def _registry_summary(target: str) -> str:
+    """What the registry says now: after a rollback it names the version serving again."""
+    from neural.mlops.registry import ModelRegistry, ModelStage
+
+    with ModelRegistry(target) as reg:
+        versions = list(reg.list_versions(MODEL))
+    by_stage: dict[str, list[str]] = {}
+    for mv in versions:
+        by_stage.setdefault(mv.stage.value.upper(), []).append(mv.version)
+    prod = by_stage.get(ModelStage.PRODUCTION.value.upper(), [])
+    archived = by_stage.get(ModelStage.ARCHIVED.value.upper(), [])
+    return f"PRODUCTION {', '.join(prod) or '-'}; archived {', '.join(archived) or '-'}"
 
 
 def _registry_phase(target: str, live: Live) -> None:
