@@ -7,7 +7,13 @@ from dataclasses import asdict
 
 from neural.mlops.server.audit.events import AuditEvent, known_severity, known_type
 from neural.mlops.server.audit.report import ComplianceReport
-from neural.mlops.server.audit.service import Checkpoint, EventInput, EventQuery, PurgeResult
+from neural.mlops.server.audit.service import (
+    Checkpoint,
+    EventInput,
+    EventQuery,
+    KeyRotation,
+    PurgeResult,
+)
 from neural.mlops.server.audit.verify import ChainVerification
 from neural.mlops.server.clock import from_us, to_us
 from neural.mlops.server.errors import InvalidArgument
@@ -118,6 +124,19 @@ def checkpoint_to_pb(cp: Checkpoint) -> pb.Checkpoint:
 
 def checkpoint_from_pb(msg: pb.Checkpoint) -> Checkpoint:
     return Checkpoint(msg.seq, msg.hash, msg.created_us, msg.kind, msg.key_id, msg.signature)
+
+
+def rotation_to_pb(r: KeyRotation) -> pb.RotateKeyResponse:
+    msg = pb.RotateKeyResponse(old_key_id=r.old_key_id, new_key_id=r.new_key_id,
+                               public_key_pem=r.public_key_pem, endorsement=r.endorsement)
+    if r.checkpoint is not None:
+        msg.checkpoint.CopyFrom(checkpoint_to_pb(r.checkpoint))
+    return msg
+
+
+def rotation_from_pb(msg: pb.RotateKeyResponse) -> KeyRotation:
+    cp = checkpoint_from_pb(msg.checkpoint) if msg.HasField("checkpoint") else None
+    return KeyRotation(msg.old_key_id, msg.new_key_id, msg.public_key_pem, msg.endorsement, cp)
 
 
 def purge_to_pb(r: PurgeResult) -> pb.PurgeResponse:

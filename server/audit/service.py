@@ -24,6 +24,7 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from neural.mlops.server import validation as v
 from neural.mlops.server.audit.events import (
     AuditEvent,
     AuditRecord,
@@ -42,7 +43,12 @@ from neural.mlops.server.audit.export import (
 )
 from neural.mlops.server.audit.hashchain import EVENT_FIELDS, GENESIS, canonical_json
 from neural.mlops.server.audit.report import ComplianceReport, event_summary
-from neural.mlops.server.audit.signing import SigningKey, default_key_path
+from neural.mlops.server.audit.signing import (
+    SigningKey,
+    default_key_path,
+    load_retired,
+    verify_signature,
+)
 from neural.mlops.server.audit.verify import ChainChecker, ChainVerification
 from neural.mlops.server.clock import Clock, SystemClock, from_us, to_us
 from neural.mlops.server.errors import (
@@ -168,6 +174,28 @@ class ExportResult:
 
 
 @dataclass(slots=True)
+class KeyRotation:
+    old_key_id: str
+    new_key_id: str
+    public_key_pem: str  # the new key's
+    endorsement: str  # the old key's signature of rotation_message(...)
+    checkpoint: Checkpoint | None  # the new key's first, over the head with the rotation event
+
+
+def _stat(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_mtime_ns
+
+
+def rotation_message(old_key_id: str, new_key_id: str, new_public_pem: str) -> bytes:
+    """What the old key signs to endorse its successor."""
+    return f"neural-mlops audit key rotation {old_key_id} -> {new_key_id}\n{new_public_pem}".encode()
+
+
+@dataclass(slots=True)
 class PurgeResult:
     purged_count: int
     first_seq: int
@@ -276,6 +304,8 @@ class AuditService:
         self.clock: Clock = clock or SystemClock()
         self.data_dir = Path(data_dir)
         self.key = SigningKey.load_or_create(key_path or default_key_path(self.data_dir))
+        self.retired = load_retired(self.key.path)  # rotated-out keys' public halves
+        self._key_stat = _stat(self.key.path)
         self.audit_dir = self.data_dir / "audit"
         self.audit_dir.mkdir(parents=True, exist_ok=True)
         self.checkpoint_log = self.audit_dir / "checkpoints.jsonl"
@@ -461,6 +491,7 @@ class AuditService:
     async def _load_checkpoints(self) -> tuple[list[Checkpoint], list[str]]:
         """Checkpoints from the database and the file outside it, with any problem found:
         a bad signature, an unknown key, or one in the file that the database lost."""
+        self._refresh_keys()
         async with self.db.read() as conn:
             rows = (await conn.execute(sa.select(audit_checkpoints).order_by(audit_checkpoints.c.id))).all()
         db_cps = [Checkpoint(r.seq, r.hash, r.created_us, r.kind, r.key_id, r.signature) for r in rows]
@@ -477,9 +508,10 @@ class AuditService:
                         problems.append(f"{self.checkpoint_log} line {n} is not a checkpoint")
         for source, cps in (("database", db_cps), (str(self.checkpoint_log), file_cps)):
             for cp in cps:
-                if cp.key_id != self.key.key_id:
+                pub = self.key.public if cp.key_id == self.key.key_id else self.retired.get(cp.key_id)
+                if pub is None:
                     problems.append(f"checkpoint at seq {cp.seq} ({source}) is signed by unknown key {cp.key_id}")
-                elif not self.key.verify(cp.message(), cp.signature):
+                elif not verify_signature(pub, cp.message(), cp.signature):
                     problems.append(f"checkpoint at seq {cp.seq} ({source}) has an invalid signature (altered or forged)")
         in_db = {cp.signature for cp in db_cps}
         for cp in file_cps:
@@ -531,6 +563,51 @@ class AuditService:
 
     async def list_checkpoints(self) -> list[Checkpoint]:
         return (await self._load_checkpoints())[0]
+
+    def current_key(self) -> SigningKey:
+        """The key that signs now (re-read if another process rotated it)."""
+        self._refresh_keys()
+        return self.key
+
+    def _refresh_keys(self) -> None:
+        """Another process on this store (a second embedded user, the control plane) may
+        have rotated the key: take the key file's current key, and re-read ``retired/``
+        (a deleted retired key must show up as unknown)."""
+        now = _stat(self.key.path)
+        if now != self._key_stat:
+            self.key = SigningKey.load_or_create(self.key.path)
+            self._key_stat = _stat(self.key.path)
+        self.retired = load_retired(self.key.path)
+
+    async def rotate_key(self, reason: str = "") -> KeyRotation:
+        """Replace the checkpoint key. The old key first signs the chain head (refused, like
+        any checkpoint, if the chain does not verify) and endorses the new public key; the
+        rotation is an audit event; the new key then signs the head that includes it. The
+        old public key stays in ``retired/`` beside the key file, so its checkpoints still
+        verify."""
+        reason = v.text(reason, "reason", limit=4096)
+        await self.checkpoint("rotation")
+        async with self._checkpoint_lock:
+            old = self.key
+            new = old.rotate()
+            self._key_stat = _stat(new.path)
+            endorsement = old.sign(rotation_message(old.key_id, new.key_id, new.public_pem))
+            self.retired[old.key_id] = old.public
+            self.key = new
+            async with self.db.change() as ch:
+                ch.record(
+                    EventType.CONFIGURATION_CHANGED,
+                    resource_type="audit_key",
+                    resource_id="audit",
+                    action="rotate_key",
+                    severity=EventSeverity.WARNING,
+                    details={"old_key_id": old.key_id, "new_key_id": new.key_id,
+                             "new_public_key": new.public_pem, "endorsement": endorsement,
+                             "reason": reason},
+                )
+        cp = await self.checkpoint("rotation")
+        log.info("audit key rotated", old_key_id=old.key_id, new_key_id=new.key_id)
+        return KeyRotation(old.key_id, new.key_id, new.public_pem, endorsement, cp)
 
     # --- verification -------------------------------------------------------------------
 

@@ -93,6 +93,9 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
         result = await self.audit.purge(before, request.archive_path or None)
         return convert.purge_to_pb(result)
 
+    async def RotateKey(self, request: pb.RotateKeyRequest, context: Any) -> pb.RotateKeyResponse:
+        return convert.rotation_to_pb(await self.audit.rotate_key(request.reason))
+
     async def GetPublicKey(self, request: pb.GetPublicKeyRequest, context: Any) -> pb.GetPublicKeyResponse:
-        return pb.GetPublicKeyResponse(key_id=self.audit.key.key_id,
-                                       public_key_pem=self.audit.key.public_pem)
+        key = self.audit.current_key()
+        return pb.GetPublicKeyResponse(key_id=key.key_id, public_key_pem=key.public_pem)

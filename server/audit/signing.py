@@ -5,6 +5,10 @@ The private key lives in a PEM file (default ``<data_dir>/keys/audit_ed25519.pem
 rewrite the database but not read this file cannot forge a checkpoint, so a rewritten
 chain no longer matches the signed heads. ``key_id`` is the SHA-256 of the raw public key
 (first 16 hex digits) and names the key in every checkpoint and export seal.
+
+Rotation replaces the private key and keeps the old public key in ``retired/`` beside the
+key file (``<key_id>.pub``): the checkpoints it signed still verify, and a checkpoint
+signed by a key in neither place is reported as signed by an unknown key.
 """
 
 from __future__ import annotations
@@ -79,18 +83,7 @@ class SigningKey:
             return cls(key, path)
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         key = Ed25519PrivateKey.generate()
-        pem = key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            os.write(fd, pem)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        tmp = _write_private(path, key)
         try:
             # link() fails if another process created the key meanwhile: theirs wins.
             os.link(tmp, path)
@@ -101,8 +94,71 @@ class SigningKey:
         path.with_suffix(".pub").write_text(public_key_pem(key.public_key()))
         return cls(key, path)
 
+    def rotate(self) -> SigningKey:
+        """A new key in this key's file; this key's public half goes to ``retired/``
+        first, so nothing it signed becomes unverifiable."""
+        retired = retired_dir(self.path)
+        retired.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _write_durably(retired / f"{self.key_id}.pub", self.public_pem.encode())
+        key = Ed25519PrivateKey.generate()
+        tmp = _write_private(self.path, key)
+        os.replace(tmp, self.path)
+        _fsync_dir(self.path.parent)
+        self.path.with_suffix(".pub").write_text(public_key_pem(key.public_key()))
+        return SigningKey(key, self.path)
+
     def sign(self, message: bytes) -> str:
         return base64.b64encode(self._private.sign(message)).decode()
 
     def verify(self, message: bytes, signature_b64: str) -> bool:
         return verify_signature(self.public, message, signature_b64)
+
+
+def retired_dir(key_path: Path) -> Path:
+    return key_path.parent / "retired"
+
+
+def load_retired(key_path: Path) -> dict[str, Ed25519PublicKey]:
+    """The public keys of rotated-out keys, by key id (computed from each key, not taken
+    from its file name)."""
+    out: dict[str, Ed25519PublicKey] = {}
+    folder = retired_dir(key_path)
+    for f in sorted(folder.glob("*.pub")) if folder.is_dir() else ():
+        pub = load_public_key(f.read_bytes())
+        out[public_key_id(pub)] = pub
+    return out
+
+
+def _write_private(path: Path, key: Ed25519PrivateKey) -> Path:
+    """The PEM of ``key`` in a new 0600 file beside ``path``, synced; returns its path."""
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, pem)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return tmp
+
+
+def _write_durably(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

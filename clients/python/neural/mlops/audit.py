@@ -36,6 +36,7 @@ from neural.mlops.server.audit.service import (
     EventInput,
     EventQuery,
     ExportResult,
+    KeyRotation,
     LoggedBatch,
     PurgeResult,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "EventType",
     "ExportResult",
     "LoggedBatch",
+    "KeyRotation",
     "PurgeResult",
     "verify_export",
 ]
@@ -356,8 +358,18 @@ class AuditLogger(ServiceClient):
     def public_key(self) -> str:
         """The PEM public key that verifies this store's checkpoints and export seals."""
         if self._embedded is not None:
-            return self._local(lambda a: _async_value(a.key.public_pem))  # type: ignore[no-any-return]
+            return self._local(lambda a: _async_value(a.current_key().public_pem))  # type: ignore[no-any-return]
         return str(self._rpc("GetPublicKey", pb.GetPublicKeyRequest()).public_key_pem)
+
+    def rotate_key(self, reason: str = "", actor: str | None = None) -> KeyRotation:
+        """Replace the store's checkpoint key: the old key signs the chain head and endorses
+        the new one, the rotation is audited, and the new key signs the head after it. The
+        old public key is kept, so earlier checkpoints still verify."""
+        if not isinstance(reason, str):
+            raise InvalidArgument("reason must be a string", field="reason")
+        if self._embedded is not None:
+            return self._local(lambda a: a.rotate_key(reason), actor)  # type: ignore[no-any-return]
+        return c.rotation_from_pb(self._rpc("RotateKey", pb.RotateKeyRequest(reason=reason), actor))
 
     def purge(self, before: DateLike, archive_path: str | os.PathLike[str] | None = None) -> PurgeResult:
         """Delete events older than ``before`` after archiving them to a sealed ``jsonl``

@@ -292,3 +292,23 @@ class GetPublicKeyResponse(_message.Message):
     key_id: str
     public_key_pem: str
     def __init__(self, key_id: _Optional[str] = ..., public_key_pem: _Optional[str] = ...) -> None: ...
+
+class RotateKeyRequest(_message.Message):
+    __slots__ = ("reason",)
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    reason: str
+    def __init__(self, reason: _Optional[str] = ...) -> None: ...
+
+class RotateKeyResponse(_message.Message):
+    __slots__ = ("old_key_id", "new_key_id", "public_key_pem", "endorsement", "checkpoint")
+    OLD_KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    NEW_KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_KEY_PEM_FIELD_NUMBER: _ClassVar[int]
+    ENDORSEMENT_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    old_key_id: str
+    new_key_id: str
+    public_key_pem: str
+    endorsement: str
+    checkpoint: Checkpoint
+    def __init__(self, old_key_id: _Optional[str] = ..., new_key_id: _Optional[str] = ..., public_key_pem: _Optional[str] = ..., endorsement: _Optional[str] = ..., checkpoint: _Optional[_Union[Checkpoint, _Mapping]] = ...) -> None: ...

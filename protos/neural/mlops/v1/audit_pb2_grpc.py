@@ -94,6 +94,11 @@ class AuditServiceStub:
                 request_serializer=neural_dot_mlops_dot_v1_dot_audit__pb2.GetPublicKeyRequest.SerializeToString,
                 response_deserializer=neural_dot_mlops_dot_v1_dot_audit__pb2.GetPublicKeyResponse.FromString,
                 _registered_method=True)
+        self.RotateKey = channel.unary_unary(
+                '/neural.mlops.v1.AuditService/RotateKey',
+                request_serializer=neural_dot_mlops_dot_v1_dot_audit__pb2.RotateKeyRequest.SerializeToString,
+                response_deserializer=neural_dot_mlops_dot_v1_dot_audit__pb2.RotateKeyResponse.FromString,
+                _registered_method=True)
 
 
 class AuditServiceServicer:
@@ -171,6 +176,12 @@ class AuditServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RotateKey(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuditServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -233,6 +244,11 @@ def add_AuditServiceServicer_to_server(servicer, server):
                     servicer.GetPublicKey,
                     request_deserializer=neural_dot_mlops_dot_v1_dot_audit__pb2.GetPublicKeyRequest.FromString,
                     response_serializer=neural_dot_mlops_dot_v1_dot_audit__pb2.GetPublicKeyResponse.SerializeToString,
+            ),
+            'RotateKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RotateKey,
+                    request_deserializer=neural_dot_mlops_dot_v1_dot_audit__pb2.RotateKeyRequest.FromString,
+                    response_serializer=neural_dot_mlops_dot_v1_dot_audit__pb2.RotateKeyResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -559,6 +575,33 @@ class AuditService:
             '/neural.mlops.v1.AuditService/GetPublicKey',
             neural_dot_mlops_dot_v1_dot_audit__pb2.GetPublicKeyRequest.SerializeToString,
             neural_dot_mlops_dot_v1_dot_audit__pb2.GetPublicKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RotateKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/neural.mlops.v1.AuditService/RotateKey',
+            neural_dot_mlops_dot_v1_dot_audit__pb2.RotateKeyRequest.SerializeToString,
+            neural_dot_mlops_dot_v1_dot_audit__pb2.RotateKeyResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -100,6 +100,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     add_common(pk)
     pk.set_defaults(handler=_public_key)
 
+    rk = cmds.add_parser(
+        "rotate-key",
+        help="replace the checkpoint key (the old one signs the head and endorses the new one)",
+    )
+    add_common(rk)
+    rk.add_argument("--actor", required=True, help="who rotates the key (audited)")
+    rk.add_argument("--reason", default="", help="why (audited)")
+    rk.set_defaults(handler=_rotate_key)
+
 
 def _events_table(events: list[Any]) -> None:
     print_table(
@@ -223,6 +232,17 @@ def _checkpoint(args: argparse.Namespace) -> int:
     else:
         print_record([("seq", cp.seq), ("hash", cp.hash), ("kind", cp.kind), ("key_id", cp.key_id)]
                      if cp else [("checkpoint", "none (empty chain)")])
+    return 0
+
+
+def _rotate_key(args: argparse.Namespace) -> int:
+    rot = _logger(args).rotate_key(args.reason, actor=args.actor)
+    if args.json:
+        print_json(rot)
+    else:
+        print_record([("old_key_id", rot.old_key_id), ("new_key_id", rot.new_key_id),
+                      ("checkpoint", f"seq {rot.checkpoint.seq}" if rot.checkpoint else "-")])
+        sys.stdout.write(rot.public_key_pem)
     return 0
 
 
