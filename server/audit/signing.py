@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from neural.mlops.server.errors import FailedPrecondition
+from neural.mlops.server.fsutil import fsync_dir, write_synced
 
 KEY_ENV = "NEURAL_MLOPS_AUDIT_KEY_FILE"
 DEFAULT_KEY_PATH = Path("keys") / "audit_ed25519.pem"
@@ -99,11 +100,12 @@ class SigningKey:
         first, so nothing it signed becomes unverifiable."""
         retired = retired_dir(self.path)
         retired.mkdir(parents=True, exist_ok=True, mode=0o700)
-        _write_durably(retired / f"{self.key_id}.pub", self.public_pem.encode())
+        write_synced(retired / f"{self.key_id}.pub", self.public_pem.encode())
+        fsync_dir(retired)
         key = Ed25519PrivateKey.generate()
         tmp = _write_private(self.path, key)
         os.replace(tmp, self.path)
-        _fsync_dir(self.path.parent)
+        fsync_dir(self.path.parent)
         self.path.with_suffix(".pub").write_text(public_key_pem(key.public_key()))
         return SigningKey(key, self.path)
 
@@ -137,28 +139,5 @@ def _write_private(path: Path, key: Ed25519PrivateKey) -> Path:
         serialization.NoEncryption(),
     )
     tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, pem)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    write_synced(tmp, pem, mode=0o600, exclusive=True)
     return tmp
-
-
-def _write_durably(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from neural.mlops.server.errors import DataLoss, InvalidArgument
+from neural.mlops.server.fsutil import fsync_dir
 
 CHUNK = 1024 * 1024
 REFERENCE_SCHEMES = ("s3://", "gs://", "file://", "gcs://", "abfs://", "hdfs://", "http://", "https://")
@@ -80,7 +81,7 @@ class ArtifactStore:
         dest = self.final_path(name, version, filename)
         dest.parent.mkdir(parents=True, exist_ok=True)
         os.replace(staged.path, dest)
-        _fsync_dir(dest.parent)
+        fsync_dir(dest.parent)
         return dest
 
     def remove_version(self, name: str, version: str) -> None:
@@ -123,11 +124,3 @@ def validate_reference(uri: str) -> str:
             field="model_path",
         )
     return uri
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
