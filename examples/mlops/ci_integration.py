@@ -68,12 +68,9 @@ def main() -> None:
         (repo / "metrics.json").write_text(json.dumps({"accuracy": accuracy, "auc": auc}))
         return repo / "model.pt", repo / "metrics.json"
 
-    # -- run 1: a good candidate goes all the way --------------------------------------
-    version = f"ci-{run + 1}"
-    artifact, metrics = evaluate(version, 0.93, 0.91)
-    print(f"\n== pipeline run for {model}:{version}")
-    assert (
-        step(
+    def gate(metrics: Path) -> int:
+        """The pipeline's quality gate: the same thresholds as the templates above."""
+        return step(
             "gate",
             "--target",
             t,
@@ -86,8 +83,12 @@ def main() -> None:
             "--max-regression",
             "accuracy=0.01",
         )
-        == 0
-    )
+
+    # -- run 1: a good candidate goes all the way --------------------------------------
+    version = f"ci-{run + 1}"
+    artifact, metrics = evaluate(version, 0.93, 0.91)
+    print(f"\n== pipeline run for {model}:{version}")
+    assert gate(metrics) == 0
     assert (
         step(
             "ci",
@@ -186,19 +187,7 @@ def main() -> None:
     version = f"ci-{run + 2}"
     artifact, metrics = evaluate(version, 0.915, 0.90)
     print(f"\n== pipeline run for {model}:{version}")
-    code = step(
-        "gate",
-        "--target",
-        t,
-        "--model",
-        model,
-        "--candidate-metrics",
-        str(metrics),
-        "--min",
-        "accuracy=0.9,auc=0.85",
-        "--max-regression",
-        "accuracy=0.01",
-    )
+    code = gate(metrics)
     assert code == 1, "the gate must stop a regressed candidate"
     print(
         f"pipeline stopped at the gate; production is still {registry.get_production_version(model).ref}"
