@@ -10,6 +10,21 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_LISTEN = "127.0.0.1:50051"
+AUTH_METHODS = ("none", "token", "oidc", "mtls")
+
+
+def _typed(default: Any, raw: Any, name: str) -> Any:
+    if isinstance(default, Path):
+        return Path(raw)
+    if isinstance(default, bool) and isinstance(raw, str):
+        # bool("false") is True: environment and file strings need an explicit parse.
+        text = raw.strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off", ""):
+            return False
+        raise ValueError(f"{name}: expected true or false, got {raw!r}")
+    return type(default)(raw)
 
 
 @dataclass(frozen=True)
@@ -20,6 +35,17 @@ class ServerConfig:
     log_level: str = "info"
     grace_seconds: float = 10.0
     rollout_interval_seconds: float = 1.0
+    # Authentication (docs/security.md). ``auth`` is a comma list of none|token|oidc|mtls.
+    auth: str = "none"
+    insecure: bool = False  # allow a non-loopback listen address without authentication
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_client_ca: str = ""
+    oidc_issuer: str = ""
+    oidc_audience: str = ""
+    oidc_jwks: str = ""  # file path or http(s) URL
+    oidc_user_claim: str = "email"
+    oidc_groups_claim: str = "groups"
 
     @classmethod
     def load(cls, overrides: dict[str, Any], config_file: Path | None = None) -> ServerConfig:
@@ -36,8 +62,26 @@ class ServerConfig:
             if f.name in values:
                 raw = values[f.name]
                 default = getattr(cls, f.name)
-                typed[f.name] = type(default)(raw) if not isinstance(default, Path) else Path(raw)
-        return cls(**typed)
+                typed[f.name] = _typed(default, raw, f.name)
+        cfg = cls(**typed)
+        cfg.auth_methods()  # an unknown method fails at load, not at the first call
+        return cfg
+
+    def auth_methods(self) -> frozenset[str]:
+        """The configured ways in; ``none`` alone when nothing else is configured."""
+        methods = frozenset(m.strip().lower() for m in self.auth.split(",") if m.strip())
+        unknown = sorted(methods - set(AUTH_METHODS))
+        if unknown:
+            raise ValueError(
+                f"auth: unknown method(s) {', '.join(unknown)}; use {'|'.join(AUTH_METHODS)}"
+            )
+        if len(methods) > 1 and "none" in methods:
+            raise ValueError("auth: 'none' cannot be combined with other methods")
+        return methods or frozenset({"none"})
+
+    @property
+    def authenticates(self) -> bool:
+        return self.auth_methods() != {"none"}
 
     def masked(self) -> dict[str, Any]:
         """The configuration as printed at start-up, secrets masked."""
