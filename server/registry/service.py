@@ -48,6 +48,9 @@ from neural.mlops.server.registry.model import (
     PromotionVote,
     RegisteredModel,
 )
+from neural.mlops.server.registry import store
+from neural.mlops.server.registry.port import RegistryPort, StoreRegistryPort
+from neural.mlops.server.registry.stages import Stages
 from neural.mlops.server.registry.search import SearchQuery, apply_filter, where_clauses
 from neural.mlops.server.storage import Change, Database
 from neural.mlops.server.storage.schema import (
@@ -148,6 +151,8 @@ class RegistryService:
         self.clock = clock or SystemClock()
         self.artifacts = ArtifactStore(root)
         self.artifacts.sweep()
+        self.stages = Stages(db, self.clock)
+        self.port: RegistryPort = StoreRegistryPort(self.stages)
 
     # ------------------------------------------------------------------ register
 
@@ -610,23 +615,13 @@ class RegistryService:
                          "comment": comment,
                          "seconds_to_decision": (now - to_us(req.created_at)) / 1e6},
             )
-            mvers = await self._row(conn, req.name, req.version)
+            row = await store.resolve(conn, req.name, req.version)
             if req.target_stage is ModelStage.PRODUCTION:
-                mv = model_versions
-                current = (
-                    await conn.execute(
-                        sa.select(mv.c.id, mv.c.version).where(
-                            mv.c.name == req.name, mv.c.stage == ModelStage.PRODUCTION.value,
-                            mv.c.id != mvers.id)
-                    )
-                ).all()
-                for old in current:
-                    await self._set_stage(
-                        ch, _VersionRow(old.id, req.name, old.version, ModelStage.PRODUCTION),
-                        ModelStage.ARCHIVED, approver,
-                        f"replaced in PRODUCTION by {req.version}", req.request_id)
-            await self._set_stage(ch, mvers, req.target_stage, approver,
-                                  req.justification, req.request_id)
+                await self.stages.enter_production(ch, row, approver, req.justification,
+                                                   req.request_id)
+            else:
+                await self.stages.set(ch, row, req.target_stage, approver, req.justification,
+                                      req.request_id)
             return replace(req, approvals=approvals, status=PromotionStatus.APPROVED,
                            decided_by=approver, decision_comment=comment, decided_at=from_us(now))
 
