@@ -123,6 +123,7 @@ def _batch(seq: int, n: int, sidecar: str = "sc-1") -> MetricsBatch:
 
 async def test_a_batch_is_applied_exactly_once(tmp_path: Path) -> None:
     svc = await _service(tmp_path)
+    svc.add_provider(Routes([_route()]))
     assert await svc.ingest(_batch(1, 5)) is False
     assert await svc.ingest(_batch(1, 5)) is True  # resent after a lost ack
     assert await svc.ingest(_batch(2, 3)) is False
@@ -213,6 +214,7 @@ async def test_a_change_is_pushed_to_every_watcher_at_once(tmp_path: Path) -> No
 
 async def test_old_dedup_markers_are_pruned_but_recent_ones_still_dedup(tmp_path: Path) -> None:
     svc = await _service(tmp_path)
+    svc.add_provider(Routes([_route()]))
     assert await svc.ingest(_batch(1, 1)) is False
     assert await svc.prune_dedup(older_than_us=0) == 0  # nothing older than the epoch
     assert await svc.ingest(_batch(1, 1)) is True
@@ -240,13 +242,7 @@ async def test_a_rejected_batch_is_acknowledged_with_the_error_so_the_stream_goe
                     )
                 ],
             )
-            good = routing_pb2.MetricsBatch(
-                sidecar_id="sc",
-                sequence=2,
-                windows=[
-                    routing_pb2.VariantWindow(route_id="r", variant="v", window_start_us=0, count=1)
-                ],
-            )
+            good = routing_pb2.MetricsBatch(sidecar_id="sc", sequence=2)
             await call.write(bad)
             await call.write(good)
             await call.done_writing()

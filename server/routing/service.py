@@ -19,24 +19,30 @@ import asyncio
 import hashlib
 import json
 from collections.abc import AsyncIterator
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 
 import sqlalchemy as sa
 import structlog
 
-from neural.mlops.server import traffic
 from neural.mlops.server.clock import Clock, SystemClock, to_us
 from neural.mlops.server.errors import InvalidArgument
+from neural.mlops.server.routing import ingest
+from neural.mlops.server.routing.ingest import (
+    DEDUP_RETENTION_US,
+    KnownRoute,
+    MetricsBatch,
+    ShadowWindow,
+    VariantWindow,
+)
 from neural.mlops.server.routing.model import ModelRoute, RouteProvider, RouteVariant
 from neural.mlops.server.storage import Database
-from neural.mlops.server.storage.schema import metric_batches, routing_state
+from neural.mlops.server.storage.schema import routing_state
 from neural.mlops.v1.assignment import Strategy, validate_weights
-from neural.mlops.v1.traffic import ShadowStats, VariantStats
+
+__all__ = ["MetricsBatch", "RoutingService", "RoutingTable", "ShadowWindow", "VariantWindow"]
 
 log = structlog.get_logger(__name__)
 
-DEDUP_RETENTION_US = 7 * 24 * 3600 * 1_000_000
-MAX_WINDOWS_PER_BATCH = 10_000
 PRUNE_EVERY_SECONDS = 3600.0
 
 
@@ -45,30 +51,6 @@ class RoutingTable:
     version: int
     generated_us: int
     routes: tuple[ModelRoute, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class VariantWindow:
-    route_id: str
-    variant: str
-    window_start_us: int
-    stats: VariantStats
-
-
-@dataclass(frozen=True, slots=True)
-class ShadowWindow:
-    route_id: str
-    shadow_id: str
-    window_start_us: int
-    stats: ShadowStats
-
-
-@dataclass(frozen=True, slots=True)
-class MetricsBatch:
-    sidecar_id: str
-    sequence: int
-    windows: tuple[VariantWindow, ...] = ()
-    shadows: tuple[ShadowWindow, ...] = field(default=())
 
 
 def _validate_route(route: ModelRoute) -> ModelRoute:
@@ -126,6 +108,8 @@ class RoutingService:
         self._pending: asyncio.Task[RoutingTable] | None = None
         self._poller: asyncio.Task[None] | None = None
         self.watchers = 0
+        # Every route any table of this process served: what sidecars may report on.
+        self._known: dict[str, KnownRoute] = {}
 
     # --- routes -----------------------------------------------------------------
 
@@ -213,6 +197,7 @@ class RoutingService:
                             error=str(exc),
                         )
                         continue
+                    self._remember(route)
                     existing = by_model.get(route.model_name)
                     if existing is None:
                         by_model[route.model_name] = route
@@ -237,6 +222,13 @@ class RoutingService:
                             ignored=route.route_id,
                         )
         return tuple(sorted(by_model.values(), key=lambda r: r.model_name))
+
+    def _remember(self, route: ModelRoute) -> None:
+        before = self._known.get(route.route_id, KnownRoute(frozenset(), frozenset()))
+        self._known[route.route_id] = KnownRoute(
+            before.variants | {v.name for v in route.variants},
+            before.shadows | {s.shadow_id for s in route.shadows},
+        )
 
     def _notify(self) -> None:
         if self._changed is not None:
@@ -292,56 +284,18 @@ class RoutingService:
     # --- metrics ----------------------------------------------------------------
 
     async def ingest(self, batch: MetricsBatch) -> bool:
-        """Apply one batch exactly once; returns True if it had been applied before."""
-        if not batch.sidecar_id or len(batch.sidecar_id) > 200:
-            raise InvalidArgument("sidecar_id must be 1-200 characters", field="sidecar_id")
-        if batch.sequence < 1:
-            raise InvalidArgument("sequence must be >= 1", field="sequence")
-        if len(batch.windows) + len(batch.shadows) > MAX_WINDOWS_PER_BATCH:
-            raise InvalidArgument(
-                f"at most {MAX_WINDOWS_PER_BATCH} windows per batch", field="windows"
-            )
-        for w in (*batch.windows, *batch.shadows):
-            if w.window_start_us < 0:
-                raise InvalidArgument("window_start_us must be >= 0", field="window_start_us")
-        now_us = to_us(self.clock.now())
-        async with self.db.change(audited=False) as ch:
-            seen = (
-                await ch.conn.execute(
-                    sa.select(metric_batches.c.sequence).where(
-                        metric_batches.c.sidecar_id == batch.sidecar_id,
-                        metric_batches.c.sequence == batch.sequence,
-                    )
-                )
-            ).first()
-            if seen is not None:
-                return True
-            await ch.conn.execute(
-                sa.insert(metric_batches).values(
-                    sidecar_id=batch.sidecar_id,
-                    sequence=batch.sequence,
-                    received_us=now_us,
-                    windows=len(batch.windows) + len(batch.shadows),
-                )
-            )
-            for w in batch.windows:
-                await traffic.apply(
-                    ch.conn,
-                    w.route_id,
-                    w.variant,
-                    traffic.window_start(w.window_start_us),
-                    w.stats,
-                    now_us=now_us,
-                )
-            for s in batch.shadows:
-                await traffic.apply_shadow(
-                    ch.conn,
-                    s.shadow_id,
-                    traffic.window_start(s.window_start_us),
-                    s.stats,
-                    now_us=now_us,
-                )
-        return False
+        """Apply one batch exactly once; returns True if it had been applied before.
+        Raises InvalidArgument (nothing applied) for a window no sidecar could measure."""
+        try:
+            ingest.check_batch(batch, self._known)
+        except InvalidArgument as exc:
+            if exc.field not in ("route_id", "variant", "shadow_id"):
+                raise
+            # A route created a moment ago (or by another process): recompile, then judge.
+            self._dirty = True
+            await self.current()
+            ingest.check_batch(batch, self._known)
+        return await ingest.apply_batch(self.db, batch, to_us(self.clock.now()))
 
     async def prune_dedup(self, older_than_us: int | None = None) -> int:
         """Forget dedup markers older than the retention (no sidecar resends that late)."""
@@ -350,8 +304,4 @@ class RoutingService:
             if older_than_us is not None
             else to_us(self.clock.now()) - DEDUP_RETENTION_US
         )
-        async with self.db.change(audited=False) as ch:
-            res = await ch.conn.execute(
-                sa.delete(metric_batches).where(metric_batches.c.received_us < cutoff)
-            )
-        return int(res.rowcount or 0)
+        return await ingest.prune(self.db, cutoff)

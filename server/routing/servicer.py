@@ -37,8 +37,10 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
             try:
                 duplicate = await self.routing.ingest(c.batch_from_pb(batch))
             except (InvalidArgument, ValueError) as exc:
+                field = getattr(exc, "field", None)
+                error = f"{field}: {exc}" if field else str(exc)
                 yield pb.MetricsAck(
-                    sidecar_id=batch.sidecar_id, sequence=batch.sequence, error=str(exc)
+                    sidecar_id=batch.sidecar_id, sequence=batch.sequence, error=error
                 )
                 continue
             yield pb.MetricsAck(

@@ -1,0 +1,226 @@
+"""Metric batches from the sidecars: validated window by window, applied exactly once.
+
+A batch is refused whole (nothing applied) when any window is not something a sidecar
+could have measured: negative or inconsistent counts, non-finite or out-of-range
+latencies, a route or variant (or shadow) that no routing table of this control plane
+has served. Forged numbers would otherwise flow straight into A/B verdicts and rollout
+decisions.
+
+Each ``(sidecar_id, sequence)`` is recorded in ``metric_batches`` in the same transaction
+that folds its windows into the traffic store, so a batch resent after a lost
+acknowledgement changes nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+
+from neural.mlops.server import traffic
+from neural.mlops.server.errors import InvalidArgument
+from neural.mlops.server.storage import Database
+from neural.mlops.server.storage.schema import metric_batches
+from neural.mlops.v1.traffic import (
+    LATENCY_BOUNDS,
+    MAX_DISAGREEMENT_SAMPLES,
+    LatencyHistogram,
+    Moments,
+    ShadowStats,
+    VariantStats,
+)
+
+DEDUP_RETENTION_US = 7 * 24 * 3600 * 1_000_000
+MAX_WINDOWS_PER_BATCH = 10_000
+MAX_SIDECAR_ID = 200
+# One window covers about a second of one sidecar's traffic; 10^9 requests in it is far
+# beyond any real proxy and keeps every later sum exact in int64 and float64.
+MAX_WINDOW_COUNT = 1_000_000_000
+# A request slower than a day is not a latency; the histogram's last bound is 1e4 s.
+MAX_LATENCY_SECONDS = 86_400.0
+# Custom metric values (a score, a revenue) are bounded so sums of squares stay finite.
+MAX_CUSTOM_ABS = 1e12
+MAX_CUSTOM_METRICS = 64
+MAX_STATUS_CODES = 64
+MAX_NAME = 200
+# The largest window start accepted: year 9999 in microseconds.
+MAX_WINDOW_START_US = 253_402_300_799_999_999
+
+
+@dataclass(frozen=True, slots=True)
+class VariantWindow:
+    route_id: str
+    variant: str
+    window_start_us: int
+    stats: VariantStats
+
+
+@dataclass(frozen=True, slots=True)
+class ShadowWindow:
+    route_id: str
+    shadow_id: str
+    window_start_us: int
+    stats: ShadowStats
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsBatch:
+    sidecar_id: str
+    sequence: int
+    windows: tuple[VariantWindow, ...] = ()
+    shadows: tuple[ShadowWindow, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class KnownRoute:
+    """What a served route lets a sidecar report: its variants and its shadows."""
+
+    variants: frozenset[str]
+    shadows: frozenset[str]
+
+
+def _bad(message: str, field_name: str) -> InvalidArgument:
+    return InvalidArgument(message, field=field_name)
+
+
+def _count(value: int, what: str, field_name: str, upper: int = MAX_WINDOW_COUNT) -> None:
+    if not 0 <= value <= upper:
+        raise _bad(f"{what} must be in [0, {upper}], got {value}", field_name)
+
+
+def _check_histogram(h: LatencyHistogram, limit: int, field_name: str) -> None:
+    """Bucket counts, moments and extremes that requests of [0, MAX_LATENCY] could give."""
+    _count(h.count, "latency count", field_name, limit)
+    if sum(h.counts.values()) != h.count and h.counts:
+        raise _bad(f"latency buckets hold {sum(h.counts.values())} requests, "
+                   f"latency count says {h.count}", field_name)
+    if h.counts and (min(h.counts) < 0 or max(h.counts) > len(LATENCY_BOUNDS)):
+        raise _bad("latency bucket index outside the histogram", field_name)
+    for v in h.counts.values():
+        _count(v, "latency bucket count", field_name, limit)
+    top = MAX_LATENCY_SECONDS
+    if not (math.isfinite(h.sum) and 0.0 <= h.sum <= h.count * top):
+        raise _bad(f"latency sum must be finite and in [0, count x {top:g} s]", field_name)
+    if not (math.isfinite(h.sum_squares) and 0.0 <= h.sum_squares <= h.count * top * top):
+        raise _bad("latency sum of squares must be finite and in range", field_name)
+    for extreme in (h.min, h.max):
+        if extreme is not None and not (math.isfinite(extreme) and 0.0 <= extreme <= top):
+            raise _bad(f"latency min/max must be in [0, {top:g}] s", field_name)
+
+
+def _check_moments(name: str, m: Moments, limit: int) -> None:
+    field_name = "custom"
+    if not name or len(name) > MAX_NAME:
+        raise _bad(f"custom metric names must be 1-{MAX_NAME} characters", field_name)
+    _count(m.n, f"custom metric {name[:40]!r} n", field_name, limit)
+    bound = m.n * MAX_CUSTOM_ABS
+    if not (math.isfinite(m.sum) and abs(m.sum) <= bound):
+        raise _bad(f"custom metric {name[:40]!r}: sum must be finite, |value| <= "
+                   f"{MAX_CUSTOM_ABS:g}", field_name)
+    if not (math.isfinite(m.sum_squares) and 0.0 <= m.sum_squares <= bound * MAX_CUSTOM_ABS):
+        raise _bad(f"custom metric {name[:40]!r}: sum of squares out of range", field_name)
+
+
+def check_variant_stats(s: VariantStats) -> None:
+    """Raise InvalidArgument (naming the field) unless ``s`` is a measurable window."""
+    _count(s.count, "count", "count")
+    _count(s.errors, "errors", "errors", s.count)
+    _count(s.successes, "successes", "successes", s.count)
+    _check_histogram(s.latency, s.count, "latency")
+    if len(s.custom) > MAX_CUSTOM_METRICS:
+        raise _bad(f"at most {MAX_CUSTOM_METRICS} custom metrics per window", "custom")
+    for name, m in s.custom.items():
+        _check_moments(name, m, s.count)
+    _check_status_codes(s.status_codes, s.count)
+
+
+def _check_status_codes(codes: Mapping[str, int], count: int) -> None:
+    if len(codes) > MAX_STATUS_CODES:
+        raise _bad(f"at most {MAX_STATUS_CODES} status codes per window", "status_codes")
+    for code, n in codes.items():
+        if not code or len(code) > MAX_NAME:
+            raise _bad(f"status codes must be 1-{MAX_NAME} characters", "status_codes")
+        _count(n, "status code count", "status_codes", count)
+    if sum(codes.values()) > count:
+        raise _bad("status code counts add up to more than count", "status_codes")
+
+
+def check_shadow_stats(s: ShadowStats) -> None:
+    _count(s.compared, "compared", "compared")
+    _count(s.agreements, "agreed", "agreed", s.compared)
+    _count(s.shadow_errors, "errors", "errors")
+    _count(s.dropped, "dropped", "dropped")
+    _check_histogram(s.primary_latency, MAX_WINDOW_COUNT, "primary_latency")
+    _check_histogram(s.shadow_latency, MAX_WINDOW_COUNT, "latency")
+    if len(s.disagreements) > MAX_DISAGREEMENT_SAMPLES:
+        raise _bad(f"at most {MAX_DISAGREEMENT_SAMPLES} disagreement samples per window",
+                   "samples")
+
+
+def check_batch(batch: MetricsBatch, known: Mapping[str, KnownRoute]) -> None:
+    """Every check of a batch that needs no store; ``known`` maps served route ids."""
+    if not batch.sidecar_id or len(batch.sidecar_id) > MAX_SIDECAR_ID:
+        raise _bad(f"sidecar_id must be 1-{MAX_SIDECAR_ID} characters", "sidecar_id")
+    if batch.sequence < 1:
+        raise _bad("sequence must be >= 1", "sequence")
+    if len(batch.windows) + len(batch.shadows) > MAX_WINDOWS_PER_BATCH:
+        raise _bad(f"at most {MAX_WINDOWS_PER_BATCH} windows per batch", "windows")
+    for w in (*batch.windows, *batch.shadows):
+        if not 0 <= w.window_start_us <= MAX_WINDOW_START_US:
+            raise _bad("window_start_us must be in [0, year 9999]", "window_start_us")
+    for vw in batch.windows:
+        route = known.get(vw.route_id)
+        if route is None:
+            raise _bad(f"route {vw.route_id[:80]!r} is not served by this control plane",
+                       "route_id")
+        if vw.variant not in route.variants:
+            raise _bad(f"route {vw.route_id[:80]!r} has no variant {vw.variant[:80]!r}",
+                       "variant")
+        check_variant_stats(vw.stats)
+    for sw in batch.shadows:
+        if not any(sw.shadow_id in r.shadows for r in known.values()):
+            raise _bad(f"shadow {sw.shadow_id[:80]!r} is not served by this control plane",
+                       "shadow_id")
+        check_shadow_stats(sw.stats)
+
+
+async def apply_batch(db: Database, batch: MetricsBatch, now_us: int) -> bool:
+    """Fold a checked batch into the traffic store once; True if it was applied before."""
+    async with db.change(audited=False) as ch:
+        seen = (
+            await ch.conn.execute(
+                sa.select(metric_batches.c.sequence).where(
+                    metric_batches.c.sidecar_id == batch.sidecar_id,
+                    metric_batches.c.sequence == batch.sequence,
+                )
+            )
+        ).first()
+        if seen is not None:
+            return True
+        await ch.conn.execute(
+            sa.insert(metric_batches).values(
+                sidecar_id=batch.sidecar_id,
+                sequence=batch.sequence,
+                received_us=now_us,
+                windows=len(batch.windows) + len(batch.shadows),
+            )
+        )
+        for w in batch.windows:
+            await traffic.apply(ch.conn, w.route_id, w.variant,
+                                traffic.window_start(w.window_start_us), w.stats, now_us=now_us)
+        for s in batch.shadows:
+            await traffic.apply_shadow(ch.conn, s.shadow_id,
+                                       traffic.window_start(s.window_start_us), s.stats,
+                                       now_us=now_us)
+    return False
+
+
+async def prune(db: Database, cutoff_us: int) -> int:
+    """Forget dedup markers received before ``cutoff_us``."""
+    async with db.change(audited=False) as ch:
+        res = await ch.conn.execute(
+            sa.delete(metric_batches).where(metric_batches.c.received_us < cutoff_us)
+        )
+    return int(res.rowcount or 0)

@@ -1,0 +1,96 @@
+"""Forged metric windows are refused whole and change nothing in the analysis (#15 probe)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import grpc
+import pytest
+from support.processes import ServerProcess
+
+from neural.mlops.ab_testing import ABTestManager
+from neural.mlops.v1 import routing_pb2 as pb
+from neural.mlops.v1 import routing_pb2_grpc
+
+START_US = 1_800_000_000_000_000
+
+
+def _window(route_id: str, variant: str = "control", **kw: object) -> pb.VariantWindow:
+    fields: dict[str, object] = {"count": 10, "successes": 9, "errors": 1}
+    fields.update(kw)
+    return pb.VariantWindow(route_id=route_id, variant=variant, window_start_us=START_US,
+                            **fields)  # type: ignore[arg-type]
+
+
+def _send(address: str, *batches: pb.MetricsBatch) -> list[pb.MetricsAck]:
+    with grpc.insecure_channel(address) as ch:
+        stub = routing_pb2_grpc.RoutingServiceStub(ch)
+        return list(stub.ReportMetrics(iter(batches), timeout=30))
+
+
+@pytest.fixture
+def running(server: ServerProcess) -> Iterator[tuple[ABTestManager, str]]:
+    m = ABTestManager(server.url)
+    tid = m.create_test(name="integrity", control_variant="fraud:v1",
+                        treatment_variant="fraud:v2", traffic_split=0.5,
+                        created_by="ds@example.com").test_id
+    m.start_test(tid)
+    yield m, tid
+    m.close()
+
+
+FORGED = [
+    ("negative count", {"count": -5, "successes": 0, "errors": 0}, "count"),
+    ("more successes than requests", {"count": 10, "successes": 100_000}, "successes"),
+    ("more errors than requests", {"count": 1, "successes": 0, "errors": 7}, "errors"),
+    ("latency sum beyond a day per request",
+     {"latency_seconds": pb.Moments(n=10, sum=1.3e154, sum_squares=1.0)}, "latency"),
+    ("NaN latency", {"latency_seconds": pb.Moments(n=10, sum=float("nan"))}, "latency"),
+    ("infinite custom metric",
+     {"custom": {"revenue": pb.Moments(n=1, sum=float("inf"))}}, "custom"),
+    ("status codes beyond count", {"status_codes": {"OK": 11}}, "status_codes"),
+]
+
+
+@pytest.mark.parametrize(("what", "fields", "named"), FORGED, ids=[f[0] for f in FORGED])
+def test_a_forged_window_is_refused_and_the_analysis_is_unchanged(
+    running: tuple[ABTestManager, str], server: ServerProcess, what: str,
+    fields: dict[str, object], named: str,
+) -> None:
+    m, tid = running
+    before = m.analyze_test(tid)
+    good = _window(tid, "treatment")
+    acks = _send(server.address, pb.MetricsBatch(sidecar_id="sc-1", sequence=1,
+                                                 windows=[good, _window(tid, **fields)]))
+    assert len(acks) == 1 and acks[0].error, what
+    assert named in acks[0].error
+    after = m.analyze_test(tid)
+    # the whole batch is refused: not even its valid window counted
+    for arm in ("control", "treatment"):
+        assert after[arm]["n"] == before[arm]["n"]
+
+
+@pytest.mark.parametrize(
+    ("route", "variant", "named"),
+    [("no-such-route", "control", "route_id"), (None, "champion", "variant")],
+)
+def test_windows_for_routes_or_variants_nobody_serves_are_refused(
+    running: tuple[ABTestManager, str], server: ServerProcess, route: str | None,
+    variant: str, named: str,
+) -> None:
+    m, tid = running
+    acks = _send(server.address, pb.MetricsBatch(
+        sidecar_id="sc-1", sequence=1, windows=[_window(route or tid, variant)]))
+    assert named in acks[0].error
+    assert m.analyze_test(tid)["control"]["n"] == 0
+
+
+def test_a_valid_window_for_a_served_route_is_counted_once(
+    running: tuple[ABTestManager, str], server: ServerProcess
+) -> None:
+    m, tid = running
+    batch = pb.MetricsBatch(sidecar_id="sc-1", sequence=1, windows=[_window(tid)])
+    acks = _send(server.address, batch, batch)
+    assert [(a.error, a.duplicate) for a in acks] == [("", False), ("", True)]
+    a = m.analyze_test(tid)
+    assert (a["control"]["n"], a["control"]["successes"]) == (10, 9)
