@@ -22,6 +22,7 @@ from neural.mlops.server.grpc_errors import DomainInterceptor
 from neural.mlops.server.registry.servicer import RegistryServicer
 from neural.mlops.server.routing.servicer import RoutingServicer
 from neural.mlops.server.services import Services
+from neural.mlops.server.tls import server_credentials
 from neural.mlops.v1 import (
     audit_pb2,
     audit_pb2_grpc,
@@ -65,6 +66,7 @@ class ControlPlane:
         self.port = 0
 
     async def start(self) -> None:
+        credentials = server_credentials(self.config)  # bad TLS files fail before the store opens
         self.services = await Services.open(
             self.config.data_dir, database_url=self.config.database_url
         )
@@ -81,7 +83,10 @@ class ControlPlane:
         reflection.enable_server_reflection(
             [*names, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server
         )
-        self.port = self.server.add_insecure_port(self.config.listen)
+        if credentials is None:
+            self.port = self.server.add_insecure_port(self.config.listen)
+        else:
+            self.port = self.server.add_secure_port(self.config.listen, credentials)
         if self.port == 0:
             raise OSError(f"cannot listen on {self.config.listen}")
         await self.server.start()
