@@ -329,3 +329,34 @@ shadow_deployments = sa.Table(
     sa.Column("stopped_us", sa.BigInteger, nullable=True),
     sa.Index("ix_shadow_deployments_model_status", "model_name", "status"),
 )
+
+# --- auth (0007_auth): API tokens and role grants ---
+
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("token_id", sa.String(32), primary_key=True),
+    sa.Column("name", ACTOR, nullable=False),  # the principal the token authenticates as
+    # sha256 hex of the 256-bit random secret; the secret itself is never stored.
+    sa.Column("secret_hash", sa.String(64), nullable=False),
+    sa.Column("roles", sa.Text, nullable=False),  # JSON list of role names
+    sa.Column("models", sa.Text, nullable=False),  # JSON list of model-name globs
+    sa.Column("created_by", ACTOR, nullable=False),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+    sa.Column("expires_us", sa.BigInteger, nullable=True),
+    sa.Column("revoked_us", sa.BigInteger, nullable=True),
+    sa.Column("revoked_by", ACTOR, nullable=True),
+    sa.Index("ix_api_tokens_name", "name"),
+)
+
+role_grants = sa.Table(
+    "role_grants",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("subject", ACTOR, nullable=False),  # a principal name, or "group:NAME"
+    sa.Column("role", sa.String(32), nullable=False),
+    sa.Column("models", sa.String(300), nullable=False),  # model-name glob; "*" = every model
+    sa.Column("created_by", ACTOR, nullable=False),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("subject", "role", "models", name="uq_role_grants_subject_role_models"),
+)
