@@ -9,12 +9,20 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 
 from neural.mlops.server.errors import InvalidArgument
 
 MAX_NAME = 128
 MAX_TEXT = 64 * 1024
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+MAX_IDENTITY = 320
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _has_invisible(value: str) -> bool:
+    """Control or format characters (bidi overrides such as U+202E, zero-width joiners,
+    BOM): they make two different names print alike, or one name print as another."""
+    return bool(_CONTROL.search(value)) or any(unicodedata.category(ch) == "Cf" for ch in value)
 
 
 def name(value: object, field: str) -> str:
@@ -27,20 +35,35 @@ def name(value: object, field: str) -> str:
         raise InvalidArgument(f"{field} must not contain '/' or '\\': {value!r}", field=field)
     if ".." in value:
         raise InvalidArgument(f"{field} must not contain '..': {value!r}", field=field)
-    if _CONTROL.search(value):
-        raise InvalidArgument(f"{field} must not contain control characters", field=field)
+    if _has_invisible(value):
+        raise InvalidArgument(
+            f"{field} must not contain control or format characters (e.g. bidi overrides)",
+            field=field,
+        )
     if value != value.strip() or value in (".",):
         raise InvalidArgument(f"{field} has leading or trailing whitespace: {value!r}", field=field)
     return value
 
 
+def normalize_identity(value: str) -> str:
+    """The one form identities are stored and compared in: trimmed, Unicode NFC, and
+    case-folded when e-mail-like (``" Me@X.com"`` and ``"me@x.com"`` are one person, so
+    separation of duties cannot be bypassed by spelling)."""
+    value = unicodedata.normalize("NFC", value.strip())
+    return value.casefold() if "@" in value else value
+
+
 def actor(value: object, field: str) -> str:
-    """A person or system identity (e-mail style); required, bounded, printable."""
+    """A person or system identity (e-mail style), normalized (:func:`normalize_identity`);
+    required, bounded, printable. Callers store and compare the returned value."""
     if not isinstance(value, str) or not value.strip():
         raise InvalidArgument(f"{field} is required", field=field)
-    if len(value) > 320 or _CONTROL.search(value):
-        raise InvalidArgument(f"{field} is not a valid identity: {value!r}", field=field)
-    return value.strip()
+    if len(value) > MAX_IDENTITY:
+        raise InvalidArgument(f"{field} is longer than {MAX_IDENTITY} characters", field=field)
+    if _has_invisible(value):
+        raise InvalidArgument(f"{field} is not a valid identity: it contains control or "
+                              "format characters", field=field)
+    return normalize_identity(value)
 
 
 def text(value: object, field: str, *, limit: int = MAX_TEXT) -> str:
