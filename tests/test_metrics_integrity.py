@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import grpc
 import pytest
@@ -94,3 +95,70 @@ def test_a_valid_window_for_a_served_route_is_counted_once(
     assert [(a.error, a.duplicate) for a in acks] == [("", False), ("", True)]
     a = m.analyze_test(tid)
     assert (a["control"]["n"], a["control"]["successes"]) == (10, 9)
+
+
+def test_batches_sent_ahead_under_a_sidecars_public_id_do_not_drop_its_real_ones(
+    running: tuple[ABTestManager, str], server: ServerProcess
+) -> None:
+    """The probe's pre-emption: empty batches with the real id and the next sequence
+    numbers. Dedup is per (sidecar_id, session, sequence) and the session is secret."""
+    m, tid = running
+    forged = [pb.MetricsBatch(sidecar_id="sc-1", sequence=s, session="attacker-session-0001")
+              for s in range(1, 4)]
+    assert all(not a.error for a in _send(server.address, *forged))
+    real = [pb.MetricsBatch(sidecar_id="sc-1", sequence=s, session="real-session-secret-42",
+                            windows=[_window(tid)]) for s in range(1, 4)]
+    acks = _send(server.address, *real)
+    assert [(a.error, a.duplicate) for a in acks] == [("", False)] * 3
+    assert m.analyze_test(tid)["control"]["n"] == 30
+
+
+def test_a_malformed_session_is_refused(
+    running: tuple[ABTestManager, str], server: ServerProcess
+) -> None:
+    _, tid = running
+    acks = _send(server.address, pb.MetricsBatch(sidecar_id="sc-1", sequence=1, session="x",
+                                                 windows=[_window(tid)]))
+    assert "session" in acks[0].error
+
+
+async def test_with_authentication_a_sidecar_id_belongs_to_its_first_principal(
+    tmp_path: Path,
+) -> None:
+    from neural.mlops.server.errors import PermissionDenied
+    from neural.mlops.server.identity import CallContext, reset_call, set_call
+    from neural.mlops.server.routing.model import ModelRoute, RouteVariant
+    from neural.mlops.server.routing.service import MetricsBatch, RoutingService, VariantWindow
+    from neural.mlops.server.storage import Database
+    from neural.mlops.v1.traffic import VariantStats
+
+    class Routes:
+        async def active_routes(self, conn: object) -> list[ModelRoute]:
+            return [ModelRoute(model_name="m", route_id="r", kind="experiment",
+                               variants=(RouteVariant("control", 1.0, "m", "1"),))]
+
+    svc = RoutingService(await Database.open_dir(tmp_path))
+    svc.add_provider(Routes())
+    stats = VariantStats()
+    stats.observe(success=True, latency=0.01)
+    batch = MetricsBatch("sc-1", 1, windows=(VariantWindow("r", "control", START_US, stats),),
+                         session="s" * 20)
+
+    async def as_principal(name: str, b: MetricsBatch) -> bool:
+        token = set_call(CallContext(actor=name, authenticated=True))
+        try:
+            return await svc.ingest(b)
+        finally:
+            reset_call(token)
+
+    try:
+        assert await as_principal("spiffe://neural-mlops/sidecar/a", batch) is False
+        with pytest.raises(PermissionDenied) as err:
+            await as_principal("spiffe://neural-mlops/sidecar/b",
+                               MetricsBatch("sc-1", 2, windows=batch.windows, session="t" * 20))
+        assert err.value.field == "sidecar_id"
+        assert await as_principal("spiffe://neural-mlops/sidecar/a",
+                                  MetricsBatch("sc-1", 2, windows=batch.windows,
+                                               session="s" * 20)) is False
+    finally:
+        await svc.db.close()

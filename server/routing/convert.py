@@ -111,6 +111,7 @@ def batch_from_pb(b: pb.MetricsBatch) -> MetricsBatch:
     return MetricsBatch(
         sidecar_id=b.sidecar_id,
         sequence=int(b.sequence),
+        session=b.session,
         windows=tuple(variant_window_from_pb(w) for w in b.windows),
         shadows=tuple(shadow_window_from_pb(s) for s in b.shadows),
     )

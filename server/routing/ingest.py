@@ -6,23 +6,29 @@ latencies, a route or variant (or shadow) that no routing table of this control 
 has served. Forged numbers would otherwise flow straight into A/B verdicts and rollout
 decisions.
 
-Each ``(sidecar_id, sequence)`` is recorded in ``metric_batches`` in the same transaction
-that folds its windows into the traffic store, so a batch resent after a lost
-acknowledgement changes nothing.
+Each ``(sidecar_id, session, sequence)`` is recorded in ``metric_batches`` in the same
+transaction that folds its windows into the traffic store, so a batch resent after a lost
+acknowledgement changes nothing. ``session`` is a secret the sidecar process draws at
+start: the sidecar id is public, and without it anyone could pre-empt a sidecar's next
+sequence numbers and have its real batches dropped as duplicates. With authentication
+on, the first principal that reports under a sidecar id owns it; another principal
+reporting under that id is refused.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from neural.mlops.server import traffic
-from neural.mlops.server.errors import InvalidArgument
+from neural.mlops.server.errors import InvalidArgument, PermissionDenied
 from neural.mlops.server.storage import Database
-from neural.mlops.server.storage.schema import metric_batches
+from neural.mlops.server.storage.schema import metric_batches, sidecar_owners
 from neural.mlops.v1.traffic import (
     LATENCY_BOUNDS,
     MAX_DISAGREEMENT_SAMPLES,
@@ -47,6 +53,8 @@ MAX_STATUS_CODES = 64
 MAX_NAME = 200
 # The largest window start accepted: year 9999 in microseconds.
 MAX_WINDOW_START_US = 253_402_300_799_999_999
+# Empty for sidecars older than sessions; else 16-64 URL-safe characters.
+_SESSION = re.compile(r"(?:[A-Za-z0-9_-]{16,64})?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +79,7 @@ class MetricsBatch:
     sequence: int
     windows: tuple[VariantWindow, ...] = ()
     shadows: tuple[ShadowWindow, ...] = field(default=())
+    session: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +174,8 @@ def check_batch(batch: MetricsBatch, known: Mapping[str, KnownRoute]) -> None:
         raise _bad(f"sidecar_id must be 1-{MAX_SIDECAR_ID} characters", "sidecar_id")
     if batch.sequence < 1:
         raise _bad("sequence must be >= 1", "sequence")
+    if not _SESSION.fullmatch(batch.session):
+        raise _bad("session must be 16-64 characters of [A-Za-z0-9_-]", "session")
     if len(batch.windows) + len(batch.shadows) > MAX_WINDOWS_PER_BATCH:
         raise _bad(f"at most {MAX_WINDOWS_PER_BATCH} windows per batch", "windows")
     for w in (*batch.windows, *batch.shadows):
@@ -186,13 +197,32 @@ def check_batch(batch: MetricsBatch, known: Mapping[str, KnownRoute]) -> None:
         check_shadow_stats(sw.stats)
 
 
-async def apply_batch(db: Database, batch: MetricsBatch, now_us: int) -> bool:
-    """Fold a checked batch into the traffic store once; True if it was applied before."""
+async def _claim(conn: AsyncConnection, sidecar_id: str, principal: str,
+                 now_us: int) -> None:
+    """Bind ``sidecar_id`` to ``principal`` on first use; refuse anyone else after."""
+    owner = (await conn.execute(sa.select(sidecar_owners.c.principal).where(
+        sidecar_owners.c.sidecar_id == sidecar_id))).scalar_one_or_none()
+    if owner is None:
+        await conn.execute(sa.insert(sidecar_owners).values(
+            sidecar_id=sidecar_id, principal=principal, first_seen_us=now_us))
+    elif owner != principal:
+        raise PermissionDenied(
+            f"sidecar_id {sidecar_id[:80]!r} belongs to another principal; a sidecar reports "
+            "metrics only under its own identity", field="sidecar_id")
+
+
+async def apply_batch(db: Database, batch: MetricsBatch, now_us: int,
+                      principal: str | None = None) -> bool:
+    """Fold a checked batch into the traffic store once; True if it was applied before.
+    ``principal``: the authenticated caller, who must own ``batch.sidecar_id``."""
     async with db.change(audited=False) as ch:
+        if principal is not None:
+            await _claim(ch.conn, batch.sidecar_id, principal, now_us)
         seen = (
             await ch.conn.execute(
                 sa.select(metric_batches.c.sequence).where(
                     metric_batches.c.sidecar_id == batch.sidecar_id,
+                    metric_batches.c.session == batch.session,
                     metric_batches.c.sequence == batch.sequence,
                 )
             )
@@ -202,6 +232,7 @@ async def apply_batch(db: Database, batch: MetricsBatch, now_us: int) -> bool:
         await ch.conn.execute(
             sa.insert(metric_batches).values(
                 sidecar_id=batch.sidecar_id,
+                session=batch.session,
                 sequence=batch.sequence,
                 received_us=now_us,
                 windows=len(batch.windows) + len(batch.shadows),

@@ -26,6 +26,7 @@ import structlog
 
 from neural.mlops.server.clock import Clock, SystemClock, to_us
 from neural.mlops.server.errors import InvalidArgument
+from neural.mlops.server.identity import current_call
 from neural.mlops.server.routing import ingest
 from neural.mlops.server.routing.ingest import (
     DEDUP_RETENTION_US,
@@ -295,7 +296,9 @@ class RoutingService:
             self._dirty = True
             await self.current()
             ingest.check_batch(batch, self._known)
-        return await ingest.apply_batch(self.db, batch, to_us(self.clock.now()))
+        call = current_call()
+        owner = call.actor if call.authenticated else None
+        return await ingest.apply_batch(self.db, batch, to_us(self.clock.now()), owner)
 
     async def prune_dedup(self, older_than_us: int | None = None) -> int:
         """Forget dedup markers older than the retention (no sidecar resends that late)."""

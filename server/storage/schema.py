@@ -260,10 +260,20 @@ metric_batches = sa.Table(
     "metric_batches",
     metadata,
     sa.Column("sidecar_id", sa.String(200), primary_key=True),
+    sa.Column("session", sa.String(64), primary_key=True),  # 0008_metric_sessions
     sa.Column("sequence", sa.BigInteger, primary_key=True, autoincrement=False),
     sa.Column("received_us", sa.BigInteger, nullable=False),
     sa.Column("windows", sa.Integer, nullable=False),
     sa.Index("ix_metric_batches_received", "received_us"),
+)
+
+# 0008_metric_sessions: with authentication on, the principal that owns a sidecar id.
+sidecar_owners = sa.Table(
+    "sidecar_owners",
+    metadata,
+    sa.Column("sidecar_id", sa.String(200), primary_key=True),
+    sa.Column("principal", sa.String(320), nullable=False),
+    sa.Column("first_seen_us", sa.BigInteger, nullable=False),
 )
 
 

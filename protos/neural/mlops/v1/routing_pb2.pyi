@@ -199,18 +199,20 @@ class ShadowSample(_message.Message):
     def __init__(self, at_us: _Optional[int] = ..., request_id: _Optional[str] = ..., primary_json: _Optional[str] = ..., shadow_json: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class MetricsBatch(_message.Message):
-    __slots__ = ("sidecar_id", "sequence", "created_us", "windows", "shadows")
+    __slots__ = ("sidecar_id", "sequence", "created_us", "windows", "shadows", "session")
     SIDECAR_ID_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     CREATED_US_FIELD_NUMBER: _ClassVar[int]
     WINDOWS_FIELD_NUMBER: _ClassVar[int]
     SHADOWS_FIELD_NUMBER: _ClassVar[int]
+    SESSION_FIELD_NUMBER: _ClassVar[int]
     sidecar_id: str
     sequence: int
     created_us: int
     windows: _containers.RepeatedCompositeFieldContainer[VariantWindow]
     shadows: _containers.RepeatedCompositeFieldContainer[ShadowWindow]
-    def __init__(self, sidecar_id: _Optional[str] = ..., sequence: _Optional[int] = ..., created_us: _Optional[int] = ..., windows: _Optional[_Iterable[_Union[VariantWindow, _Mapping]]] = ..., shadows: _Optional[_Iterable[_Union[ShadowWindow, _Mapping]]] = ...) -> None: ...
+    session: str
+    def __init__(self, sidecar_id: _Optional[str] = ..., sequence: _Optional[int] = ..., created_us: _Optional[int] = ..., windows: _Optional[_Iterable[_Union[VariantWindow, _Mapping]]] = ..., shadows: _Optional[_Iterable[_Union[ShadowWindow, _Mapping]]] = ..., session: _Optional[str] = ...) -> None: ...
 
 class MetricsAck(_message.Message):
     __slots__ = ("sidecar_id", "sequence", "duplicate", "error")
