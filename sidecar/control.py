@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import secrets
 import time
 from collections import OrderedDict
 
@@ -107,6 +108,9 @@ class MetricsReporter:
         self.max_backlog = max_backlog
         self.pending: OrderedDict[int, routing_pb2.MetricsBatch] = OrderedDict()
         self.sequence = 0
+        # Secret per process: the control plane dedups on (sidecar_id, session, sequence),
+        # so nobody who reads our public id can pre-empt our sequence numbers.
+        self.session = secrets.token_urlsafe(24)
         self.acked = 0
         self.dropped_batches = 0
         self.rejected = 0
@@ -123,6 +127,7 @@ class MetricsReporter:
         batch = routing_pb2.MetricsBatch(
             sidecar_id=self.sidecar_id,
             sequence=self.sequence,
+            session=self.session,
             created_us=int(time.time() * 1_000_000),
             windows=windows,
             shadows=shadows,
