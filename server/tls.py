@@ -143,8 +143,12 @@ def tls_files(cfg: ServerConfig) -> TlsFiles | None:
 def server_credentials(cfg: ServerConfig) -> grpc.ServerCredentials | None:
     """Credentials for ``add_secure_port``, or None for a plaintext listener."""
     files = tls_files(cfg)
-    if files is None:
-        return None
+    return None if files is None else reloading_credentials(files)
+
+
+def reloading_credentials(files: TlsFiles) -> grpc.ServerCredentials:
+    """Server credentials over ``files`` that pick up rewritten files on new connections
+    (the control plane's and the sidecar's listeners); ValueError on unusable files."""
     try:
         stamp = files.stamp()
     except OSError as exc:

@@ -34,6 +34,12 @@ from neural.mlops.sidecar.mirror import Mirror, Tolerance
 from neural.mlops.sidecar.prom import MetricsServer
 from neural.mlops.sidecar.proxy import Proxy
 from neural.mlops.sidecar.router import Router, Table
+from neural.mlops.sidecar.tls import (
+    control_plane_channel,
+    is_loopback_address,
+    listener_credentials,
+    split_target,
+)
 from neural.mlops.sidecar.upstream import MAX_MESSAGE, Upstreams
 
 log = structlog.get_logger(__name__)
@@ -62,6 +68,13 @@ class SidecarConfig:
     shadow_top1: bool = False
     grace_seconds: float = 10.0
     sidecar_id: str = ""
+    # TLS (sidecar/tls.py): the control-plane channel, then the sidecar's own listener.
+    control_plane_ca: str = ""
+    client_cert: str = ""
+    client_key: str = ""
+    control_plane_token: str = ""  # an API token sent as authorization: Bearer
+    tls_cert: str = ""
+    tls_key: str = ""
 
     @classmethod
     def load(cls, overrides: dict[str, Any]) -> SidecarConfig:
@@ -94,8 +107,9 @@ class SidecarConfig:
         for name in ("listen", "upstream"):
             if ":" not in getattr(self, name):
                 raise ValueError(f"{name}: expected HOST:PORT, got {getattr(self, name)!r}")
-        if self.control_plane and ":" not in self.control_plane:
+        if self.control_plane and ":" not in split_target(self.control_plane)[0]:
             raise ValueError(f"control_plane: expected HOST:PORT, got {self.control_plane!r}")
+        self._validate_tls()
         if self.variant_header not in ("initial", "trailing", "off"):
             raise ValueError(
                 f"variant_header: {self.variant_header!r} is not initial, trailing or off"
@@ -107,6 +121,32 @@ class SidecarConfig:
         for name in ("max_backlog", "shadow_queue", "shadow_in_flight"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: must be >= 1")
+
+    def _validate_tls(self) -> None:
+        for a, b in (("client_cert", "client_key"), ("tls_cert", "tls_key")):
+            if bool(getattr(self, a)) != bool(getattr(self, b)):
+                raise ValueError(f"{a} and {b} go together")
+        channel_settings = ("control_plane_ca", "client_cert", "control_plane_token")
+        for name in channel_settings:
+            if getattr(self, name) and not self.control_plane:
+                raise ValueError(f"{name}: needs control_plane")
+        if self.control_plane_token and not self.control_plane_tls:
+            if not is_loopback_address(split_target(self.control_plane)[0]):
+                raise ValueError(
+                    "control_plane_token: a token is sent in the clear without TLS; use "
+                    "grpcs:// or control_plane_ca (plaintext is allowed on loopback only)"
+                )
+
+    @property
+    def control_plane_tls(self) -> bool:
+        return split_target(self.control_plane)[1] or bool(self.control_plane_ca or self.client_cert)
+
+    def masked(self) -> dict[str, str]:
+        """The configuration as logged at start-up, the token masked."""
+        out = {k: str(v) for k, v in asdict(self).items()}
+        if self.control_plane_token:
+            out["control_plane_token"] = "***"
+        return out
 
     def resolved_id(self) -> str:
         # Unique per process start: sequences restart at 1 with every new id.
@@ -188,19 +228,34 @@ class Sidecar:
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         self.server.add_generic_rpc_handlers((self.proxy,))
-        self.port = self.server.add_insecure_port(cfg.listen)
+        credentials = listener_credentials(cfg.tls_cert, cfg.tls_key)
+        if credentials is None:
+            self.port = self.server.add_insecure_port(cfg.listen)
+        else:
+            self.port = self.server.add_secure_port(cfg.listen, credentials)
         if self.port == 0:
             raise OSError(f"cannot listen on {cfg.listen}")
         self.mirror.start()
         if cfg.control_plane:
-            self.control = grpc.aio.insecure_channel(cfg.control_plane)
-            self.watcher = RouteWatcher(self.control, self.router, self.sidecar_id)
+            self.control = control_plane_channel(
+                cfg.control_plane,
+                ca=cfg.control_plane_ca,
+                client_cert=cfg.client_cert,
+                client_key=cfg.client_key,
+            )
+            metadata = (
+                (("authorization", f"Bearer {cfg.control_plane_token}"),)
+                if cfg.control_plane_token
+                else ()
+            )
+            self.watcher = RouteWatcher(self.control, self.router, self.sidecar_id, metadata)
             self.reporter = MetricsReporter(
                 self.control,
                 self.aggregator,
                 self.sidecar_id,
                 interval=cfg.flush_interval,
                 max_backlog=cfg.max_backlog,
+                metadata=metadata,
             )
             self._tasks += [
                 asyncio.create_task(self.watcher.run()),
@@ -261,7 +316,7 @@ class Sidecar:
         log.info("sidecar stopped")
 
     def masked(self) -> dict[str, Any]:
-        return {k: str(v) for k, v in asdict(self.config).items()}
+        return self.config.masked()
 
 
 async def serve(config: SidecarConfig) -> int:

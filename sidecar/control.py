@@ -48,8 +48,15 @@ class Backoff:
 class RouteWatcher:
     """Keeps ``router`` on the control plane's newest table."""
 
-    def __init__(self, channel: grpc.aio.Channel, router: Router, sidecar_id: str) -> None:
+    def __init__(
+        self,
+        channel: grpc.aio.Channel,
+        router: Router,
+        sidecar_id: str,
+        metadata: tuple[tuple[str, str], ...] = (),
+    ) -> None:
         self.stub = routing_pb2_grpc.RoutingServiceStub(channel)
+        self.metadata = metadata  # credentials for the control plane (a bearer token)
         self.router = router
         self.sidecar_id = sidecar_id
         self.connected = False
@@ -63,7 +70,8 @@ class RouteWatcher:
                 stream = self.stub.WatchRoutes(
                     routing_pb2.WatchRoutesRequest(
                         sidecar_id=self.sidecar_id, known_version=self.router.version
-                    )
+                    ),
+                    metadata=self.metadata,
                 )
                 async for table in stream:
                     if not self.connected:
@@ -100,8 +108,10 @@ class MetricsReporter:
         *,
         interval: float = 1.0,
         max_backlog: int = 3600,
+        metadata: tuple[tuple[str, str], ...] = (),
     ) -> None:
         self.stub = routing_pb2_grpc.RoutingServiceStub(channel)
+        self.metadata = metadata
         self.aggregator = aggregator
         self.sidecar_id = sidecar_id
         self.interval = interval
@@ -158,7 +168,7 @@ class MetricsReporter:
             await asyncio.sleep(self._backoff.next())
 
     async def _stream_once(self) -> None:
-        call = self.stub.ReportMetrics()
+        call = self.stub.ReportMetrics(metadata=self.metadata)
         sent = 0  # highest sequence written on this stream
 
         async def read_acks() -> None:

@@ -16,8 +16,21 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--upstream", help="HOST:PORT of the model server (default 127.0.0.1:8001)")
     p.add_argument(
         "--control-plane",
-        help="HOST:PORT of the control plane; omitted = plain proxy without routing table",
+        help="HOST:PORT (or grpcs://HOST:PORT for TLS) of the control plane; omitted = plain "
+        "proxy without routing table",
     )
+    p.add_argument(
+        "--control-plane-ca", help="CA certificate (PEM) of the control plane; turns TLS on"
+    )
+    p.add_argument("--client-cert", help="this sidecar's certificate (PEM) for mTLS")
+    p.add_argument("--client-key", help="the key of --client-cert (PEM)")
+    p.add_argument(
+        "--control-plane-token",
+        help="API token for the control plane (better: env NEURAL_MLOPS_SIDECAR_CONTROL_PLANE_TOKEN,"
+        " which ps does not show)",
+    )
+    p.add_argument("--tls-cert", help="serve the OIP listener over TLS with this certificate")
+    p.add_argument("--tls-key", help="the key of --tls-cert")
     p.add_argument(
         "--routing-key-header", help="request metadata key with the unit id (default x-user-id)"
     )
@@ -58,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
     keys = (
         "listen upstream control_plane routing_key_header variant_header metrics_port metrics_host "
         "flush_interval max_backlog shadow_queue shadow_in_flight shadow_timeout shadow_rtol "
-        "shadow_atol shadow_top1 grace_seconds sidecar_id"
+        "shadow_atol shadow_top1 grace_seconds sidecar_id control_plane_ca client_cert client_key "
+        "control_plane_token tls_cert tls_key"
     ).split()
     try:
         config = SidecarConfig.load({k: getattr(args, k) for k in keys})
@@ -66,7 +80,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: invalid argument: {exc}", file=sys.stderr)
         return 2
     configure_logging(args.log_level)
-    structlog.get_logger("neural.mlops.sidecar").info(
-        "configuration", **{k: str(v) for k, v in vars(config).items()}
-    )
-    return asyncio.run(serve(config))
+    structlog.get_logger("neural.mlops.sidecar").info("configuration", **config.masked())
+    try:
+        return asyncio.run(serve(config))
+    except ValueError as exc:  # unreadable or mismatched TLS files, found at start
+        print(f"error: invalid argument: {exc}", file=sys.stderr)
+        return 2
