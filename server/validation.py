@@ -12,10 +12,10 @@ import re
 import unicodedata
 
 from neural.mlops.server.errors import InvalidArgument
+from neural.mlops.v1.limits import MAX_IDENTITY, MAX_NAME, MAX_TEXT
 
-MAX_NAME = 128
-MAX_TEXT = 64 * 1024
-MAX_IDENTITY = 320
+__all__ = ["MAX_IDENTITY", "MAX_NAME", "MAX_TEXT", "actor", "finite", "fraction", "name",
+           "normalize_identity", "percentage", "text"]
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
