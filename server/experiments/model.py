@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from neural.mlops.server.experiments.analysis import DECISION_FIXED, AnalysisConfig
+from neural.mlops.server.experiments.config import DECISION_FIXED, AnalysisConfig
 from neural.mlops.v1.assignment import Strategy
 
 
