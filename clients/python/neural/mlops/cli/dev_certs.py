@@ -24,6 +24,10 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import ec
 
 SPIFFE_TRUST_DOMAIN = "neural-mlops"
 
@@ -57,93 +61,107 @@ def write_private(path: Path, data: bytes) -> None:
         os.close(fd)
 
 
-def write_dev_certs(plan: DevCertPlan) -> list[Path]:
-    """Write the CA (unless present), the server and the client certificates."""
-    # Imported here: `neural-mlops --help` must not pay for cryptography.
+def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def _key_usage(*, sign_certs: bool) -> Any:
     from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-    directory = plan.directory
-    directory.mkdir(parents=True, exist_ok=True)
-    now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)  # tolerate small clock skew
-    written: list[Path] = []
+    return x509.KeyUsage(
+        digital_signature=not sign_certs, content_commitment=False, key_encipherment=False,
+        data_encipherment=False, key_agreement=False, key_cert_sign=sign_certs,
+        crl_sign=sign_certs, encipher_only=False, decipher_only=False,
+    )
 
-    def pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
-        return key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
 
-    ca_pem, ca_key_path = directory / "ca.pem", directory / "ca.key"
-    if ca_pem.exists() and ca_key_path.exists():
-        ca_cert = x509.load_pem_x509_certificate(ca_pem.read_bytes())
-        loaded = serialization.load_pem_private_key(ca_key_path.read_bytes(), password=None)
-        if not isinstance(loaded, ec.EllipticCurvePrivateKey):
-            raise ValueError(f"{ca_key_path}: expected an EC private key")
-        ca_key = loaded
-    else:
-        ca_key = ec.generate_private_key(ec.SECP256R1())
+class DevCA:
+    """The CA in ``directory`` (created unless ``ca.pem``/``ca.key`` exist) and the leaf
+    certificates it issues there."""
+
+    def __init__(self, directory: Path) -> None:
+        # Imported here: `neural-mlops --help` must not pay for cryptography.
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
+        self.directory = directory
+        self.written: list[Path] = []
+        directory.mkdir(parents=True, exist_ok=True)
+        self.now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)  # tolerate clock skew
+        ca_pem, ca_key = directory / "ca.pem", directory / "ca.key"
+        if ca_pem.exists() and ca_key.exists():
+            self.cert = x509.load_pem_x509_certificate(ca_pem.read_bytes())
+            key = serialization.load_pem_private_key(ca_key.read_bytes(), password=None)
+            if not isinstance(key, ec.EllipticCurvePrivateKey):
+                raise ValueError(f"{ca_key}: expected an EC private key")
+            self.key = key
+            return
+        self.key = ec.generate_private_key(ec.SECP256R1())
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "neural-mlops dev CA")])
-        ca_cert = (
+        self.cert = (
             x509.CertificateBuilder()
             .subject_name(name)
             .issuer_name(name)
-            .public_key(ca_key.public_key())
+            .public_key(self.key.public_key())
             .serial_number(x509.random_serial_number())
-            .not_valid_before(now)
-            .not_valid_after(now + dt.timedelta(days=max(plan.days, 3650)))
+            .not_valid_before(self.now)
+            .not_valid_after(self.now + dt.timedelta(days=3650))
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=False, content_commitment=False, key_encipherment=False,
-                    data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                    crl_sign=True, encipher_only=False, decipher_only=False,
-                ),
-                critical=True,
-            )
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
-            .sign(ca_key, hashes.SHA256())
+            .add_extension(_key_usage(sign_certs=True), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(self.key.public_key()), False)
+            .sign(self.key, hashes.SHA256())
         )
-        write_private(ca_key_path, pem_key(ca_key))
-        ca_pem.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
-        written += [ca_pem, ca_key_path]
+        write_private(ca_key, _pem_key(self.key))
+        ca_pem.write_bytes(self.cert.public_bytes(serialization.Encoding.PEM))
+        self.written += [ca_pem, ca_key]
 
-    def issue(stem: str, common_name: str, sans: list[x509.GeneralName], server: bool) -> None:
+    def issue(self, stem: str, common_name: str, sans: list[Any], *, server: bool = False,
+              days: int = 365) -> tuple[Path, Path]:
+        """Write ``STEM.pem`` and ``STEM.key`` (0600): a leaf for TLS servers or clients."""
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
         key = ec.generate_private_key(ec.SECP256R1())
         usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
-        cert = (
+        builder = (
             x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
-            .issuer_name(ca_cert.subject)
+            .issuer_name(self.cert.subject)
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
-            .not_valid_before(now)
-            .not_valid_after(now + dt.timedelta(days=plan.days))
+            .not_valid_before(self.now)
+            .not_valid_after(self.now + dt.timedelta(days=days))
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True, content_commitment=False, key_encipherment=False,
-                    data_encipherment=False, key_agreement=False, key_cert_sign=False,
-                    crl_sign=False, encipher_only=False, decipher_only=False,
-                ),
-                critical=True,
-            )
+            .add_extension(_key_usage(sign_certs=False), critical=True)
             .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
             .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()), False
             )
-            .sign(ca_key, hashes.SHA256())
         )
-        cert_path, key_path = directory / f"{stem}.pem", directory / f"{stem}.key"
-        write_private(key_path, pem_key(key))
+        if sans:
+            builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        cert = builder.sign(self.key, hashes.SHA256())
+        cert_path, key_path = self.directory / f"{stem}.pem", self.directory / f"{stem}.key"
+        write_private(key_path, _pem_key(key))
         cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        written.extend((cert_path, key_path))
+        self.written += [cert_path, key_path]
+        return cert_path, key_path
 
+
+def write_dev_certs(plan: DevCertPlan) -> list[Path]:
+    """Write the CA (unless present), the server and the client certificates."""
+    from cryptography import x509
+
+    ca = DevCA(plan.directory)
     server_sans: list[x509.GeneralName] = [
         x509.DNSName("localhost"),
         x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
@@ -154,14 +172,14 @@ def write_dev_certs(plan: DevCertPlan) -> list[Path]:
             server_sans.append(x509.IPAddress(ipaddress.ip_address(host)))
         except ValueError:
             server_sans.append(x509.DNSName(host))
-    issue("server", "localhost", server_sans, server=True)
+    ca.issue("server", "localhost", server_sans, server=True, days=plan.days)
     for name in plan.clients:
-        issue(f"client-{name}", name, [x509.UniformResourceIdentifier(client_spiffe_id(name))],
-              server=False)
+        uri = x509.UniformResourceIdentifier(client_spiffe_id(name))
+        ca.issue(f"client-{name}", name, [uri], days=plan.days)
     for name in plan.sidecars:
-        issue(f"sidecar-{name}", f"sidecar {name}",
-              [x509.UniformResourceIdentifier(sidecar_spiffe_id(name))], server=False)
-    return written
+        uri = x509.UniformResourceIdentifier(sidecar_spiffe_id(name))
+        ca.issue(f"sidecar-{name}", f"sidecar {name}", [uri], days=plan.days)
+    return ca.written
 
 
 def _name(value: str) -> str:

@@ -1,0 +1,123 @@
+"""mTLS principals: a real grpc.aio server on server_credentials(), real client certificates."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import grpc
+import pytest
+from cryptography import x509
+
+from neural.mlops.cli.dev_certs import DevCA
+from neural.mlops.server.auth.mtls import principal_from_context
+from neural.mlops.server.config import ServerConfig
+from neural.mlops.server.tls import server_credentials
+
+METHOD = "/test.Whoami/Call"
+
+
+class Whoami(grpc.GenericRpcHandler):
+    """Answers with the mTLS principal of the call (``-`` for none)."""
+
+    def service(self, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
+        async def call(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+            principal = principal_from_context(context)
+            return b"-" if principal is None else f"{principal.method} {principal.name}".encode()
+
+        return grpc.unary_unary_rpc_method_handler(call)
+
+
+@pytest.fixture
+def ca(tmp_path: Path) -> DevCA:
+    authority = DevCA(tmp_path / "pki")
+    authority.issue("server", "localhost", [x509.DNSName("localhost")], server=True)
+    return authority
+
+
+async def start(cfg: ServerConfig) -> tuple[grpc.aio.Server, int]:
+    server = grpc.aio.server()
+    server.add_generic_rpc_handlers((Whoami(),))
+    credentials = server_credentials(cfg)
+    port = (
+        server.add_insecure_port("127.0.0.1:0")
+        if credentials is None
+        else server.add_secure_port("127.0.0.1:0", credentials)
+    )
+    await server.start()
+    return server, port
+
+
+@pytest.fixture
+async def mtls_port(ca: DevCA) -> AsyncIterator[int]:
+    pki = ca.directory
+    server, port = await start(ServerConfig(
+        auth="mtls", tls_cert=str(pki / "server.pem"), tls_key=str(pki / "server.key"),
+        tls_client_ca=str(pki / "ca.pem"),
+    ))
+    yield port
+    await server.stop(0)
+
+
+async def whoami(port: int, ca: Path | None, cert: tuple[Path, Path] | None = None) -> str:
+    if ca is None:
+        channel = grpc.aio.insecure_channel(f"localhost:{port}")
+    else:
+        channel = grpc.aio.secure_channel(f"localhost:{port}", grpc.ssl_channel_credentials(
+            root_certificates=ca.read_bytes(),
+            private_key=cert[1].read_bytes() if cert else None,
+            certificate_chain=cert[0].read_bytes() if cert else None,
+        ))
+    async with channel:
+        answer = await channel.unary_unary(METHOD)(b"", timeout=10)
+    return answer.decode()
+
+
+SANS = {
+    "spiffe": ([x509.UniformResourceIdentifier("spiffe://neural-mlops/sidecar/eu-1"),
+                x509.DNSName("eu-1.internal")], "mtls spiffe://neural-mlops/sidecar/eu-1"),
+    "dns": ([x509.DNSName("ci.example.org"), x509.RFC822Name("ci@example.org")],
+            "mtls ci.example.org"),
+    "e-mail, normalized": ([x509.RFC822Name(" Bob@Example.ORG")], "mtls bob@example.org"),
+    "no SAN: the CN is not an identity": ([], "-"),
+}
+
+
+@pytest.mark.parametrize("case", list(SANS))
+async def test_the_principal_is_the_first_uri_then_dns_then_email_san(
+    case: str, ca: DevCA, mtls_port: int
+) -> None:
+    sans, expected = SANS[case]
+    cert = ca.issue("client", "admin", sans)
+    assert await whoami(mtls_port, ca.directory / "ca.pem", cert) == expected
+
+
+async def test_tls_without_a_client_certificate_and_plaintext_have_no_principal(
+    ca: DevCA,
+) -> None:
+    pki = ca.directory
+    tls, tls_port = await start(ServerConfig(tls_cert=str(pki / "server.pem"),
+                                             tls_key=str(pki / "server.key")))
+    plain, plain_port = await start(ServerConfig())
+    try:
+        assert await whoami(tls_port, pki / "ca.pem") == "-"
+        # A certificate offered to a server that did not ask for one is not a principal.
+        cert = ca.issue("client", "admin", [x509.DNSName("admin.example.org")])
+        assert await whoami(tls_port, pki / "ca.pem", cert) == "-"
+        assert await whoami(plain_port, None) == "-"
+    finally:
+        await tls.stop(0)
+        await plain.stop(0)
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"auth": "mtls"}, "--auth mtls needs --tls-client-ca"),
+        ({"tls_client_ca": "ca.pem"}, "--tls-client-ca needs --tls-cert and --tls-key"),
+        ({"tls_cert": "server.pem"}, "--tls-cert and --tls-key go together"),
+    ],
+)
+def test_incomplete_tls_settings_are_refused(settings: dict[str, str], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        server_credentials(ServerConfig(**settings))
