@@ -24,7 +24,7 @@ def server(tmp_path: Path) -> Iterator[ServerProcess]:
 
 @pytest.fixture
 def in_tmp(tmp_path: Path) -> Iterator[Path]:
-    """Run the test with tmp_path as the working directory (the seed uses relative paths)."""
+    """Run the test with tmp_path as the working directory (the guide uses relative paths)."""
     old = Path.cwd()
     os.chdir(tmp_path)
     try:
