@@ -7,6 +7,7 @@ calls for ``grace_seconds``, closes the store and exits 0.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import signal
 
 import grpc
@@ -15,6 +16,9 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from neural.mlops.server.audit.servicer import AuditServicer
+from neural.mlops.server.auth.guard import CallGuard
+from neural.mlops.server.auth.oidc import OidcVerifier
+from neural.mlops.server.auth.servicer import AuthServicer
 from neural.mlops.server.config import ServerConfig
 from neural.mlops.server.deployments.servicer import DeploymentServicer
 from neural.mlops.server.experiments.servicer import ExperimentServicer
@@ -26,6 +30,8 @@ from neural.mlops.server.tls import server_credentials
 from neural.mlops.v1 import (
     audit_pb2,
     audit_pb2_grpc,
+    auth_pb2,
+    auth_pb2_grpc,
     deployments_pb2,
     deployments_pb2_grpc,
     experiments_pb2,
@@ -41,20 +47,54 @@ log = structlog.get_logger(__name__)
 MAX_MESSAGE = 64 * 1024 * 1024
 
 
-def add_servicers(server: grpc.aio.Server, services: Services) -> list[str]:
+def add_servicers(
+    server: grpc.aio.Server, services: Services, auth_methods: frozenset[str] = frozenset()
+) -> list[str]:
     """Register every domain servicer; returns the full service names (for reflection)."""
+    auth_pb2_grpc.add_AuthServiceServicer_to_server(
+        AuthServicer(services.auth, auth_methods or frozenset({"none"})), server
+    )
     registry_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(services), server)
     routing_pb2_grpc.add_RoutingServiceServicer_to_server(RoutingServicer(services), server)
     audit_pb2_grpc.add_AuditServiceServicer_to_server(AuditServicer(services), server)
     deployments_pb2_grpc.add_DeploymentServiceServicer_to_server(DeploymentServicer(services), server)
     experiments_pb2_grpc.add_ExperimentServiceServicer_to_server(ExperimentServicer(services), server)
     return [
+        auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name,
         registry_pb2.DESCRIPTOR.services_by_name["RegistryService"].full_name,
         routing_pb2.DESCRIPTOR.services_by_name["RoutingService"].full_name,
         audit_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name,
         deployments_pb2.DESCRIPTOR.services_by_name["DeploymentService"].full_name,
         experiments_pb2.DESCRIPTOR.services_by_name["ExperimentService"].full_name,
     ]
+
+
+def is_loopback(listen: str) -> bool:
+    """Whether ``listen`` (HOST:PORT, or a unix: socket) accepts only this machine."""
+    if listen.startswith(("unix:", "unix-abstract:")):
+        return True
+    host = listen.rsplit(":", 1)[0].strip("[]") if ":" in listen else listen
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name or wildcard: may be reachable from elsewhere
+
+
+def check_exposure(config: ServerConfig) -> None:
+    """Declared identities are acceptable only from this machine: without authentication,
+    a non-loopback listen address needs --insecure. mTLS needs the CA that verifies
+    client certificates."""
+    methods = config.auth_methods()
+    if "mtls" in methods and not config.tls_client_ca:
+        raise ValueError("--auth mtls needs --tls-client-ca (and --tls-cert/--tls-key)")
+    if not config.authenticates and not config.insecure and not is_loopback(config.listen):
+        raise ValueError(
+            f"refusing to listen on {config.listen} without authentication: anyone who can "
+            "reach it could act under any name. Use --auth token|oidc|mtls, or --insecure "
+            "to accept declared identities from the network anyway."
+        )
 
 
 class ControlPlane:
@@ -66,19 +106,29 @@ class ControlPlane:
         self.port = 0
 
     async def start(self) -> None:
+        check_exposure(self.config)
         credentials = server_credentials(self.config)  # bad TLS files fail before the store opens
+        oidc = OidcVerifier.from_config(self.config)
+        methods = self.config.auth_methods()
         self.services = await Services.open(
             self.config.data_dir, database_url=self.config.database_url
         )
+        guard = None
+        if self.config.authenticates:
+            s = self.services
+            guard = CallGuard(methods, s.auth, oidc, s.model_of, s.db, s.clock)
+        else:
+            log.warning("authentication is off: callers declare who they are and every "
+                        "change is recorded as unauthenticated (serve --auth token|oidc|mtls)")
         self.server = grpc.aio.server(
-            interceptors=[DomainInterceptor()],
+            interceptors=[DomainInterceptor(guard)],
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE),
                 ("grpc.max_send_message_length", MAX_MESSAGE),
                 ("grpc.so_reuseport", 0),
             ],
         )
-        names = add_servicers(self.server, self.services)
+        names = add_servicers(self.server, self.services, methods)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
             [*names, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server

@@ -13,10 +13,25 @@ from dataclasses import dataclass, replace
 
 @dataclass(frozen=True, slots=True)
 class CallContext:
+    """``auth_method`` says how a gRPC call's actor was established: ``none`` (declared in
+    ``x-neural-user`` or a request field), ``token``, ``oidc`` or ``mtls``; empty for
+    calls that did not come over gRPC (embedded mode, the control plane's own loops)."""
+
     actor: str = "anonymous"
     authenticated: bool = False
     request_id: str = ""
     peer: str = "embedded"
+    auth_method: str = ""
+    token_id: str = ""  # the API token's id (never its secret)
+    groups: tuple[str, ...] = ()  # OIDC group claims of an authenticated principal
+
+    def auth_detail(self) -> dict[str, str] | None:
+        """What the audit event records about the call's authentication (None: nothing)."""
+        if not self.auth_method:
+            return None
+        if self.token_id:
+            return {"method": self.auth_method, "token_id": self.token_id}
+        return {"method": self.auth_method}
 
     def with_actor(self, actor: str | None) -> CallContext:
         """The call's user field stands in for the actor until authentication exists."""

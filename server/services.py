@@ -11,9 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from neural.mlops.server.audit.service import AuditService
+from neural.mlops.server.auth.service import AuthService
 from neural.mlops.server.clock import Clock, SystemClock
 from neural.mlops.server.deployments.service import DeploymentService
+from neural.mlops.server.errors import NotFound
 from neural.mlops.server.experiments.service import ExperimentService
+from neural.mlops.server.identity import CallContext, reset_call, set_call
 from neural.mlops.server.registry.service import RegistryService
 from neural.mlops.server.routing.service import RoutingService
 from neural.mlops.server.storage import Database
@@ -29,6 +32,7 @@ class Services:
     audit: AuditService
     deployments: DeploymentService
     experiments: ExperimentService
+    auth: AuthService
 
     @classmethod
     async def open(
@@ -49,14 +53,35 @@ class Services:
         routing.add_provider(deployments)
         experiments = ExperimentService(db, clock=clock, routing=routing)
         routing.add_provider(experiments)
+        auth = AuthService(db, clock=clock)
         return cls(data_dir=data_dir, db=db, clock=clock, registry=registry, routing=routing, audit=audit,
-                   deployments=deployments, experiments=experiments)
+                   deployments=deployments, experiments=experiments, auth=auth)
+
+    async def model_of(self, kind: str, resource_id: str) -> str:
+        """The model a deployment, test or shadow is about ("" when there is none): how a
+        grant scoped to model globs applies to calls that name only an id."""
+        try:
+            if kind == "deployment":
+                return (await self.deployments.get_deployment(resource_id)).model_name
+            if kind == "test":
+                return (await self.experiments.get_test(resource_id)).model_name
+            if kind == "shadow":
+                return (await self.deployments.get_shadow(resource_id)).model_name
+        except NotFound:
+            return ""
+        raise ValueError(f"unknown resource kind {kind!r}")
 
     async def start_background(self) -> None:
-        """Start long-running loops (rollout controller, checkpoints); the server calls it."""
-        self.routing.start()
-        self.deployments.start()
-        await self.audit.start()
+        """Start long-running loops (rollout controller, checkpoints); the server calls it.
+        Their changes carry the control plane's own peer, so the compliance report tells
+        them from callers' changes."""
+        token = set_call(CallContext(peer="control-plane"))
+        try:
+            self.routing.start()
+            self.deployments.start()
+            await self.audit.start()
+        finally:
+            reset_call(token)
 
     async def close(self) -> None:
         await self.deployments.stop()

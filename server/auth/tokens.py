@@ -174,6 +174,18 @@ class TokenStore:
             )).one()
         return _row_token(row)
 
+    async def get(self, token_id: str) -> ApiToken:
+        cached = self._cache.get(token_id)
+        if cached is not None:
+            return cached[0]
+        async with self.db.read() as conn:
+            row = (await conn.execute(
+                sa.select(api_tokens).where(api_tokens.c.token_id == token_id)
+            )).one_or_none()
+        if row is None:
+            raise NotFound(f"no API token {token_id!r}", field="token_id")
+        return _row_token(row)
+
     async def authenticate(self, bearer: str) -> ApiToken:
         """The active token whose secret ``bearer`` holds; Unauthenticated otherwise."""
         if not bearer.startswith(PREFIX):

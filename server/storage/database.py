@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from neural.mlops.server.audit import hashchain
 from neural.mlops.server.audit.events import AuditRecord, EventSeverity, EventType
 from neural.mlops.server.clock import Clock, SystemClock, to_us
-from neural.mlops.server.identity import current_call
+from neural.mlops.server.identity import CallContext, current_call
 
 log = structlog.get_logger(__name__)
 
@@ -140,11 +140,25 @@ class Database:
                     if audited:
                         if not ch.records:
                             raise RuntimeError("an audited change recorded no audit event")
+                        ctx = current_call()
+                        _mark_auth(ch.records, ctx)
                         ch.events = await hashchain.append(
-                            conn, ch.records, current_call(), to_us(self.clock.now())
+                            conn, ch.records, ctx, to_us(self.clock.now())
                         )
         for callback in ch.after_commit:
             callback()
+
+
+def _mark_auth(records: list[AuditRecord], ctx: CallContext) -> None:
+    """Record how a gRPC call authenticated in each event's ``details.auth`` (method and
+    token id), replacing any value the caller supplied, so the compliance report can tell
+    authenticated changes from declared ones. Calls not made over gRPC add nothing."""
+    detail = ctx.auth_detail()
+    if detail is None:
+        return
+    for rec in records:
+        rec.details = {**rec.details, "auth": detail}
+        rec.details_text = None
 
 
 def _sqlite_tuning(engine: AsyncEngine) -> None:

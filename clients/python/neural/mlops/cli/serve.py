@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 from pathlib import Path
 
 from neural.mlops.server.config import DEFAULT_LISTEN, ServerConfig
@@ -17,25 +18,51 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     p.add_argument("--grace-seconds", type=float, help="drain time on SIGTERM")
     p.add_argument("--config", type=Path, help="TOML file with a [server] table")
+    a = p.add_argument_group("authentication and TLS (docs/security.md)")
+    a.add_argument("--auth", help="comma list of none|token|oidc|mtls (default none)")
+    a.add_argument("--insecure", action="store_true", default=None,
+                   help="without --auth, listen on a non-loopback address anyway")
+    a.add_argument("--tls-cert", help="server certificate (PEM)")
+    a.add_argument("--tls-key", help="server private key (PEM)")
+    a.add_argument("--tls-client-ca", help="CA that verifies client certificates (mTLS)")
+    a.add_argument("--oidc-issuer", help="OIDC issuer URL (the JWT iss)")
+    a.add_argument("--oidc-audience", help="audience the JWTs must carry (aud)")
+    a.add_argument("--oidc-jwks", help="the issuer's JWKS: file or http(s) URL")
+    a.add_argument("--oidc-user-claim", help="claim naming the user (default email)")
+    a.add_argument("--oidc-groups-claim", help="claim listing groups (default groups)")
     p.set_defaults(handler=run)
 
 
+AUTH_FLAGS = ("auth", "insecure", "tls_cert", "tls_key", "tls_client_ca", "oidc_issuer",
+              "oidc_audience", "oidc_jwks", "oidc_user_claim", "oidc_groups_claim")
+
+
 def run(args: argparse.Namespace) -> int:
-    from neural.mlops.server.app import serve
+    from neural.mlops.server.app import check_exposure, serve
     from neural.mlops.server.logging import configure_logging
 
-    config = ServerConfig.load(
+    try:
+        config = _config(args)
+        check_exposure(config)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(config.log_level)
+    import structlog
+
+    structlog.get_logger("neural.mlops.serve").info("configuration", **config.masked())
+    return asyncio.run(serve(config))
+
+
+def _config(args: argparse.Namespace) -> ServerConfig:
+    return ServerConfig.load(
         {
             "data_dir": args.data_dir,
             "listen": args.listen,
             "database_url": args.database_url,
             "log_level": args.log_level,
             "grace_seconds": args.grace_seconds,
+            **{name: getattr(args, name) for name in AUTH_FLAGS},
         },
         args.config,
     )
-    configure_logging(config.log_level)
-    import structlog
-
-    structlog.get_logger("neural.mlops.serve").info("configuration", **config.masked())
-    return asyncio.run(serve(config))
