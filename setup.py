@@ -1,4 +1,4 @@
-"""Package discovery for the DESIGN.md layout.
+"""Package discovery for the layout in docs/architecture.md.
 
 The repository keeps the contract (``protos/``), the control plane (``server/``), the
 data plane (``sidecar/``) and the clients (``clients/python``) in separate top-level

@@ -66,7 +66,7 @@ class Route:
                 return v
         a = self.assigner
         if unit_id is None and a.strategy is Strategy.HASH:
-            # No routing key: RANDOM by the same weights (DESIGN.md).
+            # No routing key: RANDOM by the same weights (docs/architecture.md).
             return self.variants[pick(random.random(), a.weights)]
         return self.variants[a.choose_index(unit_id)]
 
