@@ -18,7 +18,8 @@ from neural.mlops.errors import FailedPrecondition, InvalidArgument, NotFound
 from neural.mlops.registry import ModelRegistry, ModelStage
 from neural.mlops.server.clock import ManualClock
 from neural.mlops.server.deployments.model import GatePolicy
-from neural.mlops.server.deployments.service import CreateSpec, DeploymentService
+from neural.mlops.server.deployments.planning import CreateSpec
+from neural.mlops.server.deployments.service import DeploymentService
 from neural.mlops.server.services import Services
 
 

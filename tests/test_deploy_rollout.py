@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from neural.mlops.server import traffic
 from neural.mlops.server.clock import ManualClock, to_us
+from neural.mlops.server.deployments import health, store
 from neural.mlops.server.deployments.model import (
     Deployment,
     DeploymentStatus,
@@ -24,7 +25,8 @@ from neural.mlops.server.deployments.model import (
     PreviewMode,
     RollbackConfig,
 )
-from neural.mlops.server.deployments.service import CreateSpec
+from neural.mlops.server.deployments.planning import CreateSpec
+from neural.mlops.server.deployments.rollout import Action, decide
 from neural.mlops.server.errors import FailedPrecondition, InvalidArgument, NotFound
 from neural.mlops.server.registry.model import ModelStage
 from neural.mlops.server.registry.service import RegisterSpec
@@ -383,17 +385,18 @@ async def _advance_plan(s: Services, clock: ManualClock) -> tuple[Deployment, An
     await _feed(s, clock, d.deployment_id, "canary", 500)
     clock.advance(2.0)
     async with s.db.read() as conn:
-        check = await s.deployments._measure_and_judge(conn, d, None)
-    plan = s.deployments._decide(d, check, advance=True)
-    assert plan.action == "advance"
+        rec = await store.load(conn, d.deployment_id)
+        check = await health.measure(conn, rec, to_us(clock.now()))
+    plan = decide(rec, check, advance=True)
+    assert plan.action is Action.ADVANCE
     return d, plan
 
 
 async def test_a_stale_decision_is_not_applied_twice(env: tuple[Services, ManualClock]) -> None:
     s, clock = env
     d, plan = await _advance_plan(s, clock)
-    assert await s.deployments._apply(plan, "a") is not None
-    assert await s.deployments._apply(plan, "b") is None  # same revision: refused
+    assert await s.deployments.controller.apply(plan, "a") is not None
+    assert await s.deployments.controller.apply(plan, "b") is None  # same revision: refused
     d = await s.deployments.get_deployment(d.deployment_id)
     assert d.step_index == 1 and [e.action for e in await s.deployments.events(d.deployment_id)].count("advanced") == 1
 
@@ -406,7 +409,7 @@ async def test_reported_metrics_are_not_overwritten_by_a_decision_judged_before_
     reported = PerformanceMetrics(latency_p95=0.040, error_rate=0.002, throughput=120.0)
     updated = await s.deployments.update_metrics(d.deployment_id, reported)
     assert updated.revision > d.revision
-    assert await s.deployments._apply(plan, "controller") is None  # judged on the old revision
+    assert await s.deployments.controller.apply(plan, "controller") is None  # judged on the old revision
     after = await s.deployments.get_deployment(d.deployment_id)
     assert after.current_metrics == reported and after.step_index == 0
 
@@ -420,7 +423,7 @@ async def test_shadow_comparisons_feed_the_comparison(env: tuple[Services, Manua
     for i in range(120):
         await s.deployments.record_shadow_comparison(sh.shadow_id, {"p": i % 7}, {"p": i % 7 if i % 10 else -1},
                                                      0.030, 0.040)
-    cmp = await s.deployments.compare_shadow_deployment(sh.shadow_id)
+    cmp = (await s.deployments.compare_shadow_deployment(sh.shadow_id)).to_dict()
     assert cmp["n"] == 120 and cmp["agreement_rate"] == pytest.approx(108 / 120)
     assert cmp["verdict"] == "fail" and "agreement rate" in cmp["reasons"][0]
     assert cmp["disagreement_samples"][-1]["shadow"] == {"p": -1}

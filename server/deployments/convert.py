@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from neural.mlops.server.deployments.comparison import ShadowComparison
 from neural.mlops.server.deployments.model import (
     Deployment,
     DeploymentEvent,
@@ -46,7 +47,8 @@ VERDICT_TO_PB = {
 }
 VERDICT_FROM_PB = {v: k for k, v in VERDICT_TO_PB.items()}
 
-_OPTIONAL = ("latency_p95", "error_rate", "latency_p50", "latency_p99", "latency_mean", "throughput")
+_OPTIONAL = ("latency_p95", "error_rate", "latency_p50", "latency_p99", "latency_mean",
+             "throughput")
 
 
 
@@ -109,25 +111,27 @@ def rollback_from_pb(c: pb.RollbackConfig) -> RollbackConfig:
 
 def plan_to_pb(p: RolloutPlan) -> pb.RolloutPlan:
     out = pb.RolloutPlan(steps=p.steps, step_duration_seconds=p.step_duration_seconds,
-                         analysis_interval_seconds=p.analysis_interval_seconds, preview=p.preview.value,
-                         mirror_percentage=p.mirror_percentage)
+                         analysis_interval_seconds=p.analysis_interval_seconds,
+                         preview=p.preview.value, mirror_percentage=p.mirror_percentage)
     if p.switch_back_seconds is not None:
         out.switch_back_seconds = p.switch_back_seconds
     return out
 
 
 def plan_from_pb(p: pb.RolloutPlan) -> RolloutPlan:
-    return RolloutPlan.from_dict({"steps": list(p.steps), "step_duration_seconds": p.step_duration_seconds,
-                                  "analysis_interval_seconds": p.analysis_interval_seconds,
-                                  "preview": p.preview or "mirror", "mirror_percentage": p.mirror_percentage,
-                                  "switch_back_seconds": p.switch_back_seconds
-                                  if p.HasField("switch_back_seconds") else None})
+    return RolloutPlan.from_dict({
+        "steps": list(p.steps), "step_duration_seconds": p.step_duration_seconds,
+        "analysis_interval_seconds": p.analysis_interval_seconds,
+        "preview": p.preview or "mirror", "mirror_percentage": p.mirror_percentage,
+        "switch_back_seconds": p.switch_back_seconds if p.HasField("switch_back_seconds") else None,
+    })
 
 
 def check_to_pb(c: HealthCheck) -> pb.HealthCheck:
-    out = pb.HealthCheck(at=ts(c.at), verdict=VERDICT_TO_PB[c.verdict], reasons=c.reasons, source=c.source,
-                         step_index=c.step_index, traffic_percentage=c.traffic_percentage,
-                         new=metrics_to_pb(c.new), tests_json=json.dumps(c.tests, sort_keys=True))
+    out = pb.HealthCheck(at=ts(c.at), verdict=VERDICT_TO_PB[c.verdict], reasons=c.reasons,
+                         source=c.source, step_index=c.step_index,
+                         traffic_percentage=c.traffic_percentage, new=metrics_to_pb(c.new),
+                         tests_json=json.dumps(c.tests, sort_keys=True))
     if c.stable is not None:
         out.stable.CopyFrom(metrics_to_pb(c.stable))
     return out
@@ -146,9 +150,10 @@ def check_from_pb(c: pb.HealthCheck) -> HealthCheck:
 def deployment_to_pb(d: Deployment) -> pb.Deployment:
     out = pb.Deployment(
         deployment_id=d.deployment_id, model_name=d.model_name, model_version=d.model_version,
-        stable_version=d.stable_version, strategy=STRATEGY_TO_PB[d.strategy], status=STATUS_TO_PB[d.status],
-        created_by=d.created_by, created_at=ts(d.created_at), updated_at=ts(d.updated_at),
-        baseline_metrics=metrics_to_pb(d.baseline_metrics), rollback_config=rollback_to_pb(d.rollback_config),
+        stable_version=d.stable_version, strategy=STRATEGY_TO_PB[d.strategy],
+        status=STATUS_TO_PB[d.status], created_by=d.created_by, created_at=ts(d.created_at),
+        updated_at=ts(d.updated_at), baseline_metrics=metrics_to_pb(d.baseline_metrics),
+        rollback_config=rollback_to_pb(d.rollback_config),
         plan=plan_to_pb(d.plan), step_index=d.step_index, traffic_percentage=d.traffic_percentage,
         step_started_at=ts(d.step_started_at), failed_checks=d.failed_checks,
         rollback_reasons=d.rollback_reasons, status_reason=d.status_reason,
@@ -173,11 +178,13 @@ def deployment_from_pb(d: pb.Deployment) -> Deployment:
         rollback_config=rollback_from_pb(d.rollback_config), plan=plan_from_pb(d.plan),
         step_index=d.step_index, traffic_percentage=d.traffic_percentage,
         step_started_at=dt(d.step_started_at), failed_checks=d.failed_checks,
-        current_metrics=metrics_from_pb(d.current_metrics) if d.HasField("current_metrics") else None,
+        current_metrics=(metrics_from_pb(d.current_metrics) if d.HasField("current_metrics")
+                         else None),
         last_check=check_from_pb(d.last_check) if d.HasField("last_check") else None,
         rollback_reasons=list(d.rollback_reasons), status_reason=d.status_reason,
         gate=json.loads(d.gate_json) if d.gate_json else {},
-        completed_at=dt(d.completed_at) if d.HasField("completed_at") else None, revision=d.revision,
+        completed_at=dt(d.completed_at) if d.HasField("completed_at") else None,
+        revision=d.revision,
     )
 
 
@@ -214,10 +221,19 @@ def shadow_to_pb(s: ShadowDeployment) -> pb.ShadowDeployment:
 def shadow_from_pb(s: pb.ShadowDeployment) -> ShadowDeployment:
     return ShadowDeployment(
         shadow_id=s.shadow_id, primary_model=s.primary_model, shadow_model=s.shadow_model,
-        traffic_percentage=s.traffic_percentage, status=ShadowStatus(s.status), created_by=s.created_by,
-        created_at=dt(s.created_at), stopped_at=dt(s.stopped_at) if s.HasField("stopped_at") else None,
-        upstream=s.upstream,
+        traffic_percentage=s.traffic_percentage, status=ShadowStatus(s.status),
+        created_by=s.created_by, created_at=dt(s.created_at),
+        stopped_at=dt(s.stopped_at) if s.HasField("stopped_at") else None, upstream=s.upstream,
     )
+
+
+def comparison_to_pb(c: ShadowComparison) -> pb.ShadowComparison:
+    return pb.ShadowComparison(result_json=json.dumps(c.to_dict(), sort_keys=True,
+                                                      allow_nan=False))
+
+
+def comparison_from_pb(c: pb.ShadowComparison) -> ShadowComparison:
+    return ShadowComparison.from_dict(json.loads(c.result_json))
 
 
 def json_arg(text: str, field: str) -> Any:

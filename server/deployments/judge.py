@@ -144,6 +144,59 @@ def _fmt(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.4g}"
 
 
+def _breaches(config: RollbackConfig, baseline: PerformanceMetrics, new: PerformanceMetrics,
+              agreement: tuple[int, int] | None) -> dict[str, str]:
+    """The absolute limits ``new`` exceeds, by kind (error_rate, latency, agreement)."""
+    n = new.request_count
+    breaches: dict[str, str] = {}
+    if new.error_rate is not None and new.error_rate > config.error_rate_threshold:
+        breaches["error_rate"] = (
+            f"error rate {new.error_rate:.4f} > threshold {config.error_rate_threshold:.4f} (n={n})"
+        )
+    base = baseline.latency_p95
+    if new.latency_p95 is not None and base is not None and base > 0 and (
+        new.latency_p95 > base * config.latency_threshold_multiplier
+    ):
+        limit = base * config.latency_threshold_multiplier
+        breaches["latency"] = (
+            f"latency p95 {new.latency_p95:.4f}s > {limit:.4f}s "
+            f"({config.latency_threshold_multiplier:g}x baseline p95 {base:.4f}s)"
+        )
+    if agreement is not None and config.min_agreement_rate is not None and agreement[1] > 0:
+        rate = agreement[0] / agreement[1]
+        if rate < config.min_agreement_rate:
+            breaches["agreement"] = (
+                f"agreement rate {rate:.4f} < {config.min_agreement_rate:.4f} (n={agreement[1]})"
+            )
+    return breaches
+
+
+def _regressions(config: RollbackConfig, new: PerformanceMetrics, stable: PerformanceMetrics | None,
+                 new_stats: VariantStats, stable_stats: VariantStats,
+                 tests: dict[str, Any]) -> dict[str, str]:
+    """The statistical tests of new vs stable (written into ``tests``); the significant
+    regressions, by kind."""
+    err = two_proportion_ztest(new_stats.errors, new_stats.count,
+                               stable_stats.errors, stable_stats.count)
+    lat = mann_whitney_histograms(new_stats.latency, stable_stats.latency)
+    tests["error_rate"] = {**err.to_dict(), "test": "two-proportion z (one-sided)"}
+    tests["latency"] = {**lat.to_dict(), "test": "Mann-Whitney U on histograms (one-sided)"}
+    regressions: dict[str, str] = {}
+    if err.p_value < config.alpha and err.effect > 0:
+        regressions["error_rate"] = (
+            f"error rate {_fmt(new_stats.error_rate)} vs stable {_fmt(stable_stats.error_rate)} "
+            f"is significantly higher (z={err.statistic:.3f}, p={err.p_value:.3g} "
+            f"< {config.alpha:g})"
+        )
+    if lat.p_value < config.alpha and lat.effect > config.latency_effect_threshold:
+        regressions["latency"] = (
+            f"latency is significantly higher than stable (Mann-Whitney p={lat.p_value:.3g}, "
+            f"P(new>stable)={lat.effect + 0.5:.3f}; p95 {_fmt(new.latency_p95)}s vs "
+            f"{_fmt(stable.latency_p95 if stable else None)}s)"
+        )
+    return regressions
+
+
 def judge(
     config: RollbackConfig,
     baseline: PerformanceMetrics,
@@ -161,73 +214,33 @@ def judge(
     if n < config.min_requests_before_check:
         return Judgement(
             Verdict.WAIT,
-            [f"{n} requests on the new version, {config.min_requests_before_check} needed before a check"],
+            [f"{n} requests on the new version, {config.min_requests_before_check} needed "
+             "before a check"],
             new, stable,
         )
-    breaches: dict[str, str] = {}
-    if new.error_rate is not None and new.error_rate > config.error_rate_threshold:
-        breaches["error_rate"] = (
-            f"error rate {new.error_rate:.4f} > threshold {config.error_rate_threshold:.4f} (n={n})"
-        )
-    if (
-        new.latency_p95 is not None
-        and baseline.latency_p95 is not None
-        and baseline.latency_p95 > 0
-        and new.latency_p95 > baseline.latency_p95 * config.latency_threshold_multiplier
-    ):
-        limit = baseline.latency_p95 * config.latency_threshold_multiplier
-        breaches["latency"] = (
-            f"latency p95 {new.latency_p95:.4f}s > {limit:.4f}s "
-            f"({config.latency_threshold_multiplier:g}x baseline p95 {baseline.latency_p95:.4f}s)"
-        )
-    if agreement is not None and config.min_agreement_rate is not None and agreement[1] > 0:
-        rate = agreement[0] / agreement[1]
-        if rate < config.min_agreement_rate:
-            breaches["agreement"] = (
-                f"agreement rate {rate:.4f} < {config.min_agreement_rate:.4f} (n={agreement[1]})"
-            )
-
+    breaches = _breaches(config, baseline, new, agreement)
     tests: dict[str, Any] = {}
-    regressions: dict[str, str] = {}
-    comparable = (
-        config.statistical_judge
-        and new_stats is not None
-        and stable_stats is not None
-        and stable_stats.count >= max(config.min_requests_before_check, 1)
-    )
-    if config.statistical_judge and not comparable:
+    if not config.statistical_judge:
+        return _by_thresholds(breaches, new, stable, tests)
+    if new_stats is None or stable_stats is None or (
+        stable_stats.count < max(config.min_requests_before_check, 1)
+    ):
         tests["note"] = "statistical judge skipped: the stable has too few requests in this window"
-    if comparable:
-        assert new_stats is not None and stable_stats is not None
-        err = two_proportion_ztest(new_stats.errors, new_stats.count,
-                                   stable_stats.errors, stable_stats.count)
-        lat = mann_whitney_histograms(new_stats.latency, stable_stats.latency)
-        tests["error_rate"] = {**err.to_dict(), "test": "two-proportion z (one-sided)"}
-        tests["latency"] = {**lat.to_dict(), "test": "Mann-Whitney U on histograms (one-sided)"}
-        if err.p_value < config.alpha and err.effect > 0:
-            regressions["error_rate"] = (
-                f"error rate {_fmt(new_stats.error_rate)} vs stable {_fmt(stable_stats.error_rate)} "
-                f"is significantly higher (z={err.statistic:.3f}, p={err.p_value:.3g} < {config.alpha:g})"
-            )
-        if lat.p_value < config.alpha and lat.effect > config.latency_effect_threshold:
-            regressions["latency"] = (
-                f"latency is significantly higher than stable (Mann-Whitney p={lat.p_value:.3g}, "
-                f"P(new>stable)={lat.effect + 0.5:.3f}; p95 {_fmt(new.latency_p95)}s vs "
-                f"{_fmt(stable.latency_p95 if stable else None)}s)"
-            )
-
-    if not config.statistical_judge or not comparable:
-        if breaches:
-            return Judgement(Verdict.FAIL, list(breaches.values()), new, stable, tests)
-        return Judgement(Verdict.PASS, [], new, stable, tests)
-
+        return _by_thresholds(breaches, new, stable, tests)
+    regressions = _regressions(config, new, stable, new_stats, stable_stats, tests)
     if regressions or (breaches.keys() & {"agreement"}):
         reasons = list(regressions.values())
         reasons += [b for k, b in breaches.items() if k not in regressions]
         return Judgement(Verdict.FAIL, reasons, new, stable, tests)
     if breaches:
-        reasons = [
-            f"{b}, but the stable is not significantly better on the same window" for b in breaches.values()
-        ]
+        reasons = [f"{b}, but the stable is not significantly better on the same window"
+                   for b in breaches.values()]
         return Judgement(Verdict.INCONCLUSIVE, reasons, new, stable, tests)
+    return Judgement(Verdict.PASS, [], new, stable, tests)
+
+
+def _by_thresholds(breaches: dict[str, str], new: PerformanceMetrics,
+                   stable: PerformanceMetrics | None, tests: dict[str, Any]) -> Judgement:
+    if breaches:
+        return Judgement(Verdict.FAIL, list(breaches.values()), new, stable, tests)
     return Judgement(Verdict.PASS, [], new, stable, tests)

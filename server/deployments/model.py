@@ -220,7 +220,8 @@ class DeploymentEvent:
 
     seq: int
     at: datetime
-    action: str  # created | advanced | promoted | rolled_back | paused | resumed | aborted | failed_check
+    # created | advanced | promoted | rolled_back | paused | resumed | aborted | failed_check
+    action: str
     actor: str
     from_status: DeploymentStatus | None
     to_status: DeploymentStatus

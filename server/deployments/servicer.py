@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 
 import grpc
 
 from neural.mlops.server.deployments import convert as c
 from neural.mlops.server.deployments.model import PerformanceMetrics, RollbackConfig
-from neural.mlops.server.deployments.service import CreateSpec
+from neural.mlops.server.deployments.planning import CreateSpec
 from neural.mlops.server.identity import current_call
 from neural.mlops.server.services import Services
 from neural.mlops.v1 import deployments_pb2 as pb
@@ -26,10 +25,13 @@ class DeploymentServicer(deployments_pb2_grpc.DeploymentServiceServicer):
     def __init__(self, services: Services) -> None:
         self.deployments = services.deployments
 
-    async def CreateDeployment(self, request: pb.CreateDeploymentRequest, context: Ctx) -> pb.Deployment:  # noqa: N802
+    async def CreateDeployment(  # noqa: N802
+        self, request: pb.CreateDeploymentRequest, context: Ctx
+    ) -> pb.Deployment:
         r = request
         spec = CreateSpec(
-            model_name=r.model_name, model_version=r.model_version, strategy=c.strategy_from_pb(r.strategy),
+            model_name=r.model_name, model_version=r.model_version,
+            strategy=c.strategy_from_pb(r.strategy),
             created_by=_actor(r.created_by),
             baseline_metrics=c.metrics_from_pb(r.baseline_metrics) if r.HasField("baseline_metrics")
             else PerformanceMetrics(),
@@ -37,7 +39,8 @@ class DeploymentServicer(deployments_pb2_grpc.DeploymentServiceServicer):
             else RollbackConfig(),
             steps=list(r.steps) or None,
             preview=r.preview or "mirror",
-            stable_version=r.stable_version or None, upstream=r.upstream, override_reason=r.override_reason,
+            stable_version=r.stable_version or None, upstream=r.upstream,
+            override_reason=r.override_reason,
         )
         if r.HasField("step_duration_seconds"):
             spec.step_duration_seconds = r.step_duration_seconds
@@ -49,10 +52,14 @@ class DeploymentServicer(deployments_pb2_grpc.DeploymentServiceServicer):
             spec.switch_back_seconds = r.switch_back_seconds
         return c.deployment_to_pb(await self.deployments.create_deployment(spec))
 
-    async def GetDeployment(self, request: pb.GetDeploymentRequest, context: Ctx) -> pb.Deployment:  # noqa: N802
+    async def GetDeployment(  # noqa: N802
+        self, request: pb.GetDeploymentRequest, context: Ctx
+    ) -> pb.Deployment:
         return c.deployment_to_pb(await self.deployments.get_deployment(request.deployment_id))
 
-    async def ListDeployments(self, request: pb.ListDeploymentsRequest, context: Ctx) -> pb.ListDeploymentsResponse:  # noqa: N802
+    async def ListDeployments(  # noqa: N802
+        self, request: pb.ListDeploymentsRequest, context: Ctx
+    ) -> pb.ListDeploymentsResponse:
         items = await self.deployments.list_deployments(request.model_name, request.active_only,
                                                         request.limit or 100)
         return pb.ListDeploymentsResponse(deployments=[c.deployment_to_pb(d) for d in items])
@@ -68,11 +75,16 @@ class DeploymentServicer(deployments_pb2_grpc.DeploymentServiceServicer):
             yield pb.DeploymentUpdate(deployment=c.deployment_to_pb(dep),
                                       events=[c.event_to_pb(e) for e in events])
 
-    async def UpdateMetrics(self, request: pb.UpdateMetricsRequest, context: Ctx) -> pb.Deployment:  # noqa: N802
-        d = await self.deployments.update_metrics(request.deployment_id, c.metrics_from_pb(request.metrics))
+    async def UpdateMetrics(  # noqa: N802
+        self, request: pb.UpdateMetricsRequest, context: Ctx
+    ) -> pb.Deployment:
+        d = await self.deployments.update_metrics(request.deployment_id,
+                                                  c.metrics_from_pb(request.metrics))
         return c.deployment_to_pb(d)
 
-    async def CheckHealth(self, request: pb.CheckHealthRequest, context: Ctx) -> pb.CheckHealthResponse:  # noqa: N802
+    async def CheckHealth(  # noqa: N802
+        self, request: pb.CheckHealthRequest, context: Ctx
+    ) -> pb.CheckHealthResponse:
         count = request.request_count if request.HasField("request_count") else None
         needs, reasons, check = await self.deployments.check_deployment_health(
             request.deployment_id, count, _actor(request.actor)
@@ -82,36 +94,53 @@ class DeploymentServicer(deployments_pb2_grpc.DeploymentServiceServicer):
             out.check.CopyFrom(c.check_to_pb(check))
         return out
 
-    async def Promote(self, request: pb.DeploymentActionRequest, context: Ctx) -> pb.Deployment:  # noqa: N802
+    async def Promote(  # noqa: N802
+        self, request: pb.DeploymentActionRequest, context: Ctx
+    ) -> pb.Deployment:
         return c.deployment_to_pb(await self.deployments.promote(
             request.deployment_id, _actor(request.actor), request.reason, request.full))
 
-    async def Pause(self, request: pb.DeploymentActionRequest, context: Ctx) -> pb.Deployment:  # noqa: N802
+    async def Pause(  # noqa: N802
+        self, request: pb.DeploymentActionRequest, context: Ctx
+    ) -> pb.Deployment:
         return c.deployment_to_pb(await self.deployments.pause(
             request.deployment_id, _actor(request.actor), request.reason))
 
-    async def Resume(self, request: pb.DeploymentActionRequest, context: Ctx) -> pb.Deployment:  # noqa: N802
+    async def Resume(  # noqa: N802
+        self, request: pb.DeploymentActionRequest, context: Ctx
+    ) -> pb.Deployment:
         return c.deployment_to_pb(await self.deployments.resume(
             request.deployment_id, _actor(request.actor), request.reason))
 
-    async def Abort(self, request: pb.DeploymentActionRequest, context: Ctx) -> pb.Deployment:  # noqa: N802
+    async def Abort(  # noqa: N802
+        self, request: pb.DeploymentActionRequest, context: Ctx
+    ) -> pb.Deployment:
         return c.deployment_to_pb(await self.deployments.abort(
             request.deployment_id, _actor(request.actor), request.reason))
 
-    async def Rollback(self, request: pb.DeploymentActionRequest, context: Ctx) -> pb.Deployment:  # noqa: N802
+    async def Rollback(  # noqa: N802
+        self, request: pb.DeploymentActionRequest, context: Ctx
+    ) -> pb.Deployment:
         return c.deployment_to_pb(await self.deployments.rollback(
             request.deployment_id, _actor(request.actor), request.reason))
 
-    async def ShadowDeploy(self, request: pb.ShadowDeployRequest, context: Ctx) -> pb.ShadowDeployment:  # noqa: N802
-        s = await self.deployments.shadow_deploy(request.primary_model, request.shadow_model,
-                                                 request.traffic_percentage, _actor(request.created_by),
-                                                 request.upstream)
+    async def ShadowDeploy(  # noqa: N802
+        self, request: pb.ShadowDeployRequest, context: Ctx
+    ) -> pb.ShadowDeployment:
+        r = request
+        s = await self.deployments.shadow_deploy(r.primary_model, r.shadow_model,
+                                                 r.traffic_percentage, _actor(r.created_by),
+                                                 r.upstream)
         return c.shadow_to_pb(s)
 
-    async def GetShadow(self, request: pb.GetShadowRequest, context: Ctx) -> pb.ShadowDeployment:  # noqa: N802
+    async def GetShadow(  # noqa: N802
+        self, request: pb.GetShadowRequest, context: Ctx
+    ) -> pb.ShadowDeployment:
         return c.shadow_to_pb(await self.deployments.get_shadow(request.shadow_id))
 
-    async def ListShadows(self, request: pb.ListShadowsRequest, context: Ctx) -> pb.ListShadowsResponse:  # noqa: N802
+    async def ListShadows(  # noqa: N802
+        self, request: pb.ListShadowsRequest, context: Ctx
+    ) -> pb.ListShadowsResponse:
         items = await self.deployments.list_shadows(request.active_only)
         return pb.ListShadowsResponse(shadows=[c.shadow_to_pb(s) for s in items])
 
@@ -129,14 +158,19 @@ class DeploymentServicer(deployments_pb2_grpc.DeploymentServiceServicer):
         )
         return pb.RecordShadowComparisonResponse()
 
-    async def CompareShadow(self, request: pb.CompareShadowRequest, context: Ctx) -> pb.ShadowComparison:  # noqa: N802
+    async def CompareShadow(  # noqa: N802
+        self, request: pb.CompareShadowRequest, context: Ctx
+    ) -> pb.ShadowComparison:
         kwargs = {}
         if request.HasField("min_agreement_rate"):
             kwargs["min_agreement_rate"] = request.min_agreement_rate
         if request.HasField("max_latency_ratio"):
             kwargs["max_latency_ratio"] = request.max_latency_ratio
         result = await self.deployments.compare_shadow_deployment(request.shadow_id, **kwargs)
-        return pb.ShadowComparison(result_json=json.dumps(result, sort_keys=True, allow_nan=False))
+        return c.comparison_to_pb(result)
 
-    async def StopShadow(self, request: pb.StopShadowRequest, context: Ctx) -> pb.ShadowDeployment:  # noqa: N802
-        return c.shadow_to_pb(await self.deployments.stop_shadow(request.shadow_id, _actor(request.stopped_by)))
+    async def StopShadow(  # noqa: N802
+        self, request: pb.StopShadowRequest, context: Ctx
+    ) -> pb.ShadowDeployment:
+        s = await self.deployments.stop_shadow(request.shadow_id, _actor(request.stopped_by))
+        return c.shadow_to_pb(s)
