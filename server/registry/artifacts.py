@@ -106,14 +106,16 @@ class ArtifactStore:
                 yield chunk
         if digest.hexdigest() != sha256:
             raise DataLoss(
-                f"artifact {relative_uri} is corrupt: sha256 {digest.hexdigest()} != recorded {sha256}"
+                f"artifact {relative_uri} is corrupt: sha256 {digest.hexdigest()} "
+                f"!= recorded {sha256}"
             )
 
 
 def validate_filename(filename: str) -> str:
     base = os.path.basename(filename)
     if not base or base in (".", "..") or base != filename or len(base) > 255:
-        raise InvalidArgument(f"artifact file name is not valid: {filename!r}", field="artifact_filename")
+        raise InvalidArgument(f"artifact file name is not valid: {filename!r}",
+                              field="artifact_filename")
     return base
 
 

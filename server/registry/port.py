@@ -56,7 +56,8 @@ class RegistryPort(Protocol):
         ...
 
     async def previous_production(self, conn: AsyncConnection, name: str, version: str) -> str:
-        """The version that was PRODUCTION before `version` ('' if none), from history."""
+        """The version that was PRODUCTION before `version` ('' if none), from history: the
+        other version that entered PRODUCTION last."""
         ...
 
 

@@ -82,7 +82,8 @@ def apply_filter(query: SearchQuery, text: str) -> SearchQuery:
         key, op, raw = m["key"].lower(), m["op"], m["value"].strip("'\"")
         if key in ("tag", "tags", "stage", "framework", "name"):
             if op not in ("=", "=="):
-                raise InvalidArgument(f"{key} supports only '=' in filter {clause!r}", field="filter")
+                raise InvalidArgument(f"{key} supports only '=' in filter {clause!r}",
+                                      field="filter")
             if key in ("tag", "tags"):
                 query.tags.append(raw)
             elif key == "stage":

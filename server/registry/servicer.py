@@ -27,10 +27,12 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
     def __init__(self, services: Services) -> None:
         self.registry = services.registry
 
-    async def RegisterModel(self, request_iterator: AsyncIterator[pb.RegisterModelRequest], context: Ctx) -> pb.ModelVersion:
+    async def RegisterModel(self, request_iterator: AsyncIterator[pb.RegisterModelRequest],
+                            context: Ctx) -> pb.ModelVersion:
         first = await anext(aiter(request_iterator), None)
         if first is None or not first.HasField("metadata"):
-            raise InvalidArgument("the first RegisterModel message must carry metadata", field="metadata")
+            raise InvalidArgument("the first RegisterModel message must carry metadata",
+                                  field="metadata")
         md = first.metadata
         try:
             config = json.loads(md.config_json) if md.config_json else {}
@@ -46,7 +48,8 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         async def chunks() -> AsyncIterator[bytes]:
             async for msg in request_iterator:
                 if not msg.HasField("chunk"):
-                    raise InvalidArgument("only the first message may carry metadata", field="metadata")
+                    raise InvalidArgument("only the first message may carry metadata",
+                                          field="metadata")
                 yield msg.chunk
 
         upload = None
@@ -58,35 +61,44 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         result = await self.registry.register_model(spec, chunks=upload)
         return c.version_to_pb(result)
 
-    async def GetModelVersion(self, request: pb.GetModelVersionRequest, context: Ctx) -> pb.ModelVersion:
+    async def GetModelVersion(self, request: pb.GetModelVersionRequest,
+                              context: Ctx) -> pb.ModelVersion:
         return c.version_to_pb(await self.registry.get_model_version(request.name, request.version))
 
-    async def ListModels(self, request: pb.ListModelsRequest, context: Ctx) -> pb.ListModelsResponse:
-        page = await self.registry.list_models(request.name_prefix, request.page_size, request.page_token)
+    async def ListModels(self, request: pb.ListModelsRequest,
+                         context: Ctx) -> pb.ListModelsResponse:
+        page = await self.registry.list_models(request.name_prefix, request.page_size,
+                                               request.page_token)
         return pb.ListModelsResponse(models=[c.model_to_pb(m) for m in page.items],
                                      next_page_token=page.next_page_token)
 
-    async def ListVersions(self, request: pb.ListVersionsRequest, context: Ctx) -> pb.ModelVersionPage:
+    async def ListVersions(self, request: pb.ListVersionsRequest,
+                           context: Ctx) -> pb.ModelVersionPage:
         page = await self.registry.list_versions(request.name, c.stage_from_pb(request.stage),
                                                  request.page_size, request.page_token)
         return pb.ModelVersionPage(versions=[c.version_to_pb(v) for v in page.items],
                                    next_page_token=page.next_page_token)
 
-    async def GetLatestVersions(self, request: pb.GetLatestVersionsRequest, context: Ctx) -> pb.GetLatestVersionsResponse:
+    async def GetLatestVersions(self, request: pb.GetLatestVersionsRequest,
+                                context: Ctx) -> pb.GetLatestVersionsResponse:
         versions = await self.registry.get_latest_versions(request.name, _stages(request.stages))
         return pb.GetLatestVersionsResponse(versions=[c.version_to_pb(v) for v in versions])
 
-    async def SearchModelVersions(self, request: pb.SearchModelVersionsRequest, context: Ctx) -> pb.ModelVersionPage:
+    async def SearchModelVersions(self, request: pb.SearchModelVersionsRequest,
+                                  context: Ctx) -> pb.ModelVersionPage:
         query = SearchQuery(
             name_prefix=request.name_prefix, tags=list(request.tags),
             stage=c.stage_from_pb(request.stage), framework=request.framework,
-            metric_conditions=[MetricCondition(m.metric, m.op, m.value) for m in request.metric_conditions],
+            metric_conditions=[MetricCondition(m.metric, m.op, m.value)
+                               for m in request.metric_conditions],
         )
-        page = await self.registry.search(query, request.filter, request.page_size, request.page_token)
+        page = await self.registry.search(query, request.filter, request.page_size,
+                                          request.page_token)
         return pb.ModelVersionPage(versions=[c.version_to_pb(v) for v in page.items],
                                    next_page_token=page.next_page_token)
 
-    async def UpdateModelVersion(self, request: pb.UpdateModelVersionRequest, context: Ctx) -> pb.ModelVersion:
+    async def UpdateModelVersion(self, request: pb.UpdateModelVersionRequest,
+                                 context: Ctx) -> pb.ModelVersion:
         result = await self.registry.update_version(
             request.name, request.version, request.updated_by,
             description=request.description if request.HasField("description") else None,
@@ -95,18 +107,21 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         )
         return c.version_to_pb(result)
 
-    async def DeleteModelVersion(self, request: pb.DeleteModelVersionRequest, context: Ctx) -> pb.DeleteModelVersionResponse:
+    async def DeleteModelVersion(self, request: pb.DeleteModelVersionRequest,
+                                 context: Ctx) -> pb.DeleteModelVersionResponse:
         await self.registry.delete_version(request.name, request.version, request.deleted_by)
         return pb.DeleteModelVersionResponse()
 
-    async def TransitionStage(self, request: pb.TransitionStageRequest, context: Ctx) -> pb.ModelVersion:
+    async def TransitionStage(self, request: pb.TransitionStageRequest,
+                              context: Ctx) -> pb.ModelVersion:
         target = c.stage_from_pb(request.target_stage)
         if target is None:
             raise InvalidArgument("target_stage is required", field="target_stage")
         return c.version_to_pb(await self.registry.transition_stage(
             request.name, request.version, target, request.actor, request.reason))
 
-    async def RequestPromotion(self, request: pb.RequestPromotionRequest, context: Ctx) -> pb.PromotionRequest:
+    async def RequestPromotion(self, request: pb.RequestPromotionRequest,
+                               context: Ctx) -> pb.PromotionRequest:
         target = c.stage_from_pb(request.target_stage)
         if target is None:
             raise InvalidArgument("target_stage is required", field="target_stage")
@@ -114,19 +129,24 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
             request.name, request.version, target, request.requested_by, request.justification,
             list(request.reviewers), request.required_approvals or 1))
 
-    async def ApprovePromotion(self, request: pb.ApprovePromotionRequest, context: Ctx) -> pb.PromotionRequest:
+    async def ApprovePromotion(self, request: pb.ApprovePromotionRequest,
+                               context: Ctx) -> pb.PromotionRequest:
         return c.request_to_pb(await self.registry.approve_promotion(
             request.name, request.version, request.approver, request.comment, request.request_id))
 
-    async def RejectPromotion(self, request: pb.RejectPromotionRequest, context: Ctx) -> pb.PromotionRequest:
+    async def RejectPromotion(self, request: pb.RejectPromotionRequest,
+                              context: Ctx) -> pb.PromotionRequest:
         return c.request_to_pb(await self.registry.reject_promotion(
             request.name, request.version, request.rejector, request.comment, request.request_id))
 
-    async def CancelPromotion(self, request: pb.CancelPromotionRequest, context: Ctx) -> pb.PromotionRequest:
+    async def CancelPromotion(self, request: pb.CancelPromotionRequest,
+                              context: Ctx) -> pb.PromotionRequest:
         return c.request_to_pb(await self.registry.cancel_promotion(
-            request.name, request.version, request.cancelled_by, request.reason, request.request_id))
+            request.name, request.version, request.cancelled_by, request.reason,
+            request.request_id))
 
-    async def ListPendingApprovals(self, request: pb.ListPendingApprovalsRequest, context: Ctx) -> pb.ListPendingApprovalsResponse:
+    async def ListPendingApprovals(self, request: pb.ListPendingApprovalsRequest,
+                                   context: Ctx) -> pb.ListPendingApprovalsResponse:
         reqs = await self.registry.list_pending(request.reviewer, request.name)
         return pb.ListPendingApprovalsResponse(requests=[c.request_to_pb(r) for r in reqs])
 
@@ -138,18 +158,23 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         return c.alias_to_pb(await self.registry.delete_alias(
             request.name, request.alias, request.actor, request.reason))
 
-    async def RollbackAlias(self, request: pb.RollbackAliasRequest, context: Ctx) -> pb.AliasResponse:
+    async def RollbackAlias(self, request: pb.RollbackAliasRequest,
+                            context: Ctx) -> pb.AliasResponse:
         return c.alias_to_pb(await self.registry.rollback_alias(
             request.name, request.alias, request.actor, request.reason))
 
-    async def GetHistory(self, request: pb.GetHistoryRequest, context: Ctx) -> pb.GetHistoryResponse:
+    async def GetHistory(self, request: pb.GetHistoryRequest,
+                         context: Ctx) -> pb.GetHistoryResponse:
         entries = await self.registry.history(request.name, request.version)
         return pb.GetHistoryResponse(entries=[c.history_to_pb(h) for h in entries])
 
-    async def CompareModels(self, request: pb.CompareModelsRequest, context: Ctx) -> pb.CompareModelsResponse:
-        return c.comparison_to_pb(await self.registry.compare(request.name, request.version1, request.version2))
+    async def CompareModels(self, request: pb.CompareModelsRequest,
+                            context: Ctx) -> pb.CompareModelsResponse:
+        return c.comparison_to_pb(await self.registry.compare(request.name, request.version1,
+                                                              request.version2))
 
-    async def DownloadArtifact(self, request: pb.DownloadArtifactRequest, context: Ctx) -> AsyncIterator[pb.DownloadArtifactResponse]:
+    async def DownloadArtifact(self, request: pb.DownloadArtifactRequest,
+                               context: Ctx) -> AsyncIterator[pb.DownloadArtifactResponse]:
         artifact, chunks = await self.registry.download(request.name, request.version)
         yield pb.DownloadArtifactResponse(artifact=c.artifact_to_pb(artifact))
         for chunk in chunks:

@@ -168,19 +168,19 @@ def _version(r: Any, metrics: dict[str, float], tags: list[str],
     )
 
 
-async def models_page(conn: AsyncConnection, name_prefix: str, after: str | None,
-                      limit: int) -> list[RegisteredModel]:
-    """Up to ``limit`` registered models by name, after ``after``."""
+async def model_rows(conn: AsyncConnection, name_prefix: str, after: str | None,
+                     limit: int) -> list[Any]:
+    """Up to ``limit`` registered-model rows by name, after ``after``."""
     rm = registered_models
     q = sa.select(rm).order_by(rm.c.name).limit(limit)
     if name_prefix:
         q = q.where(rm.c.name.startswith(name_prefix, autoescape=True))
     if after is not None:
         q = q.where(rm.c.name > after)
-    return [await _registered_model(conn, r) for r in (await conn.execute(q)).all()]
+    return list((await conn.execute(q)).all())
 
 
-async def _registered_model(conn: AsyncConnection, row: Any) -> RegisteredModel:
+async def registered_model(conn: AsyncConnection, row: Any) -> RegisteredModel:
     mv, a = model_versions, model_aliases
     count = (
         await conn.execute(
@@ -218,7 +218,8 @@ async def touch_model(conn: AsyncConnection, name: str, now_us: int) -> None:
 
 async def insert_version(conn: AsyncConnection, values: dict[str, Any],
                          metrics: dict[str, float], tags: Sequence[str]) -> int:
-    vid: int = (await conn.execute(model_versions.insert().values(**values))).inserted_primary_key[0]
+    result = await conn.execute(model_versions.insert().values(**values))
+    vid: int = result.inserted_primary_key[0]
     if metrics:
         await conn.execute(
             model_version_metrics.insert(),
