@@ -1,8 +1,9 @@
 """The Node.js client (clients/node), built only from protos/, against a real control plane.
 
-Runs ``npm ci`` when its node_modules are missing (the npm registry is reachable here),
-then the client's own unit tests (assignment vectors) and its A/B workflow script
-against a ``neural-mlops serve`` subprocess, and checks the result from Python.
+Needs node, npm and the client's node_modules (``tests/peers/setup_peers.sh`` runs
+``npm ci``; in CI the fixture does it when they are missing). Runs the client's own unit
+tests (assignment vectors) and its A/B workflow script against a ``neural-mlops serve``
+subprocess, and checks the result from Python.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from support.peers import SETUP, in_ci, require_peer
 
 from neural.mlops.ab_testing import ABTestManager
 from neural.mlops.registry import ModelRegistry
@@ -25,9 +27,12 @@ pytestmark = pytest.mark.peers
 @pytest.fixture(scope="module")
 def node() -> str:
     node_bin, npm_bin = shutil.which("node"), shutil.which("npm")
-    if not node_bin or not npm_bin:
-        pytest.fail("node and npm are needed for the Node.js client (apt-get install nodejs npm)")
-    if not (NODE_DIR / "node_modules" / "@grpc" / "grpc-js").is_dir():
+    require_peer(bool(node_bin and npm_bin), "Node.js (node and npm)",
+                 f"apt-get install nodejs npm, then {SETUP}")
+    assert node_bin and npm_bin
+    installed = (NODE_DIR / "node_modules" / "@grpc" / "grpc-js").is_dir()
+    require_peer(installed or in_ci(), "the Node.js client's packages (clients/node/node_modules)")
+    if not installed:
         res = subprocess.run(
             [npm_bin, "ci", "--no-audit", "--no-fund"],
             cwd=NODE_DIR,

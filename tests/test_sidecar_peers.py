@@ -1,8 +1,8 @@
 """Real peers: MLServer (scikit-learn model trained here) upstream, tritonclient as the caller.
 
 The peers pin protobuf<7 and cannot share a process with each other, so each runs from its
-own virtualenv (``tests/peers/setup_peers.sh`` creates them under ``.peers/``; the fixture
-runs it, and skips only if it cannot install). Marked ``peers``.
+own virtualenv (``tests/peers/setup_peers.sh`` creates them under ``.peers/``; in CI the
+fixture runs it, elsewhere the tests skip when they are missing). Marked ``peers``.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from peers.procs import ROOT, free_port, start_control_plane, start_sidecar, write_routes  # noqa: E402
+from support.peers import in_ci, require_peer  # noqa: E402
 
 from neural.mlops.v1 import oip_pb2  # noqa: E402
 
@@ -32,19 +33,23 @@ MLSERVER_PY = PEERS / "mlserver-venv" / "bin" / "python"
 TRITON_PY = PEERS / "triton-venv" / "bin" / "python"
 
 
+def _peers_ready() -> bool:
+    venvs = ("mlserver-venv", "triton-venv")
+    return all((PEERS / venv / ".ready-neural").exists() for venv in venvs)
+
+
 @pytest.fixture(scope="module")
 def peers() -> None:
-    proc = subprocess.run(
-        ["bash", str(ROOT / "tests" / "peers" / "setup_peers.sh")],
-        capture_output=True,
-        text=True,
-        timeout=1200,
-    )
-    if proc.returncode != 0 or not (MLSERVER_PY.exists() and TRITON_PY.exists()):
-        message = f"peer virtualenvs could not be created: {proc.stderr[-2000:]}"
-        if os.environ.get("CI"):
-            pytest.fail(message)  # CI must run the peers; a developer without network may not
-        pytest.skip(message)
+    if not _peers_ready() and in_ci():
+        proc = subprocess.run(
+            ["bash", str(ROOT / "tests" / "peers" / "setup_peers.sh")],
+            capture_output=True,
+            text=True,
+            timeout=1200,
+        )
+        assert proc.returncode == 0, f"peer virtualenvs could not be created: {proc.stderr[-2000:]}"
+    require_peer(_peers_ready() and MLSERVER_PY.exists() and TRITON_PY.exists(),
+                 "MLServer and tritonclient virtualenvs (.peers/)")
 
 
 def _run(python: Path, code: str, timeout: float = 120) -> str:

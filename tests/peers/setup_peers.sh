@@ -37,4 +37,9 @@ for venv in triton-venv mlserver-venv; do
     touch "$PEERS/$venv/.ready-neural"
   fi
 done
+# The Node.js client's packages (tests/test_node_client.py), when node and npm exist.
+if command -v npm >/dev/null && [[ ! -d "$ROOT/clients/node/node_modules/@grpc/grpc-js" ]]; then
+  (cd "$ROOT/clients/node" && npm ci --no-audit --no-fund --silent)
+fi
+command -v npm >/dev/null || echo "node/npm not found: apt-get install nodejs npm for the Node.js client tests"
 echo "peers ready in $PEERS"
