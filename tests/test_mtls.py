@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import grpc
@@ -13,6 +15,19 @@ from neural.mlops.cli.dev_certs import DevCA
 from neural.mlops.server.auth.mtls import principal_from_context
 from neural.mlops.server.config import ServerConfig
 from neural.mlops.server.tls import server_credentials
+from neural.mlops.v1 import (
+    auth_pb2,
+    auth_pb2_grpc,
+    registry_pb2,
+    registry_pb2_grpc,
+    routing_pb2,
+    routing_pb2_grpc,
+)
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from peers.procs import start_sidecar  # noqa: E402
+from support.secure_server import SecurePlane, bearer  # noqa: E402
 
 METHOD = "/test.Whoami/Call"
 
@@ -121,3 +136,72 @@ async def test_tls_without_a_client_certificate_and_plaintext_have_no_principal(
 def test_incomplete_tls_settings_are_refused(settings: dict[str, str], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         server_credentials(ServerConfig(**settings))
+
+
+# --- end to end: the control plane's interceptor takes the certificate as the principal ---
+
+
+@pytest.fixture
+def plane(tmp_path: Path) -> Iterator[SecurePlane]:
+    secure = SecurePlane.start(tmp_path)
+    yield secure
+    secure.stop()
+
+
+def whoami_rpc(plane: SecurePlane, cert: str, token: str | None = None) -> auth_pb2.WhoAmIResponse:
+    with plane.channel(cert) as channel:
+        return auth_pb2_grpc.AuthServiceStub(channel).WhoAmI(
+            auth_pb2.WhoAmIRequest(), metadata=bearer(token) if token else None, timeout=10
+        )
+
+
+def test_a_client_certificate_is_the_callers_principal(plane: SecurePlane) -> None:
+    me = whoami_rpc(plane, "sidecar-eu-1")
+    assert (me.principal, me.method, me.authenticated) == (
+        "spiffe://neural-mlops/sidecar/eu-1", "mtls", True
+    )
+    # A bearer credential names the caller even on a connection with a certificate.
+    token_caller = whoami_rpc(plane, "sidecar-eu-1", plane.admin_token)
+    assert (token_caller.principal, token_caller.method) == ("admin", "token")
+
+
+def test_a_sidecar_on_mtls_reports_and_watches_but_cannot_call_admin_rpcs(
+    plane: SecurePlane,
+) -> None:
+    sidecar_id = "spiffe://neural-mlops/sidecar/eu-1"
+    with plane.channel() as admin:
+        auth_pb2_grpc.AuthServiceStub(admin).CreateGrant(
+            auth_pb2.CreateGrantRequest(subject=sidecar_id, role="sidecar"),
+            metadata=bearer(plane.admin_token), timeout=10,
+        )
+    with plane.channel("sidecar-eu-1") as channel:
+        auth = auth_pb2_grpc.AuthServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as refused:
+            auth.CreateToken(auth_pb2.CreateTokenRequest(name="x", roles=["admin"]), timeout=10)
+        assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert "auth.admin" in (refused.value.details() or "")
+        registry = registry_pb2_grpc.RegistryServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as read:
+            registry.GetModelVersion(registry_pb2.GetModelVersionRequest(name="m", version="1"),
+                                     timeout=10)
+        assert read.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        routes = routing_pb2_grpc.RoutingServiceStub(channel).WatchRoutes(
+            routing_pb2.WatchRoutesRequest(sidecar_id="eu-1"), timeout=10
+        )
+        assert next(iter(routes)).version >= 0  # the routing table reaches the sidecar
+        routes.cancel()
+
+    # And the real sidecar process connects with that certificate and gets its table.
+    sidecar = start_sidecar(
+        "127.0.0.1:1", plane.server.address, "--sidecar-id", "eu-1",
+        "--control-plane-ca", str(plane.certs / "ca.pem"),
+        "--client-cert", str(plane.certs / "sidecar-eu-1.pem"),
+        "--client-key", str(plane.certs / "sidecar-eu-1.key"),
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while sidecar.health()["routing"] != "live" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert sidecar.health()["routing"] == "live"
+    finally:
+        sidecar.stop()
