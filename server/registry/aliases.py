@@ -27,6 +27,12 @@ class Aliases:
         v.text(reason, "reason")
         if alias.startswith("@") or alias.lower() in RESERVED:
             raise InvalidArgument(f"alias {alias!r} is reserved", field="alias")
+        # Pointing an alias where it points changes nothing: answer from a read, as an
+        # audited change must record an event.
+        async with self.db.read() as conn:
+            target = await store.resolve(conn, name, version)
+            if await store.alias_target(conn, name, alias) == target.version:
+                return AliasChange(name, alias, target.version, target.version)
         async with self.db.change() as ch:
             target = await store.resolve(ch.conn, name, version)
             return await self._move(ch, name, alias, target.version, actor, reason)
@@ -58,13 +64,11 @@ class Aliases:
 
     async def _move(self, ch: Change, name: str, alias: str, version: str, actor: str,
                     reason: str) -> AliasChange:
-        """Point ``alias`` at ``version`` ("" deletes it); moving it where it is changes
-        nothing and records nothing."""
+        """Point ``alias`` at ``version`` ("" deletes it) and record the move (set() has
+        already answered a move to where the alias points)."""
         previous = await store.alias_target(ch.conn, name, alias) or ""
         if not version and not previous:
             raise NotFound(f"alias {alias!r} of model {name!r} does not exist")
-        if previous == version:
-            return AliasChange(name, alias, version, previous)
         await store.write_alias(ch.conn, name, alias, version, previous, actor, reason,
                                 to_us(self.clock.now()))
         ch.record(
