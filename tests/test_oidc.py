@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import sys
 import threading
 import warnings
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 from joserfc import jwt
 from joserfc.jwk import ECKey, OctKey, RSAKey
@@ -19,6 +21,11 @@ from neural.mlops.server.auth.oidc import OidcVerifier
 from neural.mlops.server.clock import ManualClock
 from neural.mlops.server.config import ServerConfig
 from neural.mlops.server.errors import Unauthenticated
+from neural.mlops.v1 import auth_pb2, auth_pb2_grpc
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from support.secure_server import SecurePlane, bearer  # noqa: E402
 
 ISSUER = "https://idp.example.com/realms/ml"
 AUDIENCE = "neural-mlops"
@@ -259,3 +266,25 @@ def test_from_config_is_none_without_oidc_and_names_missing_settings(tmp_path: P
 def test_a_jwks_over_plain_http_to_another_host_is_refused() -> None:
     with pytest.raises(ValueError, match="plain http"):
         OidcVerifier(ISSUER, AUDIENCE, "http://idp.example.com/certs")
+
+
+# --- end to end: a JWT bearer call through the control plane's interceptor ---
+
+
+def test_a_jwt_bearer_call_reaches_the_server_as_its_principal(tmp_path: Path) -> None:
+    plane = SecurePlane.start(tmp_path)
+    try:
+        with plane.channel() as channel:
+            auth = auth_pb2_grpc.AuthServiceStub(channel)
+            token = plane.jwt("Carol@Example.com", groups=("ml-auditors",))
+            me = auth.WhoAmI(auth_pb2.WhoAmIRequest(), metadata=bearer(token), timeout=10)
+            assert (me.principal, me.method, list(me.groups)) == (
+                "carol@example.com", "oidc", ["ml-auditors"]
+            )
+            expired = plane.jwt("carol@example.com", lifetime=-3600)
+            with pytest.raises(grpc.RpcError) as refused:
+                auth.WhoAmI(auth_pb2.WhoAmIRequest(), metadata=bearer(expired), timeout=10)
+            assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+            assert "JWT expired" in (refused.value.details() or "")
+    finally:
+        plane.stop()
