@@ -5,15 +5,17 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 
-from neural.mlops.server.audit.events import AuditEvent, known_severity, known_type
-from neural.mlops.server.audit.report import ComplianceReport
-from neural.mlops.server.audit.service import (
-    Checkpoint,
+from neural.mlops.server.audit.checkpoints import Checkpoint
+from neural.mlops.server.audit.events import (
+    AuditEvent,
     EventInput,
     EventQuery,
-    KeyRotation,
-    PurgeResult,
+    known_severity,
+    known_type,
 )
+from neural.mlops.server.audit.notary import KeyRotation
+from neural.mlops.server.audit.report import ComplianceReport, ReportInfo
+from neural.mlops.server.audit.retention import PurgeResult
 from neural.mlops.server.audit.verify import ChainVerification
 from neural.mlops.server.clock import from_us, to_us
 from neural.mlops.server.errors import InvalidArgument
@@ -28,7 +30,8 @@ def event_to_pb(ev: AuditEvent) -> pb.AuditEvent:
         event_id=ev.event_id, seq=ev.seq, time=us_to_ts(us), time_us=us,
         event_type=str(ev.event_type), severity=str(ev.severity), actor=ev.actor,
         resource_type=ev.resource_type, resource_id=ev.resource_id, action=ev.action,
-        details_json=json.dumps(ev.details, sort_keys=True, separators=(",", ":"), ensure_ascii=False),
+        details_json=json.dumps(ev.details, sort_keys=True, separators=(",", ":"),
+                                ensure_ascii=False),
         request_id=ev.request_id, peer=ev.peer, prev_hash=ev.prev_hash, hash=ev.hash,
     )
 
@@ -47,7 +50,9 @@ def input_to_pb(item: EventInput) -> pb.EventInput:
     try:
         details = json.dumps(item.details or {}, ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError) as exc:
-        raise InvalidArgument(f"details are not JSON-serialisable: {exc}", field="details") from None
+        raise InvalidArgument(
+            f"details are not JSON-serialisable: {exc}", field="details"
+        ) from None
     return pb.EventInput(
         event_type=str(item.event_type), severity=str(item.severity), user=item.user or "",
         resource_type=item.resource_type, resource_id=item.resource_id, action=item.action,
@@ -101,6 +106,10 @@ def report_from_pb(msg: pb.ComplianceReportMessage) -> ComplianceReport:
     return ComplianceReport.from_dict(json.loads(msg.report_json))
 
 
+def report_info_to_pb(info: ReportInfo) -> pb.ReportInfo:
+    return pb.ReportInfo(**info.to_dict())
+
+
 def verification_to_pb(v: ChainVerification) -> pb.ChainVerification:
     d = asdict(v)
     sig = d.pop("signature_valid")
@@ -149,4 +158,5 @@ def purge_to_pb(r: PurgeResult) -> pb.PurgeResponse:
 
 def purge_from_pb(msg: pb.PurgeResponse, before_us: int) -> PurgeResult:
     cp = checkpoint_from_pb(msg.checkpoint) if msg.HasField("checkpoint") else None
-    return PurgeResult(msg.purged_count, msg.first_seq, msg.last_seq, before_us, msg.archive_path, cp)
+    return PurgeResult(msg.purged_count, msg.first_seq, msg.last_seq, before_us,
+                       msg.archive_path, cp)

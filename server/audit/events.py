@@ -1,13 +1,16 @@
-"""Event types, severities and the record a state change leaves behind."""
+"""Event types, severities, the record a state change leaves behind, and the shapes in
+which events are logged and queried."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from neural.mlops.server.clock import to_us
+from neural.mlops.server.clock import from_us, to_us
 from neural.mlops.server.errors import InvalidArgument
 
 
@@ -108,6 +111,78 @@ class AuditEvent:
     @property
     def time_us(self) -> int:
         return to_us(self.timestamp)
+
+
+def row_to_event(row: Mapping[str, Any]) -> AuditEvent:
+    """The event of a stored row (``details`` as stored JSON text or already parsed)."""
+    details = row["details"]
+    return AuditEvent(
+        event_id=row["event_id"],
+        seq=row["seq"],
+        timestamp=from_us(row["ts_us"]),
+        event_type=known_type(row["event_type"]),
+        severity=known_severity(row["severity"]),
+        actor=row["actor"],
+        resource_type=row["resource_type"],
+        resource_id=row["resource_id"],
+        action=row["action"],
+        details=json.loads(details) if isinstance(details, str) else dict(details),
+        request_id=row["request_id"],
+        peer=row["peer"],
+        prev_hash=row["prev_hash"],
+        hash=row["hash"],
+    )
+
+
+@dataclass(slots=True)
+class EventInput:
+    """One explicit event to log (the generic ``log_event`` and the batch form)."""
+
+    event_type: EventType | str
+    resource_type: str = ""
+    resource_id: str = ""
+    action: str = ""
+    details: dict[str, Any] | None = None
+    severity: EventSeverity | str = EventSeverity.INFO
+    user: str | None = None
+
+
+@dataclass(slots=True)
+class LoggedBatch:
+    """What a batch append stored: seqs ``first_seq..last_seq`` in one transaction."""
+
+    first_seq: int
+    last_seq: int
+    event_ids: list[str]
+    last_hash: str
+
+    def __len__(self) -> int:
+        return len(self.event_ids)
+
+
+@dataclass(slots=True)
+class EventQuery:
+    """Filters of a query; every given filter must match. Results are newest first."""
+
+    event_types: Sequence[EventType | str] = ()
+    severities: Sequence[EventSeverity | str] = ()
+    min_severity: EventSeverity | str | None = None
+    user: str = ""
+    resource_type: str = ""
+    resource_id: str = ""
+    start_us: int | None = None
+    end_us: int | None = None
+    text: str = ""
+    page_size: int = 0
+    page_token: str = ""
+
+
+@dataclass(slots=True)
+class EventPage:
+    """One page of a query; ``next_page_token`` continues it (empty: no more)."""
+
+    events: list[AuditEvent]
+    next_page_token: str = ""
 
 
 def parse_event_type(value: EventType | str, *, field: str = "event_type") -> EventType:

@@ -91,7 +91,8 @@ def canonical_body(row: Mapping[str, Any], details_text: str) -> str:
 
 def stored_hash(row: Mapping[str, Any], details_text: str) -> str:
     """Hash of an event whose details are canonical JSON text."""
-    return hashlib.sha256((row["prev_hash"] + canonical_body(row, details_text)).encode()).hexdigest()
+    text = row["prev_hash"] + canonical_body(row, details_text)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 async def append(

@@ -1,14 +1,75 @@
 """The compliance report: what happened in a period, who did it, and whether the record
-of it is intact. Stored as JSON (``audit_reports``) and rendered as Markdown or HTML."""
+of it is intact. Stored as JSON (``audit_reports``) and rendered as Markdown or HTML.
+Computed by :mod:`neural.mlops.server.audit.compliance`."""
 
 from __future__ import annotations
 
 import html
+import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
-from neural.mlops.server.clock import from_us
+from neural.mlops.server.audit.events import AuditEvent
+from neural.mlops.server.errors import InvalidArgument
+
+
+class Decision(StrEnum):
+    GRANTED = "granted"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalDecision:
+    """One approval decision of a report: who decided what about which model version
+    (``resource_id``, ``name:version``) and how long after the promotion request."""
+
+    time: datetime
+    decision: Decision
+    event_type: str
+    resource_id: str
+    actor: str
+    requested_by: str
+    request_id: str
+    seconds_to_decision: float | None  # None: no request found before the decision
+    comment: str
+    seq: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """The decision as the report's JSON holds it."""
+        return {
+            "time": self.time.isoformat(),
+            "decision": str(self.decision),
+            "event_type": self.event_type,
+            "resource_id": self.resource_id,
+            "actor": self.actor,
+            "requested_by": self.requested_by,
+            "request_id": self.request_id,
+            "seconds_to_decision": self.seconds_to_decision,
+            "comment": self.comment,
+            "seq": self.seq,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ReportInfo:
+    """A saved report as a listing shows it."""
+
+    report_id: str
+    generated_at: datetime
+    start_date: datetime
+    end_date: datetime
+    generated_by: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {
+            "report_id": self.report_id,
+            "generated_at": self.generated_at.isoformat(),
+            "start_date": self.start_date.isoformat(),
+            "end_date": self.end_date.isoformat(),
+            "generated_by": self.generated_by,
+        }
 
 
 @dataclass
@@ -20,7 +81,8 @@ class ComplianceReport:
     * ``security_violations``: the violation events (at most ``list_limit``; the count
       is ``summary['security_violation_count']``).
     * ``approvals``: one entry per approval decision (granted or rejected) with
-      ``seconds_to_decision`` from the promotion request to the decision.
+      ``seconds_to_decision`` from the promotion request to the decision
+      (:meth:`ApprovalDecision.to_dict`).
     * ``deployments`` / ``rollbacks``: the deployment and rollback events.
     * ``unapproved_production_changes``: changes to production with no approval for the
       same model version before them; should be empty.
@@ -102,20 +164,23 @@ class ComplianceReport:
 
     def _facts(self) -> list[tuple[str, Any]]:
         cv = self.chain_verification
-        chain = "valid" if cv.get("valid") else f"INVALID at seq {cv.get('first_bad_seq')}: {cv.get('reason')}"
+        chain = ("valid" if cv.get("valid")
+                 else f"INVALID at seq {cv.get('first_bad_seq')}: {cv.get('reason')}")
+        s = self.summary
         return [
             ("Report", self.report_id),
             ("Period", f"{self.start_date.isoformat()} to {self.end_date.isoformat()}"),
             ("Generated", f"{self.generated_at.isoformat()} by {self.generated_by}"),
             ("Total events", self.total_events),
-            ("Most active user", self.summary.get("most_active_user") or "-"),
-            ("Security violations", self.summary.get("security_violation_count", 0)),
+            ("Most active user", s.get("most_active_user") or "-"),
+            ("Security violations", s.get("security_violation_count", 0)),
             ("Approvals granted / rejected",
-             f"{self.summary.get('approvals_granted', 0)} / {self.summary.get('approvals_rejected', 0)}"),
-            ("Median seconds to decision", self.summary.get("median_seconds_to_decision")),
+             f"{s.get('approvals_granted', 0)} / {s.get('approvals_rejected', 0)}"),
+            ("Median seconds to decision", s.get("median_seconds_to_decision")),
             ("Deployments / rollbacks",
-             f"{self.summary.get('deployment_count', 0)} / {self.summary.get('rollback_count', 0)}"),
-            ("Production changes without approval", self.summary.get("unapproved_production_change_count", 0)),
+             f"{s.get('deployment_count', 0)} / {s.get('rollback_count', 0)}"),
+            ("Production changes without approval",
+             s.get("unapproved_production_change_count", 0)),
             ("Audit chain", f"{chain} ({cv.get('events_checked', 0)} events checked)"),
         ]
 
@@ -168,25 +233,23 @@ class ComplianceReport:
         if fmt == "html":
             return self.to_html()
         if fmt == "json":
-            import json
-
             return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
-        from neural.mlops.server.errors import InvalidArgument
+        raise InvalidArgument(
+            f"unknown report format {fmt!r}; use markdown, html or json", field="format"
+        )
 
-        raise InvalidArgument(f"unknown report format {fmt!r}; use markdown, html or json", field="format")
 
-
-def event_summary(row: dict[str, Any]) -> dict[str, Any]:
+def event_summary(ev: AuditEvent) -> dict[str, Any]:
     """The JSON form of one event inside a report."""
     return {
-        "seq": row["seq"],
-        "event_id": row["event_id"],
-        "time": from_us(row["ts_us"]).isoformat(),
-        "event_type": row["event_type"],
-        "severity": row["severity"],
-        "actor": row["actor"],
-        "resource_type": row["resource_type"],
-        "resource_id": row["resource_id"],
-        "action": row["action"],
-        "details": row["details"],
+        "seq": ev.seq,
+        "event_id": ev.event_id,
+        "time": ev.timestamp.isoformat(),
+        "event_type": str(ev.event_type),
+        "severity": str(ev.severity),
+        "actor": ev.actor,
+        "resource_type": ev.resource_type,
+        "resource_id": ev.resource_id,
+        "action": ev.action,
+        "details": ev.details,
     }

@@ -50,14 +50,20 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
                                   field="start_date" if start is None else "end_date")
         return convert.report_to_pb(await self.audit.generate_compliance_report(start, end))
 
-    async def GetReport(self, request: pb.GetReportRequest, context: Any) -> pb.ComplianceReportMessage:
+    async def GetReport(
+        self, request: pb.GetReportRequest, context: Any
+    ) -> pb.ComplianceReportMessage:
         return convert.report_to_pb(await self.audit.get_report(request.report_id))
 
-    async def ListReports(self, request: pb.ListReportsRequest, context: Any) -> pb.ListReportsResponse:
-        rows = await self.audit.list_reports(request.limit or 100)
-        return pb.ListReportsResponse(reports=[pb.ReportInfo(**r) for r in rows])
+    async def ListReports(
+        self, request: pb.ListReportsRequest, context: Any
+    ) -> pb.ListReportsResponse:
+        infos = await self.audit.list_reports(request.limit or 100)
+        return pb.ListReportsResponse(reports=[convert.report_info_to_pb(i) for i in infos])
 
-    async def ExportAuditTrail(self, request: pb.ExportRequest, context: Any) -> AsyncIterator[pb.ExportChunk]:
+    async def ExportAuditTrail(
+        self, request: pb.ExportRequest, context: Any
+    ) -> AsyncIterator[pb.ExportChunk]:
         stream = self.audit.export_stream(
             request.format,
             convert.ts_to_us(request, "start_time"),
@@ -70,10 +76,14 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
             elif item:
                 yield pb.ExportChunk(data=item)
 
-    async def VerifyChain(self, request: pb.VerifyChainRequest, context: Any) -> pb.ChainVerification:
+    async def VerifyChain(
+        self, request: pb.VerifyChainRequest, context: Any
+    ) -> pb.ChainVerification:
         return convert.verification_to_pb(await self.audit.verify_chain())
 
-    async def CreateCheckpoint(self, request: pb.CheckpointRequest, context: Any) -> pb.CheckpointResponse:
+    async def CreateCheckpoint(
+        self, request: pb.CheckpointRequest, context: Any
+    ) -> pb.CheckpointResponse:
         cp = await self.audit.checkpoint("manual")
         out = pb.CheckpointResponse()
         if cp is not None:
@@ -96,6 +106,8 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
     async def RotateKey(self, request: pb.RotateKeyRequest, context: Any) -> pb.RotateKeyResponse:
         return convert.rotation_to_pb(await self.audit.rotate_key(request.reason))
 
-    async def GetPublicKey(self, request: pb.GetPublicKeyRequest, context: Any) -> pb.GetPublicKeyResponse:
+    async def GetPublicKey(
+        self, request: pb.GetPublicKeyRequest, context: Any
+    ) -> pb.GetPublicKeyResponse:
         key = self.audit.current_key()
         return pb.GetPublicKeyResponse(key_id=key.key_id, public_key_pem=key.public_pem)

@@ -1,10 +1,11 @@
 """The Ed25519 key that signs audit checkpoints, kept outside the database.
 
 The private key lives in a PEM file (default ``<data_dir>/keys/audit_ed25519.pem``, or
-``NEURAL_MLOPS_AUDIT_KEY_FILE``), created with mode 0600 on first start. Someone who can
-rewrite the database but not read this file cannot forge a checkpoint, so a rewritten
-chain no longer matches the signed heads. ``key_id`` is the SHA-256 of the raw public key
-(first 16 hex digits) and names the key in every checkpoint and export seal.
+``NEURAL_MLOPS_AUDIT_KEY_FILE``: :mod:`neural.mlops.server.audit.config`), created with
+mode 0600 on first start. Someone who can rewrite the database but not read this file
+cannot forge a checkpoint, so a rewritten chain no longer matches the signed heads.
+``key_id`` is the SHA-256 of the raw public key (first 16 hex digits) and names the key in
+every checkpoint and export seal.
 
 Rotation replaces the private key and keeps the old public key in ``retired/`` beside the
 key file (``<key_id>.pub``): the checkpoints it signed still verify, and a checkpoint
@@ -24,14 +25,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from neural.mlops.server.errors import FailedPrecondition
 from neural.mlops.server.fsutil import fsync_dir, write_synced
-
-KEY_ENV = "NEURAL_MLOPS_AUDIT_KEY_FILE"
-DEFAULT_KEY_PATH = Path("keys") / "audit_ed25519.pem"
-
-
-def default_key_path(data_dir: Path) -> Path:
-    env = os.environ.get(KEY_ENV)
-    return Path(env).expanduser() if env else data_dir / DEFAULT_KEY_PATH
 
 
 def public_key_id(pub: Ed25519PublicKey) -> str:
@@ -129,6 +122,48 @@ def load_retired(key_path: Path) -> dict[str, Ed25519PublicKey]:
         pub = load_public_key(f.read_bytes())
         out[public_key_id(pub)] = pub
     return out
+
+
+class Keyring:
+    """The key that signs now and the public halves of the keys it replaced.
+
+    Another process on the same store (a second embedded user, the control plane) may
+    rotate the key: :meth:`refresh` takes the key file's current key and re-reads
+    ``retired/`` (a deleted retired key must show up as unknown)."""
+
+    def __init__(self, path: Path) -> None:
+        self.key = SigningKey.load_or_create(path)
+        self.retired = load_retired(path)
+        self._stat = _file_stat(path)
+
+    def refresh(self) -> None:
+        now = _file_stat(self.key.path)
+        if now != self._stat:
+            self.key = SigningKey.load_or_create(self.key.path)
+            self._stat = _file_stat(self.key.path)
+        self.retired = load_retired(self.key.path)
+
+    def public_key(self, key_id: str) -> Ed25519PublicKey | None:
+        """The public key named ``key_id``: the current one or a retired one."""
+        return self.key.public if key_id == self.key.key_id else self.retired.get(key_id)
+
+    def rotate(self) -> tuple[SigningKey, SigningKey]:
+        """Replace the key in its file; returns (old, new). The old key can still sign
+        (its endorsement of the new one) and its public half verifies from now on."""
+        old = self.key
+        new = old.rotate()
+        self._stat = _file_stat(new.path)
+        self.retired[old.key_id] = old.public
+        self.key = new
+        return old, new
+
+
+def _file_stat(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_mtime_ns
 
 
 def _write_private(path: Path, key: Ed25519PrivateKey) -> Path:

@@ -95,7 +95,8 @@ class ChainChecker:
                 )
                 return self._fail(row, f"{missing} missing before seq {seq} (deleted)")
             return self._fail(
-                row, f"seq {seq} where {self.expected_seq} was expected (events reordered or inserted)"
+                row,
+                f"seq {seq} where {self.expected_seq} was expected (events reordered or inserted)",
             )
         if row.get("prev_hash") != self.prev_hash:
             return self._fail(

@@ -1,0 +1,177 @@
+"""Explicit events: validated, appended to the chain in one transaction, and queried.
+
+Automatic events need nothing from here: every ``db.change()`` appends its records to the
+chain in the same transaction (:mod:`neural.mlops.server.audit.hashchain`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from neural.mlops.server.audit import store
+from neural.mlops.server.audit.events import (
+    AuditEvent,
+    AuditRecord,
+    EventInput,
+    EventPage,
+    EventQuery,
+    EventSeverity,
+    LoggedBatch,
+    parse_event_type,
+    parse_severity,
+    row_to_event,
+)
+from neural.mlops.server.audit.hashchain import canonical_json
+from neural.mlops.server.clock import from_us
+from neural.mlops.server.errors import InvalidArgument
+from neural.mlops.server.identity import current_call
+from neural.mlops.server.storage import Database
+
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 10_000
+MAX_BATCH = 100_000
+MAX_DETAILS_BYTES = 64 * 1024
+# EventInput field -> the stored column that bounds it.
+_BOUNDED = {"resource_type": "resource_type", "resource_id": "resource_id",
+            "action": "action", "user": "actor"}
+
+
+def check_range(start_us: int | None, end_us: int | None) -> None:
+    """Refuse a time range that ends before it starts."""
+    if start_us is not None and end_us is not None and end_us < start_us:
+        raise InvalidArgument(
+            f"end_date ({from_us(end_us).isoformat()}) is before start_date "
+            f"({from_us(start_us).isoformat()})",
+            field="end_date",
+        )
+
+
+class EventLog:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def log_events(self, items: Sequence[EventInput]) -> list[AuditEvent]:
+        """Append explicit events, all in one transaction (all or none)."""
+        return [row_to_event(r) for r in await self._append(items)]
+
+    async def log_batch(self, items: Sequence[EventInput]) -> LoggedBatch:
+        """:meth:`log_events` for bulk ingest: returns only what was stored where."""
+        rows = await self._append(items)
+        return LoggedBatch(
+            rows[0]["seq"], rows[-1]["seq"], [r["event_id"] for r in rows], rows[-1]["hash"]
+        )
+
+    async def _append(self, items: Sequence[EventInput]) -> list[dict[str, Any]]:
+        if not items:
+            raise InvalidArgument("no events to log", field="events")
+        if len(items) > MAX_BATCH:
+            raise InvalidArgument(f"at most {MAX_BATCH} events per batch", field="events")
+        ctx = current_call()
+        records = [_record(i, ctx.authenticated, ctx.actor) for i in items]
+        async with self.db.change() as ch:
+            ch.records.extend(records)
+        return ch.events
+
+    async def query(self, q: EventQuery) -> EventPage:
+        """The newest page of events matching every filter of ``q``."""
+        check_range(q.start_us, q.end_us)
+        size = q.page_size or DEFAULT_PAGE_SIZE
+        if not 0 < size <= MAX_PAGE_SIZE:
+            raise InvalidArgument(f"page_size must be 1..{MAX_PAGE_SIZE}", field="page_size")
+        types = sorted({str(parse_event_type(t)) for t in q.event_types})
+        severities = _severities(q)
+        if severities is None:
+            return EventPage([])
+        f = store.EventFilter(
+            types=types, severities=severities, user=q.user, resource_type=q.resource_type,
+            resource_id=q.resource_id, start_us=q.start_us, end_us=q.end_us, text=q.text,
+            before=_page_position(q.page_token),
+        )
+        async with self.db.read() as conn:
+            rows = await store.newest_events(conn, f, size + 1)
+        token = ""
+        if len(rows) > size:
+            rows = rows[:size]
+            last = store.row_dict(rows[-1])
+            token = f"{last['ts_us']}.{last['seq']}"
+        return EventPage([row_to_event(store.row_dict(r)) for r in rows], token)
+
+
+def _severities(q: EventQuery) -> list[str] | None:
+    """The severities to match (empty: any), or None when the filters exclude them all."""
+    sevs = {parse_severity(s) for s in q.severities}
+    if q.min_severity:
+        floor = parse_severity(q.min_severity, field="min_severity")
+        allowed = {s for s in EventSeverity if s.rank >= floor.rank}
+        sevs = (sevs & allowed) if sevs else allowed
+        if not sevs:
+            return None
+    if len(sevs) == len(EventSeverity):
+        return []
+    return sorted(str(s) for s in sevs)
+
+
+def _page_position(token: str) -> tuple[int, int] | None:
+    """(ts_us, seq) of the last event of the previous page, from its token."""
+    if not token:
+        return None
+    try:
+        ts_s, seq_s = token.split(".", 1)
+        return int(ts_s), int(seq_s)
+    except ValueError:
+        raise InvalidArgument(
+            "page_token is not one this server issued", field="page_token"
+        ) from None
+
+
+def _record(item: EventInput, authenticated: bool, principal: str) -> AuditRecord:
+    """The record of one explicit event, validated. An authenticated principal is the
+    actor; a different claimed user stays as a detail."""
+    etype = parse_event_type(item.event_type)
+    severity = parse_severity(item.severity)
+    _check_bounded(item)
+    details = item.details if item.details is not None else {}
+    text = _details_text(details)
+    actor = item.user or principal
+    if authenticated:
+        actor = principal
+        if item.user and item.user != principal:
+            details = {**details, "claimed_user": item.user}
+            text = canonical_json(details)
+    return AuditRecord(
+        event_type=etype,
+        resource_type=item.resource_type or "",
+        resource_id=item.resource_id or "",
+        action=item.action or str(etype),
+        details=details,
+        severity=severity,
+        actor=actor,
+        details_text=text,
+    )
+
+
+def _check_bounded(item: EventInput) -> None:
+    for name, column in _BOUNDED.items():
+        value = getattr(item, name) or ""
+        if not isinstance(value, str):
+            raise InvalidArgument(f"{name} must be a string", field=name)
+        limit = store.column_limit(column)
+        if len(value) > limit:
+            raise InvalidArgument(f"{name} is longer than {limit} characters", field=name)
+
+
+def _details_text(details: Any) -> str:
+    """The canonical JSON of an event's details, checked for type and size."""
+    if not isinstance(details, dict):
+        raise InvalidArgument("details must be a mapping of JSON values", field="details")
+    try:
+        text = canonical_json(details)
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgument(
+            f"details are not JSON-serialisable: {exc}", field="details"
+        ) from None
+    # Characters <= bytes <= 4 * characters: encode only when it could be too long.
+    if len(text) > MAX_DETAILS_BYTES // 4 and len(text.encode()) > MAX_DETAILS_BYTES:
+        raise InvalidArgument(f"details exceed {MAX_DETAILS_BYTES} bytes", field="details")
+    return text
