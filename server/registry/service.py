@@ -17,7 +17,6 @@ from typing import Any
 
 from neural.mlops.server.clock import Clock, SystemClock
 from neural.mlops.server.registry import history as _history
-from neural.mlops.server.registry import store
 from neural.mlops.server.registry.aliases import Aliases
 from neural.mlops.server.registry.artifacts import ArtifactStore
 from neural.mlops.server.registry.model import (
@@ -169,18 +168,3 @@ class RegistryService:
 
     async def history(self, name: str, version: str = "") -> list[HistoryEntry]:
         return await _history.history(self.db, name, version)
-
-    # ------------------------------------------------------------------ transitional
-    # deployments/service.py's LocalRegistryGate still calls these; it moves to `port`
-    # (issue #11) and then they go.
-
-    async def _resolve(self, conn: Any, name: str, version: str) -> int:
-        return (await store.resolve(conn, name, version)).id
-
-    async def _load(self, conn: Any, vid: int) -> ModelVersion:
-        return await store.load(conn, vid)
-
-    async def _set_stage(self, ch: Any, mvers: ModelVersion, target: ModelStage, actor: str,
-                         reason: str, request_id: str) -> None:
-        row = await store.resolve(ch.conn, mvers.name, mvers.version)
-        await self._stages.set(ch, row, target, actor, reason, request_id)
