@@ -1,45 +1,62 @@
-"""How a Python API object reaches the domain: in process (embedded) or over gRPC (remote).
+"""How a Python API object reaches its domain: in process (embedded) or over gRPC (remote).
 
 ``location`` is a folder for the embedded store (``"./models"``) or ``grpc://HOST:PORT``
-for a control plane. Embedded objects that point at the same folder share one store and
-one background event loop; remote objects share nothing but the address.
+for a control plane. Either way an API method is written once, as one call on its domain
+service, e.g. ``self._call(lambda r: r.get_model_version(name, version))``: embedded, the
+call runs on the store's own domain service (objects on the same folder share one store
+and one private event-loop thread); remote, on an adapter with the same methods that
+speaks gRPC (every remote object has its own channel, all on one shared loop thread).
 """
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import os
 import threading
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
-import grpc
 import structlog
 
-from neural.mlops.server.errors import BY_STATUS, MLOpsError, Unavailable
-from neural.mlops.server.grpc_errors import ERROR_FIELD_KEY, REQUEST_ID_KEY, USER_KEY
+from neural.mlops._channel import GRPC_SCHEME
+from neural.mlops._loop import LoopThread
+from neural.mlops._remote.connection import RemoteConnection, calling_as, error_from_rpc
 from neural.mlops.server.identity import CallContext, reset_call, set_call
 from neural.mlops.server.logging import configure_logging
 
 if TYPE_CHECKING:
     from neural.mlops.server.services import Services
 
-T = TypeVar("T")
+__all__ = ["EmbeddedRuntime", "ServiceClient", "error_from_rpc", "is_remote"]
 
-GRPC_SCHEME = "grpc://"
+T = TypeVar("T")
+S = TypeVar("S")
 
 
 def is_remote(location: str | os.PathLike[str]) -> bool:
     return str(location).startswith(GRPC_SCHEME)
 
 
+@contextmanager
+def _embedded_caller(actor: str | None) -> Iterator[None]:
+    """The call context a servicer would set, for a call made in this process."""
+    token = set_call(
+        CallContext(actor=actor or "anonymous", request_id=uuid.uuid4().hex, peer="embedded")
+    )
+    try:
+        yield
+    finally:
+        reset_call(token)
+
+
 class EmbeddedRuntime:
     """One store opened in this process, driven from a private event-loop thread."""
 
-    _instances: dict[Path, EmbeddedRuntime] = {}
+    _instances: ClassVar[dict[Path, EmbeddedRuntime]] = {}
     _guard = threading.Lock()
 
     def __init__(self, path: Path) -> None:
@@ -47,15 +64,12 @@ class EmbeddedRuntime:
             # A library stays quiet unless its host application configures logging.
             configure_logging("warning")
         self.path = path
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self.loop.run_forever, name=f"neural-mlops:{path.name}", daemon=True
-        )
-        self._thread.start()
-        # Imported here: remote clients never need the domain (numpy, scipy, SQLAlchemy).
+        self.thread = LoopThread(f"neural-mlops:{path.name}")
+        self.loop = self.thread.loop
+        # Imported here: remote clients never open a store.
         from neural.mlops.server.services import Services
 
-        self.services: Services = self._submit(Services.open(path))
+        self.services: Services = self.thread.run(Services.open(path))
 
     @classmethod
     def for_path(cls, location: str | os.PathLike[str]) -> EmbeddedRuntime:
@@ -66,29 +80,20 @@ class EmbeddedRuntime:
                 rt = cls._instances[path] = cls(path)
             return rt
 
-    def _submit(self, coro: Awaitable[T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()  # type: ignore[arg-type]
-
     def call(self, fn: Callable[[Services], Awaitable[T]], *, actor: str | None = None) -> T:
         """Run ``fn(services)`` on the store's loop with an embedded call context."""
 
         async def run() -> T:
-            token = set_call(
-                CallContext(actor=actor or "anonymous", request_id=uuid.uuid4().hex, peer="embedded")
-            )
-            try:
+            with _embedded_caller(actor):
                 return await fn(self.services)
-            finally:
-                reset_call(token)
 
-        return self._submit(run())
+        return self.thread.run(run())
 
     def close(self) -> None:
-        if self.loop.is_closed():
+        if not self.thread.running:
             return
-        self._submit(self.services.close())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(timeout=5)
+        self.thread.run(self.services.close())
+        self.thread.stop()
 
     @classmethod
     def close_all(cls) -> None:
@@ -98,115 +103,101 @@ class EmbeddedRuntime:
             cls._instances.clear()
 
 
-atexit.register(EmbeddedRuntime.close_all)
+class _RemoteLoop:
+    """The loop thread every remote API object shares, and the channels open on it."""
+
+    _thread: LoopThread | None = None
+    _guard = threading.Lock()
+    _open: weakref.WeakSet[RemoteConnection] = weakref.WeakSet()
+
+    @classmethod
+    def connect(cls, location: str, *, token: str | None, timeout: float) -> RemoteConnection:
+        with cls._guard:
+            if cls._thread is None or not cls._thread.running:
+                cls._thread = LoopThread("neural-mlops:remote")
+            thread = cls._thread
+        conn = RemoteConnection.open(location, token=token, timeout=timeout, thread=thread)
+        cls._open.add(conn)
+        return conn
+
+    @classmethod
+    def close(cls, conn: RemoteConnection) -> None:
+        cls._open.discard(conn)
+        if conn.thread.running:
+            conn.thread.run(conn.close())
+
+    @classmethod
+    def close_all(cls) -> None:
+        for conn in list(cls._open):
+            cls.close(conn)
+        if cls._thread is not None:
+            cls._thread.stop()
 
 
-def error_from_rpc(err: grpc.RpcError) -> MLOpsError:
-    """Rebuild the domain exception the server raised (same class, message and field)."""
-    code = err.code() if hasattr(err, "code") else grpc.StatusCode.UNKNOWN
-    details = err.details() if hasattr(err, "details") else str(err)
-    field = None
-    trailers = err.trailing_metadata() if hasattr(err, "trailing_metadata") else None
-    for key, value in trailers or ():
-        if key == ERROR_FIELD_KEY:
-            field = value
-    cls = BY_STATUS.get(code.name, MLOpsError)
-    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-        cls = Unavailable
-    return cls(details or code.name, field=field)
+def _close_everything() -> None:
+    _RemoteLoop.close_all()
+    EmbeddedRuntime.close_all()
 
 
-class RemoteConnection:
-    """A gRPC channel to a control plane, with identity metadata and error mapping."""
-
-    def __init__(self, location: str, *, token: str | None = None, timeout: float = 60.0) -> None:
-        self.address = location[len(GRPC_SCHEME) :] if is_remote(location) else location
-        self.token = token
-        self.timeout = timeout
-        self.channel = grpc.insecure_channel(
-            self.address,
-            options=[
-                ("grpc.max_receive_message_length", 64 * 1024 * 1024),
-                ("grpc.max_send_message_length", 64 * 1024 * 1024),
-            ],
-        )
-        self._stubs: dict[type, Any] = {}
-
-    def stub(self, stub_cls: type[T]) -> T:
-        if stub_cls not in self._stubs:
-            self._stubs[stub_cls] = stub_cls(self.channel)  # type: ignore[call-arg]
-        return self._stubs[stub_cls]  # type: ignore[no-any-return]
-
-    def metadata(self, actor: str | None) -> list[tuple[str, str]]:
-        md = [(REQUEST_ID_KEY, uuid.uuid4().hex)]
-        if actor:
-            md.append((USER_KEY, actor))
-        if self.token:
-            md.append(("authorization", f"Bearer {self.token}"))
-        return md
-
-    def call(self, method: Callable[..., T], request: Any, *, actor: str | None = None,
-             timeout: float | None = None) -> T:
-        try:
-            return method(request, metadata=self.metadata(actor), timeout=timeout or self.timeout)
-        except grpc.RpcError as err:
-            raise error_from_rpc(err) from None
-
-    def stream(self, method: Callable[..., Iterator[T]], request: Any, *, actor: str | None = None,
-               timeout: float | None = None) -> Iterator[T]:
-        try:
-            yield from method(request, metadata=self.metadata(actor), timeout=timeout)
-        except grpc.RpcError as err:
-            raise error_from_rpc(err) from None
-
-    def close(self) -> None:
-        self.channel.close()
+atexit.register(_close_everything)
 
 
-class ServiceClient:
+class ServiceClient(Generic[S]):
     """Base of the Python API objects: one location, embedded or remote, same methods.
 
-    A subclass names the :class:`Services` attribute of its domain (``service``) and its
-    generated gRPC stub (``stub_class``); its methods then call ``self._local(fn)`` with
-    ``fn(domain_service)`` in embedded mode, or ``self._rpc("Method", request)`` remotely.
-    """
+    ``S`` is the domain service (``RegistryService | RemoteRegistry``...): a subclass
+    names its :class:`Services` attribute (``service``) and its remote adapter
+    (``remote``), and writes each method once as ``self._call(lambda svc: ...)``."""
 
-    service: str = ""
-    stub_class: type = object
+    service: ClassVar[str] = ""
+    remote: ClassVar[Callable[[RemoteConnection], Any]]
 
     def __init__(self, location: str | os.PathLike[str], *, token: str | None = None,
                  timeout: float = 60.0) -> None:
         self.location = str(location)
-        self._remote: RemoteConnection | None = None
         self._embedded: EmbeddedRuntime | None = None
+        self._remote: RemoteConnection | None = None
+        self._service: S
+        self._scope: Callable[[str | None], AbstractContextManager[None]]
         if is_remote(self.location):
-            self._remote = RemoteConnection(self.location, token=token, timeout=timeout)
-            self._stub = self._remote.stub(self.stub_class)
+            self._remote = _RemoteLoop.connect(self.location, token=token, timeout=timeout)
+            self._thread = self._remote.thread
+            self._service = type(self).remote(self._remote)
+            self._scope = calling_as
         else:
             self._embedded = EmbeddedRuntime.for_path(self.location)
+            self._thread = self._embedded.thread
+            self._service = getattr(self._embedded.services, self.service)
+            self._scope = _embedded_caller
 
     @property
     def is_remote(self) -> bool:
         return self._remote is not None
 
-    def _local(self, fn: Callable[[Any], Awaitable[Any]], actor: str | None = None) -> Any:
-        assert self._embedded is not None
-        service = self.service
-        return self._embedded.call(lambda s: fn(getattr(s, service)), actor=actor)
+    @property
+    def _unnamed_actor(self) -> str:
+        """What an actor argument left empty becomes. Embedded: the anonymous caller.
+        Remote: empty, so the server names the caller (its authenticated principal)."""
+        return "" if self.is_remote else "anonymous"
 
-    def _rpc(self, method: str, request: Any, actor: str | None = None,
-             timeout: float | None = None) -> Any:
-        assert self._remote is not None
-        return self._remote.call(getattr(self._stub, method), request, actor=actor, timeout=timeout)
+    def _call(self, fn: Callable[[S], Awaitable[T]], actor: str | None = None) -> T:
+        """``fn(service)`` on the service's loop, as ``actor`` (a declared identity)."""
 
-    def _stream(self, method: str, request: Any, actor: str | None = None,
-                timeout: float | None = None) -> Iterator[Any]:
-        assert self._remote is not None
-        return self._remote.stream(getattr(self._stub, method), request, actor=actor, timeout=timeout)
+        async def run() -> T:
+            with self._scope(actor):
+                return await fn(self._service)
+
+        return self._thread.run(run())
+
+    def _iterate(self, fn: Callable[[S], AsyncIterator[T]], *, actor: str | None = None,
+                 timeout: float | None = None) -> Iterator[T]:
+        """The items of ``fn(service)`` (an async iterator) until it ends or ``timeout``."""
+        return self._thread.iterate(fn(self._service), timeout=timeout,
+                                    scope=lambda: self._scope(actor))
 
     def close(self) -> None:
         if self._remote is not None:
-            self._remote.close()
+            _RemoteLoop.close(self._remote)
 
     def __enter__(self: T) -> T:
         return self

@@ -28,10 +28,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from neural.mlops._remote.experiments import RemoteExperiments
 from neural.mlops._runtime import ServiceClient
-from neural.mlops.server import validation as v
 from neural.mlops.server.errors import InvalidArgument
-from neural.mlops.server.experiments import convert as c
 from neural.mlops.server.experiments.analysis import DECISION_FIXED, DECISION_SEQUENTIAL
 from neural.mlops.server.experiments.model import (
     ABTest,
@@ -42,13 +41,10 @@ from neural.mlops.server.experiments.model import (
 )
 from neural.mlops.server.experiments.service import (
     CreateSpec,
+    ExperimentService,
     RequestRecord,
-    _strategy,
     _validate_custom,
-    validate_spec,
 )
-from neural.mlops.v1 import experiments_pb2 as pb
-from neural.mlops.v1.experiments_pb2_grpc import ExperimentServiceStub
 
 __all__ = [
     "DECISION_FIXED",
@@ -114,11 +110,11 @@ def _tid(test_id: object) -> str:
     return test_id
 
 
-class ABTestManager(ServiceClient):
+class ABTestManager(ServiceClient[ExperimentService | RemoteExperiments]):
     """The seed's A/B testing API, embedded or remote."""
 
     service = "experiments"
-    stub_class = ExperimentServiceStub
+    remote = RemoteExperiments
 
     def __init__(
         self, location: str | os.PathLike[str] = "./ab_tests", *, token: str | None = None,
@@ -152,41 +148,19 @@ class ABTestManager(ServiceClient):
         (default 0.5). N variants: ``variants=[(name, model_ref, weight), ...]`` with one
         named ``control``. ``decision_rule="sequential"`` decides on the always-valid
         (mSPRT) p-value, so the test may be stopped at any look."""
-        strat = _strategy(strategy)
         spec = CreateSpec(
             name=name, description=description, control_variant=control_variant,
-            treatment_variant=treatment_variant, traffic_split=traffic_split, strategy=strat,
+            treatment_variant=treatment_variant, traffic_split=traffic_split, strategy=strategy,
             created_by=created_by, variants=_listed(variants),
             control=control, confidence_level=confidence_level,
             minimum_detectable_effect=minimum_detectable_effect, power=power,
             decision_rule=decision_rule, sequential_tau=sequential_tau, model_name=model_name,
         )
-        actor = created_by or None
-        if self._embedded is not None:
-            return self._local(lambda e: e.create_test(spec), actor)  # type: ignore[no-any-return]
-        ok = validate_spec(spec)  # the same errors as embedded, before anything is sent
-        req = pb.CreateTestRequest(
-            name=ok.name, description=ok.description, strategy=c.STRATEGY_TO_PB[ok.strategy],
-            created_by=ok.created_by, control=ok.control, model_name=model_name,
-            settings=pb.AnalysisSettings(
-                confidence_level=ok.confidence_level, minimum_detectable_effect=ok.minimum_detectable_effect,
-                power=ok.power, decision_rule=ok.decision_rule, sequential_tau=ok.sequential_tau,
-            ),
-        )
-        if variants is not None:
-            req.variants.extend(pb.Variant(name=n, model_ref=r, weight=w) for n, r, w in ok.declared)
-        else:
-            req.control_variant = ok.declared[0][1]
-            req.treatment_variant = ok.declared[1][1]
-            req.traffic_split = ok.declared[1][2]
-            req.has_traffic_split = True
-        return c.test_from_pb(self._rpc("CreateTest", req, actor))
+        return self._call(lambda e: e.create_test(spec), created_by or None)
 
     def get_test(self, test_id: str) -> ABTest:
         test_id = _tid(test_id)
-        if self._embedded is not None:
-            return self._local(lambda e: e.get_test(test_id))  # type: ignore[no-any-return]
-        return c.test_from_pb(self._rpc("GetTest", pb.TestRef(test_id=test_id)))
+        return self._call(lambda e: e.get_test(test_id))
 
     def list_tests(self, status: TestStatus | str | None = None) -> list[ABTest]:
         """Every test (optionally only those in ``status``), oldest first."""
@@ -194,53 +168,33 @@ class ABTestManager(ServiceClient):
         out: list[ABTest] = []
         token = ""
         while True:
-            if self._embedded is not None:
-                page, token = self._local(lambda e, t=token: e.list_tests(st, page_token=t))
-                out.extend(page)
-            else:
-                resp = self._rpc("ListTests", pb.ListTestsRequest(
-                    status=c.STATUS_TO_PB[st] if st else 0, page_token=token))
-                out.extend(c.test_from_pb(t) for t in resp.tests)
-                token = resp.next_page_token
+            page, token = self._call(lambda e, t=token: e.list_tests(st, page_token=t))
+            out.extend(page)
             if not token:
                 return out
 
-    def _simple(self, method: str, test_id: str, reason: str = "", actor: str | None = None) -> ABTest:
-        if self._embedded is not None:
-            fn = {
-                "StartTest": lambda e: e.start_test(test_id),
-                "PauseTest": lambda e: e.pause_test(test_id, reason),
-                "ResumeTest": lambda e: e.resume_test(test_id),
-                "StopTest": lambda e: e.stop_test(test_id, reason),
-            }[method]
-            return self._local(fn, actor)  # type: ignore[no-any-return]
-        return c.test_from_pb(self._rpc(method, pb.TestRef(test_id=test_id, reason=reason), actor))
-
     def start_test(self, test_id: str, *, actor: str | None = None) -> ABTest:
         test_id = _tid(test_id)
-        return self._simple("StartTest", test_id, actor=actor)
+        return self._call(lambda e: e.start_test(test_id), actor)
 
     def pause_test(self, test_id: str, reason: str = "", *, actor: str | None = None) -> ABTest:
         test_id = _tid(test_id)
-        return self._simple("PauseTest", test_id, reason, actor)
+        return self._call(lambda e: e.pause_test(test_id, reason), actor)
 
     def resume_test(self, test_id: str, *, actor: str | None = None) -> ABTest:
         test_id = _tid(test_id)
-        return self._simple("ResumeTest", test_id, actor=actor)
+        return self._call(lambda e: e.resume_test(test_id), actor)
 
     def stop_test(self, test_id: str, reason: str = "", *, actor: str | None = None) -> ABTest:
         test_id = _tid(test_id)
-        return self._simple("StopTest", test_id, reason, actor)
+        return self._call(lambda e: e.stop_test(test_id, reason), actor)
 
     def conclude_test(
         self, test_id: str, winner: str | None = None, reason: str = "", *, actor: str | None = None
     ) -> ABTest:
         """Conclude with ``winner`` (a variant name); without it, the analysis' recommendation."""
         test_id = _tid(test_id)
-        if self._embedded is not None:
-            return self._local(lambda e: e.conclude_test(test_id, winner, reason), actor)  # type: ignore[no-any-return]
-        return c.test_from_pb(self._rpc(
-            "ConcludeTest", pb.ConcludeTestRequest(test_id=test_id, winner=winner or "", reason=reason), actor))
+        return self._call(lambda e: e.conclude_test(test_id, winner, reason), actor)
 
     def update_split(
         self,
@@ -254,43 +208,20 @@ class ABTestManager(ServiceClient):
     ) -> ABTest:
         """Ramp up: a running test's split may only grow unless ``explicit=True``."""
         test_id = _tid(test_id)
-        if self._embedded is not None:
-            return self._local(  # type: ignore[no-any-return]
-                lambda e: e.update_split(test_id, weights, traffic_split=traffic_split,
-                                         explicit=explicit, reason=reason), actor)
-        if traffic_split is not None:
-            if weights is not None:
-                raise InvalidArgument("pass weights or traffic_split, not both", field="weights")
-            test = self.get_test(test_id)
-            if len(test.variants) != 2:
-                raise InvalidArgument("traffic_split needs a two-variant test; pass weights", field="traffic_split")
-            if isinstance(traffic_split, bool) or not isinstance(traffic_split, (int, float)):
-                raise InvalidArgument("traffic_split must be a number", field="traffic_split")
-            treatment = next(x.name for x in test.variants if x.name != test.control)
-            weights = {treatment: float(traffic_split), test.control: 1.0 - float(traffic_split)}
-        if not isinstance(weights, Mapping):
-            raise InvalidArgument("weights is required", field="weights")
-        checked = {str(k): v.fraction(w, f"weights.{k}") for k, w in weights.items()}
-        return c.test_from_pb(self._rpc("UpdateSplit", pb.UpdateSplitRequest(
-            test_id=test_id, weights=checked, explicit=bool(explicit), reason=v.text(reason, "reason")), actor))
+        return self._call(lambda e: e.update_split(test_id, weights, traffic_split=traffic_split,
+                                                   explicit=explicit, reason=reason), actor)
 
     def force_variant(self, test_id: str, user_id: str, variant: str | None) -> ABTest:
         """QA override: ``user_id`` always gets ``variant`` (``None`` removes the override)."""
         test_id = _tid(test_id)
-        if self._embedded is not None:
-            return self._local(lambda e: e.set_forced_variant(test_id, user_id, variant))  # type: ignore[no-any-return]
-        return c.test_from_pb(self._rpc("SetForcedVariant", pb.SetForcedVariantRequest(
-            test_id=test_id, unit_id=user_id or "", variant=variant or "")))
+        return self._call(lambda e: e.set_forced_variant(test_id, user_id, variant))
 
     # -- assignment and recording ---------------------------------------------
 
     def get_variant(self, test_id: str, user_id: str | None = None) -> str:
         """The variant name for this unit (``"control"`` / ``"treatment"`` with two variants)."""
         test_id = _tid(test_id)
-        if self._embedded is not None:
-            return self._local(lambda e: e.get_variant(test_id, user_id))[0]  # type: ignore[no-any-return]
-        uid = "" if user_id is None else str(user_id)
-        return self._rpc("GetVariant", pb.GetVariantRequest(test_id=test_id, user_id=uid)).variant  # type: ignore[no-any-return]
+        return self._call(lambda e: e.get_variant(test_id, user_id))[0]
 
     def record_request(
         self,
@@ -312,15 +243,12 @@ class ABTestManager(ServiceClient):
             variant=variant, success=success, latency=latency, custom_metrics=custom_metrics,
             error=error, user_id=user_id, timestamp=timestamp, status_code=status_code)])
 
-    def record_requests(self, test_id: str, records: Iterable[RequestRecord | Mapping[str, Any]]) -> int:
+    def record_requests(self, test_id: str,
+                        records: Iterable[RequestRecord | Mapping[str, Any]]) -> int:
         """Record a batch (dicts with record_request's keyword names, or RequestRecord)."""
         test_id = _tid(test_id)
         recs = [_record(r) for r in records]
-        if self._embedded is not None:
-            return self._local(lambda e: e.record_requests(test_id, recs))  # type: ignore[no-any-return]
-        resp = self._rpc("RecordRequests", pb.RecordRequestsRequest(
-            test_id=test_id, records=[c.record_to_pb(r) for r in recs]))
-        return int(resp.recorded)
+        return self._call(lambda e: e.record_requests(test_id, recs))
 
     def record_outcome(
         self,
@@ -340,17 +268,12 @@ class ABTestManager(ServiceClient):
         if timestamp is not None and not isinstance(timestamp, datetime):
             raise InvalidArgument("timestamp must be a datetime", field="timestamp")
         if variant is not None and not isinstance(variant, str):
-            raise InvalidArgument(f"variant must be a variant name, got {variant!r}", field="variant")
-        user_id = "" if user_id is None else str(user_id)
-        if self._embedded is not None:
-            return self._local(lambda e: e.record_outcome(  # type: ignore[no-any-return]
-                test_id, user_id, success=success, custom_metrics=custom, variant=variant,
-                timestamp=timestamp))
-        req = pb.RecordOutcomeRequest(test_id=test_id, user_id=user_id,
-                                      success=success, custom_metrics=custom, variant=variant or "")
-        if timestamp is not None:
-            req.timestamp.CopyFrom(c.ts(timestamp))
-        return self._rpc("RecordOutcome", req).variant  # type: ignore[no-any-return]
+            raise InvalidArgument(f"variant must be a variant name, got {variant!r}",
+                                  field="variant")
+        uid = "" if user_id is None else str(user_id)
+        return self._call(lambda e: e.record_outcome(
+            test_id, uid, success=success, custom_metrics=custom, variant=variant,
+            timestamp=timestamp))
 
     # -- analysis -------------------------------------------------------------
 
@@ -371,18 +294,5 @@ class ABTestManager(ServiceClient):
         for field_name, value in (("since", since), ("until", until)):
             if value is not None and not isinstance(value, datetime):
                 raise InvalidArgument(f"{field_name} must be a datetime", field=field_name)
-        if self._embedded is not None:
-            return self._local(  # type: ignore[no-any-return]
-                lambda e: e.analyze_test(test_id, confidence_level, since=since, until=until))
-        if confidence_level is not None and (
-            isinstance(confidence_level, bool) or not isinstance(confidence_level, (int, float))
-        ):
-            raise InvalidArgument("confidence_level must be a number", field="confidence_level")
-        if confidence_level is not None and not 0.5 <= confidence_level < 1.0:
-            raise InvalidArgument("confidence_level must be in [0.5, 1)", field="confidence_level")
-        req = pb.AnalyzeTestRequest(test_id=test_id, confidence_level=confidence_level or 0.0)
-        if since is not None:
-            req.since.CopyFrom(c.ts(since))
-        if until is not None:
-            req.until.CopyFrom(c.ts(until))
-        return c.analysis_from_pb(self._rpc("AnalyzeTest", req))
+        return self._call(lambda e: e.analyze_test(test_id, confidence_level, since=since,
+                                                   until=until))

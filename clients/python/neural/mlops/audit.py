@@ -14,37 +14,33 @@ rewritten events; :func:`verify_export` checks an export file with no server at 
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime, time
 from typing import Any
 
+from neural.mlops._remote.audit import RemoteAudit
 from neural.mlops._runtime import ServiceClient
-from neural.mlops.server.audit import convert as c
+from neural.mlops.server.audit.checkpoints import Checkpoint
 from neural.mlops.server.audit.events import (
     AuditEvent,
+    EventInput,
+    EventQuery,
     EventSeverity,
     EventType,
+    LoggedBatch,
     parse_event_type,
     parse_severity,
 )
-from neural.mlops.server.audit.export import AtomicOutput, parse_format, verify_export_file
+from neural.mlops.server.audit.export import parse_format, verify_export_file
+from neural.mlops.server.audit.exporter import ExportResult
+from neural.mlops.server.audit.notary import KeyRotation
 from neural.mlops.server.audit.report import ComplianceReport
-from neural.mlops.server.audit.service import (
-    Checkpoint,
-    EventInput,
-    EventQuery,
-    ExportResult,
-    KeyRotation,
-    LoggedBatch,
-    PurgeResult,
-)
+from neural.mlops.server.audit.retention import PurgeResult
+from neural.mlops.server.audit.service import AuditService
 from neural.mlops.server.audit.verify import ChainVerification
 from neural.mlops.server.clock import to_us
 from neural.mlops.server.errors import InvalidArgument
-from neural.mlops.v1 import audit_pb2 as pb
-from neural.mlops.v1.audit_pb2_grpc import AuditServiceStub
 
 __all__ = [
     "AuditEvent",
@@ -124,14 +120,14 @@ def verify_export(path: str | os.PathLike[str], public_key: str | bytes | os.Pat
     return verify_export_file(path, public_key_pem=pem)
 
 
-class AuditLogger(ServiceClient):
+class AuditLogger(ServiceClient[AuditService | RemoteAudit]):
     """The seed's audit API, embedded or remote."""
 
     service = "audit"
-    stub_class = AuditServiceStub
+    remote = RemoteAudit
 
-    def __init__(self, location: str | os.PathLike[str] = "./audit_logs", *, token: str | None = None,
-                 timeout: float = 60.0) -> None:
+    def __init__(self, location: str | os.PathLike[str] = "./audit_logs", *,
+                 token: str | None = None, timeout: float = 60.0) -> None:
         super().__init__(location, token=token, timeout=timeout)
 
     # -- logging ----------------------------------------------------------------
@@ -150,9 +146,7 @@ class AuditLogger(ServiceClient):
         """Append one event. ``user`` is the actor unless the call is authenticated."""
         item = EventInput(parse_event_type(event_type), resource_type, resource_id, action,
                           details, parse_severity(severity), user)
-        if self._embedded is not None:
-            return self._local(lambda a: a.log_event(item), user)  # type: ignore[no-any-return]
-        return c.event_from_pb(self._rpc("LogEvent", pb.LogEventRequest(event=c.input_to_pb(item)), user))
+        return self._call(lambda a: a.log_event(item), user)
 
     def log_events(self, events: Sequence[EventInput | Mapping[str, Any]]) -> LoggedBatch:
         """Append many events in one transaction (all or none): the fast path for ingest."""
@@ -160,10 +154,7 @@ class AuditLogger(ServiceClient):
         for item in items:
             item.event_type = parse_event_type(item.event_type)
             item.severity = parse_severity(item.severity)
-        if self._embedded is not None:
-            return self._local(lambda a: a.log_batch(items))  # type: ignore[no-any-return]
-        resp = self._rpc("LogEvents", pb.LogEventsRequest(events=[c.input_to_pb(i) for i in items]))
-        return LoggedBatch(resp.first_seq, resp.last_seq, list(resp.event_ids), resp.last_hash)
+        return self._call(lambda a: a.log_batch(items))
 
     def log_model_deployment(
         self,
@@ -244,16 +235,9 @@ class AuditLogger(ServiceClient):
             start_us=_us(start_date, "start_date"), end_us=_us(end_date, "end_date"),
             text=text or "", page_size=limit, page_token=page_token,
         )
-        out = EventList()
-        if self._embedded is not None:
-            page = self._local(lambda a: a.query_events(q))
-            out.extend(page.events)
-            out.next_page_token = page.next_page_token
-            return out
-        for chunk in self._stream("QueryEvents", c.query_to_pb(q)):
-            out.extend(c.event_from_pb(e) for e in chunk.events)
-            if chunk.next_page_token:
-                out.next_page_token = chunk.next_page_token
+        page = self._call(lambda a: a.query_events(q))
+        out = EventList(page.events)
+        out.next_page_token = page.next_page_token
         return out
 
     def iter_events(self, page_size: int = 1000, **filters: Any) -> Iterator[AuditEvent]:
@@ -268,28 +252,22 @@ class AuditLogger(ServiceClient):
 
     # -- reports --------------------------------------------------------------------
 
-    def generate_compliance_report(self, start_date: DateLike, end_date: DateLike) -> ComplianceReport:
+    def generate_compliance_report(self, start_date: DateLike,
+                                   end_date: DateLike) -> ComplianceReport:
         """Compute, save and return the compliance report of the period."""
         start, end = _us(start_date, "start_date"), _us(end_date, "end_date")
         if start is None or end is None:
             raise InvalidArgument("start_date and end_date are required",
                                   field="start_date" if start is None else "end_date")
-        if self._embedded is not None:
-            return self._local(lambda a: a.generate_compliance_report(start, end))  # type: ignore[no-any-return]
-        req = pb.GenerateReportRequest(start_time=c.us_to_ts(start), end_time=c.us_to_ts(end))
-        return c.report_from_pb(self._rpc("GenerateComplianceReport", req))
+        return self._call(lambda a: a.generate_compliance_report(start, end))
 
     def get_report(self, report_id: str) -> ComplianceReport:
-        if self._embedded is not None:
-            return self._local(lambda a: a.get_report(report_id))  # type: ignore[no-any-return]
-        return c.report_from_pb(self._rpc("GetReport", pb.GetReportRequest(report_id=report_id)))
+        return self._call(lambda a: a.get_report(report_id))
 
     def list_reports(self, limit: int = 100) -> list[dict[str, Any]]:
-        if self._embedded is not None:
-            return self._local(lambda a: a.list_reports(limit))  # type: ignore[no-any-return]
-        resp = self._rpc("ListReports", pb.ListReportsRequest(limit=limit))
-        return [{"report_id": r.report_id, "generated_at": r.generated_at, "start_date": r.start_date,
-                 "end_date": r.end_date, "generated_by": r.generated_by} for r in resp.reports]
+        """The newest saved reports: ``report_id``, ``generated_at``, ``start_date``,
+        ``end_date`` (ISO strings) and ``generated_by``."""
+        return [r.to_dict() for r in self._call(lambda a: a.list_reports(limit))]
 
     # -- export -----------------------------------------------------------------------
 
@@ -306,60 +284,29 @@ class AuditLogger(ServiceClient):
         start, end = _us(start_date, "start_date"), _us(end_date, "end_date")
         if start is not None and end is not None and end < start:
             raise InvalidArgument("end_date is before start_date", field="end_date")
-        if self._embedded is not None:
-            return self._local(lambda a: a.export_to_file(output_path, fmt, start, end))  # type: ignore[no-any-return]
-        out = AtomicOutput(output_path)
-        seal: dict[str, Any] = {}
-        try:
-            req = pb.ExportRequest(format=fmt, destination=str(out.path.resolve()))
-            if start is not None:
-                req.start_time.CopyFrom(c.us_to_ts(start))
-            if end is not None:
-                req.end_time.CopyFrom(c.us_to_ts(end))
-            for chunk in self._stream("ExportAuditTrail", req):
-                if chunk.seal_json:
-                    seal = json.loads(chunk.seal_json)
-                if chunk.data:
-                    out.write(chunk.data)
-            if not seal:
-                raise InvalidArgument("the server sent no export seal", field="format")
-            final = out.commit()
-        except BaseException:
-            out.abort()
-            raise
-        return ExportResult(str(final), fmt, seal["count"], seal["first_seq"], seal["last_seq"],
-                            out.bytes_written, seal)
+        return self._call(lambda a: a.export_to_file(output_path, fmt, start, end))
 
     # -- integrity ------------------------------------------------------------------
 
     def verify_chain(self) -> ChainVerification:
         """Verify the stored chain: ``result.valid``, else ``first_bad_event_id`` and ``reason``."""
-        if self._embedded is not None:
-            return self._local(lambda a: a.verify_chain())  # type: ignore[no-any-return]
-        return c.verification_from_pb(self._rpc("VerifyChain", pb.VerifyChainRequest()))
+        return self._call(lambda a: a.verify_chain())
 
     @staticmethod
-    def verify_export(path: str | os.PathLike[str], public_key: str | bytes | os.PathLike[str] | None = None) -> ChainVerification:
+    def verify_export(path: str | os.PathLike[str],
+                      public_key: str | bytes | os.PathLike[str] | None = None) -> ChainVerification:
         return verify_export(path, public_key)
 
     def checkpoint(self) -> Checkpoint | None:
         """Sign the current chain head now (after verifying the events since the last one)."""
-        if self._embedded is not None:
-            return self._local(lambda a: a.checkpoint("manual"))  # type: ignore[no-any-return]
-        resp = self._rpc("CreateCheckpoint", pb.CheckpointRequest())
-        return c.checkpoint_from_pb(resp.checkpoint) if resp.HasField("checkpoint") else None
+        return self._call(lambda a: a.checkpoint("manual"))
 
     def list_checkpoints(self) -> list[Checkpoint]:
-        if self._embedded is not None:
-            return self._local(lambda a: a.list_checkpoints())  # type: ignore[no-any-return]
-        resp = self._rpc("ListCheckpoints", pb.ListCheckpointsRequest())
-        return [c.checkpoint_from_pb(cp) for cp in resp.checkpoints]
+        return self._call(lambda a: a.list_checkpoints())
 
     def public_key(self) -> str:
         """The PEM public key that verifies this store's checkpoints and export seals."""
-        if self._embedded is not None:
-            return self._local(lambda a: _async_value(a.current_key().public_pem))  # type: ignore[no-any-return]
-        return str(self._rpc("GetPublicKey", pb.GetPublicKeyRequest()).public_key_pem)
+        return self._call(lambda a: a.public_key()).public_pem
 
     def rotate_key(self, reason: str = "", actor: str | None = None) -> KeyRotation:
         """Replace the store's checkpoint key: the old key signs the chain head and endorses
@@ -367,11 +314,10 @@ class AuditLogger(ServiceClient):
         old public key is kept, so earlier checkpoints still verify."""
         if not isinstance(reason, str):
             raise InvalidArgument("reason must be a string", field="reason")
-        if self._embedded is not None:
-            return self._local(lambda a: a.rotate_key(reason), actor)  # type: ignore[no-any-return]
-        return c.rotation_from_pb(self._rpc("RotateKey", pb.RotateKeyRequest(reason=reason), actor))
+        return self._call(lambda a: a.rotate_key(reason), actor)
 
-    def purge(self, before: DateLike, archive_path: str | os.PathLike[str] | None = None) -> PurgeResult:
+    def purge(self, before: DateLike,
+              archive_path: str | os.PathLike[str] | None = None) -> PurgeResult:
         """Delete events older than ``before`` after archiving them to a sealed ``jsonl``
         export in the store's ``audit/archive/`` folder (``archive_path``: a file name
         there); a signed checkpoint keeps the remaining chain verifiable."""
@@ -379,11 +325,4 @@ class AuditLogger(ServiceClient):
         if before_us is None:
             raise InvalidArgument("before is required", field="before")
         path = os.fspath(archive_path) if archive_path is not None else None
-        if self._embedded is not None:
-            return self._local(lambda a: a.purge(before_us, path))  # type: ignore[no-any-return]
-        resp = self._rpc("Purge", pb.PurgeRequest(before=c.us_to_ts(before_us), archive_path=path or ""))
-        return c.purge_from_pb(resp, before_us)
-
-
-async def _async_value(value: Any) -> Any:
-    return value
+        return self._call(lambda a: a.purge(before_us, path))
