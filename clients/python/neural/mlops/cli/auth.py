@@ -1,6 +1,7 @@
 """``neural-mlops auth``: API tokens, role grants and who you are (docs/security.md).
 
     neural-mlops auth bootstrap --data-dir ./mlops-data        # the first admin token
+    neural-mlops auth bootstrap --data-dir DIR --output admin.token   # file mode 0600
     neural-mlops auth token create ci --role author --models 'fraud-*' --expires 90d
     neural-mlops auth token list | revoke TOKEN_ID
     neural-mlops auth grant alice@example.com reviewer         # or group:ml-team
@@ -58,6 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     b.add_argument("--name", default="admin", help="principal name of the token (default admin)")
     b.add_argument("--expires", help="lifetime, e.g. 30d (default: never)")
     b.add_argument("--json", action="store_true", help="print JSON for scripts")
+    b.add_argument("--output", type=Path, help="write the secret to this new file (0600)")
     b.set_defaults(handler=cmd_bootstrap)
 
     token = cmds.add_parser("token", help="create, list or revoke API tokens")
@@ -67,6 +69,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     c.add_argument("--role", action="append", required=True, help="role (repeatable)")
     c.add_argument("--models", action="append", default=[], help="model-name glob (repeatable)")
     c.add_argument("--expires", help="lifetime, e.g. 30d, 12h (default: never)")
+    c.add_argument("--output", type=Path, help="write the secret to this new file (0600)")
     c.set_defaults(handler=cmd_token_create)
     ls = remote(tk.add_parser("list", help="tokens (never their secrets)"))
     ls.add_argument("--all", action="store_true", help="include revoked tokens")
@@ -117,6 +120,14 @@ def _dict(msg: Any) -> dict[str, Any]:
 
 
 def _print_secret(args: argparse.Namespace, token: Any, secret: str) -> None:
+    if args.output is not None:
+        from neural.mlops.server.fsutil import write_synced
+
+        # Owner-only from the moment the file exists; never overwrite another file.
+        write_synced(args.output, (secret + "\n").encode(), mode=0o600, exclusive=True)
+        print(f"token {token.token_id} for {token.name} written to {args.output} (mode 0600)",
+              file=sys.stderr)
+        return
     if args.json:
         print_json({"token": secret, "token_id": token.token_id, "name": token.name,
                     "roles": list(token.roles), "models": list(token.models)})

@@ -1,0 +1,61 @@
+"""Without authentication: loopback only unless --insecure, declared identities recorded
+as unauthenticated."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import grpc
+import pytest
+from support.processes import ServerProcess, start_server
+from support.rpc import call, message
+
+from neural.mlops.server.app import is_loopback
+
+AUDIT = "/neural.mlops.v1.AuditService/"
+
+
+def test_a_non_loopback_listen_without_auth_is_refused(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "neural.mlops", "serve", "--data-dir", str(tmp_path),
+         "--listen", "0.0.0.0:0"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    assert "without authentication" in out.stderr and "--insecure" in out.stderr
+    assert not (tmp_path / "mlops.db").exists()  # refused before the store opens
+
+
+def test_insecure_allows_a_non_loopback_listen(tmp_path: Path) -> None:
+    srv = start_server(tmp_path, "--insecure", listen="0.0.0.0:0")
+    try:
+        assert srv.proc.poll() is None
+    finally:
+        srv.stop()
+
+
+@pytest.mark.parametrize(("listen", "loopback"), [
+    ("127.0.0.1:1", True), ("localhost:1", True), ("[::1]:1", True), ("127.8.0.1:1", True),
+    ("0.0.0.0:1", False), ("[::]:1", False), ("10.0.0.1:1", False), ("example.com:1", False),
+])
+def test_loopback_addresses(listen: str, loopback: bool) -> None:
+    assert is_loopback(listen) is loopback
+
+
+def test_declared_identities_are_recorded_as_unauthenticated(server: ServerProcess) -> None:
+    with grpc.insecure_channel(server.address) as channel:
+        event = message(AUDIT + "LogEvent").event.__class__(
+            event_type="custom", action="probe", details_json='{"auth": {"method": "token"}}')
+        logged = call(channel, AUDIT + "LogEvent", message(AUDIT + "LogEvent", event=event),
+                      metadata=(("x-neural-user", "mallory"),))
+    assert logged.actor == "mallory"
+    # A caller cannot forge the authentication record.
+    assert json.loads(logged.details_json)["auth"] == {"method": "none"}
+
+
+def test_without_auth_a_bearer_token_is_ignored_and_the_name_declared(server: ServerProcess) -> None:
+    with grpc.insecure_channel(server.address) as channel:
+        me = call(channel, "/neural.mlops.v1.AuthService/WhoAmI", token="nmo_1_2",
+                  metadata=(("x-neural-user", "dana"),))
+    assert not me.authenticated and me.principal == "dana" and me.method == "none"
