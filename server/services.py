@@ -51,7 +51,7 @@ class Services:
         deployments = DeploymentService(db, clock=clock, registry=registry,
                                         on_routes_changed=routing.invalidate)
         routing.add_provider(deployments)
-        experiments = ExperimentService(db, clock=clock, routing=routing)
+        experiments = ExperimentService(db, clock=clock, routing=routing, registry=registry.port)
         routing.add_provider(experiments)
         auth = AuthService(db, clock=clock)
         return cls(data_dir=data_dir, db=db, clock=clock, registry=registry, routing=routing, audit=audit,

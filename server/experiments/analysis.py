@@ -113,11 +113,7 @@ def build_report(
         if name != control
     }
     comparisons = _adjust_across_variants(comparisons, alpha)
-    names = list(comparisons)
-    if "treatment" in comparisons:
-        best = "treatment"
-    else:
-        best = max(names, key=lambda n: stats[n].success_rate or 0.0) if names else control
+    best = _compared_variant(comparisons, stats, control)
     srm = _srm(stats, weights, cfg)
     top = comparisons.get(best) or NO_COMPARISON
     power = plan_power(stats, weights, control, best, cfg, alpha, elapsed_seconds, warnings)
@@ -156,6 +152,16 @@ def _check_data(
         rate = s.success_rate
         if rate is not None and rate in (0.0, 1.0) and s.count > 0:
             warnings.add(f"variant {name!r} has a success rate of {rate:.0%}")
+
+
+def _compared_variant(
+    comparisons: Mapping[str, Comparison], stats: Mapping[str, VariantStats], control: str
+) -> str:
+    """The variant the top level describes: ``treatment``, else the best success rate."""
+    if "treatment" in comparisons:
+        return "treatment"
+    names = list(comparisons)
+    return max(names, key=lambda n: stats[n].success_rate or 0.0) if names else control
 
 
 def _variant_summary(name: str, weight: float, s: VariantStats) -> VariantSummary:

@@ -13,7 +13,8 @@ from neural.mlops.server.experiments.model import (
     TrafficSplitStrategy,
     Variant,
 )
-from neural.mlops.server.experiments.service import RequestRecord
+from neural.mlops.server.experiments.recording import RequestRecord
+from neural.mlops.server.experiments.reporting import TestAnalysis
 from neural.mlops.server.timestamps import from_timestamp as dt
 from neural.mlops.server.timestamps import to_timestamp as ts
 from neural.mlops.v1 import experiments_pb2 as pb
@@ -36,8 +37,6 @@ STATUS_TO_PB = {
 STATUS_FROM_PB = {v: k for k, v in STATUS_TO_PB.items()}
 
 
-
-
 def strategy_to_pb(value: Any) -> int:
     raw = getattr(value, "value", value)
     try:
@@ -53,7 +52,9 @@ def test_to_pb(t: ABTest) -> pb.ABTest:
         description=t.description,
         status=STATUS_TO_PB[t.status],
         strategy=STRATEGY_TO_PB[t.strategy],
-        variants=[pb.Variant(name=v.name, model_ref=v.model_ref, weight=v.weight) for v in t.variants],
+        variants=[
+            pb.Variant(name=v.name, model_ref=v.model_ref, weight=v.weight) for v in t.variants
+        ],
         control=t.control,
         model_name=t.model_name,
         traffic_split=t.traffic_split,
@@ -70,7 +71,9 @@ def test_to_pb(t: ABTest) -> pb.ABTest:
         ),
         forced_variants=t.forced_variants,
         split_history=[
-            pb.SplitChange(at=ts(h.at), actor=h.actor, weights=h.weights, explicit=h.explicit, reason=h.reason)
+            pb.SplitChange(
+                at=ts(h.at), actor=h.actor, weights=h.weights, explicit=h.explicit, reason=h.reason
+            )
             for h in t.split_history
         ],
         running_seconds=t.running_seconds,
@@ -106,7 +109,8 @@ def test_from_pb(m: pb.ABTest) -> ABTest:
         sequential_tau=s.sequential_tau,
         forced_variants=dict(m.forced_variants),
         split_history=[
-            SplitChange(dt(h.at), h.actor, dict(h.weights), h.explicit, h.reason) for h in m.split_history
+            SplitChange(dt(h.at), h.actor, dict(h.weights), h.explicit, h.reason)
+            for h in m.split_history
         ],
         running_seconds=m.running_seconds,
     )
@@ -142,13 +146,14 @@ def record_from_pb(m: pb.RequestRecord) -> RequestRecord:
     )
 
 
-def analysis_to_pb(report: dict[str, Any]) -> pb.AnalyzeTestResponse:
-    p = report.get("p_value")
+def analysis_to_pb(result: TestAnalysis) -> pb.AnalyzeTestResponse:
+    report = result.report
+    p = report.p_value
     return pb.AnalyzeTestResponse(
-        analysis_json=json.dumps(report, sort_keys=True, allow_nan=False),
-        statistically_significant=bool(report.get("statistically_significant")),
+        analysis_json=json.dumps(result.to_dict(), sort_keys=True, allow_nan=False),
+        statistically_significant=report.statistically_significant,
         p_value=p if p is not None and math.isfinite(p) else -1.0,
-        recommendation=report.get("recommendation", {}).get("action", ""),
+        recommendation=report.recommendation.action.value,
     )
 
 

@@ -6,7 +6,7 @@ import grpc
 
 from neural.mlops.server.errors import InvalidArgument
 from neural.mlops.server.experiments import convert as c
-from neural.mlops.server.experiments.service import CreateSpec
+from neural.mlops.server.experiments.spec import CreateSpec
 from neural.mlops.server.services import Services
 from neural.mlops.v1 import experiments_pb2 as pb
 from neural.mlops.v1 import experiments_pb2_grpc
@@ -69,32 +69,51 @@ class ExperimentServicer(experiments_pb2_grpc.ExperimentServiceServicer):
 
     async def ConcludeTest(self, request: pb.ConcludeTestRequest, context: Ctx) -> pb.ABTest:
         return c.test_to_pb(
-            await self.experiments.conclude_test(request.test_id, request.winner or None, request.reason)
+            await self.experiments.conclude_test(
+                request.test_id, request.winner or None, request.reason
+            )
         )
 
     async def UpdateSplit(self, request: pb.UpdateSplitRequest, context: Ctx) -> pb.ABTest:
         return c.test_to_pb(
             await self.experiments.update_split(
-                request.test_id, dict(request.weights), explicit=request.explicit, reason=request.reason
+                request.test_id,
+                dict(request.weights),
+                explicit=request.explicit,
+                reason=request.reason,
             )
         )
 
-    async def SetForcedVariant(self, request: pb.SetForcedVariantRequest, context: Ctx) -> pb.ABTest:
+    async def SetForcedVariant(
+        self, request: pb.SetForcedVariantRequest, context: Ctx
+    ) -> pb.ABTest:
         return c.test_to_pb(
-            await self.experiments.set_forced_variant(request.test_id, request.unit_id, request.variant or None)
+            await self.experiments.set_forced_variant(
+                request.test_id, request.unit_id, request.variant or None
+            )
         )
 
-    async def GetVariant(self, request: pb.GetVariantRequest, context: Ctx) -> pb.GetVariantResponse:
-        name, variant, forced = await self.experiments.get_variant(request.test_id, request.user_id or None)
-        return pb.GetVariantResponse(variant=name, model_ref=variant.model_ref if variant else "", forced=forced)
+    async def GetVariant(
+        self, request: pb.GetVariantRequest, context: Ctx
+    ) -> pb.GetVariantResponse:
+        name, variant, forced = await self.experiments.get_variant(
+            request.test_id, request.user_id or None
+        )
+        return pb.GetVariantResponse(
+            variant=name, model_ref=variant.model_ref if variant else "", forced=forced
+        )
 
-    async def RecordRequests(self, request: pb.RecordRequestsRequest, context: Ctx) -> pb.RecordRequestsResponse:
+    async def RecordRequests(
+        self, request: pb.RecordRequestsRequest, context: Ctx
+    ) -> pb.RecordRequestsResponse:
         n = await self.experiments.record_requests(
             request.test_id, [c.record_from_pb(r) for r in request.records]
         )
         return pb.RecordRequestsResponse(recorded=n)
 
-    async def RecordOutcome(self, request: pb.RecordOutcomeRequest, context: Ctx) -> pb.RecordOutcomeResponse:
+    async def RecordOutcome(
+        self, request: pb.RecordOutcomeRequest, context: Ctx
+    ) -> pb.RecordOutcomeResponse:
         variant = await self.experiments.record_outcome(
             request.test_id,
             request.user_id,
@@ -105,11 +124,13 @@ class ExperimentServicer(experiments_pb2_grpc.ExperimentServiceServicer):
         )
         return pb.RecordOutcomeResponse(variant=variant)
 
-    async def AnalyzeTest(self, request: pb.AnalyzeTestRequest, context: Ctx) -> pb.AnalyzeTestResponse:
-        report = await self.experiments.analyze_test(
+    async def AnalyzeTest(
+        self, request: pb.AnalyzeTestRequest, context: Ctx
+    ) -> pb.AnalyzeTestResponse:
+        result = await self.experiments.analysis(
             request.test_id,
             request.confidence_level or None,
             since=c.dt(request.since) if request.HasField("since") else None,
             until=c.dt(request.until) if request.HasField("until") else None,
         )
-        return c.analysis_to_pb(report)
+        return c.analysis_to_pb(result)

@@ -87,7 +87,8 @@ def two_proportion_ztest(
 def ratio_ci_log(
     x_c: ArrayLike, n_c: ArrayLike, x_t: ArrayLike, n_t: ArrayLike, confidence: float = 0.95
 ) -> tuple[ArrayLike, ArrayLike]:
-    """Katz log interval of ``p_t / p_c``: ``exp(log r +- z sqrt(1/x_t - 1/n_t + 1/x_c - 1/n_c))``."""
+    """Katz log interval of ``p_t / p_c``:
+    ``exp(log r +- z sqrt(1/x_t - 1/n_t + 1/x_c - 1/n_c))``."""
     x_c, n_c, x_t, n_t = _f(x_c), _f(n_c), _f(x_t), _f(n_t)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = (x_t / n_t) / (x_c / n_c)

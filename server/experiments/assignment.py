@@ -1,0 +1,70 @@
+"""Which variant a unit gets.
+
+``get_variant`` of a test that is not RUNNING returns control (the winner once
+concluded): traffic outside a running test goes to the safe arm. HASH_BASED assignment is
+a pure function of (test id, weights, unit id) plus the QA overrides, so it can be
+recomputed later (late outcomes); RANDOM and ROUND_ROBIN keep per-process state.
+"""
+
+from __future__ import annotations
+
+from typing import cast
+
+from neural.mlops.server.errors import InvalidArgument
+from neural.mlops.server.experiments.cache import TestCache
+from neural.mlops.server.experiments.model import (
+    ABTest,
+    TestStatus,
+    TrafficSplitStrategy,
+    Variant,
+)
+from neural.mlops.v1.assignment import Assigner
+
+
+def hash_variant(test: ABTest, user_id: str) -> str:
+    """The variant HASH_BASED assignment gives ``user_id`` (QA overrides first)."""
+    if user_id in test.forced_variants:
+        return test.forced_variants[user_id]
+    return Assigner(test.test_id, [(x.name, x.weight) for x in test.variants]).choose(user_id)
+
+
+class Assignment:
+    def __init__(self, cache: TestCache) -> None:
+        self._cache = cache
+        # Per-process assigners (RANDOM / ROUND_ROBIN keep state), keyed by test and the
+        # row's updated_us, so a split or override change starts a new one.
+        self._assigners: dict[str, tuple[int, Assigner]] = {}
+
+    async def get_variant(
+        self, test_id: str, user_id: str | None = None
+    ) -> tuple[str, Variant, bool]:
+        """``(variant name, variant, forced)`` for a unit. Non-running tests answer control
+        (the winner once concluded)."""
+        if user_id is not None and not isinstance(user_id, str):
+            user_id = str(user_id)
+        row, test = await self._cache.lookup(test_id)
+        forced = False
+        if test.status != TestStatus.RUNNING:
+            name = test.winner or test.control
+        elif user_id is not None and user_id in test.forced_variants:
+            name, forced = test.forced_variants[user_id], True
+        elif test.strategy == TrafficSplitStrategy.HASH_BASED and not user_id:
+            raise InvalidArgument("user_id is required for a HASH_BASED test", field="user_id")
+        else:
+            name = self._assigner(test, row.updated_us).choose(user_id or None)
+        # The name is always one of the test's variants: winners and overrides are checked
+        # when set, and a split change keeps the variant names.
+        return name, cast(Variant, test.variant(name)), forced
+
+    def _assigner(self, test: ABTest, version: int) -> Assigner:
+        cached = self._assigners.get(test.test_id)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        a = Assigner(
+            test.test_id,
+            [(x.name, x.weight) for x in test.variants],
+            test.strategy.assignment,
+            forced=test.forced_variants,
+        )
+        self._assigners[test.test_id] = (version, a)
+        return a

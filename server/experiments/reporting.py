@@ -1,0 +1,109 @@
+"""Analysing a stored test: its windows' totals through :func:`.analysis.build_report`.
+
+Each look over the whole test also records its mSPRT p-values, so that the reported
+always-valid p-value is the running minimum over every look. A look restricted to a
+time range (``since`` / ``until``) neither uses nor updates that minimum.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from neural.mlops.server import traffic
+from neural.mlops.server import validation as v
+from neural.mlops.server.clock import Clock, to_us
+from neural.mlops.server.errors import InvalidArgument
+from neural.mlops.server.experiments import store
+from neural.mlops.server.experiments.analysis import build_report
+from neural.mlops.server.experiments.model import RECORDING, ABTest
+from neural.mlops.server.experiments.report import AnalysisReport
+from neural.mlops.server.storage import Database
+
+
+@dataclass(frozen=True, slots=True)
+class TestAnalysis:
+    """The report of one test, with the test it describes and the range analysed."""
+
+    __test__ = False  # not a pytest class
+
+    test: ABTest
+    since: datetime | None
+    until: datetime | None
+    report: AnalysisReport
+
+    def to_dict(self) -> dict[str, Any]:
+        """What ``analyze_test`` returns: the test's identity, then the report's keys."""
+        return {
+            "test_id": self.test.test_id,
+            "since": self.since.isoformat() if self.since is not None else None,
+            "until": self.until.isoformat() if self.until is not None else None,
+            "name": self.test.name,
+            "status": self.test.status.value,
+            "strategy": self.test.strategy.value,
+            "running_seconds": self.test.running_seconds,
+            **self.report.to_dict(),
+        }
+
+
+class Reporting:
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def analyze(
+        self,
+        test_id: str,
+        confidence_level: float | None = None,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> TestAnalysis:
+        """The test's report (``since`` / ``until``: only the windows starting in range)."""
+        if confidence_level is not None:
+            confidence_level = v.finite(confidence_level, "confidence_level")
+            if not 0.5 <= confidence_level < 1.0:
+                raise InvalidArgument(
+                    "confidence_level must be in [0.5, 1)", field="confidence_level"
+                )
+        since_us, until_us = _range(since, until)
+        ranged = since_us is not None or until_us is not None
+        now_us = to_us(self._clock.now())
+        async with self._db.read() as conn:
+            row = await store.load(conn, test_id)
+            totals = await traffic.totals(conn, test_id, since_us, until_us)
+        test = store.to_test(row, now_us)
+        floor = {} if ranged else store.sequential_floor(row)
+        report = build_report(
+            [(x.name, x.weight) for x in test.variants],
+            totals,
+            control=test.control,
+            config=test.analysis_config(),
+            confidence_level=confidence_level,
+            elapsed_seconds=test.running_seconds or None,
+            sequential_floor=floor,
+        )
+        lower = {
+            name: comp.sequential.p_value_current
+            for name, comp in report.comparisons.items()
+            if comp.sequential is not None
+            and comp.sequential.p_value_current is not None
+            and comp.sequential.p_value_current < floor.get(name, 1.0)
+        }
+        if lower and test.status in RECORDING and not ranged:
+            async with self._db.change(audited=False) as ch:
+                await store.lower_sequential_floor(ch.conn, test_id, lower)
+        return TestAnalysis(test, since, until, report)
+
+
+def _range(since: datetime | None, until: datetime | None) -> tuple[int | None, int | None]:
+    """``since`` / ``until`` in microseconds (None: open), checked."""
+    for field_name, value in (("since", since), ("until", until)):
+        if value is not None and not isinstance(value, datetime):
+            raise InvalidArgument(f"{field_name} must be a datetime", field=field_name)
+    since_us = to_us(since) if since is not None else None
+    until_us = to_us(until) if until is not None else None
+    if since_us is not None and until_us is not None and until_us <= since_us:
+        raise InvalidArgument("until must be after since", field="until")
+    return since_us, until_us

@@ -1,0 +1,129 @@
+"""The experiments table: every SQL statement of the domain, and rows read back as tests.
+
+A test is one row. Its variants, analysis settings, QA overrides, split history and the
+mSPRT running minimum are JSON columns; ``running_us`` plus ``resumed_us`` (set while
+RUNNING) give the time spent running. Traffic lives in :mod:`neural.mlops.server.traffic`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from neural.mlops.server.clock import from_us
+from neural.mlops.server.errors import InvalidArgument, NotFound
+from neural.mlops.server.experiments.model import ABTest, SplitChange, TestStatus, Variant
+from neural.mlops.server.experiments.model import TrafficSplitStrategy as Strategy
+from neural.mlops.server.storage.schema import experiments
+
+Row = Any  # a SQLAlchemy row of the experiments table
+
+
+def dump(obj: Any) -> str:
+    """A JSON column's text (canonical, so equal values store equal text)."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+async def load(conn: AsyncConnection, test_id: str, *, lock: bool = False) -> Row:
+    """The test's row (``lock``: FOR UPDATE, for a change); NotFound if there is none."""
+    if not isinstance(test_id, str) or not test_id:
+        raise InvalidArgument("test_id is required", field="test_id")
+    query = sa.select(experiments).where(experiments.c.test_id == test_id)
+    if lock:
+        query = query.with_for_update()
+    row = (await conn.execute(query)).first()
+    if row is None:
+        raise NotFound(f"A/B test {test_id!r} not found")
+    return row
+
+
+async def insert(conn: AsyncConnection, **values: Any) -> None:
+    await conn.execute(sa.insert(experiments).values(**values))
+
+
+async def update(conn: AsyncConnection, test_id: str, **values: Any) -> None:
+    await conn.execute(
+        sa.update(experiments).where(experiments.c.test_id == test_id).values(**values)
+    )
+
+
+async def page(
+    conn: AsyncConnection, status: TestStatus | None, offset: int, limit: int
+) -> list[Row]:
+    """Tests in creation order (``status``: only those)."""
+    query = sa.select(experiments).order_by(experiments.c.created_us, experiments.c.test_id)
+    if status is not None:
+        query = query.where(experiments.c.status == status.value)
+    return list((await conn.execute(query.offset(offset).limit(limit))).all())
+
+
+async def running(conn: AsyncConnection) -> list[Row]:
+    """RUNNING tests, oldest start first."""
+    query = (
+        sa.select(experiments)
+        .where(experiments.c.status == TestStatus.RUNNING.value)
+        .order_by(experiments.c.started_us, experiments.c.test_id)
+    )
+    return list((await conn.execute(query)).all())
+
+
+def to_test(row: Row, now_us: int) -> ABTest:
+    """The row as a test; ``running_seconds`` counts a RUNNING test's time up to ``now_us``."""
+    cfg = json.loads(row.config)
+    running_us = row.running_us + (
+        now_us - row.resumed_us if row.status == TestStatus.RUNNING and row.resumed_us else 0
+    )
+    return ABTest(
+        test_id=row.test_id,
+        name=row.name,
+        description=row.description,
+        status=TestStatus(row.status),
+        strategy=Strategy(row.strategy),
+        variants=[
+            Variant(d["name"], d["model_ref"], float(d["weight"])) for d in json.loads(row.variants)
+        ],
+        control=cfg["control"],
+        model_name=row.model_name,
+        created_by=row.created_by,
+        created_at=from_us(row.created_us),
+        started_at=from_us(row.started_us) if row.started_us is not None else None,
+        ended_at=from_us(row.ended_us) if row.ended_us is not None else None,
+        winner=row.winner,
+        conclusion=row.conclusion,
+        confidence_level=cfg["confidence_level"],
+        minimum_detectable_effect=cfg["minimum_detectable_effect"],
+        power=cfg["power"],
+        decision_rule=cfg["decision_rule"],
+        sequential_tau=cfg["sequential_tau"],
+        forced_variants=json.loads(row.forced),
+        split_history=[
+            SplitChange(from_us(h["at_us"]), h["actor"], h["weights"], h["explicit"], h["reason"])
+            for h in json.loads(row.split_history)
+        ],
+        running_seconds=max(running_us, 0) / 1e6,
+    )
+
+
+def sequential_floor(row: Row) -> dict[str, float]:
+    """Per variant, the smallest mSPRT p-value of the looks recorded so far."""
+    return {k: float(x) for k, x in json.loads(row.sequential_state or "{}").items()}
+
+
+def split_history(row: Row) -> list[dict[str, Any]]:
+    """The stored split history (as :func:`to_test` reads it, before conversion)."""
+    return list(json.loads(row.split_history))
+
+
+async def lower_sequential_floor(
+    conn: AsyncConnection, test_id: str, lower: Mapping[str, float]
+) -> None:
+    """Keep the running minimum: each variant's stored p-value drops to ``lower``'s."""
+    row = await load(conn, test_id, lock=True)
+    state = json.loads(row.sequential_state or "{}")
+    for name, p in lower.items():
+        state[name] = min(float(state.get(name, 1.0)), p)
+    await update(conn, test_id, sequential_state=dump(state))
