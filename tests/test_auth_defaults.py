@@ -18,6 +18,13 @@ from neural.mlops.server.app import is_loopback
 AUDIT = "/neural.mlops.v1.AuditService/"
 
 
+def _whole_time() -> object:
+    from google.protobuf.timestamp_pb2 import Timestamp
+
+    return message(AUDIT + "GenerateComplianceReport", start_time=Timestamp(seconds=0),
+                   end_time=Timestamp(seconds=4_102_444_800))
+
+
 def test_a_non_loopback_listen_without_auth_is_refused(tmp_path: Path) -> None:
     out = subprocess.run(
         [sys.executable, "-m", "neural.mlops", "serve", "--data-dir", str(tmp_path),
@@ -59,3 +66,14 @@ def test_without_auth_a_bearer_token_is_ignored_and_the_name_declared(server: Se
         me = call(channel, "/neural.mlops.v1.AuthService/WhoAmI", token="nmo_1_2",
                   metadata=(("x-neural-user", "dana"),))
     assert not me.authenticated and me.principal == "dana" and me.method == "none"
+
+
+def test_the_compliance_report_lists_unauthenticated_changes(server: ServerProcess) -> None:
+    with grpc.insecure_channel(server.address) as channel:
+        event = message(AUDIT + "LogEvent").event.__class__(event_type="custom", action="x")
+        call(channel, AUDIT + "LogEvent", message(AUDIT + "LogEvent", event=event),
+             metadata=(("x-neural-user", "mallory"),))
+        report = call(channel, AUDIT + "GenerateComplianceReport", _whole_time())
+    body = json.loads(report.report_json)
+    assert body["summary"]["unauthenticated_change_count"] >= 1
+    assert "mallory" in {e["actor"] for e in body["unauthenticated_changes"]}

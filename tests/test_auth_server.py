@@ -23,6 +23,13 @@ from neural.mlops.server.auth.roles import PUBLIC, ROLES, SESSION
 AUTH = "/neural.mlops.v1.AuthService/"
 REG = "/neural.mlops.v1.RegistryService/"
 AUDIT = "/neural.mlops.v1.AuditService/"
+
+
+def _whole_time() -> object:
+    from google.protobuf.timestamp_pb2 import Timestamp
+
+    return message(AUDIT + "GenerateComplianceReport", start_time=Timestamp(seconds=0),
+                   end_time=Timestamp(seconds=4_102_444_800))
 DENIED = grpc.StatusCode.PERMISSION_DENIED
 UNAUTH = grpc.StatusCode.UNAUTHENTICATED
 
@@ -249,3 +256,12 @@ def test_bootstrap_writes_the_token_file_owner_only(tmp_path: Path) -> None:
                     str(tmp_path / "d"), "--output", str(out)], check=True, capture_output=True)
     assert stat.S_IMODE(os.stat(out).st_mode) == 0o600
     assert out.read_text().startswith("nmo_")
+
+
+def test_token_authenticated_changes_are_no_finding(plane: Plane) -> None:
+    auditor, _ = plane.token("report-auditor", "auditor")
+    report = call(plane.channel, AUDIT + "GenerateComplianceReport", _whole_time(),
+                  token=auditor)
+    body = json.loads(report.report_json)
+    assert body["summary"]["unauthenticated_change_count"] == 0
+    assert body["unauthenticated_changes"] == []

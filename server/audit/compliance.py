@@ -16,12 +16,13 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from neural.mlops.server.audit import store
 from neural.mlops.server.audit.eventlog import check_range
 from neural.mlops.server.audit.events import AuditEvent, EventType, row_to_event
-from neural.mlops.server.audit.hashchain import canonical_json
+from neural.mlops.server.audit.hashchain import EVENT_FIELDS, canonical_json
 from neural.mlops.server.audit.report import (
     ApprovalDecision,
     ComplianceReport,
@@ -35,6 +36,7 @@ from neural.mlops.server.clock import Clock, from_us, to_us
 from neural.mlops.server.errors import NotFound
 from neural.mlops.server.identity import current_call
 from neural.mlops.server.storage import Database
+from neural.mlops.server.storage.schema import audit_events
 
 REPORT_LIST_LIMIT = 1000
 REQUESTS_SEARCHED = 20  # promotion requests looked at to time a decision
@@ -65,6 +67,8 @@ class Findings:
     rollbacks: list[AuditEvent]
     rollback_count: int
     unapproved: list[AuditEvent]
+    unauthenticated: list[AuditEvent]
+    unauthenticated_count: int
 
 
 class ComplianceReporter:
@@ -100,6 +104,7 @@ class ComplianceReporter:
             deployments=[event_summary(e) for e in found.deployments],
             rollbacks=[event_summary(e) for e in found.rollbacks],
             unapproved_production_changes=[event_summary(e) for e in found.unapproved],
+            unauthenticated_changes=[event_summary(e) for e in found.unauthenticated],
             chain_verification=asdict(verification),
             summary=_summary(found, verification, self.list_limit),
             list_limit=self.list_limit,
@@ -146,6 +151,9 @@ class ComplianceReporter:
             rollback_count=await count(rollbacks),
             unapproved=[e for e in await events(PRODUCTION_CHANGE_TYPES)
                         if _is_production_change(e) and not await _approved_before(conn, e)],
+            unauthenticated=[row_to_event(r) for r in await _unauthenticated(
+                conn, start_us, end_us, self.list_limit)],
+            unauthenticated_count=await _unauthenticated(conn, start_us, end_us, None),
         )
 
     async def _save(self, report: ComplianceReport, now_us: int, start_us: int,
@@ -164,6 +172,28 @@ class ComplianceReporter:
                 details={"start_us": start_us, "end_us": end_us,
                          "total_events": report.total_events, "chain_valid": report.chain_valid},
             )
+
+
+# A gRPC call with a declared identity records details.auth = {"method": "none"}
+# (storage/database.py); embedded-mode events carry peer "embedded". Refusals are
+# not changes. (Targeted edit by the auth work, issue #12.)
+_DECLARED = '%"auth":{"method":"none"}%'
+
+
+async def _unauthenticated(
+    conn: AsyncConnection, start_us: int, end_us: int, limit: int | None
+) -> Any:
+    """Events of the range recorded for unauthenticated identities: the oldest ``limit``
+    as row dicts, or their count when ``limit`` is None."""
+    ev = audit_events
+    where = [ev.c.ts_us >= start_us, ev.c.ts_us <= end_us,
+             ev.c.event_type != str(EventType.ACCESS_DENIED),
+             sa.or_(ev.c.peer == "embedded", ev.c.details.like(_DECLARED))]
+    if limit is None:
+        return int((await conn.execute(sa.select(sa.func.count()).where(*where))).scalar_one())
+    rows = await conn.execute(sa.select(*[ev.c[n] for n in EVENT_FIELDS]).where(*where)
+                              .order_by(ev.c.seq).limit(limit))
+    return [store.row_dict(r) for r in rows.all()]
 
 
 def _names(types: Sequence[EventType]) -> list[str]:
@@ -189,6 +219,7 @@ def _summary(found: Findings, verification: ChainVerification, limit: int) -> di
         "deployment_count": found.deployment_count,
         "rollback_count": found.rollback_count,
         "unapproved_production_change_count": len(found.unapproved),
+        "unauthenticated_change_count": found.unauthenticated_count,
         "chain_valid": verification.valid,
         "lists_truncated_at": limit,
     }

@@ -86,6 +86,9 @@ class ComplianceReport:
     * ``deployments`` / ``rollbacks``: the deployment and rollback events.
     * ``unapproved_production_changes``: changes to production with no approval for the
       same model version before them; should be empty.
+    * ``unauthenticated_changes``: events recorded for declared, unauthenticated
+      identities (``details.auth.method`` ``none``, or written in embedded mode); should
+      be empty on a control plane that runs with ``--auth`` (docs/security.md).
     * ``chain_verification``: the result of verifying the whole chain when the report
       was generated.
     """
@@ -104,6 +107,7 @@ class ComplianceReport:
     deployments: list[dict[str, Any]] = field(default_factory=list)
     rollbacks: list[dict[str, Any]] = field(default_factory=list)
     unapproved_production_changes: list[dict[str, Any]] = field(default_factory=list)
+    unauthenticated_changes: list[dict[str, Any]] = field(default_factory=list)
     chain_verification: dict[str, Any] = field(default_factory=dict)
     summary: dict[str, Any] = field(default_factory=dict)
     list_limit: int = 1000
@@ -160,6 +164,8 @@ class ComplianceReport:
             ("Rollbacks", ev_headers, ev_rows(self.rollbacks)),
             ("Production changes without approval", ev_headers,
              ev_rows(self.unapproved_production_changes)),
+            ("Changes by unauthenticated (declared) identities", ev_headers,
+             ev_rows(self.unauthenticated_changes)),
         ]
 
     def _facts(self) -> list[tuple[str, Any]]:
@@ -181,6 +187,7 @@ class ComplianceReport:
              f"{s.get('deployment_count', 0)} / {s.get('rollback_count', 0)}"),
             ("Production changes without approval",
              s.get("unapproved_production_change_count", 0)),
+            ("Changes by unauthenticated identities", s.get("unauthenticated_change_count", 0)),
             ("Audit chain", f"{chain} ({cv.get('events_checked', 0)} events checked)"),
         ]
 
