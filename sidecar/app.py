@@ -57,7 +57,7 @@ class SidecarConfig:
     # per call), "trailing" metadata (free) or "off".
     variant_header: str = "initial"
     metrics_port: int = -1  # -1 = no Prometheus endpoint; 0 = any free port
-    metrics_host: str = "0.0.0.0"
+    metrics_host: str = "127.0.0.1"  # loopback like every other listener; 0.0.0.0 on request
     flush_interval: float = 1.0
     max_backlog: int = 3600
     shadow_queue: int = 1000

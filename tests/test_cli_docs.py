@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+sys.path.insert(0, str(Path(__file__).parent))
+
 DOC = Path(__file__).resolve().parents[1] / "docs" / "cli-and-ci.md"
 
 
@@ -66,3 +68,68 @@ def test_ci_templates_api_doc_runs(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr
     assert "already exists; pass --force to overwrite it" in res.stdout
     assert "provider unknown provider 'circleci'" in res.stdout
+
+
+# -- first contact: what a newcomer sees before reading any doc ------------------------
+
+
+def _cli(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "neural.mlops", *argv], capture_output=True, text=True, timeout=60
+    )
+
+
+def test_version_is_printed() -> None:
+    from importlib.metadata import version
+
+    res = _cli("--version")
+    assert res.returncode == 0 and res.stdout.strip() == f"neural-mlops {version('neural-mlops')}"
+
+
+def test_help_texts_carry_no_rest_markup() -> None:
+    for command in ("audit", "demo", "status", "gate", "ci"):
+        res = _cli(command, "--help")
+        assert res.returncode == 0, res.stderr
+        assert "``" not in res.stdout and ":class:`" not in res.stdout, command
+    assert "neural-mlops audit verify FILE checks an export" in _cli("audit", "--help").stdout
+
+
+def test_named_options_show_their_defaults() -> None:
+    deploy = " ".join(_cli("deploy", "create", "--help").stdout.split())
+    for line in (
+        "--error-rate-threshold ERROR_RATE_THRESHOLD roll back when the new version's error "
+        "rate exceeds this (default: 0.05)",
+        "--latency-multiplier LATENCY_MULTIPLIER roll back when its p95 exceeds the baseline "
+        "p95 times this (default: 2.0)",
+        "--min-requests MIN_REQUESTS requests a step needs before it is judged (default: 100)",
+        "--alpha ALPHA significance level of the --statistical judge (default: 0.05)",
+    ):
+        assert line in deploy
+    register = " ".join(_cli("registry", "register", "--help").stdout.split())
+    for option in ("--created-by CREATED_BY who registers it", "--metric NAME=VALUE an evaluation",
+                   "--tag TAG a tag"):
+        assert option in register
+    assert "who does this (recorded in the audit trail)" in _cli("ab", "start", "--help").stdout
+
+
+def test_no_server_running_says_what_to_do(tmp_path: Path) -> None:
+    from peers.procs import free_port
+
+    target = f"grpc://127.0.0.1:{free_port()}"
+    res = _cli("registry", "list", "--target", target)
+    assert res.returncode == 8
+    lines = res.stderr.strip().splitlines()
+    assert lines[0].startswith("error: unavailable: ")
+    assert f"no control plane answers at {target}" in res.stderr
+    assert f"neural-mlops serve --data-dir ./mlops-data --listen {target[7:]}" in res.stderr
+    assert "--target ./mlops-data" in res.stderr
+    # ... and the embedded alternative it suggests works right away.
+    res = _cli("registry", "list", "--target", str(tmp_path / "store"))
+    assert res.returncode == 0, res.stderr
+
+
+def test_sidecar_metrics_listen_on_loopback_by_default() -> None:
+    from neural.mlops.sidecar.app import SidecarConfig
+
+    assert SidecarConfig().metrics_host == "127.0.0.1"
+    assert "(default 127.0.0.1)" in _cli("sidecar", "--help").stdout

@@ -160,8 +160,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     q = cmd("create", cmd_create, "start a rollout of MODEL VERSION")
     q.add_argument("model")
     q.add_argument("version")
-    q.add_argument("--strategy", default="canary", choices=["canary", "blue_green", "direct", "shadow"])
-    q.add_argument("--created-by", required=True)
+    q.add_argument("--strategy", default="canary", choices=["canary", "blue_green", "direct", "shadow"],
+                   help="how traffic moves to the new version")
+    q.add_argument("--created-by", required=True, help="who starts the rollout (audited)")
     q.add_argument("--steps", help="canary steps in percent, e.g. 5,10,25,50,100")
     q.add_argument("--step-duration", type=float, default=300.0, help="hold per step, seconds")
     q.add_argument("--interval", type=float, default=60.0, help="analysis interval, seconds")
@@ -169,13 +170,18 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     q.add_argument("--switch-back", type=float,
                    help="blue-green: seconds blue stays ready after the switch (default: --step-duration)")
     q.add_argument("--baseline-p95", type=float, help="baseline p95 latency, seconds")
-    q.add_argument("--baseline-error-rate", type=float)
-    q.add_argument("--error-rate-threshold", type=float, default=0.05)
-    q.add_argument("--latency-multiplier", type=float, default=2.0)
-    q.add_argument("--min-requests", type=int, default=100)
-    q.add_argument("--max-failed-checks", type=int, default=1)
+    q.add_argument("--baseline-error-rate", type=float, help="baseline error rate, 0..1")
+    q.add_argument("--error-rate-threshold", type=float, default=0.05,
+                   help="roll back when the new version's error rate exceeds this")
+    q.add_argument("--latency-multiplier", type=float, default=2.0,
+                   help="roll back when its p95 exceeds the baseline p95 times this")
+    q.add_argument("--min-requests", type=int, default=100,
+                   help="requests a step needs before it is judged")
+    q.add_argument("--max-failed-checks", type=int, default=1,
+                   help="consecutive failing checks before the rollback")
     q.add_argument("--statistical", action="store_true", help="also judge canary vs stable statistically")
-    q.add_argument("--alpha", type=float, default=0.05)
+    q.add_argument("--alpha", type=float, default=0.05,
+                   help="significance level of the --statistical judge")
     q.add_argument("--stable-version", help="the version serving now (default: the model's current)")
     q.add_argument("--upstream", default="", help="HOST:PORT of the server running the new version")
     q.add_argument("--override-reason", default="", help="deploy without registry approval (audited)")

@@ -219,13 +219,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     q.add_argument("name")
     q.add_argument("version")
     q.add_argument("--model-path", help="artifact file to upload, or an s3:// gs:// file:// URI")
-    q.add_argument("--framework", default="")
-    q.add_argument("--created-by", required=True)
-    q.add_argument("--metric", action="append", metavar="NAME=VALUE")
-    q.add_argument("--tag", action="append")
-    q.add_argument("--param", action="append", metavar="KEY=VALUE")
+    q.add_argument("--framework", default="", help="e.g. pytorch, sklearn (free text)")
+    q.add_argument("--created-by", required=True, help="who registers it (audited)")
+    q.add_argument("--metric", action="append", metavar="NAME=VALUE",
+                   help="an evaluation metric (repeat for several; default: none)")
+    q.add_argument("--tag", action="append", help="a tag (repeat for several; default: none)")
+    q.add_argument("--param", action="append", metavar="KEY=VALUE",
+                   help="a training parameter (repeat for several; default: none)")
     q.add_argument("--config", help="JSON object")
-    q.add_argument("--description", default="")
+    q.add_argument("--description", default="", help="free text shown with the version")
 
     q = cmd("show", cmd_show, "show one version (VERSION or @alias)")
     q.add_argument("name")

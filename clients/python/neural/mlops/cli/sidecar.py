@@ -42,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument(
         "--metrics-port", type=int, help="serve /metrics and /healthz on this port (0 = any)"
     )
-    p.add_argument("--metrics-host", help="address for the metrics port (default 0.0.0.0)")
+    p.add_argument("--metrics-host", help="address for the metrics port (default 127.0.0.1)")
     p.add_argument("--flush-interval", type=float, help="metric window seconds (default 1)")
     p.add_argument("--max-backlog", type=int, help="unacknowledged metric batches kept")
     p.add_argument("--shadow-queue", type=int, help="mirror queue bound (default 1000)")
