@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -140,7 +141,7 @@ class ComplianceReport:
 
     # --- rendering ----------------------------------------------------------------
 
-    def _sections(self) -> list[tuple[str, list[str], list[list[Any]]]]:
+    def _sections(self) -> list[tuple[str, list[str], Sequence[Sequence[Any]]]]:
         """(title, headers, rows) tables shared by the Markdown and HTML renderings."""
         def ev_rows(events: list[dict[str, Any]]) -> list[list[Any]]:
             return [

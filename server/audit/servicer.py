@@ -9,6 +9,7 @@ from typing import Any
 from neural.mlops.server.audit import convert
 from neural.mlops.server.errors import InvalidArgument
 from neural.mlops.server.services import Services
+from neural.mlops.server.timestamps import optional_us
 from neural.mlops.v1 import audit_pb2 as pb
 from neural.mlops.v1 import audit_pb2_grpc
 
@@ -43,8 +44,8 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
     async def GenerateComplianceReport(
         self, request: pb.GenerateReportRequest, context: Any
     ) -> pb.ComplianceReportMessage:
-        start = convert.ts_to_us(request, "start_time")
-        end = convert.ts_to_us(request, "end_time")
+        start = optional_us(request, "start_time")
+        end = optional_us(request, "end_time")
         if start is None or end is None:
             raise InvalidArgument("start_time and end_time are required",
                                   field="start_date" if start is None else "end_date")
@@ -66,8 +67,8 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
     ) -> AsyncIterator[pb.ExportChunk]:
         stream = self.audit.export_stream(
             request.format,
-            convert.ts_to_us(request, "start_time"),
-            convert.ts_to_us(request, "end_time"),
+            optional_us(request, "start_time"),
+            optional_us(request, "end_time"),
             destination=request.destination,
         )
         async for item in stream:
@@ -97,7 +98,7 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
         return pb.ListCheckpointsResponse(checkpoints=[convert.checkpoint_to_pb(c) for c in cps])
 
     async def Purge(self, request: pb.PurgeRequest, context: Any) -> pb.PurgeResponse:
-        before = convert.ts_to_us(request, "before")
+        before = optional_us(request, "before")
         if before is None:
             raise InvalidArgument("before is required", field="before")
         result = await self.audit.purge(before, request.archive_path or None)

@@ -105,9 +105,6 @@ class SigningKey:
     def sign(self, message: bytes) -> str:
         return base64.b64encode(self._private.sign(message)).decode()
 
-    def verify(self, message: bytes, signature_b64: str) -> bool:
-        return verify_signature(self.public, message, signature_b64)
-
 
 def retired_dir(key_path: Path) -> Path:
     return key_path.parent / "retired"

@@ -177,9 +177,7 @@ class EventFilter:
         return where
 
 
-async def newest_events(
-    conn: AsyncConnection, f: EventFilter, limit: int
-) -> list[Sequence[Any]]:
+async def newest_events(conn: AsyncConnection, f: EventFilter, limit: int) -> list[Any]:
     """At most ``limit`` matching rows, newest first by (ts_us, seq)."""
     where = f.conditions()
 

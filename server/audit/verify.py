@@ -87,17 +87,7 @@ class ChainChecker:
         except (KeyError, TypeError, ValueError):
             return self._fail(row, "event has no valid seq (malformed record)")
         if seq != self.expected_seq:
-            if seq > self.expected_seq:
-                missing = (
-                    f"event {self.expected_seq}"
-                    if seq == self.expected_seq + 1
-                    else f"events {self.expected_seq}..{seq - 1}"
-                )
-                return self._fail(row, f"{missing} missing before seq {seq} (deleted)")
-            return self._fail(
-                row,
-                f"seq {seq} where {self.expected_seq} was expected (events reordered or inserted)",
-            )
+            return self._fail(row, self._out_of_order(seq))
         if row.get("prev_hash") != self.prev_hash:
             return self._fail(
                 row,
@@ -130,6 +120,15 @@ class ChainChecker:
         self.expected_seq = seq + 1
         self.checked += 1
         return True
+
+    def _out_of_order(self, seq: int) -> str:
+        """Why ``seq`` cannot come next."""
+        expected = self.expected_seq
+        if seq > expected:
+            missing = (f"event {expected}" if seq == expected + 1
+                       else f"events {expected}..{seq - 1}")
+            return f"{missing} missing before seq {seq} (deleted)"
+        return f"seq {seq} where {expected} was expected (events reordered or inserted)"
 
     @property
     def last_seq(self) -> int:
