@@ -20,9 +20,12 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from peers.procs import start_sidecar  # noqa: E402
 from support.processes import ServerProcess, start_server  # noqa: E402
+from support.secure_server import SecurePlane  # noqa: E402
 
 from neural.mlops.cli import main as cli_main  # noqa: E402
 from neural.mlops.cli.dev_certs import DevCertPlan, write_dev_certs  # noqa: E402
+from neural.mlops.registry import ModelRegistry  # noqa: E402
+from neural.mlops.server.errors import InvalidArgument, Unavailable  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -200,3 +203,56 @@ def test_a_sidecar_will_not_send_a_token_in_the_clear_to_another_host() -> None:
     )
     assert result.returncode == 2
     assert "sent in the clear" in result.stderr
+
+
+# --- the Python API and the CLI over grpcs:// ---
+
+
+@pytest.fixture
+def plane(tmp_path: Path) -> Iterator[SecurePlane]:
+    secure = SecurePlane.start(tmp_path)
+    yield secure
+    secure.stop()
+
+
+def test_the_python_api_works_over_grpcs_with_environment_credentials(
+    plane: SecurePlane, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key, value in plane.env(token=plane.admin_token).items():
+        monkeypatch.setenv(key, value)
+    target = f"grpcs://{plane.server.address}"
+    with ModelRegistry(target) as registry:  # the token comes from NEURAL_MLOPS_TOKEN
+        version = registry.register_model("churn", "1", artifact_uri="s3://models/churn.pkl",
+                                          created_by="admin")
+        assert version.created_by == "admin"  # the token's principal
+        assert [m.name for m in registry.list_models()] == ["churn"]
+    monkeypatch.delenv("NEURAL_MLOPS_CLIENT_CERT")
+    monkeypatch.delenv("NEURAL_MLOPS_CLIENT_KEY")
+    with ModelRegistry(target) as registry, pytest.raises(Unavailable):
+        registry.list_models()  # no client certificate: the handshake is refused
+
+
+def test_the_cli_takes_tls_flags_and_environment(plane: SecurePlane) -> None:
+    certs, target = plane.certs, f"grpcs://{plane.server.address}"
+    flags = ["--target", target, "--ca-cert", str(certs / "ca.pem"),
+             "--client-cert", str(certs / "client-admin.pem"),
+             "--client-key", str(certs / "client-admin.key")]
+    listed = cli(["registry", "list", *flags, "--token", plane.admin_token, "--json"])
+    assert listed.returncode == 0, listed.stderr
+    # Environment only, no token: the client certificate is the principal (mTLS).
+    me = cli(["auth", "whoami", "--json"], env=plane.env())
+    assert me.returncode == 0, me.stderr
+    assert '"spiffe://neural-mlops/user/admin"' in me.stdout
+    untrusted = cli(["registry", "list", *flags[:2], "--token", plane.admin_token])
+    assert untrusted.returncode == 8  # UNAVAILABLE: the system trust store lacks our CA
+
+
+def test_a_token_is_never_sent_in_the_clear_to_another_host() -> None:
+    with pytest.raises(InvalidArgument, match="in the clear"):
+        ModelRegistry("grpc://10.1.2.3:50051", token="nmo_x_y")
+
+
+def cli(argv: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("NEURAL_MLOPS_")}
+    return subprocess.run([sys.executable, "-m", "neural.mlops", *argv], capture_output=True,
+                          text=True, timeout=120, env={**clean, **(env or {})})

@@ -1,14 +1,25 @@
 """The one place a gRPC channel to a control plane is opened (Python API and CLI).
 
-``grpc://HOST:PORT`` is a plaintext channel. A ``token`` goes with every call as
-``authorization: Bearer <token>``; on a plaintext channel gRPC refuses call credentials,
-so a client interceptor adds the header.
+``grpc://HOST:PORT`` is a plaintext channel, ``grpcs://HOST:PORT`` a TLS channel. A
+``token`` goes with every call as ``authorization: Bearer <token>``; on a plaintext
+channel gRPC refuses call credentials, so a client interceptor adds the header (on both,
+so there is one path). A token is never sent in the clear to another machine: over
+``grpc://`` it is refused unless the host is loopback.
+
+Credentials not passed as arguments come from :class:`ChannelSettings`: the CLI's
+``--token``/``--ca-cert``/``--client-cert``/``--client-key`` flags, else the environment
+(``NEURAL_MLOPS_TOKEN``, ``NEURAL_MLOPS_CA_CERT``, ``NEURAL_MLOPS_CLIENT_CERT``,
+``NEURAL_MLOPS_CLIENT_KEY``). Without a CA the system's trust store verifies the server.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import os
 from collections.abc import Callable
-from typing import Any, Literal, NamedTuple, overload
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any, ClassVar, Literal, NamedTuple, overload
 
 import grpc
 import grpc.aio
@@ -16,6 +27,8 @@ import grpc.aio
 from neural.mlops.server.errors import InvalidArgument
 
 GRPC_SCHEME = "grpc://"
+TLS_SCHEME = "grpcs://"
+REMOTE_SCHEMES = (GRPC_SCHEME, TLS_SCHEME)
 # Artifacts travel in 1 MiB chunks; the limit is for large analysis and audit pages.
 MAX_MESSAGE = 64 * 1024 * 1024
 _OPTIONS = [
@@ -24,28 +37,116 @@ _OPTIONS = [
 ]
 
 
+def is_remote(location: str | os.PathLike[str]) -> bool:
+    """A control plane's address (``grpc://`` or ``grpcs://``) rather than a store folder."""
+    return str(location).startswith(REMOTE_SCHEMES)
+
+
 def address(location: str) -> str:
-    """``HOST:PORT`` of a ``grpc://HOST:PORT`` location."""
-    if not location.startswith(GRPC_SCHEME) or len(location) == len(GRPC_SCHEME):
-        raise InvalidArgument(
-            f"a control plane is addressed as grpc://HOST:PORT, got {location!r}", field="location"
+    """``HOST:PORT`` of a ``grpc://HOST:PORT`` or ``grpcs://HOST:PORT`` location."""
+    for scheme in REMOTE_SCHEMES:
+        if location.startswith(scheme) and len(location) > len(scheme):
+            return location[len(scheme) :]
+    raise InvalidArgument(
+        f"a control plane is addressed as grpc://HOST:PORT or grpcs://HOST:PORT, got {location!r}",
+        field="location",
+    )
+
+
+def _is_loopback(target: str) -> bool:
+    host = target.rsplit(":", 1)[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class ChannelSettings:
+    """Client credentials: CLI flags (:meth:`set_flags`) over ``NEURAL_MLOPS_*`` environment."""
+
+    token: str | None = None
+    ca_cert: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
+
+    _flags: ClassVar[ChannelSettings | None] = None
+
+    @classmethod
+    def set_flags(cls, **values: str | None) -> None:
+        """The command line's credentials (None: not given), for every channel opened
+        until the next call; the CLI sets them once per command."""
+        cls._flags = cls(**values)
+
+    @classmethod
+    def current(cls) -> ChannelSettings:
+        env = cls(**{f.name: os.environ.get(f"NEURAL_MLOPS_{f.name.upper()}") or None
+                     for f in fields(cls)})
+        return env.over(cls._flags) if cls._flags else env
+
+    def over(self, other: ChannelSettings) -> ChannelSettings:
+        """These settings with every one ``other`` sets replaced."""
+        return replace(self, **{f.name: getattr(other, f.name) for f in fields(self)
+                                if getattr(other, f.name) is not None})
+
+    def credentials(self) -> grpc.ChannelCredentials:
+        if bool(self.client_cert) != bool(self.client_key):
+            raise InvalidArgument("a client certificate needs its key and the key its certificate "
+                                  "(NEURAL_MLOPS_CLIENT_CERT / NEURAL_MLOPS_CLIENT_KEY)",
+                                  field="client_cert")
+
+        def read(path: str | None, what: str) -> bytes | None:
+            if not path:
+                return None
+            try:
+                return Path(path).expanduser().read_bytes()
+            except OSError as exc:
+                raise InvalidArgument(f"cannot read {what} {path}: {exc.strerror}",
+                                      field=what) from None
+
+        return grpc.ssl_channel_credentials(
+            root_certificates=read(self.ca_cert, "ca_cert"),
+            private_key=read(self.client_key, "client_key"),
+            certificate_chain=read(self.client_cert, "client_cert"),
         )
-    return location[len(GRPC_SCHEME) :]
 
 
 @overload
-def open_channel(location: str, *, token: str | None, aio: Literal[True]) -> grpc.aio.Channel: ...
+def open_channel(location: str, *, token: str | None, aio: Literal[True],
+                 ca_cert: str | None = None, client_cert: str | None = None,
+                 client_key: str | None = None) -> grpc.aio.Channel: ...
 @overload
-def open_channel(location: str, *, token: str | None, aio: Literal[False]) -> grpc.Channel: ...
-def open_channel(location: str, *, token: str | None, aio: bool) -> grpc.Channel | grpc.aio.Channel:
+def open_channel(location: str, *, token: str | None, aio: Literal[False],
+                 ca_cert: str | None = None, client_cert: str | None = None,
+                 client_key: str | None = None) -> grpc.Channel: ...
+def open_channel(location: str, *, token: str | None, aio: bool, ca_cert: str | None = None,
+                 client_cert: str | None = None,
+                 client_key: str | None = None) -> grpc.Channel | grpc.aio.Channel:
     """A channel to the control plane at ``location``. With ``aio`` a grpc.aio channel,
-    which must be opened on the event loop that will use it."""
+    which must be opened on the event loop that will use it. Arguments left None come
+    from :class:`ChannelSettings`."""
     target = address(location)
-    header = ("authorization", f"Bearer {token}") if token else None
+    settings = ChannelSettings.current().over(
+        ChannelSettings(token, ca_cert, client_cert, client_key)
+    )
+    tls = location.startswith(TLS_SCHEME)
+    if settings.token and not tls and not _is_loopback(target):
+        raise InvalidArgument(
+            f"refusing to send a token in the clear to {target}: use grpcs://{target}",
+            field="location",
+        )
+    header = ("authorization", f"Bearer {settings.token}") if settings.token else None
+    credentials = settings.credentials() if tls else None
     if aio:
         interceptors = _aio_interceptors(header) if header else None
+        if credentials is not None:
+            return grpc.aio.secure_channel(target, credentials, options=_OPTIONS,
+                                           interceptors=interceptors)
         return grpc.aio.insecure_channel(target, options=_OPTIONS, interceptors=interceptors)
-    channel = grpc.insecure_channel(target, options=_OPTIONS)
+    channel = (grpc.secure_channel(target, credentials, options=_OPTIONS) if credentials
+               else grpc.insecure_channel(target, options=_OPTIONS))
     return grpc.intercept_channel(channel, _Header(header)) if header else channel
 
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import structlog
 
-from neural.mlops._channel import GRPC_SCHEME
+from neural.mlops._channel import is_remote
 from neural.mlops._loop import LoopThread
 from neural.mlops._remote.connection import RemoteConnection, calling_as, error_from_rpc
 from neural.mlops.server.identity import CallContext, reset_call, set_call
@@ -35,10 +35,6 @@ __all__ = ["EmbeddedRuntime", "ServiceClient", "error_from_rpc", "is_remote"]
 
 T = TypeVar("T")
 S = TypeVar("S")
-
-
-def is_remote(location: str | os.PathLike[str]) -> bool:
-    return str(location).startswith(GRPC_SCHEME)
 
 
 @contextmanager

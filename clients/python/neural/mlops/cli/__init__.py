@@ -110,6 +110,9 @@ def _house_style(parser: argparse.ArgumentParser) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from neural.mlops.cli._output import use_credentials
+
+    use_credentials(args)  # --token/--ca-cert/--client-cert/--client-key for every channel
     try:
         return int(args.handler(args) or 0)
     except MLOpsError as exc:

@@ -21,10 +21,41 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--target",
         default=os.environ.get("NEURAL_MLOPS_TARGET", DEFAULT_TARGET),
-        help="grpc://HOST:PORT of a control plane, or a folder for the embedded store "
-        "(env NEURAL_MLOPS_TARGET; default %(default)s)",
+        help="grpc://HOST:PORT (grpcs:// for TLS) of a control plane, or a folder for the "
+        "embedded store (env NEURAL_MLOPS_TARGET; default %(default)s)",
     )
     parser.add_argument("--json", action="store_true", help="print JSON for scripts")
+    add_credentials(parser)
+
+
+CREDENTIAL_FLAGS = {
+    "--token": "API token or OIDC JWT sent as a bearer token (env NEURAL_MLOPS_TOKEN)",
+    "--ca-cert": "CA certificate (PEM) that verifies a grpcs:// server (env NEURAL_MLOPS_CA_CERT;"
+    " default: the system's trust store)",
+    "--client-cert": "client certificate (PEM) for mTLS (env NEURAL_MLOPS_CLIENT_CERT)",
+    "--client-key": "key of --client-cert (PEM) (env NEURAL_MLOPS_CLIENT_KEY)",
+}
+
+
+def add_credentials(parser: argparse.ArgumentParser) -> None:
+    """The credential flags, each unless the command defines it already (some commands
+    read --token themselves). :func:`neural.mlops.cli.main` hands them to the channel
+    settings, over the environment."""
+    for flag, text in CREDENTIAL_FLAGS.items():
+        if flag not in parser._option_string_actions:
+            parser.add_argument(flag, help=text)
+
+
+def use_credentials(args: argparse.Namespace) -> None:
+    """Hand this command's credential flags to every channel it opens (flags over env)."""
+    values = {name: getattr(args, name, None) for name in ("token", "ca_cert", "client_cert",
+                                                             "client_key")}
+    # Plain commands (--help, serve, dev-certs) do not pay for importing grpc; an earlier
+    # command's flags in the same process are cleared all the same.
+    if any(values.values()) or "neural.mlops._channel" in sys.modules:
+        from neural.mlops._channel import ChannelSettings
+
+        ChannelSettings.set_flags(**values)
 
 
 def jsonable(obj: Any) -> Any:

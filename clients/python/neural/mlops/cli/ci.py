@@ -411,6 +411,7 @@ def _steps(args: argparse.Namespace) -> list[float]:
 
 
 def cmd_canary(args: argparse.Namespace) -> int:
+    from neural.mlops._channel import is_remote
     from neural.mlops.cli._progress import Live, deployment_line, event_line
     from neural.mlops.deployment import (
         DeploymentManager,
@@ -423,7 +424,7 @@ def cmd_canary(args: argparse.Namespace) -> int:
     timeout = parse_duration(args.timeout, "--timeout")
     interval = max(0.05, parse_duration(args.interval, "--interval"))
     manager = DeploymentManager(args.target, token=args.token)
-    embedded = not args.target.startswith("grpc://")
+    embedded = not is_remote(args.target)
     live = Live() if not args.json else None
     try:
         dep = manager.create_deployment(

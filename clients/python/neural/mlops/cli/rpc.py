@@ -85,18 +85,21 @@ class Reflection:
     """Descriptors of a live server, fetched on demand through server reflection."""
 
     def __init__(self, target: str) -> None:
-        import grpc
         from google.protobuf import descriptor_pool
         from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
             ProtoReflectionDescriptorDatabase,
         )
 
-        if not target.startswith("grpc://"):
+        from neural.mlops._channel import address, is_remote, open_channel
+
+        if not is_remote(target):
             raise InvalidArgument(
-                "rpc needs a running server: --target grpc://HOST:PORT", field="target"
+                "rpc needs a running server: --target grpc://HOST:PORT (or grpcs://)",
+                field="target",
             )
-        self.address = target[len("grpc://") :]
-        self.channel = grpc.insecure_channel(self.address)
+        self.address = address(target)
+        # token="": the rpc command sends its own authorization header with each call.
+        self.channel = open_channel(target, token="", aio=False)
         self.db = ProtoReflectionDescriptorDatabase(self.channel)
         self.pool = descriptor_pool.DescriptorPool(self.db)
 
