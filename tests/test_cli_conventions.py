@@ -7,8 +7,8 @@ from neural.mlops.cli import EXIT_CODES, build_parser
 from neural.mlops.cli.completion import _walk, command_tree
 from neural.mlops.server.errors import ERROR_CLASSES
 
-# Commands that run processes or print scripts rather than report data.
-NOT_DATA = {"serve", "sidecar", "demo", "demo-model", "completion"}
+# Commands that run processes, print scripts or write local files rather than report data.
+NOT_DATA = {"serve", "sidecar", "demo", "demo-model", "completion", "dev-certs"}
 
 
 def _leaves() -> dict[str, object]:

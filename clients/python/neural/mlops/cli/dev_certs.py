@@ -204,6 +204,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--sidecar", action="append", type=_name, default=None,
                    help="sidecar certificate NAME (repeatable; default default)")
     p.add_argument("--days", type=int, default=365, help="leaf validity (default %(default)s)")
+    p.add_argument("--json", action="store_true", help="print the written files as JSON")
     p.set_defaults(handler=run)
 
 
@@ -218,6 +219,12 @@ def run(args: argparse.Namespace) -> int:
         sidecars=tuple(args.sidecar or ("default",)),
         days=args.days,
     )
-    for path in write_dev_certs(plan):
-        print(path)
+    written = write_dev_certs(plan)
+    if args.json:
+        from neural.mlops.cli._output import print_json
+
+        print_json({"written": written})
+    else:
+        for path in written:
+            print(path)
     return 0
