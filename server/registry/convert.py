@@ -26,20 +26,20 @@ STAGE_TO_PB = {
     ModelStage.PRODUCTION: pb.MODEL_STAGE_PRODUCTION,
     ModelStage.ARCHIVED: pb.MODEL_STAGE_ARCHIVED,
 }
-STAGE_FROM_PB = {v: k for k, v in STAGE_TO_PB.items()}
+STAGE_FROM_PB: dict[int, ModelStage] = {int(v): k for k, v in STAGE_TO_PB.items()}
 STATUS_TO_PB = {
     PromotionStatus.PENDING: pb.PROMOTION_STATUS_PENDING,
     PromotionStatus.APPROVED: pb.PROMOTION_STATUS_APPROVED,
     PromotionStatus.REJECTED: pb.PROMOTION_STATUS_REJECTED,
     PromotionStatus.CANCELLED: pb.PROMOTION_STATUS_CANCELLED,
 }
-STATUS_FROM_PB = {v: k for k, v in STATUS_TO_PB.items()}
+STATUS_FROM_PB: dict[int, PromotionStatus] = {int(v): k for k, v in STATUS_TO_PB.items()}
 
 
 
 
 def stage_from_pb(value: int) -> ModelStage | None:
-    return STAGE_FROM_PB.get(value)  # type: ignore[call-overload]
+    return STAGE_FROM_PB.get(int(value))
 
 
 def artifact_to_pb(a: Artifact) -> pb.Artifact:

@@ -159,10 +159,6 @@ class Promotions:
             ]
         return reqs
 
-    async def get(self, request_id: str) -> PromotionRequest:
-        async with self.db.read() as conn:
-            return await promotion_store.load(conn, request_id)
-
     # ------------------------------------------------------------------ internals
 
     def _now(self) -> int:

@@ -14,6 +14,7 @@ import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -25,7 +26,8 @@ from neural.mlops.server.storage.schema import (
     model_versions,
 )
 
-OPS: dict[str, Callable[[object, object], object]] = {
+# Over SQL columns the operators build expressions, over numbers they compare.
+OPS: dict[str, Callable[[Any, Any], Any]] = {
     ">": operator.gt,
     ">=": operator.ge,
     "<": operator.lt,
@@ -127,9 +129,9 @@ def where_clauses(query: SearchQuery) -> list[sa.ColumnElement[bool]]:
         out.append(sa.exists().where(t.c.version_id == mv.c.id, t.c.tag == tag))
     for cond in query.metric_conditions:
         m = model_version_metrics
-        compare = OPS[cond.op](m.c.value, cond.value)
+        compare: sa.ColumnElement[bool] = OPS[cond.op](m.c.value, cond.value)
         out.append(
-            sa.exists().where(m.c.version_id == mv.c.id, m.c.metric == cond.metric, compare)  # type: ignore[arg-type]
+            sa.exists().where(m.c.version_id == mv.c.id, m.c.metric == cond.metric, compare)
         )
     return out
 

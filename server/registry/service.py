@@ -148,9 +148,6 @@ class RegistryService:
     async def list_pending(self, reviewer: str = "", name: str = "") -> list[PromotionRequest]:
         return await self._promotions.pending(reviewer, name)
 
-    async def get_request(self, request_id: str) -> PromotionRequest:
-        return await self._promotions.get(request_id)
-
     # ------------------------------------------------------------------ aliases, history
 
     async def set_alias(self, name: str, alias: str, version: str, actor: str,

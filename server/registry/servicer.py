@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, TypeAlias
 
 import grpc
 
@@ -16,7 +16,7 @@ from neural.mlops.server.services import Services
 from neural.mlops.v1 import registry_pb2 as pb
 from neural.mlops.v1 import registry_pb2_grpc
 
-Ctx = grpc.aio.ServicerContext
+Ctx: TypeAlias = grpc.aio.ServicerContext
 
 
 def _stages(values: Any) -> list[Any]:

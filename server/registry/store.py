@@ -219,7 +219,7 @@ async def touch_model(conn: AsyncConnection, name: str, now_us: int) -> None:
 async def insert_version(conn: AsyncConnection, values: dict[str, Any],
                          metrics: dict[str, float], tags: Sequence[str]) -> int:
     result = await conn.execute(model_versions.insert().values(**values))
-    vid: int = result.inserted_primary_key[0]
+    vid: int = result.inserted_primary_key[0]  # type: ignore[index]  # set by every insert
     if metrics:
         await conn.execute(
             model_version_metrics.insert(),
