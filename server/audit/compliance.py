@@ -16,13 +16,12 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from neural.mlops.server.audit import store
 from neural.mlops.server.audit.eventlog import check_range
 from neural.mlops.server.audit.events import AuditEvent, EventType, row_to_event
-from neural.mlops.server.audit.hashchain import EVENT_FIELDS, canonical_json
+from neural.mlops.server.audit.hashchain import canonical_json
 from neural.mlops.server.audit.report import (
     ApprovalDecision,
     ComplianceReport,
@@ -36,7 +35,6 @@ from neural.mlops.server.clock import Clock, from_us, to_us
 from neural.mlops.server.errors import NotFound
 from neural.mlops.server.identity import current_call
 from neural.mlops.server.storage import Database
-from neural.mlops.server.storage.schema import audit_events
 
 REPORT_LIST_LIMIT = 1000
 REQUESTS_SEARCHED = 20  # promotion requests looked at to time a decision
@@ -49,6 +47,7 @@ DEPLOYMENT_TYPES = (
 PRODUCTION_CHANGE_TYPES = (
     EventType.MODEL_STAGE_CHANGED, EventType.MODEL_DEPLOYED, EventType.DEPLOYMENT_PROMOTED
 )
+NOT_CHANGES = (str(EventType.ACCESS_DENIED),)  # refusals: not counted as changes
 
 
 @dataclass(slots=True)
@@ -151,9 +150,10 @@ class ComplianceReporter:
             rollback_count=await count(rollbacks),
             unapproved=[e for e in await events(PRODUCTION_CHANGE_TYPES)
                         if _is_production_change(e) and not await _approved_before(conn, e)],
-            unauthenticated=[row_to_event(r) for r in await _unauthenticated(
-                conn, start_us, end_us, self.list_limit)],
-            unauthenticated_count=await _unauthenticated(conn, start_us, end_us, None),
+            unauthenticated=[row_to_event(r) for r in await store.unauthenticated_events(
+                conn, start_us, end_us, NOT_CHANGES, self.list_limit)],
+            unauthenticated_count=await store.count_unauthenticated(
+                conn, start_us, end_us, NOT_CHANGES),
         )
 
     async def _save(self, report: ComplianceReport, now_us: int, start_us: int,
@@ -172,28 +172,6 @@ class ComplianceReporter:
                 details={"start_us": start_us, "end_us": end_us,
                          "total_events": report.total_events, "chain_valid": report.chain_valid},
             )
-
-
-# A gRPC call with a declared identity records details.auth = {"method": "none"}
-# (storage/database.py); embedded-mode events carry peer "embedded". Refusals are
-# not changes. (Targeted edit by the auth work, issue #12.)
-_DECLARED = '%"auth":{"method":"none"}%'
-
-
-async def _unauthenticated(
-    conn: AsyncConnection, start_us: int, end_us: int, limit: int | None
-) -> Any:
-    """Events of the range recorded for unauthenticated identities: the oldest ``limit``
-    as row dicts, or their count when ``limit`` is None."""
-    ev = audit_events
-    where = [ev.c.ts_us >= start_us, ev.c.ts_us <= end_us,
-             ev.c.event_type != str(EventType.ACCESS_DENIED),
-             sa.or_(ev.c.peer == "embedded", ev.c.details.like(_DECLARED))]
-    if limit is None:
-        return int((await conn.execute(sa.select(sa.func.count()).where(*where))).scalar_one())
-    rows = await conn.execute(sa.select(*[ev.c[n] for n in EVENT_FIELDS]).where(*where)
-                              .order_by(ev.c.seq).limit(limit))
-    return [store.row_dict(r) for r in rows.all()]
 
 
 def _names(types: Sequence[EventType]) -> list[str]:

@@ -264,6 +264,34 @@ async def events_of_types(
     return [row_dict(r) for r in rows]
 
 
+# A gRPC call with a declared identity records details.auth = {"method": "none"}
+# (storage/database.py); embedded-mode events carry peer "embedded".
+_DECLARED_AUTH = '%"auth":{"method":"none"}%'
+
+
+def _unauthenticated(start_us: int, end_us: int, excluded: Sequence[str]) -> list[Any]:
+    return [*_in_range(start_us, end_us), _ev.event_type.not_in(excluded),
+            sa.or_(_ev.peer == "embedded", _ev.details.like(_DECLARED_AUTH))]
+
+
+async def unauthenticated_events(
+    conn: AsyncConnection, start_us: int, end_us: int, excluded: Sequence[str], limit: int
+) -> list[dict[str, Any]]:
+    """The oldest ``limit`` events of the range recorded for unauthenticated (declared)
+    identities, but those of the ``excluded`` types, as row dicts."""
+    rows = (await conn.execute(
+        sa.select(*_COLS).where(*_unauthenticated(start_us, end_us, excluded))
+        .order_by(_ev.seq).limit(limit))).all()
+    return [row_dict(r) for r in rows]
+
+
+async def count_unauthenticated(
+    conn: AsyncConnection, start_us: int, end_us: int, excluded: Sequence[str]
+) -> int:
+    where = _unauthenticated(start_us, end_us, excluded)
+    return int((await conn.execute(sa.select(sa.func.count()).where(*where))).scalar_one())
+
+
 async def any_event_for(
     conn: AsyncConnection, types: Sequence[str], before_seq: int, resource_id: str
 ) -> bool:
