@@ -32,6 +32,8 @@ log = structlog.get_logger(__name__)
 
 MAX_TAGS = 100
 MAX_METRICS = 500
+MAX_TAG_LENGTH = 256
+MAX_PARAM_LENGTH = 4096
 
 
 @dataclass(slots=True)
@@ -66,8 +68,8 @@ class RegisterSpec:
         if isinstance(self.tags, str) or len(self.tags) > MAX_TAGS:
             raise InvalidArgument(f"tags must be a list of at most {MAX_TAGS} strings",
                                   field="tags")
-        self.tags = sorted({v.text(t, "tags", limit=256) for t in self.tags if t})
-        self.params = {v.name(k, "params"): v.text(str(x), f"params.{k}", limit=4096)
+        self.tags = sorted({v.text(t, "tags", limit=MAX_TAG_LENGTH) for t in self.tags if t})
+        self.params = {v.name(k, "params"): v.text(str(x), f"params.{k}", limit=MAX_PARAM_LENGTH)
                        for k, x in self.params.items()}
         try:
             json.dumps(self.config, allow_nan=False)

@@ -23,6 +23,7 @@ from neural.mlops.server.registry.model import (
     Page,
     RegisteredModel,
 )
+from neural.mlops.server.registry.registration import MAX_PARAM_LENGTH, MAX_TAG_LENGTH
 from neural.mlops.server.registry.search import SearchQuery, apply_filter, where_clauses
 from neural.mlops.server.storage import Database
 from neural.mlops.server.storage.schema import model_versions
@@ -159,9 +160,10 @@ class Versions:
             v.text(description, "description")
         metrics = {v.name(k, "set_metrics"): v.finite(x, f"set_metrics.{k}")
                    for k, x in (set_metrics or {}).items()}
-        params = {v.name(k, "set_params"): v.text(str(x), f"set_params.{k}", limit=4096)
+        params = {v.name(k, "set_params"): v.text(str(x), f"set_params.{k}",
+                                                   limit=MAX_PARAM_LENGTH)
                   for k, x in (set_params or {}).items()}
-        add = sorted({v.text(t, "add_tags", limit=256) for t in add_tags if t})
+        add = sorted({v.text(t, "add_tags", limit=MAX_TAG_LENGTH) for t in add_tags if t})
         async with self.db.change() as ch:
             conn = ch.conn
             vid = (await store.resolve(conn, name, version)).id
