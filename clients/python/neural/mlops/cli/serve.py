@@ -40,10 +40,12 @@ AUTH_FLAGS = ("auth", "insecure", "tls_cert", "tls_key", "tls_client_ca", "oidc_
 def run(args: argparse.Namespace) -> int:
     from neural.mlops.server.app import check_exposure, serve
     from neural.mlops.server.logging import configure_logging
+    from neural.mlops.server.tls import server_credentials
 
     try:
         config = _config(args)
         check_exposure(config)
+        server_credentials(config)  # unreadable or mismatched TLS files: one line, not a trace
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
