@@ -218,6 +218,8 @@ REFUSED = {
                "lacks required claim\\(s\\): exp"),
     "no user claim": (lambda k, c: sign(k, {x: v for x, v in claims(c).items() if x != "email"}),
                       "lacks required claim\\(s\\): email"),
+    "control characters in the name": (
+        lambda k, c: sign(k, claims(c, email="bob@example.com\u202e")), "printable"),
     "unverified e-mail": (lambda k, c: sign(k, claims(c, email_verified=False)),
                           "not verified"),
     "not a JWT": (lambda k, c: "nmo_abc_def", "malformed bearer token"),

@@ -29,6 +29,7 @@ def principal_from_context(context: grpc.aio.ServicerContext) -> Principal | Non
     for key in _SAN_PROPERTIES:
         for value in properties.get(key, ()):
             name = value.decode("utf-8", "replace").strip()
-            if name:
+            # The audit trail records this name: never one with control characters.
+            if name and name.isprintable():
                 return Principal(name=normalize_identity(name), method="mtls")
     return None

@@ -299,8 +299,10 @@ class OidcVerifier:
         except JoseError as exc:
             raise Unauthenticated(f"JWT refused: {exc.description or exc.error}") from None
         name = claims[self.user_claim]
-        if not isinstance(name, str) or not name.strip():
-            raise Unauthenticated(f"JWT claim {self.user_claim!r} is not a non-empty string")
+        if not isinstance(name, str) or not name.strip() or not name.isprintable():
+            raise Unauthenticated(
+                f"JWT claim {self.user_claim!r} is not a non-empty printable string"
+            )
         if self.user_claim == "email" and claims.get("email_verified") is False:
             raise Unauthenticated("JWT e-mail is not verified by the issuer (email_verified)")
         groups = claims.get(self.groups_claim, ())
