@@ -195,9 +195,8 @@ def _adjust_across_variants(
 ) -> dict[str, Comparison]:
     """Holm across the non-control variants; with several, significance is the adjusted one."""
     names = list(comparisons)
-    adjusted = statistics.holm(
-        [np.nan if comparisons[n].p_value is None else comparisons[n].p_value for n in names]
-    )
+    p_values = [comparisons[n].p_value for n in names]
+    adjusted = statistics.holm([np.nan if p is None else p for p in p_values])
     out = {}
     for n, adj in zip(names, adjusted, strict=True):
         p_adj = num(adj)

@@ -41,7 +41,10 @@ def _moments(a: float, b: float) -> tuple[float, float]:
 
 
 def _pdf(x: np.ndarray, a: float, b: float) -> np.ndarray:
-    return np.exp(special.xlogy(a - 1.0, x) + special.xlog1py(b - 1.0, -x) - special.betaln(a, b))
+    out: np.ndarray = np.exp(
+        special.xlogy(a - 1.0, x) + special.xlog1py(b - 1.0, -x) - special.betaln(a, b)
+    )
+    return out
 
 
 def _grid(a: float, b: float) -> tuple[np.ndarray, np.ndarray]:

@@ -19,6 +19,22 @@ from neural.mlops.server.timestamps import from_timestamp as dt
 from neural.mlops.server.timestamps import to_timestamp as ts
 from neural.mlops.v1 import experiments_pb2 as pb
 
+__all__ = [
+    "STATUS_FROM_PB",
+    "STATUS_TO_PB",
+    "STRATEGY_FROM_PB",
+    "STRATEGY_TO_PB",
+    "analysis_from_pb",
+    "analysis_to_pb",
+    "dt",
+    "record_from_pb",
+    "record_to_pb",
+    "strategy_to_pb",
+    "test_from_pb",
+    "test_to_pb",
+    "ts",
+]
+
 STRATEGY_TO_PB = {
     TrafficSplitStrategy.HASH_BASED: pb.TRAFFIC_SPLIT_STRATEGY_HASH_BASED,
     TrafficSplitStrategy.RANDOM: pb.TRAFFIC_SPLIT_STRATEGY_RANDOM,
@@ -158,4 +174,5 @@ def analysis_to_pb(result: TestAnalysis) -> pb.AnalyzeTestResponse:
 
 
 def analysis_from_pb(m: pb.AnalyzeTestResponse) -> dict[str, Any]:
-    return json.loads(m.analysis_json)
+    report: dict[str, Any] = json.loads(m.analysis_json)
+    return report

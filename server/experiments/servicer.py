@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeAlias
+
 import grpc
 
 from neural.mlops.server.errors import InvalidArgument
@@ -11,10 +13,10 @@ from neural.mlops.server.services import Services
 from neural.mlops.v1 import experiments_pb2 as pb
 from neural.mlops.v1 import experiments_pb2_grpc
 
-Ctx = grpc.aio.ServicerContext
+Ctx: TypeAlias = grpc.aio.ServicerContext
 
 
-def _strategy(value: int) -> str:
+def _strategy(value: pb.TrafficSplitStrategy) -> str:
     if value not in c.STRATEGY_FROM_PB:
         raise InvalidArgument(f"unknown strategy {value}", field="strategy")
     return c.STRATEGY_FROM_PB[value].value

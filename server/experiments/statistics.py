@@ -28,6 +28,7 @@ References
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 from scipy import optimize, special
@@ -36,11 +37,13 @@ ArrayLike = float | np.ndarray
 
 
 def norm_sf(x: ArrayLike) -> ArrayLike:
-    return special.ndtr(-np.asarray(x, dtype=float))
+    out: ArrayLike = special.ndtr(-np.asarray(x, dtype=float))
+    return out
 
 
 def norm_ppf(p: ArrayLike) -> ArrayLike:
-    return special.ndtri(p)
+    out: ArrayLike = special.ndtri(p)
+    return out
 
 
 def _f(x: ArrayLike) -> np.ndarray:
@@ -208,8 +211,8 @@ def sample_size_two_proportions(
     z = norm_ppf(1.0 - alpha / 2.0) + norm_ppf(power)
     approx = (z / abs(h)) ** 2 * (1.0 + 1.0 / ratio)
 
-    def gap(n: float) -> float:
-        return power_two_proportions(h, n, ratio, alpha) - power
+    def gap(n: ArrayLike) -> float:  # a numpy scalar here: ``approx`` comes from norm_ppf
+        return power_two_proportions(h, cast(float, n), ratio, alpha) - power
 
     lo = approx * 0.5
     while gap(lo) > 0 and lo > 1e-12:
