@@ -19,6 +19,7 @@ certificate they were made with.
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import stat
 import threading
 from dataclasses import dataclass
@@ -32,6 +33,22 @@ from neural.mlops.server.config import ServerConfig
 log = structlog.get_logger(__name__)
 
 EXPIRY_WARNING = dt.timedelta(days=14)
+
+
+def is_loopback(address: str) -> bool:
+    """Whether ``address`` (a host, ``HOST:PORT``, ``[v6]:PORT`` or a unix socket) stays on
+    this machine: where plaintext, and a bearer token in plaintext, may go."""
+    if address.startswith(("unix:", "unix-abstract:")):
+        return True
+    for host in (address, address.rsplit(":", 1)[0]):
+        host = host.strip("[]")
+        if host.lower() == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            continue
+    return False  # a host name or wildcard: may be reachable from elsewhere
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ import grpc
 import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from neural.mlops.server.tls import is_loopback
 from neural.mlops.sidecar.control import MetricsReporter, RouteWatcher
 from neural.mlops.sidecar.metrics import Aggregator
 from neural.mlops.sidecar.mirror import Mirror, Tolerance
@@ -36,7 +37,6 @@ from neural.mlops.sidecar.proxy import Proxy
 from neural.mlops.sidecar.router import Router, Table
 from neural.mlops.sidecar.tls import (
     control_plane_channel,
-    is_loopback_address,
     listener_credentials,
     split_target,
 )
@@ -131,7 +131,7 @@ class SidecarConfig:
             if getattr(self, name) and not self.control_plane:
                 raise ValueError(f"{name}: needs control_plane")
         if self.control_plane_token and not self.control_plane_tls:
-            if not is_loopback_address(split_target(self.control_plane)[0]):
+            if not is_loopback(split_target(self.control_plane)[0]):
                 raise ValueError(
                     "control_plane_token: a token is sent in the clear without TLS; use "
                     "grpcs:// or control_plane_ca (plaintext is allowed on loopback only)"

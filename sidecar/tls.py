@@ -18,11 +18,11 @@ control plane's are).
 
 from __future__ import annotations
 
-import ipaddress
 from pathlib import Path
 
 import grpc
 
+from neural.mlops.server.tls import TlsFiles, reloading_credentials
 from neural.mlops.sidecar.upstream import CHANNEL_OPTIONS
 
 SCHEMES = ("grpc://", "grpcs://")
@@ -34,16 +34,6 @@ def split_target(target: str) -> tuple[str, bool]:
         if target.startswith(scheme):
             return target[len(scheme) :], scheme == "grpcs://"
     return target, False
-
-
-def is_loopback_address(address: str) -> bool:
-    host = address.rsplit(":", 1)[0].strip("[]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _read(path: str, what: str) -> bytes:
@@ -72,6 +62,4 @@ def listener_credentials(tls_cert: str, tls_key: str) -> grpc.ServerCredentials 
     """Credentials for the sidecar's own listener, or None for plaintext."""
     if not tls_cert:
         return None
-    from neural.mlops.server.tls import TlsFiles, reloading_credentials
-
     return reloading_credentials(TlsFiles(Path(tls_cert), Path(tls_key)))

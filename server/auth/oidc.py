@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import ipaddress
 import json
 import urllib.parse
 import urllib.request
@@ -49,6 +48,7 @@ from joserfc.jwk import JWKRegistry, Key
 from neural.mlops.server.auth.principal import Principal, normalize_identity
 from neural.mlops.server.clock import Clock, SystemClock
 from neural.mlops.server.errors import Unauthenticated
+from neural.mlops.server.tls import is_loopback
 
 if TYPE_CHECKING:
     from neural.mlops.server.config import ServerConfig
@@ -65,22 +65,13 @@ VERIFIED_CACHE_SIZE = 10_000
 FETCH_TIMEOUT_SECONDS = 5.0
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def check_jwks_location(jwks: str) -> None:
     """Refuse a JWKS source that would let a network attacker supply the keys."""
     parsed = urllib.parse.urlsplit(jwks)
     if parsed.scheme == "https":
         return
     if parsed.scheme == "http":
-        if not _is_loopback(parsed.hostname or ""):
+        if not is_loopback(parsed.hostname or ""):
             raise ValueError(f"oidc_jwks: {jwks!r} is plain http; use https (loopback excepted)")
         return
     if parsed.scheme and len(parsed.scheme) > 1:  # "C:\\..." is a path, "ftp://" is not

@@ -14,7 +14,6 @@ Credentials not passed as arguments come from :class:`ChannelSettings`: the CLI'
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
@@ -25,6 +24,7 @@ import grpc
 import grpc.aio
 
 from neural.mlops.server.errors import InvalidArgument
+from neural.mlops.server.tls import is_loopback
 
 GRPC_SCHEME = "grpc://"
 TLS_SCHEME = "grpcs://"
@@ -51,16 +51,6 @@ def address(location: str) -> str:
         f"a control plane is addressed as grpc://HOST:PORT or grpcs://HOST:PORT, got {location!r}",
         field="location",
     )
-
-
-def _is_loopback(target: str) -> bool:
-    host = target.rsplit(":", 1)[0].strip("[]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True)
@@ -132,7 +122,7 @@ def open_channel(location: str, *, token: str | None, aio: bool, ca_cert: str | 
         ChannelSettings(token, ca_cert, client_cert, client_key)
     )
     tls = location.startswith(TLS_SCHEME)
-    if settings.token and not tls and not _is_loopback(target):
+    if settings.token and not tls and not is_loopback(target):
         raise InvalidArgument(
             f"refusing to send a token in the clear to {target}: use grpcs://{target}",
             field="location",
