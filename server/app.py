@@ -111,7 +111,7 @@ class ControlPlane:
         oidc = OidcVerifier.from_config(self.config)
         methods = self.config.auth_methods()
         self.services = await Services.open(
-            self.config.data_dir, database_url=self.config.database_url
+            self.config.data_dir, database_url=self.config.database_url, config=self.config
         )
         guard = None
         if self.config.authenticates:

@@ -9,11 +9,16 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from neural.mlops.server.deployments.model import GatePolicy
+from neural.mlops.v1.upstream import UpstreamAllowList
+
 DEFAULT_LISTEN = "127.0.0.1:50051"
 AUTH_METHODS = ("none", "token", "oidc", "mtls")
 
 
 def _typed(default: Any, raw: Any, name: str) -> Any:
+    if isinstance(default, str) and isinstance(raw, list | tuple):
+        return ",".join(str(item) for item in raw)  # a TOML array for a comma-list field
     if isinstance(default, Path):
         return Path(raw)
     if isinstance(default, bool) and isinstance(raw, str):
@@ -46,6 +51,11 @@ class ServerConfig:
     oidc_jwks: str = ""  # file path or http(s) URL
     oidc_user_claim: str = "email"
     oidc_groups_claim: str = "groups"
+    # Deployments (docs/deployments.md): the lowest registry stage a serving rollout admits
+    # (production | staging), and the fnmatch patterns over HOST:PORT that a deployment's
+    # or shadow's upstream must match (comma list; empty: any well-formed HOST:PORT).
+    deploy_gate: str = GatePolicy.PRODUCTION.value
+    allowed_upstreams: str = ""
 
     @classmethod
     def load(cls, overrides: dict[str, Any], config_file: Path | None = None) -> ServerConfig:
@@ -65,6 +75,8 @@ class ServerConfig:
                 typed[f.name] = _typed(default, raw, f.name)
         cfg = cls(**typed)
         cfg.auth_methods()  # an unknown method fails at load, not at the first call
+        cfg.gate_policy()
+        cfg.upstream_allow_list()
         return cfg
 
     def auth_methods(self) -> frozenset[str]:
@@ -78,6 +90,17 @@ class ServerConfig:
         if len(methods) > 1 and "none" in methods:
             raise ValueError("auth: 'none' cannot be combined with other methods")
         return methods or frozenset({"none"})
+
+    def gate_policy(self) -> GatePolicy:
+        try:
+            return GatePolicy(self.deploy_gate.strip().lower())
+        except ValueError:
+            raise ValueError(f"deploy_gate: expected production or staging, got "
+                             f"{self.deploy_gate!r}") from None
+
+    def upstream_allow_list(self) -> UpstreamAllowList:
+        """Empty when no pattern is configured: every well-formed upstream is accepted."""
+        return UpstreamAllowList(self.allowed_upstreams)
 
     @property
     def authenticates(self) -> bool:

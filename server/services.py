@@ -13,6 +13,7 @@ from pathlib import Path
 from neural.mlops.server.audit.service import AuditService
 from neural.mlops.server.auth.service import AuthService
 from neural.mlops.server.clock import Clock, SystemClock
+from neural.mlops.server.config import ServerConfig
 from neural.mlops.server.deployments.service import DeploymentService
 from neural.mlops.server.errors import NotFound
 from neural.mlops.server.experiments.service import ExperimentService
@@ -36,8 +37,12 @@ class Services:
 
     @classmethod
     async def open(
-        cls, data_dir: str | Path, *, database_url: str = "", clock: Clock | None = None
+        cls, data_dir: str | Path, *, database_url: str = "", clock: Clock | None = None,
+        config: ServerConfig | None = None,
     ) -> Services:
+        """``config``: the domains' settings (deploy gate, allowed upstreams); without it,
+        embedded mode reads them from the environment through the same loader."""
+        config = config if config is not None else ServerConfig.load({})
         data_dir = Path(data_dir).resolve()
         data_dir.mkdir(parents=True, exist_ok=True)
         clock = clock or SystemClock()
@@ -49,6 +54,8 @@ class Services:
         routing = RoutingService(db, clock=clock)
         audit = AuditService(db, data_dir, clock=clock)
         deployments = DeploymentService(db, clock=clock, registry=registry,
+                                        gate_policy=config.gate_policy(),
+                                        allowed_upstreams=config.upstream_allow_list(),
                                         on_routes_changed=routing.invalidate)
         routing.add_provider(deployments)
         experiments = ExperimentService(db, clock=clock, routing=routing, registry=registry.port)

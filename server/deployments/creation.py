@@ -85,21 +85,24 @@ class Creation:
             )
             next_check = now + int(spec.plan.analysis_interval_seconds * 1e6)
             await store.insert(ch.conn, rec, next_check)
-            await self._record(ch, rec.deployment, now)
+            await self._record(ch, rec, now)
             self.signals.committed(ch)
             result = (await store.load(ch.conn, deployment_id)).deployment
         log.info("deployment created", deployment_id=deployment_id, model=spec.name,
                  version=spec.version, strategy=spec.strategy.value, stable_version=stable)
         return result
 
-    async def _record(self, ch: Change, d: Deployment, now: int) -> None:
-        """The deployment's first event and its audit events (an override is its own)."""
+    async def _record(self, ch: Change, rec: DeploymentRecord, now: int) -> None:
+        """The deployment's first event and its audit events (an override is its own).
+        The upstreams are recorded: they say where callers' traffic will be sent."""
+        d = rec.deployment
         first = d.traffic_percentage
         details: dict[str, Any] = {
             "model": d.model_name, "version": d.model_version,
             "stable_version": d.stable_version, "strategy": d.strategy.value,
             "plan": d.plan.to_dict(), "baseline": d.baseline_metrics.to_dict(),
             "rollback_config": d.rollback_config.to_dict(), "gate": d.gate,
+            "upstream": rec.upstream, "stable_upstream": rec.stable_upstream,
         }
         await store.insert_event(ch.conn, d.deployment_id, now, "created", d.created_by, None,
                                  DeploymentStatus.IN_PROGRESS, 0, first, details)

@@ -18,12 +18,13 @@ from neural.mlops.server.deployments.model import (
     RollbackConfig,
     RolloutPlan,
 )
+from neural.mlops.server.deployments.upstreams import check_upstream
 from neural.mlops.server.errors import InvalidArgument
+from neural.mlops.v1.upstream import UpstreamAllowList
 
 MAX_STEPS = 20
 MIN_INTERVAL = 0.01
 MAX_DURATION = 30 * 24 * 3600.0
-UPSTREAM_LIMIT = 300
 REASON_LIMIT = 4096
 
 # Strategies whose steps are fixed; a caller may repeat them but not change them.
@@ -70,8 +71,9 @@ class ValidSpec:
     override: str
 
 
-def validate_spec(spec: CreateSpec) -> ValidSpec:
-    """Check every field of ``spec``; the first bad one raises InvalidArgument."""
+def validate_spec(spec: CreateSpec, allowed: UpstreamAllowList | None = None) -> ValidSpec:
+    """Check every field of ``spec``; the first bad one raises InvalidArgument. ``allowed``:
+    the control plane's upstream patterns (None or empty: any well-formed HOST:PORT)."""
     name = v.name(spec.model_name, "model_name")
     version = v.name(spec.model_version, "model_version")
     actor = v.actor(spec.created_by, "created_by")
@@ -95,7 +97,7 @@ def validate_spec(spec: CreateSpec) -> ValidSpec:
     return ValidSpec(
         name=name, version=version, actor=actor, strategy=strategy, baseline=baseline,
         rollback=rollback, plan=plan, stable_given=stable_given,
-        upstream=v.text(spec.upstream, "upstream", limit=UPSTREAM_LIMIT),
+        upstream=check_upstream(spec.upstream, "upstream", allowed or UpstreamAllowList()),
         override=v.text(spec.override_reason, "override_reason", limit=REASON_LIMIT).strip(),
     )
 

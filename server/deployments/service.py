@@ -16,7 +16,6 @@ use it); the work lives in its parts: :mod:`.planning` (validation, plans),
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -55,22 +54,11 @@ from neural.mlops.server.deployments.rollout import decide
 from neural.mlops.server.deployments.shadows import ShadowDeployments
 from neural.mlops.server.deployments.signals import Signals
 from neural.mlops.server.deployments.transitions import Transitions
-from neural.mlops.server.errors import InvalidArgument
 from neural.mlops.server.routing.model import ModelRoute
 from neural.mlops.server.storage import Database
+from neural.mlops.v1.upstream import UpstreamAllowList
 
 LIST_LIMIT = store.LIST_LIMIT
-
-
-def _gate_policy() -> GatePolicy:
-    # NEURAL_MLOPS_DEPLOY_GATE=staging lets STAGING versions serve production traffic.
-    raw = os.environ.get("NEURAL_MLOPS_DEPLOY_GATE", GatePolicy.PRODUCTION.value).strip().lower()
-    try:
-        return GatePolicy(raw)
-    except ValueError:
-        raise InvalidArgument(
-            f"NEURAL_MLOPS_DEPLOY_GATE must be 'production' or 'staging', got {raw!r}",
-            field="NEURAL_MLOPS_DEPLOY_GATE") from None
 
 
 class DeploymentService:
@@ -78,20 +66,25 @@ class DeploymentService:
 
     ``registry``: the RegistryService of the same store; its port gates rollouts and
     follows their outcome. ``gate``/``use_local_gate`` of a call override that: a
-    registry in another store is asked by the caller (:class:`KnownStageGate`)."""
+    registry in another store is asked by the caller (:class:`KnownStageGate`).
+    ``gate_policy`` and ``allowed_upstreams`` come from the process's configuration
+    (ServerConfig ``deploy_gate`` and ``allowed_upstreams``); empty patterns accept any
+    well-formed upstream."""
 
     def __init__(self, db: Database, *, clock: Clock | None = None, registry: Any = None,
-                 gate_policy: GatePolicy | None = None,
+                 gate_policy: GatePolicy = GatePolicy.PRODUCTION,
+                 allowed_upstreams: UpstreamAllowList | None = None,
                  on_routes_changed: Callable[[], None] | None = None) -> None:
         self.db = db
         self.clock = clock or SystemClock()
-        self.gate_policy = gate_policy if gate_policy is not None else _gate_policy()
+        self.gate_policy = gate_policy
+        self.allowed_upstreams = allowed_upstreams or UpstreamAllowList()
         port = registry.port if registry is not None else None
         self.local_gate: RegistryGate | None = LocalRegistryGate(port) if port is not None else None
         self.signals = Signals(on_routes_changed)
         self.transitions = Transitions(self.clock, self.signals, RegistryWriteBack(port))
         self.controller = RolloutController(db, self.clock, self.signals, self.transitions)
-        self.shadows = ShadowDeployments(db, self.clock, self.signals)
+        self.shadows = ShadowDeployments(db, self.clock, self.signals, self.allowed_upstreams)
         self._creation = Creation(db, self.clock, self.signals, self.gate_policy)
         self._operations = Operations(db, self.transitions)
 
@@ -104,7 +97,8 @@ class DeploymentService:
                                 use_local_gate: bool = True) -> Deployment:
         """Start a rollout. The registry gate applies when ``gate`` (or the local one, with
         ``use_local_gate``) is available and the strategy serves traffic."""
-        return await self._creation.create(validate_spec(spec), self._gate(gate, use_local_gate))
+        return await self._creation.create(validate_spec(spec, self.allowed_upstreams),
+                                           self._gate(gate, use_local_gate))
 
     async def get_deployment(self, deployment_id: str) -> Deployment:
         async with self.db.read() as conn:

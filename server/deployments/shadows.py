@@ -19,20 +19,24 @@ from neural.mlops.server.deployments import store
 from neural.mlops.server.deployments.comparison import ShadowComparison, ShadowLimits, compare
 from neural.mlops.server.deployments.gate import RegistryGate
 from neural.mlops.server.deployments.model import ShadowDeployment, ShadowStatus
-from neural.mlops.server.deployments.planning import UPSTREAM_LIMIT, non_negative, parse_ref
+from neural.mlops.server.deployments.planning import non_negative, parse_ref
 from neural.mlops.server.deployments.signals import Signals
+from neural.mlops.server.deployments.upstreams import check_upstream
 from neural.mlops.server.errors import FailedPrecondition, InvalidArgument
 from neural.mlops.server.storage import Database
 from neural.mlops.v1.traffic import ShadowStats
+from neural.mlops.v1.upstream import UpstreamAllowList
 
 RESULTS_LIMIT = 64 * 1024  # bytes of JSON for one manually recorded pair
 
 
 class ShadowDeployments:
-    def __init__(self, db: Database, clock: Clock, signals: Signals) -> None:
+    def __init__(self, db: Database, clock: Clock, signals: Signals,
+                 allowed_upstreams: UpstreamAllowList | None = None) -> None:
         self.db = db
         self.clock = clock
         self.signals = signals
+        self.allowed_upstreams = allowed_upstreams or UpstreamAllowList()
 
     def _now_us(self) -> int:
         return to_us(self.clock.now())
@@ -50,7 +54,7 @@ class ShadowDeployments:
             status=ShadowStatus.ACTIVE,
             created_by=v.actor(created_by or "anonymous", "created_by"),
             created_at=from_us(self._now_us()),
-            upstream=v.text(upstream, "upstream", limit=UPSTREAM_LIMIT),
+            upstream=check_upstream(upstream, "upstream", self.allowed_upstreams),
         )
         async with self.db.change() as ch:
             if gate is not None:

@@ -18,6 +18,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     p.add_argument("--grace-seconds", type=float, help="drain time on SIGTERM")
     p.add_argument("--config", type=Path, help="TOML file with a [server] table")
+    d = p.add_argument_group("deployments (docs/deployments.md)")
+    d.add_argument("--deploy-gate", choices=["production", "staging"],
+                   help="lowest registry stage a serving rollout admits (default production)")
+    d.add_argument("--allowed-upstream", action="append", metavar="PATTERN",
+                   help="HOST:PORT pattern (* and ? wildcards) a deployment's or shadow's "
+                   "upstream must match; repeatable or a comma list (default: any well-formed "
+                   "HOST:PORT, each sidecar enforcing its own list)")
     a = p.add_argument_group("authentication and TLS (docs/security.md)")
     a.add_argument("--auth", help="comma list of none|token|oidc|mtls (default none)")
     a.add_argument("--insecure", action="store_true", default=None,
@@ -64,6 +71,8 @@ def _config(args: argparse.Namespace) -> ServerConfig:
             "database_url": args.database_url,
             "log_level": args.log_level,
             "grace_seconds": args.grace_seconds,
+            "deploy_gate": args.deploy_gate,
+            "allowed_upstreams": ",".join(args.allowed_upstream) if args.allowed_upstream else None,
             **{name: getattr(args, name) for name in AUTH_FLAGS},
         },
         args.config,
