@@ -26,6 +26,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from neural.mlops._remote.experiments import RemoteExperiments
@@ -104,6 +105,11 @@ def _listed(variants: Any) -> list[Any] | None:
         raise InvalidArgument("variants must be a list of (name, model_ref, weight)", field="variants") from None
 
 
+async def _list_page(experiments: ExperimentService | RemoteExperiments, *,
+                     status: TestStatus | None, page_token: str) -> tuple[list[ABTest], str]:
+    return await experiments.list_tests(status, page_token=page_token)
+
+
 def _tid(test_id: object) -> str:
     if not isinstance(test_id, str) or not test_id:
         raise InvalidArgument("test_id is required", field="test_id")
@@ -168,7 +174,7 @@ class ABTestManager(ServiceClient[ExperimentService | RemoteExperiments]):
         out: list[ABTest] = []
         token = ""
         while True:
-            page, token = self._call(lambda e, t=token: e.list_tests(st, page_token=t))
+            page, token = self._call(partial(_list_page, status=st, page_token=token))
             out.extend(page)
             if not token:
                 return out

@@ -19,7 +19,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime, time
 from typing import Any
 
-from neural.mlops._remote.audit import RemoteAudit
+from neural.mlops._remote.audit import PublishedKey, RemoteAudit
 from neural.mlops._runtime import ServiceClient
 from neural.mlops.server.audit.checkpoints import Checkpoint
 from neural.mlops.server.audit.events import (
@@ -38,6 +38,7 @@ from neural.mlops.server.audit.notary import KeyRotation
 from neural.mlops.server.audit.report import ComplianceReport
 from neural.mlops.server.audit.retention import PurgeResult
 from neural.mlops.server.audit.service import AuditService
+from neural.mlops.server.audit.signing import SigningKey
 from neural.mlops.server.audit.verify import ChainVerification
 from neural.mlops.server.clock import to_us
 from neural.mlops.server.errors import InvalidArgument
@@ -118,6 +119,10 @@ def verify_export(path: str | os.PathLike[str], public_key: str | bytes | os.Pat
         is_pem = (b"BEGIN" in text) if isinstance(text, bytes) else ("BEGIN" in text)
         pem = text if is_pem else open(text, "rb").read()  # noqa: SIM115
     return verify_export_file(path, public_key_pem=pem)
+
+
+async def _public_key(audit: AuditService | RemoteAudit) -> SigningKey | PublishedKey:
+    return await audit.public_key()
 
 
 class AuditLogger(ServiceClient[AuditService | RemoteAudit]):
@@ -306,7 +311,7 @@ class AuditLogger(ServiceClient[AuditService | RemoteAudit]):
 
     def public_key(self) -> str:
         """The PEM public key that verifies this store's checkpoints and export seals."""
-        return self._call(lambda a: a.public_key()).public_pem
+        return self._call(_public_key).public_pem
 
     def rotate_key(self, reason: str = "", actor: str | None = None) -> KeyRotation:
         """Replace the store's checkpoint key: the old key signs the chain head and endorses

@@ -13,9 +13,9 @@ applies in the control plane always, and embedded when a ``registry=`` is given.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from neural.mlops._remote.deployments import RemoteDeployments
 from neural.mlops._runtime import ServiceClient, is_remote
@@ -63,7 +63,10 @@ def _strategy(value: DeploymentStrategy | str) -> DeploymentStrategy:
                               field="strategy") from None
 
 
-class DeploymentManager(ServiceClient[DeploymentService | RemoteDeployments]):
+Deployments: TypeAlias = DeploymentService | RemoteDeployments
+
+
+class DeploymentManager(ServiceClient[Deployments]):
     """The seed's deployment API, embedded or remote."""
 
     service = "deployments"
@@ -220,28 +223,29 @@ class DeploymentManager(ServiceClient[DeploymentService | RemoteDeployments]):
             lambda s: s.check_deployment_health(deployment_id, request_count, actor), actor or None)
         return needs, reasons
 
+    def _operate(self, op: Callable[[Deployments, str], Awaitable[Deployment]],
+                 actor: str) -> Deployment:
+        """An operator action, done as ``actor`` (or as the caller when that is empty)."""
+        who = actor or self._unnamed_actor
+        return self._call(lambda s: op(s, who), actor or None)
+
     def promote(self, deployment_id: str, actor: str = "", reason: str = "",
                 full: bool = False) -> Deployment:
         """Advance one step now; ``full=True`` completes at once (100 %, registry PRODUCTION)."""
-        who = actor or self._unnamed_actor
-        return self._call(lambda s: s.promote(deployment_id, who, reason, full), actor or None)
+        return self._operate(lambda s, who: s.promote(deployment_id, who, reason, full), actor)
 
     def pause(self, deployment_id: str, actor: str = "", reason: str = "") -> Deployment:
-        who = actor or self._unnamed_actor
-        return self._call(lambda s: s.pause(deployment_id, who, reason), actor or None)
+        return self._operate(lambda s, who: s.pause(deployment_id, who, reason), actor)
 
     def resume(self, deployment_id: str, actor: str = "", reason: str = "") -> Deployment:
-        who = actor or self._unnamed_actor
-        return self._call(lambda s: s.resume(deployment_id, who, reason), actor or None)
+        return self._operate(lambda s, who: s.resume(deployment_id, who, reason), actor)
 
     def abort(self, deployment_id: str, actor: str = "", reason: str = "") -> Deployment:
-        who = actor or self._unnamed_actor
-        return self._call(lambda s: s.abort(deployment_id, who, reason), actor or None)
+        return self._operate(lambda s, who: s.abort(deployment_id, who, reason), actor)
 
     def rollback(self, deployment_id: str, actor: str = "", reason: str = "") -> Deployment:
         """Route all traffic back to the stable version now (status ROLLED_BACK)."""
-        who = actor or self._unnamed_actor
-        return self._call(lambda s: s.rollback(deployment_id, who, reason), actor or None)
+        return self._operate(lambda s, who: s.rollback(deployment_id, who, reason), actor)
 
     def run_controller_cycle(self) -> dict[str, int]:
         """Embedded only: one rollout-controller cycle over the due deployments."""

@@ -12,7 +12,7 @@ import hashlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from neural.mlops._remote.registry import RemoteRegistry
 from neural.mlops._runtime import ServiceClient
@@ -52,7 +52,7 @@ __all__ = [
     "RegisteredModel",
 ]
 
-StageLike = ModelStage | str
+StageLike: TypeAlias = ModelStage | str
 
 
 def _stage(value: StageLike | None, field: str) -> ModelStage | None:

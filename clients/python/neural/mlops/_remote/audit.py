@@ -26,6 +26,7 @@ from neural.mlops.server.audit.report import ComplianceReport, ReportInfo
 from neural.mlops.server.audit.retention import PurgeResult
 from neural.mlops.server.audit.verify import ChainVerification
 from neural.mlops.server.errors import InvalidArgument
+from neural.mlops.server.timestamps import us_to_timestamp
 from neural.mlops.v1 import audit_pb2 as pb
 from neural.mlops.v1.audit_pb2_grpc import AuditServiceStub
 
@@ -95,9 +96,9 @@ class RemoteAudit:
         """The seal (a dict), then the bytes of the export file, as the server sends them."""
         req = pb.ExportRequest(format=fmt, destination=destination)
         if start_us is not None:
-            req.start_time.CopyFrom(c.us_to_ts(start_us))
+            req.start_time.CopyFrom(us_to_timestamp(start_us))
         if end_us is not None:
-            req.end_time.CopyFrom(c.us_to_ts(end_us))
+            req.end_time.CopyFrom(us_to_timestamp(end_us))
         async for chunk in self._conn.stream(self._stub.ExportAuditTrail, req):
             if chunk.seal_json:
                 yield json.loads(chunk.seal_json)
@@ -128,11 +129,11 @@ class RemoteAudit:
                             out.bytes_written, seal)
 
     async def purge(self, before_us: int, archive_path: str | None = None) -> PurgeResult:
-        req = pb.PurgeRequest(before=c.us_to_ts(before_us), archive_path=archive_path or "")
+        req = pb.PurgeRequest(before=us_to_timestamp(before_us), archive_path=archive_path or "")
         return c.purge_from_pb(await self._conn.unary(self._stub.Purge, req), before_us)
 
     async def generate_compliance_report(self, start_us: int, end_us: int) -> ComplianceReport:
-        req = pb.GenerateReportRequest(start_time=c.us_to_ts(start_us), end_time=c.us_to_ts(end_us))
+        req = pb.GenerateReportRequest(start_time=us_to_timestamp(start_us), end_time=us_to_timestamp(end_us))
         return c.report_from_pb(await self._conn.unary(self._stub.GenerateComplianceReport, req))
 
     async def get_report(self, report_id: str) -> ComplianceReport:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextvars
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -85,7 +85,7 @@ class RemoteConnection:
         except grpc.RpcError as err:
             raise error_from_rpc(err) from None
 
-    async def stream(self, method: Callable[..., Any], request: Any) -> AsyncIterator[Any]:
+    async def stream(self, method: Callable[..., Any], request: Any) -> AsyncGenerator[Any, None]:
         """The answers of a server stream, as long as it takes (no deadline: artifacts,
         exports and watches may run long); closing the iterator cancels the call."""
         call = method(request, metadata=self._metadata())

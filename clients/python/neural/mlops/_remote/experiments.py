@@ -12,6 +12,7 @@ from neural.mlops.server.errors import InvalidArgument
 from neural.mlops.server.experiments import convert as c
 from neural.mlops.server.experiments.model import ABTest, TestStatus, Variant
 from neural.mlops.server.experiments.service import CreateSpec, RequestRecord, validate_spec
+from neural.mlops.server.timestamps import to_timestamp
 from neural.mlops.v1 import experiments_pb2 as pb
 from neural.mlops.v1.experiments_pb2_grpc import ExperimentServiceStub
 
@@ -61,7 +62,8 @@ class RemoteExperiments:
     async def list_tests(self, status: TestStatus | str | None = None, *, page_size: int = 0,
                          page_token: str = "") -> tuple[list[ABTest], str]:
         st = TestStatus(getattr(status, "value", status)) if status else None
-        req = pb.ListTestsRequest(status=c.STATUS_TO_PB[st] if st else 0, page_size=page_size,
+        req = pb.ListTestsRequest(status=c.STATUS_TO_PB[st] if st else pb.TEST_STATUS_UNSPECIFIED,
+                                  page_size=page_size,
                                   page_token=page_token)
         resp = await self._conn.unary(self._stub.ListTests, req)
         return [c.test_from_pb(t) for t in resp.tests], resp.next_page_token
@@ -141,7 +143,7 @@ class RemoteExperiments:
                                       custom_metrics=dict(custom_metrics or {}),
                                       variant=variant or "")
         if timestamp is not None:
-            req.timestamp.CopyFrom(c.ts(timestamp))
+            req.timestamp.CopyFrom(to_timestamp(timestamp))
         return str((await self._conn.unary(self._stub.RecordOutcome, req)).variant)
 
     async def analyze_test(
@@ -154,7 +156,7 @@ class RemoteExperiments:
     ) -> dict[str, Any]:
         req = pb.AnalyzeTestRequest(test_id=test_id, confidence_level=_confidence(confidence_level))
         if since is not None:
-            req.since.CopyFrom(c.ts(since))
+            req.since.CopyFrom(to_timestamp(since))
         if until is not None:
-            req.until.CopyFrom(c.ts(until))
+            req.until.CopyFrom(to_timestamp(until))
         return c.analysis_from_pb(await self._conn.unary(self._stub.AnalyzeTest, req))

@@ -38,6 +38,10 @@ def _readable(path: Path) -> Path:
     return path
 
 
+def _stage_pb(stage: ModelStage | None) -> pb.ModelStage:
+    return c.STAGE_TO_PB[stage] if stage else pb.MODEL_STAGE_UNSPECIFIED
+
+
 async def _file_chunks(path: Path) -> AsyncIterator[bytes]:
     with open(path, "rb") as fh:
         while chunk := await asyncio.to_thread(fh.read, CHUNK):
@@ -92,7 +96,7 @@ class RemoteRegistry:
 
     async def list_versions(self, name: str, stage: ModelStage | None = None, page_size_: int = 0,
                             page_token: str = "") -> Page[ModelVersion]:
-        req = pb.ListVersionsRequest(name=name, stage=c.STAGE_TO_PB[stage] if stage else 0,
+        req = pb.ListVersionsRequest(name=name, stage=_stage_pb(stage),
                                      page_size=page_size_, page_token=page_token)
         return self._versions(await self._conn.unary(self._stub.ListVersions, req))
 
@@ -106,7 +110,7 @@ class RemoteRegistry:
                      page_token: str = "") -> Page[ModelVersion]:
         req = pb.SearchModelVersionsRequest(
             name_prefix=query.name_prefix, tags=query.tags,
-            stage=c.STAGE_TO_PB[query.stage] if query.stage else 0, framework=query.framework,
+            stage=_stage_pb(query.stage), framework=query.framework,
             metric_conditions=[pb.MetricCondition(metric=m.metric, op=m.op, value=m.value)
                                for m in query.metric_conditions],
             filter=filter_text, page_size=page_size_, page_token=page_token,
