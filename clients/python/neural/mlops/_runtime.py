@@ -146,7 +146,7 @@ class ServiceClient(Generic[S]):
     (``remote``), and writes each method once as ``self._call(lambda svc: ...)``."""
 
     service: ClassVar[str] = ""
-    remote: ClassVar[Callable[[RemoteConnection], Any]]
+    remote: ClassVar[type[Any]]  # the adapter class, built with a RemoteConnection
 
     def __init__(self, location: str | os.PathLike[str], *, token: str | None = None,
                  timeout: float = 60.0) -> None:
