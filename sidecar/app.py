@@ -29,9 +29,10 @@ import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from neural.mlops.server.tls import is_loopback
+from neural.mlops.sidecar.allowlist import UpstreamPolicy
 from neural.mlops.sidecar.control import MetricsReporter, RouteWatcher
 from neural.mlops.sidecar.metrics import Aggregator
-from neural.mlops.sidecar.mirror import Mirror, Tolerance
+from neural.mlops.sidecar.mirror import SENSITIVE_HEADERS, Mirror, Tolerance
 from neural.mlops.sidecar.prom import MetricsServer
 from neural.mlops.sidecar.proxy import Proxy
 from neural.mlops.sidecar.router import Router, Table
@@ -41,6 +42,7 @@ from neural.mlops.sidecar.tls import (
     split_target,
 )
 from neural.mlops.sidecar.upstream import MAX_MESSAGE, Upstreams
+from neural.mlops.v1.upstream import split_patterns
 
 log = structlog.get_logger(__name__)
 
@@ -68,6 +70,11 @@ class SidecarConfig:
     shadow_top1: bool = False
     grace_seconds: float = 10.0
     sidecar_id: str = ""
+    # Upstreams a routing table may send traffic to (comma list of HOST:PORT patterns;
+    # "" = the host of ``upstream``, any port), and headers never copied to a shadow
+    # besides SENSITIVE_HEADERS (comma list).
+    allowed_upstreams: str = ""
+    sensitive_headers: str = ""
     # TLS (sidecar/tls.py): the control-plane channel, then the sidecar's own listener.
     control_plane_ca: str = ""
     client_cert: str = ""
@@ -118,6 +125,10 @@ class SidecarConfig:
             raise ValueError("flush_interval: must be > 0")
         if len(self.sidecar_id) > 200:
             raise ValueError("sidecar_id: at most 200 characters")
+        split_patterns(self.allowed_upstreams)
+        for header in self.extra_sensitive_headers():
+            if not header or not all(c.isascii() and (c.isalnum() or c in "-_.") for c in header):
+                raise ValueError(f"sensitive_headers: {header!r} is not a header name")
         for name in ("max_backlog", "shadow_queue", "shadow_in_flight"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: must be >= 1")
@@ -136,6 +147,9 @@ class SidecarConfig:
                     "control_plane_token: a token is sent in the clear without TLS; use "
                     "grpcs:// or control_plane_ca (plaintext is allowed on loopback only)"
                 )
+
+    def extra_sensitive_headers(self) -> frozenset[str]:
+        return frozenset(h.strip().lower() for h in self.sensitive_headers.split(",") if h.strip())
 
     @property
     def control_plane_tls(self) -> bool:
@@ -158,7 +172,8 @@ class Sidecar:
         self.config = config
         self.sidecar_id = config.resolved_id()
         self.aggregator = Aggregator(window_seconds=config.flush_interval)
-        self.router = Router(self.aggregator, on_apply=self._on_table)
+        self.policy = UpstreamPolicy(config.upstream, config.allowed_upstreams)
+        self.router = Router(self.aggregator, on_apply=self._on_table, policy=self.policy)
         self.upstreams = Upstreams(config.upstream)
         self.mirror = Mirror(
             self.upstreams,
@@ -166,6 +181,7 @@ class Sidecar:
             max_in_flight=config.shadow_in_flight,
             timeout=config.shadow_timeout,
             tolerance=Tolerance(config.shadow_rtol, config.shadow_atol, config.shadow_top1),
+            sensitive_headers=SENSITIVE_HEADERS | config.extra_sensitive_headers(),
         )
         self.proxy = Proxy(
             self.upstreams,
@@ -215,6 +231,10 @@ class Sidecar:
             "batches_rejected": r.rejected if r else 0,
             "shadow_queue": self.mirror.queue.qsize(),
             "in_flight": self.proxy.in_flight,
+            "allowed_upstreams": list(self.policy.patterns),
+            "upstreams_refused": [f.to_dict() for f in self.router.table.refused]
+            if self.router.table
+            else [],
         }
 
     async def start(self) -> None:
@@ -265,7 +285,11 @@ class Sidecar:
             ]
         if cfg.metrics_port >= 0:
             self.metrics_server = MetricsServer(
-                cfg.metrics_host, cfg.metrics_port, self.aggregator, self.state
+                cfg.metrics_host,
+                cfg.metrics_port,
+                self.aggregator,
+                self.state,
+                refused_total=lambda: self.router.refused_total,
             )
             await self.metrics_server.start()
         await self.server.start()
@@ -275,6 +299,7 @@ class Sidecar:
             "sidecar serving",
             address=self.address,
             upstream=cfg.upstream,
+            allowed_upstreams=list(self.policy.patterns),
             control_plane=cfg.control_plane or None,
             sidecar_id=self.sidecar_id,
             metrics_port=self.metrics_server.port if self.metrics_server else None,

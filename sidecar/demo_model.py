@@ -9,6 +9,7 @@ one FP32 output ``score`` (the row sums of the first input), returned as raw con
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import signal
 from collections.abc import AsyncIterator
@@ -18,7 +19,7 @@ import grpc
 import numpy as np
 import structlog
 
-from neural.mlops.sidecar.oip import METHODS, SERVICE, request_tensors
+from neural.mlops.sidecar.oip import METHODS, SERVICE, SHADOW_PARAMETER, request_tensors
 from neural.mlops.v1 import oip_pb2
 
 log = structlog.get_logger(__name__)
@@ -34,6 +35,9 @@ class DemoModelConfig:
     seed: int | None = None
     emit_metric: bool = False  # trailing x-neural-metric-output_mean (sidecar custom metrics)
     headers: tuple[tuple[str, str], ...] = ()  # initial metadata on every answer
+    # Append each ModelInfer call's request metadata to this file as a JSON line (tests
+    # check what a sidecar forwards, e.g. that a shadow never receives credentials).
+    record_metadata: str = ""
 
 
 class DemoModel:
@@ -89,6 +93,8 @@ class DemoModel:
     ) -> oip_pb2.ModelInferResponse:  # noqa: N802
         self.calls += 1
         self.last_request = req
+        if self.config.record_metadata:
+            self._record(req, ctx)
         if self.config.headers:
             await ctx.send_initial_metadata(self.config.headers)
         if not self._known(req.model_name):
@@ -126,6 +132,18 @@ class DemoModel:
             resp.outputs.add(name="score", datatype="FP32", shape=[int(score.shape[0])])
             resp.raw_output_contents.append((score + bias).astype("<f4").tobytes())
         return resp
+
+    def _record(self, req: oip_pb2.ModelInferRequest, ctx: grpc.aio.ServicerContext) -> None:
+        md = ctx.invocation_metadata() or ()
+        mark = req.parameters.get(SHADOW_PARAMETER)
+        line = {
+            "model_name": req.model_name,
+            "model_version": req.model_version,
+            "shadow": bool(mark is not None and mark.bool_param),
+            "metadata": [[k, v if isinstance(v, str) else v.hex()] for k, v in md],
+        }
+        with open(self.config.record_metadata, "a", encoding="utf-8") as f:
+            f.write(json.dumps(line) + "\n")
 
     async def ModelStreamInfer(  # noqa: N802
         self, requests: AsyncIterator[oip_pb2.ModelInferRequest], ctx: grpc.aio.ServicerContext

@@ -8,6 +8,10 @@ deadline, and compares the outputs tensor by tensor: exact for integers, boolean
 bytes; ``|a - b| <= atol + rtol * |b|`` for floats (numpy ``allclose``, NaN equal to NaN),
 or, with ``top1``, equal argmax over the last axis.
 The caller never waits for any of it and never sees its errors.
+
+A shadow is another party: the caller's credentials are not its to see. Copies carry
+the caller's metadata without :data:`SENSITIVE_HEADERS` (``authorization``, cookies, API
+keys) and without any header the operator names (``--sensitive-header``).
 """
 
 from __future__ import annotations
@@ -31,6 +35,9 @@ from neural.mlops.v1 import oip_pb2, routing_pb2
 log = structlog.get_logger(__name__)
 
 _SHADOW_MARK = parameter_entry(SHADOW_PARAMETER, bool_value=True)
+SENSITIVE_HEADERS = frozenset(
+    {"authorization", "proxy-authorization", "cookie", "x-api-key"}
+)
 _SAMPLE_VALUES = 16
 
 
@@ -101,8 +108,10 @@ class Mirror:
         max_in_flight: int = 32,
         timeout: float = 10.0,
         tolerance: Tolerance = Tolerance(),
+        sensitive_headers: frozenset[str] = SENSITIVE_HEADERS,
     ) -> None:
         self.upstreams = upstreams
+        self.sensitive = frozenset(h.lower() for h in sensitive_headers)
         self.queue: asyncio.Queue[_Job] = asyncio.Queue(maxsize=queue_size)
         self.max_in_flight = max_in_flight
         self.timeout = timeout
@@ -157,9 +166,11 @@ class Mirror:
         sh = job.shadow
         body = rewrite_model(job.request, sh.model_name, sh.model_version) + _SHADOW_MARK
         call = self.upstreams.unary(sh.upstream, MODEL_INFER)
+        # Filtered here, in the worker, so the caller's path pays nothing for it.
+        metadata = tuple((k, v) for k, v in job.metadata if k not in self.sensitive)
         t0 = time.perf_counter()
         try:
-            answer = await call(body, metadata=job.metadata, timeout=self.timeout)
+            answer = await call(body, metadata=metadata, timeout=self.timeout)
         except grpc.aio.AioRpcError as exc:
             sh.slot.record(
                 agreed=None,

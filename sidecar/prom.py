@@ -37,10 +37,19 @@ _EXPORT_BOUNDS = [
 ]
 
 
+RefusedTotal = Callable[[], dict[tuple[str, str, str, str], int]]
+
+
 class SidecarCollector(Collector):
-    def __init__(self, aggregator: Aggregator, state: Callable[[], dict[str, Any]]) -> None:
+    def __init__(
+        self,
+        aggregator: Aggregator,
+        state: Callable[[], dict[str, Any]],
+        refused_total: RefusedTotal | None = None,
+    ) -> None:
         self.aggregator = aggregator
         self.state = state
+        self.refused_total = refused_total
 
     def collect(self) -> Iterator[Any]:
         requests = CounterMetricFamily(
@@ -87,6 +96,17 @@ class SidecarCollector(Collector):
             shadow.add_metric([*labels, "dropped"], ss.dropped)
         yield shadow
 
+        if self.refused_total is not None:
+            refused = CounterMetricFamily(
+                "neural_sidecar_upstream_refused",
+                "Route variants and shadows not sent to their upstream because it is not in "
+                "--allowed-upstream (once per routing table)",
+                labels=["model", "route", "kind", "name"],
+            )
+            for (model, route, kind, name), n in list(self.refused_total().items()):
+                refused.add_metric([model, route, kind, name], n)
+            yield refused
+
         st = self.state()
         yield GaugeMetricFamily(
             "neural_sidecar_routing_table_version",
@@ -117,19 +137,29 @@ class SidecarCollector(Collector):
             "neural_sidecar_shadow_queue", "Mirror copies waiting", value=st["shadow_queue"]
         )
         yield GaugeMetricFamily(
+            "neural_sidecar_upstreams_refused",
+            "Variants and shadows of the current routing table refused for their upstream",
+            value=len(st.get("upstreams_refused", ())),
+        )
+        yield GaugeMetricFamily(
             "neural_sidecar_in_flight", "Calls being proxied", value=st["in_flight"]
         )
 
 
 class MetricsServer:
     def __init__(
-        self, host: str, port: int, aggregator: Aggregator, state: Callable[[], dict[str, Any]]
+        self,
+        host: str,
+        port: int,
+        aggregator: Aggregator,
+        state: Callable[[], dict[str, Any]],
+        refused_total: RefusedTotal | None = None,
     ) -> None:
         self.host = host
         self.port = port
         self.state = state
         self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(SidecarCollector(aggregator, state))
+        self.registry.register(SidecarCollector(aggregator, state, refused_total))
         self._server: asyncio.AbstractServer | None = None
 
     async def start(self) -> None:

@@ -4,6 +4,11 @@ A table from the control plane is compiled once into plain objects (the assignme
 thresholds, the rewritten model name/version bytes, the metric slots, the upstream
 channel), then swapped in with one assignment, so a request sees either the old or the
 new table, never a mix.
+
+Upstreams are checked against the sidecar's own :class:`UpstreamPolicy` while compiling:
+a route with a refused variant keeps the previous table's route for its model (or stays
+unrouted), a refused shadow is left out; each refusal is logged once per table version,
+counted, and listed on the table (``/healthz``).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from neural.mlops.sidecar.allowlist import KEPT, NOT_MIRRORED, UNROUTED, Refusal, UpstreamPolicy
 from neural.mlops.sidecar.metrics import Aggregator, ShadowSlot, Slot
 from neural.mlops.sidecar.wire import model_override
 from neural.mlops.v1 import routing_pb2
@@ -75,18 +81,28 @@ class Route:
 class Table:
     version: int
     routes: dict[str, Route]
+    refused: tuple[Refusal, ...] = ()
 
 
 class Router:
     """Holds the current :class:`Table` (None until the first one arrives)."""
 
     def __init__(
-        self, aggregator: Aggregator, on_apply: Callable[[Table], None] | None = None
+        self,
+        aggregator: Aggregator,
+        on_apply: Callable[[Table], None] | None = None,
+        policy: UpstreamPolicy | None = None,
     ) -> None:
         self.aggregator = aggregator
         self.table: Table | None = None
         self._on_apply = on_apply
         self._unrouted: dict[str, Slot] = {}
+        self.policy = policy  # None: every upstream (a Router built outside a sidecar)
+        # Tables in which each (model, route, kind, name) was refused, for Prometheus.
+        self.refused_total: dict[tuple[str, str, str, str], int] = {}
+
+    def _allows(self, upstream: str) -> bool:
+        return self.policy is None or self.policy.allows(upstream)
 
     @property
     def version(self) -> int:
@@ -105,6 +121,8 @@ class Router:
 
     def compile(self, msg: routing_pb2.RoutingTable) -> Table:
         routes: dict[str, Route] = {}
+        refused: list[Refusal] = []
+        previous = self.table.routes if self.table is not None else {}
         agg = self.aggregator
         for r in msg.routes:
             if r.model_name in routes:
@@ -112,6 +130,22 @@ class Router:
                     "duplicate route for model ignored", model=r.model_name, route_id=r.route_id
                 )
                 continue
+            bad = [v for v in r.variants if not self._allows(v.upstream)]
+            if bad:
+                kept = previous.get(r.model_name)
+                outcome = KEPT if kept is not None else UNROUTED
+                refused += [
+                    Refusal(r.model_name, r.route_id, "variant", v.name, v.upstream, outcome)
+                    for v in bad
+                ]
+                if kept is not None:
+                    routes[r.model_name] = kept  # fail-static for this model
+                continue
+            refused += [
+                Refusal(r.model_name, r.route_id, "shadow", s.shadow_id, s.upstream, NOT_MIRRORED)
+                for s in r.shadows
+                if not self._allows(s.upstream)
+            ]
             try:
                 if not r.variants:
                     raise ValueError("a route needs at least one variant")
@@ -149,6 +183,7 @@ class Router:
                     slot=agg.shadow_slot(r.model_name, r.route_id, s.shadow_id),
                 )
                 for s in r.shadows
+                if self._allows(s.upstream)
             ]
             routes[r.model_name] = Route(
                 model_name=r.model_name,
@@ -159,11 +194,23 @@ class Router:
                 by_name={v.name: v for v in variants},
                 shadows=shadows,
             )
-        return Table(version=msg.version, routes=routes)
+        return Table(version=msg.version, routes=routes, refused=tuple(refused))
 
     def apply(self, msg: routing_pb2.RoutingTable) -> Table:
         table = self.compile(msg)
         self.table = table  # the atomic swap
+        for f in table.refused:
+            self.refused_total[f.key] = self.refused_total.get(f.key, 0) + 1
+            log.error(
+                "upstream not allowed (--allowed-upstream); not sent there",
+                version=table.version,
+                model=f.model,
+                route_id=f.route_id,
+                kind=f.kind,
+                name=f.name,
+                upstream=f.upstream[:120],
+                outcome=f.outcome,
+            )
         log.info("routing table applied", version=table.version, routes=len(table.routes))
         if self._on_apply is not None:
             self._on_apply(table)

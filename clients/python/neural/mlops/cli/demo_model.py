@@ -34,6 +34,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="initial metadata sent with every ModelInfer and ServerMetadata answer "
         "(repeatable), as some model servers do",
     )
+    p.add_argument(
+        "--record-metadata",
+        metavar="FILE",
+        default="",
+        help="append every ModelInfer call's request metadata to FILE as a JSON line "
+        "(to see what a sidecar forwards)",
+    )
     p.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     p.set_defaults(handler=run)
 
@@ -75,5 +82,6 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         emit_metric=args.emit_metric,
         headers=tuple(headers),
+        record_metadata=args.record_metadata,
     )
     return asyncio.run(serve(config))

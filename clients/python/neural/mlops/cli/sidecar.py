@@ -58,6 +58,20 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument("--grace-seconds", type=float, help="drain time on SIGTERM (default 10)")
     p.add_argument("--sidecar-id", help="id in metric batches (default host-pid-random)")
+    p.add_argument(
+        "--allowed-upstream",
+        action="append",
+        metavar="PATTERN",
+        help="HOST:PORT pattern (* and ? wildcards) a route or shadow may send traffic to; "
+        "repeatable or a comma list (default: the --upstream host on any port)",
+    )
+    p.add_argument(
+        "--sensitive-header",
+        action="append",
+        metavar="NAME",
+        help="request header never copied to a shadow, besides authorization, "
+        "proxy-authorization, cookie and x-api-key (repeatable)",
+    )
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     p.set_defaults(handler=run)
 
@@ -75,7 +89,16 @@ def run(args: argparse.Namespace) -> int:
         "control_plane_token tls_cert tls_key"
     ).split()
     try:
-        config = SidecarConfig.load({k: getattr(args, k) for k in keys})
+        lists = {
+            "allowed_upstreams": args.allowed_upstream,
+            "sensitive_headers": args.sensitive_header,
+        }
+        config = SidecarConfig.load(
+            {
+                **{k: getattr(args, k) for k in keys},
+                **{k: ",".join(v) for k, v in lists.items() if v},
+            }
+        )
     except ValueError as exc:
         print(f"error: invalid argument: {exc}", file=sys.stderr)
         return 2
