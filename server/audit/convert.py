@@ -131,32 +131,36 @@ def checkpoint_to_pb(cp: Checkpoint) -> pb.Checkpoint:
     return pb.Checkpoint(**asdict(cp))
 
 
+def optional_checkpoint_to_pb(cp: Checkpoint | None) -> pb.Checkpoint | None:
+    """None stays None: a message field left unset means no checkpoint."""
+    return None if cp is None else checkpoint_to_pb(cp)
+
+
 def checkpoint_from_pb(msg: pb.Checkpoint) -> Checkpoint:
     return Checkpoint(msg.seq, msg.hash, msg.created_us, msg.kind, msg.key_id, msg.signature)
 
 
+def _checkpoint_field(msg: pb.RotateKeyResponse | pb.PurgeResponse) -> Checkpoint | None:
+    return checkpoint_from_pb(msg.checkpoint) if msg.HasField("checkpoint") else None
+
+
 def rotation_to_pb(r: KeyRotation) -> pb.RotateKeyResponse:
-    msg = pb.RotateKeyResponse(old_key_id=r.old_key_id, new_key_id=r.new_key_id,
-                               public_key_pem=r.public_key_pem, endorsement=r.endorsement)
-    if r.checkpoint is not None:
-        msg.checkpoint.CopyFrom(checkpoint_to_pb(r.checkpoint))
-    return msg
+    return pb.RotateKeyResponse(old_key_id=r.old_key_id, new_key_id=r.new_key_id,
+                                public_key_pem=r.public_key_pem, endorsement=r.endorsement,
+                                checkpoint=optional_checkpoint_to_pb(r.checkpoint))
 
 
 def rotation_from_pb(msg: pb.RotateKeyResponse) -> KeyRotation:
-    cp = checkpoint_from_pb(msg.checkpoint) if msg.HasField("checkpoint") else None
-    return KeyRotation(msg.old_key_id, msg.new_key_id, msg.public_key_pem, msg.endorsement, cp)
+    return KeyRotation(msg.old_key_id, msg.new_key_id, msg.public_key_pem, msg.endorsement,
+                       _checkpoint_field(msg))
 
 
 def purge_to_pb(r: PurgeResult) -> pb.PurgeResponse:
-    msg = pb.PurgeResponse(purged_count=r.purged_count, first_seq=r.first_seq,
-                           last_seq=r.last_seq, archive_path=r.archive_path)
-    if r.checkpoint is not None:
-        msg.checkpoint.CopyFrom(checkpoint_to_pb(r.checkpoint))
-    return msg
+    return pb.PurgeResponse(purged_count=r.purged_count, first_seq=r.first_seq,
+                            last_seq=r.last_seq, archive_path=r.archive_path,
+                            checkpoint=optional_checkpoint_to_pb(r.checkpoint))
 
 
 def purge_from_pb(msg: pb.PurgeResponse, before_us: int) -> PurgeResult:
-    cp = checkpoint_from_pb(msg.checkpoint) if msg.HasField("checkpoint") else None
     return PurgeResult(msg.purged_count, msg.first_seq, msg.last_seq, before_us,
-                       msg.archive_path, cp)
+                       msg.archive_path, _checkpoint_field(msg))

@@ -83,13 +83,11 @@ class EventLog:
         severities = _severities(q)
         if severities is None:
             return EventPage([])
-        f = store.EventFilter(
-            types=types, severities=severities, user=q.user, resource_type=q.resource_type,
-            resource_id=q.resource_id, start_us=q.start_us, end_us=q.end_us, text=q.text,
-            before=_page_position(q.page_token),
-        )
         async with self.db.read() as conn:
-            rows = await store.newest_events(conn, f, size + 1)
+            rows = await store.newest_events(
+                conn, q, types=types, severities=severities,
+                before=_page_position(q.page_token), limit=size + 1,
+            )
         token = ""
         if len(rows) > size:
             rows = rows[:size]

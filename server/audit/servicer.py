@@ -86,10 +86,7 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
         self, request: pb.CheckpointRequest, context: Any
     ) -> pb.CheckpointResponse:
         cp = await self.audit.checkpoint("manual")
-        out = pb.CheckpointResponse()
-        if cp is not None:
-            out.checkpoint.CopyFrom(convert.checkpoint_to_pb(cp))
-        return out
+        return pb.CheckpointResponse(checkpoint=convert.optional_checkpoint_to_pb(cp))
 
     async def ListCheckpoints(
         self, request: pb.ListCheckpointsRequest, context: Any

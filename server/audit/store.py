@@ -14,12 +14,12 @@ import asyncio
 import contextlib
 import heapq
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from neural.mlops.server.audit.events import EventQuery
 from neural.mlops.server.audit.hashchain import EVENT_FIELDS
 from neural.mlops.server.storage.schema import (
     audit_chain_head,
@@ -144,52 +144,50 @@ async def delete_through(conn: AsyncConnection, last: int) -> int:
 # --- queries ----------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class EventFilter:
-    """A query with its names resolved to stored values; empty fields do not filter."""
-
-    types: Sequence[str] = ()
-    severities: Sequence[str] = ()
-    user: str = ""
-    resource_type: str = ""
-    resource_id: str = ""
-    start_us: int | None = None
-    end_us: int | None = None
-    text: str = ""
-    before: tuple[int, int] | None = None  # (ts_us, seq) of the previous page's last event
-
-    def conditions(self) -> list[Any]:
-        where: list[Any] = []
-        for column, value in ((_ev.actor, self.user), (_ev.resource_type, self.resource_type),
-                              (_ev.resource_id, self.resource_id)):
-            if value:
-                where.append(column == value)
-        if self.severities:
-            where.append(_ev.severity.in_(self.severities))
-        if self.start_us is not None:
-            where.append(_ev.ts_us >= self.start_us)
-        if self.end_us is not None:
-            where.append(_ev.ts_us <= self.end_us)
-        if self.text:
-            where.append(_ev.details.icontains(self.text, autoescape=True))
-        if self.before is not None:
-            where.append(sa.tuple_(_ev.ts_us, _ev.seq) < sa.tuple_(*self.before))
-        return where
+def _conditions(
+    q: EventQuery, severities: Sequence[str], before: tuple[int, int] | None
+) -> list[Any]:
+    where: list[Any] = []
+    for column, value in ((_ev.actor, q.user), (_ev.resource_type, q.resource_type),
+                          (_ev.resource_id, q.resource_id)):
+        if value:
+            where.append(column == value)
+    if severities:
+        where.append(_ev.severity.in_(severities))
+    if q.start_us is not None:
+        where.append(_ev.ts_us >= q.start_us)
+    if q.end_us is not None:
+        where.append(_ev.ts_us <= q.end_us)
+    if q.text:
+        where.append(_ev.details.icontains(q.text, autoescape=True))
+    if before is not None:
+        where.append(sa.tuple_(_ev.ts_us, _ev.seq) < sa.tuple_(*before))
+    return where
 
 
-async def newest_events(conn: AsyncConnection, f: EventFilter, limit: int) -> list[Any]:
-    """At most ``limit`` matching rows, newest first by (ts_us, seq)."""
-    where = f.conditions()
+async def newest_events(
+    conn: AsyncConnection,
+    q: EventQuery,
+    *,
+    types: Sequence[str],
+    severities: Sequence[str],
+    before: tuple[int, int] | None,
+    limit: int,
+) -> list[Any]:
+    """At most ``limit`` rows matching the filters of ``q``, newest first by (ts_us, seq).
+    The caller resolves the names: ``types`` and ``severities`` as stored (empty: any),
+    ``before`` the (ts_us, seq) of the previous page's last event."""
+    where = _conditions(q, severities, before)
 
     def page(*extra: Any) -> Any:
         return (sa.select(*_COLS).where(*where, *extra)
                 .order_by(_ev.ts_us.desc(), _ev.seq.desc()).limit(limit))
 
-    if len(f.types) <= 1:
-        stmt = page(_ev.event_type == f.types[0]) if f.types else page()
+    if len(types) <= 1:
+        stmt = page(_ev.event_type == types[0]) if types else page()
         return list((await conn.execute(stmt)).all())
     # One index-ordered read per type, merged: an IN list would sort every match.
-    parts = [(await conn.execute(page(_ev.event_type == t))).all() for t in f.types]
+    parts = [(await conn.execute(page(_ev.event_type == t))).all() for t in types]
     merged = heapq.merge(*parts, key=lambda r: (r[_TS_US], r[_SEQ]), reverse=True)
     return list(merged)[:limit]
 
