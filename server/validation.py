@@ -60,7 +60,7 @@ def actor(value: object, field: str) -> str:
         raise InvalidArgument(f"{field} is required", field=field)
     if len(value) > MAX_IDENTITY:
         raise InvalidArgument(f"{field} is longer than {MAX_IDENTITY} characters", field=field)
-    if _has_invisible(value):
+    if _has_invisible(value.strip()):
         raise InvalidArgument(f"{field} is not a valid identity: it contains control or "
                               "format characters", field=field)
     return normalize_identity(value)

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 
+# One normalization for declared and authenticated identities alike.
+from neural.mlops.server.validation import normalize_identity
 
-def normalize_identity(name: str) -> str:
-    """The form identities are compared and recorded in: trimmed, NFC, and case-folded
-    when e-mail-like (mail providers treat the address case-insensitively; other names,
-    such as SPIFFE URIs and token names, keep their case)."""
-    text = unicodedata.normalize("NFC", name.strip())
-    return text.casefold() if "@" in text else text
+__all__ = ["Principal", "normalize_identity"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,7 +51,7 @@ class Promotions:
         reviewers: Sequence[str] = (),
         required_approvals: int = 1,
     ) -> PromotionRequest:
-        v.actor(requested_by, "requested_by")
+        requested_by = v.actor(requested_by, "requested_by")
         v.text(justification, "justification")
         if target_stage not in GATED_STAGES:
             raise InvalidArgument(
@@ -94,15 +94,15 @@ class Promotions:
 
     async def approve(self, name: str, version: str, approver: str, comment: str = "",
                       request_id: str = "") -> PromotionRequest:
-        v.actor(approver, "approver")
+        approver = v.actor(approver, "approver")
         v.text(comment, "comment")
         async with self.db.change() as ch:
             req = await self._decidable(ch.conn, name, version, request_id)
-            if approver == req.requested_by:
+            if _same(approver, req.requested_by):
                 raise PermissionDenied(f"{approver} requested this promotion and may not "
                                        "approve it (separation of duties)")
             _require_reviewer(req, approver)
-            if any(vote.approver == approver for vote in req.approvals):
+            if any(_same(vote.approver, approver) for vote in req.approvals):
                 raise FailedPrecondition(f"{approver} has already approved this request")
             vote = PromotionVote(approver, comment, from_us(self._now()))
             await promotion_store.add_vote(ch.conn, req.request_id, vote)
@@ -122,11 +122,11 @@ class Promotions:
 
     async def reject(self, name: str, version: str, rejector: str, comment: str = "",
                      request_id: str = "") -> PromotionRequest:
-        v.actor(rejector, "rejector")
+        rejector = v.actor(rejector, "rejector")
         v.text(comment, "comment")
         async with self.db.change() as ch:
             req = await self._decidable(ch.conn, name, version, request_id)
-            if rejector == req.requested_by:
+            if _same(rejector, req.requested_by):
                 raise PermissionDenied(f"{rejector} requested this promotion; the requester "
                                        "cancels rather than rejects")
             _require_reviewer(req, rejector)
@@ -135,11 +135,11 @@ class Promotions:
 
     async def cancel(self, name: str, version: str, cancelled_by: str, reason: str = "",
                      request_id: str = "") -> PromotionRequest:
-        v.actor(cancelled_by, "cancelled_by")
+        cancelled_by = v.actor(cancelled_by, "cancelled_by")
         v.text(reason, "reason")
         async with self.db.change() as ch:
             req = await self._decidable(ch.conn, name, version, request_id)
-            if cancelled_by != req.requested_by:
+            if not _same(cancelled_by, req.requested_by):
                 raise PermissionDenied(
                     f"only the requester ({req.requested_by}) may cancel this request"
                 )
@@ -153,9 +153,9 @@ class Promotions:
         if reviewer:
             reqs = [
                 r for r in reqs
-                if r.requested_by != reviewer
-                and (not r.reviewers or reviewer in r.reviewers)
-                and all(vote.approver != reviewer for vote in r.approvals)
+                if not _same(r.requested_by, reviewer)
+                and (not r.reviewers or any(_same(x, reviewer) for x in r.reviewers))
+                and not any(_same(vote.approver, reviewer) for vote in r.approvals)
             ]
         return reqs
 
@@ -234,6 +234,12 @@ class Promotions:
         return req
 
 
+def _same(a: str, b: str) -> bool:
+    """Identity equality as separation of duties needs it: normalized on both sides (rows
+    written before normalization may hold other spellings)."""
+    return v.normalize_identity(a) == v.normalize_identity(b)
+
+
 def _reviewers(reviewers: Sequence[str], requested_by: str, required_approvals: int) -> list[str]:
     """The named reviewers, validated against how many approvals the request needs."""
     if isinstance(reviewers, str):
@@ -243,7 +249,7 @@ def _reviewers(reviewers: Sequence[str], requested_by: str, required_approvals: 
             or required_approvals < 1):
         raise InvalidArgument("required_approvals must be an integer >= 1",
                               field="required_approvals")
-    eligible = [r for r in revs if r != requested_by]
+    eligible = [r for r in revs if not _same(r, requested_by)]
     if revs and required_approvals > len(eligible):
         raise InvalidArgument(
             f"required_approvals={required_approvals} but only {len(eligible)} named "
@@ -254,7 +260,7 @@ def _reviewers(reviewers: Sequence[str], requested_by: str, required_approvals: 
 
 
 def _require_reviewer(req: PromotionRequest, actor: str) -> None:
-    if req.reviewers and actor not in req.reviewers:
+    if req.reviewers and not any(_same(actor, r) for r in req.reviewers):
         raise PermissionDenied(
             f"{actor} is not a named reviewer of this request ({', '.join(req.reviewers)})"
         )
