@@ -51,6 +51,7 @@ class Services:
         else:
             db = await Database.open_dir(data_dir, clock=clock)
         registry = RegistryService(db, data_dir, clock=clock)
+        await registry.recover()
         routing = RoutingService(db, clock=clock)
         audit = AuditService(db, data_dir, clock=clock)
         deployments = DeploymentService(db, clock=clock, registry=registry,

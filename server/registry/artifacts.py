@@ -2,7 +2,10 @@
 
 An upload is first streamed to ``models/.staging/`` while it is hashed (never held in
 memory), then moved into place inside the registering transaction. A cut-off upload or a
-rejected registration leaves no file behind; leftovers of a crash are swept at start.
+rejected registration leaves no file behind. A crash (kill -9, power loss) between the
+move and the commit leaves a complete file with no row: :meth:`ArtifactStore.orphans`
+finds such version folders, and the registry removes them at start inside a write
+transaction, which no registering transaction can overlap (SQLite's writer lock).
 """
 
 from __future__ import annotations
@@ -38,6 +41,16 @@ class ArtifactStore:
     def sweep(self) -> None:
         """Remove half-written uploads left by a crash."""
         shutil.rmtree(self.staging, ignore_errors=True)
+
+    def version_dirs(self) -> set[tuple[str, str]]:
+        """(name, version) of every version folder on disk (staging excluded)."""
+        if not self.root.is_dir():
+            return set()
+        return {
+            (model.name, version.name)
+            for model in self.root.iterdir() if model.is_dir() and model != self.staging
+            for version in model.iterdir() if version.is_dir()
+        }
 
     def relative(self, name: str, version: str, filename: str) -> str:
         return f"models/{name}/{version}/{filename}"

@@ -15,8 +15,11 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import structlog
+
 from neural.mlops.server.clock import Clock, SystemClock
 from neural.mlops.server.registry import history as _history
+from neural.mlops.server.registry import store
 from neural.mlops.server.registry.aliases import Aliases
 from neural.mlops.server.registry.artifacts import ArtifactStore
 from neural.mlops.server.registry.model import (
@@ -39,6 +42,8 @@ from neural.mlops.server.storage import Database
 
 __all__ = ["RegisterSpec", "RegistryService"]
 
+log = structlog.get_logger(__name__)
+
 
 class RegistryService:
     def __init__(self, db: Database, root: Path, *, clock: Clock | None = None) -> None:
@@ -52,6 +57,20 @@ class RegistryService:
         self._promotions = Promotions(db, self.clock, self._stages)
         self._aliases = Aliases(db, self.clock)
         self.port: RegistryPort = StoreRegistryPort(self._stages)
+
+    async def recover(self) -> list[str]:
+        """Remove artifact folders left by a crash between file move and commit (they
+        have no row); returns them as ``name/version``. Runs in a write transaction so
+        no registration of another process on the same store is half-way meanwhile."""
+        removed: list[str] = []
+        async with self.db.change(audited=False) as ch:
+            known = await store.all_version_keys(ch.conn)
+            for name, version in sorted(self.artifacts.version_dirs() - known):
+                self.artifacts.remove_version(name, version)
+                removed.append(f"{name}/{version}")
+        if removed:
+            log.warning("artifact folders without a row removed", folders=removed)
+        return removed
 
     # ------------------------------------------------------------------ versions
 

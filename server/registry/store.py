@@ -62,6 +62,12 @@ async def require_model(conn: AsyncConnection, name: str) -> None:
         raise NotFound(f"model {name!r} does not exist")
 
 
+async def all_version_keys(conn: AsyncConnection) -> set[tuple[str, str]]:
+    """Every (name, version) the registry holds (the start-up artifact sweep)."""
+    rows = await conn.execute(sa.select(model_versions.c.name, model_versions.c.version))
+    return {(r.name, r.version) for r in rows}
+
+
 async def version_id(conn: AsyncConnection, name: str, version: str) -> int | None:
     mv = model_versions
     row = (
