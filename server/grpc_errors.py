@@ -5,20 +5,34 @@ Every RPC of every servicer passes through :class:`DomainInterceptor`, which
   (``--auth none``) the actor is declared in ``x-neural-user`` and the call is marked
   unauthenticated; with a :class:`~neural.mlops.server.auth.guard.CallGuard` the call is
   authenticated and authorized first (docs/security.md), and the actor is the principal;
+* bounds every request message (:func:`neural.mlops.v1.limits.check_message`) before
+  any domain code runs, so one oversized request cannot stall the server;
 * maps :class:`MLOpsError` subclasses to their status code, with the offending field in
-  the ``x-neural-error-field`` trailer so the client can rebuild the same exception.
+  the ``x-neural-error-field`` trailer so the client can rebuild the same exception. A
+  message is cut to :data:`MAX_ERROR_MESSAGE` characters; an unexpected exception is
+  logged with its request id and answered with that id only, never with SQL, bound
+  parameters or server paths; a store that cannot be reached answers UNAVAILABLE.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import grpc
+import sqlalchemy.exc
 import structlog
 
-from neural.mlops.server.errors import MLOpsError
-from neural.mlops.server.identity import CallContext, new_request_id, reset_call, set_call
+from neural.mlops.server.errors import InvalidArgument, MLOpsError
+from neural.mlops.server.identity import (
+    CallContext,
+    current_call,
+    new_request_id,
+    reset_call,
+    set_call,
+)
+from neural.mlops.v1.limits import LimitExceeded, check_message
 
 if TYPE_CHECKING:
     from neural.mlops.server.auth.guard import CallGuard, MessageCheck
@@ -28,6 +42,7 @@ log = structlog.get_logger(__name__)
 USER_KEY = "x-neural-user"
 REQUEST_ID_KEY = "x-request-id"
 ERROR_FIELD_KEY = "x-neural-error-field"
+MAX_ERROR_MESSAGE = 500
 
 
 def _metadata(context: grpc.aio.ServicerContext) -> dict[str, str]:
@@ -45,16 +60,41 @@ def _declared(md: dict[str, str], context: grpc.aio.ServicerContext) -> CallCont
 
 
 async def _abort(context: grpc.aio.ServicerContext, exc: MLOpsError) -> None:
-    trailer = ((ERROR_FIELD_KEY, exc.field),) if exc.field else ()
-    await context.abort(grpc.StatusCode[exc.status], exc.message, trailing_metadata=trailer)
+    trailer = ((ERROR_FIELD_KEY, exc.field[:200]),) if exc.field else ()
+    message = exc.message
+    if len(message) > MAX_ERROR_MESSAGE:
+        message = message[: MAX_ERROR_MESSAGE - 1] + "…"
+    await context.abort(grpc.StatusCode[exc.status], message, trailing_metadata=trailer)
+
+
+async def _unexpected(context: grpc.aio.ServicerContext, exc: Exception) -> None:
+    """The answer to a bug or an outage: the details go to the log, not to the caller."""
+    request_id = current_call().request_id
+    if isinstance(exc, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError,
+                        ConnectionError, TimeoutError)):
+        log.warning("store unavailable", request_id=request_id, error=type(exc).__name__)
+        await context.abort(grpc.StatusCode.UNAVAILABLE,
+                            f"the store is unavailable; retry (request id {request_id})")
+    log.exception("unexpected error", request_id=request_id)
+    await context.abort(grpc.StatusCode.INTERNAL,
+                        f"internal error (request id {request_id}); see the server log")
+
+
+def _bounded(msg: Any) -> None:
+    try:
+        check_message(msg)
+    except LimitExceeded as exc:
+        raise InvalidArgument(str(exc), field=exc.field) from None
 
 
 Admit = Callable[[grpc.aio.ServicerContext, Any], Awaitable["tuple[CallContext, MessageCheck | None]"]]
 
 
-async def _checked(requests: AsyncIterator[Any], check: MessageCheck) -> AsyncIterator[Any]:
+async def _checked(requests: AsyncIterator[Any], check: MessageCheck | None) -> AsyncIterator[Any]:
     async for msg in requests:
-        await check(msg)
+        _bounded(msg)
+        if check is not None:
+            await check(msg)
         yield msg
 
 
@@ -63,16 +103,22 @@ def _wrap_unary(behavior: Callable[..., Awaitable[Any]], admit: Admit,
     async def handler(request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
             ctx, check = await admit(context, None if streamed else request)
+            if not streamed:
+                _bounded(request)
         except MLOpsError as exc:
             await _abort(context, exc)
             return None
-        if check is not None:
+        if streamed:
             request = _checked(request, check)
         token = set_call(ctx)
         try:
             return await behavior(request, context)
         except MLOpsError as exc:
             await _abort(context, exc)
+        except (asyncio.CancelledError, grpc.aio.AbortError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - answered without internals, logged
+            await _unexpected(context, exc)
         finally:
             reset_call(token)
 
@@ -84,10 +130,12 @@ def _wrap_streaming(behavior: Callable[..., AsyncIterator[Any]], admit: Admit,
     async def handler(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
         try:
             ctx, check = await admit(context, None if streamed else request)
+            if not streamed:
+                _bounded(request)
         except MLOpsError as exc:
             await _abort(context, exc)
             return
-        if check is not None:
+        if streamed:
             request = _checked(request, check)
         token = set_call(ctx)
         try:
@@ -95,6 +143,10 @@ def _wrap_streaming(behavior: Callable[..., AsyncIterator[Any]], admit: Admit,
                 yield item
         except MLOpsError as exc:
             await _abort(context, exc)
+        except (asyncio.CancelledError, grpc.aio.AbortError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - answered without internals, logged
+            await _unexpected(context, exc)
         finally:
             reset_call(token)
 
