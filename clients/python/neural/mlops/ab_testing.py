@@ -40,12 +40,9 @@ from neural.mlops.server.experiments.model import (
     TrafficSplitStrategy,
     Variant,
 )
-from neural.mlops.server.experiments.service import (
-    CreateSpec,
-    ExperimentService,
-    RequestRecord,
-    _validate_custom,
-)
+from neural.mlops.server.experiments.recording import RequestRecord, validate_custom_metrics
+from neural.mlops.server.experiments.service import ExperimentService
+from neural.mlops.server.experiments.spec import CreateSpec
 
 __all__ = [
     "DECISION_FIXED",
@@ -86,7 +83,7 @@ def _record(rec: RequestRecord | Mapping[str, Any]) -> RequestRecord:
         raise InvalidArgument("success must be True or False", field="success")
     if r.latency is not None and (isinstance(r.latency, bool) or not isinstance(r.latency, (int, float))):
         raise InvalidArgument(f"latency must be a number of seconds, got {r.latency!r}", field="latency")
-    r.custom_metrics = _validate_custom(r.custom_metrics, "custom_metrics")
+    r.custom_metrics = validate_custom_metrics(r.custom_metrics, "custom_metrics")
     if r.user_id is not None:
         r.user_id = str(r.user_id)
     if r.status_code is not None:
@@ -268,7 +265,7 @@ class ABTestManager(ServiceClient[ExperimentService | RemoteExperiments]):
     ) -> str:
         """Credit a late outcome to the unit's variant; returns that variant."""
         test_id = _tid(test_id)
-        custom = _validate_custom(custom_metrics, "custom_metrics")
+        custom = validate_custom_metrics(custom_metrics, "custom_metrics")
         if not isinstance(success, bool):
             raise InvalidArgument("success must be True or False", field="success")
         if timestamp is not None and not isinstance(timestamp, datetime):

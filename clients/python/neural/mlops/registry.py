@@ -30,13 +30,14 @@ from neural.mlops.server.registry.model import (
     PromotionStatus,
     RegisteredModel,
 )
+from neural.mlops.server.registry.registration import RegisterSpec
 from neural.mlops.server.registry.search import (
     MetricCondition,
     SearchQuery,
     parse_condition,
     parse_stage,
 )
-from neural.mlops.server.registry.service import RegisterSpec, RegistryService
+from neural.mlops.server.registry.service import RegistryService
 
 __all__ = [
     "AliasChange",

@@ -11,7 +11,8 @@ from neural.mlops.server import validation as v
 from neural.mlops.server.errors import InvalidArgument
 from neural.mlops.server.experiments import convert as c
 from neural.mlops.server.experiments.model import ABTest, TestStatus, Variant
-from neural.mlops.server.experiments.service import CreateSpec, RequestRecord, validate_spec
+from neural.mlops.server.experiments.recording import RequestRecord
+from neural.mlops.server.experiments.spec import CreateSpec, validate_spec
 from neural.mlops.server.timestamps import to_timestamp
 from neural.mlops.v1 import experiments_pb2 as pb
 from neural.mlops.v1.experiments_pb2_grpc import ExperimentServiceStub

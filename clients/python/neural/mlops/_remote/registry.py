@@ -23,8 +23,8 @@ from neural.mlops.server.registry.model import (
     PromotionRequest,
     RegisteredModel,
 )
+from neural.mlops.server.registry.registration import RegisterSpec
 from neural.mlops.server.registry.search import SearchQuery
-from neural.mlops.server.registry.service import RegisterSpec
 from neural.mlops.v1 import registry_pb2 as pb
 from neural.mlops.v1.registry_pb2_grpc import RegistryServiceStub
 
