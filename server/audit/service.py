@@ -152,6 +152,11 @@ class AuditService:
         self.keys.refresh()
         return self.keys.key
 
+    async def public_key(self) -> SigningKey:
+        """:meth:`current_key` as a call (its ``key_id`` and ``public_pem``), the form the
+        Python API's remote adapter also has."""
+        return self.current_key()
+
     async def rotate_key(self, reason: str = "") -> KeyRotation:
         """Replace the checkpoint key; the old one endorses it and its checkpoints still
         verify (:meth:`Notary.rotate_key`)."""
