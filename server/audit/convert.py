@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from datetime import datetime
 
 from neural.mlops.server.audit.checkpoints import Checkpoint
 from neural.mlops.server.audit.events import (
@@ -108,6 +109,12 @@ def report_from_pb(msg: pb.ComplianceReportMessage) -> ComplianceReport:
 
 def report_info_to_pb(info: ReportInfo) -> pb.ReportInfo:
     return pb.ReportInfo(**info.to_dict())
+
+
+def report_info_from_pb(msg: pb.ReportInfo) -> ReportInfo:
+    return ReportInfo(msg.report_id, datetime.fromisoformat(msg.generated_at),
+                      datetime.fromisoformat(msg.start_date),
+                      datetime.fromisoformat(msg.end_date), msg.generated_by)
 
 
 def verification_to_pb(v: ChainVerification) -> pb.ChainVerification:

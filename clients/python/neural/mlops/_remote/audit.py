@@ -6,7 +6,6 @@ import json
 import os
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from neural.mlops._remote.connection import RemoteConnection
@@ -37,12 +36,6 @@ class PublishedKey:
 
     key_id: str
     public_pem: str
-
-
-def _report_info(r: pb.ReportInfo) -> ReportInfo:
-    return ReportInfo(r.report_id, datetime.fromisoformat(r.generated_at),
-                      datetime.fromisoformat(r.start_date), datetime.fromisoformat(r.end_date),
-                      r.generated_by)
 
 
 class RemoteAudit:
@@ -142,4 +135,4 @@ class RemoteAudit:
 
     async def list_reports(self, limit: int = 100) -> list[ReportInfo]:
         resp = await self._conn.unary(self._stub.ListReports, pb.ListReportsRequest(limit=limit))
-        return [_report_info(r) for r in resp.reports]
+        return [c.report_info_from_pb(r) for r in resp.reports]
