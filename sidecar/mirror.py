@@ -35,9 +35,7 @@ from neural.mlops.v1 import oip_pb2, routing_pb2
 log = structlog.get_logger(__name__)
 
 _SHADOW_MARK = parameter_entry(SHADOW_PARAMETER, bool_value=True)
-SENSITIVE_HEADERS = frozenset(
-    {"authorization", "proxy-authorization", "cookie", "x-api-key"}
-)
+SENSITIVE_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key"})
 _SAMPLE_VALUES = 16
 
 

@@ -30,5 +30,7 @@ def check_upstream(value: object, field: str, allowed: UpstreamAllowList) -> str
         # The patterns are the operator's network layout: not repeated to the caller.
         raise InvalidArgument(
             f"{field} {address} is not among the upstreams this control plane allows "
-            "(serve --allowed-upstream)", field=field)
+            "(serve --allowed-upstream)",
+            field=field,
+        )
     return address

@@ -60,12 +60,15 @@ def _host(host: str) -> str:
         try:
             return str(ipaddress.IPv4Address(host))
         except ValueError:
-            raise ValueError(f"has {_shown(host)}, which is not a dotted-quad IPv4 address"
-                             ) from None
+            raise ValueError(
+                f"has {_shown(host)}, which is not a dotted-quad IPv4 address"
+            ) from None
     labels = host.split(".")
     if len(host) > _MAX_HOST or not all(_LABEL.match(label) for label in labels):
-        raise ValueError(f"has {_shown(host)}, which is not a DNS name (letters, digits, "
-                         "'-' and '_' in dot-separated labels)")
+        raise ValueError(
+            f"has {_shown(host)}, which is not a DNS name (letters, digits, "
+            "'-' and '_' in dot-separated labels)"
+        )
     if labels[-1].isdigit() or all(_NUMERIC_LABEL.match(label) for label in labels):
         # "0x7f.1", "0x7f000001" or "10.1": forms a resolver may read (inet_aton) as an
         # IPv4 address that no dotted-quad pattern would match.
@@ -95,8 +98,10 @@ def parse_upstream(value: str) -> str:
         raise ValueError("must be ASCII HOST:PORT (a non-ASCII name goes in its xn-- form)")
     scheme = _SCHEME.match(value)
     if scheme and (scheme.group(2) or scheme.group(1).lower() in _GRPC_SCHEMES):
-        raise ValueError(f"must be HOST:PORT without a scheme; {scheme.group(0)!r} is not "
-                         "allowed (no unix: sockets, dns:, http:// ...)")
+        raise ValueError(
+            f"must be HOST:PORT without a scheme; {scheme.group(0)!r} is not "
+            "allowed (no unix: sockets, dns:, http:// ...)"
+        )
     if "@" in value:
         raise ValueError("must not contain user info ('@')")
     if "/" in value or "\\" in value or "?" in value or "#" in value:
