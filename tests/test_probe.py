@@ -132,3 +132,41 @@ def test_audit_verify_of_a_folder_reads_without_writing(tmp_path: Path) -> None:
                           str(data)], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert _checkpoints(data) == before
+
+
+def _bad_times() -> list[tuple[str, str, object, str]]:
+    from google.protobuf.timestamp_pb2 import Timestamp
+
+    from neural.mlops.v1 import audit_pb2, experiments_pb2
+
+    year_10000 = Timestamp(seconds=253_402_300_800)
+    bad_nanos = Timestamp(seconds=0, nanos=2_000_000_000)
+    huge = Timestamp(seconds=2**62)
+    return [
+        ("AuditService", "GenerateComplianceReport",
+         audit_pb2.GenerateReportRequest(start_time=bad_nanos, end_time=year_10000),
+         "start_time"),
+        ("AuditService", "Purge", audit_pb2.PurgeRequest(before=huge), "before"),
+        ("ExperimentService", "RecordOutcome", experiments_pb2.RecordOutcomeRequest(
+            test_id="t", user_id="u", success=True, timestamp=year_10000), "timestamp"),
+        ("ExperimentService", "AnalyzeTest",
+         experiments_pb2.AnalyzeTestRequest(test_id="t", since=bad_nanos), "since"),
+    ]
+
+
+@pytest.mark.parametrize("case", range(4))
+def test_timestamps_outside_their_range_are_invalid_arguments(
+    server: ServerProcess, case: int
+) -> None:
+    """Year 10000, nanos = 2e9 or 2^62 seconds answered UNKNOWN (OverflowError) or were
+    silently accepted; each names its field."""
+    from neural.mlops.v1 import audit_pb2_grpc, experiments_pb2_grpc
+
+    service, method, request, field = _bad_times()[case]
+    stubs = {"AuditService": audit_pb2_grpc.AuditServiceStub,
+             "ExperimentService": experiments_pb2_grpc.ExperimentServiceStub}
+    with grpc.insecure_channel(server.address) as ch:
+        with pytest.raises(grpc.RpcError) as err:
+            getattr(stubs[service](ch), method)(request, timeout=20)
+    assert err.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert field in (err.value.details() or "")

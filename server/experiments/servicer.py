@@ -122,7 +122,7 @@ class ExperimentServicer(experiments_pb2_grpc.ExperimentServiceServicer):
             success=request.success,
             custom_metrics=dict(request.custom_metrics),
             variant=request.variant or None,
-            timestamp=c.dt(request.timestamp) if request.HasField("timestamp") else None,
+            timestamp=c.dt(request.timestamp, "timestamp") if request.HasField("timestamp") else None,
         )
         return pb.RecordOutcomeResponse(variant=variant)
 
@@ -132,7 +132,7 @@ class ExperimentServicer(experiments_pb2_grpc.ExperimentServiceServicer):
         result = await self.experiments.analysis(
             request.test_id,
             request.confidence_level or None,
-            since=c.dt(request.since) if request.HasField("since") else None,
-            until=c.dt(request.until) if request.HasField("until") else None,
+            since=c.dt(request.since, "since") if request.HasField("since") else None,
+            until=c.dt(request.until, "until") if request.HasField("until") else None,
         )
         return c.analysis_to_pb(result)

@@ -12,6 +12,7 @@ every string of every request message is bounded:
   past 50,000 bytes);
 * an element of a bulk field (:data:`REPEATED_LIMITS`) is at most
   :data:`MAX_BULK_ELEMENT_BYTES` encoded; its domain checks its fields as it ingests it;
+* a google.protobuf.Timestamp lies in its specified range (years 1-9999, valid nanos);
 * a whole message is at most :data:`MAX_MESSAGE_BYTES` on the wire (gRPC enforces it).
 
 Names, versions and ids (:data:`MAX_NAME`) and identities (:data:`MAX_IDENTITY`) are
@@ -31,6 +32,8 @@ MAX_TEXT = 64 * 1024
 MAX_JSON = 1024 * 1024
 MAX_REPEATED = 1_000
 MAX_BULK_ELEMENT_BYTES = 64 * 1024
+MIN_TIMESTAMP_SECONDS = -62_135_596_800  # 0001-01-01T00:00:00Z
+MAX_TIMESTAMP_SECONDS = 253_402_300_799  # 9999-12-31T23:59:59Z
 
 _PKG = "neural.mlops.v1."
 
@@ -84,7 +87,10 @@ def check_message(msg: Message, _path: str = "") -> None:
                 for item in value:
                     _check_string(fd, item, path)
         elif fd.type == FieldDescriptor.TYPE_MESSAGE:
-            check_message(value, f"{path}.")
+            if fd.message_type.full_name == "google.protobuf.Timestamp":
+                _check_timestamp(value, path)
+            else:
+                check_message(value, f"{path}.")
         elif fd.type == FieldDescriptor.TYPE_STRING:
             _check_string(fd, value, path)
 
@@ -111,6 +117,14 @@ def _check_map(fd: FieldDescriptor, value: object, path: str) -> None:
             check_message(item, f"{path}.")
         elif isinstance(item, str):
             _check_string(value_fd, item, path)
+
+
+def _check_timestamp(ts: Message, path: str) -> None:
+    """The range google.protobuf.Timestamp itself specifies (years 1-9999)."""
+    if not MIN_TIMESTAMP_SECONDS <= ts.seconds <= MAX_TIMESTAMP_SECONDS:  # type: ignore[attr-defined]
+        raise LimitExceeded(f"{path} must lie between years 1 and 9999", path)
+    if not 0 <= ts.nanos <= 999_999_999:  # type: ignore[attr-defined]
+        raise LimitExceeded(f"{path}.nanos must be in [0, 999999999]", path)
 
 
 def _check_string(fd: FieldDescriptor, value: str, path: str) -> None:
