@@ -133,12 +133,17 @@ class ControlPlane:
         reflection.enable_server_reflection(
             [*names, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server
         )
-        if credentials is None:
-            self.port = self.server.add_insecure_port(self.config.listen)
-        else:
-            self.port = self.server.add_secure_port(self.config.listen, credentials)
+        try:
+            if credentials is None:
+                self.port = self.server.add_insecure_port(self.config.listen)
+            else:
+                self.port = self.server.add_secure_port(self.config.listen, credentials)
+        except RuntimeError:  # grpc's "Failed to bind": say it in one line
+            self.port = 0
         if self.port == 0:
-            raise OSError(f"cannot listen on {self.config.listen}")
+            await self.services.close()
+            raise OSError(f"cannot listen on {self.config.listen}: the address is in use "
+                          "or not available on this machine")
         await self.server.start()
         await self.services.start_background()
         serving = health_pb2.HealthCheckResponse.SERVING

@@ -170,3 +170,12 @@ def test_timestamps_outside_their_range_are_invalid_arguments(
             getattr(stubs[service](ch), method)(request, timeout=20)
     assert err.value.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert field in (err.value.details() or "")
+
+
+def test_a_port_in_use_is_one_line_not_a_traceback(server: ServerProcess, tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "neural.mlops", "serve", "--data-dir", str(tmp_path / "other"),
+         "--listen", server.address], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 8
+    assert "Traceback" not in out.stderr
+    assert f"error: cannot listen on {server.address}" in out.stderr

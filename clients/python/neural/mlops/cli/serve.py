@@ -60,7 +60,11 @@ def run(args: argparse.Namespace) -> int:
     import structlog
 
     structlog.get_logger("neural.mlops.serve").info("configuration", **config.masked())
-    return asyncio.run(serve(config))
+    try:
+        return asyncio.run(serve(config))
+    except OSError as exc:  # the listen address is taken: one line, not a trace
+        print(f"error: {exc}", file=sys.stderr)
+        return 8
 
 
 def _config(args: argparse.Namespace) -> ServerConfig:
