@@ -68,18 +68,28 @@ class SplitChange(_message.Message):
     def __init__(self, at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., actor: _Optional[str] = ..., weights: _Optional[_Mapping[str, float]] = ..., explicit: _Optional[bool] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class AnalysisSettings(_message.Message):
-    __slots__ = ("confidence_level", "minimum_detectable_effect", "power", "decision_rule", "sequential_tau")
+    __slots__ = ("confidence_level", "minimum_detectable_effect", "power", "decision_rule", "sequential_tau", "sequential_tuning", "srm_threshold", "multiple_testing", "prior_mean", "prior_sd")
     CONFIDENCE_LEVEL_FIELD_NUMBER: _ClassVar[int]
     MINIMUM_DETECTABLE_EFFECT_FIELD_NUMBER: _ClassVar[int]
     POWER_FIELD_NUMBER: _ClassVar[int]
     DECISION_RULE_FIELD_NUMBER: _ClassVar[int]
     SEQUENTIAL_TAU_FIELD_NUMBER: _ClassVar[int]
+    SEQUENTIAL_TUNING_FIELD_NUMBER: _ClassVar[int]
+    SRM_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    MULTIPLE_TESTING_FIELD_NUMBER: _ClassVar[int]
+    PRIOR_MEAN_FIELD_NUMBER: _ClassVar[int]
+    PRIOR_SD_FIELD_NUMBER: _ClassVar[int]
     confidence_level: float
     minimum_detectable_effect: float
     power: float
     decision_rule: str
     sequential_tau: float
-    def __init__(self, confidence_level: _Optional[float] = ..., minimum_detectable_effect: _Optional[float] = ..., power: _Optional[float] = ..., decision_rule: _Optional[str] = ..., sequential_tau: _Optional[float] = ...) -> None: ...
+    sequential_tuning: float
+    srm_threshold: float
+    multiple_testing: str
+    prior_mean: float
+    prior_sd: float
+    def __init__(self, confidence_level: _Optional[float] = ..., minimum_detectable_effect: _Optional[float] = ..., power: _Optional[float] = ..., decision_rule: _Optional[str] = ..., sequential_tau: _Optional[float] = ..., sequential_tuning: _Optional[float] = ..., srm_threshold: _Optional[float] = ..., multiple_testing: _Optional[str] = ..., prior_mean: _Optional[float] = ..., prior_sd: _Optional[float] = ...) -> None: ...
 
 class ABTest(_message.Message):
     __slots__ = ("test_id", "name", "description", "status", "strategy", "variants", "control", "model_name", "traffic_split", "created_by", "created_at", "started_at", "ended_at", "winner", "conclusion", "settings", "forced_variants", "split_history", "running_seconds")
