@@ -41,10 +41,10 @@ from neural.mlops.v1 import (
     routing_pb2,
     routing_pb2_grpc,
 )
+from neural.mlops.v1.limits import MAX_MESSAGE_BYTES as MAX_MESSAGE
 
 log = structlog.get_logger(__name__)
 
-MAX_MESSAGE = 64 * 1024 * 1024
 
 
 def add_servicers(

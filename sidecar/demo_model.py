@@ -21,6 +21,7 @@ import structlog
 
 from neural.mlops.sidecar.oip import METHODS, SERVICE, SHADOW_PARAMETER, request_tensors
 from neural.mlops.v1 import oip_pb2
+from neural.mlops.v1.limits import MAX_MESSAGE_BYTES
 
 log = structlog.get_logger(__name__)
 
@@ -187,8 +188,8 @@ class DemoModelServer:
             handlers=[handler(self.model)],
             options=[
                 ("grpc.so_reuseport", 0),
-                ("grpc.max_receive_message_length", 64 * 1024 * 1024),
-                ("grpc.max_send_message_length", 64 * 1024 * 1024),
+                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
             ],
         )
         self.port = self.server.add_insecure_port(self.config.listen)

@@ -9,7 +9,7 @@ from typing import Any
 
 import grpc
 
-MAX_MESSAGE = 64 * 1024 * 1024
+from neural.mlops.v1.limits import MAX_MESSAGE_BYTES as MAX_MESSAGE
 
 CHANNEL_OPTIONS = [
     ("grpc.max_receive_message_length", MAX_MESSAGE),

@@ -25,12 +25,14 @@ import grpc.aio
 
 from neural.mlops.server.errors import InvalidArgument
 from neural.mlops.server.tls import is_loopback
+from neural.mlops.v1.limits import MAX_MESSAGE_BYTES
 
 GRPC_SCHEME = "grpc://"
 TLS_SCHEME = "grpcs://"
 REMOTE_SCHEMES = (GRPC_SCHEME, TLS_SCHEME)
 # Artifacts travel in 1 MiB chunks; the limit is for large analysis and audit pages.
-MAX_MESSAGE = 64 * 1024 * 1024
+MAX_MESSAGE = MAX_MESSAGE_BYTES
+
 _OPTIONS = [
     ("grpc.max_receive_message_length", MAX_MESSAGE),
     ("grpc.max_send_message_length", MAX_MESSAGE),
