@@ -46,7 +46,6 @@ from neural.mlops.v1.limits import MAX_MESSAGE_BYTES as MAX_MESSAGE
 log = structlog.get_logger(__name__)
 
 
-
 def add_servicers(
     server: grpc.aio.Server, services: Services, auth_methods: frozenset[str] = frozenset()
 ) -> list[str]:
