@@ -214,6 +214,44 @@ experiments = sa.Table(
     sa.Index("ix_experiments_name", "name"),
 )
 
+# 0010_experiment_units (server/experiments/unitstore.py): analysis by the randomized unit.
+# One row per (test, variant, unit key) with the unit's running counts; per-variant sums
+# over units (sums of squares kept by differences); pre-experiment covariates for CUPED.
+
+experiment_units = sa.Table(
+    "experiment_units",
+    metadata,
+    sa.Column("test_id", sa.String(128), primary_key=True),
+    sa.Column("variant", NAME, primary_key=True),
+    sa.Column("unit_key", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("requests", sa.BigInteger, nullable=False),
+    sa.Column("successes", sa.BigInteger, nullable=False),
+    sa.Column("errors", sa.BigInteger, nullable=False),
+    sa.Column("latency_n", sa.BigInteger, nullable=False),
+    sa.Column("latency_sum", sa.Float, nullable=False),
+    sa.Column("custom", sa.Text, nullable=False),  # JSON {name: [n, sum]}, "" when none
+    sa.Column("covariate", sa.Float, nullable=True),
+    sqlite_with_rowid=False,
+)
+
+experiment_unit_totals = sa.Table(
+    "experiment_unit_totals",
+    metadata,
+    sa.Column("test_id", sa.String(128), primary_key=True),
+    sa.Column("variant", NAME, primary_key=True),
+    sa.Column("stats", sa.Text, nullable=False),  # JSON of unitstats.UnitTotals
+    sa.Column("updated_us", sa.BigInteger, nullable=False),
+)
+
+experiment_covariates = sa.Table(
+    "experiment_covariates",
+    metadata,
+    sa.Column("test_id", sa.String(128), primary_key=True),
+    sa.Column("unit_key", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("value", sa.Float, nullable=False),
+    sqlite_with_rowid=False,
+)
+
 
 # --- audit (0005_audit): signed checkpoints of the chain head and saved compliance reports ---
 
