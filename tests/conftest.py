@@ -1,4 +1,6 @@
-"""Shared fixtures: real control-plane processes on free loopback ports."""
+"""Shared fixtures: real control-plane processes on free loopback ports, and the engine
+under test (SQLite by default; PostgreSQL with NEURAL_MLOPS_TEST_DATABASE_URL, see
+support/databases.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,38 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from support import databases  # noqa: E402
 from support.processes import ServerProcess, start_server  # noqa: E402
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """With a PostgreSQL test URL and no server answering, the PostgreSQL run is skipped
+    with one line outside CI and fails in CI."""
+    if not databases.on_postgres():
+        return
+    why = databases.postgres().reachable()
+    if not why:
+        return
+    line = f"PostgreSQL at {databases.ENV} unreachable ({why}): PostgreSQL half skipped"
+    if os.environ.get("CI"):
+        raise pytest.UsageError(line)
+    pytest.exit(line, returncode=0)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if databases.on_postgres():
+        databases.postgres().drop_all()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_databases() -> Iterator[None]:
+    """Drop the PostgreSQL databases a test created once it (and its fixtures) ended."""
+    if not databases.on_postgres():
+        yield
+        return
+    mark = databases.postgres().mark()
+    yield
+    databases.postgres().drop_since(mark)
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from support.databases import open_services
 
 from neural.mlops.server.errors import NotFound
 from neural.mlops.server.experiments.spec import CreateSpec
@@ -16,7 +17,7 @@ from neural.mlops.server.services import Services
 
 @pytest.fixture
 async def services(tmp_path: Path) -> AsyncIterator[Services]:
-    s = await Services.open(tmp_path / "store")
+    s = await open_services(tmp_path / "store")
     await s.registry.register_model(RegisterSpec(name="fraud", version="v1", created_by="ds@x.com",
                                                  artifact_uri="s3://bucket/model.pt"))
     await s.registry.set_alias("fraud", "champion", "v1", "ds@x.com")

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from support.databases import open_services
 from support.processes import ServerProcess, start_server
 
 from neural.mlops.audit import AuditLogger, EventType
@@ -111,10 +112,9 @@ def test_export_cut_off_by_a_dead_server_leaves_no_file(tmp_path: Path) -> None:
 
     from neural.mlops.errors import Unavailable
     from neural.mlops.server.audit.service import EventInput
-    from neural.mlops.server.services import Services
 
     async def fill() -> None:
-        services = await Services.open(tmp_path / "data")
+        services = await open_services(tmp_path / "data")
         for _ in range(4):
             await services.audit.log_batch([EventInput("custom", "x", "y", "fill", {"pad": "p" * 200})] * 10_000)
         await services.close()

@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from support.databases import open_services
 
 from neural.mlops.audit import AuditLogger, EventInput, EventType, verify_export
 from neural.mlops.server.audit.export import seal_message
 from neural.mlops.server.audit.hashchain import EVENT_FIELDS, canonical_json, event_hash
 from neural.mlops.server.audit.service import EventQuery
 from neural.mlops.server.clock import ManualClock, to_us
-from neural.mlops.server.services import Services
 
 N = 10
 
@@ -305,7 +305,7 @@ def test_csv_export_reads_as_plain_csv(tmp_path: Path) -> None:
 
 async def test_purge_archives_then_leaves_a_verifiable_chain(tmp_path: Path) -> None:
     clock = ManualClock()
-    services = await Services.open(tmp_path / "store", clock=clock)
+    services = await open_services(tmp_path / "store", clock=clock)
     audit = services.audit
     try:
         await audit.log_events([EventInput("custom", "x", str(i), "old") for i in range(5)])

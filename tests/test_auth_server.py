@@ -14,6 +14,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+from support.databases import store_args
 from support.processes import ServerProcess, start_server
 from support.rpc import call, message, status
 
@@ -36,7 +37,7 @@ UNAUTH = grpc.StatusCode.UNAUTHENTICATED
 
 def bootstrap(data_dir: Path, *extra: str) -> dict[str, str]:
     out = subprocess.run(
-        [sys.executable, "-m", "neural.mlops", "auth", "bootstrap", "--data-dir", str(data_dir),
+        [sys.executable, "-m", "neural.mlops", "auth", "bootstrap", *store_args(data_dir),
          "--json", *extra], check=True, capture_output=True, text=True)
     return json.loads(out.stdout)
 

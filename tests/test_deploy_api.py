@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from support.databases import open_services
 from support.processes import ServerProcess
 
 from neural.mlops.deployment import (
@@ -20,7 +21,6 @@ from neural.mlops.server.clock import ManualClock
 from neural.mlops.server.deployments.model import GatePolicy
 from neural.mlops.server.deployments.planning import CreateSpec
 from neural.mlops.server.deployments.service import DeploymentService
-from neural.mlops.server.services import Services
 
 
 def _register(registry: ModelRegistry, *versions: str, approve: str = "", stage: ModelStage = ModelStage.PRODUCTION) -> None:
@@ -62,7 +62,7 @@ def test_embedded_gate_with_the_registry_in_the_same_folder_promotes_it(in_tmp: 
 
 
 async def test_staging_policy_admits_staging_versions(tmp_path: Path) -> None:
-    s = await Services.open(tmp_path / "s", clock=ManualClock())
+    s = await open_services(tmp_path / "s", clock=ManualClock())
     try:
         from neural.mlops.server.registry.service import RegisterSpec
 

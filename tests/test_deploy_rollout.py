@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from support.databases import open_services
 
 from neural.mlops.server import traffic
 from neural.mlops.server.clock import ManualClock, to_us
@@ -38,7 +39,7 @@ from neural.mlops.v1.traffic import VariantStats
 @pytest.fixture
 async def env(tmp_path: Path) -> AsyncIterator[tuple[Services, ManualClock]]:
     clock = ManualClock()
-    s = await Services.open(tmp_path / "store", clock=clock)
+    s = await open_services(tmp_path / "store", clock=clock)
     try:
         yield s, clock
     finally:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+from support.databases import open_database
 from support.processes import ServerProcess
 
 from neural.mlops.ab_testing import ABTestManager
@@ -129,7 +130,6 @@ async def test_with_authentication_a_sidecar_id_belongs_to_its_first_principal(
     from neural.mlops.server.identity import CallContext, reset_call, set_call
     from neural.mlops.server.routing.model import ModelRoute, RouteVariant
     from neural.mlops.server.routing.service import MetricsBatch, RoutingService, VariantWindow
-    from neural.mlops.server.storage import Database
     from neural.mlops.v1.traffic import VariantStats
 
     class Routes:
@@ -137,7 +137,7 @@ async def test_with_authentication_a_sidecar_id_belongs_to_its_first_principal(
             return [ModelRoute(model_name="m", route_id="r", kind="experiment",
                                variants=(RouteVariant("control", 1.0, "m", "1"),))]
 
-    svc = RoutingService(await Database.open_dir(tmp_path))
+    svc = RoutingService(await open_database(tmp_path))
     svc.add_provider(Routes())
     stats = VariantStats()
     stats.observe(success=True, latency=0.01)

@@ -6,16 +6,16 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from support.databases import open_database
 
 from neural.mlops.server.clock import ManualClock
 from neural.mlops.server.registry.service import RegisterSpec, RegistryService
-from neural.mlops.server.storage import Database
 
 
 @pytest.fixture
 async def registry(tmp_path: Path) -> AsyncIterator[RegistryService]:
     clock = ManualClock()
-    db = await Database.open_dir(tmp_path / "store", clock=clock)
+    db = await open_database(tmp_path / "store", clock=clock)
     try:
         yield RegistryService(db, tmp_path / "store", clock=clock)
     finally:

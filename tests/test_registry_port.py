@@ -8,20 +8,20 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from support.databases import open_database
 
 from neural.mlops.server.audit.events import EventType
 from neural.mlops.server.clock import ManualClock
 from neural.mlops.server.errors import NotFound
 from neural.mlops.server.registry.model import ModelStage
 from neural.mlops.server.registry.service import RegisterSpec, RegistryService
-from neural.mlops.server.storage import Database
 from neural.mlops.server.storage.schema import audit_events
 
 
 @pytest.fixture
 async def registry(tmp_path: Path) -> AsyncIterator[RegistryService]:
     clock = ManualClock()
-    db = await Database.open_dir(tmp_path / "store", clock=clock)
+    db = await open_database(tmp_path / "store", clock=clock)
     try:
         yield RegistryService(db, tmp_path / "store", clock=clock)
     finally:

@@ -8,13 +8,13 @@ from typing import Any
 
 import grpc
 import pytest
+from support.databases import open_database
 
 from neural.mlops.server import traffic
 from neural.mlops.server.errors import InvalidArgument
 from neural.mlops.server.routing import convert
 from neural.mlops.server.routing.model import ModelRoute, RouteVariant, ShadowTarget
 from neural.mlops.server.routing.service import MetricsBatch, RoutingService, VariantWindow
-from neural.mlops.server.storage import Database
 from neural.mlops.v1 import routing_pb2, routing_pb2_grpc
 from neural.mlops.v1.traffic import LatencyHistogram, VariantStats
 
@@ -40,7 +40,7 @@ def _route(split: float = 0.5, model: str = "m", route_id: str = "exp-1") -> Mod
 
 
 async def _service(tmp_path: Path) -> RoutingService:
-    return RoutingService(await Database.open_dir(tmp_path))
+    return RoutingService(await open_database(tmp_path))
 
 
 async def test_versions_grow_only_when_content_changes_and_survive_restart(tmp_path: Path) -> None:

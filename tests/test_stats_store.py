@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import random
 
+from support.databases import open_database
+
 from neural.mlops.server import traffic
-from neural.mlops.server.storage import Database
 from neural.mlops.v1.traffic import ShadowStats, VariantStats
 
 
@@ -23,7 +24,7 @@ def _stats(rng: random.Random, n: int) -> VariantStats:
 
 
 async def test_windows_merge_and_totals_equal_sum_of_parts(tmp_path):
-    db = await Database.open_dir(tmp_path)
+    db = await open_database(tmp_path)
     rng = random.Random(7)
     expected: dict[str, VariantStats] = {"control": VariantStats(), "treatment": VariantStats()}
     early = VariantStats()
@@ -57,7 +58,7 @@ async def test_windows_merge_and_totals_equal_sum_of_parts(tmp_path):
 
 
 async def test_failed_transaction_leaves_windows_untouched(tmp_path):
-    db = await Database.open_dir(tmp_path)
+    db = await open_database(tmp_path)
     try:
         one = VariantStats()
         one.observe(success=True, latency=0.01)
@@ -74,7 +75,7 @@ async def test_failed_transaction_leaves_windows_untouched(tmp_path):
 
 
 async def test_shadow_windows_keep_bounded_samples(tmp_path):
-    db = await Database.open_dir(tmp_path)
+    db = await open_database(tmp_path)
     try:
         for w in range(3):
             part = ShadowStats()

@@ -28,6 +28,7 @@ from peers.procs import (  # noqa: E402
     start_sidecar,
     write_routes,
 )
+from support.databases import open_services, store_args  # noqa: E402
 from support.processes import ServerProcess, start_server  # noqa: E402
 from support.rpc import call, message, status  # noqa: E402
 from test_sidecar_routing import infer_stub, request  # noqa: E402
@@ -38,7 +39,6 @@ from neural.mlops.server.clock import ManualClock  # noqa: E402
 from neural.mlops.server.config import ServerConfig  # noqa: E402
 from neural.mlops.server.deployments.model import GatePolicy  # noqa: E402
 from neural.mlops.server.deployments.planning import CreateSpec  # noqa: E402
-from neural.mlops.server.services import Services  # noqa: E402
 from neural.mlops.sidecar.allowlist import UpstreamPolicy  # noqa: E402
 from neural.mlops.v1.upstream import UpstreamAllowList, parse_upstream  # noqa: E402
 
@@ -135,7 +135,7 @@ async def test_without_patterns_any_well_formed_upstream_and_the_gate_come_from_
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("NEURAL_MLOPS_DEPLOY_GATE", "staging")
-    s = await Services.open(tmp_path / "s", clock=ManualClock())  # embedded: same loader
+    s = await open_services(tmp_path / "s", clock=ManualClock())  # embedded: same loader
     try:
         assert s.deployments.gate_policy is GatePolicy.STAGING
         shadow = await s.deployments.shadow_deploy("m", "m", 100, "ops@x.com",
@@ -147,7 +147,7 @@ async def test_without_patterns_any_well_formed_upstream_and_the_gate_come_from_
     finally:
         await s.close()
     config = ServerConfig.load({"allowed_upstreams": "10.0.0.*:*", "deploy_gate": "production"})
-    s = await Services.open(tmp_path / "t", clock=ManualClock(), config=config)
+    s = await open_services(tmp_path / "t", clock=ManualClock(), config=config)
     try:
         assert s.deployments.gate_policy is GatePolicy.PRODUCTION
         with pytest.raises(InvalidArgument, match="not among"):
@@ -158,7 +158,7 @@ async def test_without_patterns_any_well_formed_upstream_and_the_gate_come_from_
 
 def test_a_gate_override_needs_the_admin_role(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-m", "neural.mlops", "auth", "bootstrap",
-                          "--data-dir", str(tmp_path), "--json"],
+                          *store_args(tmp_path), "--json"],
                          check=True, capture_output=True, text=True)
     admin = json.loads(out.stdout)["token"]
     srv = start_server(tmp_path, "--auth", "token")

@@ -29,6 +29,16 @@ log = structlog.get_logger(__name__)
 DB_FILENAME = "mlops.db"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
+# PostgreSQL: transaction-scoped advisory lock keys. Every write transaction holds WRITE_LOCK
+# (SQLite's single writer, BEGIN IMMEDIATE, across processes and replicas): a change reads
+# and then writes under READ COMMITTED without another writer in between, and the audit
+# chain head advances linearly. MIGRATE_LOCK keeps replicas starting together from
+# migrating at once.
+WRITE_LOCK = 0x6E6D6C7701
+MIGRATE_LOCK = 0x6E6D6C7702
+CONNECT_TIMEOUT_S = 5.0
+COMMAND_TIMEOUT_S = 60.0
+
 
 def sqlite_url(data_dir: str | Path) -> str:
     return f"sqlite+aiosqlite:///{Path(data_dir).resolve() / DB_FILENAME}"
@@ -89,6 +99,12 @@ class Database:
         kwargs: dict[str, Any] = {}
         if url.startswith("sqlite"):
             kwargs["connect_args"] = {"timeout": 30}
+        else:
+            # A server that restarted or a connection cut by a network outage is found and
+            # replaced before a call uses it; a connection never waits forever either.
+            kwargs.update(pool_pre_ping=True, pool_recycle=1800, pool_timeout=10,
+                          connect_args={"timeout": CONNECT_TIMEOUT_S,
+                                        "command_timeout": COMMAND_TIMEOUT_S})
         engine = create_async_engine(url, **kwargs)
         if engine.dialect.name == "sqlite":
             _sqlite_tuning(engine)
@@ -112,6 +128,8 @@ class Database:
             command.upgrade(cfg, "heads")
 
         async with self._write_lock, self.engine.begin() as conn:
+            if not self.is_sqlite:
+                await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(MIGRATE_LOCK)))
             await conn.run_sync(run)
 
     async def close(self) -> None:
@@ -119,8 +137,12 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        """A read transaction (a consistent snapshot under WAL)."""
+        """A read transaction: one consistent snapshot (WAL on SQLite, REPEATABLE READ on
+        PostgreSQL, whose default gives each statement its own snapshot)."""
         async with self.engine.connect() as conn:
+            if not self.is_sqlite:
+                conn = await conn.execution_options(isolation_level="REPEATABLE READ",
+                                                    postgresql_readonly=True)
             await conn.begin()
             try:
                 yield conn
@@ -135,6 +157,8 @@ class Database:
             async with self.engine.connect() as conn:
                 conn = await conn.execution_options(neural_write=True)
                 async with conn.begin():
+                    if not self.is_sqlite:
+                        await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(WRITE_LOCK)))
                     ch = Change(conn, audited)
                     yield ch
                     if audited:

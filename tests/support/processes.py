@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from support.databases import store_args
+
 READY = re.compile(r"listening on (\S+:\d+)")
 
 
@@ -66,9 +68,10 @@ def wait_for_line(proc: subprocess.Popen[str], pattern: re.Pattern[str], timeout
 
 def start_server(data_dir: Path, *extra: str, listen: str = "127.0.0.1:0", timeout: float = 60.0,
                  env: dict[str, str] | None = None) -> ServerProcess:
-    """Start ``neural-mlops serve`` and wait until it prints its address."""
-    cmd = [sys.executable, "-m", "neural.mlops", "serve", "--data-dir", str(data_dir),
-           "--listen", listen, *extra]
+    """Start ``neural-mlops serve`` and wait until it prints its address. The store is on
+    the engine under test (:mod:`support.databases`) unless ``extra`` names a database."""
+    store = ["--data-dir", str(data_dir)] if "--database-url" in extra else store_args(data_dir)
+    cmd = [sys.executable, "-m", "neural.mlops", "serve", *store, "--listen", listen, *extra]
     proc = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         env={**os.environ, **(env or {})},

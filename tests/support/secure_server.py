@@ -20,6 +20,7 @@ from joserfc import jwt
 from joserfc.jwk import RSAKey
 
 from neural.mlops.cli.dev_certs import DevCertPlan, write_dev_certs
+from support.databases import store_args
 from support.processes import ServerProcess, start_server
 
 ISSUER = "https://idp.example.com/realms/ml"
@@ -43,7 +44,7 @@ class SecurePlane:
         jwks.write_text(json.dumps({"keys": [key.as_dict(private=False)]}))
         data = tmp / "data"
         bootstrap = subprocess.run(
-            [sys.executable, "-m", "neural.mlops", "auth", "bootstrap", "--data-dir", str(data),
+            [sys.executable, "-m", "neural.mlops", "auth", "bootstrap", *store_args(data),
              "--json"],
             capture_output=True, text=True, timeout=120, check=True,
         )
