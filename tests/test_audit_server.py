@@ -4,7 +4,6 @@ checkpoints, and the benchmark's smoke mode."""
 from __future__ import annotations
 
 import json
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -12,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from support.databases import open_services
+from support.databases import execute_sql, open_services
 from support.processes import ServerProcess, start_server
 
 from neural.mlops.audit import AuditLogger, EventType
@@ -63,9 +62,7 @@ def test_kill_9_during_a_burst_keeps_every_acknowledged_event_and_a_valid_chain(
         t.join(30)
     assert len(acked) > 500
 
-    conn = sqlite3.connect(data / "mlops.db")
-    stored = {row[0] for row in conn.execute("SELECT event_id FROM audit_events")}
-    conn.close()
+    stored = {row[0] for row in execute_sql(data, "SELECT event_id FROM audit_events")[0]}
     assert set(acked) <= stored
 
     srv2 = start_server(data)

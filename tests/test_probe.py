@@ -3,7 +3,6 @@ kill -9 under concurrent artifact uploads, and what must hold after each."""
 
 from __future__ import annotations
 
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -13,6 +12,7 @@ from pathlib import Path
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from support.databases import execute_sql
 from support.processes import ServerProcess, start_server
 
 from neural.mlops.errors import MLOpsError
@@ -111,8 +111,7 @@ def test_no_artifact_file_without_a_row_after_kill9_under_concurrent_uploads(
 
 
 def _checkpoints(data: Path) -> tuple[int, int]:
-    with sqlite3.connect(data / "mlops.db") as db:
-        rows = db.execute("SELECT count(*) FROM audit_checkpoints").fetchone()[0]
+    rows = execute_sql(data, "SELECT count(*) FROM audit_checkpoints")[0][0][0]
     anchor = data / "audit" / "checkpoints.jsonl"
     lines = len(anchor.read_text().splitlines()) if anchor.exists() else 0
     return rows, lines

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -16,11 +15,12 @@ import psutil
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from support.databases import execute_sql
 from support.processes import ServerProcess, start_server
 
 from neural.mlops.errors import DataLoss, NotFound
 from neural.mlops.registry import ModelRegistry
-from neural.mlops.server.audit.hashchain import GENESIS, event_hash
+from neural.mlops.server.audit.hashchain import EVENT_FIELDS, GENESIS, event_hash
 from neural.mlops.v1 import registry_pb2 as pb
 from neural.mlops.v1.registry_pb2_grpc import RegistryServiceStub
 
@@ -164,9 +164,9 @@ def test_kill_9_right_after_acknowledged_registers_loses_nothing(tmp_path: Path)
         assert versions == acknowledged
     finally:
         again.stop()
-    with sqlite3.connect(tmp_path / "data" / "mlops.db") as db:
-        db.row_factory = sqlite3.Row
-        rows = db.execute("SELECT * FROM audit_events ORDER BY seq").fetchall()
+    (stored,) = execute_sql(tmp_path / "data",
+                            f"SELECT {', '.join(EVENT_FIELDS)} FROM audit_events ORDER BY seq")
+    rows = [dict(zip(EVENT_FIELDS, r, strict=True)) for r in stored]
     registered = [r for r in rows if r["event_type"] == "model_registered"]
     assert [r["resource_id"] for r in registered] == [f"durable:{v}" for v in acknowledged]
     prev = GENESIS

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sqlite3
 import sys
 import threading
 import time
@@ -23,15 +22,15 @@ from peers.procs import (  # noqa: E402
     start_sidecar,
     write_routes,
 )
+from support.databases import execute_sql  # noqa: E402
 from test_sidecar_routing import EXPERIMENT, infer_stub, request  # noqa: E402
 
 
 def _counted(data_dir: Path, route_id: str) -> dict[str, int]:
-    with sqlite3.connect(data_dir / "mlops.db") as db:
-        rows = db.execute(
-            "SELECT variant, count FROM traffic_windows WHERE route_id = ? AND window_start_us = -1",
-            (route_id,),
-        ).fetchall()
+    (rows,) = execute_sql(data_dir, (
+        "SELECT variant, count FROM traffic_windows WHERE route_id = ? AND window_start_us = -1",
+        (route_id,),
+    ))
     return dict(rows)
 
 
@@ -217,11 +216,10 @@ def test_upstream_trailers_reach_the_caller_and_metric_trailers_become_custom_me
         means = asyncio.run(run())
         assert means == [float(i) + 1.0 for i in range(10)]  # mean of 2*[i, 1]
         _wait(lambda: sum(_counted(data, EXPERIMENT["route_id"]).values()) == 10, 10, "not counted")
-        with sqlite3.connect(data / "mlops.db") as db:
-            (raw,) = db.execute(
-                "SELECT stats FROM traffic_windows WHERE route_id = ? AND window_start_us = -1",
-                (EXPERIMENT["route_id"],),
-            ).fetchone()
+        ((raw,),) = execute_sql(data, (
+            "SELECT stats FROM traffic_windows WHERE route_id = ? AND window_start_us = -1",
+            (EXPERIMENT["route_id"],),
+        ))[0]
         custom = json.loads(raw)["custom"]["output_mean"]
         assert custom["n"] == 10
         assert custom["sum"] == sum(means)

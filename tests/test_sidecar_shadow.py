@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 import sys
 import time
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ from peers.procs import (  # noqa: E402
     start_sidecar,
     write_routes,
 )
+from support.databases import execute_sql  # noqa: E402
 from test_sidecar_routing import request  # noqa: E402
 
 from neural.mlops.sidecar.mirror import Tolerance, compare  # noqa: E402
@@ -126,11 +126,11 @@ def shadows(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
 
 
 def _shadow_totals(data_dir: Path, shadow_id: str) -> dict:
-    with sqlite3.connect(data_dir / "mlops.db") as db:
-        row = db.execute(
-            "SELECT stats FROM shadow_windows WHERE shadow_id = ? AND window_start_us = -1",
-            (shadow_id,),
-        ).fetchone()
+    rows = execute_sql(data_dir, (
+        "SELECT stats FROM shadow_windows WHERE shadow_id = ? AND window_start_us = -1",
+        (shadow_id,),
+    ))[0]
+    row = rows[0] if rows else None
     return json.loads(row[0]) if row else {}
 
 

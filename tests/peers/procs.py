@@ -16,6 +16,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
 
+from support.databases import store_args  # noqa: E402
 from support.processes import Stoppable, wait_for_line  # noqa: E402
 
 READY = re.compile(r"listening on (\S+:\d+)")
@@ -122,8 +123,7 @@ def start_control_plane(
         [
             sys.executable,
             str(ROOT / "tests" / "peers" / "static_control_plane.py"),
-            "--data-dir",
-            str(data_dir),
+            *store_args(data_dir),
             "--routes",
             str(routes),
             "--listen",

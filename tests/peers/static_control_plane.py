@@ -46,7 +46,8 @@ class FileRoutes:
 
 async def main(args: argparse.Namespace) -> int:
     plane = ControlPlane(
-        ServerConfig(data_dir=Path(args.data_dir), listen=args.listen, grace_seconds=2.0)
+        ServerConfig(data_dir=Path(args.data_dir), listen=args.listen, grace_seconds=2.0,
+                     database_url=args.database_url)
     )
     await plane.start()
     assert plane.services is not None
@@ -68,4 +69,5 @@ if __name__ == "__main__":
     p.add_argument("--data-dir", required=True)
     p.add_argument("--listen", default="127.0.0.1:0")
     p.add_argument("--routes", required=True)
+    p.add_argument("--database-url", default="")
     raise SystemExit(asyncio.run(main(p.parse_args())))

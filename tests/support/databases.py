@@ -196,17 +196,26 @@ async def open_services(data_dir: Path, **kwargs: Any) -> Any:
     return await Services.open(data_dir, database_url=database_url_for(data_dir), **kwargs)
 
 
-def execute_sql(data_dir: Path, *statements: str) -> list[list[tuple[Any, ...]]]:
+Statement = str | tuple[str, tuple[Any, ...]]
+
+
+def execute_sql(data_dir: Path, *statements: Statement) -> list[list[tuple[Any, ...]]]:
     """Run raw SQL on the store of ``data_dir`` (a test that inspects or tampers with rows
-    behind the server's back), committed; one list of row tuples per statement."""
+    behind the server's back), in one committed transaction; one list of row tuples per
+    statement. A statement is SQL or ``(SQL, parameters)`` with ``?`` placeholders."""
+    steps = [(st, ()) if isinstance(st, str) else st for st in statements]
     url = database_url_for(data_dir)
     if not url:
         import sqlite3
 
         from neural.mlops.server.storage.database import DB_FILENAME
 
-        with sqlite3.connect(Path(data_dir) / DB_FILENAME) as conn:
-            return [conn.execute(sql).fetchall() for sql in statements]
+        conn = sqlite3.connect(Path(data_dir) / DB_FILENAME)
+        try:
+            with conn:
+                return [conn.execute(sql, params).fetchall() for sql, params in steps]
+        finally:
+            conn.close()
 
     async def run() -> list[list[tuple[Any, ...]]]:
         import asyncpg
@@ -217,10 +226,16 @@ def execute_sql(data_dir: Path, *statements: str) -> list[list[tuple[Any, ...]]]
         try:
             out = []
             async with conn.transaction():
-                for sql in statements:
-                    out.append([tuple(r) for r in await conn.fetch(sql)])
+                for sql, params in steps:
+                    out.append([tuple(r) for r in await conn.fetch(_numbered(sql), *params)])
             return out
         finally:
             await conn.close()
 
     return _run(run)
+
+
+def _numbered(sql: str) -> str:
+    """``?`` placeholders as PostgreSQL's ``$1, $2, ...``."""
+    parts = sql.split("?")
+    return parts[0] + "".join(f"${n}{part}" for n, part in enumerate(parts[1:], 1))
