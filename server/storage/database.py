@@ -8,6 +8,8 @@ transaction, so a change whose event cannot be written does not happen.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -22,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from neural.mlops.server.audit import hashchain
 from neural.mlops.server.audit.events import AuditRecord, EventSeverity, EventType
 from neural.mlops.server.clock import Clock, SystemClock, to_us
+from neural.mlops.server.errors import FailedPrecondition
 from neural.mlops.server.identity import CallContext, current_call
 
 log = structlog.get_logger(__name__)
@@ -91,6 +94,9 @@ class Database:
         self.is_sqlite = engine.dialect.name == "sqlite"
         # SQLite has one writer; serialising in-process avoids busy-waiting on the file lock.
         self._write_lock = asyncio.Lock()
+        # Set when the audit chain is found broken at start (audit/integrity.py): every
+        # change is refused with this message until an operator acknowledges the break.
+        self.writes_refused = ""
 
     @classmethod
     async def open(
@@ -116,6 +122,11 @@ class Database:
     @classmethod
     async def open_dir(cls, data_dir: str | Path, **kwargs: Any) -> Database:
         Path(data_dir).mkdir(parents=True, exist_ok=True)
+        # Created 0600 before SQLite follows the umask (0644); SQLite gives its -wal and
+        # -shm files the database file's mode. An empty file is an empty database.
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(Path(data_dir) / DB_FILENAME, os.O_WRONLY | os.O_CREAT | os.O_EXCL,
+                             0o600))
         return await cls.open(sqlite_url(data_dir), **kwargs)
 
     async def migrate(self) -> None:
@@ -153,6 +164,8 @@ class Database:
     async def change(self, *, audited: bool = True) -> AsyncIterator[Change]:
         """A write transaction. With ``audited`` (the default) the change must record at
         least one audit event; they are chained and committed together with it."""
+        if self.writes_refused:
+            raise FailedPrecondition(self.writes_refused)
         async with self._write_lock:
             async with self.engine.connect() as conn:
                 conn = await conn.execution_options(neural_write=True)
