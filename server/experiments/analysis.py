@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from neural.mlops.server.experiments import statistics
+from neural.mlops.server.experiments.byunit import UNIT, by_unit
 from neural.mlops.server.experiments.comparison import compare
 from neural.mlops.server.experiments.config import (
     DECISION_FIXED,
@@ -53,6 +54,7 @@ from neural.mlops.server.experiments.report import (
     SampleRatioCheck,
     VariantSummary,
 )
+from neural.mlops.server.experiments.unitstats import UnitTotals
 from neural.mlops.v1.traffic import VariantStats
 
 __all__ = [
@@ -75,11 +77,14 @@ def analyze(
     confidence_level: float | None = None,
     elapsed_seconds: float | None = None,
     sequential_floor: Mapping[str, float] | None = None,
+    units: Mapping[str, UnitTotals] | None = None,
+    cuped: bool = False,
 ) -> dict[str, Any]:
     """The report as a JSON-safe dict (see the module docstring for its keys)."""
     return build_report(
         variants, totals, control=control, config=config, confidence_level=confidence_level,
-        elapsed_seconds=elapsed_seconds, sequential_floor=sequential_floor,
+        elapsed_seconds=elapsed_seconds, sequential_floor=sequential_floor, units=units,
+        cuped=cuped,
     ).to_dict()
 
 
@@ -92,9 +97,13 @@ def build_report(
     confidence_level: float | None = None,
     elapsed_seconds: float | None = None,
     sequential_floor: Mapping[str, float] | None = None,
+    units: Mapping[str, UnitTotals] | None = None,
+    cuped: bool = False,
 ) -> AnalysisReport:
     """The analysis report. ``variants`` is (name, weight) per variant; ``sequential_floor``
-    holds, per variant, the smallest mSPRT p-value of earlier looks (kept by the store)."""
+    holds, per variant, the smallest mSPRT p-value of earlier looks (kept by the store);
+    ``units``, per variant, the totals over its units: with them the frequentist results
+    count units, not requests (:mod:`.byunit`; ``cuped``: CUPED-adjusted)."""
     cfg = config or AnalysisConfig()
     conf = cfg.confidence_level if confidence_level is None else confidence_level
     alpha = round(1.0 - conf, 12)
@@ -112,9 +121,11 @@ def build_report(
         for name in stats
         if name != control
     }
+    comparisons, unit_info = by_unit(comparisons, stats, units, control, conf, warnings,
+                                     cuped=cuped)
     comparisons = _adjust_across_variants(comparisons, alpha)
     best = _compared_variant(comparisons, stats, control)
-    srm = _srm(stats, weights, cfg)
+    srm = _srm(stats, weights, cfg, unit_info.units if unit_info.unit == UNIT else None)
     top = comparisons.get(best) or NO_COMPARISON
     power = plan_power(stats, weights, control, best, cfg, alpha, elapsed_seconds, warnings)
     rec = (
@@ -135,6 +146,7 @@ def build_report(
         comparisons=comparisons,
         recommendation=rec,
         warnings=list(warnings),
+        units=unit_info,
     )
 
 
@@ -208,10 +220,13 @@ def _adjust_across_variants(
 
 
 def _srm(
-    stats: Mapping[str, VariantStats], weights: Mapping[str, float], cfg: AnalysisConfig
+    stats: Mapping[str, VariantStats], weights: Mapping[str, float], cfg: AnalysisConfig,
+    units: Mapping[str, int] | None = None,
 ) -> SampleRatioCheck:
-    """Pearson's chi-square of the arm sizes against the configured split."""
-    res = statistics.srm_chisquare([stats[n].count for n in stats], [weights[n] for n in stats])
+    """Pearson's chi-square of the arm sizes (in units when given: the randomized
+    observations) against the configured split."""
+    observed = {n: (units.get(n, 0) if units is not None else stats[n].count) for n in stats}
+    res = statistics.srm_chisquare([observed[n] for n in stats], [weights[n] for n in stats])
     p = num(res.p_value)
     return SampleRatioCheck(
         chi_square=num(res.statistic),
@@ -220,5 +235,6 @@ def _srm(
         detected=bool(p is not None and p < cfg.srm_threshold),
         threshold=cfg.srm_threshold,
         expected_shares=dict(weights),
-        observed_counts={n: stats[n].count for n in stats},
+        observed_counts=observed,
+        unit=UNIT if units is not None else "request",
     )

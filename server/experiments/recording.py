@@ -5,6 +5,10 @@ Traffic is stored only as summed :class:`~neural.mlops.v1.traffic.VariantStats` 
 per-request rows. ``record_requests`` and the sidecars' metric batches feed the same
 windows (route_id = test_id).
 
+A record that names its unit (``user_id``) also adds to that unit's counts
+(:mod:`.unitstore`), so the analysis can treat the unit, not the request, as the
+observation; records without one count only in the windows (and the analysis says so).
+
 Late outcomes are credited by unit id. For HASH_BASED tests the unit's variant is
 recomputed from the hash (and the QA overrides), so nothing per unit is stored. RANDOM
 and ROUND_ROBIN assignments are not reproducible and are not stored either: an outcome for
@@ -22,15 +26,22 @@ from neural.mlops.server import traffic
 from neural.mlops.server import validation as v
 from neural.mlops.server.clock import Clock, to_us
 from neural.mlops.server.errors import FailedPrecondition, InvalidArgument
-from neural.mlops.server.experiments import store
+from neural.mlops.server.experiments import store, unitstore
 from neural.mlops.server.experiments.assignment import hash_variant
 from neural.mlops.server.experiments.cache import TestCache
-from neural.mlops.server.experiments.model import RECORDING, ABTest, TrafficSplitStrategy
+from neural.mlops.server.experiments.model import (
+    RECORDING,
+    ABTest,
+    TestStatus,
+    TrafficSplitStrategy,
+)
 from neural.mlops.server.storage import Database
 from neural.mlops.v1.traffic import Moments, VariantStats
+from neural.mlops.v1.units import UnitCounts, unit_key
 
 MAX_BATCH = 10_000  # records per record_requests call
 MAX_CUSTOM_METRICS = 50  # per record or outcome
+MAX_COVARIATES = 100_000  # units per set_covariates call
 
 
 @dataclass(slots=True)
@@ -89,11 +100,23 @@ def _record_variant(test: ABTest, rec: RequestRecord, where: str) -> str:
     return variant
 
 
+Units = dict[str, dict[int, UnitCounts]]  # variant -> unit key -> counts
+
+
+def _unit(units: Units, variant: str, user_id: object) -> UnitCounts:
+    key = unit_key(v.text(str(user_id), "user_id", limit=256))
+    per = units.setdefault(variant, {})
+    u = per.get(key)
+    if u is None:
+        u = per[key] = UnitCounts()
+    return u
+
+
 def _fold(
-    parts: dict[tuple[str, int], VariantStats], test: ABTest, rec: RequestRecord, where: str,
-    now_us: int,
+    parts: dict[tuple[str, int], VariantStats], units: Units, test: ABTest, rec: RequestRecord,
+    where: str, now_us: int,
 ) -> None:
-    """Check one record and add it to its (variant, window) part."""
+    """Check one record and add it to its (variant, window) part and to its unit."""
     variant = _record_variant(test, rec, where)
     custom = validate_custom_metrics(rec.custom_metrics, "custom_metrics")
     latency = None
@@ -109,6 +132,22 @@ def _fold(
         success=rec.success, latency=latency, error=bool(rec.error), custom=custom,
         status_code=rec.status_code,
     )
+    if rec.user_id:
+        u = _unit(units, variant, rec.user_id)
+        u.requests += 1
+        u.successes += 1 if rec.success else 0
+        u.errors += 1 if rec.error else 0
+        if latency is not None:
+            u.latency_n += 1
+            u.latency_sum += latency
+        _add_custom(u, custom)
+
+
+def _add_custom(u: UnitCounts, custom: Mapping[str, float]) -> None:
+    for k, x in custom.items():
+        m = u.custom.setdefault(k, [0, 0.0])
+        m[0] += 1
+        m[1] += x
 
 
 class Recording:
@@ -129,11 +168,14 @@ class Recording:
                 "is running, paused or stopped"
             )
         parts: dict[tuple[str, int], VariantStats] = {}
+        units: Units = {}
         for i, rec in enumerate(records):
-            _fold(parts, test, rec, f"records[{i}]" if len(records) > 1 else "variant", now_us)
+            _fold(parts, units, test, rec, f"records[{i}]" if len(records) > 1 else "variant",
+                  now_us)
         async with self._db.change(audited=False) as ch:
             for (variant, start), stats in parts.items():
                 await traffic.apply(ch.conn, test_id, variant, start, stats, now_us=now_us)
+            await unitstore.apply(ch.conn, test_id, units, now_us=now_us)
         return len(records)
 
     async def record_outcome(
@@ -172,10 +214,38 @@ class Recording:
                 "recomputed, so pass variant= with the outcome"
             )
         stats = VariantStats(successes=1 if success else 0)
-        for k, x in validate_custom_metrics(custom_metrics, "custom_metrics").items():
+        custom = validate_custom_metrics(custom_metrics, "custom_metrics")
+        for k, x in custom.items():
             stats.custom.setdefault(k, Moments()).add(x)
+        unit = UnitCounts(successes=1 if success else 0)
+        _add_custom(unit, custom)
         ts = _timestamp_us(timestamp, now_us)
         async with self._db.change(audited=False) as ch:
             await traffic.apply(ch.conn, test_id, variant, traffic.window_start(ts), stats,
                                 now_us=now_us)
+            await unitstore.apply(ch.conn, test_id, {variant: {unit_key(user_id): unit}},
+                                  now_us=now_us)
         return variant
+
+    async def set_covariates(self, test_id: str, values: Mapping[str, float]) -> int:
+        """Store each unit's pre-experiment covariate (CUPED), replacing earlier values;
+        allowed before and during the test. Returns how many units were stored."""
+        if not isinstance(values, Mapping):
+            raise InvalidArgument("covariates must be a mapping of unit id to number",
+                                  field="covariates")
+        if len(values) > MAX_COVARIATES:
+            raise InvalidArgument(f"at most {MAX_COVARIATES} covariates per call",
+                                  field="covariates")
+        keyed: dict[int, float] = {}
+        for unit, x in values.items():
+            uid = v.text(str(unit) if unit is not None else "", "covariates", limit=256)
+            if not uid:
+                raise InvalidArgument("covariate unit ids must not be empty", field="covariates")
+            keyed[unit_key(uid)] = v.finite(x, f"covariates.{uid[:40]}")
+        now_us = to_us(self._clock.now())
+        async with self._db.change(audited=False) as ch:
+            test = store.to_test(await store.load(ch.conn, test_id), now_us)
+            if test.status == TestStatus.CONCLUDED:
+                raise FailedPrecondition(f"A/B test {test_id!r} is concluded")
+            await unitstore.set_covariates(ch.conn, test_id, keyed, now_us=now_us)
+        return len(keyed)

@@ -216,6 +216,7 @@ class SampleRatioCheck:
     threshold: float
     expected_shares: dict[str, float]
     observed_counts: dict[str, int]
+    unit: str = "request"  # what observed_counts counts: "unit" or "request"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -226,6 +227,7 @@ class SampleRatioCheck:
             "threshold": self.threshold,
             "expected_shares": dict(self.expected_shares),
             "observed_counts": dict(self.observed_counts),
+            "unit": self.unit,
         }
 
 
@@ -294,6 +296,7 @@ class AnalysisReport:
     comparisons: dict[str, Comparison]
     recommendation: Recommendation
     warnings: list[str]
+    units: Any = None  # byunit.UnitAnalysis: what one observation is (unit or request)
 
     @property
     def p_value(self) -> float | None:
@@ -322,6 +325,7 @@ class AnalysisReport:
             "comparisons": {name: c.to_dict() for name, c in self.comparisons.items()},
             "recommendation": self.recommendation.to_dict(),
             "warnings": list(self.warnings),
+            "analysis_unit": self.units.to_dict() if self.units is not None else None,
         }
         # Each variant is also a top-level key (the seed API reads analysis['control'] and
         # analysis['treatment']), unless its name is one of the report's own keys.

@@ -3,6 +3,10 @@
 Each look over the whole test also records its mSPRT p-values, so that the reported
 always-valid p-value is the running minimum over every look. A look restricted to a
 time range (``since`` / ``until``) neither uses nor updates that minimum.
+
+A look over the whole test is analysed by unit when requests named their unit (the
+per-unit totals of :mod:`.unitstore`), CUPED-adjusted when covariates were given; the
+per-unit counts are not windowed, so a ranged look counts requests (and says so).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from neural.mlops.server import traffic
 from neural.mlops.server import validation as v
 from neural.mlops.server.clock import Clock, to_us
 from neural.mlops.server.errors import InvalidArgument
-from neural.mlops.server.experiments import store
+from neural.mlops.server.experiments import store, unitstore
 from neural.mlops.server.experiments.analysis import build_report
 from neural.mlops.server.experiments.model import RECORDING, ABTest
 from neural.mlops.server.experiments.report import AnalysisReport
@@ -73,6 +77,7 @@ class Reporting:
         async with self._db.read() as conn:
             row = await store.load(conn, test_id)
             totals = await traffic.totals(conn, test_id, since_us, until_us)
+            units = None if ranged else await unitstore.totals(conn, test_id)
         test = store.to_test(row, now_us)
         floor = {} if ranged else store.sequential_floor(row)
         report = build_report(
@@ -83,6 +88,8 @@ class Reporting:
             confidence_level=confidence_level,
             elapsed_seconds=test.running_seconds or None,
             sequential_floor=floor,
+            units=units,
+            cuped=True,  # applies only when both arms have covariates
         )
         lower = {
             name: comp.sequential.p_value_current

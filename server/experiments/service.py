@@ -165,6 +165,11 @@ class ExperimentService:
             timestamp=timestamp,
         )
 
+    async def set_covariates(self, test_id: str, values: Mapping[str, float]) -> int:
+        """Each unit's pre-experiment covariate (unit id -> number) for CUPED; returns how
+        many were stored."""
+        return await self._recording.set_covariates(test_id, values)
+
     # --- analysis ---------------------------------------------------------------
 
     async def analysis(

@@ -278,6 +278,13 @@ class ABTestManager(ServiceClient[ExperimentService | RemoteExperiments]):
             test_id, uid, success=success, custom_metrics=custom, variant=variant,
             timestamp=timestamp))
 
+    def set_covariates(self, test_id: str, values: Mapping[str, float]) -> int:
+        """Each unit's pre-experiment covariate (user id -> number, e.g. its conversions
+        before the test) for CUPED variance reduction; returns how many were stored."""
+        test_id = _tid(test_id)
+        covariates = dict(values)
+        return self._call(lambda e: e.set_covariates(test_id, covariates))
+
     # -- analysis -------------------------------------------------------------
 
     def analyze_test(
