@@ -87,12 +87,14 @@ class Services:
         try:
             self.routing.start()
             self.deployments.start()
+            self.experiments.start()
             await self.audit.start()
         finally:
             reset_call(token)
 
     async def close(self) -> None:
         await self.deployments.stop()
+        await self.experiments.stop()
         await self.routing.stop()
         await self.audit.close()  # final signed checkpoint of the chain head
         await self.db.close()

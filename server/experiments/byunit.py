@@ -47,8 +47,9 @@ class UnitAnalysis:
                 "cuped": {k: dict(v) for k, v in self.cuped.items()}}
 
 
-def _metric(r: RatioTest) -> MetricTest:
-    return MetricTest(
+def _metric(r: RatioTest, base: MetricTest | None) -> MetricTest:
+    """The by-unit test, keeping what the request-level one adds (e.g. its sequential view)."""
+    values = dict(
         control_mean=num(r.control_mean),
         treatment_mean=num(r.treatment_mean),
         difference=num(r.difference),
@@ -61,10 +62,12 @@ def _metric(r: RatioTest) -> MetricTest:
         n_treatment=r.units_treatment,
         z_test=True,
     )
+    return replace(base, **values) if base is not None else MetricTest(**values)
 
 
-def _metrics(c: UnitTotals, t: UnitTotals, conf: float, cuped: bool,
-             warnings: Warnings, label: str) -> tuple[dict[str, MetricTest], dict[str, Any]]:
+def _metrics(c: UnitTotals, t: UnitTotals, conf: float, cuped: bool, warnings: Warnings,
+             label: str, before: Mapping[str, MetricTest],
+             ) -> tuple[dict[str, MetricTest], dict[str, Any]]:
     """Every metric but the success rate, Holm-adjusted across them (as the request-level
     tests are); and the CUPED summary of each."""
     raw: dict[str, MetricTest] = {}
@@ -81,7 +84,7 @@ def _metrics(c: UnitTotals, t: UnitTotals, conf: float, cuped: bool,
         if r is None:
             warnings.add(f"metric {key!r} ({label}): needs >= 2 units with values per arm")
             continue
-        raw[key] = _metric(r)
+        raw[key] = _metric(r, before.get(key))
         if r.cuped:
             adjusted[key] = {"theta": num(r.theta), "variance_reduction": num(r.variance_reduction)}
     adj = statistics.holm([np.nan if m.p_value is None else m.p_value for m in raw.values()])
@@ -133,7 +136,7 @@ def by_unit(
                          "this comparison counts requests")
             out[name] = comp
             continue
-        metrics, cv = _metrics(c_units, t_units, conf, cuped, warnings, label)  # type: ignore[arg-type]
+        metrics, cv = _metrics(c_units, t_units, conf, cuped, warnings, label, comp.metrics)
         if r.cuped:
             cv[SUCCESS] = {"theta": num(r.theta), "variance_reduction": num(r.variance_reduction)}
         adjusted.update({f"{name}:{k}": v for k, v in cv.items()})

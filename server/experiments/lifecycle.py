@@ -68,6 +68,7 @@ class Lifecycle:
             "power": ok.power,
             "decision_rule": ok.decision_rule,
             "sequential_tau": ok.sequential_tau,
+            "guardrails": [g.to_dict() for g in ok.guardrails],
         }
         async with self._db.change() as ch:
             await self._check_refs(ch.conn, ok.ref_fields(spec.variants is not None))

@@ -7,6 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from neural.mlops.server.experiments.config import DECISION_FIXED, AnalysisConfig
+from neural.mlops.server.experiments.guardrails import Guardrail
 from neural.mlops.v1.assignment import Strategy
 
 
@@ -95,6 +96,7 @@ class ABTest:
     forced_variants: dict[str, str] = field(default_factory=dict)
     split_history: list[SplitChange] = field(default_factory=list)
     running_seconds: float = 0.0
+    guardrails: tuple[Guardrail, ...] = ()  # stop the test when one is significantly worse
 
     @property
     def traffic_split(self) -> float:

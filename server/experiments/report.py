@@ -297,6 +297,7 @@ class AnalysisReport:
     recommendation: Recommendation
     warnings: list[str]
     units: Any = None  # byunit.UnitAnalysis: what one observation is (unit or request)
+    guardrail_checks: tuple[Any, ...] = ()  # guardrails.GuardrailResult of each guardrail
 
     @property
     def p_value(self) -> float | None:
@@ -326,6 +327,7 @@ class AnalysisReport:
             "recommendation": self.recommendation.to_dict(),
             "warnings": list(self.warnings),
             "analysis_unit": self.units.to_dict() if self.units is not None else None,
+            "guardrail_checks": [g.to_dict() for g in self.guardrail_checks],
         }
         # Each variant is also a top-level key (the seed API reads analysis['control'] and
         # analysis['treatment']), unless its name is one of the report's own keys.

@@ -11,7 +11,7 @@ per-unit counts are not windowed, so a ranged look counts requests (and says so)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -21,9 +21,13 @@ from neural.mlops.server.clock import Clock, to_us
 from neural.mlops.server.errors import InvalidArgument
 from neural.mlops.server.experiments import store, unitstore
 from neural.mlops.server.experiments.analysis import build_report
+from neural.mlops.server.experiments.byunit import UNIT
+from neural.mlops.server.experiments.guardrails import evaluate
 from neural.mlops.server.experiments.model import RECORDING, ABTest
-from neural.mlops.server.experiments.report import AnalysisReport
+from neural.mlops.server.experiments.report import Action, AnalysisReport, Recommendation
+from neural.mlops.server.experiments.unitstats import UnitTotals
 from neural.mlops.server.storage import Database
+from neural.mlops.v1.traffic import VariantStats
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +95,7 @@ class Reporting:
             units=units,
             cuped=True,  # applies only when both arms have covariates
         )
+        report = _guarded(test, report, totals, units)
         lower = {
             name: comp.sequential.p_value_current
             for name, comp in report.comparisons.items()
@@ -102,6 +107,30 @@ class Reporting:
             async with self._db.change(audited=False) as ch:
                 await store.lower_sequential_floor(ch.conn, test_id, lower)
         return TestAnalysis(test, since, until, report)
+
+
+def _guarded(test: ABTest, report: AnalysisReport, totals: dict[str, VariantStats],
+             units: dict[str, UnitTotals] | None) -> AnalysisReport:
+    """The report with the test's guardrails checked (compared variant against control);
+    a violated one makes the recommendation ``stop`` with the measured values."""
+    if not test.guardrails or report.compared_variant == report.control_variant:
+        return report
+    c, t = report.control_variant, report.compared_variant
+    pair = None
+    by_unit = report.units is not None and report.units.unit == UNIT
+    if by_unit and units and c in units and t in units:
+        pair = (units[c], units[t])
+    checks = evaluate(test.guardrails, totals.get(c, VariantStats()),
+                      totals.get(t, VariantStats()), report.confidence_level, pair)
+    report = replace(report, guardrail_checks=tuple(checks))
+    violated = [g for g in checks if g.violated]
+    if not violated:
+        return report
+    reason = (f"guardrail violated: {t} is significantly worse than {c} on "
+              + "; ".join(g.describe() for g in violated))
+    rec = Recommendation(Action.STOP, c, reason,
+                         [*report.recommendation.guardrails, *(g.describe() for g in violated)])
+    return replace(report, recommendation=rec)
 
 
 def _range(since: datetime | None, until: datetime | None) -> tuple[int | None, int | None]:

@@ -36,6 +36,7 @@ from neural.mlops.server.experiments.recording import (
 from neural.mlops.server.experiments.reporting import Reporting, TestAnalysis
 from neural.mlops.server.experiments.spec import CreateSpec, parse_strategy, validate_spec
 from neural.mlops.server.experiments.splits import Splits
+from neural.mlops.server.experiments.watch import GuardrailWatch
 from neural.mlops.server.registry.port import RegistryPort
 from neural.mlops.server.routing.model import ModelRoute
 from neural.mlops.server.storage import Database
@@ -65,6 +66,7 @@ class ExperimentService:
         self._splits = Splits(db, self.clock, cache)
         self._assignment = Assignment(cache)
         self._recording = Recording(db, self.clock, cache)
+        self._watch = GuardrailWatch(db, self._lifecycle, self._reporting.analyze)
 
     # --- lifecycle --------------------------------------------------------------
 
@@ -180,8 +182,24 @@ class ExperimentService:
         since: datetime | None = None,
         until: datetime | None = None,
     ) -> TestAnalysis:
-        """The typed analysis report (:meth:`analyze_test` is its ``to_dict()``)."""
-        return await self._reporting.analyze(test_id, confidence_level, since=since, until=until)
+        """The typed analysis report (:meth:`analyze_test` is its ``to_dict()``). A look over
+        the whole test that finds a guardrail violated stops a RUNNING test."""
+        result = await self._reporting.analyze(test_id, confidence_level, since=since,
+                                               until=until)
+        if since is None and until is None and await self._watch.enforce(result):
+            result = await self._reporting.analyze(test_id, confidence_level)
+        return result
+
+    async def check_guardrails(self) -> list[str]:
+        """Check every RUNNING test's guardrails now; the ids of the tests stopped."""
+        return await self._watch.check()
+
+    def start(self) -> None:
+        """Start the periodic guardrail watch (the server calls it)."""
+        self._watch.start()
+
+    async def stop(self) -> None:
+        await self._watch.stop()
 
     async def analyze_test(
         self,

@@ -18,6 +18,7 @@ from neural.mlops.server.experiments.config import (
     DECISION_RULES,
     DECISION_SEQUENTIAL,
 )
+from neural.mlops.server.experiments.guardrails import Guardrail, parse_guardrails
 from neural.mlops.server.experiments.model import TrafficSplitStrategy
 
 MAX_VARIANTS = 16
@@ -44,6 +45,7 @@ class CreateSpec:
     decision_rule: str = DECISION_FIXED
     sequential_tau: float = 0.02
     model_name: str = ""
+    guardrails: Sequence[Any] | None = None  # metric names or {metric, direction, tolerance}
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +63,7 @@ class ValidSpec:
     decision_rule: str
     sequential_tau: float
     model_name: str
+    guardrails: tuple[Guardrail, ...] = ()
 
     def ref_fields(self, by_variants: bool) -> list[tuple[str, str]]:
         """(argument name, model_ref) of every variant, named as the caller passed them."""
@@ -114,7 +117,8 @@ def validate_spec(spec: CreateSpec) -> ValidSpec:
         v.name(spec.model_name, "model_name") if spec.model_name else control_ref.split(":")[0]
     )
     return ValidSpec(name, description, strategy, created_by, control, declared, ordered, conf,
-                     mde, power, spec.decision_rule, tau, model_name)
+                     mde, power, spec.decision_rule, tau, model_name,
+                     guardrails=parse_guardrails(spec.guardrails))
 
 
 def _declared(spec: CreateSpec, control: str) -> list[Declared]:

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from neural.mlops.server.clock import from_us
 from neural.mlops.server.errors import InvalidArgument, NotFound
+from neural.mlops.server.experiments.guardrails import parse_guardrails
 from neural.mlops.server.experiments.model import ABTest, SplitChange, TestStatus, Variant
 from neural.mlops.server.experiments.model import TrafficSplitStrategy as Strategy
 from neural.mlops.server.storage.schema import experiments
@@ -105,6 +106,7 @@ def to_test(row: Row, now_us: int) -> ABTest:
             for h in json.loads(row.split_history)
         ],
         running_seconds=max(running_us, 0) / 1e6,
+        guardrails=parse_guardrails(cfg.get("guardrails")),
     )
 
 

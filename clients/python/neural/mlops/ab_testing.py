@@ -145,12 +145,15 @@ class ABTestManager(ServiceClient[ExperimentService | RemoteExperiments]):
         decision_rule: str = DECISION_FIXED,
         sequential_tau: float = 0.02,
         model_name: str = "",
+        guardrails: Sequence[Any] | None = None,
     ) -> ABTest:
         """Create a DRAFT test. Two variants: ``control_variant`` / ``treatment_variant``
         are registry refs ``"name:version"`` and ``traffic_split`` the treatment's share
         (default 0.5). N variants: ``variants=[(name, model_ref, weight), ...]`` with one
         named ``control``. ``decision_rule="sequential"`` decides on the always-valid
-        (mSPRT) p-value, so the test may be stopped at any look."""
+        (mSPRT) p-value, so the test may be stopped at any look. ``guardrails``: metrics
+        that must not get significantly worse (``"error_rate"``, ``"latency_p95"``, a custom
+        metric, or ``{"metric", "direction", "tolerance"}``); a violation stops the test."""
         spec = CreateSpec(
             name=name, description=description, control_variant=control_variant,
             treatment_variant=treatment_variant, traffic_split=traffic_split, strategy=strategy,
@@ -158,6 +161,7 @@ class ABTestManager(ServiceClient[ExperimentService | RemoteExperiments]):
             control=control, confidence_level=confidence_level,
             minimum_detectable_effect=minimum_detectable_effect, power=power,
             decision_rule=decision_rule, sequential_tau=sequential_tau, model_name=model_name,
+            guardrails=guardrails,
         )
         return self._call(lambda e: e.create_test(spec), created_by or None)
 
