@@ -5,6 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from neural.mlops.server.registry.lineage import (
+    DataReference,
+    Lineage,
+    Signature,
+    TensorDatatype,
+    TensorSpec,
+)
 from neural.mlops.server.registry.model import (
     AliasChange,
     Artifact,
@@ -34,8 +41,9 @@ STATUS_TO_PB = {
     PromotionStatus.CANCELLED: pb.PROMOTION_STATUS_CANCELLED,
 }
 STATUS_FROM_PB: dict[int, PromotionStatus] = {int(v): k for k, v in STATUS_TO_PB.items()}
-
-
+# TENSOR_DATATYPE_FP32 <-> "FP32": the enum value's name without its prefix is the OIP string.
+DATATYPE_TO_PB = {d: pb.TensorDatatype.Value(f"TENSOR_DATATYPE_{d.value}") for d in TensorDatatype}
+DATATYPE_FROM_PB: dict[int, TensorDatatype] = {int(v): k for k, v in DATATYPE_TO_PB.items()}
 
 
 def stage_from_pb(value: int) -> ModelStage | None:
@@ -51,13 +59,46 @@ def artifact_from_pb(a: pb.Artifact) -> Artifact:
     return Artifact(a.uri, a.sha256, a.size_bytes, a.filename, a.stored)
 
 
+def _tensor_to_pb(t: TensorSpec) -> pb.TensorSpec:
+    # Validated lineages hold TensorDatatype; anything else is sent as UNSPECIFIED and
+    # refused by the server.
+    datatype = DATATYPE_TO_PB.get(t.datatype, pb.TENSOR_DATATYPE_UNSPECIFIED)  # type: ignore[call-overload]
+    return pb.TensorSpec(name=t.name, datatype=datatype, shape=list(t.shape))
+
+
+def _tensor_from_pb(t: pb.TensorSpec) -> TensorSpec:
+    # An unknown datatype number stays a number, which validation names and refuses.
+    datatype: TensorDatatype | str = DATATYPE_FROM_PB.get(int(t.datatype), str(t.datatype))
+    return TensorSpec(t.name, datatype, list(t.shape))
+
+
+def lineage_to_pb(lin: Lineage) -> pb.Lineage:
+    return pb.Lineage(
+        source_run_id=lin.source_run_id, source_uri=lin.source_uri,
+        code_revision=lin.code_revision, parent_version=lin.parent_version,
+        training_data=[pb.DataReference(uri=d.uri, digest=d.digest) for d in lin.training_data],
+        signature=pb.ModelSignature(inputs=[_tensor_to_pb(t) for t in lin.signature.inputs],
+                                    outputs=[_tensor_to_pb(t) for t in lin.signature.outputs]),
+    )
+
+
+def lineage_from_pb(lin: pb.Lineage) -> Lineage:
+    return Lineage(
+        source_run_id=lin.source_run_id, source_uri=lin.source_uri,
+        code_revision=lin.code_revision, parent_version=lin.parent_version,
+        training_data=[DataReference(d.uri, d.digest) for d in lin.training_data],
+        signature=Signature([_tensor_from_pb(t) for t in lin.signature.inputs],
+                            [_tensor_from_pb(t) for t in lin.signature.outputs]),
+    )
+
+
 def version_to_pb(m: ModelVersion) -> pb.ModelVersion:
     return pb.ModelVersion(
         name=m.name, version=m.version, stage=STAGE_TO_PB[m.stage], framework=m.framework,
         description=m.description, created_by=m.created_by, created_at=ts(m.created_at),
         updated_at=ts(m.updated_at), metrics=m.metrics, tags=m.tags, params=m.params,
         config_json=json.dumps(m.config, sort_keys=True), artifact=artifact_to_pb(m.artifact),
-        aliases=m.aliases,
+        aliases=m.aliases, lineage=lineage_to_pb(m.lineage),
     )
 
 
@@ -68,6 +109,7 @@ def version_from_pb(m: pb.ModelVersion) -> ModelVersion:
         updated_at=dt(m.updated_at), metrics=dict(m.metrics), tags=list(m.tags),
         params=dict(m.params), config=json.loads(m.config_json or "{}"),
         artifact=artifact_from_pb(m.artifact), aliases=list(m.aliases),
+        lineage=lineage_from_pb(m.lineage),
     )
 
 
@@ -142,6 +184,9 @@ def comparison_to_pb(c: dict[str, Any]) -> pb.CompareModelsResponse:
         framework=pb.ValueChange(**c["framework"]), stage=pb.ValueChange(**c["stage"]),
         size_bytes_version1=c["size_bytes"]["version1"],
         size_bytes_version2=c["size_bytes"]["version2"],
+        lineage_version1=lineage_to_pb(Lineage.from_dict(c["lineage"]["version1"])),
+        lineage_version2=lineage_to_pb(Lineage.from_dict(c["lineage"]["version2"])),
+        lineage_changed=c["lineage"]["changed"],
     )
     for key, m in c["metrics_comparison"].items():
         out.metrics_comparison[key].CopyFrom(
@@ -175,4 +220,7 @@ def comparison_from_pb(c: pb.CompareModelsResponse) -> dict[str, Any]:
         "framework": {"version1": c.framework.version1, "version2": c.framework.version2},
         "stage": {"version1": c.stage.version1, "version2": c.stage.version2},
         "size_bytes": {"version1": c.size_bytes_version1, "version2": c.size_bytes_version2},
+        "lineage": {"version1": lineage_from_pb(c.lineage_version1).to_dict(),
+                    "version2": lineage_from_pb(c.lineage_version2).to_dict(),
+                    "changed": list(c.lineage_changed)},
     }

@@ -8,6 +8,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
+from neural.mlops.server.registry.lineage import Lineage
+
 T = TypeVar("T")
 
 
@@ -54,6 +56,7 @@ class ModelVersion:
     config: dict[str, Any] = field(default_factory=dict)
     artifact: Artifact = field(default_factory=lambda: Artifact(uri=""))
     aliases: list[str] = field(default_factory=list)
+    lineage: Lineage = field(default_factory=Lineage)
 
     @property
     def ref(self) -> str:

@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from neural.mlops.server import validation as v
 from neural.mlops.server.audit.events import EventType
 from neural.mlops.server.clock import Clock, from_us, to_us
-from neural.mlops.server.errors import AlreadyExists, DataLoss, InvalidArgument
+from neural.mlops.server.errors import AlreadyExists, DataLoss, InvalidArgument, NotFound
+from neural.mlops.server.registry import lineage as _lineage
 from neural.mlops.server.registry import store
 from neural.mlops.server.registry.artifacts import (
     ArtifactStore,
@@ -25,6 +27,7 @@ from neural.mlops.server.registry.artifacts import (
     validate_filename,
     validate_reference,
 )
+from neural.mlops.server.registry.lineage import Lineage
 from neural.mlops.server.registry.model import Artifact, ModelStage, ModelVersion
 from neural.mlops.server.storage import Change, Database
 
@@ -52,6 +55,7 @@ class RegisterSpec:
     artifact_filename: str = ""
     artifact_uri: str = ""
     expected_sha256: str = ""
+    lineage: Lineage = field(default_factory=Lineage)
 
     def validated(self) -> RegisterSpec:
         v.name(self.name, "name")
@@ -80,6 +84,10 @@ class RegisterSpec:
             validate_reference(self.artifact_uri)
         if self.artifact_filename:
             validate_filename(self.artifact_filename)
+        self.lineage = _lineage.lineage(self.lineage).validated()
+        if self.lineage.parent_version == self.version:
+            raise InvalidArgument("lineage.parent_version: a version cannot be its own parent",
+                                  field="lineage.parent_version")
         return self
 
 
@@ -155,9 +163,10 @@ class Registration:
         conn = ch.conn
         if await store.version_id(conn, spec.name, spec.version) is not None:
             raise AlreadyExists(f"model version {spec.name}:{spec.version} already exists")
+        lineage = await self._resolve_parent(conn, spec)
         now = to_us(self.clock.now())
         await store.touch_model(conn, spec.name, now)
-        await store.insert_version(
+        vid = await store.insert_version(
             conn,
             dict(
                 name=spec.name, version=spec.version, stage=ModelStage.DEVELOPMENT.value,
@@ -167,11 +176,12 @@ class Registration:
                 config_json=json.dumps(spec.config, sort_keys=True),
                 artifact_uri=artifact.uri, artifact_sha256=artifact.sha256,
                 artifact_size=artifact.size_bytes, artifact_filename=artifact.filename,
-                artifact_stored=artifact.stored,
+                artifact_stored=artifact.stored, **store.lineage_values(lineage),
             ),
             spec.metrics,
             spec.tags,
         )
+        await store.insert_data(conn, vid, lineage.training_data)
         ch.record(
             EventType.MODEL_REGISTERED,
             resource_type="model",
@@ -182,6 +192,7 @@ class Registration:
                 "framework": spec.framework, "metrics": spec.metrics, "tags": spec.tags,
                 "artifact": {"uri": artifact.uri, "sha256": artifact.sha256,
                              "size_bytes": artifact.size_bytes},
+                **({} if lineage.empty else {"lineage": lineage.to_dict()}),
             },
         )
         return ModelVersion(
@@ -190,5 +201,26 @@ class Registration:
             created_by=spec.created_by, created_at=from_us(now), updated_at=from_us(now),
             metrics=dict(spec.metrics), tags=list(spec.tags), params=dict(spec.params),
             config=json.loads(json.dumps(spec.config, sort_keys=True)), artifact=artifact,
-            aliases=[],
+            aliases=[], lineage=lineage,
         )
+
+    @staticmethod
+    async def _resolve_parent(conn: AsyncConnection, spec: RegisterSpec) -> Lineage:
+        """The lineage with its parent checked to exist, an ``@alias`` resolved to the
+        version it names now."""
+        parent = spec.lineage.parent_version
+        if not parent:
+            return spec.lineage
+        if not await store.model_exists(conn, spec.name):
+            raise NotFound(f"lineage.parent_version: model {spec.name!r} has no versions yet",
+                           field="lineage.parent_version")
+        target = parent
+        if parent.startswith("@"):
+            target = await store.alias_target(conn, spec.name, parent[1:]) or ""
+        if not target or await store.version_id(conn, spec.name, target) is None:
+            raise NotFound(f"lineage.parent_version: {spec.name}:{parent} does not exist",
+                           field="lineage.parent_version")
+        if target == spec.version:
+            raise InvalidArgument("lineage.parent_version: a version cannot be its own parent",
+                                  field="lineage.parent_version")
+        return replace(spec.lineage, parent_version=target)

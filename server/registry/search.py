@@ -4,8 +4,11 @@ Filter grammar (clauses joined by ``and``, case-insensitive keywords)::
 
     accuracy >= 0.9 and metrics.f1 > 0.8 and tag = fraud and stage = production
     and framework = pytorch and name = fraud_
+    run_id = 3f2a9c and code_revision = 9fceb02 and parent = 1.0.0
+    and data = s3://bucket/train.parquet and data_digest = sha256:...
 
-``name = X`` is a name prefix. Values may be quoted with ' or ".
+``name = X`` is a name prefix, ``code_revision = X`` a commit prefix (a short hash finds
+the full one); the other lineage clauses match exactly. Values may be quoted with ' or ".
 """
 
 from __future__ import annotations
@@ -21,10 +24,24 @@ import sqlalchemy as sa
 from neural.mlops.server.errors import InvalidArgument
 from neural.mlops.server.registry.model import ModelStage
 from neural.mlops.server.storage.schema import (
+    model_version_data,
     model_version_metrics,
     model_version_tags,
     model_versions,
 )
+
+# Filter keys of the lineage, and the SearchQuery field each sets.
+LINEAGE_KEYS = {
+    "run_id": "source_run_id",
+    "source_run_id": "source_run_id",
+    "code_revision": "code_revision",
+    "commit": "code_revision",
+    "parent": "parent_version",
+    "parent_version": "parent_version",
+    "data": "training_data_uri",
+    "data_digest": "training_data_digest",
+}
+_HEX = re.compile(r"[0-9a-fA-F]{1,40}")
 
 # Over SQL columns the operators build expressions, over numbers they compare.
 OPS: dict[str, Callable[[Any, Any], Any]] = {
@@ -63,6 +80,11 @@ class SearchQuery:
     stage: ModelStage | None = None
     framework: str = ""
     metric_conditions: list[MetricCondition] = field(default_factory=list)
+    source_run_id: str = ""
+    code_revision: str = ""  # a prefix of the commit
+    parent_version: str = ""
+    training_data_uri: str = ""
+    training_data_digest: str = ""
 
 
 def parse_condition(text: str) -> MetricCondition:
@@ -82,7 +104,12 @@ def apply_filter(query: SearchQuery, text: str) -> SearchQuery:
         if not m:
             raise InvalidArgument(f"cannot parse filter clause {clause!r}", field="filter")
         key, op, raw = m["key"].lower(), m["op"], m["value"].strip("'\"")
-        if key in ("tag", "tags", "stage", "framework", "name"):
+        if key in LINEAGE_KEYS:
+            if op not in ("=", "=="):
+                raise InvalidArgument(f"{key} supports only '=' in filter {clause!r}",
+                                      field="filter")
+            setattr(query, LINEAGE_KEYS[key], raw)
+        elif key in ("tag", "tags", "stage", "framework", "name"):
             if op not in ("=", "=="):
                 raise InvalidArgument(f"{key} supports only '=' in filter {clause!r}",
                                       field="filter")
@@ -124,6 +151,7 @@ def where_clauses(query: SearchQuery) -> list[sa.ColumnElement[bool]]:
         out.append(mv.c.stage == query.stage.value)
     if query.framework:
         out.append(mv.c.framework == query.framework)
+    out += _lineage_clauses(query)
     for tag in query.tags:
         t = model_version_tags
         out.append(sa.exists().where(t.c.version_id == mv.c.id, t.c.tag == tag))
@@ -133,6 +161,27 @@ def where_clauses(query: SearchQuery) -> list[sa.ColumnElement[bool]]:
         out.append(
             sa.exists().where(m.c.version_id == mv.c.id, m.c.metric == cond.metric, compare)
         )
+    return out
+
+
+def _lineage_clauses(query: SearchQuery) -> list[sa.ColumnElement[bool]]:
+    mv, d = model_versions, model_version_data
+    out: list[sa.ColumnElement[bool]] = []
+    if query.source_run_id:
+        out.append(mv.c.source_run_id == query.source_run_id)
+    if query.code_revision:
+        if not _HEX.fullmatch(query.code_revision):
+            raise InvalidArgument("code_revision: expected hex digits of a git commit, got "
+                                  f"{query.code_revision[:60]!r}", field="code_revision")
+        out.append(mv.c.code_revision.startswith(query.code_revision.lower()))
+    if query.parent_version:
+        out.append(mv.c.parent_version == query.parent_version)
+    if query.training_data_uri:
+        out.append(sa.exists().where(d.c.version_id == mv.c.id,
+                                     d.c.uri == query.training_data_uri))
+    if query.training_data_digest:
+        out.append(sa.exists().where(d.c.version_id == mv.c.id,
+                                     d.c.digest == query.training_data_digest))
     return out
 
 

@@ -43,6 +43,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
             metrics=dict(md.metrics), tags=list(md.tags), description=md.description,
             params=dict(md.params), config=config, artifact_filename=md.artifact_filename,
             artifact_uri=md.artifact_uri, expected_sha256=md.expected_sha256,
+            lineage=c.lineage_from_pb(md.lineage),
         )
 
         async def chunks() -> AsyncIterator[bytes]:
@@ -91,6 +92,9 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
             stage=c.stage_from_pb(request.stage), framework=request.framework,
             metric_conditions=[MetricCondition(m.metric, m.op, m.value)
                                for m in request.metric_conditions],
+            source_run_id=request.source_run_id, code_revision=request.code_revision,
+            parent_version=request.parent_version, training_data_uri=request.training_data_uri,
+            training_data_digest=request.training_data_digest,
         )
         page = await self.registry.search(query, request.filter, request.page_size,
                                           request.page_token)

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from neural.mlops.server import validation as v
 from neural.mlops.server.clock import from_us
 from neural.mlops.server.errors import NotFound
+from neural.mlops.server.registry.lineage import DataReference, Lineage, signature
 from neural.mlops.server.registry.model import (
     Artifact,
     HistoryEntry,
@@ -28,6 +29,7 @@ from neural.mlops.server.registry.model import (
 from neural.mlops.server.storage.schema import (
     model_aliases,
     model_history,
+    model_version_data,
     model_version_metrics,
     model_version_tags,
     model_versions,
@@ -149,19 +151,25 @@ async def load_many(conn: AsyncConnection, ids: Sequence[int]) -> list[ModelVers
     tag_q = sa.select(t).where(t.c.version_id.in_(ids)).order_by(t.c.tag)
     for r in (await conn.execute(tag_q)).all():
         tags[r.version_id].append(r.tag)
+    data: dict[int, list[DataReference]] = {i: [] for i in ids}
+    d = model_version_data
+    data_q = sa.select(d).where(d.c.version_id.in_(ids)).order_by(d.c.version_id, d.c.position)
+    for r in (await conn.execute(data_q)).all():
+        data[r.version_id].append(DataReference(r.uri, r.digest))
     names = {r.name for r in rows.values()}
     aliases: dict[tuple[str, str], list[str]] = {}
     alias_q = sa.select(a).where(a.c.name.in_(names)).order_by(a.c.alias)
     for r in (await conn.execute(alias_q)).all():
         aliases.setdefault((r.name, r.version), []).append(r.alias)
     return [
-        _version(rows[i], metrics[i], tags[i], aliases.get((rows[i].name, rows[i].version), []))
+        _version(rows[i], metrics[i], tags[i], aliases.get((rows[i].name, rows[i].version), []),
+                 data[i])
         for i in ids
     ]
 
 
-def _version(r: Any, metrics: dict[str, float], tags: list[str],
-             aliases: list[str]) -> ModelVersion:
+def _version(r: Any, metrics: dict[str, float], tags: list[str], aliases: list[str],
+             data: list[DataReference]) -> ModelVersion:
     return ModelVersion(
         name=r.name, version=r.version, stage=ModelStage(r.stage), framework=r.framework,
         description=r.description, created_by=r.created_by,
@@ -171,7 +179,24 @@ def _version(r: Any, metrics: dict[str, float], tags: list[str],
         artifact=Artifact(r.artifact_uri, r.artifact_sha256, r.artifact_size,
                           r.artifact_filename, bool(r.artifact_stored)),
         aliases=aliases,
+        lineage=Lineage(
+            source_run_id=r.source_run_id, source_uri=r.source_uri,
+            code_revision=r.code_revision, training_data=data,
+            parent_version=r.parent_version,
+            signature=signature(json.loads(r.signature) if r.signature else {}),
+        ),
     )
+
+
+def lineage_values(lineage: Lineage) -> dict[str, Any]:
+    """The ``model_versions`` columns of a (validated) lineage."""
+    sig = lineage.signature
+    return {
+        "source_run_id": lineage.source_run_id, "source_uri": lineage.source_uri,
+        "code_revision": lineage.code_revision, "parent_version": lineage.parent_version,
+        "signature": "" if sig.empty else json.dumps(sig.to_dict(), sort_keys=True,
+                                                     separators=(",", ":")),
+    }
 
 
 async def model_rows(conn: AsyncConnection, name_prefix: str, after: str | None,
@@ -235,6 +260,14 @@ async def insert_version(conn: AsyncConnection, values: dict[str, Any],
     return vid
 
 
+async def insert_data(conn: AsyncConnection, vid: int, refs: Sequence[DataReference]) -> None:
+    if refs:
+        await conn.execute(model_version_data.insert(), [
+            {"version_id": vid, "position": n, "uri": d.uri, "digest": d.digest}
+            for n, d in enumerate(refs)
+        ])
+
+
 async def update_version(conn: AsyncConnection, vid: int, values: dict[str, Any]) -> None:
     await conn.execute(model_versions.update().where(model_versions.c.id == vid).values(**values))
 
@@ -261,7 +294,8 @@ async def remove_tags(conn: AsyncConnection, vid: int, tags: Sequence[str]) -> N
 
 
 async def delete_version(conn: AsyncConnection, vid: int) -> None:
-    m, t = model_version_metrics, model_version_tags
+    m, t, d = model_version_metrics, model_version_tags, model_version_data
+    await conn.execute(d.delete().where(d.c.version_id == vid))
     await conn.execute(m.delete().where(m.c.version_id == vid))
     await conn.execute(t.delete().where(t.c.version_id == vid))
     await conn.execute(model_versions.delete().where(model_versions.c.id == vid))

@@ -120,7 +120,8 @@ class Versions:
         return art, self.artifacts.open_verified(art.uri, art.sha256)
 
     async def compare(self, name: str, version1: str, version2: str) -> dict[str, Any]:
-        """Metrics side by side (``difference`` is v2 - v1), tags and params that differ."""
+        """Metrics side by side (``difference`` is v2 - v1), tags and params that differ,
+        both lineages and the names of the lineage fields that differ."""
         a = await self.get(name, version1)
         b = await self.get(name, version2)
         params = {
@@ -139,6 +140,8 @@ class Versions:
             "framework": {"version1": a.framework, "version2": b.framework},
             "stage": {"version1": a.stage.value, "version2": b.stage.value},
             "size_bytes": {"version1": a.artifact.size_bytes, "version2": b.artifact.size_bytes},
+            "lineage": {"version1": a.lineage.to_dict(), "version2": b.lineage.to_dict(),
+                        "changed": a.lineage.changed_fields(b.lineage)},
         }
 
     # ------------------------------------------------------------------ changes

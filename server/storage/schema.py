@@ -77,9 +77,30 @@ model_versions = sa.Table(
     sa.Column("artifact_size", sa.BigInteger, nullable=False),
     sa.Column("artifact_filename", sa.String(255), nullable=False),
     sa.Column("artifact_stored", sa.Boolean, nullable=False),
+    # Lineage (0011_registry_lineage; server/registry/lineage.py): "" = not recorded.
+    sa.Column("source_run_id", sa.String(256), nullable=False, server_default=""),
+    sa.Column("source_uri", sa.String(2048), nullable=False, server_default=""),
+    sa.Column("code_revision", sa.String(40), nullable=False, server_default=""),
+    sa.Column("parent_version", NAME, nullable=False, server_default=""),
+    sa.Column("signature", sa.Text, nullable=False, server_default=""),  # canonical JSON
     sa.UniqueConstraint("name", "version", name="uq_model_versions_name_version"),
     sa.Index("ix_model_versions_name_stage", "name", "stage"),
     sa.Index("ix_model_versions_framework", "framework"),
+    sa.Index("ix_model_versions_source_run_id", "source_run_id"),
+    sa.Index("ix_model_versions_code_revision", "code_revision"),
+    sa.Index("ix_model_versions_parent", "name", "parent_version"),
+)
+
+# The training data of a version's lineage, in the order given (0011_registry_lineage).
+model_version_data = sa.Table(
+    "model_version_data",
+    metadata,
+    sa.Column("version_id", sa.Integer, sa.ForeignKey("model_versions.id"), primary_key=True),
+    sa.Column("position", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("uri", sa.String(2048), nullable=False),
+    sa.Column("digest", sa.String(256), nullable=False),
+    sa.Index("ix_model_version_data_uri", "uri"),
+    sa.Index("ix_model_version_data_digest", "digest"),
 )
 
 model_version_metrics = sa.Table(

@@ -11,13 +11,25 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeAlias
 
 from neural.mlops._remote.registry import RemoteRegistry
 from neural.mlops._runtime import ServiceClient
-from neural.mlops.server.errors import DataLoss
+from neural.mlops.server.errors import DataLoss, InvalidArgument
 from neural.mlops.server.registry.artifacts import REFERENCE_SCHEMES
+from neural.mlops.server.registry.lineage import (
+    DataLike,
+    DataReference,
+    Lineage,
+    Signature,
+    SignatureLike,
+    TensorDatatype,
+    TensorSpec,
+    data_reference,
+)
+from neural.mlops.server.registry.lineage import signature as _signature
 from neural.mlops.server.registry.model import (
     AliasChange,
     Artifact,
@@ -42,7 +54,9 @@ from neural.mlops.server.registry.service import RegistryService
 __all__ = [
     "AliasChange",
     "Artifact",
+    "DataReference",
     "HistoryEntry",
+    "Lineage",
     "ModelMetadata",
     "ModelRegistry",
     "ModelStage",
@@ -51,6 +65,9 @@ __all__ = [
     "PromotionRequest",
     "PromotionStatus",
     "RegisteredModel",
+    "Signature",
+    "TensorDatatype",
+    "TensorSpec",
 ]
 
 StageLike: TypeAlias = ModelStage | str
@@ -58,6 +75,22 @@ StageLike: TypeAlias = ModelStage | str
 
 def _stage(value: StageLike | None, field: str) -> ModelStage | None:
     return None if value is None else parse_stage(value, field)
+
+
+def _lineage(lineage: Lineage | dict[str, Any] | None, **fields: Any) -> Lineage:
+    """``lineage`` with the keyword fields given (not None) set; a field given both ways is
+    refused rather than silently picked."""
+    base = lineage if isinstance(lineage, Lineage) else Lineage.from_dict(lineage or {})
+    given = {k: x for k, x in fields.items() if x is not None}
+    for key in given:
+        if base.to_dict()[key] != Lineage().to_dict()[key]:
+            raise InvalidArgument(f"{key} is given both in lineage= and as a keyword",
+                                  field=f"lineage.{key}")
+    if "training_data" in given:
+        given["training_data"] = [data_reference(d) for d in given["training_data"]]
+    if "signature" in given:
+        given["signature"] = _signature(given["signature"])
+    return replace(base, **given)
 
 
 def _conditions(values: Sequence[str | MetricCondition] | None) -> list[MetricCondition]:
@@ -89,9 +122,22 @@ class ModelRegistry(ServiceClient[RegistryService | RemoteRegistry]):
         params: dict[str, Any] | None = None,
         config: dict[str, Any] | None = None,
         artifact_uri: str | None = None,
+        lineage: Lineage | dict[str, Any] | None = None,
+        *,
+        source_run_id: str | None = None,
+        source_uri: str | None = None,
+        code_revision: str | None = None,
+        training_data: Sequence[DataLike] | None = None,
+        parent_version: str | None = None,
+        signature: SignatureLike | None = None,
     ) -> ModelVersion:
         """Register ``name``/``version``. ``model_path`` is a local file (uploaded and stored
-        with its SHA-256) or a URI (s3://, gs://, file://...) recorded as is."""
+        with its SHA-256) or a URI (s3://, gs://, file://...) recorded as is.
+
+        Where the version came from goes in ``lineage=Lineage(...)`` or in the keywords
+        of the same names: the training run, the git commit, the training data
+        (``"s3://..."`` or ``("s3://...", "sha256:...")``), the parent version (``"1.0.0"``
+        or ``"@champion"``) and the input/output signature. It cannot be changed later."""
         path_str = os.fspath(model_path) if model_path is not None else None
         if path_str and path_str.startswith(REFERENCE_SCHEMES) and not artifact_uri:
             artifact_uri, path_str = path_str, None
@@ -101,6 +147,9 @@ class ModelRegistry(ServiceClient[RegistryService | RemoteRegistry]):
             params={k: str(v) for k, v in (params or {}).items()}, config=dict(config or {}),
             artifact_uri=artifact_uri or "",
             artifact_filename=Path(path_str).name if path_str else "",
+            lineage=_lineage(lineage, source_run_id=source_run_id, source_uri=source_uri,
+                             code_revision=code_revision, training_data=training_data,
+                             parent_version=parent_version, signature=signature),
         )
         source = Path(path_str) if path_str else None
         return self._call(lambda r: r.register_model(spec, source_path=source), created_by)
@@ -144,12 +193,23 @@ class ModelRegistry(ServiceClient[RegistryService | RemoteRegistry]):
         filter: str = "",  # noqa: A002 (the documented keyword)
         page_size: int = 0,
         page_token: str = "",
+        *,
+        source_run_id: str = "",
+        code_revision: str = "",
+        parent_version: str = "",
+        training_data_uri: str = "",
+        training_data_digest: str = "",
     ) -> Page[ModelVersion]:
         """Versions matching every condition, e.g. ``metric_conditions=["accuracy >= 0.9"]``
-        or ``filter="accuracy >= 0.9 and tag = fraud"``."""
+        or ``filter="accuracy >= 0.9 and tag = fraud"``; by lineage with the keywords or
+        ``filter="run_id = X and code_revision = 9fceb02 and parent = 1.0.0 and data =
+        s3://..."`` (``code_revision`` matches a prefix of the commit)."""
         query = SearchQuery(name_prefix=name_prefix, tags=list(tags or []),
                             stage=_stage(stage, "stage"), framework=framework,
-                            metric_conditions=_conditions(metric_conditions))
+                            metric_conditions=_conditions(metric_conditions),
+                            source_run_id=source_run_id, code_revision=code_revision,
+                            parent_version=parent_version, training_data_uri=training_data_uri,
+                            training_data_digest=training_data_digest)
         return self._call(lambda r: r.search(query, filter, page_size, page_token))
 
     search = search_models
@@ -157,7 +217,9 @@ class ModelRegistry(ServiceClient[RegistryService | RemoteRegistry]):
     def compare_models(self, name: str, version1: str, version2: str) -> dict[str, Any]:
         """``result['metrics_comparison'][metric]`` holds ``version1``, ``version2``,
         ``difference`` (v2 - v1) and ``relative_change``; a metric on one side only has
-        None for what cannot be computed."""
+        None for what cannot be computed. ``result['lineage']`` holds both versions'
+        lineages (``version1``, ``version2``, as dicts) and the names of the fields that
+        differ (``changed``)."""
         return self._call(lambda r: r.compare(name, version1, version2))
 
     def download_artifact(self, name: str, version: str,

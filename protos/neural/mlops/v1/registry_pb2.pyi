@@ -25,6 +25,23 @@ class PromotionStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PROMOTION_STATUS_APPROVED: _ClassVar[PromotionStatus]
     PROMOTION_STATUS_REJECTED: _ClassVar[PromotionStatus]
     PROMOTION_STATUS_CANCELLED: _ClassVar[PromotionStatus]
+
+class TensorDatatype(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TENSOR_DATATYPE_UNSPECIFIED: _ClassVar[TensorDatatype]
+    TENSOR_DATATYPE_BOOL: _ClassVar[TensorDatatype]
+    TENSOR_DATATYPE_UINT8: _ClassVar[TensorDatatype]
+    TENSOR_DATATYPE_UINT16: _ClassVar[TensorDatatype]
+    TENSOR_DATATYPE_UINT32: _ClassVar[TensorDatatype]
+    TENSOR_DATATYPE_UINT64: _ClassVar[TensorDatatype]
+    TENSOR_DATATYPE_INT8: _ClassVar[TensorDatatype]
+    TENSOR_DATATYPE_INT16: _ClassVar[TensorDatatype]
+    TENSOR_DATATYPE_INT32: _ClassVar[TensorDatatype]
+    TENSOR_DATATYPE_INT64: _ClassVar[TensorDatatype]
+    TENSOR_DATATYPE_FP16: _ClassVar[TensorDatatype]
+    TENSOR_DATATYPE_FP32: _ClassVar[TensorDatatype]
+    TENSOR_DATATYPE_FP64: _ClassVar[TensorDatatype]
+    TENSOR_DATATYPE_BYTES: _ClassVar[TensorDatatype]
 MODEL_STAGE_UNSPECIFIED: ModelStage
 MODEL_STAGE_DEVELOPMENT: ModelStage
 MODEL_STAGE_STAGING: ModelStage
@@ -35,6 +52,62 @@ PROMOTION_STATUS_PENDING: PromotionStatus
 PROMOTION_STATUS_APPROVED: PromotionStatus
 PROMOTION_STATUS_REJECTED: PromotionStatus
 PROMOTION_STATUS_CANCELLED: PromotionStatus
+TENSOR_DATATYPE_UNSPECIFIED: TensorDatatype
+TENSOR_DATATYPE_BOOL: TensorDatatype
+TENSOR_DATATYPE_UINT8: TensorDatatype
+TENSOR_DATATYPE_UINT16: TensorDatatype
+TENSOR_DATATYPE_UINT32: TensorDatatype
+TENSOR_DATATYPE_UINT64: TensorDatatype
+TENSOR_DATATYPE_INT8: TensorDatatype
+TENSOR_DATATYPE_INT16: TensorDatatype
+TENSOR_DATATYPE_INT32: TensorDatatype
+TENSOR_DATATYPE_INT64: TensorDatatype
+TENSOR_DATATYPE_FP16: TensorDatatype
+TENSOR_DATATYPE_FP32: TensorDatatype
+TENSOR_DATATYPE_FP64: TensorDatatype
+TENSOR_DATATYPE_BYTES: TensorDatatype
+
+class TensorSpec(_message.Message):
+    __slots__ = ("name", "datatype", "shape")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DATATYPE_FIELD_NUMBER: _ClassVar[int]
+    SHAPE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    datatype: TensorDatatype
+    shape: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, name: _Optional[str] = ..., datatype: _Optional[_Union[TensorDatatype, str]] = ..., shape: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class ModelSignature(_message.Message):
+    __slots__ = ("inputs", "outputs")
+    INPUTS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUTS_FIELD_NUMBER: _ClassVar[int]
+    inputs: _containers.RepeatedCompositeFieldContainer[TensorSpec]
+    outputs: _containers.RepeatedCompositeFieldContainer[TensorSpec]
+    def __init__(self, inputs: _Optional[_Iterable[_Union[TensorSpec, _Mapping]]] = ..., outputs: _Optional[_Iterable[_Union[TensorSpec, _Mapping]]] = ...) -> None: ...
+
+class DataReference(_message.Message):
+    __slots__ = ("uri", "digest")
+    URI_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    uri: str
+    digest: str
+    def __init__(self, uri: _Optional[str] = ..., digest: _Optional[str] = ...) -> None: ...
+
+class Lineage(_message.Message):
+    __slots__ = ("source_run_id", "source_uri", "code_revision", "training_data", "parent_version", "signature")
+    SOURCE_RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_URI_FIELD_NUMBER: _ClassVar[int]
+    CODE_REVISION_FIELD_NUMBER: _ClassVar[int]
+    TRAINING_DATA_FIELD_NUMBER: _ClassVar[int]
+    PARENT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    source_run_id: str
+    source_uri: str
+    code_revision: str
+    training_data: _containers.RepeatedCompositeFieldContainer[DataReference]
+    parent_version: str
+    signature: ModelSignature
+    def __init__(self, source_run_id: _Optional[str] = ..., source_uri: _Optional[str] = ..., code_revision: _Optional[str] = ..., training_data: _Optional[_Iterable[_Union[DataReference, _Mapping]]] = ..., parent_version: _Optional[str] = ..., signature: _Optional[_Union[ModelSignature, _Mapping]] = ...) -> None: ...
 
 class Artifact(_message.Message):
     __slots__ = ("uri", "sha256", "size_bytes", "filename", "stored")
@@ -51,7 +124,7 @@ class Artifact(_message.Message):
     def __init__(self, uri: _Optional[str] = ..., sha256: _Optional[str] = ..., size_bytes: _Optional[int] = ..., filename: _Optional[str] = ..., stored: _Optional[bool] = ...) -> None: ...
 
 class ModelVersion(_message.Message):
-    __slots__ = ("name", "version", "stage", "framework", "description", "created_by", "created_at", "updated_at", "metrics", "tags", "params", "config_json", "artifact", "aliases")
+    __slots__ = ("name", "version", "stage", "framework", "description", "created_by", "created_at", "updated_at", "metrics", "tags", "params", "config_json", "artifact", "aliases", "lineage")
     class MetricsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -80,6 +153,7 @@ class ModelVersion(_message.Message):
     CONFIG_JSON_FIELD_NUMBER: _ClassVar[int]
     ARTIFACT_FIELD_NUMBER: _ClassVar[int]
     ALIASES_FIELD_NUMBER: _ClassVar[int]
+    LINEAGE_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: str
     stage: ModelStage
@@ -94,7 +168,8 @@ class ModelVersion(_message.Message):
     config_json: str
     artifact: Artifact
     aliases: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., stage: _Optional[_Union[ModelStage, str]] = ..., framework: _Optional[str] = ..., description: _Optional[str] = ..., created_by: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., metrics: _Optional[_Mapping[str, float]] = ..., tags: _Optional[_Iterable[str]] = ..., params: _Optional[_Mapping[str, str]] = ..., config_json: _Optional[str] = ..., artifact: _Optional[_Union[Artifact, _Mapping]] = ..., aliases: _Optional[_Iterable[str]] = ...) -> None: ...
+    lineage: Lineage
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., stage: _Optional[_Union[ModelStage, str]] = ..., framework: _Optional[str] = ..., description: _Optional[str] = ..., created_by: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., metrics: _Optional[_Mapping[str, float]] = ..., tags: _Optional[_Iterable[str]] = ..., params: _Optional[_Mapping[str, str]] = ..., config_json: _Optional[str] = ..., artifact: _Optional[_Union[Artifact, _Mapping]] = ..., aliases: _Optional[_Iterable[str]] = ..., lineage: _Optional[_Union[Lineage, _Mapping]] = ...) -> None: ...
 
 class RegisteredModel(_message.Message):
     __slots__ = ("name", "created_at", "updated_at", "version_count", "aliases", "latest_versions")
@@ -128,7 +203,7 @@ class RegisterModelRequest(_message.Message):
     def __init__(self, metadata: _Optional[_Union[RegisterModelMetadata, _Mapping]] = ..., chunk: _Optional[bytes] = ...) -> None: ...
 
 class RegisterModelMetadata(_message.Message):
-    __slots__ = ("name", "version", "framework", "created_by", "metrics", "tags", "description", "params", "config_json", "artifact_filename", "artifact_uri", "expected_sha256")
+    __slots__ = ("name", "version", "framework", "created_by", "metrics", "tags", "description", "params", "config_json", "artifact_filename", "artifact_uri", "expected_sha256", "lineage")
     class MetricsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -155,6 +230,7 @@ class RegisterModelMetadata(_message.Message):
     ARTIFACT_FILENAME_FIELD_NUMBER: _ClassVar[int]
     ARTIFACT_URI_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_SHA256_FIELD_NUMBER: _ClassVar[int]
+    LINEAGE_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: str
     framework: str
@@ -167,7 +243,8 @@ class RegisterModelMetadata(_message.Message):
     artifact_filename: str
     artifact_uri: str
     expected_sha256: str
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., framework: _Optional[str] = ..., created_by: _Optional[str] = ..., metrics: _Optional[_Mapping[str, float]] = ..., tags: _Optional[_Iterable[str]] = ..., description: _Optional[str] = ..., params: _Optional[_Mapping[str, str]] = ..., config_json: _Optional[str] = ..., artifact_filename: _Optional[str] = ..., artifact_uri: _Optional[str] = ..., expected_sha256: _Optional[str] = ...) -> None: ...
+    lineage: Lineage
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., framework: _Optional[str] = ..., created_by: _Optional[str] = ..., metrics: _Optional[_Mapping[str, float]] = ..., tags: _Optional[_Iterable[str]] = ..., description: _Optional[str] = ..., params: _Optional[_Mapping[str, str]] = ..., config_json: _Optional[str] = ..., artifact_filename: _Optional[str] = ..., artifact_uri: _Optional[str] = ..., expected_sha256: _Optional[str] = ..., lineage: _Optional[_Union[Lineage, _Mapping]] = ...) -> None: ...
 
 class GetModelVersionRequest(_message.Message):
     __slots__ = ("name", "version")
@@ -240,7 +317,7 @@ class MetricCondition(_message.Message):
     def __init__(self, metric: _Optional[str] = ..., op: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
 
 class SearchModelVersionsRequest(_message.Message):
-    __slots__ = ("name_prefix", "tags", "stage", "framework", "metric_conditions", "page_size", "page_token", "filter")
+    __slots__ = ("name_prefix", "tags", "stage", "framework", "metric_conditions", "page_size", "page_token", "filter", "source_run_id", "code_revision", "parent_version", "training_data_uri", "training_data_digest")
     NAME_PREFIX_FIELD_NUMBER: _ClassVar[int]
     TAGS_FIELD_NUMBER: _ClassVar[int]
     STAGE_FIELD_NUMBER: _ClassVar[int]
@@ -249,6 +326,11 @@ class SearchModelVersionsRequest(_message.Message):
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     FILTER_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    CODE_REVISION_FIELD_NUMBER: _ClassVar[int]
+    PARENT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    TRAINING_DATA_URI_FIELD_NUMBER: _ClassVar[int]
+    TRAINING_DATA_DIGEST_FIELD_NUMBER: _ClassVar[int]
     name_prefix: str
     tags: _containers.RepeatedScalarFieldContainer[str]
     stage: ModelStage
@@ -257,7 +339,12 @@ class SearchModelVersionsRequest(_message.Message):
     page_size: int
     page_token: str
     filter: str
-    def __init__(self, name_prefix: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., stage: _Optional[_Union[ModelStage, str]] = ..., framework: _Optional[str] = ..., metric_conditions: _Optional[_Iterable[_Union[MetricCondition, _Mapping]]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., filter: _Optional[str] = ...) -> None: ...
+    source_run_id: str
+    code_revision: str
+    parent_version: str
+    training_data_uri: str
+    training_data_digest: str
+    def __init__(self, name_prefix: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., stage: _Optional[_Union[ModelStage, str]] = ..., framework: _Optional[str] = ..., metric_conditions: _Optional[_Iterable[_Union[MetricCondition, _Mapping]]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., filter: _Optional[str] = ..., source_run_id: _Optional[str] = ..., code_revision: _Optional[str] = ..., parent_version: _Optional[str] = ..., training_data_uri: _Optional[str] = ..., training_data_digest: _Optional[str] = ...) -> None: ...
 
 class UpdateModelVersionRequest(_message.Message):
     __slots__ = ("name", "version", "updated_by", "description", "add_tags", "remove_tags", "set_metrics", "set_params")
@@ -558,7 +645,7 @@ class ValueChange(_message.Message):
     def __init__(self, version1: _Optional[str] = ..., version2: _Optional[str] = ...) -> None: ...
 
 class CompareModelsResponse(_message.Message):
-    __slots__ = ("name", "version1", "version2", "metrics_comparison", "tags_only_in_version1", "tags_only_in_version2", "params_diff", "framework", "stage", "size_bytes_version1", "size_bytes_version2")
+    __slots__ = ("name", "version1", "version2", "metrics_comparison", "tags_only_in_version1", "tags_only_in_version2", "params_diff", "framework", "stage", "size_bytes_version1", "size_bytes_version2", "lineage_version1", "lineage_version2", "lineage_changed")
     class MetricsComparisonEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -584,6 +671,9 @@ class CompareModelsResponse(_message.Message):
     STAGE_FIELD_NUMBER: _ClassVar[int]
     SIZE_BYTES_VERSION1_FIELD_NUMBER: _ClassVar[int]
     SIZE_BYTES_VERSION2_FIELD_NUMBER: _ClassVar[int]
+    LINEAGE_VERSION1_FIELD_NUMBER: _ClassVar[int]
+    LINEAGE_VERSION2_FIELD_NUMBER: _ClassVar[int]
+    LINEAGE_CHANGED_FIELD_NUMBER: _ClassVar[int]
     name: str
     version1: str
     version2: str
@@ -595,7 +685,10 @@ class CompareModelsResponse(_message.Message):
     stage: ValueChange
     size_bytes_version1: int
     size_bytes_version2: int
-    def __init__(self, name: _Optional[str] = ..., version1: _Optional[str] = ..., version2: _Optional[str] = ..., metrics_comparison: _Optional[_Mapping[str, MetricComparison]] = ..., tags_only_in_version1: _Optional[_Iterable[str]] = ..., tags_only_in_version2: _Optional[_Iterable[str]] = ..., params_diff: _Optional[_Mapping[str, ValueChange]] = ..., framework: _Optional[_Union[ValueChange, _Mapping]] = ..., stage: _Optional[_Union[ValueChange, _Mapping]] = ..., size_bytes_version1: _Optional[int] = ..., size_bytes_version2: _Optional[int] = ...) -> None: ...
+    lineage_version1: Lineage
+    lineage_version2: Lineage
+    lineage_changed: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., version1: _Optional[str] = ..., version2: _Optional[str] = ..., metrics_comparison: _Optional[_Mapping[str, MetricComparison]] = ..., tags_only_in_version1: _Optional[_Iterable[str]] = ..., tags_only_in_version2: _Optional[_Iterable[str]] = ..., params_diff: _Optional[_Mapping[str, ValueChange]] = ..., framework: _Optional[_Union[ValueChange, _Mapping]] = ..., stage: _Optional[_Union[ValueChange, _Mapping]] = ..., size_bytes_version1: _Optional[int] = ..., size_bytes_version2: _Optional[int] = ..., lineage_version1: _Optional[_Union[Lineage, _Mapping]] = ..., lineage_version2: _Optional[_Union[Lineage, _Mapping]] = ..., lineage_changed: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class DownloadArtifactRequest(_message.Message):
     __slots__ = ("name", "version")

@@ -73,6 +73,7 @@ class RemoteRegistry:
             description=spec.description, params=spec.params,
             config_json=json.dumps(spec.config), artifact_filename=spec.artifact_filename,
             artifact_uri=spec.artifact_uri, expected_sha256=spec.expected_sha256,
+            lineage=c.lineage_to_pb(spec.lineage),
         )
 
         async def messages() -> AsyncIterator[pb.RegisterModelRequest]:
@@ -114,6 +115,9 @@ class RemoteRegistry:
             metric_conditions=[pb.MetricCondition(metric=m.metric, op=m.op, value=m.value)
                                for m in query.metric_conditions],
             filter=filter_text, page_size=page_size_, page_token=page_token,
+            source_run_id=query.source_run_id, code_revision=query.code_revision,
+            parent_version=query.parent_version, training_data_uri=query.training_data_uri,
+            training_data_digest=query.training_data_digest,
         )
         return self._versions(await self._conn.unary(self._stub.SearchModelVersions, req))
 
