@@ -16,9 +16,11 @@ Layouts:
 * ``jsonl``: first line ``{"record": "seal", ...seal}``, then one event object per line.
 * ``json``: ``{"format": ..., "version": 1, "seal": {...}, "events": [`` on the first
   line, one event per line after it, ``]}`` on the last (still one JSON document).
-* ``csv``: a first line ``# neural-mlops-audit-export seal={...}`` (read with
-  ``pandas.read_csv(path, comment="#")``), a header row, one row per event, ``details``
-  as JSON text.
+* ``csv``: plain CSV (a header row, then one row per event, ``details`` as JSON text),
+  so spreadsheets, ``csv.reader`` and ``pandas.read_csv`` read it as it is. Its seal is
+  the file beside it, ``<file>.seal`` (:func:`seal_path`): one JSON object of the seal's
+  fields. Keep the two together; the verifier needs both.
+
 
 An export of a time range holds the contiguous run of the chain from the first event at
 or after the start to the last event at or before the end, so the run verifies on its own.
@@ -45,7 +47,10 @@ FORMAT_NAME = "neural-mlops-audit-export"
 FORMAT_VERSION = 1
 FORMATS = ("json", "jsonl", "csv")
 SEAL_CONTEXT = b"neural-mlops-audit-export-v1\n"
-CSV_SEAL_PREFIX = "# neural-mlops-audit-export seal="
+SEAL_SUFFIX = ".seal"
+# Exports written before the seal moved beside the file carry it on a first comment line;
+# they are still read, so archived exports keep verifying.
+LEGACY_CSV_SEAL_PREFIX = "# neural-mlops-audit-export seal="
 CSV_COLUMNS = ("seq", "event_id", "time", *EVENT_FIELDS[2:])
 
 _enc = json.encoder.encode_basestring  # type: ignore[attr-defined]
@@ -58,6 +63,18 @@ def parse_format(fmt: str) -> str:
             f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}", field="format"
         )
     return value
+
+
+def seal_path(path: str | os.PathLike[str]) -> Path:
+    """Where a CSV export's seal is: ``trail.csv`` -> ``trail.csv.seal``."""
+    p = Path(path)
+    return p.with_name(p.name + SEAL_SUFFIX)
+
+
+def seal_file_bytes(seal: dict[str, Any]) -> bytes:
+    """The content of a ``.seal`` file: the seal's fields as one JSON object, indented for
+    people (the signature covers the fields, not their layout)."""
+    return (json.dumps(seal, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
 
 
 def seal_message(seal: dict[str, Any]) -> bytes:
@@ -112,7 +129,6 @@ class ExportRenderer:
                 + ',"seal":' + canonical_json(self.seal) + ',"events":[\n'
             ).encode()
         buf = io.StringIO()
-        buf.write(CSV_SEAL_PREFIX + canonical_json(self.seal) + "\n")
         csv.writer(buf, lineterminator="\n").writerow(CSV_COLUMNS)
         return buf.getvalue().encode()
 
@@ -194,7 +210,7 @@ class AtomicOutput:
 def _sniff(path: Path) -> str:
     with open(path, "rb") as fh:
         head = fh.read(64).lstrip()
-    if head.startswith(CSV_SEAL_PREFIX.encode()[:20]) or head.startswith(b"#"):
+    if head.startswith((CSV_COLUMNS[0] + ",").encode()) or head.startswith(b"#"):
         return "csv"
     if head.startswith(b'{"format"'):
         return "json"
@@ -252,10 +268,15 @@ def _read_json(path: Path) -> tuple[dict[str, Any] | None, Iterator[dict[str, An
 def _read_csv(path: Path) -> tuple[dict[str, Any] | None, Iterator[dict[str, Any]]]:
     fh = open(path, encoding="utf-8", newline="")  # noqa: SIM115
     first = fh.readline()
-    if not first.startswith(CSV_SEAL_PREFIX):
-        fh.close()
-        return None, iter(())
-    seal = json.loads(first[len(CSV_SEAL_PREFIX):])
+    if first.startswith(LEGACY_CSV_SEAL_PREFIX):
+        seal = json.loads(first[len(LEGACY_CSV_SEAL_PREFIX):])
+    else:
+        fh.seek(0)
+        seal = _read_seal_file(path)
+        if seal is None:
+            fh.close()
+            return None, iter(())
+
 
     def events() -> Iterator[dict[str, Any]]:
         with fh:
@@ -268,6 +289,20 @@ def _read_csv(path: Path) -> tuple[dict[str, Any] | None, Iterator[dict[str, Any
 
     return seal, events()
 
+
+def _read_seal_file(path: Path) -> Any:
+    beside = seal_path(path)
+    return json.loads(beside.read_text(encoding="utf-8")) if beside.is_file() else None
+
+
+# Why a file has no seal, by format.
+_NO_SEAL = {
+    "csv": "no seal: a CSV export's seal is the file {seal} beside it (written with the "
+    "export; keep the two together)",
+    "json": "the file has no seal (not a neural-mlops audit export)",
+    "jsonl": "the file has no seal (not a neural-mlops audit export, or its first line was "
+    "removed)",
+}
 
 _READERS = {"jsonl": _read_jsonl, "json": _read_json, "csv": _read_csv}
 
@@ -285,11 +320,12 @@ def verify_export_file(
     if not p.is_file():
         raise InvalidArgument(f"no such export file: {p}", field="path")
     try:
-        seal, events = _READERS[_sniff(p)](p)
+        fmt = _sniff(p)
+        seal, events = _READERS[fmt](p)
     except (ValueError, KeyError) as exc:
         return ChainVerification(valid=False, reason=f"not a readable export ({exc})")
     if not isinstance(seal, dict):
-        return ChainVerification(valid=False, reason="the file has no seal (not a neural-mlops audit export, or its first line was removed)")
+        return ChainVerification(valid=False, reason=_NO_SEAL[fmt].format(seal=seal_path(p)))
     try:
         first_seq = int(seal["first_seq"])
         last_seq = int(seal["last_seq"])

@@ -6,7 +6,7 @@ offline verification are in :mod:`neural.mlops.server.audit.export`.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,12 +22,14 @@ from neural.mlops.server.audit.export import (
     AtomicOutput,
     ExportRenderer,
     parse_format,
+    seal_file_bytes,
     seal_message,
+    seal_path,
 )
 from neural.mlops.server.audit.notary import Notary
 from neural.mlops.server.audit.signing import Keyring
 from neural.mlops.server.clock import Clock, to_us
-from neural.mlops.server.errors import DataLoss
+from neural.mlops.server.errors import DataLoss, InvalidArgument
 from neural.mlops.server.identity import current_call
 from neural.mlops.server.storage import Database
 
@@ -43,6 +45,11 @@ class ExportResult:
     last_seq: int
     bytes_written: int
     seal: dict[str, Any] = field(default_factory=dict)
+    seal_path: str = ""  # the seal file beside a CSV export ("" when the seal is inside)
+
+
+# An export stream for a destination: the seal (a dict), then the file's bytes.
+ExportStream = Callable[[str], AsyncIterator[dict[str, Any] | bytes]]
 
 
 class Exporter:
@@ -138,23 +145,41 @@ class Exporter:
         """Write an export file where this process runs (temporary file, then rename)."""
         fmt = parse_format(fmt)
         check_range(start_us, end_us)
-        out = AtomicOutput(path)
-        seal: dict[str, Any] = {}
-        try:
-            async for item in self.stream(
-                fmt, start_us, end_us, destination=str(out.path.resolve()),
-                seq_range=seq_range, record=record,
-            ):
-                if isinstance(item, dict):
-                    seal = item
-                else:
-                    out.write(item)
-            final = out.commit()
-        except BaseException:
-            out.abort()
-            raise
-        return ExportResult(str(final), fmt, seal["count"], seal["first_seq"], seal["last_seq"],
-                            out.bytes_written, seal)
+        return await write_export(path, fmt, lambda destination: self.stream(
+            fmt, start_us, end_us, destination=destination, seq_range=seq_range, record=record))
+
+
+async def write_export(path: str | os.PathLike[str], fmt: str,
+                       stream: ExportStream) -> ExportResult:
+    """Write the export ``stream(destination)`` yields to ``path``, where this process
+    runs: the local exporter and the remote client's export both write through here.
+
+    The file appears only when complete (temporary file, then rename). A CSV export's
+    seal goes to the ``.seal`` file beside it, renamed into place after the CSV, so a
+    failure in between leaves a CSV without a seal, which the verifier reports."""
+    fmt = parse_format(fmt)
+    out = AtomicOutput(path)
+    sealed = AtomicOutput(seal_path(out.path)) if fmt == "csv" else None
+    seal: dict[str, Any] = {}
+    try:
+        async for item in stream(str(out.path.resolve())):
+            if isinstance(item, dict):
+                seal = item
+            else:
+                out.write(item)
+        if not seal:
+            raise InvalidArgument("the export stream carried no seal", field="format")
+        final = out.commit()
+        if sealed is not None:
+            sealed.write(seal_file_bytes(seal))
+            sealed.commit()
+    except BaseException:
+        out.abort()
+        if sealed is not None:
+            sealed.abort()
+        raise
+    return ExportResult(str(final), fmt, seal["count"], seal["first_seq"], seal["last_seq"],
+                        out.bytes_written, seal, str(sealed.path) if sealed else "")
 
 
 def _present(value: str | None, seq: int) -> str:

@@ -18,8 +18,7 @@ from neural.mlops.server.audit.events import (
     EventQuery,
     LoggedBatch,
 )
-from neural.mlops.server.audit.export import AtomicOutput, parse_format
-from neural.mlops.server.audit.exporter import ExportResult
+from neural.mlops.server.audit.exporter import ExportResult, write_export
 from neural.mlops.server.audit.notary import KeyRotation
 from neural.mlops.server.audit.report import ComplianceReport, ReportInfo
 from neural.mlops.server.audit.retention import PurgeResult
@@ -102,24 +101,8 @@ class RemoteAudit:
                              start_us: int | None = None,
                              end_us: int | None = None) -> ExportResult:
         """Write the export where this program runs, not where the server does."""
-        fmt = parse_format(fmt)
-        out = AtomicOutput(path)
-        seal: dict[str, Any] = {}
-        try:
-            async for item in self.export_stream(fmt, start_us, end_us,
-                                                 destination=str(out.path.resolve())):
-                if isinstance(item, dict):
-                    seal = item
-                else:
-                    out.write(item)
-            if not seal:
-                raise InvalidArgument("the server sent no export seal", field="format")
-            final = out.commit()
-        except BaseException:
-            out.abort()
-            raise
-        return ExportResult(str(final), fmt, seal["count"], seal["first_seq"], seal["last_seq"],
-                            out.bytes_written, seal)
+        return await write_export(path, fmt, lambda destination: self.export_stream(
+            fmt, start_us, end_us, destination=destination))
 
     async def purge(self, before_us: int, archive_path: str | None = None) -> PurgeResult:
         req = pb.PurgeRequest(before=us_to_timestamp(before_us), archive_path=archive_path or "")

@@ -179,7 +179,7 @@ def _export(args: argparse.Namespace) -> int:
     emit(args, result, lambda: print_record([
         ("path", result.path), ("format", result.format), ("events", result.count),
         ("seq", f"{result.first_seq}..{result.last_seq}"), ("bytes", result.bytes_written),
-        ("key_id", result.seal.get("key_id")),
+        ("key_id", result.seal.get("key_id")), ("seal", result.seal_path or "inside the file"),
     ]))
     return 0
 
