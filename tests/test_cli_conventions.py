@@ -10,6 +10,14 @@ from neural.mlops.server.errors import ERROR_CLASSES
 # Commands that run processes, print scripts or write local files rather than report data.
 NOT_DATA = {"serve", "sidecar", "demo", "demo-model", "completion", "dev-certs"}
 
+# Data commands that work on a store where the command runs, never through a control
+# plane, and why; they take the store the way ``serve`` does, so --target would mislead.
+LOCAL_STORE = {
+    # The first admin token: it must work before any token exists, so it writes straight
+    # to the store (--data-dir / --database-url / --config), running server or not.
+    "auth bootstrap": "writes the first admin token straight into the store",
+}
+
 
 def _leaves() -> dict[str, object]:
     return {
@@ -32,9 +40,18 @@ def test_every_client_command_can_choose_its_target() -> None:
     missing = [
         path
         for path, node in _leaves().items()
-        if path.split()[0] not in NOT_DATA | {"ci"} and "--target" not in node.options
+        if path.split()[0] not in NOT_DATA | {"ci"}
+        and path not in LOCAL_STORE
+        and "--target" not in node.options
     ]  # type: ignore[attr-defined]
     assert missing == []
+
+
+def test_local_store_commands_name_their_store_not_a_target() -> None:
+    leaves = _leaves()
+    for path in LOCAL_STORE:
+        options = leaves[path].options  # type: ignore[attr-defined]
+        assert "--data-dir" in options and "--target" not in options, path
 
 
 def test_every_command_has_a_help_line() -> None:
