@@ -19,6 +19,13 @@ analyze 10^3       ``analyze_test`` after 10^3 recorded requests   -
 analyze 10^8       ``analyze_test`` after 10^8 recorded requests   analyze 10^3 (must be ~1: the
                    (sums folded into the windows exactly as        analysis reads summed windows)
                    recording would leave them)
+analyze units 10^3 ``analyze_test`` with per-unit statistics on       analyze 10^3 (by request)
+                   (users sending ~20 requests each)
+analyze units 10^8 the same after 10^8 requests (5 x 10^6 users)   analyze 10^8 (by request; must
+                                                                  stay within 2x)
+unit state         bytes of per-unit state per 10^6 users: the     -
+                   store's growth after recording users through
+                   ``record_requests`` (SQLite file + WAL)
 analysis engine    ``analysis.analyze`` (all tests) on the same    gbstats 0.8: TwoSidedTTest +
                    sufficient statistics                          EffectBayesianABTest on
                                                                   ProportionStatistic (absolute)
@@ -178,37 +185,94 @@ def _synthetic(total: int, seed: int) -> dict[str, Any]:
     return out
 
 
-def bench_analyze(folder: Path, volumes: list[int], repeats: int) -> dict[int, float]:
-    """Median analyze_test time per volume; the volumes' calls are interleaved so that
-    load changes on the machine hit all of them alike."""
+def _synthetic_units(parts: dict[str, Any], seed: int) -> dict[str, Any]:
+    """Per-variant unit totals of the same traffic sent by users of ~20 requests each
+    (a sample of users summed by the product's aggregate, scaled to the volume)."""
+    import numpy as np
+
+    from neural.mlops.server.experiments.unitstats import RatioSums, UnitTotals, aggregate
+
+    rng = np.random.default_rng(seed)
+    out = {}
+    for name, stats in parts.items():
+        users = max(stats.count // 20, 2)
+        k = min(users, 100_000)
+        n = rng.geometric(1 / 20, size=k)
+        s = rng.binomial(n, stats.successes / stats.count)
+        lat = n * rng.lognormal(-4, 0.4, size=k)
+        t = aggregate(n, s, latency_sum=lat, custom={"accuracy": (n, 0.9 * n)})
+        f = users / k
+        out[name] = UnitTotals(users, 0, 0.0, 0.0, {
+            key: RatioSums(*(x * f for x in m.to_list())) for key, m in t.metrics.items()})
+    return out
+
+
+def bench_analyze(folder: Path, volumes: list[int], repeats: int) -> dict[tuple[int, bool], float]:
+    """Median analyze_test time per (volume, per-unit statistics on); the calls are
+    interleaved so that load changes on the machine hit all of them alike."""
+    import json
+
+    import sqlalchemy as sa
+
     from neural.mlops._runtime import EmbeddedRuntime
     from neural.mlops.ab_testing import ABTestManager
     from neural.mlops.server import traffic
+    from neural.mlops.server.storage.schema import experiment_unit_totals
 
     m = ABTestManager(str(folder))
     rt = EmbeddedRuntime.for_path(folder)
     tids = {}
-    for total in volumes:
+    for total, units in [(v, u) for v in volumes for u in (False, True)]:
         tid = m.create_test(name=f"analyze {total}", control_variant="m:v1", treatment_variant="m:v2",
                             traffic_split=0.1).test_id
         m.start_test(tid)
         parts = _synthetic(total, seed=total % 1000)
+        unit_totals = _synthetic_units(parts, seed=total % 997) if units else {}
 
-        async def fold(services: Any, tid: str = tid, parts: dict[str, Any] = parts) -> None:
+        async def fold(services: Any, tid: str = tid, parts: dict[str, Any] = parts,
+                       unit_totals: dict[str, Any] = unit_totals) -> None:
             async with services.db.change(audited=False) as ch:
                 for variant, stats in parts.items():
                     await traffic.apply(ch.conn, tid, variant, 0, stats)
+                for variant, t in unit_totals.items():
+                    await ch.conn.execute(sa.insert(experiment_unit_totals).values(
+                        test_id=tid, variant=variant, stats=json.dumps(t.to_dict()),
+                        updated_us=0))
 
         rt.call(fold)
-        assert m.analyze_test(tid)["power"]["observed_total"] == sum(s.count for s in parts.values())
-        tids[total] = tid
-    times: dict[int, list[float]] = {total: [] for total in volumes}
+        first = m.analyze_test(tid)
+        assert first["power"]["observed_total"] == sum(s.count for s in parts.values())
+        assert first["analysis_unit"]["unit"] == ("unit" if units else "request")
+        tids[total, units] = tid
+    times: dict[tuple[int, bool], list[float]] = {key: [] for key in tids}
     for _ in range(repeats):
-        for total, tid in tids.items():
+        for key, tid in tids.items():
             t0 = time.perf_counter()
             m.analyze_test(tid)
-            times[total].append(time.perf_counter() - t0)
+            times[key].append(time.perf_counter() - t0)
     return {total: stats_mod.median(ts) for total, ts in times.items()}
+
+
+def bench_unit_state(folder: Path, users: int) -> float:
+    """Bytes of store growth per unit after recording ``users`` users (one request each)."""
+    from neural.mlops.ab_testing import ABTestManager
+
+    def size() -> int:
+        return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+
+    m = ABTestManager(str(folder))
+    tid = m.create_test(name="unit state", control_variant="m:v1", treatment_variant="m:v2",
+                        traffic_split=0.5).test_id
+    m.start_test(tid)
+    m.record_requests(tid, [{"user_id": "warm", "success": True, "latency": 0.01}])
+    before = size()
+    for start in range(0, users, 10_000):
+        m.record_requests(tid, [{"user_id": f"user{i}", "success": i % 3 == 0, "latency": 0.01}
+                                for i in range(start, min(start + 10_000, users))])
+    grown = size() - before
+    assert m.analyze_test(tid)["analysis_unit"]["unit"] == "unit"
+    m.close()
+    return grown / users
 
 
 def bench_gbstats(repeats: int) -> dict[str, Any] | None:
@@ -285,10 +349,19 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(("record batched", f"{batched:,.0f} requests/s", f"{singles:,.0f}/s (one per call)",
                      f"{batched / singles:.1f}x"))
 
-        times = bench_analyze(Path(tmp) / "ana", [10**3, 10**8], 20 if smoke else 200)
+        both = bench_analyze(Path(tmp) / "ana", [10**3, 10**8], 20 if smoke else 200)
+        times = {total: t for (total, units), t in both.items() if not units}
+        with_units = {total: t for (total, units), t in both.items() if units}
         rows.append(("analyze 10^3", f"{times[10**3] * 1e3:.2f} ms", "-", "-"))
         rows.append(("analyze 10^8", f"{times[10**8] * 1e3:.2f} ms", f"{times[10**3] * 1e3:.2f} ms (10^3)",
                      f"{times[10**8] / times[10**3]:.2f}x"))
+        for total, label in ((10**3, "10^3"), (10**8, "10^8")):
+            rows.append((f"analyze units {label}", f"{with_units[total] * 1e3:.2f} ms",
+                         f"{times[total] * 1e3:.2f} ms (by request)",
+                         f"{with_units[total] / times[total]:.2f}x"))
+        per_unit = bench_unit_state(Path(tmp) / "units", 5_000 if smoke else 100_000)
+        rows.append(("unit state", f"{per_unit * 1e6 / 2**20:,.0f} MiB per 10^6 users",
+                     f"{per_unit:,.0f} bytes per unit", "-"))
 
     g = bench_gbstats(20 if smoke else 200)
     if g is None:

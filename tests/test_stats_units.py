@@ -165,3 +165,16 @@ def test_the_api_records_units_and_analyses_by_them():
 def test_unit_keys_are_stable_signed_64_bit():
     assert unit_key("user-1") == unit_key("user-1") != unit_key("user-2")
     assert -(2**63) <= unit_key("x" * 300) < 2**63
+
+
+def test_cuped_benchmark_smoke_prints_reported_measured_and_theory():
+    import subprocess
+    import sys
+
+    bench = Path(__file__).resolve().parents[1] / "benchmarks" / "cuped.py"
+    out = subprocess.run([sys.executable, str(bench), "--smoke"], capture_output=True,
+                         text=True, timeout=120, check=True).stdout
+    rows = {line[:28].strip(): line[28:].split() for line in out.splitlines()[2:]}
+    reported, _, theory = (float(x) for x in rows["continuous, rho = 0.9"])
+    assert abs(reported - theory) < 0.05
+    assert "success rate (ratio)" in rows
