@@ -3,7 +3,9 @@
 A report covers the events of a time range: counts by type, severity and user; the
 security violations, approval decisions, deployments and rollbacks; the changes to
 production with no approval of the same model version before them; and the verification
-of the whole chain at the time of the report. Lists hold at most ``list_limit`` events
+of the whole chain at the time of the report. The model change entries (deployments and
+unapproved production changes) carry the changed version's ``lineage`` as its
+registration event recorded it (None when the trail holds no registration of it). Lists hold at most ``list_limit`` events
 (the oldest); the summary's counts are exact.
 """
 
@@ -87,6 +89,7 @@ class ComplianceReporter:
         verification = await self.verifier.verify_chain()
         async with self.db.read() as conn:
             found = await self._findings(conn, start_us, end_us)
+            lineages = await _lineages(conn, [*found.deployments, *found.unapproved])
         now_us = to_us(self.clock.now())
         report = ComplianceReport(
             report_id=f"report_{from_us(now_us).strftime('%Y%m%d_%H%M%S')}_{uuid.uuid4().hex[:6]}",
@@ -100,9 +103,10 @@ class ComplianceReporter:
             events_by_user=found.by_user,
             security_violations=[event_summary(e) for e in found.violations],
             approvals=[a.to_dict() for a in found.approvals],
-            deployments=[event_summary(e) for e in found.deployments],
+            deployments=[_model_change(e, lineages) for e in found.deployments],
             rollbacks=[event_summary(e) for e in found.rollbacks],
-            unapproved_production_changes=[event_summary(e) for e in found.unapproved],
+            unapproved_production_changes=[_model_change(e, lineages)
+                                           for e in found.unapproved],
             unauthenticated_changes=[event_summary(e) for e in found.unauthenticated],
             chain_verification=asdict(verification),
             summary=_summary(found, verification, self.list_limit),
@@ -210,6 +214,34 @@ def _model_key(resource_id: str, details: dict[str, Any]) -> str:
     if name and version:
         return f"{name}:{version}"
     return resource_id
+
+
+def _changed_version(ev: AuditEvent) -> str:
+    """``name:version`` a model change is about: a model event's resource, a deployment's
+    model and version."""
+    d = ev.details
+    if ev.resource_type != "model" and d.get("model") and d.get("version"):
+        return f"{d['model']}:{d['version']}"
+    return _model_key(ev.resource_id, d)
+
+
+async def _lineages(conn: AsyncConnection,
+                    events: Sequence[AuditEvent]) -> dict[str, dict[str, Any] | None]:
+    """The lineage each changed version's latest registration event recorded ({} if none
+    was given), None for versions the trail does not show registered."""
+    out: dict[str, dict[str, Any] | None] = {}
+    for ev in events:
+        key = _changed_version(ev)
+        if key in out:
+            continue
+        rows = await store.latest_events_for(
+            conn, str(EventType.MODEL_REGISTERED), ev.seq, key, 1)
+        out[key] = json.loads(rows[0].details).get("lineage", {}) if rows else None
+    return out
+
+
+def _model_change(ev: AuditEvent, lineages: dict[str, dict[str, Any] | None]) -> dict[str, Any]:
+    return {**event_summary(ev), "lineage": lineages.get(_changed_version(ev))}
 
 
 def _is_production_change(ev: AuditEvent) -> bool:

@@ -33,7 +33,7 @@ _COMMIT = re.compile(r"[0-9a-fA-F]{7,40}")
 # RFC 3986 scheme, then anything printable: non-ASCII must be percent-encoded.
 _URI = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:[\x21-\x7e]+")
 # The OCI image-spec digest grammar: algorithm ":" encoded.
-_DIGEST = re.compile(r"[a-z0-9]+(?:[+._\-][a-z0-9]+)*:[a-zA-Z0-9=_\-]+")
+DIGEST = re.compile(r"[a-z0-9]+(?:[+._\-][a-z0-9]+)*:[a-zA-Z0-9=_\-]+")
 _SHA256 = re.compile(r"sha256:[0-9a-f]{64}")
 _VISIBLE = re.compile(r"[\x21-\x7e]+")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -264,7 +264,7 @@ def _uri(value: object, name: str) -> str:
 def _valid_reference(ref: DataReference, name: str) -> DataReference:
     uri = _uri(ref.uri, f"{name}.uri")
     digest = v.text(ref.digest, f"{name}.digest", limit=MAX_DIGEST)
-    if digest and not _DIGEST.fullmatch(digest):
+    if digest and not DIGEST.fullmatch(digest):
         raise InvalidArgument(f"{name}.digest must be ALGORITHM:ENCODED (e.g. sha256:<hex>), "
                               f"got {digest[:100]!r}", field=f"{name}.digest")
     if digest.startswith("sha256:") and not _SHA256.fullmatch(digest):

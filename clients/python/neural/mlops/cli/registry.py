@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
 from neural.mlops.cli._output import add_common, emit, print_record, print_table
 from neural.mlops.server.errors import InvalidArgument
+from neural.mlops.server.registry.lineage import DIGEST
 
 
 def _kv_numbers(values: list[str] | None, field: str) -> dict[str, float]:
@@ -33,6 +35,42 @@ def _kv(values: list[str] | None, field: str) -> dict[str, str]:
     return out
 
 
+def _data_refs(values: list[str] | None) -> list[tuple[str, str]] | None:
+    """``URI`` or ``URI@ALGORITHM:DIGEST`` (as in image@sha256:...) per --data."""
+    if not values:
+        return None
+    out = []
+    for item in values:
+        uri, sep, digest = item.rpartition("@")
+        out.append((uri, digest) if sep and DIGEST.fullmatch(digest) else (item, ""))
+    return out
+
+
+def _signature(text: str | None) -> Any:
+    """--signature: a JSON object, or the path of a file holding one."""
+    if not text:
+        return None
+    raw = text if text.lstrip().startswith("{") else Path(text).read_text()
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise InvalidArgument(f"--signature is not valid JSON: {exc}",
+                              field="lineage.signature") from None
+
+
+def _lineage_fields(lin: Any) -> list[tuple[str, Any]]:
+    def tensors(ts: Any) -> str:
+        return ", ".join(f"{t.name} {t.datatype}{list(t.shape)}" for t in ts) or "-"
+
+    data = [f"{d.uri}@{d.digest}" if d.digest else d.uri for d in lin.training_data]
+    return [
+        ("source_run_id", lin.source_run_id), ("source_uri", lin.source_uri),
+        ("code_revision", lin.code_revision), ("parent_version", lin.parent_version),
+        ("training_data", data), ("inputs", tensors(lin.signature.inputs)),
+        ("outputs", tensors(lin.signature.outputs)),
+    ]
+
+
 def _registry(args: argparse.Namespace) -> Any:
     from neural.mlops.registry import ModelRegistry
 
@@ -53,6 +91,7 @@ def _version_record(v: Any) -> None:
         ("description", v.description), ("created_by", v.created_by), ("created_at", v.created_at),
         ("metrics", v.metrics), ("tags", v.tags), ("params", v.params), ("aliases", v.aliases),
         ("artifact", v.artifact.uri), ("sha256", v.artifact.sha256), ("size_bytes", v.artifact.size_bytes),
+        *_lineage_fields(v.lineage),
     ])
 
 
@@ -82,6 +121,9 @@ def cmd_register(args: argparse.Namespace) -> None:
         metrics=_kv_numbers(args.metric, "metric"), tags=args.tag or [],
         description=args.description, params=_kv(args.param, "param"),
         config=json.loads(args.config) if args.config else None,
+        source_run_id=args.run_id, source_uri=args.source_uri, code_revision=args.code_revision,
+        training_data=_data_refs(args.data), parent_version=args.parent,
+        signature=_signature(args.signature),
     )
     emit(args, v, lambda: _version_record(v))
 
@@ -159,6 +201,11 @@ def cmd_compare(args: argparse.Namespace) -> None:
         for key in ("tags_only_in_version1", "tags_only_in_version2", "params_diff", "framework",
                     "stage", "size_bytes"):
             print(f"{key}: {json.dumps(cmp[key])}")
+        lineage = cmp["lineage"]
+        print(f"lineage changed: {', '.join(lineage['changed']) or 'nothing'}")
+        for key in lineage["changed"]:
+            print(f"  {key}: {json.dumps(lineage['version1'][key])} -> "
+                  f"{json.dumps(lineage['version2'][key])}")
 
     emit(args, cmp, render)
 
@@ -228,10 +275,22 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="a training parameter (repeat for several; default: none)")
     q.add_argument("--config", help="JSON object")
     q.add_argument("--description", default="", help="free text shown with the version")
+    q.add_argument("--run-id", help="lineage: the training run's id (MLflow, W&B...)")
+    q.add_argument("--source-uri", help="lineage: the training run's URI")
+    q.add_argument("--code-revision", help="lineage: the git commit trained from (7-40 hex)")
+    q.add_argument("--data", action="append", metavar="URI[@ALGORITHM:DIGEST]",
+                   help="lineage: a training data set, e.g. s3://b/train.parquet@sha256:<hex> "
+                   "(repeat for several)")
+    q.add_argument("--parent", help="lineage: the version of this model it derives from "
+                   "(VERSION or @alias)")
+    q.add_argument("--signature", metavar="JSON|FILE",
+                   help='lineage: {"inputs": [{"name": "x", "datatype": "FP32", "shape": [-1, 4]}],'
+                   ' "outputs": [...]} (OIP datatypes), inline or in a file')
 
-    q = cmd("show", cmd_show, "show one version (VERSION or @alias)")
-    q.add_argument("name")
-    q.add_argument("version")
+    for name in ("show", "get"):
+        q = cmd(name, cmd_show, "show one version (VERSION or @alias) with its lineage")
+        q.add_argument("name")
+        q.add_argument("version")
 
     q = cmd("list", cmd_list, "list models, or the versions of one model")
     q.add_argument("name", nargs="?")
@@ -239,14 +298,16 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     q.add_argument("--stage")
     paging(q)
 
-    q = cmd("search", cmd_search, "search versions by name prefix, tag, stage, framework, metrics")
+    q = cmd("search", cmd_search,
+            "search versions by name prefix, tag, stage, framework, metrics, lineage")
     q.add_argument("--prefix", default="")
     q.add_argument("--tag", action="append")
     q.add_argument("--stage")
     q.add_argument("--framework", default="")
     q.add_argument("--where", action="append", metavar="'METRIC OP VALUE'",
                    help="e.g. 'accuracy >= 0.9' (repeatable)")
-    q.add_argument("--filter", help="e.g. 'accuracy >= 0.9 and tag = fraud'")
+    q.add_argument("--filter", help="e.g. 'accuracy >= 0.9 and tag = fraud', "
+                   "'run_id = X', 'code_revision = 9fceb02', 'parent = 1.0.0', 'data = s3://...'")
     paging(q)
 
     q = cmd("request-promotion", cmd_request, "ask for a version to enter STAGING or PRODUCTION")
@@ -272,7 +333,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     q.add_argument("--reviewer", default="", help="only what this person may approve")
     q.add_argument("--name")
 
-    q = cmd("compare", cmd_compare, "compare two versions' metrics, tags and params")
+    q = cmd("compare", cmd_compare, "compare two versions' metrics, tags, params and lineage")
     q.add_argument("name")
     q.add_argument("version1")
     q.add_argument("version2")
