@@ -159,9 +159,9 @@ def test_bayesian_is_flat_and_sane_at_huge_counts():
 
 def test_msprt_matches_its_closed_form_and_covers():
     x_c, n_c, x_t, n_t, tau = 480, 5000, 560, 5100, 0.02
-    res = sequential.msprt_proportions(x_c, n_c, x_t, n_t, 0.05, tau)
-    p = (x_c + x_t) / (n_c + n_t)
-    v = p * (1 - p) * (1 / n_c + 1 / n_t)
+    res = sequential.msprt_proportions(x_c, n_c, x_t, n_t, 0.05, sequential.Mixture(tau=tau))
+    p_c, p_t = x_c / n_c, x_t / n_t
+    v = p_c * (1 - p_c) / n_c + p_t * (1 - p_t) / n_t  # unpooled: the interval must cover
     theta = x_t / n_t - x_c / n_c
     lam = math.sqrt(v / (v + tau**2)) * math.exp(tau**2 * theta**2 / (2 * v * (v + tau**2)))
     assert _close(res.p_value, min(1.0, 1 / lam))

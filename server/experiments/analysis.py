@@ -36,7 +36,7 @@ import numpy as np
 
 from neural.mlops.server.experiments import statistics
 from neural.mlops.server.experiments.byunit import UNIT, by_unit
-from neural.mlops.server.experiments.comparison import compare
+from neural.mlops.server.experiments.comparison import Look, adjust_sequential, compare
 from neural.mlops.server.experiments.config import (
     DECISION_FIXED,
     DECISION_SEQUENTIAL,
@@ -54,6 +54,7 @@ from neural.mlops.server.experiments.report import (
     SampleRatioCheck,
     VariantSummary,
 )
+from neural.mlops.server.experiments.sequential import VariantState
 from neural.mlops.server.experiments.unitstats import UnitTotals
 from neural.mlops.v1.traffic import VariantStats
 
@@ -76,14 +77,14 @@ def analyze(
     config: AnalysisConfig | None = None,
     confidence_level: float | None = None,
     elapsed_seconds: float | None = None,
-    sequential_floor: Mapping[str, float] | None = None,
+    sequential_state: Mapping[str, VariantState] | None = None,
     units: Mapping[str, UnitTotals] | None = None,
     cuped: bool = False,
 ) -> dict[str, Any]:
     """The report as a JSON-safe dict (see the module docstring for its keys)."""
     return build_report(
         variants, totals, control=control, config=config, confidence_level=confidence_level,
-        elapsed_seconds=elapsed_seconds, sequential_floor=sequential_floor, units=units,
+        elapsed_seconds=elapsed_seconds, sequential_state=sequential_state, units=units,
         cuped=cuped,
     ).to_dict()
 
@@ -96,12 +97,14 @@ def build_report(
     config: AnalysisConfig | None = None,
     confidence_level: float | None = None,
     elapsed_seconds: float | None = None,
-    sequential_floor: Mapping[str, float] | None = None,
+    sequential_state: Mapping[str, VariantState] | None = None,
     units: Mapping[str, UnitTotals] | None = None,
     cuped: bool = False,
 ) -> AnalysisReport:
-    """The analysis report. ``variants`` is (name, weight) per variant; ``sequential_floor``
-    holds, per variant, the smallest mSPRT p-value of earlier looks (kept by the store);
+    """The analysis report. ``variants`` is (name, weight) per variant; ``sequential_state``
+    holds, per variant, what earlier looks left (kept by the store: the smallest mSPRT
+    p-values and the intersected confidence sequences; each comparison's ``running``
+    fields give the state after this look);
     ``units``, per variant, the totals over its units: with them the frequentist results
     count units, not requests (:mod:`.byunit`; ``cuped``: CUPED-adjusted)."""
     cfg = config or AnalysisConfig()
@@ -114,16 +117,16 @@ def build_report(
     summaries = {name: _variant_summary(name, weights[name], stats[name]) for name in stats}
     c = stats[control]
     comparisons = {
-        name: compare(
-            c, stats[name], conf=conf, alpha=alpha, tau=cfg.sequential_tau, warnings=warnings,
-            label=f"{name} vs {control}", floor=(sequential_floor or {}).get(name),
-        )
+        name: compare(c, stats[name], Look(
+            cfg, conf, alpha, (sequential_state or {}).get(name, VariantState()), warnings,
+            f"{name} vs {control}",
+        ))
         for name in stats
         if name != control
     }
     comparisons, unit_info = by_unit(comparisons, stats, units, control, conf, warnings,
                                      cuped=cuped)
-    comparisons = _adjust_across_variants(comparisons, alpha)
+    comparisons = _adjust_across_variants(comparisons, alpha, cfg.multiple_testing)
     best = _compared_variant(comparisons, stats, control)
     srm = _srm(stats, weights, cfg, unit_info.units if unit_info.unit == UNIT else None)
     top = comparisons.get(best) or NO_COMPARISON
@@ -203,18 +206,27 @@ def _variant_summary(name: str, weight: float, s: VariantStats) -> VariantSummar
 
 
 def _adjust_across_variants(
-    comparisons: dict[str, Comparison], alpha: float
+    comparisons: dict[str, Comparison], alpha: float, method: str
 ) -> dict[str, Comparison]:
-    """Holm across the non-control variants; with several, significance is the adjusted one."""
+    """Holm or Benjamini-Hochberg (``method``) across the non-control variants, for the
+    fixed-horizon and the always-valid p-values; with several variants, significance is
+    the adjusted one."""
     names = list(comparisons)
     p_values = [comparisons[n].p_value for n in names]
-    adjusted = statistics.holm([np.nan if p is None else p for p in p_values])
+    adjusted = statistics.adjust([np.nan if p is None else p for p in p_values], method)
+    seqs = [comparisons[n].sequential for n in names]
+    seq_adjusted = statistics.adjust(
+        [np.nan if s is None or s.p_value is None else s.p_value for s in seqs], method
+    )
     out = {}
-    for n, adj in zip(names, adjusted, strict=True):
+    for n, adj, seq, s_adj in zip(names, adjusted, seqs, seq_adjusted, strict=True):
         p_adj = num(adj)
         comp = replace(comparisons[n], p_value_adjusted=p_adj)
         if len(names) > 1:
-            comp = replace(comp, statistically_significant=bool(p_adj is not None and adj < alpha))
+            comp = replace(comp, statistically_significant=bool(p_adj is not None and adj < alpha),
+                           sequential=adjust_sequential(seq, num(s_adj), alpha))
+        elif seq is not None:
+            comp = replace(comp, sequential=replace(seq, p_value_adjusted=seq.p_value))
         out[n] = comp
     return out
 

@@ -1,25 +1,30 @@
 """One non-control variant against control: frequentist, sequential and Bayesian views.
 
-Pure functions of two :class:`~neural.mlops.v1.traffic.VariantStats` totals; the formulas
-live (with their references) in :mod:`.statistics`, :mod:`.sequential` and :mod:`.bayes`.
+Pure functions of two :class:`~neural.mlops.v1.traffic.VariantStats` totals and the
+running sequential state earlier looks left; the formulas live (with their references)
+in :mod:`.statistics`, :mod:`.sequential` and :mod:`.bayes`. Every effect (the success
+rate, the error rate, latency, each custom metric) gets the same three views.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from neural.mlops.server.experiments import bayes, sequential, statistics
+from neural.mlops.server.experiments.config import AnalysisConfig
 from neural.mlops.server.experiments.finite import Warnings, num, pct
 from neural.mlops.server.experiments.report import (
     BayesianComparison,
     Comparison,
     Improvement,
     MetricTest,
+    Posterior,
     SequentialTest,
 )
-from neural.mlops.v1.traffic import VariantStats
+from neural.mlops.server.experiments.sequential import Running, VariantState
+from neural.mlops.v1.traffic import Moments, VariantStats
 
 SEQUENTIAL_METHOD = "mSPRT (normal mixture; Johari et al., KDD 2017)"
 BETA_PRIOR = "Beta(1, 1)"
@@ -27,21 +32,29 @@ BETA_PRIOR = "Beta(1, 1)"
 _RESERVED = ("latency", "error_rate")
 
 
-def compare(
-    c: VariantStats,
-    t: VariantStats,
-    *,
-    conf: float,
-    alpha: float,
-    tau: float,
-    warnings: Warnings,
-    label: str,
-    floor: float | None = None,
-) -> Comparison:
-    """Treatment ``t`` against control ``c``. ``floor`` is the smallest mSPRT p-value of
-    earlier looks; ``p_value_adjusted`` is left for the caller (Holm across variants)."""
+@dataclass(frozen=True, slots=True)
+class Look:
+    """How this look is taken: the test's settings, the level asked for, the state of
+    earlier looks. ``same_level``: the level is the configured one, so the stored
+    intersection of confidence sequences applies (and is extended)."""
+
+    cfg: AnalysisConfig
+    conf: float
+    alpha: float
+    state: VariantState
+    warnings: Warnings
+    label: str
+
+    @property
+    def same_level(self) -> bool:
+        return abs(self.conf - self.cfg.confidence_level) < 1e-12
+
+
+def compare(c: VariantStats, t: VariantStats, look: Look) -> Comparison:
+    """Treatment ``t`` against control ``c``; ``p_value_adjusted`` (across variants) is left
+    for the caller."""
+    conf, warnings, label = look.conf, look.warnings, look.label
     res = statistics.two_proportion_ztest(c.successes, c.count, t.successes, t.count, conf)
-    lo, hi = statistics.ratio_ci_log(c.successes, c.count, t.successes, t.count, conf)
     p = num(res.p_value, warnings, f"p-value of the success rate ({label})")
     diff = num(res.difference)
     rel = num(res.relative, warnings, f"relative improvement ({label}: control rate is 0)")
@@ -49,44 +62,185 @@ def compare(
         absolute=diff,
         relative_improvement=pct(rel),
         confidence_interval=(num(res.ci_low), num(res.ci_high)),
-        # Katz log interval of the rate ratio, minus 1, in percent.
-        relative_confidence_interval=(pct(num(lo - 1.0)), pct(num(hi - 1.0))),
+        relative_confidence_interval=_relative_interval(c, t, conf, warnings, label),
     )
+    seq = sequential.msprt_proportions(
+        c.successes, c.count, t.successes, t.count, look.alpha, look.cfg.mixture()
+    )
+    if num(seq.p_value) is None:
+        warnings.add(
+            f"sequential test of the success rate ({label}) undefined until each arm has "
+            f"{sequential.MIN_EVENTS} successes and {sequential.MIN_EVENTS} failures"
+        )
     return Comparison(
         p_value=p,
         z_score=num(res.z),
         statistically_significant=bool(p is not None and p < 1.0 - conf),
         improvement=improvement,
-        sequential=_sequential(c, t, alpha, tau, warnings, floor),
-        bayesian=_bayesian(c, t),
-        metrics=_metrics(c, t, conf, warnings, label),
+        sequential=_sequential(seq, diff, look.state.primary, look, "success rate"),
+        bayesian=_bayesian(c, t, look),
+        metrics=_metrics(c, t, look),
     )
 
 
-def _welch(
-    n_c: int, s_c: float, q_c: float, n_t: int, s_t: float, q_t: float, conf: float
-) -> MetricTest:
-    res = statistics.welch_ttest(n_c, s_c, q_c, n_t, s_t, q_t, conf)
+def _relative_interval(
+    c: VariantStats, t: VariantStats, conf: float, warnings: Warnings, label: str
+) -> tuple[float | None, float | None]:
+    """Katz log interval of the rate ratio, minus 1, in percent; it needs successes in
+    both arms (with none in treatment it would read [-100%, undefined])."""
+    if c.successes <= 0 or t.successes <= 0 or c.count <= 0 or t.count <= 0:
+        if c.count > 0 and t.count > 0:
+            warnings.add(
+                f"relative confidence interval ({label}) is undefined for this data: "
+                "it needs successes in both arms"
+            )
+        return (None, None)
+    lo, hi = statistics.ratio_ci_log(c.successes, c.count, t.successes, t.count, conf)
+    return (pct(num(lo - 1.0)), pct(num(hi - 1.0)))
+
+
+def _sequential(
+    res: sequential.SequentialResult,
+    theta: float | None,
+    before: Running,
+    look: Look,
+    what: str,
+) -> SequentialTest:
+    """``p_value`` is the always-valid p-value: the running minimum of the mixture p-value
+    over every recorded look and this one; ``confidence_sequence`` the intersection of
+    the looks' sequences (at another confidence level than the configured one: this
+    look's only, with a warning). ``direction`` says which side of 0 the evidence is on."""
+    current = num(res.p_value)
+    now = (num(res.ci_low), num(res.ci_high))
+    after = before.look(current, theta, now if look.same_level else None)
+    seen = current is not None or before != Running()
+    p = after.p_value if seen else None
+    interval = now
+    if look.same_level and seen:
+        interval = (num(after.low), num(after.high))
+        if after.empty:
+            interval = (None, None)
+            look.warnings.add(
+                f"the confidence sequence of the {what} ({look.label}) is empty: the looks "
+                "contradict each other (an effect that changes over time?)"
+            )
+    elif not look.same_level and seen:
+        look.warnings.add(
+            "the confidence sequences are intersected over looks at the configured "
+            "confidence level only; at this level they are this look's"
+        )
+    significant = bool(p is not None and p <= look.alpha)
+    mix = look.cfg.mixture()
+    return SequentialTest(
+        method=SEQUENTIAL_METHOD,
+        tau=num(res.tau),
+        p_value=p,
+        p_value_current=current,
+        statistically_significant=significant,
+        confidence_sequence=interval,
+        confidence_sequence_current=now,
+        tuning=mix.tuning if mix.tau is None else None,
+        direction=after.direction if significant else 0,
+        running=after,
+    )
+
+
+def _posterior(
+    m_c: float, v_c: float, n_c: float, m_t: float, v_t: float, n_t: float, look: Look
+) -> tuple[Posterior | None, Posterior | None]:
+    """The Gaussian effect model (gbstats) of the absolute and the relative effect."""
+    if min(n_c, n_t) <= 0 or not (v_c > 0 and v_t > 0):
+        return None, None
+    prior = bayes.GaussianPrior(look.cfg.prior_mean, look.cfg.prior_sd)
+    absolute = bayes.gaussian_effect(
+        *bayes.absolute_effect(m_c, v_c, n_c, m_t, v_t, n_t), prior, look.alpha, abs(m_c)
+    )
+    relative = None
+    if m_c != 0:
+        relative = bayes.gaussian_effect(
+            *bayes.relative_effect(m_c, v_c, n_c, m_t, v_t, n_t), prior, look.alpha
+        )
+    return _as_posterior(absolute, prior, 1.0), _as_posterior(relative, prior, 100.0)
+
+
+def _as_posterior(
+    e: bayes.EffectPosterior | None, prior: bayes.GaussianPrior, unit: float
+) -> Posterior | None:
+    if e is None:
+        return None
+    return Posterior(
+        prior=prior.describe(),
+        mean=num(e.mean * unit),
+        std=num(e.sd * unit),
+        credible_interval=(num(e.ci_low * unit), num(e.ci_high * unit)),
+        chance_positive=num(e.chance_positive),
+        loss_if_positive_assumed=num(e.loss_if_positive_assumed * unit),
+        loss_if_negative_assumed=num(e.loss_if_negative_assumed * unit),
+    )
+
+
+def _rate_posterior(x_c: int, n_c: int, x_t: int, n_t: int, look: Look) -> tuple[
+    Posterior | None, Posterior | None
+]:
+    if n_c <= 0 or n_t <= 0:
+        return None, None
+    p_c, p_t = min(x_c, n_c) / n_c, min(x_t, n_t) / n_t
+    return _posterior(p_c, p_c * (1 - p_c), n_c, p_t, p_t * (1 - p_t), n_t, look)
+
+
+def _bayesian(c: VariantStats, t: VariantStats, look: Look) -> BayesianComparison:
+    if c.count == 0 or t.count == 0:
+        return BayesianComparison(BETA_PRIOR, None, None, None)
+    res = bayes.beta_compare(
+        min(c.successes, c.count), c.count, min(t.successes, t.count), t.count
+    )
+    absolute, relative = _rate_posterior(c.successes, c.count, t.successes, t.count, look)
+    return BayesianComparison(
+        prior=BETA_PRIOR,
+        chance_to_beat_control=num(res.chance_to_beat_control),
+        loss_ship_treatment=num(res.expected_loss_ship_treatment),
+        loss_keep_control=num(res.expected_loss_keep_control),
+        absolute=absolute,
+        relative=relative,
+    )
+
+
+def _welch(name: str, mc: Moments, mt: Moments, look: Look) -> MetricTest:
+    res = statistics.welch_ttest(mc.n, mc.sum, mc.sum_squares, mt.n, mt.sum, mt.sum_squares,
+                                 look.conf)
+    seq = sequential.msprt_means(mc.n, mc.sum, mc.sum_squares, mt.n, mt.sum, mt.sum_squares,
+                                 look.alpha, look.cfg.mixture())
+    diff = num(res.difference)
+    absolute, relative = _posterior(mc.mean, mc.variance, mc.n, mt.mean, mt.variance, mt.n,
+                                    look)
     return MetricTest(
         control_mean=num(res.mean_control),
         treatment_mean=num(res.mean_treatment),
-        difference=num(res.difference),
+        difference=diff,
         statistic=num(res.t),
         df=num(res.df),
         p_value=num(res.p_value),
         confidence_interval=(num(res.ci_low), num(res.ci_high)),
         lift=pct(num(res.relative)),
-        n_control=n_c,
-        n_treatment=n_t,
+        n_control=mc.n,
+        n_treatment=mt.n,
+        sequential=_sequential(seq, diff, look.state.metrics.get(name, Running()), look, name),
+        bayesian_absolute=absolute,
+        bayesian_relative=relative,
     )
 
 
-def _error_rate(c: VariantStats, t: VariantStats, conf: float) -> MetricTest:
-    err = statistics.two_proportion_ztest(c.errors, c.count, t.errors, t.count, conf)
+def _error_rate(c: VariantStats, t: VariantStats, look: Look) -> MetricTest:
+    err = statistics.two_proportion_ztest(c.errors, c.count, t.errors, t.count, look.conf)
+    seq = sequential.msprt_proportions(c.errors, c.count, t.errors, t.count, look.alpha,
+                                       look.cfg.mixture())
+    diff = num(err.difference)
+    absolute, relative = _rate_posterior(c.errors, c.count, t.errors, t.count, look)
+    before = look.state.metrics.get("error_rate", Running())
     return MetricTest(
         control_mean=num(err.rate_control),
         treatment_mean=num(err.rate_treatment),
-        difference=num(err.difference),
+        difference=diff,
         statistic=num(err.z),
         df=None,
         p_value=num(err.p_value),
@@ -95,83 +249,61 @@ def _error_rate(c: VariantStats, t: VariantStats, conf: float) -> MetricTest:
         n_control=c.count,
         n_treatment=t.count,
         z_test=True,
+        sequential=_sequential(seq, diff, before, look, "error rate"),
+        bayesian_absolute=absolute,
+        bayesian_relative=relative,
     )
 
 
-def _metrics(
-    c: VariantStats, t: VariantStats, conf: float, warnings: Warnings, label: str
-) -> dict[str, MetricTest]:
+def _metrics(c: VariantStats, t: VariantStats, look: Look) -> dict[str, MetricTest]:
     """Latency, the error rate (when errors were recorded) and every custom metric, with
-    Holm-adjusted p-values across them."""
+    p-values adjusted across them (Holm or Benjamini-Hochberg, as configured; the
+    always-valid p-values likewise)."""
     raw: dict[str, MetricTest] = {}
     if c.latency.count or t.latency.count:
-        raw["latency"] = _welch(
-            c.latency.count, c.latency.sum, c.latency.sum_squares,
-            t.latency.count, t.latency.sum, t.latency.sum_squares, conf,
-        )
+        raw["latency"] = _welch("latency", c.latency.moments(), t.latency.moments(), look)
     if c.errors or t.errors:
-        raw["error_rate"] = _error_rate(c, t, conf)
+        raw["error_rate"] = _error_rate(c, t, look)
     for name in sorted(set(c.custom) | set(t.custom)):
-        mc = c.custom.get(name)
-        mt = t.custom.get(name)
         key = f"custom:{name}" if name in _RESERVED else name
-        raw[key] = _welch(
-            mc.n if mc else 0, mc.sum if mc else 0.0, mc.sum_squares if mc else 0.0,
-            mt.n if mt else 0, mt.sum if mt else 0.0, mt.sum_squares if mt else 0.0, conf,
-        )
-    adjusted = statistics.holm([np.nan if m.p_value is None else m.p_value for m in raw.values()])
+        raw[key] = _welch(key, c.custom.get(name, Moments()), t.custom.get(name, Moments()),
+                          look)
+    method = look.cfg.multiple_testing
+    adjusted = statistics.adjust([_nan(m.p_value) for m in raw.values()], method)
+    seq_adjusted = statistics.adjust(
+        [_nan(m.sequential.p_value if m.sequential else None) for m in raw.values()], method
+    )
     out: dict[str, MetricTest] = {}
-    for (name, m), adj in zip(raw.items(), adjusted, strict=True):
+    for (name, m), adj, s_adj in zip(raw.items(), adjusted, seq_adjusted, strict=True):
         p_adj = num(adj)
         out[name] = replace(
             m,
             p_value_adjusted=p_adj,
-            statistically_significant=bool(p_adj is not None and adj < 1.0 - conf),
+            statistically_significant=bool(p_adj is not None and adj < 1.0 - look.conf),
+            sequential=adjust_sequential(m.sequential, num(s_adj), look.alpha),
         )
         if m.p_value is None:
-            warnings.add(
-                f"metric {name!r} ({label}): needs >= 2 values with nonzero variance per arm"
+            look.warnings.add(
+                f"metric {name!r} ({look.label}): needs >= 2 values with nonzero variance "
+                "per arm"
             )
     return out
 
 
-def _sequential(
-    c: VariantStats,
-    t: VariantStats,
-    alpha: float,
-    tau: float,
-    warnings: Warnings,
-    floor: float | None,
-) -> SequentialTest:
-    """``p_value`` is the always-valid p-value: the running minimum of the mixture p-value
-    over every look the store has recorded (``floor``) and this one."""
-    res = sequential.msprt_proportions(c.successes, c.count, t.successes, t.count, alpha, tau)
-    current = num(res.p_value)
-    if current is None:
-        warnings.add(
-            "sequential test undefined (an arm is empty or the success rate is 0% or 100%)"
-        )
-    candidates = [x for x in (current, floor) if x is not None]
-    p = min(candidates) if candidates else None
-    return SequentialTest(
-        method=SEQUENTIAL_METHOD,
-        tau=tau,
-        p_value=p,
-        p_value_current=current,
-        statistically_significant=bool(p is not None and p <= alpha),
-        confidence_sequence=(num(res.ci_low), num(res.ci_high)),
+def adjust_sequential(
+    seq: SequentialTest | None, p_adjusted: float | None, alpha: float
+) -> SequentialTest | None:
+    """The sequential view judged on its adjusted always-valid p-value."""
+    if seq is None:
+        return None
+    significant = bool(p_adjusted is not None and p_adjusted <= alpha)
+    return replace(
+        seq,
+        p_value_adjusted=p_adjusted,
+        statistically_significant=significant,
+        direction=seq.running.direction if significant else 0,
     )
 
 
-def _bayesian(c: VariantStats, t: VariantStats) -> BayesianComparison:
-    if c.count == 0 or t.count == 0:
-        return BayesianComparison(BETA_PRIOR, None, None, None)
-    res = bayes.beta_compare(
-        min(c.successes, c.count), c.count, min(t.successes, t.count), t.count
-    )
-    return BayesianComparison(
-        prior=BETA_PRIOR,
-        chance_to_beat_control=num(res.chance_to_beat_control),
-        loss_ship_treatment=num(res.expected_loss_ship_treatment),
-        loss_keep_control=num(res.expected_loss_keep_control),
-    )
+def _nan(p: float | None) -> float:
+    return np.nan if p is None else p

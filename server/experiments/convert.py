@@ -84,6 +84,11 @@ def test_to_pb(t: ABTest) -> pb.ABTest:
             power=t.power,
             decision_rule=t.decision_rule,
             sequential_tau=t.sequential_tau,
+            sequential_tuning=t.sequential_tuning,
+            srm_threshold=t.srm_threshold,
+            multiple_testing=t.multiple_testing,
+            prior_mean=t.prior_mean,
+            prior_sd=t.prior_sd,
         ),
         forced_variants=t.forced_variants,
         split_history=[
@@ -123,6 +128,11 @@ def test_from_pb(m: pb.ABTest) -> ABTest:
         power=s.power,
         decision_rule=s.decision_rule,
         sequential_tau=s.sequential_tau,
+        sequential_tuning=s.sequential_tuning,
+        srm_threshold=s.srm_threshold,
+        multiple_testing=s.multiple_testing,
+        prior_mean=s.prior_mean,
+        prior_sd=s.prior_sd,
         forced_variants=dict(m.forced_variants),
         split_history=[
             SplitChange(dt(h.at), h.actor, dict(h.weights), h.explicit, h.reason)

@@ -136,13 +136,30 @@ def _verdict(win: bool, control_name: str, treatment_name: str, because: str) ->
 def _sequential_decision(
     top: Comparison, cfg: AnalysisConfig, control_name: str, treatment_name: str
 ) -> Recommendation:
+    """Decided once the always-valid p-value is <= alpha. The direction is the side of 0
+    the intersected confidence sequence lies on (the evidence of every look), never this
+    look's estimate alone: a test significant for treatment at one look and flat at the
+    next still ships treatment, with the interval that says so."""
     seq = top.sequential
     p = seq.p_value if seq is not None else None
+    alpha = 1 - cfg.confidence_level
     if seq is not None and seq.statistically_significant:
-        return _verdict(
-            (top.improvement.absolute or 0.0) > 0, control_name, treatment_name,
-            f"always-valid p = {p:.3g} <= {1 - cfg.confidence_level:.3g}; ",
+        cs = seq.confidence_sequence
+        interval = (
+            f"; confidence sequence [{cs[0]:.4g}, {cs[1]:.4g}]"
+            if cs[0] is not None and cs[1] is not None else ""
         )
+        if seq.direction == 0:
+            return Recommendation(
+                Action.KEEP_CONTROL,
+                control_name,
+                f"always-valid p = {p:.3g}, but the looks disagree on the direction (the "
+                "intersected confidence sequence is empty: an effect that changes over "
+                f"time?); keep {control_name} and investigate",
+            )
+        rec = _verdict(seq.direction > 0, control_name, treatment_name,
+                       f"always-valid p = {p:.3g} <= {alpha:.3g}; ")
+        return replace(rec, reason=rec.reason + interval)
     return Recommendation(
         Action.KEEP_RUNNING,
         None,

@@ -69,6 +69,11 @@ class Lifecycle:
             "decision_rule": ok.decision_rule,
             "sequential_tau": ok.sequential_tau,
             "guardrails": [g.to_dict() for g in ok.guardrails],
+            "sequential_tuning": ok.sequential_tuning,
+            "srm_threshold": ok.srm_threshold,
+            "multiple_testing": ok.multiple_testing,
+            "prior_mean": ok.prior_mean,
+            "prior_sd": ok.prior_sd,
         }
         async with self._db.change() as ch:
             await self._check_refs(ch.conn, ok.ref_fields(spec.variants is not None))

@@ -6,8 +6,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from neural.mlops.server.experiments.config import DECISION_FIXED, AnalysisConfig
+from neural.mlops.server.experiments.config import (
+    DECISION_FIXED,
+    HOLM,
+    SRM_THRESHOLD,
+    AnalysisConfig,
+)
 from neural.mlops.server.experiments.guardrails import Guardrail
+from neural.mlops.server.experiments.sequential import DEFAULT_TUNING
 from neural.mlops.v1.assignment import Strategy
 
 
@@ -92,10 +98,15 @@ class ABTest:
     minimum_detectable_effect: float = 0.05
     power: float = 0.8
     decision_rule: str = DECISION_FIXED
-    sequential_tau: float = 0.02
+    sequential_tau: float = 0.0  # 0: the mixture scaled by sequential_tuning
     forced_variants: dict[str, str] = field(default_factory=dict)
     split_history: list[SplitChange] = field(default_factory=list)
     running_seconds: float = 0.0
+    sequential_tuning: float = DEFAULT_TUNING
+    srm_threshold: float = SRM_THRESHOLD
+    multiple_testing: str = HOLM
+    prior_mean: float = 0.0
+    prior_sd: float = 0.0
     guardrails: tuple[Guardrail, ...] = ()  # stop the test when one is significantly worse
 
     @property
@@ -134,4 +145,9 @@ class ABTest:
             power=self.power,
             decision_rule=self.decision_rule,
             sequential_tau=self.sequential_tau,
+            sequential_tuning=self.sequential_tuning,
+            srm_threshold=self.srm_threshold,
+            multiple_testing=self.multiple_testing,
+            prior_mean=self.prior_mean,
+            prior_sd=self.prior_sd,
         )

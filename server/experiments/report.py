@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from neural.mlops.server.experiments.sequential import Running
+
 Interval = tuple[float | None, float | None]
 NO_INTERVAL: Interval = (None, None)
 
@@ -94,8 +96,11 @@ class MetricTest:
     n_control: int
     n_treatment: int
     z_test: bool = False
-    p_value_adjusted: float | None = None  # Holm, across the comparison's metrics
+    p_value_adjusted: float | None = None  # Holm or BH, across the comparison's metrics
     statistically_significant: bool = False
+    sequential: SequentialTest | None = None
+    bayesian_absolute: Posterior | None = None
+    bayesian_relative: Posterior | None = None  # percent
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -116,6 +121,11 @@ class MetricTest:
             n_treatment=self.n_treatment,
             p_value_adjusted=self.p_value_adjusted,
             statistically_significant=self.statistically_significant,
+            sequential=self.sequential.to_dict() if self.sequential else None,
+            bayesian={
+                "absolute": self.bayesian_absolute.to_dict() if self.bayesian_absolute else None,
+                "relative": self.bayesian_relative.to_dict() if self.bayesian_relative else None,
+            },
         )
         return out
 
@@ -141,22 +151,61 @@ NO_IMPROVEMENT = Improvement(None, None, NO_INTERVAL, NO_INTERVAL)
 
 @dataclass(frozen=True, slots=True)
 class SequentialTest:
+    """The always-valid view of one effect (the success rate or a metric)."""
+
     method: str
-    tau: float
+    tau: float | None  # this look's mixing sd on the effect's scale
     p_value: float | None  # always-valid: the running minimum over every look
     p_value_current: float | None
     statistically_significant: bool
-    confidence_sequence: Interval
+    confidence_sequence: Interval  # intersected over the looks (at the configured level)
+    confidence_sequence_current: Interval = NO_INTERVAL
+    tuning: float | None = None  # n* of the scaled mixture (None: fixed tau)
+    p_value_adjusted: float | None = None
+    direction: int = 0  # +1 treatment higher, -1 lower, 0 undecided (see Running.direction)
+    running: Running = Running()  # what this look leaves for the next (not in to_dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "method": self.method,
             "tau": self.tau,
+            "tuning": self.tuning,
             "p_value": self.p_value,
             "p_value_current": self.p_value_current,
+            "p_value_adjusted": self.p_value_adjusted,
             "statistically_significant": self.statistically_significant,
+            "direction": self.direction,
             "confidence_sequence": list(self.confidence_sequence),
+            "confidence_sequence_current": list(self.confidence_sequence_current),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Posterior:
+    """A Gaussian posterior of an effect (gbstats' effect model); relative ones in percent."""
+
+    prior: str
+    mean: float | None
+    std: float | None
+    credible_interval: Interval
+    chance_positive: float | None  # P(effect > 0)
+    loss_if_positive_assumed: float | None  # E[max(-effect, 0)]
+    loss_if_negative_assumed: float | None  # E[max(effect, 0)]
+
+    def to_dict(self, decision: bool = False) -> dict[str, Any]:
+        """``decision``: the success rate's keys (chance to beat control, expected loss of
+        shipping / keeping); otherwise a metric's (chance of an increase)."""
+        out: dict[str, Any] = {
+            "prior": self.prior, "mean": self.mean, "std": self.std,
+            "credible_interval": list(self.credible_interval),
+        }
+        if decision:
+            out["chance_to_beat_control"] = self.chance_positive
+            out["expected_loss"] = {"ship_treatment": self.loss_if_positive_assumed,
+                                    "keep_control": self.loss_if_negative_assumed}
+        else:
+            out["chance_of_increase"] = self.chance_positive
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +214,8 @@ class BayesianComparison:
     chance_to_beat_control: float | None
     loss_ship_treatment: float | None
     loss_keep_control: float | None
+    absolute: Posterior | None = None  # Gaussian effect model of p_t - p_c
+    relative: Posterior | None = None  # ... of (p_t - p_c) / p_c, percent
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -174,6 +225,8 @@ class BayesianComparison:
                 "ship_treatment": self.loss_ship_treatment,
                 "keep_control": self.loss_keep_control,
             },
+            "absolute": self.absolute.to_dict(decision=True) if self.absolute else None,
+            "relative": self.relative.to_dict(decision=True) if self.relative else None,
         }
 
 

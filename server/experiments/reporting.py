@@ -1,8 +1,10 @@
 """Analysing a stored test: its windows' totals through :func:`.analysis.build_report`.
 
-Each look over the whole test also records its mSPRT p-values, so that the reported
-always-valid p-value is the running minimum over every look. A look restricted to a
-time range (``since`` / ``until``) neither uses nor updates that minimum.
+Each look over the whole test also records, per variant and effect, its mSPRT p-value
+and confidence sequence, so that the reported always-valid p-value is the running
+minimum over every look and the confidence sequence their intersection
+(:class:`.sequential.Running`, merged under the row lock). A look restricted to a time
+range (``since`` / ``until``) neither uses nor updates that state.
 
 A look over the whole test is analysed by unit when requests named their unit (the
 per-unit totals of :mod:`.unitstore`), CUPED-adjusted when covariates were given; the
@@ -19,7 +21,7 @@ from neural.mlops.server import traffic
 from neural.mlops.server import validation as v
 from neural.mlops.server.clock import Clock, to_us
 from neural.mlops.server.errors import InvalidArgument
-from neural.mlops.server.experiments import store, unitstore
+from neural.mlops.server.experiments import sequential, store, unitstore
 from neural.mlops.server.experiments.analysis import build_report
 from neural.mlops.server.experiments.byunit import UNIT
 from neural.mlops.server.experiments.guardrails import evaluate
@@ -83,7 +85,7 @@ class Reporting:
             totals = await traffic.totals(conn, test_id, since_us, until_us)
             units = None if ranged else await unitstore.totals(conn, test_id)
         test = store.to_test(row, now_us)
-        floor = {} if ranged else store.sequential_floor(row)
+        stored = {} if ranged else store.sequential_state(row)
         report = build_report(
             [(x.name, x.weight) for x in test.variants],
             totals,
@@ -91,22 +93,45 @@ class Reporting:
             config=test.analysis_config(),
             confidence_level=confidence_level,
             elapsed_seconds=test.running_seconds or None,
-            sequential_floor=floor,
+            sequential_state=sequential.read_states(stored),
             units=units,
             cuped=True,  # applies only when both arms have covariates
         )
         report = _guarded(test, report, totals, units)
-        lower = {
-            name: comp.sequential.p_value_current
-            for name, comp in report.comparisons.items()
-            if comp.sequential is not None
-            and comp.sequential.p_value_current is not None
-            and comp.sequential.p_value_current < floor.get(name, 1.0)
-        }
-        if lower and test.status in RECORDING and not ranged:
-            async with self._db.change(audited=False) as ch:
-                await store.lower_sequential_floor(ch.conn, test_id, lower)
+        looked = _sequential_states(report)
+        if test.status in RECORDING and not ranged:
+            merged = sequential.merge_states(stored, looked)
+            if merged != stored:
+                async with self._db.change(audited=False) as ch:
+                    await store.merge_sequential_state(
+                        ch.conn, test_id, lambda now: sequential.merge_states(now, looked)
+                    )
         return TestAnalysis(test, since, until, report)
+
+
+def _sequential_states(report: AnalysisReport) -> dict[str, sequential.VariantState]:
+    """What this look leaves for the next, per variant: the success rate's and each
+    metric's running sequential state."""
+    out = {}
+    for name, comp in report.comparisons.items():
+        if comp.sequential is None:
+            continue
+        metrics = {k: m.sequential.running for k, m in comp.metrics.items()
+                   if m.sequential is not None}
+        out[name] = sequential.VariantState(comp.sequential.running, metrics)
+    return out
+
+
+def _range(since: datetime | None, until: datetime | None) -> tuple[int | None, int | None]:
+    """``since`` / ``until`` in microseconds (None: open), checked."""
+    for field_name, value in (("since", since), ("until", until)):
+        if value is not None and not isinstance(value, datetime):
+            raise InvalidArgument(f"{field_name} must be a datetime", field=field_name)
+    since_us = to_us(since) if since is not None else None
+    until_us = to_us(until) if until is not None else None
+    if since_us is not None and until_us is not None and until_us <= since_us:
+        raise InvalidArgument("until must be after since", field="until")
+    return since_us, until_us
 
 
 def _guarded(test: ABTest, report: AnalysisReport, totals: dict[str, VariantStats],
@@ -131,15 +156,3 @@ def _guarded(test: ABTest, report: AnalysisReport, totals: dict[str, VariantStat
     rec = Recommendation(Action.STOP, c, reason,
                          [*report.recommendation.guardrails, *(g.describe() for g in violated)])
     return replace(report, recommendation=rec)
-
-
-def _range(since: datetime | None, until: datetime | None) -> tuple[int | None, int | None]:
-    """``since`` / ``until`` in microseconds (None: open), checked."""
-    for field_name, value in (("since", since), ("until", until)):
-        if value is not None and not isinstance(value, datetime):
-            raise InvalidArgument(f"{field_name} must be a datetime", field=field_name)
-    since_us = to_us(since) if since is not None else None
-    until_us = to_us(until) if until is not None else None
-    if since_us is not None and until_us is not None and until_us <= since_us:
-        raise InvalidArgument("until must be after since", field="until")
-    return since_us, until_us

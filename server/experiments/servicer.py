@@ -8,6 +8,8 @@ import grpc
 
 from neural.mlops.server.errors import InvalidArgument
 from neural.mlops.server.experiments import convert as c
+from neural.mlops.server.experiments.config import HOLM, SRM_THRESHOLD
+from neural.mlops.server.experiments.sequential import DEFAULT_TUNING
 from neural.mlops.server.experiments.spec import CreateSpec
 from neural.mlops.server.services import Services
 from neural.mlops.v1 import experiments_pb2 as pb
@@ -42,8 +44,13 @@ class ExperimentServicer(experiments_pb2_grpc.ExperimentServiceServicer):
             minimum_detectable_effect=s.minimum_detectable_effect or 0.05,
             power=s.power or 0.8,
             decision_rule=s.decision_rule or "fixed_horizon",
-            sequential_tau=s.sequential_tau or 0.02,
+            sequential_tau=s.sequential_tau,  # 0: scaled by sequential_tuning
             model_name=request.model_name,
+            sequential_tuning=s.sequential_tuning or DEFAULT_TUNING,
+            srm_threshold=s.srm_threshold or SRM_THRESHOLD,
+            multiple_testing=s.multiple_testing or HOLM,
+            prior_mean=s.prior_mean,
+            prior_sd=s.prior_sd,
         )
         return c.test_to_pb(await self.experiments.create_test(spec))
 

@@ -14,12 +14,16 @@ from typing import Any
 from neural.mlops.server import validation as v
 from neural.mlops.server.errors import InvalidArgument
 from neural.mlops.server.experiments.config import (
+    CORRECTIONS,
     DECISION_FIXED,
     DECISION_RULES,
     DECISION_SEQUENTIAL,
+    HOLM,
+    SRM_THRESHOLD,
 )
 from neural.mlops.server.experiments.guardrails import Guardrail, parse_guardrails
 from neural.mlops.server.experiments.model import TrafficSplitStrategy
+from neural.mlops.server.experiments.sequential import DEFAULT_TUNING
 
 MAX_VARIANTS = 16
 
@@ -43,8 +47,13 @@ class CreateSpec:
     minimum_detectable_effect: float = 0.05
     power: float = 0.8
     decision_rule: str = DECISION_FIXED
-    sequential_tau: float = 0.02
+    sequential_tau: float | None = None  # None / 0: the mixture scaled by sequential_tuning
     model_name: str = ""
+    sequential_tuning: float = DEFAULT_TUNING
+    srm_threshold: float = SRM_THRESHOLD
+    multiple_testing: str = HOLM
+    prior_mean: float = 0.0
+    prior_sd: float = 0.0
     guardrails: Sequence[Any] | None = None  # metric names or {metric, direction, tolerance}
 
 
@@ -61,8 +70,13 @@ class ValidSpec:
     minimum_detectable_effect: float
     power: float
     decision_rule: str
-    sequential_tau: float
+    sequential_tau: float  # 0: scaled mixture
     model_name: str
+    sequential_tuning: float = DEFAULT_TUNING
+    srm_threshold: float = SRM_THRESHOLD
+    multiple_testing: str = HOLM
+    prior_mean: float = 0.0
+    prior_sd: float = 0.0
     guardrails: tuple[Guardrail, ...] = ()
 
     def ref_fields(self, by_variants: bool) -> list[tuple[str, str]]:
@@ -117,7 +131,7 @@ def validate_spec(spec: CreateSpec) -> ValidSpec:
         v.name(spec.model_name, "model_name") if spec.model_name else control_ref.split(":")[0]
     )
     return ValidSpec(name, description, strategy, created_by, control, declared, ordered, conf,
-                     mde, power, spec.decision_rule, tau, model_name,
+                     mde, power, spec.decision_rule, tau, model_name, **_more_settings(spec),
                      guardrails=parse_guardrails(spec.guardrails))
 
 
@@ -176,9 +190,10 @@ def _settings(spec: CreateSpec) -> tuple[float, float, float, float]:
     if not 0.5 <= conf < 1.0:
         raise InvalidArgument("confidence_level must be in [0.5, 1)", field="confidence_level")
     mde = v.finite(spec.minimum_detectable_effect, "minimum_detectable_effect")
-    if not 0.0 < mde <= 10.0:
+    if not -1.0 < mde <= 10.0 or mde == 0.0:
         raise InvalidArgument(
-            "minimum_detectable_effect (a relative lift, 0.05 = 5%) must be in (0, 10]",
+            "minimum_detectable_effect (a relative lift, 0.05 = 5%, -0.05 to plan for a "
+            "decrease) must be in (-1, 10] and not 0",
             field="minimum_detectable_effect",
         )
     power = v.finite(spec.power, "power")
@@ -189,7 +204,38 @@ def _settings(spec: CreateSpec) -> tuple[float, float, float, float]:
             f"decision_rule must be {DECISION_FIXED!r} or {DECISION_SEQUENTIAL!r}",
             field="decision_rule",
         )
-    tau = v.finite(spec.sequential_tau, "sequential_tau")
-    if not 0.0 < tau <= 1.0:
-        raise InvalidArgument("sequential_tau must be in (0, 1]", field="sequential_tau")
+    tau = 0.0 if spec.sequential_tau is None else v.finite(spec.sequential_tau, "sequential_tau")
+    if not 0.0 <= tau <= 1.0:
+        raise InvalidArgument(
+            "sequential_tau must be in (0, 1], or 0 for the scaled mixture", field="sequential_tau"
+        )
     return conf, mde, power, tau
+
+
+def _more_settings(spec: CreateSpec) -> dict[str, Any]:
+    """The sequential tuning, SRM threshold, multiple-testing correction and prior, checked."""
+    tuning = v.finite(spec.sequential_tuning, "sequential_tuning")
+    if not 1.0 <= tuning <= 1e12:
+        raise InvalidArgument(
+            "sequential_tuning (a sample size) must be in [1, 1e12]", field="sequential_tuning"
+        )
+    srm = v.finite(spec.srm_threshold, "srm_threshold")
+    if not 0.0 < srm < 0.5:
+        raise InvalidArgument("srm_threshold must be in (0, 0.5)", field="srm_threshold")
+    correction = str(spec.multiple_testing or HOLM).lower()
+    correction = {"bh": "benjamini_hochberg", "fdr_bh": "benjamini_hochberg"}.get(
+        correction, correction
+    )
+    if correction not in CORRECTIONS:
+        raise InvalidArgument(
+            f"multiple_testing must be one of {', '.join(CORRECTIONS)}", field="multiple_testing"
+        )
+    prior_mean = v.finite(spec.prior_mean, "prior_mean")
+    prior_sd = v.finite(spec.prior_sd, "prior_sd")
+    if not -10.0 <= prior_mean <= 10.0:
+        raise InvalidArgument("prior_mean (a relative effect) must be in [-10, 10]",
+                              field="prior_mean")
+    if not 0.0 <= prior_sd <= 100.0:
+        raise InvalidArgument("prior_sd must be in [0, 100] (0: flat prior)", field="prior_sd")
+    return {"sequential_tuning": tuning, "srm_threshold": srm, "multiple_testing": correction,
+            "prior_mean": prior_mean, "prior_sd": prior_sd}

@@ -16,7 +16,9 @@ References
 * Confidence interval of the rate ratio ``p_t / p_c`` on the log scale (Katz et al.,
   *Biometrics* 34 (1978) 469-474); statsmodels ``confint_proportions_2indep(compare="ratio",
   method="log")``. The relative lift's interval is that ratio interval minus 1.
-* Holm's step-down correction: Holm, *Scand. J. Statist.* 6 (1979) 65-70.
+* Holm's step-down correction: Holm, *Scand. J. Statist.* 6 (1979) 65-70; the
+  Benjamini-Hochberg step-up procedure: Benjamini and Hochberg, *J. R. Statist. Soc. B*
+  57 (1995) 289-300 (statsmodels ``multipletests``, ``holm`` / ``fdr_bh``).
 * Sample-ratio mismatch: Pearson's chi-square goodness of fit (scipy ``chisquare``);
   Fabijan et al., "Diagnosing Sample Ratio Mismatch in Online Controlled Experiments",
   KDD 2019, for the p < 0.001 alarm.
@@ -156,6 +158,37 @@ def holm(p_values: np.ndarray | list[float]) -> np.ndarray:
     scaled = np.minimum((m - np.arange(m)) * p[order], 1.0)
     out[order] = np.maximum.accumulate(scaled)
     return out
+
+
+def benjamini_hochberg(p_values: np.ndarray | list[float]) -> np.ndarray:
+    """Benjamini-Hochberg step-up adjusted p-values (false discovery rate; NaN entries
+    stay NaN and are not counted): ``min(1, min_{j >= i} m p_(j) / j)`` over the sorted
+    p-values (statsmodels ``multipletests(method="fdr_bh")``)."""
+    p = np.asarray(p_values, dtype=float)
+    out = np.full(p.shape, np.nan)
+    ok = np.flatnonzero(~np.isnan(p))
+    m = ok.size
+    if m == 0:
+        return out
+    order = ok[np.argsort(p[ok], kind="stable")]
+    scaled = m * p[order] / np.arange(1, m + 1)
+    out[order] = np.minimum(np.minimum.accumulate(scaled[::-1])[::-1], 1.0)
+    return out
+
+
+HOLM = "holm"
+BENJAMINI_HOCHBERG = "benjamini_hochberg"
+CORRECTIONS = (HOLM, BENJAMINI_HOCHBERG)
+
+
+def adjust(p_values: np.ndarray | list[float], method: str = HOLM) -> np.ndarray:
+    """Adjusted p-values by ``method``: :data:`HOLM` (family-wise error rate) or
+    :data:`BENJAMINI_HOCHBERG` (false discovery rate)."""
+    if method == BENJAMINI_HOCHBERG:
+        return benjamini_hochberg(p_values)
+    if method != HOLM:
+        raise ValueError(f"unknown multiple-testing correction {method!r}")
+    return holm(p_values)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,14 +1,15 @@
 """The experiments table: every SQL statement of the domain, and rows read back as tests.
 
 A test is one row. Its variants, analysis settings, QA overrides, split history and the
-mSPRT running minimum are JSON columns; ``running_us`` plus ``resumed_us`` (set while
+sequential state (running minimum p-values, intersected confidence sequences) are
+JSON columns; ``running_us`` plus ``resumed_us`` (set while
 RUNNING) give the time spent running. Traffic lives in :mod:`neural.mlops.server.traffic`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,9 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from neural.mlops.server.clock import from_us
 from neural.mlops.server.errors import InvalidArgument, NotFound
+from neural.mlops.server.experiments.config import HOLM, SRM_THRESHOLD
 from neural.mlops.server.experiments.guardrails import parse_guardrails
 from neural.mlops.server.experiments.model import ABTest, SplitChange, TestStatus, Variant
 from neural.mlops.server.experiments.model import TrafficSplitStrategy as Strategy
+from neural.mlops.server.experiments.sequential import DEFAULT_TUNING
 from neural.mlops.server.storage.schema import experiments
 
 Row = Any  # a SQLAlchemy row of the experiments table
@@ -106,13 +109,21 @@ def to_test(row: Row, now_us: int) -> ABTest:
             for h in json.loads(row.split_history)
         ],
         running_seconds=max(running_us, 0) / 1e6,
+        # Tests created before these settings keep their defaults (and their fixed tau).
+        sequential_tuning=cfg.get("sequential_tuning", DEFAULT_TUNING),
+        srm_threshold=cfg.get("srm_threshold", SRM_THRESHOLD),
+        multiple_testing=cfg.get("multiple_testing", HOLM),
+        prior_mean=cfg.get("prior_mean", 0.0),
+        prior_sd=cfg.get("prior_sd", 0.0),
         guardrails=parse_guardrails(cfg.get("guardrails")),
     )
 
 
-def sequential_floor(row: Row) -> dict[str, float]:
-    """Per variant, the smallest mSPRT p-value of the looks recorded so far."""
-    return {k: float(x) for k, x in json.loads(row.sequential_state or "{}").items()}
+def sequential_state(row: Row) -> dict[str, Any]:
+    """The stored sequential state per variant, as JSON (read by
+    :func:`.sequential.read_states`; the first format, a bare p-value, included)."""
+    state: dict[str, Any] = json.loads(row.sequential_state or "{}")
+    return state
 
 
 def split_history(row: Row) -> list[dict[str, Any]]:
@@ -120,12 +131,10 @@ def split_history(row: Row) -> list[dict[str, Any]]:
     return list(json.loads(row.split_history))
 
 
-async def lower_sequential_floor(
-    conn: AsyncConnection, test_id: str, lower: Mapping[str, float]
+async def merge_sequential_state(
+    conn: AsyncConnection, test_id: str, merge: Callable[[dict[str, Any]], dict[str, Any]]
 ) -> None:
-    """Keep the running minimum: each variant's stored p-value drops to ``lower``'s."""
+    """Replace the stored sequential state by ``merge(stored)``, the row locked, so that
+    concurrent looks merge rather than overwrite each other."""
     row = await load(conn, test_id, lock=True)
-    state = json.loads(row.sequential_state or "{}")
-    for name, p in lower.items():
-        state[name] = min(float(state.get(name, 1.0)), p)
-    await update(conn, test_id, sequential_state=dump(state))
+    await update(conn, test_id, sequential_state=dump(merge(sequential_state(row))))

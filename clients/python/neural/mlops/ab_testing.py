@@ -143,9 +143,14 @@ class ABTestManager(ServiceClient[ExperimentService | RemoteExperiments]):
         minimum_detectable_effect: float = 0.05,
         power: float = 0.8,
         decision_rule: str = DECISION_FIXED,
-        sequential_tau: float = 0.02,
+        sequential_tau: float | None = None,
         model_name: str = "",
         guardrails: Sequence[Any] | None = None,
+        sequential_tuning: float = 5000.0,
+        srm_threshold: float = 0.001,
+        multiple_testing: str = "holm",
+        prior_mean: float = 0.0,
+        prior_sd: float = 0.0,
     ) -> ABTest:
         """Create a DRAFT test. Two variants: ``control_variant`` / ``treatment_variant``
         are registry refs ``"name:version"`` and ``traffic_split`` the treatment's share
@@ -153,7 +158,12 @@ class ABTestManager(ServiceClient[ExperimentService | RemoteExperiments]):
         named ``control``. ``decision_rule="sequential"`` decides on the always-valid
         (mSPRT) p-value, so the test may be stopped at any look. ``guardrails``: metrics
         that must not get significantly worse (``"error_rate"``, ``"latency_p95"``, a custom
-        metric, or ``{"metric", "direction", "tolerance"}``); a violation stops the test."""
+        metric, or ``{"metric", "direction", "tolerance"}``); a violation stops the test.
+        The sequential mixture is scaled to the data and tightest at ``sequential_tuning``
+        requests in all (``sequential_tau``: a fixed absolute mixing scale instead).
+        ``srm_threshold``: the sample-ratio alarm's p; ``multiple_testing``: ``"holm"`` or
+        ``"benjamini_hochberg"``; ``prior_mean`` / ``prior_sd`` > 0: a Gaussian prior on
+        the relative effect for the Bayesian results (default flat)."""
         spec = CreateSpec(
             name=name, description=description, control_variant=control_variant,
             treatment_variant=treatment_variant, traffic_split=traffic_split, strategy=strategy,
@@ -161,7 +171,9 @@ class ABTestManager(ServiceClient[ExperimentService | RemoteExperiments]):
             control=control, confidence_level=confidence_level,
             minimum_detectable_effect=minimum_detectable_effect, power=power,
             decision_rule=decision_rule, sequential_tau=sequential_tau, model_name=model_name,
-            guardrails=guardrails,
+            guardrails=guardrails, sequential_tuning=sequential_tuning,
+            srm_threshold=srm_threshold, multiple_testing=multiple_testing,
+            prior_mean=prior_mean, prior_sd=prior_sd,
         )
         return self._call(lambda e: e.create_test(spec), created_by or None)
 

@@ -46,6 +46,9 @@ class RemoteExperiments:
                 confidence_level=ok.confidence_level,
                 minimum_detectable_effect=ok.minimum_detectable_effect,
                 power=ok.power, decision_rule=ok.decision_rule, sequential_tau=ok.sequential_tau,
+                sequential_tuning=ok.sequential_tuning, srm_threshold=ok.srm_threshold,
+                multiple_testing=ok.multiple_testing, prior_mean=ok.prior_mean,
+                prior_sd=ok.prior_sd,
             ),
         )
         if spec.variants is not None:

@@ -93,7 +93,10 @@ def cmd_create(args: argparse.Namespace) -> None:
         created_by=args.created_by, variants=_variants(args.variant),
         control="control", confidence_level=args.confidence_level,
         minimum_detectable_effect=args.mde, power=args.power, decision_rule=args.decision_rule,
-        model_name=args.model_name or "",
+        model_name=args.model_name or "", sequential_tau=args.sequential_tau,
+        sequential_tuning=args.sequential_tuning, srm_threshold=args.srm_threshold,
+        multiple_testing=args.multiple_testing, prior_mean=args.prior_mean,
+        prior_sd=args.prior_sd,
     )
     emit(args, _data(test), lambda: _show(test))
 
@@ -252,6 +255,18 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     q.add_argument("--power", type=float, default=0.8)
     q.add_argument("--decision-rule", default="fixed_horizon", choices=["fixed_horizon", "sequential"])
     q.add_argument("--model-name", help="model the sidecars route on (default: the control's)")
+    q.add_argument("--sequential-tuning", type=float, default=5000.0,
+                   help="requests (all arms) at which the sequential test is tightest")
+    q.add_argument("--sequential-tau", type=float,
+                   help="fixed absolute mSPRT mixing scale (default: scaled to the data)")
+    q.add_argument("--srm-threshold", type=float, default=0.001,
+                   help="sample-ratio mismatch alarm below this p-value")
+    q.add_argument("--multiple-testing", default="holm",
+                   choices=["holm", "benjamini_hochberg"])
+    q.add_argument("--prior-mean", type=float, default=0.0,
+                   help="Bayesian prior mean of the relative effect (0.02 = +2%%)")
+    q.add_argument("--prior-sd", type=float, default=0.0,
+                   help="Bayesian prior sd of the relative effect (0: flat prior)")
 
     q = add("list", cmd_list, "list tests")
     q.add_argument("--status", choices=["draft", "running", "paused", "stopped", "concluded"])
