@@ -112,3 +112,51 @@ def test_status_of_an_embedded_store(tmp_path, capsys: pytest.CaptureFixture[str
     code, out, _ = run(capsys, "status", "--target", str(tmp_path / "store"))
     assert code == 0
     assert out.count("  none") == 3
+
+
+def _running_test(store: str, control: int, treatment: int, success_rate: float = 0.5) -> str:
+    with ABTestManager(store) as ab:
+        test = ab.create_test(
+            name="split check", description="", control_variant="fraud:v1",
+            treatment_variant="fraud:v2", traffic_split=0.5, created_by="ds@company.com",
+        )
+        ab.start_test(test.test_id)
+        records = []
+        for variant, n in (("control", control), ("treatment", treatment)):
+            wins = round(n * success_rate)
+            records += [{"variant": variant, "success": i < wins, "latency": 0.03}
+                        for i in range(n)]
+        ab.record_requests(test.test_id, records)
+    return test.test_id
+
+
+def test_status_names_the_sample_ratio_mismatch_that_stopped_a_test(
+    tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:  # type: ignore[no-untyped-def]
+    store = str(tmp_path / "store")
+    test_id = _running_test(store, control=900, treatment=100)
+
+    code, out, err = run(capsys, "status", "--target", store)
+    assert code == 0, err
+    [row] = [line for line in out.splitlines() if line.startswith(test_id)]
+    assert "stop (sample ratio mismatch p=" in row
+    # Not the comparison's p-value beside a verdict it did not decide.
+    assert "stop (p=" not in row
+
+    code, out, _ = run(capsys, "status", "--target", store, "--json")
+    [t] = json.loads(out)["tests"]
+    basis = t["analysis"]["decided_by"]
+    assert t["analysis"]["action"] == "stop" and basis["check"] == "sample_ratio_mismatch"
+    assert basis["p_value"] < 1e-6 and basis["p_value"] != t["analysis"]["p_value"]
+
+
+def test_status_says_a_fixed_horizon_test_waits_for_its_planned_size(
+    tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:  # type: ignore[no-untyped-def]
+    store = str(tmp_path / "store")
+    test_id = _running_test(store, control=50, treatment=50)
+
+    code, out, err = run(capsys, "status", "--target", store)
+    assert code == 0, err
+    [row] = [line for line in out.splitlines() if line.startswith(test_id)]
+    assert "keep_running (100 of " in row and "planned requests)" in row

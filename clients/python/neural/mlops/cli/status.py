@@ -116,6 +116,7 @@ def collect(target: str, token: str | None = None, model_prefix: str = "") -> di
                         "p_value": analysis.get("p_value"),
                         "action": rec.get("action"),
                         "reason": rec.get("reason"),
+                        "decided_by": decided_by(analysis),
                     }
                 except MLOpsError:
                     pass
@@ -190,6 +191,47 @@ def collect(target: str, token: str | None = None, model_prefix: str = "") -> di
     return result
 
 
+def decided_by(analysis: dict[str, Any]) -> dict[str, Any]:
+    """What settled the recommendation, in the order the analysis decides: a sample-ratio
+    mismatch stops any test whatever the comparison says; an arm without traffic or a
+    fixed-horizon test short of its planned size keeps running; otherwise the comparison
+    (the always-valid p-value under the sequential rule)."""
+    srm = analysis.get("srm") or {}
+    if srm.get("detected"):
+        return {"check": "sample_ratio_mismatch", "p_value": srm.get("p_value")}
+    counts = [int(v.get("n") or 0) for v in (analysis.get("variants") or {}).values()]
+    if len(counts) < 2 or min(counts) == 0:
+        return {"check": "no_traffic"}
+    if analysis.get("decision_rule") == "sequential":
+        return {"check": "sequential", "p_value": (analysis.get("sequential") or {}).get("p_value")}
+    power = analysis.get("power") or {}
+    if (power.get("progress") or 0.0) < 1.0:
+        return {"check": "sample_size", "observed": power.get("observed_total"),
+                "required": power.get("required_total")}
+    return {"check": "comparison", "p_value": analysis.get("p_value")}
+
+
+def _p(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3g}"
+
+
+def verdict_text(verdict: dict[str, Any] | None) -> str:
+    """``stop (sample ratio mismatch p=7.9e-16)``: the action and what decided it."""
+    if not verdict or not verdict.get("action"):
+        return "-"
+    basis = verdict.get("decided_by") or {}
+    check = basis.get("check")
+    why = {
+        "sample_ratio_mismatch": f"sample ratio mismatch p={_p(basis.get('p_value'))}",
+        "no_traffic": "an arm has no traffic yet",
+        "sequential": f"always-valid p={_p(basis.get('p_value'))}",
+        "sample_size": f"{basis.get('observed')} of {basis['required']} planned requests"
+        if basis.get("required") else "sample size not plannable yet",
+        "comparison": f"p={_p(basis.get('p_value'))}",
+    }.get(check or "")
+    return f"{verdict['action']} ({why})" if why else str(verdict["action"])
+
+
 def render(data: dict[str, Any]) -> None:
     unavailable = data["unavailable"]
 
@@ -225,11 +267,8 @@ def render(data: dict[str, Any]) -> None:
         for t in data["tests"]:
             split = " ".join(f"{k} {v:.0%}" for k, v in t["split"].items())
             reqs = " ".join(f"{k}={n}" for k, n in t["requests"].items()) or "-"
-            a = t["analysis"] or {}
-            verdict = a.get("action") or "-"
-            if a.get("p_value") is not None:
-                verdict += f" (p={a['p_value']:.3g})"
-            rows.append([t["test_id"], t["model"], t["status"], split, reqs, verdict])
+            rows.append([t["test_id"], t["model"], t["status"], split, reqs,
+                         verdict_text(t["analysis"])])
         print_table(["test", "model", "status", "split", "requests", "verdict"], rows)
     if header("DEPLOYMENTS", "deployments"):
         rows = []
