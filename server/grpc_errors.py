@@ -7,11 +7,12 @@ Every RPC of every servicer passes through :class:`DomainInterceptor`, which
   authenticated and authorized first (docs/security.md), and the actor is the principal;
 * bounds every request message (:func:`neural.mlops.v1.limits.check_message`) before
   any domain code runs, so one oversized request cannot stall the server;
-* maps :class:`MLOpsError` subclasses to their status code, with the offending field in
-  the ``x-neural-error-field`` trailer so the client can rebuild the same exception. A
-  message is cut to :data:`MAX_ERROR_MESSAGE` characters; an unexpected exception is
-  logged with its request id and answered with that id only, never with SQL, bound
-  parameters or server paths; a store that cannot be reached answers UNAVAILABLE.
+* maps :class:`MLOpsError` subclasses to their status code, with google.rpc.Status
+  details in ``grpc-status-details-bin`` (:func:`status_details`, docs/errors.md) from
+  which any client rebuilds the same exception. A message is cut to
+  :data:`MAX_ERROR_MESSAGE` characters; an unexpected exception is logged with its
+  request id and answered with that id only, never with SQL, bound parameters or server
+  paths; a store that cannot be reached answers UNAVAILABLE.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from typing import TYPE_CHECKING, Any
 import grpc
 import sqlalchemy.exc
 import structlog
+from google.rpc import error_details_pb2, status_pb2
 
-from neural.mlops.server.errors import InvalidArgument, MLOpsError
+from neural.mlops.server.errors import Internal, InvalidArgument, MLOpsError, Unavailable
 from neural.mlops.server.identity import (
     CallContext,
     current_call,
@@ -41,8 +43,10 @@ log = structlog.get_logger(__name__)
 
 USER_KEY = "x-neural-user"
 REQUEST_ID_KEY = "x-request-id"
-ERROR_FIELD_KEY = "x-neural-error-field"
+STATUS_DETAILS_KEY = "grpc-status-details-bin"
+ERROR_DOMAIN = "neural.mlops"
 MAX_ERROR_MESSAGE = 500
+MAX_ERROR_FIELD = 200
 
 
 def _metadata(context: grpc.aio.ServicerContext) -> dict[str, str]:
@@ -59,32 +63,63 @@ def _declared(md: dict[str, str], context: grpc.aio.ServicerContext) -> CallCont
     )
 
 
-async def _abort(context: grpc.aio.ServicerContext, exc: MLOpsError) -> None:
-    trailer = ((ERROR_FIELD_KEY, exc.field[:200]),) if exc.field else ()
+def status_details(exc: MLOpsError, request_id: str) -> status_pb2.Status:
+    """The google.rpc.Status a client decodes ``exc`` from: always an ``ErrorInfo``
+    (``reason``, domain :data:`ERROR_DOMAIN`, metadata ``request_id`` and ``field`` when
+    there is one); a ``BadRequest`` naming the field for INVALID_ARGUMENT; a
+    ``PreconditionFailure`` (type = reason, subject = field) for FAILED_PRECONDITION."""
+    code = grpc.StatusCode[exc.status]
     message = exc.message
     if len(message) > MAX_ERROR_MESSAGE:
         message = message[: MAX_ERROR_MESSAGE - 1] + "…"
-    await context.abort(grpc.StatusCode[exc.status], message, trailing_metadata=trailer)
+    field = (exc.field or "")[:MAX_ERROR_FIELD]
+    info = error_details_pb2.ErrorInfo(reason=exc.reason, domain=ERROR_DOMAIN,
+                                       metadata={"request_id": request_id})
+    if field:
+        info.metadata["field"] = field
+    status = status_pb2.Status(code=code.value[0], message=message)
+    status.details.add().Pack(info)
+    if field and code is grpc.StatusCode.INVALID_ARGUMENT:
+        violation = error_details_pb2.BadRequest.FieldViolation(
+            field=field, description=message, reason=exc.reason)
+        status.details.add().Pack(error_details_pb2.BadRequest(field_violations=[violation]))
+    if code is grpc.StatusCode.FAILED_PRECONDITION:
+        failed = error_details_pb2.PreconditionFailure.Violation(
+            type=exc.reason, subject=field, description=message)
+        status.details.add().Pack(error_details_pb2.PreconditionFailure(violations=[failed]))
+    return status
+
+
+def _request_id(context: grpc.aio.ServicerContext) -> str:
+    """The caller's x-request-id, else the one the call context generated."""
+    return _metadata(context).get(REQUEST_ID_KEY) or current_call().request_id
+
+
+async def _abort(context: grpc.aio.ServicerContext, exc: MLOpsError) -> None:
+    status = status_details(exc, _request_id(context))
+    await context.abort(grpc.StatusCode[exc.status], status.message,
+                        trailing_metadata=((STATUS_DETAILS_KEY, status.SerializeToString()),))
 
 
 async def _unexpected(context: grpc.aio.ServicerContext, exc: Exception) -> None:
     """The answer to a bug or an outage: the details go to the log, not to the caller."""
-    request_id = current_call().request_id
+    request_id = _request_id(context)
     if isinstance(exc, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError,
                         ConnectionError, TimeoutError)):
         log.warning("store unavailable", request_id=request_id, error=type(exc).__name__)
-        await context.abort(grpc.StatusCode.UNAVAILABLE,
-                            f"the store is unavailable; retry (request id {request_id})")
+        await _abort(context, Unavailable(
+            f"the store is unavailable; retry (request id {request_id})",
+            reason="STORE_UNAVAILABLE"))
     log.exception("unexpected error", request_id=request_id)
-    await context.abort(grpc.StatusCode.INTERNAL,
-                        f"internal error (request id {request_id}); see the server log")
+    await _abort(context, Internal(
+        f"internal error (request id {request_id}); see the server log"))
 
 
 def _bounded(msg: Any) -> None:
     try:
         check_message(msg)
     except LimitExceeded as exc:
-        raise InvalidArgument(str(exc), field=exc.field) from None
+        raise InvalidArgument(str(exc), field=exc.field, reason=exc.reason) from None
 
 
 Admit = Callable[[grpc.aio.ServicerContext, Any], Awaitable["tuple[CallContext, MessageCheck | None]"]]

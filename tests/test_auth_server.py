@@ -17,6 +17,7 @@ import pytest
 from support.databases import store_args
 from support.processes import ServerProcess, start_server
 from support.rpc import call, message, status
+from support.status import details
 
 from neural.mlops.server.auth.permissions import RULES
 from neural.mlops.server.auth.roles import PUBLIC, ROLES, SESSION
@@ -163,7 +164,7 @@ def test_four_eyes_between_two_principals(plane: Plane) -> None:
     with pytest.raises(grpc.RpcError) as imp:
         call(plane.channel, REG + "ApprovePromotion", as_bob, token=alice)
     assert imp.value.code() == DENIED
-    assert dict(imp.value.trailing_metadata())["x-neural-error-field"] == "approver"
+    assert details(imp.value).metadata["field"] == "approver"
 
     done = call(plane.channel, REG + "ApprovePromotion", approve, token=bob,
                 metadata=(("x-neural-user", "mallory"),))  # a declared name is ignored

@@ -17,6 +17,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from support.databases import execute_sql
 from support.processes import ServerProcess, start_server
+from support.status import details
 
 from neural.mlops.errors import DataLoss, NotFound
 from neural.mlops.registry import ModelRegistry
@@ -76,7 +77,7 @@ def test_status_codes_on_the_wire(server: ServerProcess) -> None:
         assert err.value.code() == code, err.value.details()
     with pytest.raises(grpc.RpcError) as err:
         s.RegisterModel(iter([meta("codes", "../2")]))
-    assert dict(err.value.trailing_metadata())["x-neural-error-field"] == "version"
+    assert details(err.value).field_violations == [("version", "INVALID_FIELD")]
 
 
 def test_upload_cut_off_half_way_leaves_no_row_and_no_file(server: ServerProcess) -> None:

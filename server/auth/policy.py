@@ -81,7 +81,8 @@ class Authorizer:
                 continue
             holders = [g for g in grants if perm in ROLES.get(g.role, ())]
             if not holders:
-                raise PermissionDenied(_denied(perm, method, principal, grants))
+                raise PermissionDenied(_denied(perm, method, principal, grants),
+                                       reason="PERMISSION_MISSING")
             if any(g.models == "*" for g in holders):
                 continue
             out.append(Decision(perm, tuple(sorted({g.models for g in holders}))))
@@ -106,13 +107,15 @@ class Authorizer:
             if not models:
                 raise PermissionDenied(
                     f"permission {d.permission!r} is held by {principal.name} only for models "
-                    f"{globs}, and {method} names no model (or an unknown one)"
+                    f"{globs}, and {method} names no model (or an unknown one)",
+                    reason="PERMISSION_MISSING",
                 )
             for model in models:
                 if not any(fnmatchcase(model, g) for g in d.globs):
                     raise PermissionDenied(
                         f"permission {d.permission!r} is held by {principal.name} only for "
-                        f"models {globs}, not for {model!r}"
+                        f"models {globs}, not for {model!r}",
+                        reason="PERMISSION_MISSING",
                     )
 
 
@@ -132,7 +135,7 @@ def bind_actors(rule: Rule, principal: Principal, request: Any) -> None:
             raise PermissionDenied(
                 f"{path} names {value!r}, but the call is authenticated as {me!r}: "
                 "an authenticated call acts only as its own principal",
-                field=path,
+                field=path, reason="IMPERSONATION",
             )
     for path in rule.namespaced:
         found = field_value(request, path)

@@ -92,7 +92,8 @@ async def check_gate(gate: RegistryGate | None, conn: AsyncConnection, spec: Val
                 f"{spec.name}:{spec.version} is in stage {stage.upper()}; a "
                 f"{spec.strategy.value} deployment needs it approved into "
                 f"{' or '.join(sorted(s.upper() for s in allowed))} "
-                "(or an override_reason, which is audited)"
+                "(or an override_reason, which is audited)",
+                reason="STAGE_GATE",
             )
         info["override_reason"] = spec.override
     return info

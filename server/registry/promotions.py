@@ -100,7 +100,8 @@ class Promotions:
             req = await self._decidable(ch.conn, name, version, request_id)
             if _same(approver, req.requested_by):
                 raise PermissionDenied(f"{approver} requested this promotion and may not "
-                                       "approve it (separation of duties)")
+                                       "approve it (separation of duties)",
+                                       field="approver", reason="SELF_APPROVAL")
             _require_reviewer(req, approver)
             if any(_same(vote.approver, approver) for vote in req.approvals):
                 raise FailedPrecondition(f"{approver} has already approved this request")
@@ -128,7 +129,8 @@ class Promotions:
             req = await self._decidable(ch.conn, name, version, request_id)
             if _same(rejector, req.requested_by):
                 raise PermissionDenied(f"{rejector} requested this promotion; the requester "
-                                       "cancels rather than rejects")
+                                       "cancels rather than rejects",
+                                       field="rejector", reason="SELF_APPROVAL")
             _require_reviewer(req, rejector)
             return await self._close(ch, req, PromotionStatus.REJECTED, rejector, comment,
                                      EventType.PROMOTION_REJECTED)
@@ -141,7 +143,8 @@ class Promotions:
             req = await self._decidable(ch.conn, name, version, request_id)
             if not _same(cancelled_by, req.requested_by):
                 raise PermissionDenied(
-                    f"only the requester ({req.requested_by}) may cancel this request"
+                    f"only the requester ({req.requested_by}) may cancel this request",
+                    field="cancelled_by", reason="NOT_THE_REQUESTER",
                 )
             return await self._close(ch, req, PromotionStatus.CANCELLED, cancelled_by, reason,
                                      EventType.PROMOTION_CANCELLED)
@@ -262,5 +265,6 @@ def _reviewers(reviewers: Sequence[str], requested_by: str, required_approvals: 
 def _require_reviewer(req: PromotionRequest, actor: str) -> None:
     if req.reviewers and not any(_same(actor, r) for r in req.reviewers):
         raise PermissionDenied(
-            f"{actor} is not a named reviewer of this request ({', '.join(req.reviewers)})"
+            f"{actor} is not a named reviewer of this request ({', '.join(req.reviewers)})",
+            reason="NOT_A_REVIEWER",
         )

@@ -31,7 +31,8 @@ class Stages:
         if target in GATED_STAGES:
             raise FailedPrecondition(
                 f"entering {target.value.upper()} needs an approved promotion request "
-                "(request_promotion, then approve_promotion by someone else)"
+                "(request_promotion, then approve_promotion by someone else)",
+                field="target_stage", reason="APPROVAL_REQUIRED",
             )
         async with self.db.change() as ch:
             row = await store.resolve(ch.conn, name, version)

@@ -5,6 +5,7 @@ const path = require('node:path');
 const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
 const assignment = require('./assignment');
+const { DOMAIN, statusFromMetadata } = require('./status');
 
 const PROTO_ROOT = process.env.NEURAL_MLOPS_PROTOS
   || path.resolve(__dirname, '..', '..', '..', 'protos');
@@ -29,15 +30,26 @@ function loadPackage(protoRoot = PROTO_ROOT) {
   return pkg;
 }
 
-/** A control-plane error: the gRPC status name, the message, and the offending field. */
+/**
+ * A control-plane error: the gRPC status name, the message, and from the google.rpc.Status
+ * details (docs/errors.md) the stable `reason`, the offending `field`, the `requestId`,
+ * and the BadRequest / PreconditionFailure entries. Without details (a proxy, a
+ * deadline) `reason` is the status name and `field` null.
+ */
 class MLOpsError extends Error {
   constructor(err) {
     super(err.details || err.message);
     this.name = 'MLOpsError';
     this.code = err.code;
     this.status = Object.keys(grpc.status).find((k) => grpc.status[k] === err.code) || 'UNKNOWN';
-    const field = err.metadata && err.metadata.get('x-neural-error-field');
-    this.field = field && field.length ? String(field[0]) : null;
+    const details = statusFromMetadata(err.metadata);
+    const ours = details && details.domain === DOMAIN ? details : null;
+    const violation = ours && ours.fieldViolations[0];
+    this.reason = (ours && ours.reason) || this.status;
+    this.field = (violation && violation.field) || (ours && ours.metadata.field) || null;
+    this.requestId = (ours && ours.metadata.request_id) || null;
+    this.fieldViolations = ours ? ours.fieldViolations : [];
+    this.preconditions = ours ? ours.preconditions : [];
   }
 }
 

@@ -1,4 +1,5 @@
-"""The exceptions every API raises, embedded or remote (one class per gRPC status)."""
+"""The exceptions every API raises, embedded or remote (one class per gRPC status; each
+has `.message`, `.field` and a stable `.reason`: docs/errors.md)."""
 
 from neural.mlops.server.errors import (
     AlreadyExists,

@@ -13,6 +13,8 @@ every string of every request message is bounded:
 * an element of a bulk field (:data:`REPEATED_LIMITS`) is at most
   :data:`MAX_BULK_ELEMENT_BYTES` encoded; its domain checks its fields as it ingests it;
 * a google.protobuf.Timestamp lies in its specified range (years 1-9999, valid nanos);
+* an enum field holds a value its enum declares (proto3 enums are open: an unknown number
+  survives parsing, and the domain would read it as "unset" or fail on it);
 * a whole message is at most :data:`MAX_MESSAGE_BYTES` on the wire (gRPC enforces it).
 
 Names, versions and ids (:data:`MAX_NAME`) and identities (:data:`MAX_IDENTITY`) are
@@ -58,11 +60,14 @@ STRING_LIMITS: dict[str, int] = {
 
 
 class LimitExceeded(ValueError):
-    """A request field over its bound; ``field`` is the dotted path inside the request."""
+    """A request field outside the contract; ``field`` is the dotted path inside the
+    request, ``reason`` the stable error reason (docs/errors.md): LIMIT_EXCEEDED,
+    TIMESTAMP_OUT_OF_RANGE or UNKNOWN_ENUM_VALUE."""
 
-    def __init__(self, message: str, field: str) -> None:
+    def __init__(self, message: str, field: str, reason: str = "LIMIT_EXCEEDED") -> None:
         super().__init__(message)
         self.field = field
+        self.reason = reason
 
 
 def check_message(msg: Message, _path: str = "") -> None:
@@ -86,6 +91,9 @@ def check_message(msg: Message, _path: str = "") -> None:
             elif fd.type == FieldDescriptor.TYPE_STRING:
                 for item in value:
                     _check_string(fd, item, path)
+            elif fd.type == FieldDescriptor.TYPE_ENUM:
+                for item in value:
+                    _check_enum(fd, item, path)
         elif fd.type == FieldDescriptor.TYPE_MESSAGE:
             if fd.message_type.full_name == "google.protobuf.Timestamp":
                 _check_timestamp(value, path)
@@ -93,6 +101,8 @@ def check_message(msg: Message, _path: str = "") -> None:
                 check_message(value, f"{path}.")
         elif fd.type == FieldDescriptor.TYPE_STRING:
             _check_string(fd, value, path)
+        elif fd.type == FieldDescriptor.TYPE_ENUM:
+            _check_enum(fd, value, path)
 
 
 def _check_bulk(items: list[Message], path: str) -> None:
@@ -117,14 +127,25 @@ def _check_map(fd: FieldDescriptor, value: object, path: str) -> None:
             check_message(item, f"{path}.")
         elif isinstance(item, str):
             _check_string(value_fd, item, path)
+        elif value_fd.type == FieldDescriptor.TYPE_ENUM:
+            _check_enum(value_fd, item, path)
 
 
 def _check_timestamp(ts: Message, path: str) -> None:
     """The range google.protobuf.Timestamp itself specifies (years 1-9999)."""
     if not MIN_TIMESTAMP_SECONDS <= ts.seconds <= MAX_TIMESTAMP_SECONDS:  # type: ignore[attr-defined]
-        raise LimitExceeded(f"{path} must lie between years 1 and 9999", path)
+        raise LimitExceeded(f"{path} must lie between years 1 and 9999", path,
+                            "TIMESTAMP_OUT_OF_RANGE")
     if not 0 <= ts.nanos <= 999_999_999:  # type: ignore[attr-defined]
-        raise LimitExceeded(f"{path}.nanos must be in [0, 999999999]", path)
+        raise LimitExceeded(f"{path}.nanos must be in [0, 999999999]", path,
+                            "TIMESTAMP_OUT_OF_RANGE")
+
+
+def _check_enum(fd: FieldDescriptor, value: int, path: str) -> None:
+    if value not in fd.enum_type.values_by_number:
+        raise LimitExceeded(
+            f"{path} = {value} is not a value of {fd.enum_type.name}", path, "UNKNOWN_ENUM_VALUE"
+        )
 
 
 def _check_string(fd: FieldDescriptor, value: str, path: str) -> None:

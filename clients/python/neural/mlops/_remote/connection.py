@@ -1,5 +1,6 @@
 """One control plane over grpc.aio: who is calling, deadlines, and the error mapping back
-to the domain's exceptions (same class, message and field as the server raised)."""
+to the domain's exceptions (same class, message, field and reason as the server raised,
+read from the google.rpc.Status details: docs/errors.md)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,18 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import grpc
+from google.protobuf.message import DecodeError
+from google.rpc import error_details_pb2, status_pb2
 
 from neural.mlops._channel import open_channel
 from neural.mlops._loop import LoopThread
 from neural.mlops.server.errors import BY_STATUS, MLOpsError, Unavailable
-from neural.mlops.server.grpc_errors import ERROR_FIELD_KEY, REQUEST_ID_KEY, USER_KEY
+from neural.mlops.server.grpc_errors import (
+    ERROR_DOMAIN,
+    REQUEST_ID_KEY,
+    STATUS_DETAILS_KEY,
+    USER_KEY,
+)
 
 T = TypeVar("T")
 
@@ -34,19 +42,47 @@ def calling_as(actor: str | None) -> Iterator[None]:
         _caller.reset(token)
 
 
-def error_from_rpc(err: grpc.RpcError) -> MLOpsError:
-    """Rebuild the domain exception the server raised (same class, message and field)."""
-    code = err.code() if hasattr(err, "code") else grpc.StatusCode.UNKNOWN
-    details = err.details() if hasattr(err, "details") else str(err)
-    field = None
+def _status(err: grpc.RpcError) -> status_pb2.Status | None:
     trailers = err.trailing_metadata() if hasattr(err, "trailing_metadata") else None
     for key, value in trailers or ():
-        if key == ERROR_FIELD_KEY:
-            field = value
+        if key == STATUS_DETAILS_KEY and isinstance(value, bytes):
+            try:
+                return status_pb2.Status.FromString(value)
+            except DecodeError:
+                return None
+    return None
+
+
+def _reason_and_field(status: status_pb2.Status | None) -> tuple[str | None, str | None]:
+    """The ErrorInfo's reason (ours only: another domain's reasons mean something else)
+    and the field a BadRequest or the ErrorInfo names."""
+    reason = field = None
+    for detail in status.details if status is not None else ():
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            if info.domain == ERROR_DOMAIN:
+                reason = info.reason or None
+                field = field or info.metadata.get("field") or None
+        elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            detail.Unpack(bad)
+            if bad.field_violations:
+                field = bad.field_violations[0].field or field
+    return reason, field
+
+
+def error_from_rpc(err: grpc.RpcError) -> MLOpsError:
+    """Rebuild the domain exception the server raised (same class, message, field and
+    reason); a status without our details (a proxy, a deadline) keeps the class's default
+    reason."""
+    code = err.code() if hasattr(err, "code") else grpc.StatusCode.UNKNOWN
+    details = err.details() if hasattr(err, "details") else str(err)
+    reason, field = _reason_and_field(_status(err))
     cls = BY_STATUS.get(code.name, MLOpsError)
     if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
         cls = Unavailable
-    return cls(details or code.name, field=field)
+    return cls(details or code.name, field=field, reason=reason)
 
 
 class RemoteConnection:
