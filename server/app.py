@@ -1,6 +1,6 @@
 """The control-plane process: a grpc.aio server over :class:`Services`.
 
-Standard health checking and server reflection are always on. SIGTERM drains in-flight
+Standard health checking and server reflection (v1 and v1alpha) are always on. SIGTERM drains in-flight
 calls for ``grace_seconds``, closes the store and exits 0.
 """
 
@@ -13,7 +13,6 @@ import signal
 import grpc
 import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from neural.mlops.server.audit.servicer import AuditServicer
 from neural.mlops.server.auth.guard import CallGuard
@@ -23,6 +22,7 @@ from neural.mlops.server.config import ServerConfig
 from neural.mlops.server.deployments.servicer import DeploymentServicer
 from neural.mlops.server.experiments.servicer import ExperimentServicer
 from neural.mlops.server.grpc_errors import DomainInterceptor
+from neural.mlops.server.reflection import enable_reflection
 from neural.mlops.server.registry.servicer import RegistryServicer
 from neural.mlops.server.routing.servicer import RoutingServicer
 from neural.mlops.server.services import Services
@@ -129,9 +129,7 @@ class ControlPlane:
         )
         names = add_servicers(self.server, self.services, methods)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        reflection.enable_server_reflection(
-            [*names, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server
-        )
+        enable_reflection(self.server, [*names, health.SERVICE_NAME])
         try:
             if credentials is None:
                 self.port = self.server.add_insecure_port(self.config.listen)
