@@ -138,13 +138,13 @@ def test_continuous_metric_sequence_covers_skewed_latency_at_a_90_10_split():
 
 
 def test_running_state_merges_in_any_order_and_reads_the_first_format():
-    a = Running().look(0.2, 0.01, (-0.01, 0.03))
-    b = Running().look(0.01, 0.02, (0.001, 0.04))
-    c = Running().look(0.5, -0.001, (-0.02, 0.02))
+    a = Running().look(0.2, 0.01, (-0.01, 0.03), 0.05)
+    b = Running().look(0.01, 0.02, (0.001, 0.04), 0.05)
+    c = Running().look(0.5, -0.001, (-0.02, 0.02), 0.05)
     assert a.merge(b).merge(c) == c.merge(a).merge(b) == a.merge(b).merge(b).merge(c)
     m = a.merge(b).merge(c)
-    assert (m.p_value, m.sign, m.low, m.high) == (0.01, 1, 0.001, 0.02)
-    assert m.direction == 1
+    assert (m.p_value, m.sign, m.low, m.high, m.decided) == (0.01, 1, 0.001, 0.02, 1)
+    assert m.direction == 1 and a.decided == 0
     legacy = VariantState.from_dict(0.003)
     assert legacy.primary.p_value == 0.003 and legacy.primary.low == -math.inf
     state = VariantState(m, {"latency": a})
@@ -174,18 +174,21 @@ def test_significant_at_one_look_and_flat_at_the_next_still_ships_treatment():
     assert "treatment is better" in rec.reason and "worse" not in rec.reason
 
 
-def test_contradicting_looks_keep_control_and_say_why():
-    state = {"treatment": VariantState(Running(0.001, 1, 0.01, 0.05))}
+def test_later_looks_that_contradict_the_decision_leave_it_but_say_so():
+    """Decided for treatment at an earlier look; now treatment looks worse: the first
+    conclusive look decided (as the sequential rule documents), and the reason warns."""
+    state = {"treatment": VariantState(Running(0.001, 1, 0.01, 0.05, decided=1))}
     rep = build_report(WEIGHTS, {"control": _vs(30000, 3300), "treatment": _vs(30000, 2700)},
                        control="control", config=SEQ, sequential_state=state)
     assert rep.top.sequential.confidence_sequence == (None, None)
-    assert rep.recommendation.action == "keep_control"
-    assert "disagree" in rep.recommendation.reason
+    assert rep.top.sequential.direction == 1
+    assert rep.recommendation.action == "ship_treatment"
+    assert "contradict" in rep.recommendation.reason
     assert any("empty" in w for w in rep.warnings)
 
 
 def test_another_confidence_level_uses_this_looks_interval_and_keeps_the_direction():
-    state = {"treatment": VariantState(Running(0.001, 1, 0.01, 0.05))}
+    state = {"treatment": VariantState(Running(0.001, 1, 0.01, 0.05, decided=1))}
     rep = build_report(WEIGHTS, {"control": _vs(30000, 3000), "treatment": _vs(30000, 3000)},
                        control="control", config=SEQ, confidence_level=0.9,
                        sequential_state=state)

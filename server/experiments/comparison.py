@@ -112,7 +112,8 @@ def _sequential(
     look's only, with a warning). ``direction`` says which side of 0 the evidence is on."""
     current = num(res.p_value)
     now = (num(res.ci_low), num(res.ci_high))
-    after = before.look(current, theta, now if look.same_level else None)
+    design_alpha = round(1.0 - look.cfg.confidence_level, 12)
+    after = before.look(current, theta, now if look.same_level else None, design_alpha)
     seen = current is not None or before != Running()
     p = after.p_value if seen else None
     interval = now
@@ -122,7 +123,8 @@ def _sequential(
             interval = (None, None)
             look.warnings.add(
                 f"the confidence sequence of the {what} ({look.label}) is empty: the looks "
-                "contradict each other (an effect that changes over time?)"
+                "contradict each other (an effect that changes over time?); a decision "
+                "taken at an earlier look stands, but investigate before acting on it"
             )
     elif not look.same_level and seen:
         look.warnings.add(

@@ -139,7 +139,8 @@ def _sequential_decision(
     """Decided once the always-valid p-value is <= alpha. The direction is the side of 0
     the intersected confidence sequence lies on (the evidence of every look), never this
     look's estimate alone: a test significant for treatment at one look and flat at the
-    next still ships treatment, with the interval that says so."""
+    next still ships treatment, with the interval that says so. The first conclusive
+    look decides; when later looks contradict it the reason says so."""
     seq = top.sequential
     p = seq.p_value if seq is not None else None
     alpha = 1 - cfg.confidence_level
@@ -149,14 +150,9 @@ def _sequential_decision(
             f"; confidence sequence [{cs[0]:.4g}, {cs[1]:.4g}]"
             if cs[0] is not None and cs[1] is not None else ""
         )
-        if seq.direction == 0:
-            return Recommendation(
-                Action.KEEP_CONTROL,
-                control_name,
-                f"always-valid p = {p:.3g}, but the looks disagree on the direction (the "
-                "intersected confidence sequence is empty: an effect that changes over "
-                f"time?); keep {control_name} and investigate",
-            )
+        if seq.running.empty:
+            interval = ("; later looks contradict the decision (the intersected confidence "
+                        "sequence is empty: an effect that changes over time?) - investigate")
         rec = _verdict(seq.direction > 0, control_name, treatment_name,
                        f"always-valid p = {p:.3g} <= {alpha:.3g}; ")
         return replace(rec, reason=rec.reason + interval)

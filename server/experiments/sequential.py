@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -172,35 +172,43 @@ def msprt_means(
 
 @dataclass(frozen=True, slots=True)
 class Running:
-    """What the looks so far leave for the next one, per comparison and metric.
+    """What the looks so far leave for the next, per comparison and metric.
 
     ``p_value`` is the smallest mixture p-value seen (the always-valid p-value), ``sign``
-    the sign of the estimate at the look that set it, ``low`` / ``high`` the
+    the sign of the estimate at the look that set it, ``decided`` the sign at the first
+    look whose p-value reached the test's alpha (0: none yet; a sequential test is
+    decided then, and later looks do not reverse it), ``low`` / ``high`` the
     intersection of the confidence sequences at the test's configured level (itself a
     valid confidence sequence, since each one covers at every look at once). Merging
     (:meth:`merge`) is commutative, associative and idempotent, so concurrent looks
-    saving their state in any order give the same stored value.
+    saving their state in any order give the same stored value (two concurrent looks
+    deciding opposite ways, which needs contradicting data, keep the stronger one's).
     """
 
     p_value: float = 1.0
     sign: int = 0
     low: float = -math.inf
     high: float = math.inf
+    decided: int = 0
 
     def merge(self, other: Running) -> Running:
         first = min(self, other, key=lambda r: (r.p_value, -abs(r.sign), r.sign))
+        second = other if first is self else self
         return Running(first.p_value, first.sign, max(self.low, other.low),
-                       min(self.high, other.high))
+                       min(self.high, other.high), first.decided or second.decided)
 
-    def look(self, p: float | None, theta: float | None, interval: tuple[float | None,
-             float | None] | None) -> Running:
-        """This state after one more look (``interval``: None to leave the bounds alone)."""
+    def look(self, p: float | None, theta: float | None,
+             interval: tuple[float | None, float | None] | None, alpha: float) -> Running:
+        """This state after one more look (``interval``: None to leave the bounds alone;
+        ``alpha``: the test's configured level, at which the test is decided)."""
         new = Running()
         if p is not None and theta is not None:
-            new = Running(p, int(np.sign(theta)))
+            sign = int(np.sign(theta))
+            new = Running(p, sign, decided=sign if p <= alpha else 0)
         if interval is not None and interval[0] is not None and interval[1] is not None:
-            new = Running(new.p_value, new.sign, interval[0], interval[1])
-        return self.merge(new)
+            new = replace(new, low=interval[0], high=interval[1])
+        # An earlier decision stands (merge alone would take the stronger look's).
+        return replace(self.merge(new), decided=self.decided or new.decided)
 
     @property
     def empty(self) -> bool:
@@ -210,14 +218,13 @@ class Running:
 
     @property
     def direction(self) -> int:
-        """+1 / -1 when the intersection excludes 0 on that side, else the sign at the
-        smallest p-value (the bounds are kept at the configured level only); 0 when the
-        looks contradict each other (empty intersection) or nothing was seen."""
-        if self.empty:
-            return 0
-        if self.low > 0:
+        """The side of 0 the evidence is on: the decided sign; else the side of 0 the
+        intersection lies on; else the sign at the smallest p-value (0: nothing seen)."""
+        if self.decided:
+            return self.decided
+        if self.low > 0 and not self.empty:
             return 1
-        if self.high < 0:
+        if self.high < 0 and not self.empty:
             return -1
         return self.sign
 
@@ -227,6 +234,7 @@ class Running:
             "sign": self.sign,
             "low": self.low if math.isfinite(self.low) else None,
             "high": self.high if math.isfinite(self.high) else None,
+            "decided": self.decided,
         }
 
     @classmethod
@@ -242,6 +250,7 @@ class Running:
             int(d.get("sign", 0)),
             -math.inf if low is None else float(low),
             math.inf if high is None else float(high),
+            int(d.get("decided", 0)),
         )
 
 
