@@ -20,8 +20,11 @@ describe the best one):
   ``confidence_interval`` (of the absolute difference).
 * ``metrics``: Welch t-tests for latency and every custom metric, and the two-proportion
   z-test of the error rate when errors were recorded (``p_value``, ``p_value_adjusted`` by
-  Holm across them, ``confidence_interval``, ``lift`` percent).
-* ``srm``, ``power``, ``sequential``, ``bayesian``, ``recommendation`` (``action``,
+  Holm or Benjamini-Hochberg across them, ``confidence_interval``, ``lift`` percent,
+  ``sequential``, ``bayesian`` {``absolute``, ``relative``}).
+* ``srm``, ``power``, ``sequential`` (always-valid p-value, confidence sequence
+  intersected over looks, direction), ``bayesian`` (Beta posteriors, and gbstats'
+  Gaussian effect model of the absolute and relative lift), ``recommendation`` (``action``,
   ``winner``, ``reason``, ``guardrails``: latency or error rate significantly worse),
   ``warnings``.
 """
