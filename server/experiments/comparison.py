@@ -47,7 +47,7 @@ class Look:
 
     @property
     def same_level(self) -> bool:
-        return abs(self.conf - self.cfg.confidence_level) < 1e-12
+        return bool(abs(self.conf - self.cfg.confidence_level) < 1e-12)
 
 
 def compare(c: VariantStats, t: VariantStats, look: Look) -> Comparison:

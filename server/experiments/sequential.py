@@ -77,7 +77,8 @@ class Mixture:
         """The mixing variance for an estimate of ``variance`` from ``n`` observations."""
         if self.tau is not None:
             return np.full(np.shape(variance), float(self.tau) ** 2)
-        return self.rho2 * variance * n
+        out: np.ndarray = self.rho2 * variance * n
+        return out
 
 
 @dataclass(frozen=True, slots=True)
