@@ -37,14 +37,16 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_databases() -> Iterator[None]:
-    """Drop the PostgreSQL databases a test created once it (and its fixtures) ended."""
+def _fresh_databases(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Drop the PostgreSQL databases of a test's own stores once it (and its fixtures)
+    ended; those of module-wide servers are dropped when the session ends."""
     if not databases.on_postgres():
         yield
         return
     mark = databases.postgres().mark()
     yield
-    databases.postgres().drop_since(mark)
+    test_dir = request.node.funcargs.get("tmp_path") if hasattr(request.node, "funcargs") else None
+    databases.postgres().drop_since(mark, test_dir)
 
 
 @pytest.fixture

@@ -131,16 +131,29 @@ class PostgresDatabases:
     def mark(self) -> int:
         return len(self.created)
 
-    def drop_since(self, mark: int) -> None:
+    def drop_since(self, mark: int, test_dir: Path | None) -> None:
+        """Drop the databases created since ``mark`` that belong to the test: fresh ones
+        and those of data dirs under ``test_dir`` (its tmp_path). A module's server on a
+        ``tmp_path_factory`` dir keeps its database until the session ends."""
+        owned = {v: k for k, v in self.by_dir.items()}
         with self._guard:
-            names, self.created = self.created[mark:], self.created[:mark]
-            for key in [k for k, v in self.by_dir.items() if v in names]:
-                del self.by_dir[key]
+            names = [
+                name for name in self.created[mark:]
+                if name not in owned or (test_dir is not None
+                                         and owned[name].is_relative_to(test_dir.resolve()))
+            ]
+            self.created = [name for name in self.created if name not in names]
+            for name in names:
+                self.by_dir.pop(owned.get(name, Path("/nonexistent")), None)
         for name in names:
             self._drop(name)
 
     def drop_all(self) -> None:
-        self.drop_since(0)
+        with self._guard:
+            names, self.created = self.created, []
+            self.by_dir.clear()
+        for name in names:
+            self._drop(name)
         if self._template_ready:
             self._drop(self.template)
 
