@@ -56,6 +56,11 @@ class ServerConfig:
     # or shadow's upstream must match (comma list; empty: any well-formed HOST:PORT).
     deploy_gate: str = GatePolicy.PRODUCTION.value
     allowed_upstreams: str = ""
+    # Audit (docs/audit.md): a file or folder outside the store that receives a copy of
+    # every signed checkpoint, and the seq of a broken chain the operator accepts at start
+    # (-1: none; a store whose chain is broken otherwise refuses every change).
+    audit_anchor: str = ""
+    acknowledge_broken_chain: int = -1
 
     @classmethod
     def load(cls, overrides: dict[str, Any], config_file: Path | None = None) -> ServerConfig:
@@ -77,6 +82,7 @@ class ServerConfig:
         cfg.auth_methods()  # an unknown method fails at load, not at the first call
         cfg.gate_policy()
         cfg.upstream_allow_list()
+        cfg.anchor_path()
         return cfg
 
     def auth_methods(self) -> frozenset[str]:
@@ -101,6 +107,19 @@ class ServerConfig:
     def upstream_allow_list(self) -> UpstreamAllowList:
         """Empty when no pattern is configured: every well-formed upstream is accepted."""
         return UpstreamAllowList(self.allowed_upstreams)
+
+    def anchor_path(self) -> Path | None:
+        """The audit anchor (a file, or a folder holding it); None when not configured."""
+        if not self.audit_anchor:
+            return None
+        path = Path(self.audit_anchor).expanduser()
+        if not (path.is_dir() or path.parent.is_dir()):
+            raise ValueError(f"audit_anchor: {path.parent} is not a folder")
+        return path
+
+    def acknowledged_seq(self) -> int | None:
+        """The seq of the broken audit chain the operator accepts, None when none."""
+        return None if self.acknowledge_broken_chain < 0 else self.acknowledge_broken_chain
 
     @property
     def authenticates(self) -> bool:

@@ -53,7 +53,9 @@ class Services:
         registry = RegistryService(db, data_dir, clock=clock)
         await registry.recover()
         routing = RoutingService(db, clock=clock)
-        audit = AuditService(db, data_dir, clock=clock)
+        audit = AuditService(db, data_dir, clock=clock, anchor=config.anchor_path())
+        # Before any caller can write: a broken chain refuses every change from here on.
+        await audit.check_at_open(config.acknowledged_seq())
         deployments = DeploymentService(db, clock=clock, registry=registry,
                                         gate_policy=config.gate_policy(),
                                         allowed_upstreams=config.upstream_allow_list(),

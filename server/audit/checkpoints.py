@@ -1,20 +1,24 @@
 """Signed checkpoints: statements, signed with the store's Ed25519 key, that event ``seq``
 of the chain had hash ``hash``.
 
-Each checkpoint is kept twice: in the database and in ``<data_dir>/audit/checkpoints.jsonl``
-outside it, so deleting checkpoints from the database shows up. A checkpoint's signature
-covers :data:`CHECKPOINT_CONTEXT` followed by the canonical JSON of its fields but the
-signature (:meth:`Checkpoint.message`).
+Each checkpoint is kept in the database, in ``<data_dir>/audit/checkpoints.jsonl`` outside
+it and, when the operator configures one, in an anchor outside the store
+(:mod:`neural.mlops.server.audit.anchor`), so deleting checkpoints shows up. A checkpoint's
+signature covers :data:`CHECKPOINT_CONTEXT` followed by the canonical JSON of its fields but
+the signature (:meth:`Checkpoint.message`).
+
+Kinds: ``periodic``, ``shutdown``, ``manual``, ``export``, ``rotation``, ``purge`` (the
+chain continues from it after the events up to it were deleted) and ``acknowledged``
+(an operator accepted a broken chain; verification continues from it).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -23,6 +27,9 @@ from neural.mlops.server.audit.hashchain import canonical_json
 from neural.mlops.server.audit.signing import Keyring, verify_signature
 from neural.mlops.server.clock import Clock, from_us, to_us
 from neural.mlops.server.storage import Database
+
+if TYPE_CHECKING:  # the anchor module builds on Checkpoint
+    from neural.mlops.server.audit.anchor import CheckpointFile
 
 CHECKPOINT_CONTEXT = b"neural-mlops-audit-checkpoint-v1\n"
 
@@ -34,7 +41,7 @@ class Checkpoint:
     seq: int
     hash: str
     created_us: int
-    kind: str  # periodic | export | purge | shutdown | manual | rotation
+    kind: str  # see the module docstring
     key_id: str
     signature: str
 
@@ -51,15 +58,22 @@ class Checkpoint:
 class CheckpointLedger:
     """Signs, stores and loads the checkpoints of one store.
 
+    ``files`` are the copies outside the database: the store's ``checkpoints.jsonl`` and,
+    when configured, the operator's anchor (:mod:`neural.mlops.server.audit.anchor`).
     ``lock`` is held by whoever verifies the chain up to its head and signs it (a
     checkpoint, a purge, a key rotation), so no two signers work from the same base."""
 
-    def __init__(self, db: Database, clock: Clock, keys: Keyring, log_path: Path) -> None:
+    def __init__(
+        self, db: Database, clock: Clock, keys: Keyring, files: Sequence[CheckpointFile]
+    ) -> None:
         self.db = db
         self.clock = clock
         self.keys = keys
-        self.log_path = log_path
+        self.files = list(files)
         self.lock = asyncio.Lock()
+        # The newest checkpoint this process signed or loaded: if it disappears while the
+        # process runs, checkpoints were deleted, whatever the files say.
+        self._newest: Checkpoint | None = None
 
     def sign(self, seq: int, hash_: str, kind: str) -> Checkpoint:
         key = self.keys.key
@@ -68,57 +82,58 @@ class CheckpointLedger:
         return cp
 
     async def insert(self, conn: AsyncConnection, cp: Checkpoint) -> None:
-        """Store ``cp`` in the caller's transaction; :meth:`append_to_file` after commit."""
+        """Store ``cp`` in the caller's transaction; :meth:`append_to_files` after commit."""
         await store.insert_checkpoint(conn, asdict(cp))
 
-    def append_to_file(self, cp: Checkpoint) -> None:
+    def append_to_files(self, cp: Checkpoint) -> None:
         # After the database commit: a crash in between leaves a checkpoint only in the
         # database, which verification accepts; the reverse would look like tampering.
-        line = (canonical_json(asdict(cp)) + "\n").encode()
-        fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        try:
-            os.write(fd, line)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        for file in self.files:
+            file.append(cp)
+        if self._newest is None or cp.seq >= self._newest.seq:
+            self._newest = cp
 
-    async def load(self) -> tuple[list[Checkpoint], list[str]]:
-        """Checkpoints from the database and the file, by seq, with any problem found: a
-        bad signature, an unknown key, or one in the file that the database lost."""
+    async def load(self) -> tuple[list[Checkpoint], list[tuple[int, str]]]:
+        """The checkpoints of the database and the files whose signature verifies, by seq,
+        and the problems found as (seq, why): a bad signature, an unknown key, a file line
+        that is no checkpoint (seq 0), one in a file that the database lost, or one this
+        process saw that is gone (deleted checkpoints). Problems up to the newest
+        ``acknowledged`` checkpoint are the broken past an operator accepted: not reported."""
         self.keys.refresh()
         async with self.db.read() as conn:
             db_cps = [Checkpoint(*row) for row in await store.checkpoint_rows(conn)]
-        file_cps, problems = self._read_file()
-        for source, cps in (("database", db_cps), (str(self.log_path), file_cps)):
-            problems += [self._signature_problem(cp, source) for cp in cps]
+        problems: list[tuple[int, str]] = []
+        found = [(cp, "database") for cp in db_cps]
         in_db = {cp.signature for cp in db_cps}
-        problems += [
-            f"signed checkpoint at seq {cp.seq} in {self.log_path.name} is missing "
-            "from the database (checkpoints deleted)"
-            for cp in file_cps if cp.signature not in in_db
-        ]
-        by_sig = {cp.signature: cp for cp in [*db_cps, *file_cps]}
-        ordered = sorted(by_sig.values(), key=lambda cp: (cp.seq, cp.created_us))
-        return ordered, [p for p in problems if p]
+        for file in self.files:
+            file_cps, unreadable = file.read()
+            problems += unreadable
+            found += [(cp, file.label) for cp in file_cps]
+            problems += [
+                (cp.seq, f"signed checkpoint at seq {cp.seq} in the {file.label} is missing "
+                         "from the database (checkpoints deleted)")
+                for cp in file_cps if cp.signature not in in_db
+            ]
+        valid: dict[str, Checkpoint] = {}
+        for cp, source in found:
+            why = self._signature_problem(cp, source)
+            if why:
+                problems.append((cp.seq, why))
+            else:
+                valid[cp.signature] = cp
+        ordered = sorted(valid.values(), key=lambda cp: (cp.seq, cp.created_us))
+        if self._newest is not None and self._newest.signature not in valid:
+            problems.append((self._newest.seq, f"signed checkpoint at seq {self._newest.seq}, "
+                                               "seen by this process, is gone (checkpoints deleted)"))
+        elif ordered:
+            self._newest = ordered[-1]
+        accepted = max((cp.seq for cp in ordered if cp.kind == "acknowledged"), default=-1)
+        kept = [(seq, why) for seq, why in problems if seq > accepted]
+        return ordered, sorted(kept, key=lambda problem: problem[0])
 
     async def checkpoints(self) -> list[Checkpoint]:
         """Every checkpoint found, by seq (:meth:`load` without the problems)."""
         return (await self.load())[0]
-
-    def _read_file(self) -> tuple[list[Checkpoint], list[str]]:
-        checkpoints: list[Checkpoint] = []
-        problems: list[str] = []
-        if not self.log_path.exists():
-            return checkpoints, problems
-        with open(self.log_path, encoding="utf-8") as fh:
-            for n, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    checkpoints.append(Checkpoint(**json.loads(line)))
-                except (ValueError, TypeError):
-                    problems.append(f"{self.log_path} line {n} is not a checkpoint")
-        return checkpoints, problems
 
     def _signature_problem(self, cp: Checkpoint, source: str) -> str:
         """Why ``cp`` does not verify, or "" when it does."""

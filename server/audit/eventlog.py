@@ -7,6 +7,7 @@ chain in the same transaction (:mod:`neural.mlops.server.audit.hashchain`).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from neural.mlops.server.audit import store
@@ -23,7 +24,7 @@ from neural.mlops.server.audit.events import (
     row_to_event,
 )
 from neural.mlops.server.audit.hashchain import canonical_json
-from neural.mlops.server.clock import from_us
+from neural.mlops.server.clock import from_us, to_us
 from neural.mlops.server.errors import InvalidArgument
 from neural.mlops.server.identity import current_call
 from neural.mlops.server.storage import Database
@@ -32,13 +33,24 @@ DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 10_000
 MAX_BATCH = 100_000
 MAX_DETAILS_BYTES = 64 * 1024
+MIN_US = to_us(datetime(1, 1, 1, tzinfo=UTC))
+MAX_US = to_us(datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC))
 # EventInput field -> the stored column that bounds it.
 _BOUNDED = {"resource_type": "resource_type", "resource_id": "resource_id",
             "action": "action", "user": "actor"}
 
 
+def check_time(us: int | None, field: str) -> None:
+    """Refuse a time outside years 1 to 9999 (µs since the epoch): a datetime cannot hold
+    it and the database's integers overflow near 2^63."""
+    if us is not None and not MIN_US <= us <= MAX_US:
+        raise InvalidArgument(f"{field} must lie between years 1 and 9999", field=field)
+
+
 def check_range(start_us: int | None, end_us: int | None) -> None:
-    """Refuse a time range that ends before it starts."""
+    """Refuse times outside years 1 to 9999 and a range that ends before it starts."""
+    check_time(start_us, "start_date")
+    check_time(end_us, "end_date")
     if start_us is not None and end_us is not None and end_us < start_us:
         raise InvalidArgument(
             f"end_date ({from_us(end_us).isoformat()}) is before start_date "
@@ -116,11 +128,12 @@ def _page_position(token: str) -> tuple[int, int] | None:
         return None
     try:
         ts_s, seq_s = token.split(".", 1)
-        return int(ts_s), int(seq_s)
+        ts, seq = int(ts_s), int(seq_s)
     except ValueError:
-        raise InvalidArgument(
-            "page_token is not one this server issued", field="page_token"
-        ) from None
+        ts = seq = -1
+    if not (MIN_US <= ts <= MAX_US and 0 <= seq < 2**62):
+        raise InvalidArgument("page_token is not one this server issued", field="page_token")
+    return ts, seq
 
 
 def _record(item: EventInput, authenticated: bool, principal: str) -> AuditRecord:

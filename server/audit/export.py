@@ -21,7 +21,6 @@ Layouts:
   the file beside it, ``<file>.seal`` (:func:`seal_path`): one JSON object of the seal's
   fields. Keep the two together; the verifier needs both.
 
-
 An export of a time range holds the contiguous run of the chain from the first event at
 or after the start to the last event at or before the end, so the run verifies on its own.
 """
@@ -108,7 +107,7 @@ def _json_event(r: Sequence[Any]) -> str:
         f'"event_type":{e(r[3])},"severity":{e(r[4])},"actor":{e(r[5])},'
         f'"resource_type":{e(r[6])},"resource_id":{e(r[7])},"action":{e(r[8])},'
         f'"details":{r[9]},"request_id":{e(r[10])},"peer":{e(r[11])},'
-        f'"prev_hash":{e(r[12])},"hash":{e(r[13])}}}'
+        f'"prev_hash":{e(r[12])},"hash":{e(r[13])},"hash_version":{int(r[14])}}}'
     )
 
 
@@ -170,7 +169,9 @@ class AtomicOutput:
             raise InvalidArgument(f"cannot write {self.path}: {parent} {why}", field=field)
         self.tmp = parent / f".{self.path.name}.{uuid.uuid4().hex[:8]}.partial"
         try:
-            self.fh: BinaryIO = open(self.tmp, "xb")  # noqa: SIM115 (closed in commit/abort)
+            # 0600 like the key: an export or archive holds the whole audit record.
+            fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            self.fh: BinaryIO = os.fdopen(fd, "wb")
         except OSError as exc:
             raise InvalidArgument(f"cannot write {self.path}: {exc.strerror}", field=field) from None
         self.bytes_written = 0
@@ -277,7 +278,6 @@ def _read_csv(path: Path) -> tuple[dict[str, Any] | None, Iterator[dict[str, Any
             fh.close()
             return None, iter(())
 
-
     def events() -> Iterator[dict[str, Any]]:
         with fh:
             reader = csv.DictReader(fh)
@@ -285,6 +285,8 @@ def _read_csv(path: Path) -> tuple[dict[str, Any] | None, Iterator[dict[str, Any
                 out: dict[str, Any] = dict(rec)
                 out["seq"] = int(rec["seq"])
                 out["ts_us"] = int(rec["ts_us"])
+                if rec.get("hash_version"):  # absent from exports made before 0012
+                    out["hash_version"] = int(rec["hash_version"])
                 yield out
 
     return seal, events()
@@ -326,6 +328,25 @@ def verify_export_file(
         return ChainVerification(valid=False, reason=f"not a readable export ({exc})")
     if not isinstance(seal, dict):
         return ChainVerification(valid=False, reason=_NO_SEAL[fmt].format(seal=seal_path(p)))
+    result = _check_sealed_run(seal, events)
+    result.key_id, result.signature_valid, result.notes = _check_seal_signature(
+        seal, public_key_pem)
+    if result.valid and result.signature_valid and seal.get("store_chain_verified") is False:
+        result.valid = False
+        result.reason = ("the store's audit chain did not verify when this export was made "
+                         "(run 'neural-mlops audit verify' on the store)")
+    if result.valid and not result.signature_valid:
+        result.valid = False
+        result.reason = (
+            "the seal's signature does not verify with "
+            + ("the given public key" if public_key_pem is not None else "the embedded key")
+            + " (the seal was altered or signed by another key)"
+        )
+    return result
+
+
+def _check_sealed_run(seal: dict[str, Any], events: Iterable[dict[str, Any]]) -> ChainVerification:
+    """The events of the file against each other and against the run the seal names."""
     try:
         first_seq = int(seal["first_seq"])
         last_seq = int(seal["last_seq"])
@@ -338,25 +359,31 @@ def verify_export_file(
             if not checker.feed(event):
                 break
     except (ValueError, KeyError, TypeError) as exc:
-        checker.failure = ("", checker.expected_seq, f"unreadable record after seq {checker.last_seq} ({exc})")
-    notes: list[str] = []
+        checker.failure = ("", checker.expected_seq,
+                           f"unreadable record after seq {checker.last_seq} ({exc})")
     result = checker.result()
-    if result.valid:
-        if count and (checker.checked != count or checker.last_seq != last_seq):
-            result.valid = False
-            result.first_bad_seq = checker.last_seq + 1
-            result.reason = (
-                f"the file ends at seq {checker.last_seq} ({checker.checked} events) but the "
-                f"seal covers {first_seq}..{last_seq} ({count} events): events were removed"
-            )
-        elif count and checker.prev_hash != seal.get("last_hash"):
-            result.valid = False
-            result.first_bad_seq = last_seq
-            result.reason = "the last event's hash differs from the sealed last_hash"
-        elif not count and checker.checked:
-            result.valid = False
-            result.reason = "the seal covers no events but the file holds some (events inserted)"
-    # The signature.
+    if not result.valid:
+        return result
+    bad_seq, why = 0, ""
+    if count and (checker.checked != count or checker.last_seq != last_seq):
+        bad_seq, why = checker.last_seq + 1, (
+            f"the file ends at seq {checker.last_seq} ({checker.checked} events) but the "
+            f"seal covers {first_seq}..{last_seq} ({count} events): events were removed")
+    elif count and checker.prev_hash != seal.get("last_hash"):
+        bad_seq, why = last_seq, "the last event's hash differs from the sealed last_hash"
+    elif not count and checker.checked:
+        why = "the seal covers no events but the file holds some (events inserted)"
+    if why:
+        result.valid, result.first_bad_seq, result.reason = False, bad_seq, why
+    return result
+
+
+def _check_seal_signature(
+    seal: dict[str, Any], public_key_pem: str | bytes | None
+) -> tuple[str, bool, list[str]]:
+    """(key id, whether the seal's signature verifies, notes) with the given key, else
+    the key embedded in the file."""
+    notes: list[str] = []
     try:
         if public_key_pem is not None:
             pub = load_public_key(public_key_pem)
@@ -371,23 +398,8 @@ def verify_export_file(
             pub, seal_message(seal), str(seal.get("signature", ""))
         )
     except Exception as exc:  # noqa: BLE001 (any unreadable key means: not verified)
-        key_id, sig_ok = "", False
-        notes.append(f"public key unusable: {exc}")
-    result.signature_valid = sig_ok
-    result.key_id = key_id
-    result.notes = notes
-    if result.valid and sig_ok and seal.get("store_chain_verified") is False:
-        result.valid = False
-        result.reason = ("the store's audit chain did not verify when this export was made "
-                         "(run 'neural-mlops audit verify' on the store)")
-    if result.valid and not sig_ok:
-        result.valid = False
-        result.reason = (
-            "the seal's signature does not verify with "
-            + ("the given public key" if public_key_pem is not None else "the embedded key")
-            + " (the seal was altered or signed by another key)"
-        )
-    return result
+        return "", False, [*notes, f"public key unusable: {exc}"]
+    return key_id, sig_ok, notes
 
 
 def iter_file_events(path: str | os.PathLike[str]) -> Iterable[dict[str, Any]]:

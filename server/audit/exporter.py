@@ -29,7 +29,7 @@ from neural.mlops.server.audit.export import (
 from neural.mlops.server.audit.notary import Notary
 from neural.mlops.server.audit.signing import Keyring
 from neural.mlops.server.clock import Clock, to_us
-from neural.mlops.server.errors import DataLoss, InvalidArgument
+from neural.mlops.server.errors import DataLoss, FailedPrecondition, InvalidArgument
 from neural.mlops.server.identity import current_call
 from neural.mlops.server.storage import Database
 
@@ -78,7 +78,7 @@ class Exporter:
         chain_ok = True
         try:
             await self.notary.checkpoint("export")
-        except DataLoss as exc:
+        except FailedPrecondition as exc:  # the chain is broken, or writes are refused
             chain_ok = False
             log.error("exporting an audit chain that does not verify", error=str(exc))
         async with self.db.read() as conn:

@@ -1,9 +1,9 @@
 """Signing the chain head: on demand, periodically, at shutdown, and around a key
 rotation.
 
-A head is signed only after the events since the last checkpoint verify, so a signature
-never covers a chain that was already broken. Periodic and shutdown checkpoints are
-skipped when nothing was appended since the last one.
+A head is signed only after the chain verifies (:meth:`Notary.checkpoint` says how much of
+it), so a signature never covers a chain that was already broken. Periodic and shutdown
+checkpoints are skipped when nothing was appended since the last one.
 """
 
 from __future__ import annotations
@@ -17,8 +17,7 @@ import structlog
 from neural.mlops.server import validation as v
 from neural.mlops.server.audit.checkpoints import Checkpoint, CheckpointLedger
 from neural.mlops.server.audit.events import EventSeverity, EventType
-from neural.mlops.server.audit.verification import ChainVerifier
-from neural.mlops.server.errors import DataLoss
+from neural.mlops.server.audit.verification import ChainBroken, ChainVerifier
 from neural.mlops.server.storage import Database
 
 log = structlog.get_logger(__name__)
@@ -54,29 +53,39 @@ class Notary:
         self._task: asyncio.Task[None] | None = None
 
     async def checkpoint(self, kind: str = "manual") -> Checkpoint | None:
-        """Sign the current chain head after verifying the events since the last
-        checkpoint; None when a routine checkpoint finds nothing new."""
+        """Sign the current chain head after verifying the chain; None when a routine
+        checkpoint finds nothing new. Routine (periodic, shutdown) checkpoints verify the
+        events since the newest checkpoint; the others (manual, export, rotation) verify
+        the whole chain as ``audit verify`` does. Raises :class:`ChainBroken` and signs
+        nothing when that verification fails."""
         async with self.ledger.lock:
             checkpoints, problems = await self.ledger.load()
             if problems:
-                raise DataLoss(f"refusing to sign the audit chain: {problems[0]}")
+                raise ChainBroken(*problems[0])
             base = checkpoints[-1] if checkpoints else None
             head_seq, head_hash = await self.verifier.head()
             unchanged = head_seq == 0 or (
                 base is not None and (base.seq, base.hash) == (head_seq, head_hash)
             )
-            if kind in ROUTINE_KINDS and unchanged:
-                return None
-            result = await self.verifier.verify_tail(base, head_seq, head_hash)
+            if kind in ROUTINE_KINDS:
+                if unchanged:
+                    return None
+                result = await self.verifier.verify_tail(base, head_seq, head_hash)
+            else:
+                result = await self.verifier.verify_chain()
             if not result.valid:
-                raise DataLoss(
-                    f"refusing to sign the audit chain: seq {result.first_bad_seq}: {result.reason}"
-                )
-            cp = self.ledger.sign(head_seq, head_hash, kind)
-            async with self.db.change(audited=False) as ch:
-                await self.ledger.insert(ch.conn, cp)
-            self.ledger.append_to_file(cp)
+                raise ChainBroken(result.first_bad_seq, result.reason)
+            cp = await self.sign(head_seq, head_hash, kind)
         log.info("audit checkpoint", seq=cp.seq, kind=kind, key_id=cp.key_id)
+        return cp
+
+    async def sign(self, seq: int, hash_: str, kind: str) -> Checkpoint:
+        """Sign (seq, hash) and keep the checkpoint everywhere; the caller holds the
+        ledger's lock and verified what it signs."""
+        cp = self.ledger.sign(seq, hash_, kind)
+        async with self.db.change(audited=False) as ch:
+            await self.ledger.insert(ch.conn, cp)
+        self.ledger.append_to_files(cp)
         return cp
 
     async def rotate_key(self, reason: str = "") -> KeyRotation:

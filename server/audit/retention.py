@@ -15,6 +15,7 @@ import structlog
 
 from neural.mlops.server.audit import store
 from neural.mlops.server.audit.checkpoints import Checkpoint, CheckpointLedger
+from neural.mlops.server.audit.eventlog import check_time
 from neural.mlops.server.audit.events import EventSeverity, EventType
 from neural.mlops.server.audit.exporter import Exporter, ExportResult
 from neural.mlops.server.audit.verification import ChainVerifier
@@ -23,6 +24,9 @@ from neural.mlops.server.errors import AlreadyExists, DataLoss, FailedPreconditi
 from neural.mlops.server.storage import Database
 
 log = structlog.get_logger(__name__)
+
+# Bytes of UTF-8: the file systems' 255 less what the temporary file adds to the name.
+MAX_ARCHIVE_NAME = 200
 
 
 @dataclass(slots=True)
@@ -58,6 +62,7 @@ class Retention:
         export, leaving a signed checkpoint that anchors the rest of the chain.
         ``archive_path`` names the archive file in the archive folder (default: one named
         after the range and the time)."""
+        check_time(before_us, "before")
         _check_archive_name(archive_path)
         verification = await self.verifier.verify_chain()
         if not verification.valid:
@@ -76,13 +81,18 @@ class Retention:
         exported = await self.exporter.to_file(
             archive, "jsonl", seq_range=(first, last), record=False
         )
-        deleted, cp = await self._delete(before_us, (first, last), exported)
+        try:
+            deleted, cp = await self._delete(before_us, (first, last), exported)
+        except BaseException:
+            # Nothing was deleted: the archive would be an orphan copy of live events.
+            Path(exported.path).unlink(missing_ok=True)
+            raise
         log.info("audit purged", before=from_us(before_us).isoformat(), count=deleted,
                  archive=exported.path)
         return PurgeResult(deleted, first, last, before_us, exported.path, cp)
 
     def _archive(self, first: int, last: int, name: str | None) -> Path:
-        self.archive_dir.mkdir(parents=True, exist_ok=True)
+        self.archive_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         if name is None:
             stamp = from_us(to_us(self.clock.now())).strftime("%Y%m%dT%H%M%SZ")
             return self.archive_dir / f"audit_{first:012d}-{last:012d}_{stamp}.jsonl"
@@ -116,14 +126,28 @@ class Retention:
                              "last_hash": last_hash, "archive": exported.path,
                              "archive_seal_signature": exported.seal["signature"]},
                 )
-            self.ledger.append_to_file(cp)
+            self.ledger.append_to_files(cp)
         return deleted, cp
 
 
 def _check_archive_name(name: str | None) -> None:
-    # A remote caller names a file; it cannot write elsewhere on the server.
-    if name is not None and (not name or Path(name).name != name or name.startswith(".")):
-        raise InvalidArgument(
-            "archive_path must be a file name; archives are kept in <data_dir>/audit/archive/",
-            field="archive_path",
-        )
+    """A remote caller names a file; it cannot write elsewhere on the server, nor name a
+    file the file system refuses (which would fail after the work, as UNKNOWN)."""
+    if name is None:
+        return
+    why = ""
+    if not name or Path(name).name != name or name.startswith("."):
+        why = "must be a file name; archives are kept in <data_dir>/audit/archive/"
+    elif any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
+        why = "must not contain control characters (NUL included)"
+    else:
+        try:
+            size = len(name.encode("utf-8"))
+        except UnicodeEncodeError:
+            size = -1
+        if size < 0:
+            why = "is not valid Unicode text"
+        elif size > MAX_ARCHIVE_NAME:
+            why = f"is longer than {MAX_ARCHIVE_NAME} bytes"
+    if why:
+        raise InvalidArgument(f"archive_path {why}", field="archive_path")

@@ -8,7 +8,11 @@ client both call this.
 * :mod:`~neural.mlops.server.audit.checkpoints` and
   :mod:`~neural.mlops.server.audit.notary`: signed checkpoints of the chain head, the
   periodic checkpoint loop and key rotation (:mod:`~neural.mlops.server.audit.signing`);
+* :mod:`~neural.mlops.server.audit.anchor`: the checkpoint files, the operator's anchor
+  outside the store and pinned hashes;
 * :mod:`~neural.mlops.server.audit.verification`: verifying the stored chain;
+* :mod:`~neural.mlops.server.audit.integrity`: the check when the store opens, refusing
+  writes on a broken chain until an operator acknowledges it;
 * :mod:`~neural.mlops.server.audit.exporter`: sealed exports;
 * :mod:`~neural.mlops.server.audit.retention`: purging old events into an archive;
 * :mod:`~neural.mlops.server.audit.compliance`: compliance reports;
@@ -21,10 +25,11 @@ chain in the same transaction (:mod:`neural.mlops.server.audit.hashchain`).
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from neural.mlops.server.audit.anchor import CheckpointFile, anchor_file
 from neural.mlops.server.audit.checkpoints import Checkpoint, CheckpointLedger
 from neural.mlops.server.audit.compliance import ComplianceReporter
 from neural.mlops.server.audit.config import AuditConfig
@@ -37,6 +42,7 @@ from neural.mlops.server.audit.events import (
     LoggedBatch,
 )
 from neural.mlops.server.audit.exporter import Exporter, ExportResult
+from neural.mlops.server.audit.integrity import Integrity
 from neural.mlops.server.audit.notary import KeyRotation, Notary, rotation_message
 from neural.mlops.server.audit.report import ComplianceReport, ReportInfo
 from neural.mlops.server.audit.retention import PurgeResult, Retention
@@ -71,7 +77,10 @@ class AuditService:
         clock: Clock | None = None,
         key_path: Path | None = None,
         checkpoint_interval: float | None = None,
+        anchor: str | os.PathLike[str] | None = None,
     ) -> None:
+        """``anchor``: a file or folder outside the store that receives a copy of every
+        checkpoint (:mod:`~neural.mlops.server.audit.anchor`)."""
         self.db = db
         self.clock: Clock = clock or SystemClock()
         self.data_dir = Path(data_dir)
@@ -79,13 +88,17 @@ class AuditService:
             self.data_dir, key_path=key_path, checkpoint_interval=checkpoint_interval
         )
         audit_dir = self.data_dir / "audit"
-        audit_dir.mkdir(parents=True, exist_ok=True)
+        audit_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.keys = Keyring(config.key_path)
         self.events = EventLog(db)
-        ledger = CheckpointLedger(db, self.clock, self.keys, audit_dir / "checkpoints.jsonl")
+        files = [CheckpointFile(audit_dir / "checkpoints.jsonl", "store's checkpoints.jsonl")]
+        if anchor:
+            files.append(anchor_file(anchor))
+        ledger = CheckpointLedger(db, self.clock, self.keys, files)
         self.ledger = ledger
-        self.verifier = ChainVerifier(db, ledger)
+        self.verifier = ChainVerifier(db, ledger, config.checkpoint_interval)
         self.notary = Notary(db, ledger, self.verifier, config.checkpoint_interval)
+        self.integrity = Integrity(db, ledger, self.verifier, self.notary)
         self.exporter = Exporter(db, self.clock, self.keys, self.notary)
         self.retention = Retention(db, self.clock, audit_dir / "archive", ledger=ledger,
                                    verifier=self.verifier, exporter=self.exporter)
@@ -104,8 +117,20 @@ class AuditService:
     @checkpoint_interval.setter
     def checkpoint_interval(self, seconds: float) -> None:
         self.notary.interval = seconds
+        self.verifier.interval = seconds  # the coverage rule assumes the same cadence
 
     # --- lifecycle ------------------------------------------------------------------
+
+    async def check_at_open(self, acknowledge: int | None = None) -> ChainVerification:
+        """The bounded chain check made when the store opens; a broken chain refuses every
+        change unless ``acknowledge`` names the seq where it breaks
+        (:mod:`~neural.mlops.server.audit.integrity`)."""
+        return await self.integrity.check_at_open(acknowledge)
+
+    async def acknowledge_broken_chain(self, seq: int, reason: str = "") -> Checkpoint:
+        """Accept the break at ``seq`` as an audited, signed acknowledgement and accept
+        writes again."""
+        return await self.integrity.acknowledge(seq, reason)
 
     async def start(self) -> None:
         """Start the periodic checkpoint loop (the server calls this)."""
@@ -139,9 +164,11 @@ class AuditService:
     # --- checkpoints and keys -----------------------------------------------------------
 
     async def checkpoint(self, kind: str = "manual") -> Checkpoint | None:
-        """Sign the current chain head after verifying the events since the last checkpoint.
-        Periodic and shutdown checkpoints are skipped when nothing was appended since the
-        last one."""
+        """Sign the current chain head after verifying the chain (periodic and shutdown:
+        the events since the newest checkpoint; the other kinds: all of it, as
+        :meth:`verify_chain`); a chain that does not verify raises ``ChainBroken``
+        (FAILED_PRECONDITION) and nothing is signed. Periodic and shutdown checkpoints are
+        skipped when nothing was appended since the last one."""
         return await self.notary.checkpoint(kind)
 
     async def list_checkpoints(self) -> list[Checkpoint]:
@@ -164,10 +191,11 @@ class AuditService:
 
     # --- verification, export, retention ----------------------------------------------
 
-    async def verify_chain(self) -> ChainVerification:
-        """Verify the whole stored chain against itself, its head record and every signed
-        checkpoint. Returns the first bad event and the reason."""
-        return await self.verifier.verify_chain()
+    async def verify_chain(self, pins: Mapping[int, str] | None = None) -> ChainVerification:
+        """Verify the whole stored chain against itself, its head record, every signed
+        checkpoint (database, file, anchor), the ``pins`` ({seq: hash}) and the coverage
+        rule. Returns the first bad event and the reason."""
+        return await self.verifier.verify_chain(pins)
 
     def export_stream(
         self,

@@ -97,6 +97,14 @@ async def chain_head(conn: AsyncConnection) -> tuple[int, str]:
     return int(row.seq), str(row.hash)
 
 
+async def time_span_after(conn: AsyncConnection, after: int) -> tuple[int, int]:
+    """(oldest, newest) ts_us of the events after seq ``after``; (0, 0) if none. Reads
+    only that run of the primary key."""
+    row = (await conn.execute(
+        sa.select(sa.func.min(_ev.ts_us), sa.func.max(_ev.ts_us)).where(_ev.seq > after))).one()
+    return (int(row[0]), int(row[1])) if row[0] is not None else (0, 0)
+
+
 async def hash_at(conn: AsyncConnection, seq: int) -> str | None:
     return (await conn.execute(sa.select(_ev.hash).where(_ev.seq == seq))).scalar()
 

@@ -66,6 +66,9 @@ class EmbeddedRuntime:
         from neural.mlops.server.services import Services
 
         self.services: Services = self.thread.run(Services.open(path))
+        # Periodic checkpoints as a control plane signs them: a long-lived embedded process
+        # keeps its events covered (docs/audit.md, the coverage rule).
+        self.thread.run(self.services.audit.start())
 
     @classmethod
     def for_path(cls, location: str | os.PathLike[str]) -> EmbeddedRuntime:

@@ -12,6 +12,7 @@ came from that store. Exit code 0 = valid, 7 = tampered or damaged.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -84,7 +85,22 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     add_common(v)
     v.add_argument("file", nargs="?", help="an export file: verified with no server")
     v.add_argument("--public-key", help="PEM file of the store's public key (pins the signer)")
+    v.add_argument("--anchor", metavar="PATH",
+                   help="the checkpoint anchor kept outside the store (serve --audit-anchor): "
+                   "every checkpoint in it must be in the store, its hash in the chain")
+    v.add_argument("--pin", action="append", default=[], metavar="SEQ:HASH",
+                   help="a hash the chain must have at SEQ, e.g. from an earlier "
+                   "'audit checkpoint' (repeatable)")
     v.set_defaults(handler=_verify)
+
+    a = cmds.add_parser("acknowledge",
+                        help="accept a broken chain on a store folder (control plane stopped) "
+                        "so it takes writes again; audited")
+    add_common(a)
+    a.add_argument("--seq", type=int, required=True, help="the seq where the chain is broken")
+    a.add_argument("--actor", required=True, help="who acknowledges (audited)")
+    a.add_argument("--reason", default="", help="why (audited)")
+    a.set_defaults(handler=_acknowledge)
 
     g = cmds.add_parser("purge", help="archive, then delete events older than a date")
     add_common(g)
@@ -184,14 +200,37 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _verify_store(args: argparse.Namespace) -> Any:
+    """The store's chain with the anchor and pins: a folder read-only, here; a control
+    plane's through its verification plus what a client can compare."""
+    from neural.mlops._channel import is_remote
+    from neural.mlops.server.audit.anchor import anchor_file, parse_pins, remote_problem
+    from neural.mlops.server.audit.readonly import verify_store
+
+    pins = parse_pins(args.pin)
+    if not is_remote(args.target):
+        return asyncio.run(verify_store(args.target, anchor=args.anchor, pins=pins))
+    logger = _logger(args)
+    result = logger.verify_chain()
+    if result.valid and (args.anchor or pins):
+        anchor = anchor_file(args.anchor) if args.anchor else None
+        seq, why = remote_problem(logger.list_checkpoints(), anchor, pins)
+        if why:
+            result.valid, result.first_bad_seq, result.reason = False, seq, why
+    return result
+
+
 def _verify(args: argparse.Namespace) -> int:
     if args.file:
         from neural.mlops.audit import verify_export
 
+        if args.anchor or args.pin:
+            raise InvalidArgument("--anchor and --pin check a store, not an export file",
+                                  field="anchor" if args.anchor else "pin")
         result = verify_export(args.file, args.public_key)
         source = args.file
     else:
-        result = _logger(args).verify_chain()
+        result = _verify_store(args)
         source = args.target
 
     def show() -> None:
@@ -211,6 +250,23 @@ def _verify(args: argparse.Namespace) -> int:
 
     emit(args, result, show)
     return 0 if result.valid else EXIT_INVALID_CHAIN
+
+
+def _acknowledge(args: argparse.Namespace) -> int:
+    from neural.mlops._channel import is_remote
+    from neural.mlops._runtime import EmbeddedRuntime
+
+    if is_remote(args.target):
+        raise InvalidArgument("acknowledge works on the store folder with the control plane "
+                              "stopped; or start it with serve --acknowledge-broken-chain SEQ",
+                              field="target")
+    runtime = EmbeddedRuntime.for_path(args.target)
+    cp = runtime.call(lambda s: s.audit.acknowledge_broken_chain(args.seq, args.reason),
+                      actor=args.actor)
+    emit(args, cp, lambda: print_record([
+        ("acknowledged", f"broken at seq {args.seq}"), ("checkpoint", f"seq {cp.seq}"),
+        ("kind", cp.kind), ("key_id", cp.key_id)]))
+    return 0
 
 
 def _purge(args: argparse.Namespace) -> int:

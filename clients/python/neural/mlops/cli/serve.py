@@ -25,6 +25,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="HOST:PORT pattern (* and ? wildcards) a deployment's or shadow's "
                    "upstream must match; repeatable or a comma list (default: any well-formed "
                    "HOST:PORT, each sidecar enforcing its own list)")
+    au = p.add_argument_group("audit trail (docs/audit.md)")
+    au.add_argument("--audit-anchor", metavar="PATH",
+                    help="file, or folder, outside the store that receives a copy of every "
+                    "signed checkpoint (env NEURAL_MLOPS_AUDIT_ANCHOR)")
+    au.add_argument("--acknowledge-broken-chain", type=int, metavar="SEQ",
+                    help="start on a store whose audit chain is broken at SEQ, recording the "
+                    "acknowledgement (without it such a store refuses every change)")
     a = p.add_argument_group("authentication and TLS (docs/security.md)")
     a.add_argument("--auth", help="comma list of none|token|oidc|mtls (default none)")
     a.add_argument("--insecure", action="store_true", default=None,
@@ -77,6 +84,8 @@ def _config(args: argparse.Namespace) -> ServerConfig:
             "grace_seconds": args.grace_seconds,
             "deploy_gate": args.deploy_gate,
             "allowed_upstreams": ",".join(args.allowed_upstream) if args.allowed_upstream else None,
+            "audit_anchor": args.audit_anchor,
+            "acknowledge_broken_chain": args.acknowledge_broken_chain,
             **{name: getattr(args, name) for name in AUTH_FLAGS},
         },
         args.config,
