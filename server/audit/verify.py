@@ -9,7 +9,12 @@ does not fit, naming it and saying why:
 * ``prev_hash`` differs from the previous event's hash: an event was **inserted**,
   **deleted** or **reordered** and the numbering was patched up;
 * a signed checkpoint names a different hash for this ``seq``: the chain was
-  **rewritten** (hashes recomputed), which only the Ed25519 checkpoints can reveal.
+  **rewritten** (hashes recomputed), which only the Ed25519 checkpoints can reveal;
+* a version 1 event follows a version 2 event: versions only grow along a chain, so the
+  event was written by something other than the control plane.
+
+Each event is hashed with its own ``hash_version``
+(:mod:`neural.mlops.server.audit.hashchain`).
 """
 
 from __future__ import annotations
@@ -19,7 +24,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from neural.mlops.server.audit.hashchain import GENESIS, canonical_json, event_hash, stored_hash
+from neural.mlops.server.audit.hashchain import (
+    GENESIS,
+    canonical_details,
+    event_hash,
+    hash_version,
+    stored_hash,
+)
 
 
 @dataclass(slots=True)
@@ -49,11 +60,11 @@ class ChainVerification:
         return self.valid
 
 
-def details_text(details: Any) -> tuple[str, Any]:
+def details_text(details: Any, version: int) -> tuple[str, Any]:
     """(text to hash, parsed object) for details given as stored text or as an object."""
     if isinstance(details, str):
         return details, None
-    return canonical_json(details), details
+    return canonical_details(details, version), details
 
 
 class ChainChecker:
@@ -72,6 +83,7 @@ class ChainChecker:
         self.checked = 0
         self.checkpoints_checked = 0
         self.first_seq = 0
+        self.version = 1  # the highest hash version seen so far
         self.failure: tuple[str, int, str] | None = None  # (event_id, seq, reason)
 
     def _fail(self, row: Mapping[str, Any], reason: str) -> bool:
@@ -95,7 +107,12 @@ class ChainChecker:
                 "(an event was inserted, deleted or reordered)",
             )
         try:
-            text, parsed = details_text(row["details"])
+            version = hash_version(row)
+            if version < self.version:
+                return self._fail(row, f"hash version {version} after version {self.version} "
+                                       "(versions only grow: the event was not written by "
+                                       "the control plane)")
+            text, parsed = details_text(row["details"], version)
             computed = stored_hash(row, text)
             if computed != row.get("hash"):
                 # Stored text that is valid but not canonical JSON still hashes by content.
@@ -117,6 +134,7 @@ class ChainChecker:
         if not self.first_seq:
             self.first_seq = seq
         self.prev_hash = row["hash"]
+        self.version = version
         self.expected_seq = seq + 1
         self.checked += 1
         return True

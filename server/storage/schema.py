@@ -32,6 +32,8 @@ audit_events = sa.Table(
     sa.Column("peer", sa.String(128), nullable=False),
     sa.Column("prev_hash", sa.String(64), nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
+    # How ``hash`` was computed (audit/hashchain.py): 1 before 0012, 2 (RFC 8785) since.
+    sa.Column("hash_version", sa.SmallInteger, nullable=False, server_default="1"),
     # Queries return newest first, ordered by (ts_us, seq): each index ends with those two
     # columns so a filtered, paginated query reads only the page it returns (0005_audit).
     sa.Index("ix_audit_events_ts_seq", "ts_us", "seq"),
