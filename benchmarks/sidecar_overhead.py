@@ -14,10 +14,11 @@ ModelInfer, a fresh x-user-id per call) against:
   (c0) the same dropping metadata both ways (not a usable proxy; shows what the
       metadata costs),
   (d) the sidecar with an A/B test (hash assignment + model_version rewrite) and metric
-      batches flowing to a control plane,
+      batches flowing to a control plane; x-neural-variant in the trailers (the default),
   (e) (d) plus 100 % shadow traffic to a second demo model,
-  (d') (d) with x-neural-variant in trailing instead of initial metadata (grpc.aio sends
-      initial metadata in a core batch of its own; trailers ride with the status).
+  (d') (d) with --variant-header initial: x-neural-variant in the initial metadata
+      (grpc.aio sends initial metadata in a core batch of its own; trailers ride with the
+      status).
 Every round measures each target once, in turn, and ``--repeats`` rounds are run; the
 table shows medians, the ratios are medians of the ratios within a round. Columns: p50/p99
 added latency over (a), throughput relative to (a), CPU microseconds per request of the
@@ -69,7 +70,7 @@ C = "(c) grpc.aio pass-through"
 C0 = "(c0) (c) dropping metadata"
 D = "(d) sidecar A/B + metrics"
 E = "(e) (d) + 100% shadow"
-DT = "(d') (d), variant in trailers"
+DT = "(d') (d), variant in initial metadata"
 
 
 def _request() -> bytes:
@@ -332,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
             lambda: start_sidecar(
                 model.address, cp_e.address, "--shadow-queue", "10000", "--shadow-in-flight", "64"
             ),
-            lambda: start_sidecar(model.address, cp_d.address, "--variant-header", "trailing"),
+            lambda: start_sidecar(model.address, cp_d.address, "--variant-header", "initial"),
         )
         procs += [sidecar_d, sidecar_e, sidecar_t]
         for s in (sidecar_d, sidecar_e, sidecar_t):
@@ -443,7 +444,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"added p50 {spread(D, C0, conc, added_p50)}"
             )
             print(
-                f"            (d') header in trailers: CPU (d')/(c) = {spread(DT, C, conc, cpu)}, "
+                f"            (d') header in initial metadata: CPU (d')/(c) = "
+                f"{spread(DT, C, conc, cpu)}, "
                 f"added p50 {spread(DT, C, conc, added_p50)}"
             )
             if nginx is not None:

@@ -55,9 +55,9 @@ class SidecarConfig:
     upstream: str = "127.0.0.1:8001"
     control_plane: str = ""  # "" = plain proxy, no routing table
     routing_key_header: str = "x-user-id"
-    # Where x-neural-variant goes: "initial" metadata (the contract; one extra core batch
-    # per call), "trailing" metadata (free) or "off".
-    variant_header: str = "initial"
+    # Where x-neural-variant goes: "trailing" metadata (the default: free, it rides on the
+    # status), "initial" metadata (before the body; one extra core batch per call) or "off".
+    variant_header: str = "trailing"
     metrics_port: int = -1  # -1 = no Prometheus endpoint; 0 = any free port
     metrics_host: str = "127.0.0.1"  # loopback like every other listener; 0.0.0.0 on request
     flush_interval: float = 1.0

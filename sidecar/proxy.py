@@ -4,8 +4,9 @@ ModelInfer is the only call the sidecar looks into, and only at the wire level
 (:mod:`neural.mlops.sidecar.wire`): read ``model_name``, pick the variant, rewrite
 ``model_name``/``model_version`` when the variant asks for it, forward with the caller's
 metadata and remaining deadline on the upstream's one channel, and return the upstream's
-bytes, status, initial and trailing metadata unchanged, plus ``x-neural-variant`` in the initial
-metadata. Every other method (the rest of OIP, Triton's streaming and repository calls,
+bytes, status, initial and trailing metadata unchanged, plus ``x-neural-variant`` in the
+trailing metadata (free: it rides on the status), or in the initial metadata with
+``variant_header="initial"`` (one more core batch per call). Every other method (the rest of OIP, Triton's streaming and repository calls,
 anything else) is forwarded untouched.
 """
 
@@ -66,7 +67,7 @@ class Proxy(grpc.GenericRpcHandler):
         mirror: Mirror | None,
         *,
         routing_key_header: str = "x-user-id",
-        variant_header: str = "initial",
+        variant_header: str = "trailing",
     ) -> None:
         if variant_header not in ("initial", "trailing", "off"):
             raise ValueError(f"variant_header: {variant_header!r} is not initial, trailing or off")
@@ -170,7 +171,7 @@ class Proxy(grpc.GenericRpcHandler):
                     await header
                 seconds = _perf() - t0
                 code = exc.code()
-                slot.record(code.name, seconds)
+                slot.record(code.name, seconds, key)
                 if route is not None and route.shadows and self.mirror is not None:
                     self._mirror(route.shadows, request, fwd, None, seconds, request_id)
                 trailing = _forwardable(exc.trailing_metadata() or ())
@@ -198,12 +199,12 @@ class Proxy(grpc.GenericRpcHandler):
             if trailing or moved:
                 custom = _custom_metrics(trailing) if trailing else None
                 if custom:
-                    slot.record_custom(custom)
+                    slot.record_custom(custom, key)
                 fwd_trailing = _forwardable(trailing) + moved
                 if variant_name and self.variant_header == "trailing":
                     fwd_trailing += ((VARIANT_HEADER, variant_name),)
                 context.set_trailing_metadata(fwd_trailing)
-            slot.record(None, seconds)
+            slot.record(None, seconds, key)
             if variant_name:
                 if route.shadows and self.mirror is not None:
                     self._mirror(route.shadows, request, fwd, answer, seconds, request_id)

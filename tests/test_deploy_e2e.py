@@ -72,7 +72,7 @@ class Traffic:
                     call = stub(req, metadata=(("x-user-id", f"u{rng.randrange(10**9)}"),), timeout=10)
                     try:
                         resp = await call
-                        md = dict(await call.initial_metadata())
+                        md = dict(await call.trailing_metadata())
                         self.results.append((time.monotonic(), "OK", md.get("x-neural-variant", ""),
                                              resp.model_version))
                     except grpc.aio.AioRpcError as err:

@@ -112,7 +112,7 @@ async def _call_many(
             async with sem:
                 call = stub(req, metadata=md + tuple(extra_md), timeout=30)
                 resp = await call
-                variant = dict(await call.initial_metadata()).get("x-neural-variant", "")
+                variant = dict(await call.trailing_metadata()).get("x-neural-variant", "")
                 out[i] = (resp.model_version, variant)
 
         await asyncio.gather(*(one(i, u) for i, u in enumerate(users)))
@@ -338,7 +338,7 @@ def test_a_variant_can_live_on_another_upstream(stack) -> None:  # noqa: ANN001
                         request([1.0], model="mm"), metadata=(("x-user-id", f"u{i}"),), timeout=10
                     )
                     resp = await call
-                    variant = dict(await call.initial_metadata())["x-neural-variant"]
+                    variant = dict(await call.trailing_metadata())["x-neural-variant"]
                     value = float(np.frombuffer(resp.raw_output_contents[0], "<f4")[0])
                     seen.setdefault(variant, set()).add(value)
             return seen
@@ -355,10 +355,11 @@ def test_a_variant_can_live_on_another_upstream(stack) -> None:  # noqa: ANN001
 def test_upstream_initial_metadata_reaches_the_caller_with_the_variant_header(
     tmp_path: Path,
 ) -> None:
-    """A model server that sends initial metadata of its own keeps it through the sidecar:
-    on pass-through calls, on unrouted models and, next to x-neural-variant, on routed
-    ModelInfer (the first answer from such an upstream carries it in its trailers, since
-    the header went out before the upstream answered; every later one in its headers)."""
+    """With --variant-header initial, a model server that sends initial metadata of its
+    own keeps it through the sidecar: on pass-through calls, on unrouted models and, next
+    to x-neural-variant, on routed ModelInfer (the first answer from such an upstream
+    carries it in its trailers, since the header went out before the upstream answered;
+    every later one in its headers)."""
     routes = tmp_path / "routes.json"
     write_routes(routes, [EXPERIMENT])
     cp, model, other = start_all(
@@ -366,8 +367,8 @@ def test_upstream_initial_metadata_reaches_the_caller_with_the_variant_header(
         lambda: start_demo("m", "--header", "x-served-by=demo-1"),
         lambda: start_demo("plain", "--header", "x-served-by=demo-2"),
     )
-    sidecar = start_sidecar(model.address, cp.address)
-    plain = start_sidecar(other.address, None)
+    sidecar = start_sidecar(model.address, cp.address, "--variant-header", "initial")
+    plain = start_sidecar(other.address, None, "--variant-header", "initial")
     try:
         _wait_version(sidecar, lambda v: v >= 1)
 
@@ -400,4 +401,49 @@ def test_upstream_initial_metadata_reaches_the_caller_with_the_variant_header(
         asyncio.run(run())
     finally:
         for p in (plain, sidecar, other, model, cp):
+            p.stop()
+
+
+@pytest.mark.parametrize("mode", ["trailing", "initial"])
+def test_the_variant_header_goes_where_the_mode_says(tmp_path: Path, mode: str) -> None:
+    """x-neural-variant is in the trailing metadata by default, in the initial metadata
+    with --variant-header initial: on every routed answer, naming the variant the response's
+    model_version belongs to, and on an upstream's error. The upstream's own headers reach
+    the caller's initial metadata either way (in trailing mode from the first call on)."""
+    routes = tmp_path / "routes.json"
+    write_routes(routes, [EXPERIMENT])
+    cp, model = start_all(
+        lambda: start_control_plane(tmp_path / "cp", routes),
+        lambda: start_demo("m", "--header", "x-served-by=demo-1"),
+    )
+    flags = ("--variant-header", mode) if mode == "initial" else ()
+    sidecar = start_sidecar(model.address, cp.address, *flags)
+    here, elsewhere = ("initial", "trailing") if mode == "initial" else ("trailing", "initial")
+    version_of = {v["name"]: v["model_version"] for v in EXPERIMENT["variants"]}
+    try:
+        _wait_version(sidecar, lambda v: v >= 1)
+
+        async def run() -> None:
+            async with grpc.aio.insecure_channel(sidecar.address) as ch:
+                stub = infer_stub(ch)
+                for i in range(6):
+                    call = stub(request(), metadata=(("x-user-id", f"u{i}"),), timeout=10)
+                    resp = await call
+                    md = {"initial": dict(await call.initial_metadata()),
+                          "trailing": dict(await call.trailing_metadata())}
+                    assert version_of[md[here]["x-neural-variant"]] == resp.model_version
+                    assert "x-neural-variant" not in md[elsewhere]
+                    if mode == "trailing":
+                        assert md["initial"]["x-served-by"] == "demo-1"
+                model.stop()
+                with pytest.raises(grpc.aio.AioRpcError) as err:
+                    await stub(request(), metadata=(("x-user-id", "u0"),), timeout=10)
+                assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+                md = {"initial": dict(err.value.initial_metadata() or ()),
+                      "trailing": dict(err.value.trailing_metadata() or ())}
+                assert md[here]["x-neural-variant"] in version_of
+
+        asyncio.run(run())
+    finally:
+        for p in (sidecar, model, cp):
             p.stop()

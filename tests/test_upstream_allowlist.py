@@ -193,7 +193,7 @@ async def _infer(address: str, n: int, model: str = "m",
             c = stub(request([1.0, 2.0], model=model),
                      metadata=(("x-user-id", f"u{i}"), *metadata))
             resp = await c
-            md = dict(await c.initial_metadata())
+            md = dict(await c.trailing_metadata())
             out.append((resp.model_version, md.get("x-neural-variant", "")))
     return out
 

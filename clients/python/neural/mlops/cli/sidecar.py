@@ -37,7 +37,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument(
         "--variant-header",
         choices=["initial", "trailing", "off"],
-        help="where the response names its variant (x-neural-variant; default initial metadata)",
+        help="where the response names its variant (x-neural-variant): trailing metadata "
+        "(default), initial metadata (before the body, ~40-75 µs more per call; "
+        "sidecar/README.md) or off",
     )
     p.add_argument(
         "--metrics-port", type=int, help="serve /metrics and /healthz on this port (0 = any)"
