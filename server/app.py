@@ -26,6 +26,7 @@ from neural.mlops.server.reflection import enable_reflection
 from neural.mlops.server.registry.servicer import RegistryServicer
 from neural.mlops.server.routing.servicer import RoutingServicer
 from neural.mlops.server.services import Services
+from neural.mlops.server.storage import StoreWatch
 from neural.mlops.server.tls import server_credentials
 from neural.mlops.v1 import (
     audit_pb2,
@@ -102,6 +103,7 @@ class ControlPlane:
         self.services: Services | None = None
         self.server: grpc.aio.Server | None = None
         self.health = health.aio.HealthServicer()
+        self.store_watch: StoreWatch | None = None
         self.port = 0
 
     async def start(self) -> None:
@@ -143,10 +145,17 @@ class ControlPlane:
                           "or not available on this machine")
         await self.server.start()
         await self.services.start_background()
-        serving = health_pb2.HealthCheckResponse.SERVING
-        await self.health.set("", serving)
-        for name in names:
-            await self.health.set(name, serving)
+        await self._set_health(True, names)
+        # NOT_SERVING while the database cannot be reached, SERVING again when it is back.
+        self.store_watch = StoreWatch(self.services.db,
+                                      lambda up: self._set_health(up, names))
+        self.store_watch.start()
+
+    async def _set_health(self, serving: bool, names: list[str]) -> None:
+        status = health_pb2.HealthCheckResponse.SERVING if serving \
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        for name in ("", *names):
+            await self.health.set(name, status)
 
     @property
     def address(self) -> str:
@@ -154,6 +163,8 @@ class ControlPlane:
         return f"{host}:{self.port}"
 
     async def stop(self) -> None:
+        if self.store_watch is not None:
+            await self.store_watch.stop()
         await self.health.enter_graceful_shutdown()
         if self.server is not None:
             await self.server.stop(self.config.grace_seconds)

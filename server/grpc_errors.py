@@ -22,7 +22,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import grpc
-import sqlalchemy.exc
 import structlog
 from google.rpc import error_details_pb2, status_pb2
 
@@ -34,6 +33,7 @@ from neural.mlops.server.identity import (
     reset_call,
     set_call,
 )
+from neural.mlops.server.storage import is_outage
 from neural.mlops.v1.limits import LimitExceeded, check_message
 
 if TYPE_CHECKING:
@@ -104,8 +104,7 @@ async def _abort(context: grpc.aio.ServicerContext, exc: MLOpsError) -> None:
 async def _unexpected(context: grpc.aio.ServicerContext, exc: Exception) -> None:
     """The answer to a bug or an outage: the details go to the log, not to the caller."""
     request_id = _request_id(context)
-    if isinstance(exc, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError,
-                        ConnectionError, TimeoutError)):
+    if is_outage(exc):
         log.warning("store unavailable", request_id=request_id, error=type(exc).__name__)
         await _abort(context, Unavailable(
             f"the store is unavailable; retry (request id {request_id})",

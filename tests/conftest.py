@@ -32,21 +32,32 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    if databases.on_postgres():
-        databases.postgres().drop_all()
+    databases.postgres().drop_all()
 
 
 @pytest.fixture(autouse=True)
 def _fresh_databases(request: pytest.FixtureRequest) -> Iterator[None]:
     """Drop the PostgreSQL databases of a test's own stores once it (and its fixtures)
     ended; those of module-wide servers are dropped when the session ends."""
-    if not databases.on_postgres():
-        yield
-        return
-    mark = databases.postgres().mark()
+    pg = databases.postgres()
+    mark = pg.mark()
     yield
     test_dir = request.node.funcargs.get("tmp_path") if hasattr(request.node, "funcargs") else None
-    databases.postgres().drop_since(mark, test_dir)
+    pg.drop_since(mark, test_dir)
+
+
+@pytest.fixture
+def postgres_url(tmp_path: Path) -> str:
+    """A new, migrated, empty PostgreSQL database, whichever engine the suite runs on
+    (for tests that need PostgreSQL itself); skipped with one line when none answers,
+    outside CI."""
+    pg = databases.postgres()
+    why = pg.reachable()
+    if why:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL unreachable in CI: {why}")
+        pytest.skip(f"no PostgreSQL reachable ({why})")
+    return pg.for_dir(tmp_path / "postgres-store")
 
 
 @pytest.fixture

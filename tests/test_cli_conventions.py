@@ -3,7 +3,10 @@ that commands added later keep them too."""
 
 from __future__ import annotations
 
-from neural.mlops.cli import EXIT_CODES, build_parser
+import argparse
+from collections.abc import Iterator
+
+from neural.mlops.cli import EXIT_CODES, HelpFormatter, build_parser
 from neural.mlops.cli.completion import _walk, command_tree
 from neural.mlops.server.errors import ERROR_CLASSES
 
@@ -75,3 +78,44 @@ def test_exit_codes_are_distinct_per_kind_of_error() -> None:
         "PERMISSION_DENIED",
         "UNAVAILABLE",
     } <= set(EXIT_CODES)
+
+
+def _arguments() -> Iterator[tuple[str, argparse.Action]]:
+    """(command path, argument) for every argument of every sub-command, at any depth."""
+
+    def walk(parser: argparse.ArgumentParser, path: str) -> Iterator[tuple[str, argparse.Action]]:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, child in action.choices.items():
+                    yield from walk(child, f"{path} {name}")
+            elif not isinstance(action, (argparse._HelpAction, argparse._VersionAction)):
+                yield path, action
+
+    return walk(build_parser(), "neural-mlops")
+
+
+def _name(action: argparse.Action) -> str:
+    return "/".join(action.option_strings) or action.dest
+
+
+def test_every_option_and_argument_has_a_help_line() -> None:
+    missing = [
+        f"{path} {_name(a)}"
+        for path, a in _arguments()
+        if a.help is not argparse.SUPPRESS and not (a.help or "").strip()
+    ]
+    assert missing == [], f"{len(missing)} without help: {missing}"
+
+
+def test_every_option_with_a_default_shows_it_in_its_help() -> None:
+    formatter = HelpFormatter("neural-mlops")
+    hidden = []
+    for path, action in _arguments():
+        if not action.option_strings or action.help is argparse.SUPPRESS:
+            continue
+        if action.default in (None, False, [], "", argparse.SUPPRESS):
+            continue
+        text = formatter._expand_help(action)  # what --help prints for it
+        if "default" not in text:
+            hidden.append(f"{path} {_name(action)}")
+    assert hidden == []

@@ -129,19 +129,37 @@ class Database:
                              0o600))
         return await cls.open(sqlite_url(data_dir), **kwargs)
 
-    async def migrate(self) -> None:
-        """Apply every Alembic migration (all heads) that the database has not seen."""
+    async def migrate(self, *targets: str) -> None:
+        """Apply the Alembic migrations the database has not seen, up to ``targets``
+        (revisions; default: every head). A restore stops at the backup's revisions,
+        loads its rows, then migrates on to the heads."""
 
         def run(sync_conn: sa.Connection) -> None:
             cfg = Config()
             cfg.set_main_option("script_location", str(MIGRATIONS))
             cfg.attributes["connection"] = sync_conn
-            command.upgrade(cfg, "heads")
+            for target in targets or ("heads",):
+                command.upgrade(cfg, target)
 
         async with self._write_lock, self.engine.begin() as conn:
             if not self.is_sqlite:
                 await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(MIGRATE_LOCK)))
             await conn.run_sync(run)
+
+    async def ping(self) -> None:
+        """One round trip to the database; raises what :func:`is_outage` recognises when it
+        cannot be reached."""
+        async with self.engine.connect() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+
+    async def revisions(self) -> list[str]:
+        """The Alembic revisions the database is at (none for a new database)."""
+        async with self.read() as conn:
+            has_table = await conn.run_sync(lambda c: sa.inspect(c).has_table("alembic_version"))
+            if not has_table:
+                return []
+            rows = await conn.execute(sa.text("SELECT version_num FROM alembic_version"))
+            return sorted(row[0] for row in rows)
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -184,6 +202,25 @@ class Database:
                         )
         for callback in ch.after_commit:
             callback()
+
+
+# SQLSTATE classes of a database that cannot serve now: connection exceptions (08),
+# shutdown or start-up in progress (57P01-57P03), too many connections (53300).
+_OUTAGE_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300")
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether ``exc`` means the database cannot be reached now (the call may be retried)
+    rather than a bug: what the gRPC layer answers with UNAVAILABLE."""
+    if isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError | sa.exc.TimeoutError
+                  | ConnectionError | TimeoutError):
+        return True
+    if isinstance(exc, sa.exc.DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None) or ""
+        return str(code).startswith(_OUTAGE_SQLSTATES)
+    return False
 
 
 def _mark_auth(records: list[AuditRecord], ctx: CallContext) -> None:

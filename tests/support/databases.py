@@ -22,6 +22,9 @@ from typing import Any, TypeVar
 from sqlalchemy.engine import make_url
 
 ENV = "NEURAL_MLOPS_TEST_DATABASE_URL"
+# Tests that need PostgreSQL whatever the engine under test (store migration, outages)
+# use the test URL's server, else this one (the development and CI machines' own).
+LOCAL_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 T = TypeVar("T")
 
 # Every database a test session creates starts with this prefix and the session's pid, so a
@@ -54,6 +57,7 @@ class PostgresDatabases:
         self._counter = 0
         self._guard = threading.Lock()
         self._template_ready = False
+        self._unreachable: str | None = None
 
     def url(self, database: str) -> str:
         return self.base.set(database=database).render_as_string(hide_password=False)
@@ -74,12 +78,14 @@ class PostgresDatabases:
             await conn.close()
 
     def reachable(self) -> str:
-        """"" when the server answers, else why not."""
-        try:
-            _run(lambda: self._admin("SELECT 1"))
-        except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
-            return f"{type(exc).__name__}: {exc}"
-        return ""
+        """"" when the server answers, else why not (asked once per session)."""
+        if self._unreachable is None:
+            try:
+                _run(lambda: self._admin("SELECT 1"))
+                self._unreachable = ""
+            except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
+                self._unreachable = f"{type(exc).__name__}: {exc}"
+        return self._unreachable
 
     def _ensure_template(self) -> None:
         if self._template_ready:
@@ -177,7 +183,8 @@ _postgres: PostgresDatabases | None = None
 def postgres() -> PostgresDatabases:
     global _postgres
     if _postgres is None:
-        _postgres = PostgresDatabases(test_database_url())
+        url = test_database_url()
+        _postgres = PostgresDatabases(url if url.startswith("postgresql") else LOCAL_POSTGRES)
     return _postgres
 
 

@@ -17,8 +17,8 @@ def add_canary(ci: argparse._SubParsersAction) -> None:  # type: ignore[type-arg
     can = ci.add_parser(
         "canary", help="canary-deploy a version and watch it until promoted or rolled back"
     )
-    can.add_argument("--model", required=True)
-    can.add_argument("--version", required=True)
+    can.add_argument("--model", required=True, help="model name")
+    can.add_argument("--version", required=True, help="the version to roll out")
     can.add_argument(
         "--initial-percent",
         type=float,
@@ -34,7 +34,12 @@ def add_canary(ci: argparse._SubParsersAction) -> None:  # type: ignore[type-arg
     can.add_argument(
         "--analysis-interval", default="60s", help="health check period (default %(default)s)"
     )
-    can.add_argument("--error-rate-threshold", type=float, default=0.05)
+    can.add_argument(
+        "--error-rate-threshold",
+        type=float,
+        default=0.05,
+        help="roll back when the canary's error rate exceeds this fraction",
+    )
     can.add_argument(
         "--latency-multiplier",
         type=float,
@@ -47,8 +52,14 @@ def add_canary(ci: argparse._SubParsersAction) -> None:  # type: ignore[type-arg
         default=100,
         help="requests a step needs before it is judged (default %(default)s)",
     )
-    can.add_argument("--baseline-latency-p95", type=float, help="seconds")
-    can.add_argument("--baseline-error-rate", type=float)
+    can.add_argument(
+        "--baseline-latency-p95",
+        type=float,
+        help="seconds: the p95 --latency-multiplier applies to (default: no latency limit)",
+    )
+    can.add_argument(
+        "--baseline-error-rate", type=float, help="fraction, recorded with the deployment"
+    )
     can.add_argument(
         "--stable-version", help="version traffic falls back to (default: the previous one)"
     )

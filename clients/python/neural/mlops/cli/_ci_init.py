@@ -69,19 +69,40 @@ def add_init(ci: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         metavar="NAME",
         help="name of the CI secret holding the API token (default %(default)s)",
     )
-    init.add_argument("--python-version", default=d.python_version)
-    init.add_argument("--install-command", default=d.install_command)
-    init.add_argument("--test-command", default=d.test_command)
+    init.add_argument(
+        "--python-version", default=d.python_version, help="Python the pipeline's jobs run"
+    )
+    init.add_argument(
+        "--install-command",
+        default=d.install_command,
+        help="installs your project and neural-mlops in the job",
+    )
+    init.add_argument(
+        "--test-command", default=d.test_command, help="your tests, run before training"
+    )
     init.add_argument(
         "--train-command",
         default=d.train_command,
         help="must write --model-path and --metrics-file (default: %(default)s)",
     )
-    init.add_argument("--model-path", default=d.model_path)
-    init.add_argument("--metrics-file", default=d.metrics_file)
-    init.add_argument("--framework", default=d.framework)
+    init.add_argument(
+        "--model-path", default=d.model_path, help="the artifact the training command writes"
+    )
+    init.add_argument(
+        "--metrics-file",
+        default=d.metrics_file,
+        help="the training command's JSON object of metric: number (the gate reads it)",
+    )
+    init.add_argument(
+        "--framework", default=d.framework, help="recorded with the registered version"
+    )
     init.add_argument("--reviewer", action="append", default=[], help="promotion reviewer (repeat)")
-    init.add_argument("--canary-percent", type=float, default=d.canary_percent)
+    init.add_argument(
+        "--canary-percent",
+        type=float,
+        default=d.canary_percent,
+        help="share of traffic the canary starts at",
+    )
     init.add_argument(
         "--approval-timeout",
         default=f"{d.approval_timeout_minutes}m",

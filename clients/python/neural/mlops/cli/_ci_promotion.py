@@ -17,34 +17,43 @@ from neural.mlops.server.errors import FailedPrecondition
 def add_registry_steps(ci: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """The ``register``, ``request-promotion`` and ``wait-approval`` sub-commands."""
     reg = ci.add_parser("register", help="register the candidate with its evaluation metrics")
-    reg.add_argument("--model", required=True)
-    reg.add_argument("--version", required=True)
+    reg.add_argument("--model", required=True, help="model name")
+    reg.add_argument("--version", required=True, help="the candidate's version, e.g. the commit")
     reg.add_argument("--model-path", required=True, help="artifact file (or s3://, gs://... URI)")
     reg.add_argument("--metrics-file", type=Path, help="JSON object of metric: number")
-    reg.add_argument("--framework", default="")
+    reg.add_argument("--framework", default="", help="e.g. pytorch, sklearn (free text)")
     reg.add_argument("--created-by", required=True)
-    reg.add_argument("--tag", action="append", default=[])
-    reg.add_argument("--description", default="")
+    reg.add_argument("--tag", action="append", default=[], help="a tag (repeatable)")
+    reg.add_argument("--description", default="", help="free text shown with the version")
     add_token(reg)
     add_common(reg)
     reg.set_defaults(handler=cmd_register)
 
     req = ci.add_parser("request-promotion", help="ask the reviewers to promote the candidate")
-    req.add_argument("--model", required=True)
-    req.add_argument("--version", required=True)
-    req.add_argument("--stage", default="production", choices=["staging", "production"])
-    req.add_argument("--requested-by", required=True)
+    req.add_argument("--model", required=True, help="model name")
+    req.add_argument("--version", required=True, help="the version to promote")
+    req.add_argument(
+        "--stage", default="production", choices=["staging", "production"], help="target stage"
+    )
+    req.add_argument("--requested-by", required=True, help="who asks (may not approve it; audited)")
     req.add_argument("--reviewers", default="", help="comma-separated reviewers (empty: anyone)")
-    req.add_argument("--required-approvals", type=int, default=1)
-    req.add_argument("--justification", default="")
+    req.add_argument(
+        "--required-approvals", type=int, default=1, help="approvals needed before it moves"
+    )
+    req.add_argument("--justification", default="", help="why, shown to the reviewers")
     add_token(req)
     add_common(req)
     req.set_defaults(handler=cmd_request_promotion)
 
     wait = ci.add_parser("wait-approval", help="block until the promotion is decided")
-    wait.add_argument("--model", required=True)
-    wait.add_argument("--version", required=True)
-    wait.add_argument("--stage", default="production", choices=["staging", "production"])
+    wait.add_argument("--model", required=True, help="model name")
+    wait.add_argument("--version", required=True, help="the version awaiting approval")
+    wait.add_argument(
+        "--stage",
+        default="production",
+        choices=["staging", "production"],
+        help="the stage it was requested for",
+    )
     wait.add_argument(
         "--timeout", default="3h", help="give up after this long (default %(default)s)"
     )

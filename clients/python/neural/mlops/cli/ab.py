@@ -8,11 +8,13 @@
     neural-mlops ab record TEST_ID --file requests.jsonl      # one JSON object per line
     neural-mlops ab force TEST_ID qa-user treatment            # QA override
     neural-mlops ab conclude TEST_ID --winner treatment
+    neural-mlops ab covariates TEST_ID pre_period.csv         # unit id, covariate (CUPED)
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 from datetime import datetime
 from typing import Any
@@ -63,6 +65,23 @@ def _variants(values: list[str] | None) -> list[tuple[str, str, float]] | None:
     return out
 
 
+def _guardrails(values: list[str] | None) -> list[dict[str, Any]] | None:
+    """``METRIC[:DIRECTION[:TOLERANCE]]`` items (the API validates them)."""
+    if not values:
+        return None
+    out: list[dict[str, Any]] = []
+    for item in values:
+        metric, _, rest = item.partition(":")
+        direction, _, tolerance = rest.partition(":")
+        try:
+            out.append({"metric": metric, "direction": direction or None,
+                        "tolerance": float(tolerance or 0.0)})
+        except ValueError:
+            raise InvalidArgument(f"--guardrail tolerance is not a number: {item!r}",
+                                  field="guardrails") from None
+    return out
+
+
 def _data(test: Any) -> dict[str, Any]:
     """The test as JSON, with the derived seed fields (traffic_split, control/treatment refs)."""
     out: dict[str, Any] = jsonable(test)
@@ -96,7 +115,7 @@ def cmd_create(args: argparse.Namespace) -> None:
         model_name=args.model_name or "", sequential_tau=args.sequential_tau,
         sequential_tuning=args.sequential_tuning, srm_threshold=args.srm_threshold,
         multiple_testing=args.multiple_testing, prior_mean=args.prior_mean,
-        prior_sd=args.prior_sd,
+        prior_sd=args.prior_sd, guardrails=_guardrails(args.guardrail),
     )
     emit(args, _data(test), lambda: _show(test))
 
@@ -182,6 +201,39 @@ def cmd_record(args: argparse.Namespace) -> None:
     emit(args, {"recorded": 1}, lambda: print("recorded 1 request"))
 
 
+COVARIATES_PER_CALL = 100_000  # the API's bound per call
+
+
+def _covariates(path: str) -> dict[str, float]:
+    """Rows ``unit id, value`` of a CSV file; a first row whose value is not a number is a
+    header. A unit listed twice keeps its last value."""
+    out: dict[str, float] = {}
+    with open(path, encoding="utf-8", newline="") as fh:
+        for n, row in enumerate(csv.reader(fh), 1):
+            if not row or not any(cell.strip() for cell in row):
+                continue
+            if len(row) < 2:
+                raise InvalidArgument(f"{path}:{n}: expected 'unit id,value'", field="file")
+            unit, raw = row[0].strip(), row[1].strip()
+            try:
+                out[unit] = float(raw)
+            except ValueError:
+                if n == 1:
+                    continue  # the header
+                raise InvalidArgument(f"{path}:{n}: {raw!r} is not a number",
+                                      field="file") from None
+    return out
+
+
+def cmd_covariates(args: argparse.Namespace) -> None:
+    values = list(_covariates(args.file).items())
+    m = _manager(args)
+    total = 0
+    for i in range(0, len(values), COVARIATES_PER_CALL):
+        total += m.set_covariates(args.test_id, dict(values[i:i + COVARIATES_PER_CALL]))
+    emit(args, {"stored": total}, lambda: print(f"stored {total} covariates"))
+
+
 def _analysis_text(a: dict[str, Any]) -> None:
     names = list(a["variants"])
     print_table(
@@ -229,6 +281,9 @@ def cmd_analyze(args: argparse.Namespace) -> None:
         _analysis_text(a)
 
 
+_TEST_ID = "the test's id (ab list shows it)"
+
+
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("ab", help="A/B tests: create, run, assign, record and analyze")
     rs = p.add_subparsers(dest="ab_command", metavar="ACTION", required=True)
@@ -240,20 +295,26 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         return q
 
     q = add("create", cmd_create, "create a test (DRAFT)")
-    q.add_argument("--name", required=True)
-    q.add_argument("--description", default="")
+    q.add_argument("--name", required=True, help="a name people recognise the test by")
+    q.add_argument("--description", default="", help="free text: the hypothesis, the owner")
     q.add_argument("--control", help="control model ref NAME:VERSION")
     q.add_argument("--treatment", help="treatment model ref NAME:VERSION")
     q.add_argument("--split", type=float, help="treatment share (default 0.5)")
     q.add_argument("--variant", action="append",
                    help="NAME=MODEL:VERSION@WEIGHT, repeatable (instead of --control/--treatment; "
                         "one must be named control)")
-    q.add_argument("--strategy", default="hash_based", choices=["hash_based", "random", "round_robin"])
+    q.add_argument("--strategy", default="hash_based",
+                   choices=["hash_based", "random", "round_robin"],
+                   help="how units get a variant: hash_based keeps each user on one variant")
     q.add_argument("--created-by", default="")
-    q.add_argument("--confidence-level", type=float, default=0.95)
+    q.add_argument("--confidence-level", type=float, default=0.95,
+                   help="1 - alpha of the tests and intervals")
     q.add_argument("--mde", type=float, default=0.05, help="minimum detectable relative lift (0.05 = 5%%)")
-    q.add_argument("--power", type=float, default=0.8)
-    q.add_argument("--decision-rule", default="fixed_horizon", choices=["fixed_horizon", "sequential"])
+    q.add_argument("--power", type=float, default=0.8,
+                   help="chance to detect an effect of --mde (plans the sample size)")
+    q.add_argument("--decision-rule", default="fixed_horizon",
+                   choices=["fixed_horizon", "sequential"],
+                   help="fixed_horizon: decide at the planned size; sequential: safe to peek")
     q.add_argument("--model-name", help="model the sidecars route on (default: the control's)")
     q.add_argument("--sequential-tuning", type=float, default=5000.0,
                    help="requests (all arms) at which the sequential test is tightest")
@@ -262,62 +323,77 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     q.add_argument("--srm-threshold", type=float, default=0.001,
                    help="sample-ratio mismatch alarm below this p-value")
     q.add_argument("--multiple-testing", default="holm",
-                   choices=["holm", "benjamini_hochberg"])
+                   choices=["holm", "benjamini_hochberg"],
+                   help="correction across variants and metrics")
     q.add_argument("--prior-mean", type=float, default=0.0,
                    help="Bayesian prior mean of the relative effect (0.02 = +2%%)")
     q.add_argument("--prior-sd", type=float, default=0.0,
                    help="Bayesian prior sd of the relative effect (0: flat prior)")
+    q.add_argument("--guardrail", action="append",
+                   help="METRIC[:increase|decrease[:TOLERANCE]], repeatable: stop the test when "
+                        "the treatment is significantly worse on it (error_rate, latency_p95, ...)")
 
     q = add("list", cmd_list, "list tests")
-    q.add_argument("--status", choices=["draft", "running", "paused", "stopped", "concluded"])
+    q.add_argument("--status", choices=["draft", "running", "paused", "stopped", "concluded"],
+                   help="only tests in this state (default: all)")
 
     q = add("show", cmd_show, "show one test")
-    q.add_argument("test_id")
+    q.add_argument("test_id", help=_TEST_ID)
 
     for action, help in (("start", "start a draft test"), ("pause", "pause a running test"),
                          ("resume", "resume a paused test"), ("stop", "stop a test")):
         q = add(action, _lifecycle(action), help)
-        q.add_argument("test_id")
+        q.add_argument("test_id", help=_TEST_ID)
         q.add_argument("--actor")
         if action in ("pause", "stop"):
             q.add_argument("--reason", default="")
 
     q = add("conclude", cmd_conclude, "conclude with a winner (default: the recommendation)")
-    q.add_argument("test_id")
-    q.add_argument("--winner")
+    q.add_argument("test_id", help=_TEST_ID)
+    q.add_argument("--winner", help="the winning variant (default: the analysis' recommendation)")
     q.add_argument("--reason", default="")
     q.add_argument("--actor")
 
     q = add("split", cmd_split, "change the treatment share (only grows unless --explicit)")
-    q.add_argument("test_id")
-    q.add_argument("split", type=float)
-    q.add_argument("--explicit", action="store_true")
+    q.add_argument("test_id", help=_TEST_ID)
+    q.add_argument("split", type=float, help="the treatment's new share, 0..1")
+    q.add_argument("--explicit", action="store_true",
+                   help="allow shrinking a running test's share (moves users between variants)")
     q.add_argument("--reason", default="")
     q.add_argument("--actor")
 
     q = add("assign", cmd_assign, "print the variant of a unit")
-    q.add_argument("test_id")
-    q.add_argument("user_id", nargs="?")
+    q.add_argument("test_id", help=_TEST_ID)
+    q.add_argument("user_id", nargs="?",
+                   help="the unit (user, session...); without it a variant is drawn at random")
 
     q = add("force", cmd_force, "QA: pin a unit to a variant (or --clear the override)")
-    q.add_argument("test_id")
-    q.add_argument("user_id")
-    q.add_argument("variant", nargs="?")
-    q.add_argument("--clear", action="store_true")
+    q.add_argument("test_id", help=_TEST_ID)
+    q.add_argument("user_id", help="the unit to pin")
+    q.add_argument("variant", nargs="?", help="the variant it gets (not with --clear)")
+    q.add_argument("--clear", action="store_true", help="remove the unit's override")
 
     q = add("record", cmd_record, "record a request (or, with --outcome, a late outcome)")
-    q.add_argument("test_id")
+    q.add_argument("test_id", help=_TEST_ID)
     q.add_argument("--file", help="JSON lines, one request each (record_request's keyword names)")
-    q.add_argument("--variant")
-    q.add_argument("--user-id")
-    q.add_argument("--success", nargs="?", const="yes", choices=["yes", "no"])
+    q.add_argument("--variant", help="the variant that served it (default: from --user-id)")
+    q.add_argument("--user-id", help="the unit it was served to")
+    q.add_argument("--success", nargs="?", const="yes", choices=["yes", "no"],
+                   help="the outcome (bare --success: yes; default: not known)")
     q.add_argument("--latency", type=float, help="seconds")
     q.add_argument("--metric", action="append", help="NAME=VALUE, repeatable")
-    q.add_argument("--error", action="store_true")
+    q.add_argument("--error", action="store_true", help="the request failed")
     q.add_argument("--outcome", action="store_true", help="a late outcome credited by --user-id")
 
     q = add("analyze", cmd_analyze, "analyze a test")
-    q.add_argument("test_id")
-    q.add_argument("--confidence-level", type=float)
+    q.add_argument("test_id", help=_TEST_ID)
+    q.add_argument("--confidence-level", type=float,
+                   help="override the test's own for this analysis")
     q.add_argument("--since", help="only traffic from this ISO time on (e.g. 2026-01-01T00:00+00:00)")
     q.add_argument("--until", help="only traffic before this ISO time")
+
+    q = add("covariates", cmd_covariates,
+            "set each unit's pre-experiment covariate for CUPED from a CSV file")
+    q.add_argument("test_id", help=_TEST_ID)
+    q.add_argument("file", help="CSV rows 'unit id,value' (a header row is skipped); a unit's "
+                                "value replaces an earlier one")

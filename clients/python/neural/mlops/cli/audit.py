@@ -53,8 +53,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     q.add_argument("--severity", action="append", help="exact severity (repeatable)")
     q.add_argument("--min-severity", help="this severity and above")
     q.add_argument("--user", help="actor")
-    q.add_argument("--resource-type")
-    q.add_argument("--resource-id")
+    q.add_argument("--resource-type", help="e.g. model, deployment, ab_test, shadow")
+    q.add_argument("--resource-id", help="e.g. fraud:v2 (a model version's NAME:VERSION)")
     q.add_argument("--since", "--start", dest="start", help="from this date/time")
     q.add_argument("--until", "--end", dest="end", help="up to this date/time")
     q.add_argument("--text", help="substring of the details (case-insensitive)")
@@ -69,7 +69,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     r.add_argument("--end", help="period end (default: now)")
     r.add_argument("--id", dest="report_id", help="show a saved report instead")
     r.add_argument("--list", action="store_true", help="list saved reports")
-    r.add_argument("--format", default="markdown", choices=["markdown", "md", "html", "json"])
+    r.add_argument("--format", default="markdown", choices=["markdown", "md", "html", "json"],
+                   help="how the report is rendered")
     r.add_argument("--output", type=Path, help="write the rendering to this file")
     r.set_defaults(handler=_report)
 
@@ -77,8 +78,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     add_common(e)
     e.add_argument("output", help="file to write (where this command runs)")
     e.add_argument("--format", default=None, help="json | jsonl | csv (default: from the file name, else json)")
-    e.add_argument("--start")
-    e.add_argument("--end")
+    e.add_argument("--start", help="from this date/time (default: the first event)")
+    e.add_argument("--end", help="up to this date/time (default: the last event)")
     e.set_defaults(handler=_export)
 
     v = cmds.add_parser("verify", help="verify the store's chain, or an export FILE offline")

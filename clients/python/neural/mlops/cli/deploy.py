@@ -147,6 +147,9 @@ def _action(name: str) -> Any:
     return run
 
 
+_DEPLOYMENT_ID = "the deployment's id (deploy status lists them)"
+
+
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("deploy", help="canary, blue-green, direct and shadow rollouts")
     ds = p.add_subparsers(dest="deploy_command", metavar="ACTION", required=True)
@@ -158,8 +161,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         return q
 
     q = cmd("create", cmd_create, "start a rollout of MODEL VERSION")
-    q.add_argument("model")
-    q.add_argument("version")
+    q.add_argument("model", help="model name")
+    q.add_argument("version", help="the version to roll out (approved into PRODUCTION)")
     q.add_argument("--strategy", default="canary", choices=["canary", "blue_green", "direct", "shadow"],
                    help="how traffic moves to the new version")
     q.add_argument("--created-by", required=True, help="who starts the rollout (audited)")
@@ -187,12 +190,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     q.add_argument("--override-reason", default="", help="deploy without registry approval (audited)")
 
     q = cmd("status", cmd_status, "one deployment with its decision log, or a list")
-    q.add_argument("deployment_id", nargs="?")
-    q.add_argument("--model")
-    q.add_argument("--active", action="store_true")
+    q.add_argument("deployment_id", nargs="?",
+                   help="show this deployment and its decisions (default: list deployments)")
+    q.add_argument("--model", help="list only this model's deployments")
+    q.add_argument("--active", action="store_true", help="list only rollouts still running")
 
     q = cmd("watch", cmd_watch, "follow a rollout live until it ends")
-    q.add_argument("deployment_id")
+    q.add_argument("deployment_id", help=_DEPLOYMENT_ID)
     q.add_argument("--timeout", type=float, help="stop watching after this many seconds")
 
     for name, help in (("promote", "advance one step now (--full: complete at once)"),
@@ -201,8 +205,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                        ("abort", "stop and route back to the stable version"),
                        ("rollback", "route back to the stable version now")):
         q = cmd(name, _action(name), help)
-        q.add_argument("deployment_id")
+        q.add_argument("deployment_id", help=_DEPLOYMENT_ID)
         q.add_argument("--actor", default="", help="who does it (default: the caller)")
         q.add_argument("--reason", default="")
         if name == "promote":
-            q.add_argument("--full", action="store_true")
+            q.add_argument("--full", action="store_true", help="go to 100%% now")

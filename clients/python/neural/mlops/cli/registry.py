@@ -263,8 +263,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         q.add_argument("--page-token", default="")
 
     q = cmd("register", cmd_register, "register a model version")
-    q.add_argument("name")
-    q.add_argument("version")
+    q.add_argument("name", help="model name (created on its first version)")
+    q.add_argument("version", help="the new version, e.g. 1.2.0 (unique within the model)")
     q.add_argument("--model-path", help="artifact file to upload, or an s3:// gs:// file:// URI")
     q.add_argument("--framework", default="", help="e.g. pytorch, sklearn (free text)")
     q.add_argument("--created-by", required=True, help="who registers it (audited)")
@@ -273,7 +273,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     q.add_argument("--tag", action="append", help="a tag (repeat for several; default: none)")
     q.add_argument("--param", action="append", metavar="KEY=VALUE",
                    help="a training parameter (repeat for several; default: none)")
-    q.add_argument("--config", help="JSON object")
+    q.add_argument("--config", metavar="JSON",
+                   help="the training configuration, a JSON object (default: none)")
     q.add_argument("--description", default="", help="free text shown with the version")
     q.add_argument("--run-id", help="lineage: the training run's id (MLflow, W&B...)")
     q.add_argument("--source-uri", help="lineage: the training run's URI")
@@ -289,21 +290,21 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     for name in ("show", "get"):
         q = cmd(name, cmd_show, "show one version (VERSION or @alias) with its lineage")
-        q.add_argument("name")
-        q.add_argument("version")
+        q.add_argument("name", help="model name")
+        q.add_argument("version", help="VERSION, or @alias for the version an alias names")
 
     q = cmd("list", cmd_list, "list models, or the versions of one model")
-    q.add_argument("name", nargs="?")
-    q.add_argument("--prefix", default="")
-    q.add_argument("--stage")
+    q.add_argument("name", nargs="?", help="list this model's versions (default: list models)")
+    q.add_argument("--prefix", default="", help="only models whose name starts with this")
+    q.add_argument("--stage", help="only versions in this stage (with NAME; default: any)")
     paging(q)
 
     q = cmd("search", cmd_search,
             "search versions by name prefix, tag, stage, framework, metrics, lineage")
-    q.add_argument("--prefix", default="")
-    q.add_argument("--tag", action="append")
-    q.add_argument("--stage")
-    q.add_argument("--framework", default="")
+    q.add_argument("--prefix", default="", help="model name prefix")
+    q.add_argument("--tag", action="append", help="versions with this tag (repeatable: all)")
+    q.add_argument("--stage", help="versions in this stage (default: any)")
+    q.add_argument("--framework", default="", help="versions of this framework")
     q.add_argument("--where", action="append", metavar="'METRIC OP VALUE'",
                    help="e.g. 'accuracy >= 0.9' (repeatable)")
     q.add_argument("--filter", help="e.g. 'accuracy >= 0.9 and tag = fraud', "
@@ -311,57 +312,66 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     paging(q)
 
     q = cmd("request-promotion", cmd_request, "ask for a version to enter STAGING or PRODUCTION")
-    q.add_argument("name")
-    q.add_argument("version")
-    q.add_argument("--stage", default="production")
-    q.add_argument("--requested-by", required=True)
-    q.add_argument("--justification", default="")
-    q.add_argument("--reviewer", action="append")
-    q.add_argument("--required-approvals", type=int, default=1)
+    q.add_argument("name", help="model name")
+    q.add_argument("version", help="the version to promote")
+    q.add_argument("--stage", default="production", help="staging or production")
+    q.add_argument("--requested-by", required=True,
+                   help="who asks (may not approve it: four-eyes rule; audited)")
+    q.add_argument("--justification", default="", help="why, shown to the reviewers")
+    q.add_argument("--reviewer", action="append",
+                   help="who may approve (repeatable; default: anyone with the right)")
+    q.add_argument("--required-approvals", type=int, default=1,
+                   help="approvals needed before the version moves")
 
     for name, handler, who in (("approve", cmd_approve, "approver"), ("reject", cmd_reject, "rejector"),
                                ("cancel", cmd_cancel, "cancelled_by")):
         q = cmd(name, handler, f"{name} a pending promotion request")
-        q.add_argument("name")
-        q.add_argument("version")
-        q.add_argument(f"--{who.replace('_', '-')}", dest=who, required=True)
+        q.add_argument("name", help="model name")
+        q.add_argument("version", help="the version whose promotion is pending")
+        q.add_argument(f"--{who.replace('_', '-')}", dest=who, required=True,
+                       help=f"who does it (audited{'' if name == 'cancel' else '; not the requester'})")
         q.add_argument("--comment" if name != "cancel" else "--reason",
-                       dest="comment" if name != "cancel" else "reason", default="")
-        q.add_argument("--request-id", default="")
+                       dest="comment" if name != "cancel" else "reason", default="",
+                       help="a note for the record" if name != "cancel" else "why (audited)")
+        q.add_argument("--request-id", default="",
+                       help="which request, when the version has several pending "
+                       "(default: its only one)")
 
     q = cmd("pending", cmd_pending, "pending promotion requests")
     q.add_argument("--reviewer", default="", help="only what this person may approve")
-    q.add_argument("--name")
+    q.add_argument("--name", help="only requests for this model")
 
     q = cmd("compare", cmd_compare, "compare two versions' metrics, tags, params and lineage")
-    q.add_argument("name")
-    q.add_argument("version1")
-    q.add_argument("version2")
+    q.add_argument("name", help="model name")
+    q.add_argument("version1", help="the version compared against (the baseline)")
+    q.add_argument("version2", help="the version compared")
 
     q = cmd("download", cmd_download, "download a stored artifact, verifying its SHA-256")
-    q.add_argument("name")
-    q.add_argument("version")
-    q.add_argument("--output", "-o", default=".")
+    q.add_argument("name", help="model name")
+    q.add_argument("version", help="VERSION or @alias")
+    q.add_argument("--output", "-o", default=".",
+                   help="a file to write, or a folder to put the artifact's own file name in")
 
     q = cmd("alias", cmd_alias, "set, delete or roll back an alias (champion, challenger...)")
-    q.add_argument("action", choices=["set", "delete", "rollback"])
-    q.add_argument("name")
-    q.add_argument("alias")
-    q.add_argument("version", nargs="?")
+    q.add_argument("action", choices=["set", "delete", "rollback"],
+                   help="set: point ALIAS at VERSION; delete it; rollback: to its previous version")
+    q.add_argument("name", help="model name")
+    q.add_argument("alias", help="the alias, e.g. champion")
+    q.add_argument("version", nargs="?", help="the version to point at (set only)")
     q.add_argument("--actor", required=True)
     q.add_argument("--reason", default="")
 
     q = cmd("history", cmd_history, "stage changes and alias moves")
-    q.add_argument("name")
-    q.add_argument("version", nargs="?")
+    q.add_argument("name", help="model name")
+    q.add_argument("version", nargs="?", help="only this version's (default: every version's)")
 
     q = cmd("archive", cmd_archive, "move a version to ARCHIVED")
-    q.add_argument("name")
-    q.add_argument("version")
+    q.add_argument("name", help="model name")
+    q.add_argument("version", help="the version to archive")
     q.add_argument("--actor", required=True)
     q.add_argument("--reason", default="")
 
     q = cmd("delete", cmd_delete, "delete a version that is not in PRODUCTION")
-    q.add_argument("name")
-    q.add_argument("version")
+    q.add_argument("name", help="model name")
+    q.add_argument("version", help="the version to delete")
     q.add_argument("--actor", required=True)

@@ -54,6 +54,9 @@ def cmd_stop(args: argparse.Namespace) -> None:
     emit(args, s, lambda: _record(s))
 
 
+_SHADOW_ID = "the shadow's id (shadow start prints it)"
+
+
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("shadow", help="mirror traffic to a candidate model and compare the answers")
     ss = p.add_subparsers(dest="shadow_command", metavar="ACTION", required=True)
@@ -65,17 +68,20 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         return q
 
     q = cmd("start", cmd_start, "mirror PRIMARY's traffic (name:version) to SHADOW")
-    q.add_argument("primary")
-    q.add_argument("shadow")
-    q.add_argument("--percentage", type=float, default=100.0)
+    q.add_argument("primary", help="the serving version, MODEL:VERSION")
+    q.add_argument("shadow", help="the candidate that gets the copies, MODEL:VERSION")
+    q.add_argument("--percentage", type=float, default=100.0,
+                   help="share of the primary's requests copied to the shadow")
     q.add_argument("--created-by", default="")
     q.add_argument("--upstream", default="", help="HOST:PORT of the shadow's model server")
 
     q = cmd("compare", cmd_compare, "agreement, latency and errors of primary vs shadow")
-    q.add_argument("shadow_id")
-    q.add_argument("--min-agreement", type=float, default=0.95)
-    q.add_argument("--max-latency-ratio", type=float, default=1.5)
+    q.add_argument("shadow_id", help=_SHADOW_ID)
+    q.add_argument("--min-agreement", type=float, default=0.95,
+                   help="answers that must agree with the primary's for a pass (fraction)")
+    q.add_argument("--max-latency-ratio", type=float, default=1.5,
+                   help="shadow latency / primary latency allowed for a pass")
 
     q = cmd("stop", cmd_stop, "stop mirroring")
-    q.add_argument("shadow_id")
-    q.add_argument("--stopped-by", default="")
+    q.add_argument("shadow_id", help=_SHADOW_ID)
+    q.add_argument("--stopped-by", default="", help="who stops it (audited)")
