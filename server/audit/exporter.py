@@ -26,6 +26,7 @@ from neural.mlops.server.audit.export import (
     seal_message,
     seal_path,
 )
+from neural.mlops.server.audit.hashchain import interoperable
 from neural.mlops.server.audit.notary import Notary
 from neural.mlops.server.audit.signing import Keyring
 from neural.mlops.server.clock import Clock, to_us
@@ -118,7 +119,9 @@ class Exporter:
             first_prev = _present(await store.prev_hash_at(conn, first), first)
             last_hash = _present(await store.hash_at(conn, last), last)
         key = self.keys.key
-        seal: dict[str, Any] = {
+        # A year-9999 bound exceeds 2**53: written (and signed) as a string, so a verifier
+        # whose JSON numbers are doubles reads the signed value (interoperable()).
+        seal: dict[str, Any] = interoperable({
             "format": FORMAT_NAME,
             "version": FORMAT_VERSION,
             "exported_at_us": to_us(self.clock.now()),
@@ -132,7 +135,7 @@ class Exporter:
             "last_hash": last_hash,
             "store_chain_verified": chain_ok,
             "key_id": key.key_id,
-        }
+        })
         seal["signature"] = key.sign(seal_message(seal))
         seal["public_key"] = key.public_pem
         return seal

@@ -87,7 +87,7 @@ def canonical_json(obj: Any) -> str:
     try:
         return rfc8785.dumps(obj).decode()
     except rfc8785.CanonicalizationError:
-        return rfc8785.dumps(_interoperable(obj)).decode()
+        return rfc8785.dumps(interoperable(obj)).decode()
 
 
 def canonical_json_v1(obj: Any) -> str:
@@ -95,16 +95,18 @@ def canonical_json_v1(obj: Any) -> str:
     return _CANONICAL_V1(obj)
 
 
-def _interoperable(obj: Any) -> Any:
-    """``obj`` with what JCS cannot carry exactly turned into strings, as I-JSON advises."""
+def interoperable(obj: Any) -> Any:
+    """``obj`` with what JCS cannot carry exactly turned into strings, as I-JSON advises:
+    apply it to a signed object that is also written out (an export's seal), so what a
+    verifier reads is what was signed."""
     if isinstance(obj, bool) or obj is None:
         return obj
     if isinstance(obj, int):
         return obj if -_SAFE_INT <= obj <= _SAFE_INT else str(int(obj))
     if isinstance(obj, dict):
-        return {_key(k): _interoperable(v) for k, v in obj.items()}
+        return {_key(k): interoperable(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
-        return [_interoperable(v) for v in obj]
+        return [interoperable(v) for v in obj]
     return obj
 
 
