@@ -140,6 +140,16 @@ def _check_ci(workdir: Path) -> None:
     assert (workdir / "churn-service" / ".gitlab-ci.yml").is_file()
 
 
+def _check_lineage(location: str) -> None:
+    registry = ModelRegistry(location)
+    lineage = registry.get_model_version("churn_model", "1.3.0").lineage
+    assert lineage.parent_version == "1.0.0" and lineage.code_revision.startswith("9fceb02")
+    assert [d.uri for d in lineage.training_data] == ["s3://data/churn/2024-07/train.parquet"]
+    assert [str(t.datatype) for t in lineage.signature.outputs] == ["FP32"]
+    # Versions registered without lineage have an empty one.
+    assert registry.get_model_version("churn_model", "1.1.0").lineage.empty
+
+
 def test_every_python_block_of_the_guide_shows_its_output() -> None:
     blocks = python_blocks()
     assert len(blocks) >= 9
@@ -158,6 +168,8 @@ def test_user_guide_embedded(in_tmp: Path) -> None:
     assert key.stat().st_mode & 0o777 == 0o600
     run.section("6.")
     _check_ci(in_tmp)
+    run.section("8.")
+    _check_lineage(EMBEDDED)
     assert run.finished()
 
 
@@ -172,6 +184,8 @@ def test_user_guide_against_a_control_plane(in_tmp: Path, server: ServerProcess)
     assert all(e.peer.startswith(("ipv4:", "ipv6:")) for e in events)
     run.section("6.")
     _check_ci(in_tmp)
+    run.section("8.")
+    _check_lineage(server.url)
     assert run.finished()
     # Nothing of the store is written where the client runs.
     assert not (in_tmp / "mlops").exists()
