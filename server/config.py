@@ -61,6 +61,11 @@ class ServerConfig:
     # (-1: none; a store whose chain is broken otherwise refuses every change).
     audit_anchor: str = ""
     acknowledge_broken_chain: int = -1
+    # Artifacts (docs/operations.md): "" keeps them under data_dir/models; s3://BUCKET/PREFIX
+    # puts them in an S3-compatible object store (credentials, region and, unless set here,
+    # the endpoint from boto3's standard AWS_* environment and files).
+    artifact_store: str = ""
+    s3_endpoint_url: str = ""
 
     @classmethod
     def load(cls, overrides: dict[str, Any], config_file: Path | None = None) -> ServerConfig:
@@ -83,6 +88,7 @@ class ServerConfig:
         cfg.gate_policy()
         cfg.upstream_allow_list()
         cfg.anchor_path()
+        cfg.artifact_location()
         return cfg
 
     def auth_methods(self) -> frozenset[str]:
@@ -116,6 +122,14 @@ class ServerConfig:
         if not (path.is_dir() or path.parent.is_dir()):
             raise ValueError(f"audit_anchor: {path.parent} is not a folder")
         return path
+
+    def artifact_location(self) -> str:
+        """``artifact_store`` checked: "" (the data folder) or ``s3://BUCKET[/PREFIX]``."""
+        if self.artifact_store:
+            from neural.mlops.server.registry.artifacts_s3 import S3Location
+
+            S3Location.parse(self.artifact_store)
+        return self.artifact_store
 
     def acknowledged_seq(self) -> int | None:
         """The seq of the broken audit chain the operator accepts, None when none."""

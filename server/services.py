@@ -18,6 +18,7 @@ from neural.mlops.server.deployments.service import DeploymentService
 from neural.mlops.server.errors import NotFound
 from neural.mlops.server.experiments.service import ExperimentService
 from neural.mlops.server.identity import CallContext, reset_call, set_call
+from neural.mlops.server.registry.artifacts import open_artifact_store
 from neural.mlops.server.registry.service import RegistryService
 from neural.mlops.server.routing.service import RoutingService
 from neural.mlops.server.storage import Database
@@ -50,7 +51,9 @@ class Services:
             db = await Database.open(database_url, clock=clock)
         else:
             db = await Database.open_dir(data_dir, clock=clock)
-        registry = RegistryService(db, data_dir, clock=clock)
+        artifacts = open_artifact_store(config.artifact_location(), data_dir,
+                                        endpoint_url=config.s3_endpoint_url, clock=clock)
+        registry = RegistryService(db, data_dir, clock=clock, artifacts=artifacts)
         await registry.recover()
         routing = RoutingService(db, clock=clock)
         audit = AuditService(db, data_dir, clock=clock, anchor=config.anchor_path())

@@ -1,11 +1,23 @@
-"""Artifact files under ``<root>/models/<name>/<version>/<filename>``, with SHA-256.
+"""Where stored artifacts live: the :class:`ArtifactStore` interface, and the folder store.
 
-An upload is first streamed to ``models/.staging/`` while it is hashed (never held in
-memory), then moved into place inside the registering transaction. A cut-off upload or a
-rejected registration leaves no file behind. A crash (kill -9, power loss) between the
-move and the commit leaves a complete file with no row: :meth:`ArtifactStore.orphans`
-finds such version folders, and the registry removes them at start inside a write
-transaction, which no registering transaction can overlap (SQLite's writer lock).
+A stored artifact is addressed by its *relative URI* ``models/<name>/<version>/<filename>``
+(what a row records, the same in every store, so a store can be copied to another kind).
+Every store keeps the same rules:
+
+* an upload is streamed (never held whole in memory) and hashed (SHA-256) while written;
+* it stays invisible under its final name until :meth:`ArtifactStore.install`, which the
+  registry calls inside the registering transaction, so a cut-off upload or a rejected
+  registration leaves nothing behind;
+* a crash between the install and the commit leaves a complete artifact without a row:
+  :meth:`ArtifactStore.version_keys` lists what is stored, and the registry removes what
+  no row names at start, inside a write transaction, which no registering transaction can
+  overlap (the store's writer lock: SQLite's, or the advisory lock every PostgreSQL
+  change takes);
+* a download is verified: DataLoss when the bytes no longer match the recorded hash.
+
+:class:`FolderArtifactStore` keeps the files under ``<data_dir>/models``; an upload is
+written to ``models/.staging/`` and moved into place. The S3 store is
+:mod:`.artifacts_s3`; :func:`open_artifact_store` picks one from the configuration.
 """
 
 from __future__ import annotations
@@ -15,10 +27,12 @@ import hashlib
 import os
 import shutil
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from neural.mlops.server.clock import Clock
 from neural.mlops.server.errors import DataLoss, InvalidArgument
 from neural.mlops.server.fsutil import fsync_dir
 
@@ -28,22 +42,100 @@ REFERENCE_SCHEMES = ("s3://", "gs://", "file://", "gcs://", "abfs://", "hdfs://"
 
 @dataclass(frozen=True, slots=True)
 class StagedFile:
-    path: Path
+    """An upload received and hashed, not yet visible under ``relative``."""
+
+    relative: str
     sha256: str
     size: int
 
 
-class ArtifactStore:
+def relative_uri(name: str, version: str, filename: str) -> str:
+    return f"models/{name}/{version}/{filename}"
+
+
+def split_relative(relative: str) -> tuple[str, str] | None:
+    """``(name, version)`` of ``models/<name>/<version>/<file>``; None for anything else."""
+    parts = relative.split("/")
+    if len(parts) != 4 or parts[0] != "models" or not all(parts[1:]):
+        return None
+    return parts[1], parts[2]
+
+
+async def read_file(source: Path) -> AsyncIterator[bytes]:
+    """A local file in chunks, read off the event loop."""
+    if not source.exists():
+        raise InvalidArgument(f"model_path does not exist: {source}", field="model_path")
+    if not source.is_file():
+        raise InvalidArgument(f"model_path is not a file: {source}", field="model_path")
+    with open(source, "rb") as fh:
+        while chunk := await asyncio.to_thread(fh.read, CHUNK):
+            yield chunk
+
+
+class ArtifactStore(ABC):
+    """Stored artifacts; see the module docstring for the rules every store keeps."""
+
+    @abstractmethod
+    async def stage(self, relative: str, chunks: AsyncIterator[bytes]) -> StagedFile:
+        """Receive and hash an upload meant for ``relative``; nothing visible there yet."""
+
+    @abstractmethod
+    async def install(self, staged: StagedFile) -> None:
+        """Make a staged upload visible under its relative URI (inside the transaction)."""
+
+    @abstractmethod
+    async def discard(self, staged: StagedFile) -> None:
+        """Forget a staged upload that will not be installed (no error if installed)."""
+
+    @abstractmethod
+    async def remove_version(self, name: str, version: str) -> None:
+        """Delete every stored file of one version."""
+
+    @abstractmethod
+    async def version_keys(self) -> set[tuple[str, str]]:
+        """(name, version) of every version with stored files (staging excluded)."""
+
+    @abstractmethod
+    async def sweep(self) -> None:
+        """Remove uploads abandoned by a crash (at start, before :meth:`version_keys`)."""
+
+    @abstractmethod
+    def open_verified(self, relative: str, sha256: str) -> Iterator[bytes]:
+        """Yield the stored bytes; DataLoss at the end if they do not match ``sha256``,
+        at once if the artifact is missing."""
+
+    async def stage_path(self, relative: str, source: Path) -> StagedFile:
+        return await self.stage(relative, read_file(source))
+
+
+def open_artifact_store(location: str, data_dir: Path, *, endpoint_url: str = "",
+                        clock: Clock | None = None) -> ArtifactStore:
+    """The store ``location`` names: ``""`` for the folder under ``data_dir``, or
+    ``s3://bucket/prefix`` (boto3, the ``s3`` extra)."""
+    if not location:
+        return FolderArtifactStore(data_dir)
+    from neural.mlops.server.registry.artifacts_s3 import S3ArtifactStore, S3Location
+
+    return S3ArtifactStore(S3Location.parse(location), endpoint_url=endpoint_url, clock=clock)
+
+
+@dataclass(frozen=True, slots=True)
+class _FolderStaged(StagedFile):
+    path: Path
+
+
+class FolderArtifactStore(ArtifactStore):
+    """Files under ``<root>/models/<name>/<version>/<filename>``."""
+
     def __init__(self, root: Path) -> None:
+        self.base = root
         self.root = root / "models"
         self.staging = self.root / ".staging"
 
-    def sweep(self) -> None:
-        """Remove half-written uploads left by a crash."""
+    async def sweep(self) -> None:
         shutil.rmtree(self.staging, ignore_errors=True)
 
-    def version_dirs(self) -> set[tuple[str, str]]:
-        """(name, version) of every version folder on disk (staging excluded)."""
+    async def version_keys(self) -> set[tuple[str, str]]:
         if not self.root.is_dir():
             return set()
         return {
@@ -52,13 +144,7 @@ class ArtifactStore:
             for version in model.iterdir() if version.is_dir()
         }
 
-    def relative(self, name: str, version: str, filename: str) -> str:
-        return f"models/{name}/{version}/{filename}"
-
-    def final_path(self, name: str, version: str, filename: str) -> Path:
-        return self.root / name / version / filename
-
-    async def stage_chunks(self, chunks: AsyncIterator[bytes]) -> StagedFile:
+    async def stage(self, relative: str, chunks: AsyncIterator[bytes]) -> StagedFile:
         self.staging.mkdir(parents=True, exist_ok=True)
         path = self.staging / uuid.uuid4().hex
         digest = hashlib.sha256()
@@ -74,54 +160,47 @@ class ArtifactStore:
         except BaseException:
             path.unlink(missing_ok=True)
             raise
-        return StagedFile(path, digest.hexdigest(), size)
+        return _FolderStaged(relative, digest.hexdigest(), size, path)
 
-    async def stage_path(self, source: Path) -> StagedFile:
-        if not source.exists():
-            raise InvalidArgument(f"model_path does not exist: {source}", field="model_path")
-        if not source.is_file():
-            raise InvalidArgument(f"model_path is not a file: {source}", field="model_path")
-
-        async def read() -> AsyncIterator[bytes]:
-            with open(source, "rb") as fh:
-                while chunk := await asyncio.to_thread(fh.read, CHUNK):
-                    yield chunk
-
-        return await self.stage_chunks(read())
-
-    def install(self, staged: StagedFile, name: str, version: str, filename: str) -> Path:
-        """Move a staged upload into its final place (called inside the DB transaction)."""
-        dest = self.final_path(name, version, filename)
+    async def install(self, staged: StagedFile) -> None:
+        assert isinstance(staged, _FolderStaged)
+        dest = self.base / staged.relative
         dest.parent.mkdir(parents=True, exist_ok=True)
         os.replace(staged.path, dest)
         fsync_dir(dest.parent)
-        return dest
 
-    def remove_version(self, name: str, version: str) -> None:
+    async def discard(self, staged: StagedFile) -> None:
+        assert isinstance(staged, _FolderStaged)
+        staged.path.unlink(missing_ok=True)
+
+    async def remove_version(self, name: str, version: str) -> None:
         shutil.rmtree(self.root / name / version, ignore_errors=True)
         try:
             (self.root / name).rmdir()
         except OSError:
             pass
 
-    def discard(self, staged: StagedFile) -> None:
-        staged.path.unlink(missing_ok=True)
-
-    def open_verified(self, relative_uri: str, sha256: str) -> Iterator[bytes]:
-        """Yield the stored bytes; raise DataLoss at the end if they do not match ``sha256``."""
-        path = self.root.parent / relative_uri
+    def open_verified(self, relative: str, sha256: str) -> Iterator[bytes]:
+        path = self.base / relative
         if not path.is_file():
-            raise DataLoss(f"artifact file is missing: {relative_uri}")
+            raise DataLoss(f"artifact file is missing: {relative}")
+        return self._verified(path, relative, sha256)
+
+    @staticmethod
+    def _verified(path: Path, relative: str, sha256: str) -> Iterator[bytes]:
         digest = hashlib.sha256()
         with open(path, "rb") as fh:
             while chunk := fh.read(CHUNK):
                 digest.update(chunk)
                 yield chunk
-        if digest.hexdigest() != sha256:
-            raise DataLoss(
-                f"artifact {relative_uri} is corrupt: sha256 {digest.hexdigest()} "
-                f"!= recorded {sha256}"
-            )
+        check_digest(relative, digest, sha256)
+
+
+def check_digest(relative: str, digest: hashlib._Hash, sha256: str) -> None:
+    if digest.hexdigest() != sha256:
+        raise DataLoss(
+            f"artifact {relative} is corrupt: sha256 {digest.hexdigest()} != recorded {sha256}"
+        )
 
 
 def validate_filename(filename: str) -> str:

@@ -24,6 +24,7 @@ from neural.mlops.server.registry import store
 from neural.mlops.server.registry.artifacts import (
     ArtifactStore,
     StagedFile,
+    relative_uri,
     validate_filename,
     validate_reference,
 )
@@ -123,13 +124,14 @@ class Registration:
             async with self.db.change() as ch:
                 version = await self._insert(ch, spec, self._artifact(spec, staged))
                 if staged is not None:
-                    self.artifacts.install(staged, spec.name, spec.version, spec.artifact_filename)
+                    # Set first: an install cut off half-way may still have completed.
                     installed = True
+                    await self.artifacts.install(staged)
         except BaseException:
             if staged is not None:
-                self.artifacts.discard(staged)
-            if installed:  # the commit failed after the file was moved into place
-                self.artifacts.remove_version(spec.name, spec.version)
+                await self.artifacts.discard(staged)
+            if installed:  # the commit failed after the artifact was made visible
+                await self.artifacts.remove_version(spec.name, spec.version)
             raise
         log.info("model registered", model=spec.name, version=spec.version)
         return version
@@ -143,21 +145,22 @@ class Registration:
             return None
         if source_path is not None:
             spec.artifact_filename = spec.artifact_filename or source_path.name
-            return await self.artifacts.stage_path(source_path)
+            return await self.artifacts.stage_path(self._relative(spec), source_path)
         if chunks is not None:
-            staged = await self.artifacts.stage_chunks(chunks)
             if not spec.artifact_filename:
-                self.artifacts.discard(staged)
                 raise InvalidArgument("artifact_filename is required with an upload",
                                       field="artifact_filename")
-            return staged
+            return await self.artifacts.stage(self._relative(spec), chunks)
         return None
+
+    @staticmethod
+    def _relative(spec: RegisterSpec) -> str:
+        return relative_uri(spec.name, spec.version, validate_filename(spec.artifact_filename))
 
     def _artifact(self, spec: RegisterSpec, staged: StagedFile | None) -> Artifact:
         if staged is None:
             return Artifact(spec.artifact_uri, "", 0, "", False)
-        uri = self.artifacts.relative(spec.name, spec.version, spec.artifact_filename)
-        return Artifact(uri, staged.sha256, staged.size, spec.artifact_filename, True)
+        return Artifact(staged.relative, staged.sha256, staged.size, spec.artifact_filename, True)
 
     async def _insert(self, ch: Change, spec: RegisterSpec, artifact: Artifact) -> ModelVersion:
         conn = ch.conn

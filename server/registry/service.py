@@ -21,7 +21,7 @@ from neural.mlops.server.clock import Clock, SystemClock
 from neural.mlops.server.registry import history as _history
 from neural.mlops.server.registry import store
 from neural.mlops.server.registry.aliases import Aliases
-from neural.mlops.server.registry.artifacts import ArtifactStore
+from neural.mlops.server.registry.artifacts import ArtifactStore, FolderArtifactStore
 from neural.mlops.server.registry.model import (
     AliasChange,
     Artifact,
@@ -46,11 +46,11 @@ log = structlog.get_logger(__name__)
 
 
 class RegistryService:
-    def __init__(self, db: Database, root: Path, *, clock: Clock | None = None) -> None:
+    def __init__(self, db: Database, root: Path, *, clock: Clock | None = None,
+                 artifacts: ArtifactStore | None = None) -> None:
         self.db = db
         self.clock = clock or SystemClock()
-        self.artifacts = ArtifactStore(root)
-        self.artifacts.sweep()
+        self.artifacts = artifacts if artifacts is not None else FolderArtifactStore(root)
         self._registration = Registration(db, self.clock, self.artifacts)
         self._versions = Versions(db, self.clock, self.artifacts)
         self._stages = Stages(db, self.clock)
@@ -59,14 +59,16 @@ class RegistryService:
         self.port: RegistryPort = StoreRegistryPort(self._stages)
 
     async def recover(self) -> list[str]:
-        """Remove artifact folders left by a crash between file move and commit (they
-        have no row); returns them as ``name/version``. Runs in a write transaction so
-        no registration of another process on the same store is half-way meanwhile."""
+        """Remove uploads abandoned by a crash, and stored artifacts left by a crash
+        between install and commit (they have no row); returns the latter as
+        ``name/version``. Runs in a write transaction so no registration of another
+        process on the same store is half-way meanwhile."""
+        await self.artifacts.sweep()
         removed: list[str] = []
         async with self.db.change(audited=False) as ch:
             known = await store.all_version_keys(ch.conn)
-            for name, version in sorted(self.artifacts.version_dirs() - known):
-                self.artifacts.remove_version(name, version)
+            for name, version in sorted(await self.artifacts.version_keys() - known):
+                await self.artifacts.remove_version(name, version)
                 removed.append(f"{name}/{version}")
         if removed:
             log.warning("artifact folders without a row removed", folders=removed)

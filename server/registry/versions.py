@@ -220,8 +220,8 @@ class Versions:
                 actor=deleted_by,
                 details={"stage": mvers.stage.value, "artifact": mvers.artifact.uri},
             )
-            if mvers.artifact.stored:
-                ch.on_commit(lambda: self.artifacts.remove_version(name, mvers.version))
+        if mvers.artifact.stored:  # after the commit; a crash in between: start-up recovery
+            await self.artifacts.remove_version(name, mvers.version)
 
 
 def _compare_metrics(a: dict[str, float],

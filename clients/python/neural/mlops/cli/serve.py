@@ -32,6 +32,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     au.add_argument("--acknowledge-broken-chain", type=int, metavar="SEQ",
                     help="start on a store whose audit chain is broken at SEQ, recording the "
                     "acknowledgement (without it such a store refuses every change)")
+    st = p.add_argument_group("artifact storage (docs/operations.md)")
+    st.add_argument("--artifact-store", metavar="s3://BUCKET/PREFIX",
+                    help="keep artifacts in an S3-compatible object store instead of "
+                    "DATA_DIR/models (env NEURAL_MLOPS_ARTIFACT_STORE; credentials and region "
+                    "from the standard AWS_* environment)")
+    st.add_argument("--s3-endpoint-url", metavar="URL",
+                    help="the object store's endpoint (MinIO, Ceph...; default AWS, or "
+                    "AWS_ENDPOINT_URL)")
     a = p.add_argument_group("authentication and TLS (docs/security.md)")
     a.add_argument("--auth", help="comma list of none|token|oidc|mtls (default none)")
     a.add_argument("--insecure", action="store_true", default=None,
@@ -86,6 +94,8 @@ def _config(args: argparse.Namespace) -> ServerConfig:
             "allowed_upstreams": ",".join(args.allowed_upstream) if args.allowed_upstream else None,
             "audit_anchor": args.audit_anchor,
             "acknowledge_broken_chain": args.acknowledge_broken_chain,
+            "artifact_store": args.artifact_store,
+            "s3_endpoint_url": args.s3_endpoint_url,
             **{name: getattr(args, name) for name in AUTH_FLAGS},
         },
         args.config,
