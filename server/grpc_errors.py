@@ -114,7 +114,37 @@ async def _unexpected(context: grpc.aio.ServicerContext, exc: Exception) -> None
         f"internal error (request id {request_id}); see the server log"))
 
 
+class _Undecodable:
+    """A request body that does not parse as the method's request message. gRPC answers a
+    deserializer's exception with UNKNOWN or INTERNAL, so the parse error travels to the
+    handler as this value and is refused there as INVALID_ARGUMENT."""
+
+    __slots__ = ("type_name",)
+
+    def __init__(self, type_name: str) -> None:
+        self.type_name = type_name
+
+
+def _lenient(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    if deserializer is None:
+        return None
+    message_class = getattr(deserializer, "__self__", None)
+    descriptor = getattr(message_class, "DESCRIPTOR", None)
+    type_name = descriptor.full_name if descriptor is not None else "request"
+
+    def parse(data: bytes) -> Any:
+        try:
+            return deserializer(data)
+        except Exception:  # noqa: BLE001 - DecodeError, or a C parser's RuntimeError
+            return _Undecodable(type_name)
+
+    return parse
+
+
 def _bounded(msg: Any) -> None:
+    if isinstance(msg, _Undecodable):
+        raise InvalidArgument(f"the request body is not a valid {msg.type_name} message",
+                              reason="MALFORMED_REQUEST")
     try:
         check_message(msg)
     except LimitExceeded as exc:
@@ -136,7 +166,8 @@ def _wrap_unary(behavior: Callable[..., Awaitable[Any]], admit: Admit,
                 streamed: bool) -> Callable[..., Awaitable[Any]]:
     async def handler(request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
-            ctx, check = await admit(context, None if streamed else request)
+            undecodable = isinstance(request, _Undecodable)
+            ctx, check = await admit(context, None if streamed or undecodable else request)
             if not streamed:
                 _bounded(request)
         except MLOpsError as exc:
@@ -163,7 +194,8 @@ def _wrap_streaming(behavior: Callable[..., AsyncIterator[Any]], admit: Admit,
                     streamed: bool) -> Callable[..., AsyncIterator[Any]]:
     async def handler(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
         try:
-            ctx, check = await admit(context, None if streamed else request)
+            undecodable = isinstance(request, _Undecodable)
+            ctx, check = await admit(context, None if streamed or undecodable else request)
             if not streamed:
                 _bounded(request)
         except MLOpsError as exc:
@@ -216,7 +248,7 @@ class DomainInterceptor(grpc.aio.ServerInterceptor):
             return handler
         admit = self._admitter(handler_call_details.method)
         kw = {
-            "request_deserializer": handler.request_deserializer,
+            "request_deserializer": _lenient(handler.request_deserializer),
             "response_serializer": handler.response_serializer,
         }
         if handler.unary_unary:
