@@ -9,7 +9,8 @@ import grpc
 from neural.mlops.server.auth.grants import Grant
 from neural.mlops.server.auth.roles import ROLE_DESCRIPTIONS, ROLES
 from neural.mlops.server.auth.service import AuthService
-from neural.mlops.server.auth.tokens import ApiToken
+from neural.mlops.server.auth.tokens import MAX_LIFETIME_SECONDS, ApiToken
+from neural.mlops.server.errors import InvalidArgument
 from neural.mlops.server.timestamps import to_timestamp
 from neural.mlops.v1 import auth_pb2 as pb
 from neural.mlops.v1 import auth_pb2_grpc
@@ -41,8 +42,11 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
 
     async def CreateToken(self, request: pb.CreateTokenRequest,  # noqa: N802
                           context: Ctx) -> pb.CreateTokenResponse:
-        expires = (timedelta(seconds=request.expires_in_seconds)
-                   if request.expires_in_seconds else None)
+        seconds = request.expires_in_seconds
+        if not 0 <= seconds <= MAX_LIFETIME_SECONDS:  # timedelta overflows past ~2.7e13
+            raise InvalidArgument(f"expires_in_seconds must lie in [0, {MAX_LIFETIME_SECONDS}] "
+                                  "(0 = never expires)", field="expires_in_seconds")
+        expires = timedelta(seconds=seconds) if seconds else None
         issued = await self.auth.create_token(request.name, list(request.roles),
                                               list(request.models), expires)
         return pb.CreateTokenResponse(token=token_to_pb(issued.token, self._now()),

@@ -34,6 +34,7 @@ PREFIX = "nmo_"
 CACHE_SECONDS = 5.0
 MAX_NAME = 320
 MAX_GLOB = 300
+MAX_LIFETIME_SECONDS = 100 * 366 * 86_400  # a token outliving its century is a mistake
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +119,9 @@ class TokenStore:
         globs = check_globs(models)
         if expires_in is not None and expires_in <= timedelta(0):
             raise InvalidArgument("expiry must be in the future", field="expires_in")
+        if expires_in is not None and expires_in.total_seconds() > MAX_LIFETIME_SECONDS:
+            raise InvalidArgument(f"expiry is at most {MAX_LIFETIME_SECONDS} s (100 years) "
+                                  "away", field="expires_in")
         token_id = secrets.token_hex(8)
         secret = secrets.token_urlsafe(32)
         now = self.clock.now()
