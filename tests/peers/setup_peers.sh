@@ -38,7 +38,15 @@ for venv in triton-venv mlserver-venv; do
   fi
 done
 # The Node.js client's packages (tests/test_node_client.py), when node and npm exist.
-if command -v npm >/dev/null && [[ ! -d "$ROOT/clients/node/node_modules/@grpc/grpc-js" ]]; then
+# (Re-run when any dependency is missing: package.json grew canonicalize, lossless-json and
+# csv-parse for the audit and latency specs.)
+node_ready() {
+  local dep
+  for dep in @grpc/grpc-js @grpc/proto-loader canonicalize lossless-json csv-parse; do
+    [[ -d "$ROOT/clients/node/node_modules/$dep" ]] || return 1
+  done
+}
+if command -v npm >/dev/null && ! node_ready; then
   (cd "$ROOT/clients/node" && npm ci --no-audit --no-fund --silent)
 fi
 command -v npm >/dev/null || echo "node/npm not found: apt-get install nodejs npm for the Node.js client tests"

@@ -12,9 +12,14 @@ function hashUint64(salt, unitId) {
   return digest.readBigUInt64BE(0);
 }
 
-/** bucket in [0, 1]: Number(BigInt) rounds to nearest, ties to even, as the spec requires. */
+/** bucket in [0, 1] of a uint64 (BigInt): Number(BigInt) rounds to nearest, ties to
+ *  even, as the spec requires (the rounding vectors check it at u = 2^63 + 1025). */
+function bucketOfUint64(u) {
+  return Number(u) * TWO_POW_MINUS_64;
+}
+
 function bucket(salt, unitId) {
-  return Number(hashUint64(salt, unitId)) * TWO_POW_MINUS_64;
+  return bucketOfUint64(hashUint64(salt, unitId));
 }
 
 /** 0-based index of the variant a bucket falls in, for weights in declared order. */
@@ -36,4 +41,4 @@ function assign(salt, unitId, weights) {
   return pickIndex(bucket(salt, unitId), weights);
 }
 
-module.exports = { hashUint64, bucket, pickIndex, assign };
+module.exports = { hashUint64, bucket, bucketOfUint64, pickIndex, assign };

@@ -5,6 +5,8 @@ const path = require('node:path');
 const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
 const assignment = require('./assignment');
+const audit = require('./audit');
+const latency = require('./latency');
 const { DOMAIN, statusFromMetadata } = require('./status');
 
 const PROTO_ROOT = process.env.NEURAL_MLOPS_PROTOS
@@ -162,4 +164,4 @@ class NeuralMLOpsClient {
   }
 }
 
-module.exports = { NeuralMLOpsClient, MLOpsError, loadPackage, assignment };
+module.exports = { NeuralMLOpsClient, MLOpsError, loadPackage, assignment, audit, latency };

@@ -4,7 +4,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const { hashUint64, bucket, pickIndex } = require('../src/assignment');
+const { hashUint64, bucket, bucketOfUint64, pickIndex } = require('../src/assignment');
 
 const vectorsPath = path.resolve(__dirname, '..', '..', '..', 'protos', 'neural', 'mlops', 'v1',
   'assignment_vectors.json');
@@ -23,4 +23,14 @@ test('reproduces every assignment vector', () => {
 test('a bucket on a threshold does not take the first variant', () => {
   assert.equal(pickIndex(0.25, [0.25, 0.75]), 1);
   assert.equal(pickIndex(0.1, [0, 0.5, 0.5]), 1);
+});
+
+test('rounds a uint64 to the nearest double at the float ties (rounding vectors)', () => {
+  const { rounding_vectors: rounding } = JSON.parse(fs.readFileSync(vectorsPath, 'utf8'));
+  assert.ok(rounding.some((v) => v.uint64 === (2n ** 63n + 1025n).toString()));
+  for (const v of rounding) {
+    const b = bucketOfUint64(BigInt(v.uint64));
+    assert.equal(b, v.bucket, v.note);
+    assert.equal(pickIndex(b, v.weights), v.variant, v.note);
+  }
 });
