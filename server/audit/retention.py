@@ -68,7 +68,7 @@ class Retention:
         if not verification.valid:
             raise FailedPrecondition(
                 f"the audit chain does not verify (seq {verification.first_bad_seq}: "
-                f"{verification.reason}); refusing to purge evidence"
+                f"{verification.reason}); refusing to purge evidence", reason="CHAIN_BROKEN"
             )
         async with self.db.read() as conn:
             first = await store.oldest_seq(conn)

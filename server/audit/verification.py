@@ -36,7 +36,7 @@ class ChainBroken(FailedPrecondition):
 
     def __init__(self, seq: int, reason: str) -> None:
         super().__init__(f"CHAIN_BROKEN: refusing to sign the audit chain, which does not "
-                         f"verify at seq {seq}: {reason}")
+                         f"verify at seq {seq}: {reason}", reason="CHAIN_BROKEN")
         self.seq = seq
 
 

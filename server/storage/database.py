@@ -183,7 +183,7 @@ class Database:
         """A write transaction. With ``audited`` (the default) the change must record at
         least one audit event; they are chained and committed together with it."""
         if self.writes_refused:
-            raise FailedPrecondition(self.writes_refused)
+            raise FailedPrecondition(self.writes_refused, reason="CHAIN_BROKEN")
         async with self._write_lock:
             async with self.engine.connect() as conn:
                 conn = await conn.execution_options(neural_write=True)
