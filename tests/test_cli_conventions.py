@@ -19,7 +19,7 @@ LOCAL_STORE = {
     # The first admin token: it must work before any token exists, so it writes straight
     # to the store (--data-dir / --database-url / --config), running server or not.
     "auth bootstrap": "writes the first admin token straight into the store",
-    # Store administration moves whole stores, below any control plane (docs/operations.md).
+    # Store administration moves whole stores, below any control plane.
     "admin migrate-store": "copies a store's rows and files into another (empty) database",
     "admin backup": "snapshots the store's database and files into one file",
     "admin restore": "writes a backup into a new, empty store",
