@@ -161,4 +161,7 @@ RULES: dict[str, Rule] = {
     **_service("grpc.reflection.v1alpha.ServerReflection", {
         "ServerReflectionInfo": Rule(SESSION),
     }),
+    **_service("grpc.reflection.v1.ServerReflection", {
+        "ServerReflectionInfo": Rule(SESSION),
+    }),
 }
