@@ -4,9 +4,10 @@ Dates are ISO (``2024-03-31`` or ``2024-03-31T12:00:00``, naive = local time). A
 without a time in ``--end``/``--until`` means the end of that day.
 
 ``neural-mlops audit verify FILE`` checks an export with no server and no store: every
-event's hash, the links between events and the signed seal. Add ``--public-key`` with the
-store's ``keys/audit_ed25519.pub`` (or ``audit public-key`` output) to prove the file
-came from that store. Exit code 0 = valid, 7 = tampered or damaged.
+event's hash, the links between events and the signed seal (a CSV export's seal is the
+file ``FILE.seal`` beside it, which ``audit export`` writes with it). Add ``--public-key``
+with the store's ``keys/audit_ed25519.pub`` (or ``audit public-key`` output) to prove the
+file came from that store. Exit code 0 = valid, 7 = tampered or damaged.
 """
 
 from __future__ import annotations
@@ -84,7 +85,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     v = cmds.add_parser("verify", help="verify the store's chain, or an export FILE offline")
     add_common(v)
-    v.add_argument("file", nargs="?", help="an export file: verified with no server")
+    v.add_argument("file", nargs="?",
+                   help="an export file, verified with no server (a CSV: its FILE.seal beside it)")
     v.add_argument("--public-key", help="PEM file of the store's public key (pins the signer)")
     v.add_argument("--anchor", metavar="PATH",
                    help="the checkpoint anchor kept outside the store (serve --audit-anchor): "
