@@ -257,3 +257,27 @@ if __name__ == "__main__":
         write()
     else:
         print(__doc__)
+
+
+def test_a_seal_beyond_2_53_is_signed_as_text_and_old_such_seals_still_verify(
+    tmp_path: Path,
+) -> None:
+    from datetime import datetime
+
+    from neural.mlops.audit import AuditLogger, EventType
+
+    logger = AuditLogger(tmp_path / "store")
+    logger.log_event(EventType.CUSTOM, resource_type="model", resource_id="m", action="a")
+    path = tmp_path / "t.jsonl"
+    logger.export_audit_trail(path, format="jsonl", end_date=datetime(9999, 12, 31))
+    seal = json.loads(path.read_text(encoding="utf-8").split("\n")[0])
+    assert isinstance(seal["end_us"], str) and int(seal["end_us"]) > 2**53
+    assert logger.verify_export(path, logger.public_key()).valid
+    # A seal signed before RFC 8785 with such a bound: json.dumps text, still accepted.
+    key = _key()
+    old = {**seal, "end_us": int(seal["end_us"]), "key_id": key.key_id}
+    body = {k: v for k, v in old.items() if k not in ("signature", "public_key", "record")}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    old["signature"] = key.sign(SEAL_CONTEXT + text.encode())
+    assert seal_message(old) == SEAL_CONTEXT + text.encode()
+    assert verify_signature(key.public, seal_message(old), old["signature"])

@@ -36,7 +36,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from neural.mlops.server.audit.hashchain import EVENT_FIELDS, canonical_json
+from neural.mlops.server.audit.hashchain import EVENT_FIELDS, canonical_json, signed_json
 from neural.mlops.server.audit.signing import load_public_key, public_key_id, verify_signature
 from neural.mlops.server.audit.verify import ChainChecker, ChainVerification
 from neural.mlops.server.clock import from_us
@@ -80,7 +80,7 @@ def seal_message(seal: dict[str, Any]) -> bytes:
     """The bytes the seal's signature covers: every seal field but the signature and the
     (informational) embedded public key."""
     body = {k: v for k, v in seal.items() if k not in ("signature", "public_key", "record")}
-    return SEAL_CONTEXT + canonical_json(body).encode()
+    return SEAL_CONTEXT + signed_json(body).encode()
 
 
 _SECOND_CACHE: dict[int, str] = {}

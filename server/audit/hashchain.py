@@ -90,6 +90,17 @@ def canonical_json(obj: Any) -> str:
         return rfc8785.dumps(interoperable(obj)).decode()
 
 
+def signed_json(obj: Any) -> str:
+    """The text a signature covers: RFC 8785. An object JCS cannot carry (an integer
+    beyond 2**53) can only be one signed before RFC 8785 was adopted, over json.dumps
+    text: that text, so such signatures keep verifying. New signed objects go through
+    :func:`interoperable` first and never take that branch."""
+    try:
+        return rfc8785.dumps(obj).decode()
+    except rfc8785.CanonicalizationError:
+        return canonical_json_v1(obj)
+
+
 def canonical_json_v1(obj: Any) -> str:
     """The version 1 serialization (Python's json.dumps), for events hashed before 0012."""
     return _CANONICAL_V1(obj)
