@@ -70,7 +70,7 @@ C = "(c) grpc.aio pass-through"
 C0 = "(c0) (c) dropping metadata"
 D = "(d) sidecar A/B + metrics"
 E = "(e) (d) + 100% shadow"
-DT = "(d') (d), variant in initial metadata"
+DT = "(d') (d), initial metadata"
 
 
 def _request() -> bytes:

@@ -295,8 +295,8 @@ def _tensors(values: Any, name: str) -> list[TensorSpec]:
 
 def _datatype(value: object, name: str) -> TensorDatatype:
     try:
-        return TensorDatatype(value.upper() if isinstance(value, str) else value)
-    except (ValueError, TypeError):
+        return TensorDatatype(value.upper() if isinstance(value, str) else str(value))
+    except ValueError:
         raise InvalidArgument(
             f"{name}: {value!r} is not an OIP datatype; expected one of "
             + ", ".join(TensorDatatype), field=name,
