@@ -8,12 +8,14 @@ import pkgutil
 import re
 from pathlib import Path
 
+from google.protobuf import descriptor_pool
 from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha import reflection_pb2
 
 import neural.mlops.v1 as v1
 from neural.mlops.server.auth.permissions import RULES
 from neural.mlops.server.auth.roles import ADMIN_ONLY, ALL_PERMISSIONS, PUBLIC, ROLES, SESSION
+from neural.mlops.server.reflection import V1_SERVICE_NAME, register_v1_descriptor
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "security.md"
 
@@ -25,7 +27,9 @@ def served_methods() -> set[str]:
     for module in [*modules, health_pb2, reflection_pb2]:
         for service in module.DESCRIPTOR.services_by_name.values():
             out |= {f"/{service.full_name}/{m.name}" for m in service.methods}
-    return out
+    register_v1_descriptor()  # reflection v1 is served from a descriptor built at start
+    v1_reflection = descriptor_pool.Default().FindServiceByName(V1_SERVICE_NAME)
+    return out | {f"/{V1_SERVICE_NAME}/{m.name}" for m in v1_reflection.methods}
 
 
 def test_every_rpc_of_the_protos_has_exactly_one_permission() -> None:
