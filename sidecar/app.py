@@ -42,6 +42,7 @@ from neural.mlops.sidecar.tls import (
     split_target,
 )
 from neural.mlops.sidecar.upstream import MAX_MESSAGE, Upstreams
+from neural.mlops.v1.replicas import split_addresses
 from neural.mlops.v1.upstream import split_patterns
 
 log = structlog.get_logger(__name__)
@@ -53,7 +54,8 @@ ROUTING_HEALTH = "neural.mlops.sidecar.routing"
 class SidecarConfig:
     listen: str = "127.0.0.1:8080"
     upstream: str = "127.0.0.1:8001"
-    control_plane: str = ""  # "" = plain proxy, no routing table
+    # "" = plain proxy, no routing table; HOST:PORT or several (a:1,b:2: replicas, failover)
+    control_plane: str = ""
     routing_key_header: str = "x-user-id"
     # Where x-neural-variant goes: "trailing" metadata (the default: free, it rides on the
     # status), "initial" metadata (before the body; one extra core batch per call) or "off".
@@ -114,8 +116,11 @@ class SidecarConfig:
         for name in ("listen", "upstream"):
             if ":" not in getattr(self, name):
                 raise ValueError(f"{name}: expected HOST:PORT, got {getattr(self, name)!r}")
-        if self.control_plane and ":" not in split_target(self.control_plane)[0]:
-            raise ValueError(f"control_plane: expected HOST:PORT, got {self.control_plane!r}")
+        if self.control_plane:
+            try:
+                split_addresses(split_target(self.control_plane)[0])
+            except ValueError as exc:
+                raise ValueError(f"control_plane: {exc}") from None
         self._validate_tls()
         if self.variant_header not in ("initial", "trailing", "off"):
             raise ValueError(
@@ -142,7 +147,8 @@ class SidecarConfig:
             if getattr(self, name) and not self.control_plane:
                 raise ValueError(f"{name}: needs control_plane")
         if self.control_plane_token and not self.control_plane_tls:
-            if not is_loopback(split_target(self.control_plane)[0]):
+            addresses = split_addresses(split_target(self.control_plane)[0])
+            if not all(is_loopback(a) for a in addresses):
                 raise ValueError(
                     "control_plane_token: a token is sent in the clear without TLS; use "
                     "grpcs:// or control_plane_ca (plaintext is allowed on loopback only)"

@@ -24,12 +24,14 @@ import grpc
 
 from neural.mlops.server.tls import TlsFiles, reloading_credentials
 from neural.mlops.sidecar.upstream import CHANNEL_OPTIONS
+from neural.mlops.v1.replicas import channel_target, split_addresses
 
 SCHEMES = ("grpc://", "grpcs://")
 
 
 def split_target(target: str) -> tuple[str, bool]:
-    """``(HOST:PORT, explicit_tls)`` from ``HOST:PORT``, ``grpc://...`` or ``grpcs://...``."""
+    """``(HOST:PORT[,HOST:PORT...], explicit_tls)`` from the address list alone, or after
+    ``grpc://`` or ``grpcs://``."""
     for scheme in SCHEMES:
         if target.startswith(scheme):
             return target[len(scheme) :], scheme == "grpcs://"
@@ -46,16 +48,18 @@ def _read(path: str, what: str) -> bytes:
 def control_plane_channel(
     target: str, *, ca: str = "", client_cert: str = "", client_key: str = ""
 ) -> grpc.aio.Channel:
-    """The sidecar's one channel to the control plane (plaintext, TLS or mTLS)."""
-    address, explicit_tls = split_target(target)
+    """The sidecar's one channel to the control plane (plaintext, TLS or mTLS); over
+    several replicas (``a:1,b:2``) with gRPC's failover (:mod:`neural.mlops.v1.replicas`)."""
+    addresses, explicit_tls = split_target(target)
+    address, options = channel_target(split_addresses(addresses), CHANNEL_OPTIONS)
     if not (explicit_tls or ca or client_cert or client_key):
-        return grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+        return grpc.aio.insecure_channel(address, options=options)
     credentials = grpc.ssl_channel_credentials(
         root_certificates=_read(ca, "control_plane_ca") if ca else None,
         private_key=_read(client_key, "client_key") if client_key else None,
         certificate_chain=_read(client_cert, "client_cert") if client_cert else None,
     )
-    return grpc.aio.secure_channel(address, credentials, options=CHANNEL_OPTIONS)
+    return grpc.aio.secure_channel(address, credentials, options=options)
 
 
 def listener_credentials(tls_cert: str, tls_key: str) -> grpc.ServerCredentials | None:

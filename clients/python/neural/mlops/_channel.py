@@ -1,6 +1,9 @@
 """The one place a gRPC channel to a control plane is opened (Python API and CLI).
 
-``grpc://HOST:PORT`` is a plaintext channel, ``grpcs://HOST:PORT`` a TLS channel. A
+``grpc://HOST:PORT`` is a plaintext channel, ``grpcs://HOST:PORT`` a TLS channel.
+``grpc://a:1,b:2,c:3`` names several replicas of one control plane: one channel over all
+of them, gRPC failing over between them (:mod:`neural.mlops.v1.replicas`: reads retried
+on another replica on UNAVAILABLE, writes only when they never left this process). A
 ``token`` goes with every call as ``authorization: Bearer <token>``; on a plaintext
 channel gRPC refuses call credentials, so a client interceptor adds the header (on both,
 so there is one path). A token is never sent in the clear to another machine: over
@@ -26,6 +29,7 @@ import grpc.aio
 from neural.mlops.server.errors import InvalidArgument
 from neural.mlops.server.tls import is_loopback
 from neural.mlops.v1.limits import MAX_MESSAGE_BYTES
+from neural.mlops.v1.replicas import channel_target, split_addresses
 
 GRPC_SCHEME = "grpc://"
 TLS_SCHEME = "grpcs://"
@@ -45,7 +49,8 @@ def is_remote(location: str | os.PathLike[str]) -> bool:
 
 
 def address(location: str) -> str:
-    """``HOST:PORT`` of a ``grpc://HOST:PORT`` or ``grpcs://HOST:PORT`` location."""
+    """``HOST:PORT`` (or ``HOST:PORT,HOST:PORT...``) of a ``grpc://`` or ``grpcs://``
+    location."""
     for scheme in REMOTE_SCHEMES:
         if location.startswith(scheme) and len(location) > len(scheme):
             return location[len(scheme) :]
@@ -53,6 +58,14 @@ def address(location: str) -> str:
         f"a control plane is addressed as grpc://HOST:PORT or grpcs://HOST:PORT, got {location!r}",
         field="location",
     )
+
+
+def addresses(location: str) -> list[str]:
+    """Every replica's ``HOST:PORT`` in a location."""
+    try:
+        return split_addresses(address(location))
+    except ValueError as exc:
+        raise InvalidArgument(f"location {location!r}: {exc}", field="location") from None
 
 
 @dataclass(frozen=True)
@@ -119,14 +132,20 @@ def open_channel(location: str, *, token: str | None, aio: bool, ca_cert: str | 
     """A channel to the control plane at ``location``. With ``aio`` a grpc.aio channel,
     which must be opened on the event loop that will use it. Arguments left None come
     from :class:`ChannelSettings`."""
-    target = address(location)
+    replicas = addresses(location)
+    try:
+        target, options = channel_target(replicas, _OPTIONS)
+    except ValueError as exc:
+        raise InvalidArgument(f"location {location!r}: {exc}", field="location") from None
     settings = ChannelSettings.current().over(
         ChannelSettings(token, ca_cert, client_cert, client_key)
     )
     tls = location.startswith(TLS_SCHEME)
-    if settings.token and not tls and not is_loopback(target):
+    remote = [a for a in replicas if not is_loopback(a)]
+    if settings.token and not tls and remote:
         raise InvalidArgument(
-            f"refusing to send a token in the clear to {target}: use grpcs://{target}",
+            f"refusing to send a token in the clear to {remote[0]}: "
+            f"use grpcs://{address(location)}",
             field="location",
         )
     header = ("authorization", f"Bearer {settings.token}") if settings.token else None
@@ -134,11 +153,11 @@ def open_channel(location: str, *, token: str | None, aio: bool, ca_cert: str | 
     if aio:
         interceptors = _aio_interceptors(header) if header else None
         if credentials is not None:
-            return grpc.aio.secure_channel(target, credentials, options=_OPTIONS,
+            return grpc.aio.secure_channel(target, credentials, options=options,
                                            interceptors=interceptors)
-        return grpc.aio.insecure_channel(target, options=_OPTIONS, interceptors=interceptors)
-    channel = (grpc.secure_channel(target, credentials, options=_OPTIONS) if credentials
-               else grpc.insecure_channel(target, options=_OPTIONS))
+        return grpc.aio.insecure_channel(target, options=options, interceptors=interceptors)
+    channel = (grpc.secure_channel(target, credentials, options=options) if credentials
+               else grpc.insecure_channel(target, options=options))
     return grpc.intercept_channel(channel, _Header(header)) if header else channel
 
 

@@ -16,8 +16,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--upstream", help="HOST:PORT of the model server (default 127.0.0.1:8001)")
     p.add_argument(
         "--control-plane",
-        help="HOST:PORT (or grpcs://HOST:PORT for TLS) of the control plane; omitted = plain "
-        "proxy without routing table",
+        help="HOST:PORT (or grpcs://HOST:PORT for TLS) of the control plane, or several "
+        "replicas as a comma list (a:1,b:2,c:3: failover between them; docs/operations.md); "
+        "omitted = plain proxy without routing table",
     )
     p.add_argument(
         "--control-plane-ca", help="CA certificate (PEM) of the control plane; turns TLS on"
