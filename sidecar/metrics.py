@@ -7,6 +7,13 @@ bounds, :data:`neural.mlops.v1.traffic.LATENCY_BOUNDS`). A flush swaps every slo
 window for a fresh one and turns the old ones into ``VariantWindow`` messages.
 
 Cumulative totals (for Prometheus) are kept beside the windows and never reset.
+
+Experiment routes also count each window's requests per randomization unit (the routing
+key header's value), so the control plane can analyse by unit: a dict lookup and three
+additions per call, keyed by the raw header value; the unit's 64-bit key
+(:func:`neural.mlops.v1.units.unit_key`) is computed once per unit at the cut, off the
+request path. A window keeps at most :data:`MAX_UNITS` units; later units' requests are
+counted as overflow and reported, and the analysis shows them as requests without a unit.
 """
 
 from __future__ import annotations
@@ -15,8 +22,10 @@ import time
 from bisect import bisect_right
 from dataclasses import dataclass, field
 
+from neural.mlops.sidecar.units import UnitKeys, unit_breakdowns
 from neural.mlops.v1 import routing_pb2
 from neural.mlops.v1.traffic import LATENCY_BOUNDS, MAX_DISAGREEMENT_SAMPLES
+from neural.mlops.v1.units import MAX_UNITS_PER_WINDOW
 
 _OK = 0  # grpc.StatusCode.OK.value[0]
 
@@ -34,6 +43,8 @@ class Window:
         "lat_max",
         "buckets",
         "custom",
+        "units",
+        "unit_overflow",
     )
 
     def __init__(self) -> None:
@@ -46,9 +57,13 @@ class Window:
         self.lat_max = 0.0
         self.buckets: dict[int, int] = {}
         self.custom: dict[str, list[float]] | None = None  # name -> [n, sum, sum_squares]
+        # unit id -> [requests, errors, latency sum, {custom name: [n, sum]} or None]
+        self.units: dict[str, list] | None = None
+        self.unit_overflow = 0  # requests of units past MAX_UNITS
 
 
 MAX_CUSTOM_METRICS = 32
+MAX_UNITS = MAX_UNITS_PER_WINDOW  # per window and slot
 
 
 class Slot:
@@ -64,12 +79,14 @@ class Slot:
         "codes",
         "hist",
         "lat_sum",
+        "per_unit",
     )
 
     def __init__(self, model_name: str, route_id: str, variant: str) -> None:
         self.model_name = model_name
         self.route_id = route_id
         self.variant = variant
+        self.per_unit = False  # count per unit (experiment routes); set by the router
         self.window = Window()
         # Cumulative, for Prometheus.
         self.total = 0
@@ -78,12 +95,14 @@ class Slot:
         self.hist: dict[int, int] = {}
         self.lat_sum = 0.0
 
-    def record_custom(self, values: dict[str, float]) -> None:
-        """Custom metrics of one call (from the upstream's ``x-neural-metric-*`` trailers)."""
+    def record_custom(self, values: dict[str, float], unit: str | None = None) -> None:
+        """Custom metrics of one call (from the upstream's ``x-neural-metric-*`` trailers),
+        before its :meth:`record`."""
         w = self.window
         if w.custom is None:
             w.custom = {}
         c = w.custom
+        e = self._unit(w, unit) if unit is not None and self.per_unit else None
         for name, x in values.items():
             m = c.get(name)
             if m is None:
@@ -93,9 +112,29 @@ class Slot:
             m[0] += 1
             m[1] += x
             m[2] += x * x
+            if e is not None:
+                if e[3] is None:
+                    e[3] = {}
+                um = e[3].get(name)
+                if um is None:
+                    um = e[3][name] = [0, 0.0]
+                um[0] += 1
+                um[1] += x
 
-    def record(self, code_name: str | None, seconds: float) -> None:
-        """One finished call: ``code_name`` None for OK, else the gRPC status name."""
+    @staticmethod
+    def _unit(w: Window, unit: str) -> list | None:
+        """The unit's entry in the window (None: past the cap)."""
+        us = w.units
+        if us is None:
+            us = w.units = {}
+        e = us.get(unit)
+        if e is None and len(us) < MAX_UNITS:
+            e = us[unit] = [0, 0, 0.0, None]
+        return e
+
+    def record(self, code_name: str | None, seconds: float, unit: str | None = None) -> None:
+        """One finished call: ``code_name`` None for OK, else the gRPC status name;
+        ``unit``: the routing key's value, if the call had one."""
         w = self.window
         w.count += 1
         self.total += 1
@@ -116,6 +155,18 @@ class Slot:
         h = self.hist
         h[i] = h.get(i, 0) + 1
         self.lat_sum += seconds
+        if unit is not None and self.per_unit:
+            us = w.units
+            e = us.get(unit) if us is not None else None
+            if e is None:
+                e = self._unit(w, unit)
+                if e is None:
+                    w.unit_overflow += 1
+                    return
+            e[0] += 1
+            if code_name is not None:
+                e[1] += 1
+            e[2] += seconds
 
 
 def _dense(counts: dict[int, int]) -> list[int]:
@@ -225,12 +276,15 @@ class Aggregator:
     slots: dict[tuple[str, str, str], Slot] = field(default_factory=dict)
     shadow_slots: dict[tuple[str, str], ShadowSlot] = field(default_factory=dict)
     window_start: float = field(default_factory=time.time)
+    unit_keys: UnitKeys = field(default_factory=UnitKeys)
 
-    def slot(self, model_name: str, route_id: str, variant: str) -> Slot:
+    def slot(self, model_name: str, route_id: str, variant: str, *,
+             per_unit: bool = False) -> Slot:
         key = (model_name, route_id, variant)
         s = self.slots.get(key)
         if s is None:
             s = self.slots[key] = Slot(model_name, route_id, variant)
+        s.per_unit = per_unit
         return s
 
     def shadow_slot(self, model_name: str, route_id: str, shadow_id: str) -> ShadowSlot:
@@ -280,6 +334,16 @@ class Aggregator:
                 },
             )
             windows.append(msg)
+            if w.units is not None:
+                first, *more = unit_breakdowns(w, self.unit_keys)
+                msg.units.CopyFrom(first)
+                windows += [
+                    routing_pb2.VariantWindow(
+                        route_id=slot.route_id, variant=slot.variant, model_name=slot.model_name,
+                        window_start_us=start_us, window_us=window_us, units=b,
+                    )
+                    for b in more
+                ]
         shadows = []
         for ss in self.shadow_slots.values():
             w = ss.window

@@ -164,7 +164,8 @@ class Router:
                     model_name=v.model_name or r.model_name,
                     model_version=v.model_version or None,
                     upstream=v.upstream,
-                    slot=agg.slot(r.model_name, r.route_id, v.name),
+                    slot=agg.slot(r.model_name, r.route_id, v.name,
+                                  per_unit=r.kind == "experiment"),
                     override=(
                         b""
                         if v.model_name in ("", r.model_name) and not v.model_version

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from neural.mlops.server.routing.ingest import units_from_arrays
 from neural.mlops.server.routing.model import ModelRoute
 from neural.mlops.server.routing.service import (
     MetricsBatch,
@@ -80,7 +81,13 @@ def variant_window_from_pb(w: pb.VariantWindow) -> VariantWindow:
         custom={k: _moments(m) for k, m in w.custom.items()},
         status_codes={k: int(v) for k, v in w.status_codes.items()},
     )
-    return VariantWindow(w.route_id, w.variant, int(w.window_start_us), stats)
+    if not w.HasField("units"):
+        return VariantWindow(w.route_id, w.variant, int(w.window_start_us), stats)
+    u = w.units
+    units = units_from_arrays(u.keys, u.requests, u.errors, u.latency_seconds,
+                              {k: (m.n, m.sum) for k, m in u.custom.items()})
+    return VariantWindow(w.route_id, w.variant, int(w.window_start_us), stats, units,
+                         int(u.overflow_requests))
 
 
 def shadow_window_from_pb(w: pb.ShadowWindow) -> ShadowWindow:

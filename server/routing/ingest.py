@@ -6,6 +6,13 @@ latencies, a route or variant (or shadow) that no routing table of this control 
 has served. Forged numbers would otherwise flow straight into A/B verdicts and rollout
 decisions.
 
+Windows of experiment routes may carry per-unit counts (the routing key's unit); they
+are checked against their window (at most :data:`MAX_UNITS_PER_WINDOW` units, every sum
+within the window's own, the unit map of a window split over several messages of a batch
+summed first) and added to the experiment's per-unit store
+(:mod:`neural.mlops.server.experiments.unitstore`) in the same transaction as the dedup
+marker, so they too are applied exactly once.
+
 Each ``(sidecar_id, session, sequence)`` is recorded in ``metric_batches`` in the same
 transaction that folds its windows into the traffic store, so a batch resent after a lost
 acknowledgement changes nothing. ``session`` is a secret the sidecar process draws at
@@ -19,7 +26,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -27,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from neural.mlops.server import traffic
 from neural.mlops.server.errors import InvalidArgument, PermissionDenied
+from neural.mlops.server.experiments import unitstore
 from neural.mlops.server.storage import Database
 from neural.mlops.server.storage.schema import metric_batches, sidecar_owners
 from neural.mlops.v1.traffic import (
@@ -37,6 +45,7 @@ from neural.mlops.v1.traffic import (
     ShadowStats,
     VariantStats,
 )
+from neural.mlops.v1.units import MAX_UNITS_PER_WINDOW, UnitCounts
 
 DEDUP_RETENTION_US = 7 * 24 * 3600 * 1_000_000
 MAX_WINDOWS_PER_BATCH = 10_000
@@ -63,6 +72,8 @@ class VariantWindow:
     variant: str
     window_start_us: int
     stats: VariantStats
+    units: Mapping[int, UnitCounts] = field(default_factory=dict)  # unit key -> counts
+    unit_overflow: int = 0  # requests of units the sidecar did not count (its cap)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +99,7 @@ class KnownRoute:
 
     variants: frozenset[str]
     shadows: frozenset[str]
+    kind: str = ""  # "experiment" routes may carry per-unit counts
 
 
 def _bad(message: str, field_name: str) -> InvalidArgument:
@@ -156,6 +168,82 @@ def _check_status_codes(codes: Mapping[str, int], count: int) -> None:
         raise _bad("status code counts add up to more than count", "status_codes")
 
 
+def units_from_arrays(
+    keys: Sequence[int], requests: Sequence[int], errors: Sequence[int],
+    latency: Sequence[float], custom: Mapping[str, tuple[Sequence[int], Sequence[float]]],
+) -> dict[int, UnitCounts]:
+    """A window's per-unit counts from the wire's parallel arrays (a unit's successes are
+    its requests minus its errors; every request has a latency). Arrays of different
+    lengths are refused; a key listed twice (two ids with one 64-bit key) is summed."""
+    n = len(keys)
+    if len(requests) != n or len(errors) != n or len(latency) != n or any(
+            len(cn) != n or len(cs) != n for cn, cs in custom.values()):
+        raise _bad("the unit arrays (keys, requests, errors, latency, custom) must have "
+                   "equal lengths", "units")
+    if n > MAX_UNITS_PER_WINDOW:
+        raise _bad(f"at most {MAX_UNITS_PER_WINDOW} units per window", "units")
+    out: dict[int, UnitCounts] = {}
+    for i in range(n):
+        r, e = int(requests[i]), int(errors[i])
+        u = UnitCounts(r, r - e, e, r, float(latency[i]),
+                       {name: [int(cn[i]), float(cs[i])]
+                        for name, (cn, cs) in custom.items() if cn[i]})
+        k = int(keys[i])
+        out[k] = out[k] + u if k in out else u
+    return out
+
+
+def _check_units(units: Mapping[int, UnitCounts], overflow: int, s: VariantStats) -> None:
+    """One window's units (every message of it summed) against the window's counts."""
+    if len(units) > MAX_UNITS_PER_WINDOW:
+        raise _bad(f"at most {MAX_UNITS_PER_WINDOW} units per window", "units")
+    _count(overflow, "unit overflow requests", "units", s.count)
+    total = UnitCounts()
+    for u in units.values():
+        _count(u.requests, "unit requests", "units", s.count)
+        _count(u.errors, "unit errors", "units", u.requests)
+        if not (math.isfinite(u.latency_sum)
+                and 0.0 <= u.latency_sum <= u.latency_n * MAX_LATENCY_SECONDS):
+            raise _bad("unit latency sums must be finite and in [0, requests x "
+                       f"{MAX_LATENCY_SECONDS:g} s]", "units")
+        for name, (n, x) in u.custom.items():
+            m = s.custom.get(name)
+            if m is None:
+                raise _bad(f"units report custom metric {name[:40]!r} the window has not",
+                           "units")
+            _count(n, "unit custom metric n", "units", m.n)
+            if not (math.isfinite(x) and abs(x) <= n * MAX_CUSTOM_ABS):
+                raise _bad("unit custom metric sums must be finite and in range", "units")
+        total = total + u
+    if total.requests + overflow > s.count or total.errors > s.errors or (
+            total.successes > s.successes):
+        raise _bad("the units hold more requests, errors or successes than their window",
+                   "units")
+    if total.latency_sum > s.latency.sum * (1.0 + 1e-9) + 1e-9:
+        raise _bad("the units' latency sum exceeds their window's", "units")
+    for name, (n, _) in total.custom.items():
+        if n > s.custom[name].n:
+            raise _bad(f"the units hold more values of {name[:40]!r} than their window",
+                       "units")
+
+
+def _merged_units(windows: Sequence[VariantWindow]) -> dict[tuple[str, str, int], tuple[
+        VariantStats, dict[int, UnitCounts], int]]:
+    """Per (route, variant, window start): the window's stats, units and overflow, over
+    every message of the batch that carries part of it."""
+    out: dict[tuple[str, str, int], tuple[VariantStats, dict[int, UnitCounts], int]] = {}
+    for w in windows:
+        if not w.units and not w.unit_overflow:
+            continue
+        key = (w.route_id, w.variant, w.window_start_us)
+        stats, units, overflow = out.get(key) or (VariantStats(), {}, 0)
+        merged = dict(units)
+        for k, u in w.units.items():
+            merged[k] = merged[k] + u if k in merged else u
+        out[key] = (stats + w.stats, merged, overflow + w.unit_overflow)
+    return out
+
+
 def check_shadow_stats(s: ShadowStats) -> None:
     _count(s.compared, "compared", "compared")
     _count(s.agreements, "agreed", "agreed", s.compared)
@@ -190,6 +278,11 @@ def check_batch(batch: MetricsBatch, known: Mapping[str, KnownRoute]) -> None:
             raise _bad(f"route {vw.route_id[:80]!r} has no variant {vw.variant[:80]!r}",
                        "variant")
         check_variant_stats(vw.stats)
+        if (vw.units or vw.unit_overflow) and route.kind != "experiment":
+            raise _bad(f"route {vw.route_id[:80]!r} is not an experiment; it takes no "
+                       "per-unit counts", "units")
+    for stats, units, overflow in _merged_units(batch.windows).values():
+        _check_units(units, overflow, stats)
     for sw in batch.shadows:
         if not any(sw.shadow_id in r.shadows for r in known.values()):
             raise _bad(f"shadow {sw.shadow_id[:80]!r} is not served by this control plane",
@@ -238,9 +331,18 @@ async def apply_batch(db: Database, batch: MetricsBatch, now_us: int,
                 windows=len(batch.windows) + len(batch.shadows),
             )
         )
+        per_test: dict[str, dict[str, dict[int, UnitCounts]]] = {}
         for w in batch.windows:
+            if w.units:
+                per = per_test.setdefault(w.route_id, {}).setdefault(w.variant, {})
+                for k, u in w.units.items():
+                    per[k] = per[k] + u if k in per else u
+            if w.stats.count == 0 and w.units:
+                continue  # the continuation of a window's units: no traffic of its own
             await traffic.apply(ch.conn, w.route_id, w.variant,
                                 traffic.window_start(w.window_start_us), w.stats, now_us=now_us)
+        for test_id, parts in per_test.items():
+            await unitstore.apply(ch.conn, test_id, parts, now_us=now_us)
         for s in batch.shadows:
             await traffic.apply_shadow(ch.conn, s.shadow_id,
                                        traffic.window_start(s.window_start_us), s.stats,

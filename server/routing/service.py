@@ -229,6 +229,7 @@ class RoutingService:
         self._known[route.route_id] = KnownRoute(
             before.variants | {v.name for v in route.variants},
             before.shadows | {s.shadow_id for s in route.shadows},
+            route.kind or before.kind,
         )
 
     def _notify(self) -> None:

@@ -105,7 +105,7 @@ class Moments(_message.Message):
     def __init__(self, n: _Optional[int] = ..., sum: _Optional[float] = ..., sum_squares: _Optional[float] = ...) -> None: ...
 
 class VariantWindow(_message.Message):
-    __slots__ = ("route_id", "variant", "window_start_us", "window_us", "count", "errors", "successes", "status_codes", "latency_seconds", "latency_buckets", "custom", "model_name", "latency_min_seconds", "latency_max_seconds")
+    __slots__ = ("route_id", "variant", "window_start_us", "window_us", "count", "errors", "successes", "status_codes", "latency_seconds", "latency_buckets", "custom", "model_name", "latency_min_seconds", "latency_max_seconds", "units")
     class StatusCodesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -134,6 +134,7 @@ class VariantWindow(_message.Message):
     MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
     LATENCY_MIN_SECONDS_FIELD_NUMBER: _ClassVar[int]
     LATENCY_MAX_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    UNITS_FIELD_NUMBER: _ClassVar[int]
     route_id: str
     variant: str
     window_start_us: int
@@ -148,7 +149,39 @@ class VariantWindow(_message.Message):
     model_name: str
     latency_min_seconds: float
     latency_max_seconds: float
-    def __init__(self, route_id: _Optional[str] = ..., variant: _Optional[str] = ..., window_start_us: _Optional[int] = ..., window_us: _Optional[int] = ..., count: _Optional[int] = ..., errors: _Optional[int] = ..., successes: _Optional[int] = ..., status_codes: _Optional[_Mapping[str, int]] = ..., latency_seconds: _Optional[_Union[Moments, _Mapping]] = ..., latency_buckets: _Optional[_Iterable[int]] = ..., custom: _Optional[_Mapping[str, Moments]] = ..., model_name: _Optional[str] = ..., latency_min_seconds: _Optional[float] = ..., latency_max_seconds: _Optional[float] = ...) -> None: ...
+    units: UnitBreakdown
+    def __init__(self, route_id: _Optional[str] = ..., variant: _Optional[str] = ..., window_start_us: _Optional[int] = ..., window_us: _Optional[int] = ..., count: _Optional[int] = ..., errors: _Optional[int] = ..., successes: _Optional[int] = ..., status_codes: _Optional[_Mapping[str, int]] = ..., latency_seconds: _Optional[_Union[Moments, _Mapping]] = ..., latency_buckets: _Optional[_Iterable[int]] = ..., custom: _Optional[_Mapping[str, Moments]] = ..., model_name: _Optional[str] = ..., latency_min_seconds: _Optional[float] = ..., latency_max_seconds: _Optional[float] = ..., units: _Optional[_Union[UnitBreakdown, _Mapping]] = ...) -> None: ...
+
+class UnitBreakdown(_message.Message):
+    __slots__ = ("keys", "requests", "errors", "latency_seconds", "overflow_requests", "custom")
+    class CustomEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: UnitMetric
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[UnitMetric, _Mapping]] = ...) -> None: ...
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    ERRORS_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    OVERFLOW_REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    CUSTOM_FIELD_NUMBER: _ClassVar[int]
+    keys: _containers.RepeatedScalarFieldContainer[int]
+    requests: _containers.RepeatedScalarFieldContainer[int]
+    errors: _containers.RepeatedScalarFieldContainer[int]
+    latency_seconds: _containers.RepeatedScalarFieldContainer[float]
+    overflow_requests: int
+    custom: _containers.MessageMap[str, UnitMetric]
+    def __init__(self, keys: _Optional[_Iterable[int]] = ..., requests: _Optional[_Iterable[int]] = ..., errors: _Optional[_Iterable[int]] = ..., latency_seconds: _Optional[_Iterable[float]] = ..., overflow_requests: _Optional[int] = ..., custom: _Optional[_Mapping[str, UnitMetric]] = ...) -> None: ...
+
+class UnitMetric(_message.Message):
+    __slots__ = ("n", "sum")
+    N_FIELD_NUMBER: _ClassVar[int]
+    SUM_FIELD_NUMBER: _ClassVar[int]
+    n: _containers.RepeatedScalarFieldContainer[int]
+    sum: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, n: _Optional[_Iterable[int]] = ..., sum: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class ShadowWindow(_message.Message):
     __slots__ = ("route_id", "shadow_id", "window_start_us", "window_us", "mirrored", "agreed", "disagreed", "errors", "dropped", "latency_seconds", "latency_buckets", "primary_latency_seconds", "samples", "primary_latency_buckets", "model_name")

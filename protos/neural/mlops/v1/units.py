@@ -24,7 +24,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["UnitCounts", "unit_key"]
+__all__ = ["MAX_UNITS_PER_WINDOW", "UnitCounts", "unit_key"]
+
+# Units a sidecar counts per (route, variant) window; the control plane refuses more.
+MAX_UNITS_PER_WINDOW = 10_000
 
 
 def unit_key(unit_id: str) -> int:
