@@ -6,6 +6,10 @@ last one (fail-static); the reporter keeps unacknowledged batches in a bounded b
 (oldest dropped first, counted) and resends them, in order, on every new stream. The
 control plane deduplicates on ``(sidecar_id, sequence)``, so a resend after a lost ack
 is harmless.
+
+With several control-plane replicas (``--control-plane a:1,b:2``) both streams share one
+gRPC channel over all of them (:mod:`neural.mlops.v1.replicas`): a reconnect lands on a
+replica that is up, and a batch resent there is deduplicated in the shared store.
 """
 
 from __future__ import annotations
