@@ -31,6 +31,24 @@ def pytest_configure(config: pytest.Config) -> None:
     pytest.exit(line, returncode=0)
 
 
+# The storage-touching files: the PostgreSQL half of CI (.ci/run) runs them again with
+# NEURAL_MLOPS_TEST_DATABASE_URL set (`pytest -m storage`). Tests that need PostgreSQL
+# whatever the engine (test_pg_outage, store migration) use the postgres_url fixture.
+STORAGE_FILES = frozenset({
+    "test_ab_api.py", "test_ab_model_refs.py", "test_admin_store.py", "test_audit_api.py",
+    "test_audit_server.py", "test_cli_rpc.py", "test_deploy_api.py", "test_deploy_rollout.py",
+    "test_metrics_integrity.py", "test_pg_chain.py", "test_registry_aliases.py",
+    "test_registry_api.py", "test_registry_port.py", "test_registry_server.py",
+    "test_routing_service.py", "test_stats_store.py",
+})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.name in STORAGE_FILES:
+            item.add_marker(pytest.mark.storage)
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     databases.postgres().drop_all()
 
