@@ -45,7 +45,7 @@ from neural.mlops.v1 import audit_pb2
 from neural.mlops.v1.limits import MAX_REPEATED, REPEATED_LIMITS
 
 SEED = int(os.environ.get("NEURAL_MLOPS_FUZZ_SEED", "13"))
-INPUTS = int(os.environ.get("NEURAL_MLOPS_FUZZ_INPUTS", "2000"))
+INPUTS = int(os.environ.get("NEURAL_MLOPS_FUZZ_INPUTS", "2400"))
 # A loaded machine stops early rather than run past the suite's timeout (the count tried
 # is printed; every RPC still gets its share, round robin).
 BUDGET_SECONDS = float(os.environ.get("NEURAL_MLOPS_FUZZ_SECONDS", "120"))
