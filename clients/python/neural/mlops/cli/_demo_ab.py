@@ -68,7 +68,7 @@ def ab_phase(target: str, models: dict[str, str], pace: Pace, live: Live) -> str
                 t0 = time.perf_counter()
                 ok = True
                 try:
-                    calls[version_of[arm]](req, timeout=5, metadata=[("x-user-id", user)])
+                    calls[version_of[arm]](req, timeout=5, metadata=(("x-user-id", user),))
                 except grpc.RpcError:
                     ok = False
                 return {

@@ -47,7 +47,7 @@ class Processes:
         """Wait for the child's "listening on HOST:PORT" line and return the address."""
         assert proc.stdout is not None and self.log_dir is not None
         deadline = time.monotonic() + timeout
-        seen = []
+        seen: list[str] = []
         while time.monotonic() < deadline:
             line = proc.stdout.readline()
             if not line:

@@ -78,7 +78,7 @@ class Traffic:
                 phase = self._phase
             ok = True
             try:
-                answer, call = self.call.with_call(req, metadata=[("x-user-id", user)], timeout=5)
+                answer, call = self.call.with_call(req, metadata=(("x-user-id", user),), timeout=5)
                 version = answer.model_version or self._version_of(call)
             except grpc.RpcError as err:
                 ok = False
