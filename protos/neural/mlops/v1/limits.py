@@ -42,6 +42,7 @@ _PKG = "neural.mlops.v1."
 REPEATED_LIMITS: dict[str, int] = {
     _PKG + "LogEventsRequest.events": 100_000,
     _PKG + "RecordRequestsRequest.records": 10_000,
+    _PKG + "SetCovariatesRequest.covariates": 100_000,
     _PKG + "MetricsBatch.windows": 10_000,
     _PKG + "MetricsBatch.shadows": 10_000,
 }
@@ -142,10 +143,10 @@ def _check_timestamp(ts: Message, path: str) -> None:
 
 
 def _check_enum(fd: FieldDescriptor, value: int, path: str) -> None:
-    if value not in fd.enum_type.values_by_number:
-        raise LimitExceeded(
-            f"{path} = {value} is not a value of {fd.enum_type.name}", path, "UNKNOWN_ENUM_VALUE"
-        )
+    enum = fd.enum_type
+    if enum is not None and value not in enum.values_by_number:
+        raise LimitExceeded(f"{path} = {value} is not a value of {enum.name}", path,
+                            "UNKNOWN_ENUM_VALUE")
 
 
 def _check_string(fd: FieldDescriptor, value: str, path: str) -> None:
