@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
+from support.processes import ServerProcess, start_server
 
 from neural.mlops.ab_testing import ABTestManager
 from neural.mlops.server.errors import InvalidArgument
@@ -28,10 +30,23 @@ def _traffic(rng: np.random.Generator, users: int, *, error_rate: float, latency
     return records
 
 
-@pytest.fixture
-def manager():
-    with tempfile.TemporaryDirectory() as tmp:
-        m = ABTestManager(str(Path(tmp) / "store"))
+@pytest.fixture(scope="module")
+def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    srv = start_server(tmp_path_factory.mktemp("guardrails-server"))
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(params=["embedded", "remote"])
+def manager(request: pytest.FixtureRequest) -> Iterator[ABTestManager]:
+    """The same behaviour on an embedded store and over gRPC."""
+    if request.param == "embedded":
+        with tempfile.TemporaryDirectory() as tmp:
+            m = ABTestManager(str(Path(tmp) / "store"))
+            yield m
+            m.close()
+    else:
+        m = ABTestManager(request.getfixturevalue("shared_server").url)
         yield m
         m.close()
 
@@ -91,6 +106,19 @@ def test_no_violation_keeps_the_test_running(manager):
     assert len(a["guardrail_checks"]) == 3
     assert not any(g["violated"] for g in a["guardrail_checks"])
     assert manager.get_test(tid).status.value == "running"
+
+
+def test_guardrails_are_kept_on_the_test_and_invalid_ones_refused_alike(manager):
+    test = manager.create_test(name="kept", control_variant="m:1", treatment_variant="m:2",
+                               guardrails=["error_rate", {"metric": "revenue",
+                                                          "direction": "decrease",
+                                                          "tolerance": 0.05}])
+    assert test.guardrails == (Guardrail("error_rate"), Guardrail("revenue", "decrease", 0.05))
+    assert manager.get_test(test.test_id).guardrails == test.guardrails
+    with pytest.raises(InvalidArgument) as exc:
+        manager.create_test(name="bad", control_variant="m:1", treatment_variant="m:2",
+                            guardrails=[{"metric": "error_rate", "direction": "sideways"}])
+    assert exc.value.field == "guardrails"
 
 
 def test_guardrail_specs_are_validated():

@@ -122,6 +122,8 @@ RULES: dict[str, Rule] = {
         "RecordRequests": _test("metrics.report"),
         "RecordOutcome": _test("metrics.report"),
         "AnalyzeTest": _test("experiments.read"),
+        # Covariates configure the analysis, as the test's author does at creation.
+        "SetCovariates": _test("experiments.write"),
     }),
     **_service(f"{V1}.RoutingService", {
         "WatchRoutes": Rule("routes.read", namespaced=("sidecar_id",)),

@@ -6,6 +6,7 @@ import json
 import math
 from typing import Any
 
+from neural.mlops.server.experiments.guardrails import Guardrail
 from neural.mlops.server.experiments.model import (
     ABTest,
     SplitChange,
@@ -27,6 +28,8 @@ __all__ = [
     "analysis_from_pb",
     "analysis_to_pb",
     "dt",
+    "guardrails_from_pb",
+    "guardrails_to_pb",
     "record_from_pb",
     "record_to_pb",
     "strategy_to_pb",
@@ -59,6 +62,18 @@ def strategy_to_pb(value: Any) -> int:
         return STRATEGY_TO_PB[TrafficSplitStrategy(str(raw).lower())]
     except ValueError:
         return -1  # the server answers INVALID_ARGUMENT naming the field
+
+
+def guardrails_to_pb(items: tuple[Guardrail, ...]) -> list[pb.Guardrail]:
+    return [pb.Guardrail(metric=g.metric, direction=g.direction, tolerance=g.tolerance)
+            for g in items]
+
+
+def guardrails_from_pb(items: Any) -> list[dict[str, Any]]:
+    """As dicts, for :func:`~.guardrails.parse_guardrails` to validate (an empty direction
+    is the default)."""
+    return [{"metric": g.metric, "direction": g.direction or None, "tolerance": g.tolerance}
+            for g in items]
 
 
 def test_to_pb(t: ABTest) -> pb.ABTest:
@@ -98,6 +113,7 @@ def test_to_pb(t: ABTest) -> pb.ABTest:
             for h in t.split_history
         ],
         running_seconds=t.running_seconds,
+        guardrails=guardrails_to_pb(t.guardrails),
     )
     if t.started_at is not None:
         msg.started_at.CopyFrom(ts(t.started_at))
@@ -139,6 +155,7 @@ def test_from_pb(m: pb.ABTest) -> ABTest:
             for h in m.split_history
         ],
         running_seconds=m.running_seconds,
+        guardrails=tuple(Guardrail(g.metric, g.direction, g.tolerance) for g in m.guardrails),
     )
 
 

@@ -51,6 +51,7 @@ class ExperimentServicer(experiments_pb2_grpc.ExperimentServiceServicer):
             multiple_testing=s.multiple_testing or HOLM,
             prior_mean=s.prior_mean,
             prior_sd=s.prior_sd,
+            guardrails=c.guardrails_from_pb(request.guardrails),
         )
         return c.test_to_pb(await self.experiments.create_test(spec))
 
@@ -143,3 +144,9 @@ class ExperimentServicer(experiments_pb2_grpc.ExperimentServiceServicer):
             until=c.dt(request.until, "until") if request.HasField("until") else None,
         )
         return c.analysis_to_pb(result)
+
+    async def SetCovariates(
+        self, request: pb.SetCovariatesRequest, context: Ctx
+    ) -> pb.SetCovariatesResponse:
+        stored = await self.experiments.set_covariates(request.test_id, dict(request.covariates))
+        return pb.SetCovariatesResponse(stored=stored)

@@ -31,7 +31,7 @@ from typing import Any
 
 from neural.mlops._remote.experiments import RemoteExperiments
 from neural.mlops._runtime import ServiceClient
-from neural.mlops.server.errors import FailedPrecondition, InvalidArgument
+from neural.mlops.server.errors import InvalidArgument
 from neural.mlops.server.experiments.analysis import DECISION_FIXED, DECISION_SEQUENTIAL
 from neural.mlops.server.experiments.model import (
     ABTest,
@@ -107,14 +107,6 @@ async def _list_page(experiments: ExperimentService | RemoteExperiments, *,
     return await experiments.list_tests(status, page_token=page_token)
 
 
-def _embedded(e: ExperimentService | RemoteExperiments, what: str) -> ExperimentService:
-    """Per-unit covariates and guardrails have no RPC yet: refuse them over gRPC rather than
-    drop them."""
-    if isinstance(e, RemoteExperiments):
-        raise FailedPrecondition(f"{what} is available on an embedded store only (no RPC yet)")
-    return e
-
-
 def _tid(test_id: object) -> str:
     if not isinstance(test_id, str) or not test_id:
         raise InvalidArgument("test_id is required", field="test_id")
@@ -183,9 +175,7 @@ class ABTestManager(ServiceClient[ExperimentService | RemoteExperiments]):
             srm_threshold=srm_threshold, multiple_testing=multiple_testing,
             prior_mean=prior_mean, prior_sd=prior_sd,
         )
-        return self._call(
-            lambda e: (_embedded(e, "guardrails") if guardrails else e).create_test(spec),
-            created_by or None)
+        return self._call(lambda e: e.create_test(spec), created_by or None)
 
     def get_test(self, test_id: str) -> ABTest:
         test_id = _tid(test_id)
@@ -309,8 +299,7 @@ class ABTestManager(ServiceClient[ExperimentService | RemoteExperiments]):
         before the test) for CUPED variance reduction; returns how many were stored."""
         test_id = _tid(test_id)
         covariates = dict(values)
-        return self._call(lambda e: _embedded(e, "set_covariates").set_covariates(
-            test_id, covariates))
+        return self._call(lambda e: e.set_covariates(test_id, covariates))
 
     # -- analysis -------------------------------------------------------------
 

@@ -92,7 +92,7 @@ class AnalysisSettings(_message.Message):
     def __init__(self, confidence_level: _Optional[float] = ..., minimum_detectable_effect: _Optional[float] = ..., power: _Optional[float] = ..., decision_rule: _Optional[str] = ..., sequential_tau: _Optional[float] = ..., sequential_tuning: _Optional[float] = ..., srm_threshold: _Optional[float] = ..., multiple_testing: _Optional[str] = ..., prior_mean: _Optional[float] = ..., prior_sd: _Optional[float] = ...) -> None: ...
 
 class ABTest(_message.Message):
-    __slots__ = ("test_id", "name", "description", "status", "strategy", "variants", "control", "model_name", "traffic_split", "created_by", "created_at", "started_at", "ended_at", "winner", "conclusion", "settings", "forced_variants", "split_history", "running_seconds")
+    __slots__ = ("test_id", "name", "description", "status", "strategy", "variants", "control", "model_name", "traffic_split", "created_by", "created_at", "started_at", "ended_at", "winner", "conclusion", "settings", "forced_variants", "split_history", "running_seconds", "guardrails")
     class ForcedVariantsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -119,6 +119,7 @@ class ABTest(_message.Message):
     FORCED_VARIANTS_FIELD_NUMBER: _ClassVar[int]
     SPLIT_HISTORY_FIELD_NUMBER: _ClassVar[int]
     RUNNING_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    GUARDRAILS_FIELD_NUMBER: _ClassVar[int]
     test_id: str
     name: str
     description: str
@@ -138,10 +139,11 @@ class ABTest(_message.Message):
     forced_variants: _containers.ScalarMap[str, str]
     split_history: _containers.RepeatedCompositeFieldContainer[SplitChange]
     running_seconds: float
-    def __init__(self, test_id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., status: _Optional[_Union[TestStatus, str]] = ..., strategy: _Optional[_Union[TrafficSplitStrategy, str]] = ..., variants: _Optional[_Iterable[_Union[Variant, _Mapping]]] = ..., control: _Optional[str] = ..., model_name: _Optional[str] = ..., traffic_split: _Optional[float] = ..., created_by: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., winner: _Optional[str] = ..., conclusion: _Optional[str] = ..., settings: _Optional[_Union[AnalysisSettings, _Mapping]] = ..., forced_variants: _Optional[_Mapping[str, str]] = ..., split_history: _Optional[_Iterable[_Union[SplitChange, _Mapping]]] = ..., running_seconds: _Optional[float] = ...) -> None: ...
+    guardrails: _containers.RepeatedCompositeFieldContainer[Guardrail]
+    def __init__(self, test_id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., status: _Optional[_Union[TestStatus, str]] = ..., strategy: _Optional[_Union[TrafficSplitStrategy, str]] = ..., variants: _Optional[_Iterable[_Union[Variant, _Mapping]]] = ..., control: _Optional[str] = ..., model_name: _Optional[str] = ..., traffic_split: _Optional[float] = ..., created_by: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., winner: _Optional[str] = ..., conclusion: _Optional[str] = ..., settings: _Optional[_Union[AnalysisSettings, _Mapping]] = ..., forced_variants: _Optional[_Mapping[str, str]] = ..., split_history: _Optional[_Iterable[_Union[SplitChange, _Mapping]]] = ..., running_seconds: _Optional[float] = ..., guardrails: _Optional[_Iterable[_Union[Guardrail, _Mapping]]] = ...) -> None: ...
 
 class CreateTestRequest(_message.Message):
-    __slots__ = ("name", "description", "control_variant", "treatment_variant", "traffic_split", "has_traffic_split", "strategy", "created_by", "variants", "control", "settings", "model_name")
+    __slots__ = ("name", "description", "control_variant", "treatment_variant", "traffic_split", "has_traffic_split", "strategy", "created_by", "variants", "control", "settings", "model_name", "guardrails")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     CONTROL_VARIANT_FIELD_NUMBER: _ClassVar[int]
@@ -154,6 +156,7 @@ class CreateTestRequest(_message.Message):
     CONTROL_FIELD_NUMBER: _ClassVar[int]
     SETTINGS_FIELD_NUMBER: _ClassVar[int]
     MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
+    GUARDRAILS_FIELD_NUMBER: _ClassVar[int]
     name: str
     description: str
     control_variant: str
@@ -166,7 +169,18 @@ class CreateTestRequest(_message.Message):
     control: str
     settings: AnalysisSettings
     model_name: str
-    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., control_variant: _Optional[str] = ..., treatment_variant: _Optional[str] = ..., traffic_split: _Optional[float] = ..., has_traffic_split: _Optional[bool] = ..., strategy: _Optional[_Union[TrafficSplitStrategy, str]] = ..., created_by: _Optional[str] = ..., variants: _Optional[_Iterable[_Union[Variant, _Mapping]]] = ..., control: _Optional[str] = ..., settings: _Optional[_Union[AnalysisSettings, _Mapping]] = ..., model_name: _Optional[str] = ...) -> None: ...
+    guardrails: _containers.RepeatedCompositeFieldContainer[Guardrail]
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., control_variant: _Optional[str] = ..., treatment_variant: _Optional[str] = ..., traffic_split: _Optional[float] = ..., has_traffic_split: _Optional[bool] = ..., strategy: _Optional[_Union[TrafficSplitStrategy, str]] = ..., created_by: _Optional[str] = ..., variants: _Optional[_Iterable[_Union[Variant, _Mapping]]] = ..., control: _Optional[str] = ..., settings: _Optional[_Union[AnalysisSettings, _Mapping]] = ..., model_name: _Optional[str] = ..., guardrails: _Optional[_Iterable[_Union[Guardrail, _Mapping]]] = ...) -> None: ...
+
+class Guardrail(_message.Message):
+    __slots__ = ("metric", "direction", "tolerance")
+    METRIC_FIELD_NUMBER: _ClassVar[int]
+    DIRECTION_FIELD_NUMBER: _ClassVar[int]
+    TOLERANCE_FIELD_NUMBER: _ClassVar[int]
+    metric: str
+    direction: str
+    tolerance: float
+    def __init__(self, metric: _Optional[str] = ..., direction: _Optional[str] = ..., tolerance: _Optional[float] = ...) -> None: ...
 
 class TestRef(_message.Message):
     __slots__ = ("test_id", "reason")
@@ -324,6 +338,27 @@ class RecordOutcomeResponse(_message.Message):
     VARIANT_FIELD_NUMBER: _ClassVar[int]
     variant: str
     def __init__(self, variant: _Optional[str] = ...) -> None: ...
+
+class SetCovariatesRequest(_message.Message):
+    __slots__ = ("test_id", "covariates")
+    class CovariatesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    TEST_ID_FIELD_NUMBER: _ClassVar[int]
+    COVARIATES_FIELD_NUMBER: _ClassVar[int]
+    test_id: str
+    covariates: _containers.ScalarMap[str, float]
+    def __init__(self, test_id: _Optional[str] = ..., covariates: _Optional[_Mapping[str, float]] = ...) -> None: ...
+
+class SetCovariatesResponse(_message.Message):
+    __slots__ = ("stored",)
+    STORED_FIELD_NUMBER: _ClassVar[int]
+    stored: int
+    def __init__(self, stored: _Optional[int] = ...) -> None: ...
 
 class AnalyzeTestRequest(_message.Message):
     __slots__ = ("test_id", "confidence_level", "since", "until")

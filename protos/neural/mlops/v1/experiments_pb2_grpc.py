@@ -104,6 +104,11 @@ class ExperimentServiceStub:
                 request_serializer=neural_dot_mlops_dot_v1_dot_experiments__pb2.AnalyzeTestRequest.SerializeToString,
                 response_deserializer=neural_dot_mlops_dot_v1_dot_experiments__pb2.AnalyzeTestResponse.FromString,
                 _registered_method=True)
+        self.SetCovariates = channel.unary_unary(
+                '/neural.mlops.v1.ExperimentService/SetCovariates',
+                request_serializer=neural_dot_mlops_dot_v1_dot_experiments__pb2.SetCovariatesRequest.SerializeToString,
+                response_deserializer=neural_dot_mlops_dot_v1_dot_experiments__pb2.SetCovariatesResponse.FromString,
+                _registered_method=True)
 
 
 class ExperimentServiceServicer:
@@ -193,6 +198,12 @@ class ExperimentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetCovariates(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ExperimentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -265,6 +276,11 @@ def add_ExperimentServiceServicer_to_server(servicer, server):
                     servicer.AnalyzeTest,
                     request_deserializer=neural_dot_mlops_dot_v1_dot_experiments__pb2.AnalyzeTestRequest.FromString,
                     response_serializer=neural_dot_mlops_dot_v1_dot_experiments__pb2.AnalyzeTestResponse.SerializeToString,
+            ),
+            'SetCovariates': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetCovariates,
+                    request_deserializer=neural_dot_mlops_dot_v1_dot_experiments__pb2.SetCovariatesRequest.FromString,
+                    response_serializer=neural_dot_mlops_dot_v1_dot_experiments__pb2.SetCovariatesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -645,6 +661,33 @@ class ExperimentService:
             '/neural.mlops.v1.ExperimentService/AnalyzeTest',
             neural_dot_mlops_dot_v1_dot_experiments__pb2.AnalyzeTestRequest.SerializeToString,
             neural_dot_mlops_dot_v1_dot_experiments__pb2.AnalyzeTestResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetCovariates(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/neural.mlops.v1.ExperimentService/SetCovariates',
+            neural_dot_mlops_dot_v1_dot_experiments__pb2.SetCovariatesRequest.SerializeToString,
+            neural_dot_mlops_dot_v1_dot_experiments__pb2.SetCovariatesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -11,7 +11,7 @@ from neural.mlops.server import validation as v
 from neural.mlops.server.errors import InvalidArgument
 from neural.mlops.server.experiments import convert as c
 from neural.mlops.server.experiments.model import ABTest, TestStatus, Variant
-from neural.mlops.server.experiments.recording import RequestRecord
+from neural.mlops.server.experiments.recording import MAX_COVARIATES, RequestRecord
 from neural.mlops.server.experiments.spec import CreateSpec, validate_spec
 from neural.mlops.server.timestamps import to_timestamp
 from neural.mlops.v1 import experiments_pb2 as pb
@@ -50,6 +50,7 @@ class RemoteExperiments:
                 multiple_testing=ok.multiple_testing, prior_mean=ok.prior_mean,
                 prior_sd=ok.prior_sd,
             ),
+            guardrails=c.guardrails_to_pb(ok.guardrails),
         )
         if spec.variants is not None:
             req.variants.extend(pb.Variant(name=n, model_ref=r, weight=w) for n, r, w in ok.declared)
@@ -149,6 +150,20 @@ class RemoteExperiments:
         if timestamp is not None:
             req.timestamp.CopyFrom(to_timestamp(timestamp))
         return str((await self._conn.unary(self._stub.RecordOutcome, req)).variant)
+
+    async def set_covariates(self, test_id: str, values: Mapping[str, float]) -> int:
+        """The server validates the unit ids; the values are checked here because a map of
+        doubles cannot carry anything else."""
+        if not isinstance(values, Mapping):
+            raise InvalidArgument("covariates must be a mapping of unit id to number",
+                                  field="covariates")
+        if len(values) > MAX_COVARIATES:
+            raise InvalidArgument(f"at most {MAX_COVARIATES} covariates per call",
+                                  field="covariates")
+        checked = {"" if k is None else str(k): v.finite(x, f"covariates.{str(k)[:40]}")
+                   for k, x in values.items()}
+        req = pb.SetCovariatesRequest(test_id=test_id, covariates=checked)
+        return int((await self._conn.unary(self._stub.SetCovariates, req)).stored)
 
     async def analyze_test(
         self,
