@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from neural.mlops.server.errors import InvalidArgument
 from neural.mlops.server.registry.lineage import (
     DataReference,
     Lineage,
@@ -46,8 +47,35 @@ DATATYPE_TO_PB = {d: pb.TensorDatatype.Value(f"TENSOR_DATATYPE_{d.value}") for d
 DATATYPE_FROM_PB: dict[int, TensorDatatype] = {int(v): k for k, v in DATATYPE_TO_PB.items()}
 
 
+# The textual filter's "=" is "==" on the wire: the enum has one value per comparison.
+OP_TO_PB = {
+    ">": pb.COMPARISON_OPERATOR_GREATER,
+    ">=": pb.COMPARISON_OPERATOR_GREATER_OR_EQUAL,
+    "<": pb.COMPARISON_OPERATOR_LESS,
+    "<=": pb.COMPARISON_OPERATOR_LESS_OR_EQUAL,
+    "==": pb.COMPARISON_OPERATOR_EQUAL,
+    "=": pb.COMPARISON_OPERATOR_EQUAL,
+    "!=": pb.COMPARISON_OPERATOR_NOT_EQUAL,
+}
+OP_FROM_PB: dict[int, str] = {int(v): k for k, v in OP_TO_PB.items() if k != "="}
+HISTORY_KIND_TO_PB = {"stage": pb.HISTORY_KIND_STAGE, "alias": pb.HISTORY_KIND_ALIAS}
+HISTORY_KIND_FROM_PB: dict[int, str] = {int(v): k for k, v in HISTORY_KIND_TO_PB.items()}
+
+
 def stage_from_pb(value: int) -> ModelStage | None:
     return STAGE_FROM_PB.get(int(value))
+
+
+def op_to_pb(op: str) -> pb.ComparisonOperator:
+    # An operator the domain refuses goes as UNSPECIFIED, which the server refuses too.
+    return OP_TO_PB.get(op, pb.COMPARISON_OPERATOR_UNSPECIFIED)
+
+
+def op_from_pb(value: int, field: str) -> str:
+    op = OP_FROM_PB.get(int(value))
+    if op is None:
+        raise InvalidArgument(f"{field} is required (one of > >= < <= == !=)", field=field)
+    return op
 
 
 def artifact_to_pb(a: Artifact) -> pb.Artifact:
@@ -163,17 +191,33 @@ def alias_from_pb(a: pb.AliasResponse) -> AliasChange:
     return AliasChange(a.name, a.alias, a.version, a.previous_version)
 
 
+def _stage_value_to_pb(value: str) -> pb.ModelStage:
+    return STAGE_TO_PB[ModelStage(value)] if value else pb.MODEL_STAGE_UNSPECIFIED
+
+
 def history_to_pb(h: HistoryEntry) -> pb.HistoryEntry:
-    return pb.HistoryEntry(
-        kind=h.kind, name=h.name, version=h.version, from_value=h.from_value, to_value=h.to_value,
-        alias=h.alias, actor=h.actor, reason=h.reason, promotion_request_id=h.promotion_request_id,
+    out = pb.HistoryEntry(
+        kind=HISTORY_KIND_TO_PB[h.kind], name=h.name, version=h.version, alias=h.alias,
+        actor=h.actor, reason=h.reason, promotion_request_id=h.promotion_request_id,
         at=ts(h.at),
     )
+    if h.kind == "stage":
+        out.from_stage = _stage_value_to_pb(h.from_value)
+        out.to_stage = _stage_value_to_pb(h.to_value)
+    else:
+        out.from_version, out.to_version = h.from_value, h.to_value
+    return out
 
 
 def history_from_pb(h: pb.HistoryEntry) -> HistoryEntry:
-    return HistoryEntry(h.kind, h.name, h.version, h.from_value, h.to_value, h.alias, h.actor,
-                        h.reason, h.promotion_request_id, dt(h.at))
+    kind = HISTORY_KIND_FROM_PB[h.kind]
+    if kind == "stage":
+        before, after = (s.value if (s := stage_from_pb(x)) else ""
+                         for x in (h.from_stage, h.to_stage))
+    else:
+        before, after = h.from_version, h.to_version
+    return HistoryEntry(kind, h.name, h.version, before, after, h.alias, h.actor, h.reason,
+                        h.promotion_request_id, dt(h.at))
 
 
 def comparison_to_pb(c: dict[str, Any]) -> pb.CompareModelsResponse:

@@ -9,6 +9,7 @@ from typing import Any, TypeAlias
 import grpc
 
 from neural.mlops.server.errors import InvalidArgument
+from neural.mlops.server.pagination import window
 from neural.mlops.server.registry import convert as c
 from neural.mlops.server.registry.search import MetricCondition, SearchQuery
 from neural.mlops.server.registry.service import RegisterSpec
@@ -90,8 +91,11 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         query = SearchQuery(
             name_prefix=request.name_prefix, tags=list(request.tags),
             stage=c.stage_from_pb(request.stage), framework=request.framework,
-            metric_conditions=[MetricCondition(m.metric, m.op, m.value)
-                               for m in request.metric_conditions],
+            metric_conditions=[
+                MetricCondition(m.metric, c.op_from_pb(m.op, f"metric_conditions[{i}].op"),
+                                m.value)
+                for i, m in enumerate(request.metric_conditions)
+            ],
             source_run_id=request.source_run_id, code_revision=request.code_revision,
             parent_version=request.parent_version, training_data_uri=request.training_data_uri,
             training_data_digest=request.training_data_digest,
@@ -152,7 +156,9 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
     async def ListPendingApprovals(self, request: pb.ListPendingApprovalsRequest,
                                    context: Ctx) -> pb.ListPendingApprovalsResponse:
         reqs = await self.registry.list_pending(request.reviewer, request.name)
-        return pb.ListPendingApprovalsResponse(requests=[c.request_to_pb(r) for r in reqs])
+        page, token = window(reqs, request.page_size, request.page_token)
+        return pb.ListPendingApprovalsResponse(requests=[c.request_to_pb(r) for r in page],
+                                               next_page_token=token)
 
     async def SetAlias(self, request: pb.SetAliasRequest, context: Ctx) -> pb.AliasResponse:
         return c.alias_to_pb(await self.registry.set_alias(
@@ -170,7 +176,9 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
     async def GetHistory(self, request: pb.GetHistoryRequest,
                          context: Ctx) -> pb.GetHistoryResponse:
         entries = await self.registry.history(request.name, request.version)
-        return pb.GetHistoryResponse(entries=[c.history_to_pb(h) for h in entries])
+        page, token = window(entries, request.page_size, request.page_token)
+        return pb.GetHistoryResponse(entries=[c.history_to_pb(h) for h in page],
+                                     next_page_token=token)
 
     async def CompareModels(self, request: pb.CompareModelsRequest,
                             context: Ctx) -> pb.CompareModelsResponse:

@@ -3,7 +3,6 @@ deleting them. Registration is :mod:`.registration`, stage moves :mod:`.stages`.
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -14,6 +13,7 @@ from neural.mlops.server import validation as v
 from neural.mlops.server.audit.events import EventType
 from neural.mlops.server.clock import Clock, to_us
 from neural.mlops.server.errors import FailedPrecondition, InvalidArgument
+from neural.mlops.server.pagination import decode_token, encode_token, page_size
 from neural.mlops.server.registry import promotion_store, store
 from neural.mlops.server.registry.artifacts import ArtifactStore
 from neural.mlops.server.registry.model import (
@@ -27,28 +27,6 @@ from neural.mlops.server.registry.registration import MAX_PARAM_LENGTH, MAX_TAG_
 from neural.mlops.server.registry.search import SearchQuery, apply_filter, where_clauses
 from neural.mlops.server.storage import Database
 from neural.mlops.server.storage.schema import model_versions
-
-DEFAULT_PAGE = 100
-MAX_PAGE = 1000
-
-
-def encode_token(last_key: str | int) -> str:
-    return base64.urlsafe_b64encode(json.dumps(last_key).encode()).decode()
-
-
-def decode_token(token: str) -> Any:
-    if not token:
-        return None
-    try:
-        return json.loads(base64.urlsafe_b64decode(token.encode()))
-    except (ValueError, TypeError):
-        raise InvalidArgument("page_token is not valid", field="page_token") from None
-
-
-def page_size(value: int) -> int:
-    if value < 0:
-        raise InvalidArgument("page_size must not be negative", field="page_size")
-    return min(value or DEFAULT_PAGE, MAX_PAGE)
 
 
 class Versions:

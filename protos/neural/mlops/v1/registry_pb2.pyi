@@ -42,6 +42,22 @@ class TensorDatatype(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     TENSOR_DATATYPE_FP32: _ClassVar[TensorDatatype]
     TENSOR_DATATYPE_FP64: _ClassVar[TensorDatatype]
     TENSOR_DATATYPE_BYTES: _ClassVar[TensorDatatype]
+
+class ComparisonOperator(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    COMPARISON_OPERATOR_UNSPECIFIED: _ClassVar[ComparisonOperator]
+    COMPARISON_OPERATOR_GREATER: _ClassVar[ComparisonOperator]
+    COMPARISON_OPERATOR_GREATER_OR_EQUAL: _ClassVar[ComparisonOperator]
+    COMPARISON_OPERATOR_LESS: _ClassVar[ComparisonOperator]
+    COMPARISON_OPERATOR_LESS_OR_EQUAL: _ClassVar[ComparisonOperator]
+    COMPARISON_OPERATOR_EQUAL: _ClassVar[ComparisonOperator]
+    COMPARISON_OPERATOR_NOT_EQUAL: _ClassVar[ComparisonOperator]
+
+class HistoryKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    HISTORY_KIND_UNSPECIFIED: _ClassVar[HistoryKind]
+    HISTORY_KIND_STAGE: _ClassVar[HistoryKind]
+    HISTORY_KIND_ALIAS: _ClassVar[HistoryKind]
 MODEL_STAGE_UNSPECIFIED: ModelStage
 MODEL_STAGE_DEVELOPMENT: ModelStage
 MODEL_STAGE_STAGING: ModelStage
@@ -66,6 +82,16 @@ TENSOR_DATATYPE_FP16: TensorDatatype
 TENSOR_DATATYPE_FP32: TensorDatatype
 TENSOR_DATATYPE_FP64: TensorDatatype
 TENSOR_DATATYPE_BYTES: TensorDatatype
+COMPARISON_OPERATOR_UNSPECIFIED: ComparisonOperator
+COMPARISON_OPERATOR_GREATER: ComparisonOperator
+COMPARISON_OPERATOR_GREATER_OR_EQUAL: ComparisonOperator
+COMPARISON_OPERATOR_LESS: ComparisonOperator
+COMPARISON_OPERATOR_LESS_OR_EQUAL: ComparisonOperator
+COMPARISON_OPERATOR_EQUAL: ComparisonOperator
+COMPARISON_OPERATOR_NOT_EQUAL: ComparisonOperator
+HISTORY_KIND_UNSPECIFIED: HistoryKind
+HISTORY_KIND_STAGE: HistoryKind
+HISTORY_KIND_ALIAS: HistoryKind
 
 class TensorSpec(_message.Message):
     __slots__ = ("name", "datatype", "shape")
@@ -312,9 +338,9 @@ class MetricCondition(_message.Message):
     OP_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
     metric: str
-    op: str
+    op: ComparisonOperator
     value: float
-    def __init__(self, metric: _Optional[str] = ..., op: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    def __init__(self, metric: _Optional[str] = ..., op: _Optional[_Union[ComparisonOperator, str]] = ..., value: _Optional[float] = ...) -> None: ...
 
 class SearchModelVersionsRequest(_message.Message):
     __slots__ = ("name_prefix", "tags", "stage", "framework", "metric_conditions", "page_size", "page_token", "filter", "source_run_id", "code_revision", "parent_version", "training_data_uri", "training_data_digest")
@@ -513,18 +539,24 @@ class CancelPromotionRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., cancelled_by: _Optional[str] = ..., reason: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class ListPendingApprovalsRequest(_message.Message):
-    __slots__ = ("reviewer", "name")
+    __slots__ = ("reviewer", "name", "page_size", "page_token")
     REVIEWER_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     reviewer: str
     name: str
-    def __init__(self, reviewer: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
+    page_size: int
+    page_token: str
+    def __init__(self, reviewer: _Optional[str] = ..., name: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ListPendingApprovalsResponse(_message.Message):
-    __slots__ = ("requests",)
+    __slots__ = ("requests", "next_page_token")
     REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     requests: _containers.RepeatedCompositeFieldContainer[PromotionRequest]
-    def __init__(self, requests: _Optional[_Iterable[_Union[PromotionRequest, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, requests: _Optional[_Iterable[_Union[PromotionRequest, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class SetAliasRequest(_message.Message):
     __slots__ = ("name", "alias", "version", "actor", "reason")
@@ -577,42 +609,52 @@ class AliasResponse(_message.Message):
     def __init__(self, name: _Optional[str] = ..., alias: _Optional[str] = ..., version: _Optional[str] = ..., previous_version: _Optional[str] = ...) -> None: ...
 
 class HistoryEntry(_message.Message):
-    __slots__ = ("kind", "name", "version", "from_value", "to_value", "alias", "actor", "reason", "promotion_request_id", "at")
+    __slots__ = ("kind", "name", "version", "alias", "actor", "reason", "promotion_request_id", "at", "from_stage", "to_stage", "from_version", "to_version")
     KIND_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
-    FROM_VALUE_FIELD_NUMBER: _ClassVar[int]
-    TO_VALUE_FIELD_NUMBER: _ClassVar[int]
     ALIAS_FIELD_NUMBER: _ClassVar[int]
     ACTOR_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     PROMOTION_REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     AT_FIELD_NUMBER: _ClassVar[int]
-    kind: str
+    FROM_STAGE_FIELD_NUMBER: _ClassVar[int]
+    TO_STAGE_FIELD_NUMBER: _ClassVar[int]
+    FROM_VERSION_FIELD_NUMBER: _ClassVar[int]
+    TO_VERSION_FIELD_NUMBER: _ClassVar[int]
+    kind: HistoryKind
     name: str
     version: str
-    from_value: str
-    to_value: str
     alias: str
     actor: str
     reason: str
     promotion_request_id: str
     at: _timestamp_pb2.Timestamp
-    def __init__(self, kind: _Optional[str] = ..., name: _Optional[str] = ..., version: _Optional[str] = ..., from_value: _Optional[str] = ..., to_value: _Optional[str] = ..., alias: _Optional[str] = ..., actor: _Optional[str] = ..., reason: _Optional[str] = ..., promotion_request_id: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    from_stage: ModelStage
+    to_stage: ModelStage
+    from_version: str
+    to_version: str
+    def __init__(self, kind: _Optional[_Union[HistoryKind, str]] = ..., name: _Optional[str] = ..., version: _Optional[str] = ..., alias: _Optional[str] = ..., actor: _Optional[str] = ..., reason: _Optional[str] = ..., promotion_request_id: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., from_stage: _Optional[_Union[ModelStage, str]] = ..., to_stage: _Optional[_Union[ModelStage, str]] = ..., from_version: _Optional[str] = ..., to_version: _Optional[str] = ...) -> None: ...
 
 class GetHistoryRequest(_message.Message):
-    __slots__ = ("name", "version")
+    __slots__ = ("name", "version", "page_size", "page_token")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: str
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ...) -> None: ...
+    page_size: int
+    page_token: str
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class GetHistoryResponse(_message.Message):
-    __slots__ = ("entries",)
+    __slots__ = ("entries", "next_page_token")
     ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     entries: _containers.RepeatedCompositeFieldContainer[HistoryEntry]
-    def __init__(self, entries: _Optional[_Iterable[_Union[HistoryEntry, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, entries: _Optional[_Iterable[_Union[HistoryEntry, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class CompareModelsRequest(_message.Message):
     __slots__ = ("name", "version1", "version2")

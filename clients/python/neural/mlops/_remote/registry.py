@@ -11,6 +11,7 @@ from typing import Any
 
 from neural.mlops._remote.connection import RemoteConnection
 from neural.mlops.server.errors import DataLoss, InvalidArgument
+from neural.mlops.server.pagination import MAX_PAGE_SIZE
 from neural.mlops.server.registry import convert as c
 from neural.mlops.server.registry.artifacts import CHUNK
 from neural.mlops.server.registry.model import (
@@ -112,7 +113,7 @@ class RemoteRegistry:
         req = pb.SearchModelVersionsRequest(
             name_prefix=query.name_prefix, tags=query.tags,
             stage=_stage_pb(query.stage), framework=query.framework,
-            metric_conditions=[pb.MetricCondition(metric=m.metric, op=m.op, value=m.value)
+            metric_conditions=[pb.MetricCondition(metric=m.metric, op=c.op_to_pb(m.op), value=m.value)
                                for m in query.metric_conditions],
             filter=filter_text, page_size=page_size_, page_token=page_token,
             source_run_id=query.source_run_id, code_revision=query.code_revision,
@@ -213,9 +214,15 @@ class RemoteRegistry:
         return c.request_from_pb(await self._conn.unary(self._stub.CancelPromotion, req))
 
     async def list_pending(self, reviewer: str = "", name: str = "") -> list[PromotionRequest]:
-        req = pb.ListPendingApprovalsRequest(reviewer=reviewer, name=name)
-        resp = await self._conn.unary(self._stub.ListPendingApprovals, req)
-        return [c.request_from_pb(r) for r in resp.requests]
+        found: list[PromotionRequest] = []
+        token = ""
+        while True:  # every page: the method's documented result is the whole list
+            req = pb.ListPendingApprovalsRequest(reviewer=reviewer, name=name,
+                                                 page_size=MAX_PAGE_SIZE, page_token=token)
+            resp = await self._conn.unary(self._stub.ListPendingApprovals, req)
+            found += [c.request_from_pb(r) for r in resp.requests]
+            if not (token := resp.next_page_token):
+                return found
 
     async def set_alias(self, name: str, alias: str, version: str, actor: str,
                         reason: str = "") -> AliasChange:
@@ -233,6 +240,12 @@ class RemoteRegistry:
         return c.alias_from_pb(await self._conn.unary(self._stub.RollbackAlias, req))
 
     async def history(self, name: str, version: str = "") -> list[HistoryEntry]:
-        req = pb.GetHistoryRequest(name=name, version=version)
-        resp = await self._conn.unary(self._stub.GetHistory, req)
-        return [c.history_from_pb(h) for h in resp.entries]
+        found: list[HistoryEntry] = []
+        token = ""
+        while True:  # every page: the method's documented result is the whole history
+            req = pb.GetHistoryRequest(name=name, version=version, page_size=MAX_PAGE_SIZE,
+                                       page_token=token)
+            resp = await self._conn.unary(self._stub.GetHistory, req)
+            found += [c.history_from_pb(h) for h in resp.entries]
+            if not (token := resp.next_page_token):
+                return found
