@@ -23,6 +23,7 @@ roles); ``--s3-endpoint-url`` overrides the endpoint (MinIO, Ceph, moto).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -113,12 +114,16 @@ class S3ArtifactStore(ArtifactStore):
         size = 0
         buffer = bytearray()
         upload_id = ""
+        creating: asyncio.Future[Any] | None = None
         parts: list[tuple[int, str]] = []
 
         async def send(part: bytes) -> None:
-            nonlocal upload_id
+            nonlocal upload_id, creating
             if not upload_id:
-                upload_id = (await self._call("create_multipart_upload", Key=key))["UploadId"]
+                # Shielded: a cut-off upload must still learn the id of an upload S3 made,
+                # or it could not abort it.
+                creating = asyncio.ensure_future(self._call("create_multipart_upload", Key=key))
+                upload_id = (await asyncio.shield(creating))["UploadId"]
             number = len(parts) + 1
             answer = await self._call("upload_part", Key=key, UploadId=upload_id,
                                       PartNumber=number, Body=part)
@@ -136,8 +141,11 @@ class S3ArtifactStore(ArtifactStore):
             if buffer:
                 await send(bytes(buffer))  # the last part may be smaller than the minimum
         except BaseException:
+            if not upload_id and creating is not None:
+                with contextlib.suppress(BaseException):
+                    upload_id = (await creating)["UploadId"]
             if upload_id:
-                await self._abort(key, upload_id)
+                await asyncio.shield(self._abort(key, upload_id))
             raise
         return _S3Staged(relative, digest.hexdigest(), size, upload_id, tuple(parts))
 
