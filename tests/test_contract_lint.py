@@ -43,9 +43,9 @@ def test_a_renumbered_field_is_reported_as_breaking(tmp_path: Path) -> None:
     shutil.copytree(PROTOS, copy, ignore=shutil.ignore_patterns("*.py", "*.pyi", "__pycache__"))
     proto = copy / "neural" / "mlops" / "v1" / "registry.proto"
     text = proto.read_text()
-    marker = "message GetModelVersionRequest {\n  string name = 1;"
-    assert marker in text
-    proto.write_text(text.replace(marker, marker.replace("= 1;", "= 99;")))
+    start = text.index("message GetModelVersionRequest {")
+    field = text.index(" = 1;", start)  # its first field, whatever comments precede it
+    proto.write_text(text[:field] + " = 99;" + text[field + len(" = 1;"):])
     out = _run("breaking", "--against", str(BASELINE), cwd=copy)
     assert out.returncode != 0
     assert "GetModelVersionRequest" in out.stdout + out.stderr
