@@ -7,19 +7,21 @@ the two modes run the same code. A new domain adds its service here and its serv
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from neural.mlops.server.audit.service import AuditService
 from neural.mlops.server.auth.service import AuthService
 from neural.mlops.server.clock import Clock, SystemClock
 from neural.mlops.server.config import ServerConfig
+from neural.mlops.server.coordination import Lease
 from neural.mlops.server.deployments.service import DeploymentService
 from neural.mlops.server.errors import NotFound
 from neural.mlops.server.experiments.service import ExperimentService
 from neural.mlops.server.identity import CallContext, reset_call, set_call
 from neural.mlops.server.registry.artifacts import open_artifact_store
 from neural.mlops.server.registry.service import RegistryService
+from neural.mlops.server.routing.notify import SAFETY_POLL_S, RouteNotices
 from neural.mlops.server.routing.service import RoutingService
 from neural.mlops.server.storage import Database
 
@@ -35,6 +37,9 @@ class Services:
     deployments: DeploymentService
     experiments: ExperimentService
     auth: AuthService
+    # PostgreSQL only: what lets several replicas share the store (docs/operations.md).
+    notices: RouteNotices | None = None
+    leases: list[Lease] = field(default_factory=list)
 
     @classmethod
     async def open(
@@ -55,7 +60,12 @@ class Services:
                                         endpoint_url=config.s3_endpoint_url, clock=clock)
         registry = RegistryService(db, data_dir, clock=clock, artifacts=artifacts)
         await registry.recover()
-        routing = RoutingService(db, clock=clock)
+        if db.is_sqlite:
+            routing = RoutingService(db, clock=clock)
+            notices = None
+        else:
+            routing = RoutingService(db, clock=clock, poll_seconds=SAFETY_POLL_S)
+            notices = RouteNotices(db, routing.invalidate)
         audit = AuditService(db, data_dir, clock=clock, anchor=config.anchor_path())
         # Before any caller can write: a broken chain refuses every change from here on.
         await audit.check_at_open(config.acknowledged_seq())
@@ -68,7 +78,8 @@ class Services:
         routing.add_provider(experiments)
         auth = AuthService(db, clock=clock)
         return cls(data_dir=data_dir, db=db, clock=clock, registry=registry, routing=routing, audit=audit,
-                   deployments=deployments, experiments=experiments, auth=auth)
+                   deployments=deployments, experiments=experiments, auth=auth,
+                   notices=notices)
 
     async def model_of(self, kind: str, resource_id: str) -> str:
         """The model a deployment, test or shadow is about ("" when there is none): how a
@@ -87,17 +98,30 @@ class Services:
     async def start_background(self) -> None:
         """Start long-running loops (rollout controller, checkpoints); the server calls it.
         Their changes carry the control plane's own peer, so the compliance report tells
-        them from callers' changes."""
+        them from callers' changes. On PostgreSQL the controller and the checkpoints run
+        under leases (one replica at a time) and route changes arrive as notices."""
         token = set_call(CallContext(peer="control-plane"))
         try:
             self.routing.start()
-            self.deployments.start()
             self.experiments.start()
-            await self.audit.start()
+            if self.notices is None:
+                self.deployments.start()
+                await self.audit.start()
+                return
+            self.notices.start()
+            self.leases = [Lease(self.db, "rollout-controller", self.deployments.run_controller)]
+            if self.audit.checkpoint_interval > 0:
+                self.leases.append(Lease(self.db, "audit-checkpoints", self.audit.notary.run))
+            for lease in self.leases:
+                lease.start()
         finally:
             reset_call(token)
 
     async def close(self) -> None:
+        for lease in self.leases:
+            await lease.stop()
+        if self.notices is not None:
+            await self.notices.stop()
         await self.deployments.stop()
         await self.experiments.stop()
         await self.routing.stop()

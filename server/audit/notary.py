@@ -118,9 +118,11 @@ class Notary:
 
     def start(self) -> None:
         if self._task is None and self.interval > 0:
-            self._task = asyncio.create_task(self._loop(), name="audit-checkpoints")
+            self._task = asyncio.create_task(self.run(), name="audit-checkpoints")
 
-    async def _loop(self) -> None:
+    async def run(self) -> None:
+        """Sign the head every ``interval`` seconds, forever (with several replicas, only
+        the holder of the ``audit-checkpoints`` lease runs it: server/coordination.py)."""
         while True:
             await asyncio.sleep(self.interval)
             try:

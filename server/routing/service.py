@@ -6,7 +6,9 @@ call ``change.on_commit(services.routing.invalidate)`` after any change that may
 routes. A recompile whose content differs from the last table bumps the persisted
 version (``routing_state``), so versions only grow, across restarts and replicas. The
 running server also recompiles every ``poll_seconds`` to pick up changes written by
-other processes sharing the store (e.g. the embedded Python API on the same folder).
+other processes sharing the store (e.g. the embedded Python API on the same folder). On
+PostgreSQL the replicas tell each other at commit instead (:mod:`.notify`) and the poll is
+only a slow safety net.
 
 Metric batches: each ``(sidecar_id, sequence)`` is recorded in ``metric_batches`` in the
 same transaction that folds its windows into the traffic store, so a batch that is
@@ -106,7 +108,7 @@ class RoutingService:
         self._dirty = True
         self._lock: asyncio.Lock | None = None
         self._changed: asyncio.Event | None = None
-        self._pending: asyncio.Task[RoutingTable] | None = None
+        self._pending: asyncio.Task[None] | None = None
         self._poller: asyncio.Task[None] | None = None
         self.watchers = 0
         # Every route any table of this process served: what sidecars may report on.
@@ -127,7 +129,17 @@ class RoutingService:
         except RuntimeError:
             return
         if self.watchers and (self._pending is None or self._pending.done()):
-            self._pending = loop.create_task(self.refresh())
+            self._pending = loop.create_task(self._refresh_while_dirty())
+
+    async def _refresh_while_dirty(self) -> None:
+        # Again if invalidated during a recompile: that one may have read the store before
+        # the change committed (a notice from another replica arrives at any moment).
+        while self._dirty:
+            try:
+                await self.refresh()
+            except Exception as exc:  # noqa: BLE001 - an outage: the poller tries again
+                log.warning("routing refresh failed", error=f"{type(exc).__name__}: {exc}")
+                return
 
     async def current(self) -> RoutingTable:
         """The newest table (recompiled first if anything was invalidated)."""

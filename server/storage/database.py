@@ -97,6 +97,15 @@ class Database:
         # Set when the audit chain is found broken at start (audit/integrity.py): every
         # change is refused with this message until an operator acknowledges the break.
         self.writes_refused = ""
+        # (callback, channel, payload): commit hooks other processes must run too.
+        self._broadcasts: list[tuple[Any, str, str]] = []
+
+    def broadcast(self, callback: Any, channel: str, payload: str = "") -> None:
+        """On PostgreSQL, a change that registers ``callback`` with ``on_commit`` also sends
+        ``NOTIFY channel, payload`` in its own transaction: delivered to the listening
+        processes exactly when it commits (routing/notify.py). Nothing on SQLite."""
+        if not self.is_sqlite:
+            self._broadcasts.append((callback, channel, payload))
 
     @classmethod
     async def open(
@@ -200,8 +209,14 @@ class Database:
                         ch.events = await hashchain.append(
                             conn, ch.records, ctx, to_us(self.clock.now())
                         )
+                    for channel, payload in self._notices(ch):
+                        await conn.execute(sa.select(sa.func.pg_notify(channel, payload)))
         for callback in ch.after_commit:
             callback()
+
+    def _notices(self, ch: Change) -> set[tuple[str, str]]:
+        return {(channel, payload) for callback, channel, payload in self._broadcasts
+                if any(cb == callback for cb in ch.after_commit)}
 
 
 # SQLSTATE classes of a database that cannot serve now: connection exceptions (08),
