@@ -50,7 +50,9 @@ def main() -> int:
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        client.log_batch(rid, metrics=[Metric(k, float(x), now, 0) for k, x in r["metrics"].items()])
+        client.log_batch(
+            rid, metrics=[Metric(k, float(x), now, 0) for k, x in r["metrics"].items()]
+        )
         client.create_model_version(
             r["name"], r["artifact_uri"], run_id=rid,
             tags={t: "true" for t in r["tags"]}, await_creation_for=0,
@@ -59,13 +61,17 @@ def main() -> int:
     def register_lite(r: dict[str, Any]) -> None:
         tags = {t: "true" for t in r["tags"]}
         tags.update({f"metric.{k}": repr(float(x)) for k, x in r["metrics"].items()})
-        client.create_model_version(r["lite_name"], r["artifact_uri"], tags=tags, await_creation_for=0)
+        client.create_model_version(
+            r["lite_name"], r["artifact_uri"], tags=tags, await_creation_for=0
+        )
 
     # Warm-up (untimed): connection pool, server-side caches and lazy imports.
     warm = "bench_warmup"
     client.create_registered_model(warm)
     for i in range(WARMUP):
-        client.create_model_version(warm, "s3://bench/warmup", tags={"w": "true"}, await_creation_for=0)
+        client.create_model_version(
+            warm, "s3://bench/warmup", tags={"w": "true"}, await_creation_for=0
+        )
         client.get_model_version(warm, str(i + 1))
         client.search_model_versions(_tag_filter("w"), max_results=page)
     client.create_registered_model(w["lite_model"])

@@ -143,8 +143,15 @@ def bench_record(folder: Path, batches: int, singles: int, repeats: int) -> tupl
     tid = m.create_test(name="record bench", control_variant="m:v1", treatment_variant="m:v2",
                         traffic_split=0.5).test_id
     m.start_test(tid)
-    batch = [{"variant": "treatment" if i % 2 else "control", "success": i % 3 == 0,
-              "latency": 0.001 * (1 + i % 50), "custom_metrics": {"accuracy": 0.9}} for i in range(1000)]
+    batch = [
+        {
+            "variant": "treatment" if i % 2 else "control",
+            "success": i % 3 == 0,
+            "latency": 0.001 * (1 + i % 50),
+            "custom_metrics": {"accuracy": 0.9},
+        }
+        for i in range(1000)
+    ]
 
     def batched() -> int:
         for _ in range(batches):
@@ -223,8 +230,12 @@ def bench_analyze(folder: Path, volumes: list[int], repeats: int) -> dict[tuple[
     rt = EmbeddedRuntime.for_path(folder)
     tids = {}
     for total, units in [(v, u) for v in volumes for u in (False, True)]:
-        tid = m.create_test(name=f"analyze {total}", control_variant="m:v1", treatment_variant="m:v2",
-                            traffic_split=0.1).test_id
+        tid = m.create_test(
+            name=f"analyze {total}",
+            control_variant="m:v1",
+            treatment_variant="m:v2",
+            traffic_split=0.1,
+        ).test_id
         m.start_test(tid)
         parts = _synthetic(total, seed=total % 1000)
         unit_totals = _synthetic_units(parts, seed=total % 997) if units else {}
@@ -286,14 +297,21 @@ def bench_gbstats(repeats: int) -> dict[str, Any] | None:
     from neural.mlops.server.experiments.statistics import welch_ttest
     from neural.mlops.v1.traffic import VariantStats
 
-    cases = [(10_000, 1_000, 10_000, 1_080), (900_000, 90_000, 100_000, 10_300), (5 * 10**7, 5_000_000, 5 * 10**7, 5_004_000)]
+    cases = [
+        (10_000, 1_000, 10_000, 1_080),
+        (900_000, 90_000, 100_000, 10_300),
+        (5 * 10**7, 5_000_000, 5 * 10**7, 5_004_000),
+    ]
     max_p = max_ci = max_bayes = 0.0
     ours_t = theirs_t = 0.0
     for n_c, x_c, n_t, x_t in cases:
         a = ProportionStatistic(n=n_c, sum=x_c)
         b = ProportionStatistic(n=n_t, sum=x_t)
         freq = TwoSidedTTest(a, b, FrequentistConfig(difference_type="absolute")).compute_result()
-        bay = EffectBayesianABTest(a, b, EffectBayesianConfig(difference_type="absolute")).compute_result()
+        bay = EffectBayesianABTest(
+            a, b, EffectBayesianConfig(difference_type="absolute")
+        ).compute_result()
+
         # gbstats' proportion variance is p(1 - p) (denominator n); our Welch uses the
         # sample variance (n - 1). Fed sums of squares that give the same variance, the two
         # Welch tests must agree to rounding; the report's own test (pooled z) differs by O(1/n).
@@ -306,14 +324,18 @@ def bench_gbstats(repeats: int) -> dict[str, Any] | None:
         totals = {"control": VariantStats(count=n_c, successes=x_c),
                   "treatment": VariantStats(count=n_t, successes=x_t)}
         rep = analyze([("treatment", 0.5), ("control", 0.5)], totals, control="control")
-        max_bayes = max(max_bayes, abs(rep["bayesian"]["chance_to_beat_control"] - bay.chance_to_win))
+        max_bayes = max(
+            max_bayes, abs(rep["bayesian"]["chance_to_beat_control"] - bay.chance_to_win)
+        )
 
         def ours(totals: dict[str, Any] = totals) -> None:
             analyze([("treatment", 0.5), ("control", 0.5)], totals, control="control")
 
         def theirs(a: Any = a, b: Any = b) -> None:
             TwoSidedTTest(a, b, FrequentistConfig(difference_type="absolute")).compute_result()
-            EffectBayesianABTest(a, b, EffectBayesianConfig(difference_type="absolute")).compute_result()
+            EffectBayesianABTest(
+                a, b, EffectBayesianConfig(difference_type="absolute")
+            ).compute_result()
 
         ours_t += median_seconds(ours, repeats)
         theirs_t += median_seconds(theirs, repeats)
@@ -333,7 +355,9 @@ def main(argv: list[str] | None = None) -> int:
 
     rows: list[tuple[str, str, str, str]] = []
     fast, oneshot = bench_assign(n_assign, repeats)
-    rows.append(("assign pure", f"{fast:,.0f} assignments/s", f"{oneshot:,.0f}/s", f"{fast / oneshot:.2f}x"))
+    rows.append(
+        ("assign pure", f"{fast:,.0f} assignments/s", f"{oneshot:,.0f}/s", f"{fast / oneshot:.2f}x")
+    )
 
     with tempfile.TemporaryDirectory() as tmp:
         proc, address = start_server(Path(tmp) / "server")
@@ -345,16 +369,30 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(("assign grpc", f"{grpc_rate:,.0f} calls/s", f"{fast:,.0f}/s (pure)",
                      f"{grpc_rate / fast:.4f}x"))
 
-        batched, singles = bench_record(Path(tmp) / "rec", 2 if smoke else 20, 20 if smoke else 200, repeats)
-        rows.append(("record batched", f"{batched:,.0f} requests/s", f"{singles:,.0f}/s (one per call)",
-                     f"{batched / singles:.1f}x"))
+        batched, singles = bench_record(
+            Path(tmp) / "rec", 2 if smoke else 20, 20 if smoke else 200, repeats
+        )
+        rows.append(
+            (
+                "record batched",
+                f"{batched:,.0f} requests/s",
+                f"{singles:,.0f}/s (one per call)",
+                f"{batched / singles:.1f}x",
+            )
+        )
 
         both = bench_analyze(Path(tmp) / "ana", [10**3, 10**8], 20 if smoke else 200)
         times = {total: t for (total, units), t in both.items() if not units}
         with_units = {total: t for (total, units), t in both.items() if units}
         rows.append(("analyze 10^3", f"{times[10**3] * 1e3:.2f} ms", "-", "-"))
-        rows.append(("analyze 10^8", f"{times[10**8] * 1e3:.2f} ms", f"{times[10**3] * 1e3:.2f} ms (10^3)",
-                     f"{times[10**8] / times[10**3]:.2f}x"))
+        rows.append(
+            (
+                "analyze 10^8",
+                f"{times[10**8] * 1e3:.2f} ms",
+                f"{times[10**3] * 1e3:.2f} ms (10^3)",
+                f"{times[10**8] / times[10**3]:.2f}x",
+            )
+        )
         for total, label in ((10**3, "10^3"), (10**8, "10^8")):
             rows.append((f"analyze units {label}", f"{with_units[total] * 1e3:.2f} ms",
                          f"{times[total] * 1e3:.2f} ms (by request)",
@@ -371,7 +409,9 @@ def main(argv: list[str] | None = None) -> int:
                      f"{g['gbstats'] * 1e3:.3f} ms gbstats (t-test + Bayes)",
                      f"{g['ours'] / g['gbstats']:.2f}x"))
 
-    widths = [max(len(r[i]) for r in [("row", "measured", "baseline", "ratio"), *rows]) for i in range(4)]
+    widths = [
+        max(len(r[i]) for r in [("row", "measured", "baseline", "ratio"), *rows]) for i in range(4)
+    ]
     header = ("row", "measured (median)", "baseline", "ratio")
     widths = [max(w, len(h)) for w, h in zip(widths, header, strict=True)]
     print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))

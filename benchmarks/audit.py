@@ -172,7 +172,9 @@ def query_p50(location: str, first_us: int, last_us: int, repeats: int) -> dict[
         end = start + span // 10
         etype = types[rng.randrange(len(types))]
         t = time.perf_counter()
-        page = logger.query_events(event_type=etype, start_date=from_us(start), end_date=from_us(end), limit=100)
+        page = logger.query_events(
+            event_type=etype, start_date=from_us(start), end_date=from_us(end), limit=100
+        )
         by_type.append(time.perf_counter() - t)
         assert all(e.event_type == etype for e in page)
         user = f"user{rng.randrange(1000)}@x.com"
@@ -196,8 +198,11 @@ def scan_p50(db: Path, first_us: int, last_us: int, repeats: int) -> dict[str, f
         end = start + span // 10
         etype = str(types[rng.randrange(len(types))])
         t = time.perf_counter()
-        conn.execute("SELECT * FROM audit_events NOT INDEXED WHERE event_type=? AND ts_us>=? AND "
-                     "ts_us<=? ORDER BY ts_us DESC, seq DESC LIMIT 101", (etype, start, end)).fetchall()
+        conn.execute(
+            "SELECT * FROM audit_events NOT INDEXED WHERE event_type=? AND ts_us>=? AND "
+            "ts_us<=? ORDER BY ts_us DESC, seq DESC LIMIT 101",
+            (etype, start, end),
+        ).fetchall()
         by_type.append(time.perf_counter() - t)
         user = f"user{rng.randrange(1000)}@x.com"
         t = time.perf_counter()
@@ -255,7 +260,10 @@ def main() -> int:
         from support.processes import start_server
 
         # Ingest, embedded and over gRPC (fresh stores, so N does not slow them down).
-        emb = [ingest(str(work / f"ingest-emb-{r}"), ingest_batches, 1000, singles) for r in range(repeats)]
+        emb = [
+            ingest(str(work / f"ingest-emb-{r}"), ingest_batches, 1000, singles)
+            for r in range(repeats)
+        ]
         b, s = statistics.median(x[0] for x in emb), statistics.median(x[1] for x in emb)
         row("ingest embedded (events/s)", f"{b:,.0f}", f"{s:,.0f} single", b / s)
         srv = start_server(work / "ingest-server")
@@ -273,35 +281,68 @@ def main() -> int:
         db = store / "mlops.db"
         q = query_p50(str(store), first_us, last_us, qn)
         scan = scan_p50(db, first_us, last_us, max(3, qn // 10))
-        row(f"query type+time p50 @ {n:,}", f"{q['type'] * 1e3:.2f} ms", f"{scan['type'] * 1e3:.1f} ms scan",
-            scan["type"] / q["type"])
-        row(f"query user p50 @ {n:,}", f"{q['user'] * 1e3:.2f} ms", f"{scan['user'] * 1e3:.1f} ms scan",
-            scan["user"] / q["user"])
+        row(
+            f"query type+time p50 @ {n:,}",
+            f"{q['type'] * 1e3:.2f} ms",
+            f"{scan['type'] * 1e3:.1f} ms scan",
+            scan["type"] / q["type"],
+        )
+        row(
+            f"query user p50 @ {n:,}",
+            f"{q['user'] * 1e3:.2f} ms",
+            f"{scan['user'] * 1e3:.1f} ms scan",
+            scan["user"] / q["user"],
+        )
         raw = raw_read_rate(db)
-        exports = [run_child("export", str(store), str(work / f"export-{r}.jsonl")) for r in range(repeats)]
+        exports = [
+            run_child("export", str(store), str(work / f"export-{r}.jsonl")) for r in range(repeats)
+        ]
         # Constant memory: exporting all N events peaks no higher than exporting a tenth.
         tenth = run_child("export", str(store), str(work / "export-tenth.jsonl"),
                           str(first_us + (last_us - first_us) // 10))
         exp_rate = statistics.median(e["count"] / e["seconds"] for e in exports)
         exp_rss = statistics.median(e["rss_mb"] for e in exports)
-        row("export jsonl embedded (events/s)", f"{exp_rate:,.0f}", f"{raw:,.0f} raw read", exp_rate / raw)
+        row(
+            "export jsonl embedded (events/s)",
+            f"{exp_rate:,.0f}",
+            f"{raw:,.0f} raw read",
+            exp_rate / raw,
+        )
         row(f"export peak RSS (MB), {n:,} events", f"{exp_rss:.0f}",
             f"{tenth['rss_mb']:.0f} for {tenth['count']:,}", exp_rss / tenth["rss_mb"])
         srv = start_server(work / "store")
         try:
-            remote = [run_child("export", srv.url, str(work / f"export-remote-{r}.jsonl")) for r in range(repeats)]
+            remote = [
+                run_child("export", srv.url, str(work / f"export-remote-{r}.jsonl"))
+                for r in range(repeats)
+            ]
         finally:
             srv.stop()
         rem_rate = statistics.median(e["count"] / e["seconds"] for e in remote)
         rem_rss = statistics.median(e["rss_mb"] for e in remote)
-        row("export jsonl grpc (events/s)", f"{rem_rate:,.0f}", f"{raw:,.0f} raw read", rem_rate / raw)
+        row(
+            "export jsonl grpc (events/s)",
+            f"{rem_rate:,.0f}",
+            f"{raw:,.0f} raw read",
+            rem_rate / raw,
+        )
         row("export grpc client peak RSS (MB)", f"{rem_rss:.0f}",
             f"{tenth['rss_mb']:.0f} embedded, {tenth['count']:,}", rem_rss / tenth["rss_mb"])
         v_rate, checked = verify_rate(str(store))
-        row(f"verify store (events/s, {checked:,})", f"{v_rate:,.0f}", f"{raw:,.0f} raw read", v_rate / raw)
+        row(
+            f"verify store (events/s, {checked:,})",
+            f"{v_rate:,.0f}",
+            f"{raw:,.0f} raw read",
+            v_rate / raw,
+        )
         vf = run_child("verify-file", str(store), str(work / "export-0.jsonl"))
         vf_rate = vf["count"] / vf["seconds"]
-        row("verify file offline (events/s)", f"{vf_rate:,.0f}", f"{raw:,.0f} raw read", vf_rate / raw)
+        row(
+            "verify file offline (events/s)",
+            f"{vf_rate:,.0f}",
+            f"{raw:,.0f} raw read",
+            vf_rate / raw,
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

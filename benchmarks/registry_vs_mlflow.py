@@ -159,15 +159,21 @@ def make_workload(sizes: Sizes, seed: int) -> dict[str, Any]:
         # PRODUCTION version (MLflow: archive_existing_versions=True).
         promos.append([models[j % len(models)], str(j // len(models) + 1)])
     n_lite = max(2, sizes.versions // 5)
-    lite = [{
-        "name": "bench_lite",
-        "lite_name": "bench_lite",
-        "version": str(k + 1),
-        "metrics": {"accuracy": round(rng.uniform(0.5, 1.0), 6), "f1": round(rng.uniform(0.4, 1.0), 6),
-                    "latency_ms": round(rng.uniform(1.0, 50.0), 3)},
-        "tags": sorted({f"grp_{k % 20}", f"team_{rng.randrange(5)}", "benchmark"}),
-        "artifact_uri": f"s3://bench-bucket/bench_lite/{k + 1}/model.pkl",
-    } for k in range(n_lite)]
+    lite = [
+        {
+            "name": "bench_lite",
+            "lite_name": "bench_lite",
+            "version": str(k + 1),
+            "metrics": {
+                "accuracy": round(rng.uniform(0.5, 1.0), 6),
+                "f1": round(rng.uniform(0.4, 1.0), 6),
+                "latency_ms": round(rng.uniform(1.0, 50.0), 3),
+            },
+            "tags": sorted({f"grp_{k % 20}", f"team_{rng.randrange(5)}", "benchmark"}),
+            "artifact_uri": f"s3://bench-bucket/bench_lite/{k + 1}/model.pkl",
+        }
+        for k in range(n_lite)
+    ]
 
     def hits(pred: Callable[[dict[str, Any]], bool]) -> int:
         return min(PAGE_SIZE, sum(1 for r in regs if pred(r)))
@@ -223,10 +229,18 @@ class Server:
                 self.proc.wait(timeout=10)
 
 
-def _spawn(cmd: Sequence[str], log_path: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+def _spawn(
+    cmd: Sequence[str], log_path: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     with open(log_path, "wb") as fh:
-        return subprocess.Popen(list(cmd), stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, env=env)
+        return subprocess.Popen(
+            list(cmd),
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env=env,
+        )
 
 
 def _wait(server: Server, ready: Callable[[], bool], what: str, timeout: float) -> None:
@@ -302,7 +316,11 @@ def ensure_mlflow_venv(venv: Path) -> None:
     """Create ``venv`` with mlflow in it unless it is already usable."""
     if mlflow_ready(venv):
         return
-    log.info("creating MLflow virtualenv (first run only)", venv=str(venv), requirement=MLFLOW_REQUIREMENT)
+    log.info(
+        "creating MLflow virtualenv (first run only)",
+        venv=str(venv),
+        requirement=MLFLOW_REQUIREMENT,
+    )
     if venv.exists():
         shutil.rmtree(venv)
     venv.parent.mkdir(parents=True, exist_ok=True)
@@ -310,13 +328,17 @@ def ensure_mlflow_venv(venv: Path) -> None:
     done = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
                            MLFLOW_REQUIREMENT], capture_output=True, text=True)
     if done.returncode != 0 or not mlflow_ready(venv):
-        raise BenchError(f"could not install {MLFLOW_REQUIREMENT} into {venv}: {done.stderr[-2000:]}")
+        raise BenchError(
+            f"could not install {MLFLOW_REQUIREMENT} into {venv}: {done.stderr[-2000:]}"
+        )
 
 
 # --------------------------------------------------------------------------- our side
 
 
-def run_neural(workload: dict[str, Any], workdir: Path, profile: Path | None = None) -> dict[str, Any]:
+def run_neural(
+    workload: dict[str, Any], workdir: Path, profile: Path | None = None
+) -> dict[str, Any]:
     """Play ``workload`` against a fresh ``neural-mlops serve``; phases and result counts.
     With ``profile``, py-spy samples the server for the whole run and writes a flame graph."""
     from neural.mlops.registry import ModelRegistry
@@ -326,8 +348,21 @@ def run_neural(workload: dict[str, Any], workdir: Path, profile: Path | None = N
     if profile is not None:
         exe = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
         fmt = {".txt": "raw", ".json": "speedscope"}.get(profile.suffix, "flamegraph")
-        spy = _spawn([exe, "record", "--rate", "250", "--format", fmt, "--pid", str(server.proc.pid),
-                      "-o", str(profile)], workdir / "py-spy.log")
+        spy = _spawn(
+            [
+                exe,
+                "record",
+                "--rate",
+                "250",
+                "--format",
+                fmt,
+                "--pid",
+                str(server.proc.pid),
+                "-o",
+                str(profile),
+            ],
+            workdir / "py-spy.log",
+        )
         time.sleep(1.0)
     try:
         reg = ModelRegistry(f"grpc://{server.address}")
@@ -389,7 +424,8 @@ def _play_neural(reg: Any, w: dict[str, Any]) -> dict[str, Any]:
     timed("alias", w["aliases"], lambda p: reg.set_alias(p[0], "champion", p[1], actor="alice"))
     timed("register_lite", w["lite_registrations"], register)
     out["counts"]["production"] = sum(
-        len(reg.get_latest_versions(name, ["production"])) for name in sorted({p[0] for p in w["promotions"]})
+        len(reg.get_latest_versions(name, ["production"]))
+        for name in sorted({p[0] for p in w["promotions"]})
     )
     return out
 
@@ -403,9 +439,12 @@ def run_mlflow(workload: dict[str, Any], workdir: Path, venv: Path) -> dict[str,
     try:
         wl_path = workdir / "workload.json"
         wl_path.write_text(json.dumps(workload))
-        done = subprocess.run([str(venv / "bin" / "python"), str(DRIVER), str(wl_path),
-                               f"http://{server.address}"], capture_output=True, text=True,
-                              env={k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")})
+        done = subprocess.run(
+            [str(venv / "bin" / "python"), str(DRIVER), str(wl_path), f"http://{server.address}"],
+            capture_output=True,
+            text=True,
+            env={k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")},
+        )
         if done.returncode != 0:
             raise BenchError(f"MLflow driver failed ({done.returncode}): {done.stderr[-3000:]}")
         result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
@@ -421,7 +460,9 @@ def check_counts(system: str, result: dict[str, Any], expected: dict[str, Any]) 
     for key, want in expected.items():
         got = result["counts"].get(key)
         if got != want:
-            raise BenchError(f"{system} returned wrong results for {key}: got {got}, expected {want}")
+            raise BenchError(
+                f"{system} returned wrong results for {key}: got {got}, expected {want}"
+            )
 
 
 @dataclass
@@ -463,7 +504,14 @@ def _fmt(values: list[float]) -> str:
 
 
 def render(rows: list[Row], repeats: int, mlflow_version: str | None) -> str:
-    header = ("operation", "n", "neural-mlops ops/s", "MLflow ops/s", "ours/MLflow", f">={TARGET_RATIO:g}x")
+    header = (
+        "operation",
+        "n",
+        "neural-mlops ops/s",
+        "MLflow ops/s",
+        "ours/MLflow",
+        f">={TARGET_RATIO:g}x",
+    )
     body = []
     for r in rows:
         ratio = r.ratio
@@ -476,12 +524,18 @@ def render(rows: list[Row], repeats: int, mlflow_version: str | None) -> str:
     lines = [
         f"registry throughput, median of {repeats} repeat(s) [min-max]; "
         f"MLflow {mlflow_version or 'not run'}; one sequential client each, loopback",
-        "  ".join(h.ljust(widths[i]) if i == 0 else h.rjust(widths[i]) for i, h in enumerate(header)),
+        "  ".join(
+            h.ljust(widths[i]) if i == 0 else h.rjust(widths[i]) for i, h in enumerate(header)
+        ),
     ]
     lines.append("  ".join("-" * w for w in widths))
     for b in body:
-        lines.append("  ".join(c.ljust(widths[i]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(b)))
-    lines.append("Noisy shared machine: absolute ops/s vary between runs; the ratios are what count.")
+        lines.append(
+            "  ".join(c.ljust(widths[i]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(b))
+        )
+    lines.append(
+        "Noisy shared machine: absolute ops/s vary between runs; the ratios are what count."
+    )
     return "\n".join(lines)
 
 

@@ -97,8 +97,14 @@ def _table_with(channel: grpc.Channel, route_id: str, timeout: float = 30.0) -> 
 def _bad_batch(route_id: str, n: int = 1000, errors: int = 100) -> routing_pb2.MetricsBatch:
     now_us = int(time.time() * 1e6)
     window = routing_pb2.VariantWindow(
-        route_id=route_id, variant="canary", model_name="m", window_start_us=now_us, window_us=1_000_000,
-        count=n, errors=errors, successes=n - errors,
+        route_id=route_id,
+        variant="canary",
+        model_name="m",
+        window_start_us=now_us,
+        window_us=1_000_000,
+        count=n,
+        errors=errors,
+        successes=n - errors,
         latency_seconds=routing_pb2.Moments(n=n, sum=0.03 * n, sum_squares=0.0009 * n),
     )
     return routing_pb2.MetricsBatch(sidecar_id=f"bench-{uuid.uuid4().hex[:8]}", sequence=1,
@@ -122,13 +128,21 @@ def reaction_trials(n_sidecars: int, trials: int, workdir: Path) -> tuple[list[f
     server = start_server(workdir / f"cp-{n_sidecars}")
     demo = start_demo("m")
     with ThreadPoolExecutor(min(n_sidecars, 4)) as pool:
-        sidecars = list(pool.map(lambda _: start_sidecar(demo.address, server.address, "--flush-interval", "1"),
-                                 range(n_sidecars)))
+        sidecars = list(
+            pool.map(
+                lambda _: start_sidecar(demo.address, server.address, "--flush-interval", "1"),
+                range(n_sidecars),
+            )
+        )
     ports = [s.metrics_port for s in sidecars]
     manager = DeploymentManager(server.url)
     registry = ModelRegistry(server.url)
-    for k in range(2 * trials + 1):  # the gate needs registered versions (deployed with an override)
-        registry.register_model(name="m", version=f"v{k + 1}", artifact_uri=f"s3://m/{k}", created_by="bench@x.com")
+    for k in range(
+        2 * trials + 1
+    ):  # the gate needs registered versions (deployed with an override)
+        registry.register_model(
+            name="m", version=f"v{k + 1}", artifact_uri=f"s3://m/{k}", created_by="bench@x.com"
+        )
     channel = grpc.insecure_channel(server.address)
     auto: list[float] = []
     manual: list[float] = []
@@ -136,14 +150,23 @@ def reaction_trials(n_sidecars: int, trials: int, workdir: Path) -> tuple[list[f
         for trial in range(2 * trials):
             automatic = trial % 2 == 0
             dep = manager.create_deployment(
-                "m", f"v{trial + 2}", created_by="bench@x.com", stable_version="v1",
+                "m",
+                f"v{trial + 2}",
+                created_by="bench@x.com",
+                stable_version="v1",
                 baseline_metrics=PerformanceMetrics(latency_p95=0.05),
-                rollback_config=RollbackConfig(error_rate_threshold=0.01, min_requests_before_check=100),
-                step_duration_seconds=3600, analysis_interval_seconds=1.0, override_reason="benchmark",
+                rollback_config=RollbackConfig(
+                    error_rate_threshold=0.01, min_requests_before_check=100
+                ),
+                step_duration_seconds=3600,
+                analysis_interval_seconds=1.0,
+                override_reason="benchmark",
             )
             canary_table = _table_with(channel, dep.deployment_id)
             _wait_all_at_least(ports, canary_table)
-            time.sleep(0.3 + 0.7 * (trial % 7) / 7)  # spread the start over the controller's interval
+            time.sleep(
+                0.3 + 0.7 * (trial % 7) / 7
+            )  # spread the start over the controller's interval
             t0 = time.monotonic()
             if automatic:
                 _report(channel, _bad_batch(dep.deployment_id))
@@ -178,11 +201,18 @@ async def _cycle(n: int, workdir: Path, repeats: int) -> list[float]:
         ids = []
         for i in range(n):
             d = await s.deployments.create_deployment(
-                CreateSpec(f"model-{i}", "v2", created_by="bench@x.com",
-                           baseline_metrics=PerformanceMetrics(latency_p95=0.05),
-                           rollback_config=RollbackConfig(min_requests_before_check=100),
-                           step_duration_seconds=3600, analysis_interval_seconds=1.0, stable_version="v1"),
-                use_local_gate=False)
+                CreateSpec(
+                    f"model-{i}",
+                    "v2",
+                    created_by="bench@x.com",
+                    baseline_metrics=PerformanceMetrics(latency_p95=0.05),
+                    rollback_config=RollbackConfig(min_requests_before_check=100),
+                    step_duration_seconds=3600,
+                    analysis_interval_seconds=1.0,
+                    stable_version="v1",
+                ),
+                use_local_gate=False,
+            )
             ids.append(d.deployment_id)
         vs = VariantStats()
         for j in range(500):
@@ -190,7 +220,9 @@ async def _cycle(n: int, workdir: Path, repeats: int) -> list[float]:
         async with s.db.change(audited=False) as ch:
             for dep_id in ids:
                 for variant in ("canary", "stable"):
-                    await traffic.apply(ch.conn, dep_id, variant, traffic.window_start(to_us(clock.now())), vs)
+                    await traffic.apply(
+                        ch.conn, dep_id, variant, traffic.window_start(to_us(clock.now())), vs
+                    )
         times = []
         for _ in range(repeats):
             clock.advance(1.0)
@@ -222,16 +254,29 @@ def main() -> int:
             auto, manual = reaction_trials(n, trials, work)
             p50, mx = statistics.median(auto), max(auto)
             base = statistics.median(manual)
-            rows.append((f"reaction {n} sidecar{'s' if n > 1 else ''}",
-                         f"p50 {p50 * 1000:.0f} ms, max {mx * 1000:.0f} ms ({len(auto)} trial{'s' * (len(auto) != 1)})",
-                         f"manual rollback p50 {base * 1000:.0f} ms, max {max(manual) * 1000:.0f} ms",
-                         f"{p50 / base:.1f}x"))
+            rows.append(
+                (
+                    f"reaction {n} sidecar{'s' if n > 1 else ''}",
+                    f"p50 {p50 * 1000:.0f} ms, max {mx * 1000:.0f} ms ({len(auto)} trial{'s' * (len(auto) != 1)})",
+                    f"manual rollback p50 {base * 1000:.0f} ms, max {max(manual) * 1000:.0f} ms",
+                    f"{p50 / base:.1f}x",
+                )
+            )
         lone = asyncio.run(_cycle(1, work, repeats))
         many = asyncio.run(_cycle(n_cycle, work, repeats))
         m1, mn = statistics.median(lone), statistics.median(many)
-        rows.append((f"cycle {n_cycle:,} active", f"{mn * 1000:.1f} ms per cycle ({mn / n_cycle * 1e6:.0f} us each)",
-                     f"1 active: {m1 * 1000:.2f} ms", f"{mn / m1:.0f}x ({mn / m1 / n_cycle:.2f}x per deployment)"))
-    widths = [max(len(r[i]) for r in [("row", "measured (median)", "baseline", "ratio"), *rows]) for i in range(4)]
+        rows.append(
+            (
+                f"cycle {n_cycle:,} active",
+                f"{mn * 1000:.1f} ms per cycle ({mn / n_cycle * 1e6:.0f} us each)",
+                f"1 active: {m1 * 1000:.2f} ms",
+                f"{mn / m1:.0f}x ({mn / m1 / n_cycle:.2f}x per deployment)",
+            )
+        )
+    widths = [
+        max(len(r[i]) for r in [("row", "measured (median)", "baseline", "ratio"), *rows])
+        for i in range(4)
+    ]
     header = ("row", "measured (median)", "baseline", "ratio")
     print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
     for r in rows:

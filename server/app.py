@@ -57,8 +57,12 @@ def add_servicers(
     registry_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(services), server)
     routing_pb2_grpc.add_RoutingServiceServicer_to_server(RoutingServicer(services), server)
     audit_pb2_grpc.add_AuditServiceServicer_to_server(AuditServicer(services), server)
-    deployments_pb2_grpc.add_DeploymentServiceServicer_to_server(DeploymentServicer(services), server)
-    experiments_pb2_grpc.add_ExperimentServiceServicer_to_server(ExperimentServicer(services), server)
+    deployments_pb2_grpc.add_DeploymentServiceServicer_to_server(
+        DeploymentServicer(services), server
+    )
+    experiments_pb2_grpc.add_ExperimentServiceServicer_to_server(
+        ExperimentServicer(services), server
+    )
     return [
         auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name,
         registry_pb2.DESCRIPTOR.services_by_name["RegistryService"].full_name,

@@ -151,7 +151,9 @@ def _bounded(msg: Any) -> None:
         raise InvalidArgument(str(exc), field=exc.field, reason=exc.reason) from None
 
 
-Admit = Callable[[grpc.aio.ServicerContext, Any], Awaitable["tuple[CallContext, MessageCheck | None]"]]
+Admit = Callable[
+    [grpc.aio.ServicerContext, Any], Awaitable["tuple[CallContext, MessageCheck | None]"]
+]
 
 
 async def _checked(requests: AsyncIterator[Any], check: MessageCheck | None) -> AsyncIterator[Any]:

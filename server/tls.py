@@ -153,7 +153,9 @@ def tls_files(cfg: ServerConfig) -> TlsFiles | None:
     if not cfg.tls_cert or not cfg.tls_key:
         raise ValueError("--tls-cert and --tls-key go together")
     return TlsFiles(
-        Path(cfg.tls_cert), Path(cfg.tls_key), Path(cfg.tls_client_ca) if cfg.tls_client_ca else None
+        Path(cfg.tls_cert),
+        Path(cfg.tls_key),
+        Path(cfg.tls_client_ca) if cfg.tls_client_ca else None,
     )
 
 

@@ -159,7 +159,9 @@ class SidecarConfig:
 
     @property
     def control_plane_tls(self) -> bool:
-        return split_target(self.control_plane)[1] or bool(self.control_plane_ca or self.client_cert)
+        return split_target(self.control_plane)[1] or bool(
+            self.control_plane_ca or self.client_cert
+        )
 
     def masked(self) -> dict[str, str]:
         """The configuration as logged at start-up, the token masked."""

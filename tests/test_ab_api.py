@@ -36,8 +36,13 @@ def manager(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ABTestMa
 
 
 def _new(manager: ABTestManager, **kw) -> str:
-    args = {"name": "checkout model", "control_variant": "fraud:v1", "treatment_variant": "fraud:v2",
-            "traffic_split": 0.2, "created_by": "ds@example.com"}
+    args = {
+        "name": "checkout model",
+        "control_variant": "fraud:v1",
+        "treatment_variant": "fraud:v2",
+        "traffic_split": 0.2,
+        "created_by": "ds@example.com",
+    }
     args.update(kw)
     return manager.create_test(**args).test_id
 
@@ -90,14 +95,31 @@ def test_lifecycle_and_invalid_transitions(manager: ABTestManager) -> None:
         ({"decision_rule": "vibes"}, "decision_rule"),
         ({"description": 123}, "description"),
         ({"control_variant": None, "treatment_variant": None, "variants": 5}, "variants"),
-        ({"control_variant": None, "treatment_variant": None, "variants": [("control", "m:v1")]}, "variants"),
-        ({"control_variant": None, "treatment_variant": None,
-          "variants": [("control", "m:v1", 0.5), ("b", "m:v2", 0.4)]}, "variants"),
-        ({"control_variant": None, "treatment_variant": None,
-          "variants": [("a", "m:v1", 0.5), ("b", "m:v2", 0.5)]}, "control"),
+        (
+            {"control_variant": None, "treatment_variant": None, "variants": [("control", "m:v1")]},
+            "variants",
+        ),
+        (
+            {
+                "control_variant": None,
+                "treatment_variant": None,
+                "variants": [("control", "m:v1", 0.5), ("b", "m:v2", 0.4)],
+            },
+            "variants",
+        ),
+        (
+            {
+                "control_variant": None,
+                "treatment_variant": None,
+                "variants": [("a", "m:v1", 0.5), ("b", "m:v2", 0.5)],
+            },
+            "control",
+        ),
     ],
 )
-def test_bad_create_names_the_field_and_creates_nothing(manager: ABTestManager, kwargs, field) -> None:
+def test_bad_create_names_the_field_and_creates_nothing(
+    manager: ABTestManager, kwargs, field
+) -> None:
     before = len(manager.list_tests())
     with pytest.raises(InvalidArgument) as err:
         _new(manager, **kwargs)
@@ -116,7 +138,9 @@ def test_hash_assignment_is_the_contract_and_ramp_up_is_sticky(manager: ABTestMa
     assert grown.traffic_split == pytest.approx(0.3)
     after = {u: manager.get_variant(tid, user_id=u) for u in users}
     assert all(after[u] == "treatment" for u, v in before.items() if v == "treatment")
-    assert sum(v == "treatment" for v in after.values()) > sum(v == "treatment" for v in before.values())
+    assert sum(v == "treatment" for v in after.values()) > sum(
+        v == "treatment" for v in before.values()
+    )
     with pytest.raises(FailedPrecondition):
         manager.update_split(tid, 0.05)
     assert manager.get_test(tid).traffic_split == pytest.approx(0.3)
@@ -155,7 +179,9 @@ def test_n_variants_and_strategies(manager: ABTestManager) -> None:
     # Outcomes by unit id cannot be credited without the variant for RANDOM tests.
     with pytest.raises(FailedPrecondition):
         manager.record_outcome(rnd, user_id="u1", success=True)
-    assert manager.record_outcome(rnd, user_id="u1", success=True, variant="treatment") == "treatment"
+    assert (
+        manager.record_outcome(rnd, user_id="u1", success=True, variant="treatment") == "treatment"
+    )
 
 
 def test_recording_batches_late_outcomes_and_analysis(manager: ABTestManager) -> None:
@@ -170,8 +196,13 @@ def test_recording_batches_late_outcomes_and_analysis(manager: ABTestManager) ->
     assert manager.record_requests(tid, records) == 2000
     converted = users[:300]
     credited = {u: manager.record_outcome(tid, user_id=u, success=True) for u in converted[:50]}
-    assert all(v == ("treatment" if assign(tid, u, [0.5, 0.5]) == 0 else "control") for u, v in credited.items())
-    manager.record_requests(tid, [{"variant": None, "user_id": u, "success": True} for u in converted[50:]])
+    assert all(
+        v == ("treatment" if assign(tid, u, [0.5, 0.5]) == 0 else "control")
+        for u, v in credited.items()
+    )
+    manager.record_requests(
+        tid, [{"variant": None, "user_id": u, "success": True} for u in converted[50:]]
+    )
     with pytest.raises(InvalidArgument) as err:
         manager.record_request(test_id=tid, variant="ghost", success=True)
     assert err.value.field == "variant"
@@ -194,7 +225,9 @@ def test_recording_batches_late_outcomes_and_analysis(manager: ABTestManager) ->
         manager.analyze_test(tid, confidence_level=1.5)
 
 
-def test_embedded_and_remote_give_the_same_analysis(tmp_path: Path, shared_server: ServerProcess) -> None:
+def test_embedded_and_remote_give_the_same_analysis(
+    tmp_path: Path, shared_server: ServerProcess
+) -> None:
     reports = []
     for location in (str(tmp_path / "emb"), shared_server.url):
         m = ABTestManager(location)
@@ -202,9 +235,17 @@ def test_embedded_and_remote_give_the_same_analysis(tmp_path: Path, shared_serve
                             traffic_split=0.5, decision_rule="sequential").test_id
         m.start_test(tid)
         rng = random.Random(3)
-        m.record_requests(tid, [{"variant": "treatment" if i % 2 else "control",
-                                  "success": rng.random() < 0.2 + 0.05 * (i % 2), "latency": 0.01 * (1 + i % 7)}
-                                 for i in range(5000)])
+        m.record_requests(
+            tid,
+            [
+                {
+                    "variant": "treatment" if i % 2 else "control",
+                    "success": rng.random() < 0.2 + 0.05 * (i % 2),
+                    "latency": 0.01 * (1 + i % 7),
+                }
+                for i in range(5000)
+            ],
+        )
         rep = m.analyze_test(tid)
         for key in ("test_id", "running_seconds"):
             rep.pop(key)
@@ -268,8 +309,11 @@ def test_sidecar_metric_batches_feed_the_same_analysis(tmp_path: Path) -> None:
         s = VariantStats()
         for i in range(100):
             s.observe(success=i < ok, latency=0.01 + i / 10_000)
-        windows.append(VariantWindow(route_id=tid, variant=variant, window_start_us=1_700_000_000_000_000,
-                                     stats=s))
+        windows.append(
+            VariantWindow(
+                route_id=tid, variant=variant, window_start_us=1_700_000_000_000_000, stats=s
+            )
+        )
     batch = MetricsBatch(sidecar_id="sidecar-1", sequence=1, windows=tuple(windows))
     rt = EmbeddedRuntime.for_path(location)
     assert rt.call(lambda s: s.routing.ingest(batch)) is False
@@ -289,9 +333,15 @@ def test_wrong_types_raise_the_same_errors_in_both_modes(manager: ABTestManager)
         (lambda: manager.record_request(test_id=tid, variant=7, success=True), "variant"),
         (lambda: manager.record_request(test_id=tid, variant="control", success="yes"), "success"),
         (lambda: manager.record_request(test_id=tid, variant="control", latency="fast"), "latency"),
-        (lambda: manager.update_split(tid, weights={"treatment": "all", "control": 0}), "weights.treatment"),
+        (
+            lambda: manager.update_split(tid, weights={"treatment": "all", "control": 0}),
+            "weights.treatment",
+        ),
         (lambda: manager.analyze_test(tid, confidence_level="high"), "confidence_level"),
-        (lambda: manager.record_request(test_id=tid, variant="control", timestamp="now"), "timestamp"),
+        (
+            lambda: manager.record_request(test_id=tid, variant="control", timestamp="now"),
+            "timestamp",
+        ),
         (lambda: manager.record_outcome(tid, "u1", timestamp=12), "timestamp"),
         (lambda: manager.record_outcome(tid, "", success=True), "user_id"),
     ]
@@ -313,7 +363,11 @@ def test_always_valid_p_value_is_the_running_minimum_over_looks(manager: ABTestM
     assert first["recommendation"]["action"] == "ship_treatment"
     # Later traffic without any difference dilutes the effect: this look alone is no longer
     # significant, but the always-valid p-value is the minimum over looks, so the decision stands.
-    null = [{"variant": v, "success": i % 10 == 0} for v in ("control", "treatment") for i in range(40_000)]
+    null = [
+        {"variant": v, "success": i % 10 == 0}
+        for v in ("control", "treatment")
+        for i in range(40_000)
+    ]
     for i in range(0, len(null), 10_000):
         manager.record_requests(tid, null[i:i + 10_000])
     later = manager.analyze_test(tid)

@@ -17,8 +17,22 @@ def _json(capsys: pytest.CaptureFixture[str], *argv: str) -> object:
 
 def test_ab_cli_flow(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     t = ["--target", str(tmp_path / "store")]
-    test = _json(capsys, "ab", "create", *t, "--name", "cli", "--control", "m:v1", "--treatment", "m:v2",
-                 "--split", "0.5", "--created-by", "ds@example.com")
+    test = _json(
+        capsys,
+        "ab",
+        "create",
+        *t,
+        "--name",
+        "cli",
+        "--control",
+        "m:v1",
+        "--treatment",
+        "m:v2",
+        "--split",
+        "0.5",
+        "--created-by",
+        "ds@example.com",
+    )
     tid = test["test_id"]
     assert test["status"] == "draft" and test["created_by"] == "ds@example.com"
     assert main(["ab", "start", *t, tid]) == 0
@@ -26,8 +40,25 @@ def test_ab_cli_flow(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     assigned = _json(capsys, "ab", "assign", *t, tid, "user-7")
     assert assigned["variant"] in ("control", "treatment")
     for variant, ok in (("treatment", "yes"), ("control", "no")):
-        assert main(["ab", "record", *t, tid, "--variant", variant, "--success", ok, "--latency", "0.04",
-                     "--metric", "accuracy=0.9"]) == 0
+        assert (
+            main(
+                [
+                    "ab",
+                    "record",
+                    *t,
+                    tid,
+                    "--variant",
+                    variant,
+                    "--success",
+                    ok,
+                    "--latency",
+                    "0.04",
+                    "--metric",
+                    "accuracy=0.9",
+                ]
+            )
+            == 0
+        )
     capsys.readouterr()
     credited = _json(capsys, "ab", "record", *t, tid, "--user-id", "user-7", "--outcome")
     assert credited["variant"] == assigned["variant"]
@@ -44,8 +75,13 @@ def test_ab_cli_flow(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
                  "--split", "2"]) == 2
     assert "traffic_split" in capsys.readouterr().err
     lines = tmp_path / "requests.jsonl"
-    lines.write_text("\n".join(json.dumps({"variant": "control", "success": i % 2 == 0, "latency": 0.01})
-                               for i in range(10)) + "\n")
+    lines.write_text(
+        "\n".join(
+            json.dumps({"variant": "control", "success": i % 2 == 0, "latency": 0.01})
+            for i in range(10)
+        )
+        + "\n"
+    )
     assert _json(capsys, "ab", "record", *t, tid, "--file", str(lines))["recorded"] == 10
     forced = _json(capsys, "ab", "force", *t, tid, "qa-1", "treatment")
     assert forced["forced_variants"] == {"qa-1": "treatment"}

@@ -42,9 +42,12 @@ def test_vectors_file_is_large_and_every_vector_reproduces():
         b = bucket(vec["salt"], vec["unit_id"])
         assert b == vec["bucket"] == _independent_bucket(vec["salt"], vec["unit_id"])
         assert pick(b, vec["weights"]) == vec["variant"]
-        assert Assigner(vec["salt"], [(str(i), w) for i, w in enumerate(vec["weights"])]).choose_index(
-            vec["unit_id"]
-        ) == vec["variant"]
+        assert (
+            Assigner(vec["salt"], [(str(i), w) for i, w in enumerate(vec["weights"])]).choose_index(
+                vec["unit_id"]
+            )
+            == vec["variant"]
+        )
 
 
 def test_bucket_equal_to_threshold_goes_to_the_next_variant():

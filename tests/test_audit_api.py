@@ -88,7 +88,9 @@ def test_filters_pagination_and_text(store: str, tmp_path: Path) -> None:
     ])
     assert len(batch) == 25 and batch.last_seq - batch.first_seq == 24
     by_user = logger.query_events(user=f"{tag}-u1")
-    assert [e.resource_id for e in by_user] == [f"{tag}-{i}" for i in range(24, -1, -1) if i % 3 == 1]
+    assert [e.resource_id for e in by_user] == [
+        f"{tag}-{i}" for i in range(24, -1, -1) if i % 3 == 1
+    ]
     errors = logger.query_events(resource_type="cfg", severity="error", user=f"{tag}-u0")
     assert {e.resource_id for e in errors} == {f"{tag}-0", f"{tag}-15"}
     at_least_warning = logger.query_events(min_severity=EventSeverity.WARNING, user=f"{tag}-u0")
@@ -108,7 +110,9 @@ def test_filters_pagination_and_text(store: str, tmp_path: Path) -> None:
     assert seen == sorted(seen, reverse=True) and len(seen) == len(set(seen)) == 9
     assert [e.seq for e in logger.iter_events(page_size=2, user=f"{tag}-u0")] == seen
     both = [EventType.CUSTOM, "configuration_changed"]
-    assert [e.seq for e in logger.iter_events(page_size=2, user=f"{tag}-u0", event_type=both)] == seen
+    assert [
+        e.seq for e in logger.iter_events(page_size=2, user=f"{tag}-u0", event_type=both)
+    ] == seen
     assert [e.seq for e in logger.iter_events(page_size=4, user=f"{tag}-u0", event_type=both,
                                               min_severity="error")] == [
         e.seq for e in logger.query_events(user=f"{tag}-u0", severity="error")]
@@ -189,13 +193,20 @@ def test_export_formats_and_report_rendering(store: str, tmp_path: Path) -> None
         assert check.valid and check.events_checked == result.count and check.signature_valid
     doc = json.loads((tmp_path / "trail.json").read_text())
     mine = [e for e in doc["events"] if e["actor"] == f"{tag}@evil.com"]
-    assert mine[0]["details"]["ip_address"] == "10.0.0.1" and mine[0]["event_type"] == "security_violation"
+    assert (
+        mine[0]["details"]["ip_address"] == "10.0.0.1"
+        and mine[0]["event_type"] == "security_violation"
+    )
     report = logger.generate_compliance_report(start, datetime.now() + timedelta(minutes=1))
     assert isinstance(report, ComplianceReport)
     assert any(v["actor"] == f"{tag}@evil.com" for v in report.security_violations)
     md, page = report.to_markdown(), report.to_html()
-    assert md.startswith(f"# Compliance report {report.report_id}") and "## Security violations" in md
-    assert f"{tag}@evil.com" in md and f"{tag}@evil.com" in page and page.startswith("<!DOCTYPE html>")
+    assert (
+        md.startswith(f"# Compliance report {report.report_id}") and "## Security violations" in md
+    )
+    assert (
+        f"{tag}@evil.com" in md and f"{tag}@evil.com" in page and page.startswith("<!DOCTYPE html>")
+    )
     saved = logger.get_report(report.report_id)
     assert saved.to_dict() == report.to_dict()
     assert report.report_id in [r["report_id"] for r in logger.list_reports()]
@@ -219,10 +230,14 @@ def test_cli_query_export_verify_report(in_tmp: Path, capsys: pytest.CaptureFixt
     code, out, err = cli("export", "trail.jsonl", "--target", str(store))
     assert code == 0, err
     assert (in_tmp / "trail.jsonl").is_file()
-    code, out, _ = cli("verify", "trail.jsonl", "--public-key", str(store / "keys" / "audit_ed25519.pub"))
+    code, out, _ = cli(
+        "verify", "trail.jsonl", "--public-key", str(store / "keys" / "audit_ed25519.pub")
+    )
     assert code == 0 and "VALID" in out
     lines = (in_tmp / "trail.jsonl").read_text().splitlines()
-    (in_tmp / "trail.jsonl").write_text("\n".join([lines[0], lines[1].replace("ops@", "dev@")]) + "\n")
+    (in_tmp / "trail.jsonl").write_text(
+        "\n".join([lines[0], lines[1].replace("ops@", "dev@")]) + "\n"
+    )
     code, out, _ = cli("verify", "trail.jsonl")
     assert code == 7 and "INVALID" in out and "edited" in out
     assert cli("verify", "--target", str(store))[0] == 0

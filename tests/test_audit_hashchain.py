@@ -74,7 +74,9 @@ def test_a_store_hashed_with_version_1_keeps_verifying_after_the_upgrade(tmp_pat
     result = logger.verify_chain()
     assert result.valid and result.events_checked == len(legacy) + 1
     with sqlite3.connect(store / DB_FILENAME) as conn:
-        versions = [v for (v,) in conn.execute("SELECT hash_version FROM audit_events ORDER BY seq")]
+        versions = [
+            v for (v,) in conn.execute("SELECT hash_version FROM audit_events ORDER BY seq")
+        ]
         texts = [t for (t,) in conn.execute("SELECT details FROM audit_events ORDER BY seq")]
     assert versions == [1] * len(legacy) + [2]
     assert texts[0] == v1_text(LEGACY_DETAILS[0]) and '"accuracy":1.0' in texts[0]

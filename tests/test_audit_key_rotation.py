@@ -58,8 +58,15 @@ def test_rotation_keeps_old_checkpoints_verifiable_and_is_endorsed_and_audited(t
         rot.endorsement,
     )
     (event,) = logger.query_events(event_type=EventType.CONFIGURATION_CHANGED)
-    assert (event.actor, event.action, event.resource_type) == ("security@x.com", "rotate_key", "audit_key")
-    assert event.details["new_key_id"] == rot.new_key_id and event.details["reason"] == "yearly rotation"
+    assert (event.actor, event.action, event.resource_type) == (
+        "security@x.com",
+        "rotate_key",
+        "audit_key",
+    )
+    assert (
+        event.details["new_key_id"] == rot.new_key_id
+        and event.details["reason"] == "yearly rotation"
+    )
     assert rot.checkpoint is not None and rot.checkpoint.key_id == rot.new_key_id
     assert rot.checkpoint.seq == event.seq
 

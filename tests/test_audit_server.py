@@ -20,7 +20,9 @@ from neural.mlops.errors import MLOpsError
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_kill_9_during_a_burst_keeps_every_acknowledged_event_and_a_valid_chain(tmp_path: Path) -> None:
+def test_kill_9_during_a_burst_keeps_every_acknowledged_event_and_a_valid_chain(
+    tmp_path: Path,
+) -> None:
     data = tmp_path / "data"
     srv = start_server(data)
     acked: list[str] = []
@@ -82,7 +84,9 @@ def test_server_signs_checkpoints_periodically(tmp_path: Path) -> None:
         head = logger.log_events([{"event_type": "custom"}] * 5).last_seq
         found = []
         for _ in range(200):  # wait for the loop, not for a fixed time
-            found = [cp for cp in logger.list_checkpoints() if cp.kind == "periodic" and cp.seq == head]
+            found = [
+                cp for cp in logger.list_checkpoints() if cp.kind == "periodic" and cp.seq == head
+            ]
             if found:
                 break
             time.sleep(0.05)
@@ -113,7 +117,9 @@ def test_export_cut_off_by_a_dead_server_leaves_no_file(tmp_path: Path) -> None:
     async def fill() -> None:
         services = await open_services(tmp_path / "data")
         for _ in range(4):
-            await services.audit.log_batch([EventInput("custom", "x", "y", "fill", {"pad": "p" * 200})] * 10_000)
+            await services.audit.log_batch(
+                [EventInput("custom", "x", "y", "fill", {"pad": "p" * 200})] * 10_000
+            )
         await services.close()
 
     asyncio.run(fill())
@@ -141,7 +147,9 @@ def test_export_cut_off_by_a_dead_server_leaves_no_file(tmp_path: Path) -> None:
     assert list(out.iterdir()) == []
 
 
-def test_remote_purge_archives_on_the_server_and_keeps_the_chain_verifiable(server: ServerProcess) -> None:
+def test_remote_purge_archives_on_the_server_and_keeps_the_chain_verifiable(
+    server: ServerProcess,
+) -> None:
     from datetime import datetime, timedelta
 
     from neural.mlops.audit import verify_export

@@ -61,8 +61,10 @@ def _rewrite_from(db: Path, seq: int, edit: dict) -> None:
                 row.update(edit)
             row["prev_hash"] = prev
             row["hash"] = prev = event_hash({**row, "details": json.loads(row["details"])})
-            conn.execute("UPDATE audit_events SET details=?, actor=?, prev_hash=?, hash=? WHERE seq=?",
-                         (row["details"], row["actor"], row["prev_hash"], row["hash"], row["seq"]))
+            conn.execute(
+                "UPDATE audit_events SET details=?, actor=?, prev_hash=?, hash=? WHERE seq=?",
+                (row["details"], row["actor"], row["prev_hash"], row["hash"], row["seq"]),
+            )
         conn.execute("UPDATE audit_chain_head SET seq=?, hash=?", (rows[-1]["seq"], prev))
     conn.close()
 
@@ -119,8 +121,13 @@ def test_reordered_events_are_detected(tmp_path: Path) -> None:
 def test_inserted_event_is_detected(tmp_path: Path) -> None:
     logger, db = _store(tmp_path)
     rows = _rows(db)
-    forged = {**rows[4], "event_id": "f" * 32, "actor": "intruder@x.com", "details": {"forged": True},
-              "prev_hash": rows[3]["hash"]}
+    forged = {
+        **rows[4],
+        "event_id": "f" * 32,
+        "actor": "intruder@x.com",
+        "details": {"forged": True},
+        "prev_hash": rows[3]["hash"],
+    }
     forged["hash"] = event_hash(forged)
     conn = sqlite3.connect(db)
     with conn:
@@ -128,7 +135,8 @@ def test_inserted_event_is_detected(tmp_path: Path) -> None:
             conn.execute("UPDATE audit_events SET seq=? WHERE seq=?", (seq + 1, seq))
         conn.execute(
             f"INSERT INTO audit_events ({', '.join(EVENT_FIELDS)}) VALUES ({', '.join('?' * len(EVENT_FIELDS))})",
-            [canonical_json(forged[f]) if f == "details" else forged[f] for f in EVENT_FIELDS])
+            [canonical_json(forged[f]) if f == "details" else forged[f] for f in EVENT_FIELDS],
+        )
         conn.execute("UPDATE audit_chain_head SET seq=?", (N + 1,))
     conn.close()
     result = logger.verify_chain()

@@ -61,7 +61,9 @@ def test_declared_identities_are_recorded_as_unauthenticated(server: ServerProce
     assert json.loads(logged.details_json)["auth"] == {"method": "none"}
 
 
-def test_without_auth_a_bearer_token_is_ignored_and_the_name_declared(server: ServerProcess) -> None:
+def test_without_auth_a_bearer_token_is_ignored_and_the_name_declared(
+    server: ServerProcess,
+) -> None:
     with grpc.insecure_channel(server.address) as channel:
         me = call(channel, "/neural.mlops.v1.AuthService/WhoAmI", token="nmo_1_2",
                   metadata=(("x-neural-user", "dana"),))

@@ -11,8 +11,12 @@ from support.processes import ServerProcess
 
 
 def cli(*args: str, target: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "neural.mlops", "registry", *args, "--target", target],
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "neural.mlops", "registry", *args, "--target", target],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_registry_cli_round_trip_remote(server: ServerProcess, tmp_path: Path) -> None:
@@ -25,21 +29,42 @@ def test_registry_cli_round_trip_remote(server: ServerProcess, tmp_path: Path) -
     assert json.loads(r.stdout)["artifact"]["size_bytes"] == 700
     assert cli("register", "churn", "2", "--created-by", "ds@x.com", "--metric", "accuracy=0.86",
                target=t).returncode == 0
-    assert cli("request-promotion", "churn", "2", "--requested-by", "ml@x.com", "--reviewer", "boss@x.com",
-               target=t).returncode == 0
+    assert (
+        cli(
+            "request-promotion",
+            "churn",
+            "2",
+            "--requested-by",
+            "ml@x.com",
+            "--reviewer",
+            "boss@x.com",
+            target=t,
+        ).returncode
+        == 0
+    )
     pending = json.loads(cli("pending", "--json", target=t).stdout)
     assert [p["version"] for p in pending] == ["2"]
     r = cli("approve", "churn", "2", "--approver", "ml@x.com", target=t)
     assert r.returncode == 6 and r.stderr.count("\n") == 1 and "permission denied" in r.stderr
-    assert cli("approve", "churn", "2", "--approver", "boss@x.com", "--comment", "ok", target=t).returncode == 0
+    assert (
+        cli(
+            "approve", "churn", "2", "--approver", "boss@x.com", "--comment", "ok", target=t
+        ).returncode
+        == 0
+    )
     table = cli("list", "churn", target=t).stdout
     assert "production" in table.splitlines()[2] and table.splitlines()[0].startswith("NAME")
     cmp = json.loads(cli("compare", "churn", "1", "2", "--json", target=t).stdout)
     assert abs(cmp["metrics_comparison"]["accuracy"]["difference"] - 0.05) < 1e-12
     found = json.loads(cli("search", "--where", "accuracy > 0.85", "--json", target=t).stdout)
     assert [v["version"] for v in found["versions"]] == ["2"]
-    assert cli("alias", "set", "churn", "champion", "2", "--actor", "ml@x.com", target=t).returncode == 0
-    assert json.loads(cli("show", "churn", "@champion", "--json", target=t).stdout)["version"] == "2"
+    assert (
+        cli("alias", "set", "churn", "champion", "2", "--actor", "ml@x.com", target=t).returncode
+        == 0
+    )
+    assert (
+        json.loads(cli("show", "churn", "@champion", "--json", target=t).stdout)["version"] == "2"
+    )
     out = tmp_path / "dl"
     out.mkdir()
     assert cli("download", "churn", "1", "-o", str(out), target=t).returncode == 0
@@ -52,7 +77,12 @@ def test_registry_cli_round_trip_remote(server: ServerProcess, tmp_path: Path) -
 
 def test_registry_cli_embedded_store(tmp_path: Path) -> None:
     target = str(tmp_path / "store")
-    assert cli("register", "m", "1", "--created-by", "a@x.com", "--metric", "auc=0.7", target=target).returncode == 0
+    assert (
+        cli(
+            "register", "m", "1", "--created-by", "a@x.com", "--metric", "auc=0.7", target=target
+        ).returncode
+        == 0
+    )
     dup = cli("register", "m", "1", "--created-by", "a@x.com", target=target)
     assert dup.returncode == 4 and "already exists" in dup.stderr
     history = cli("history", "m", "--json", target=target)

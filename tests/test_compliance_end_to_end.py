@@ -24,7 +24,8 @@ def test_approved_release_promoted_by_canary_is_not_an_unapproved_change(tmp_pat
     assert done.status.value == "completed"
 
     report = AuditLogger(store).generate_compliance_report(
-        start_date=datetime.now() - timedelta(hours=1), end_date=datetime.now() + timedelta(hours=1))
+        start_date=datetime.now() - timedelta(hours=1), end_date=datetime.now() + timedelta(hours=1)
+    )
     assert report.unapproved_production_changes == []
     assert report.summary["deployment_count"] >= 2
     assert report.chain_verification["valid"] is True
@@ -33,5 +34,6 @@ def test_approved_release_promoted_by_canary_is_not_an_unapproved_change(tmp_pat
     AuditLogger(store).log_model_deployment(model_name="rogue", version="v9", user="mallory@x.com",
                                             environment="production", strategy="direct")
     again = AuditLogger(store).generate_compliance_report(
-        start_date=datetime.now() - timedelta(hours=1), end_date=datetime.now() + timedelta(hours=1))
+        start_date=datetime.now() - timedelta(hours=1), end_date=datetime.now() + timedelta(hours=1)
+    )
     assert [e["resource_id"] for e in again.unapproved_production_changes] == ["rogue:v9"]

@@ -23,13 +23,23 @@ from neural.mlops.server.deployments.planning import CreateSpec
 from neural.mlops.server.deployments.service import DeploymentService
 
 
-def _register(registry: ModelRegistry, *versions: str, approve: str = "", stage: ModelStage = ModelStage.PRODUCTION) -> None:
+def _register(
+    registry: ModelRegistry,
+    *versions: str,
+    approve: str = "",
+    stage: ModelStage = ModelStage.PRODUCTION,
+) -> None:
     for version in versions:
         registry.register_model(name="fraud", version=version, artifact_uri=f"s3://m/{version}",
                                 created_by="ds@x.com")
     if approve:
-        registry.request_promotion(name="fraud", version=approve, target_stage=stage, requested_by="eng@x.com",
-                                   justification="ok")
+        registry.request_promotion(
+            name="fraud",
+            version=approve,
+            target_stage=stage,
+            requested_by="eng@x.com",
+            justification="ok",
+        )
         registry.approve_promotion(name="fraud", version=approve, approver="boss@x.com")
 
 
@@ -55,7 +65,9 @@ def test_embedded_gate_with_the_registry_in_the_same_folder_promotes_it(in_tmp: 
     manager = DeploymentManager("./store", registry=registry)
     with pytest.raises(FailedPrecondition, match="STAGING"):
         manager.create_deployment("fraud", "v2", created_by="ops@x.com")
-    d = manager.create_deployment("fraud", "v2", created_by="ops@x.com", override_reason="staging soak")
+    d = manager.create_deployment(
+        "fraud", "v2", created_by="ops@x.com", override_reason="staging soak"
+    )
     d = manager.promote(d.deployment_id, "ops@x.com", full=True)
     assert d.status is DeploymentStatus.COMPLETED
     assert registry.get_model_version("fraud", "v2").stage is ModelStage.PRODUCTION
@@ -66,11 +78,16 @@ async def test_staging_policy_admits_staging_versions(tmp_path: Path) -> None:
     try:
         from neural.mlops.server.registry.service import RegisterSpec
 
-        await s.registry.register_model(RegisterSpec(name="fraud", version="v2", created_by="ds@x.com",
-                                                     artifact_uri="s3://m/v2"))
+        await s.registry.register_model(
+            RegisterSpec(
+                name="fraud", version="v2", created_by="ds@x.com", artifact_uri="s3://m/v2"
+            )
+        )
         await s.registry.request_promotion("fraud", "v2", ModelStage.STAGING, "eng@x.com", "ok")
         await s.registry.approve_promotion("fraud", "v2", "boss@x.com")
-        staging = DeploymentService(s.db, clock=s.clock, registry=s.registry, gate_policy=GatePolicy.STAGING)
+        staging = DeploymentService(
+            s.db, clock=s.clock, registry=s.registry, gate_policy=GatePolicy.STAGING
+        )
         d = await staging.create_deployment(CreateSpec("fraud", "v2", created_by="ops@x.com"))
         assert d.gate["passed"] and d.gate["policy"] == "staging"
         await staging.promote(d.deployment_id, "ops@x.com", full=True)
@@ -93,14 +110,23 @@ def test_remote_errors_and_results_match_embedded(in_tmp: Path, server: ServerPr
         assert err.value.field == "rollback_config.error_rate_threshold"
         with pytest.raises(NotFound):
             m.get_deployment("dep-missing")
-        d = m.create_deployment("fraud", "v2", strategy=DeploymentStrategy.CANARY, created_by="ops@x.com",
-                                baseline_metrics=PerformanceMetrics(latency_p95=0.05), steps=[10, 50])
+        d = m.create_deployment(
+            "fraud",
+            "v2",
+            strategy=DeploymentStrategy.CANARY,
+            created_by="ops@x.com",
+            baseline_metrics=PerformanceMetrics(latency_p95=0.05),
+            steps=[10, 50],
+        )
         assert (d.strategy, d.traffic_percentage, d.plan.steps) == (DeploymentStrategy.CANARY, 10.0,
                                                                     [10.0, 50.0, 100.0])
         with pytest.raises(FailedPrecondition):
             m.create_deployment("fraud", "v2", created_by="ops@x.com")
         m.update_metrics(d.deployment_id, PerformanceMetrics(latency_p95=0.04, error_rate=0.5))
-        assert m.check_deployment_health(d.deployment_id) == (False, [])  # 0 requests reported: wait
+        assert m.check_deployment_health(d.deployment_id) == (
+            False,
+            [],
+        )  # 0 requests reported: wait
         needs, reasons = m.check_deployment_health(d.deployment_id, request_count=500)
         assert needs and reasons == ["error rate 0.5000 > threshold 0.0500 (n=500)"]
         updates = list(m.watch(d.deployment_id))

@@ -69,7 +69,9 @@ class Traffic:
             async def worker() -> None:
                 rng = random.Random()
                 while not self._stop.is_set():
-                    call = stub(req, metadata=(("x-user-id", f"u{rng.randrange(10**9)}"),), timeout=10)
+                    call = stub(
+                        req, metadata=(("x-user-id", f"u{rng.randrange(10**9)}"),), timeout=10
+                    )
                     try:
                         resp = await call
                         md = dict(await call.trailing_metadata())
@@ -115,7 +117,9 @@ def _stack(tmp_path: Path, canary_args: tuple[str, ...]) -> Iterator[Stack]:
         f_stable = pool.submit(start_demo, "m")
         f_canary = pool.submit(start_demo, "m", *canary_args)
         server, stable, canary = f_server.result(), f_stable.result(), f_canary.result()
-        f_sidecar = pool.submit(start_sidecar, stable.address, server.address, "--flush-interval", "0.2")
+        f_sidecar = pool.submit(
+            start_sidecar, stable.address, server.address, "--flush-interval", "0.2"
+        )
         _register(server.url)
         sidecar = f_sidecar.result()
     traffic = Traffic(sidecar.address).start()
@@ -151,10 +155,17 @@ def _wait(cond: Callable[[], bool], timeout: float, what: str) -> None:
 
 
 def _create(s: Stack, **kw: object) -> str:
-    args = dict(model_name="m", model_version="v2", strategy=DeploymentStrategy.CANARY, created_by="ops@x.com",
-                baseline_metrics=PerformanceMetrics(latency_p95=0.050, error_rate=0.001),
-                rollback_config=RollbackConfig(error_rate_threshold=0.01, min_requests_before_check=300),
-                analysis_interval_seconds=0.25, stable_version="v1", upstream=s.canary.address)
+    args = dict(
+        model_name="m",
+        model_version="v2",
+        strategy=DeploymentStrategy.CANARY,
+        created_by="ops@x.com",
+        baseline_metrics=PerformanceMetrics(latency_p95=0.050, error_rate=0.001),
+        rollback_config=RollbackConfig(error_rate_threshold=0.01, min_requests_before_check=300),
+        analysis_interval_seconds=0.25,
+        stable_version="v1",
+        upstream=s.canary.address,
+    )
     args.update(kw)
     return s.manager.create_deployment(**args).deployment_id  # type: ignore[arg-type]
 
@@ -162,7 +173,11 @@ def _create(s: Stack, **kw: object) -> str:
 def test_canary_failing_five_percent_is_rolled_back_with_no_human_step(failing: Stack) -> None:
     s = failing
     dep_id = _create(s, steps=[25, 50, 100], step_duration_seconds=600.0)
-    _wait(lambda: s.manager.get_deployment(dep_id).status is DeploymentStatus.ROLLED_BACK, 60, "no rollback")
+    _wait(
+        lambda: s.manager.get_deployment(dep_id).status is DeploymentStatus.ROLLED_BACK,
+        60,
+        "no rollback",
+    )
     d = s.manager.get_deployment(dep_id)
     assert d.traffic_percentage == 25.0
     assert d.rollback_reasons[0].startswith("error rate 0.0")
@@ -192,7 +207,9 @@ def test_blue_green_switch_and_switch_back_without_a_failed_request(healthy: Sta
         return bool(recent) and {r[2] for r in recent} == {variant}
 
     _wait(lambda: served_by("blue"), 30, "blue never served")
-    _wait(lambda: s.manager.get_deployment(dep_id).last_check is not None, 30, "green never checked")
+    _wait(
+        lambda: s.manager.get_deployment(dep_id).last_check is not None, 30, "green never checked"
+    )
     s.manager.promote(dep_id, "ops@x.com", "preview looks good")  # the switch
     _wait(lambda: served_by("green"), 30, "never switched to green")
     s.manager.rollback(dep_id, "ops@x.com", "switch back drill")
@@ -203,21 +220,37 @@ def test_blue_green_switch_and_switch_back_without_a_failed_request(healthy: Sta
     assert {r[2] for r in calls} >= {"blue", "green"}
 
 
-def test_healthy_canary_is_promoted_through_every_step_across_a_control_plane_kill9(healthy: Stack) -> None:
+def test_healthy_canary_is_promoted_through_every_step_across_a_control_plane_kill9(
+    healthy: Stack,
+) -> None:
     s = healthy
     t0 = time.monotonic()
-    dep_id = _create(s, rollback_config=RollbackConfig(error_rate_threshold=0.01, min_requests_before_check=10),
-                     step_duration_seconds=1.0)
+    dep_id = _create(
+        s,
+        rollback_config=RollbackConfig(error_rate_threshold=0.01, min_requests_before_check=10),
+        step_duration_seconds=1.0,
+    )
     _wait(lambda: s.manager.get_deployment(dep_id).step_index >= 2, 60, "never reached step 2")
     s.server.kill9()
     time.sleep(1.0)
     s.server = start_server(s.server.data_dir, listen=s.server.address)
     s.manager = DeploymentManager(s.server.url)
-    _wait(lambda: not s.manager.get_deployment(dep_id).active, 90, "rollout never finished after restart")
+    _wait(
+        lambda: not s.manager.get_deployment(dep_id).active,
+        90,
+        "rollout never finished after restart",
+    )
     d = s.manager.get_deployment(dep_id)
     assert d.status is DeploymentStatus.COMPLETED
     events = s.manager.get_events(dep_id)
-    assert [e.action for e in events] == ["created", "advanced", "advanced", "advanced", "advanced", "promoted"]
+    assert [e.action for e in events] == [
+        "created",
+        "advanced",
+        "advanced",
+        "advanced",
+        "advanced",
+        "promoted",
+    ]
     assert [e.traffic_percentage for e in events] == [5.0, 10.0, 25.0, 50.0, 100.0, 100.0]
     assert all(e.details["source"] == "live" and e.details["verdict"] == "pass" for e in events[1:])
     assert ModelRegistry(s.server.url).get_model_version("m", "v2").stage is ModelStage.PRODUCTION
@@ -239,15 +272,24 @@ def test_rollback_is_not_lost_when_the_control_plane_dies_before_judging(failing
     assert s.manager  # the old connection is dead; a new one after restart
     s.server = start_server(s.server.data_dir, listen=s.server.address)
     s.manager = DeploymentManager(s.server.url)
-    _wait(lambda: s.manager.get_deployment(dep_id).status is DeploymentStatus.ROLLED_BACK, 60, "rollback lost")
+    _wait(
+        lambda: s.manager.get_deployment(dep_id).status is DeploymentStatus.ROLLED_BACK,
+        60,
+        "rollback lost",
+    )
     assert s.manager.get_events(dep_id)[-1].details["measured"]["request_count"] >= 300
 
 
 def test_shadow_deploy_mirrors_through_the_sidecar_into_the_same_comparison(healthy: Stack) -> None:
     s = healthy
-    shadow = s.manager.shadow_deploy("m:v1", "m:v2", traffic_percentage=100.0, created_by="ds@x.com",
-                                     upstream=s.canary.address)
-    _wait(lambda: s.manager.compare_shadow_deployment(shadow.shadow_id)["n"] >= 100, 60, "nothing mirrored")
+    shadow = s.manager.shadow_deploy(
+        "m:v1", "m:v2", traffic_percentage=100.0, created_by="ds@x.com", upstream=s.canary.address
+    )
+    _wait(
+        lambda: s.manager.compare_shadow_deployment(shadow.shadow_id)["n"] >= 100,
+        60,
+        "nothing mirrored",
+    )
     auto = s.manager.compare_shadow_deployment(shadow.shadow_id)
     assert auto["agreement_rate"] == 1.0  # the same model behind both upstreams
     assert auto["shadow_latency"]["p95"] is not None and auto["primary_latency"]["p95"] is not None
@@ -261,6 +303,8 @@ def test_shadow_deploy_mirrors_through_the_sidecar_into_the_same_comparison(heal
         time.sleep(1.0)
         counts.append(s.manager.compare_shadow_deployment(shadow.shadow_id)["n"])
     before = counts[-1]
-    s.manager.record_shadow_comparison(shadow.shadow_id, {"y": 1}, {"y": 2}, 0.01, 0.02)  # the seed's form
+    s.manager.record_shadow_comparison(
+        shadow.shadow_id, {"y": 1}, {"y": 2}, 0.01, 0.02
+    )  # the seed's form
     after = s.manager.compare_shadow_deployment(shadow.shadow_id)
     assert after["n"] == before + 1 and after["disagreement_samples"][-1]["shadow"] == {"y": 2}

@@ -52,8 +52,15 @@ def test_expanded_sample_of_bucket_indices_matches_the_histogram_bucketing() -> 
 
 @pytest.mark.parametrize(
     "x1,n1,x2,n2",
-    [(50, 1000, 10, 1000), (3, 200, 2, 5000), (0, 100, 1, 100), (12, 345, 12, 345), (999, 1000, 990, 1000),
-     (1, 10, 0, 10), (40, 2000, 100, 10000)],
+    [
+        (50, 1000, 10, 1000),
+        (3, 200, 2, 5000),
+        (0, 100, 1, 100),
+        (12, 345, 12, 345),
+        (999, 1000, 990, 1000),
+        (1, 10, 0, 10),
+        (40, 2000, 100, 10000),
+    ],
 )
 def test_two_proportion_ztest_equals_statsmodels(x1: int, n1: int, x2: int, n2: int) -> None:
     ours = two_proportion_ztest(x1, n1, x2, n2)
@@ -70,7 +77,9 @@ def test_degenerate_inputs_give_no_evidence() -> None:
     assert mann_whitney_histograms(same, same).p_value == 1.0  # all tied
 
 
-def _variant(n: int, errors: int, latency: float, spread: float = 0.2, seed: int = 0) -> VariantStats:
+def _variant(
+    n: int, errors: int, latency: float, spread: float = 0.2, seed: int = 0
+) -> VariantStats:
     rng = np.random.default_rng(seed)
     vs = VariantStats()
     for i, x in enumerate(rng.lognormal(np.log(latency), spread, n)):
@@ -82,18 +91,26 @@ BASE = PerformanceMetrics(latency_p95=0.050, error_rate=0.001)
 
 
 def test_seed_thresholds_fail_on_latency_and_pass_below() -> None:
-    cfg = RollbackConfig(error_rate_threshold=0.01, latency_threshold_multiplier=1.5, min_requests_before_check=1000)
-    bad = judge(cfg, BASE, PerformanceMetrics(latency_p95=0.080, error_rate=0.005, request_count=2000))
+    cfg = RollbackConfig(
+        error_rate_threshold=0.01, latency_threshold_multiplier=1.5, min_requests_before_check=1000
+    )
+    bad = judge(
+        cfg, BASE, PerformanceMetrics(latency_p95=0.080, error_rate=0.005, request_count=2000)
+    )
     assert bad.verdict is Verdict.FAIL
     assert bad.reasons == ["latency p95 0.0800s > 0.0750s (1.5x baseline p95 0.0500s)"]
-    ok = judge(cfg, BASE, PerformanceMetrics(latency_p95=0.070, error_rate=0.009, request_count=2000))
+    ok = judge(
+        cfg, BASE, PerformanceMetrics(latency_p95=0.070, error_rate=0.009, request_count=2000)
+    )
     assert ok.verdict is Verdict.PASS and ok.reasons == []
     few = judge(cfg, BASE, PerformanceMetrics(latency_p95=0.5, error_rate=0.5, request_count=999))
     assert few.verdict is Verdict.WAIT
 
 
 def test_statistical_judge_fails_a_significant_error_regression_below_the_threshold() -> None:
-    cfg = RollbackConfig(error_rate_threshold=0.05, min_requests_before_check=100, statistical_judge=True)
+    cfg = RollbackConfig(
+        error_rate_threshold=0.05, min_requests_before_check=100, statistical_judge=True
+    )
     new, stable = _variant(4000, 80, 0.03, seed=1), _variant(4000, 8, 0.03, seed=2)  # 2 % vs 0.2 %
     j = judge(cfg, BASE, metrics_of(new), new_stats=new, stable_stats=stable)
     assert j.verdict is Verdict.FAIL
@@ -102,7 +119,9 @@ def test_statistical_judge_fails_a_significant_error_regression_below_the_thresh
 
 
 def test_statistical_judge_is_inconclusive_when_the_stable_shares_the_breach() -> None:
-    cfg = RollbackConfig(error_rate_threshold=0.01, min_requests_before_check=100, statistical_judge=True)
+    cfg = RollbackConfig(
+        error_rate_threshold=0.01, min_requests_before_check=100, statistical_judge=True
+    )
     new, stable = _variant(2000, 40, 0.03, seed=3), _variant(2000, 41, 0.03, seed=4)  # both 2 %
     j = judge(cfg, BASE, metrics_of(new), new_stats=new, stable_stats=stable)
     assert j.verdict is Verdict.INCONCLUSIVE
@@ -112,8 +131,20 @@ def test_statistical_judge_is_inconclusive_when_the_stable_shares_the_breach() -
 def test_statistical_judge_fails_a_latency_shift_and_passes_equal_latency() -> None:
     cfg = RollbackConfig(min_requests_before_check=100, statistical_judge=True)
     slow, stable = _variant(1500, 0, 0.036, seed=5), _variant(1500, 0, 0.030, seed=6)
-    j = judge(cfg, PerformanceMetrics(latency_p95=0.1), metrics_of(slow), new_stats=slow, stable_stats=stable)
+    j = judge(
+        cfg,
+        PerformanceMetrics(latency_p95=0.1),
+        metrics_of(slow),
+        new_stats=slow,
+        stable_stats=stable,
+    )
     assert j.verdict is Verdict.FAIL and "Mann-Whitney" in j.reasons[0]
     same = _variant(1500, 0, 0.030, seed=7)
-    j = judge(cfg, PerformanceMetrics(latency_p95=0.1), metrics_of(same), new_stats=same, stable_stats=stable)
+    j = judge(
+        cfg,
+        PerformanceMetrics(latency_p95=0.1),
+        metrics_of(same),
+        new_stats=same,
+        stable_stats=stable,
+    )
     assert j.verdict is Verdict.PASS

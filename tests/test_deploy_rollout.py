@@ -53,21 +53,39 @@ async def _approve(s: Services, name: str, version: str) -> None:
     await s.registry.approve_promotion(name, version, "boss@x.com")
 
 
-async def _feed(s: Services, clock: ManualClock, route_id: str, variant: str, n: int, errors: int = 0,
-                latency: float = 0.030) -> None:
+async def _feed(
+    s: Services,
+    clock: ManualClock,
+    route_id: str,
+    variant: str,
+    n: int,
+    errors: int = 0,
+    latency: float = 0.030,
+) -> None:
     vs = VariantStats()
     for i in range(n):
         vs.observe(latency=latency * (1 + (i % 10) / 100), error=i < errors, success=i >= errors)
     async with s.db.change(audited=False) as ch:
-        await traffic.apply(ch.conn, route_id, variant, traffic.window_start(to_us(clock.now())), vs)
+        await traffic.apply(
+            ch.conn, route_id, variant, traffic.window_start(to_us(clock.now())), vs
+        )
 
 
 def _spec(version: str = "v2", **kw: object) -> CreateSpec:
-    base = dict(model_name="fraud", model_version=version, strategy=DeploymentStrategy.CANARY,
-                created_by="devops@x.com", baseline_metrics=PerformanceMetrics(latency_p95=0.050, error_rate=0.001),
-                rollback_config=RollbackConfig(error_rate_threshold=0.01, latency_threshold_multiplier=1.5,
-                                               min_requests_before_check=200),
-                step_duration_seconds=10.0, analysis_interval_seconds=2.0)
+    base = dict(
+        model_name="fraud",
+        model_version=version,
+        strategy=DeploymentStrategy.CANARY,
+        created_by="devops@x.com",
+        baseline_metrics=PerformanceMetrics(latency_p95=0.050, error_rate=0.001),
+        rollback_config=RollbackConfig(
+            error_rate_threshold=0.01,
+            latency_threshold_multiplier=1.5,
+            min_requests_before_check=200,
+        ),
+        step_duration_seconds=10.0,
+        analysis_interval_seconds=2.0,
+    )
     base.update(kw)
     return CreateSpec(**base)  # type: ignore[arg-type]
 
@@ -89,7 +107,9 @@ async def _route(s: Services, model: str) -> dict[str, tuple[float, str]]:
     return {}
 
 
-async def test_healthy_canary_is_promoted_through_every_step(env: tuple[Services, ManualClock]) -> None:
+async def test_healthy_canary_is_promoted_through_every_step(
+    env: tuple[Services, ManualClock],
+) -> None:
     s, clock = env
     await _approve(s, "fraud", "v1")
     await _approve(s, "fraud", "v2")  # archives v1
@@ -126,14 +146,18 @@ async def test_healthy_canary_is_promoted_through_every_step(env: tuple[Services
                for e in events[1:])
 
 
-async def test_canary_failing_five_percent_is_rolled_back_by_the_controller(env: tuple[Services, ManualClock]) -> None:
+async def test_canary_failing_five_percent_is_rolled_back_by_the_controller(
+    env: tuple[Services, ManualClock],
+) -> None:
     s, clock = env
     d = await s.deployments.create_deployment(_spec(), use_local_gate=False)
     await _feed(s, clock, d.deployment_id, "stable", 4000)
     await _feed(s, clock, d.deployment_id, "canary", 100, errors=5)
     clock.advance(2.0)
     await s.deployments.reconcile()  # 100 requests < 200: no verdict yet
-    assert (await s.deployments.get_deployment(d.deployment_id)).status is DeploymentStatus.IN_PROGRESS
+    assert (
+        await s.deployments.get_deployment(d.deployment_id)
+    ).status is DeploymentStatus.IN_PROGRESS
     await _feed(s, clock, d.deployment_id, "canary", 200, errors=10)
     clock.advance(2.0)
     counts = await s.deployments.reconcile()
@@ -149,7 +173,9 @@ async def test_canary_failing_five_percent_is_rolled_back_by_the_controller(env:
     await s.deployments.create_deployment(_spec("v3"), use_local_gate=False)
 
 
-async def test_rollback_after_a_promotion_returns_to_the_promoted_version(env: tuple[Services, ManualClock]) -> None:
+async def test_rollback_after_a_promotion_returns_to_the_promoted_version(
+    env: tuple[Services, ManualClock],
+) -> None:
     s, clock = env
     first = await s.deployments.create_deployment(_spec("v2", strategy=DeploymentStrategy.DIRECT),
                                                   use_local_gate=False)
@@ -176,7 +202,9 @@ async def test_a_rollback_gives_production_back_to_the_stable_version_in_the_reg
     assert d.status is DeploymentStatus.ROLLED_BACK
     stages = {m.version: m.stage for m in await s.registry.list_versions("fraud")}
     assert stages == {"v1": ModelStage.PRODUCTION, "v2": ModelStage.ARCHIVED}
-    history = [(h.version, h.to_value) for h in await s.registry.history("fraud") if h.kind == "stage"]
+    history = [
+        (h.version, h.to_value) for h in await s.registry.history("fraud") if h.kind == "stage"
+    ]
     assert history[-2:] == [("v2", "archived"), ("v1", "production")]
     event = [e for e in await s.deployments.events(d.deployment_id) if e.action == "rolled_back"][0]
     assert event.details["registry"]["archived"] == ["v2"]
@@ -206,7 +234,8 @@ async def test_the_stable_variant_is_served_where_the_last_promotion_pinned_it(
 ) -> None:
     s, _ = env
     first = await s.deployments.create_deployment(
-        _spec("v2", strategy=DeploymentStrategy.DIRECT, upstream="10.0.0.2:8001"), use_local_gate=False
+        _spec("v2", strategy=DeploymentStrategy.DIRECT, upstream="10.0.0.2:8001"),
+        use_local_gate=False,
     )
     await s.deployments.promote(first.deployment_id, "ops@x.com", full=True)
     second = await s.deployments.create_deployment(_spec("v3", upstream="10.0.0.3:8001"),
@@ -214,22 +243,32 @@ async def test_the_stable_variant_is_served_where_the_last_promotion_pinned_it(
 
     async def upstreams() -> dict[str, tuple[str, str]]:
         async with s.db.read() as conn:
-            (route,) = [r for r in await s.deployments.active_routes(conn) if r.model_name == "fraud"]
+            (route,) = [
+                r for r in await s.deployments.active_routes(conn) if r.model_name == "fraud"
+            ]
         return {v.name: (v.model_version, v.upstream) for v in route.variants}
 
-    assert await upstreams() == {"canary": ("v3", "10.0.0.3:8001"), "stable": ("v2", "10.0.0.2:8001")}
+    assert await upstreams() == {
+        "canary": ("v3", "10.0.0.3:8001"),
+        "stable": ("v2", "10.0.0.2:8001"),
+    }
     await s.deployments.rollback(second.deployment_id, "ops@x.com", "drill")
     assert await upstreams() == {"stable": ("v2", "10.0.0.2:8001")}
     # A stable version named explicitly, not the pinned one, is the sidecar's own upstream's.
-    third = await s.deployments.create_deployment(_spec("v3", stable_version="v1", upstream="10.0.0.3:8001"),
-                                                  use_local_gate=False)
+    third = await s.deployments.create_deployment(
+        _spec("v3", stable_version="v1", upstream="10.0.0.3:8001"), use_local_gate=False
+    )
     assert (await upstreams())["stable"] == ("v1", "")
     await s.deployments.abort(third.deployment_id, "ops@x.com")
 
 
-async def test_max_failed_checks_holds_before_rolling_back(env: tuple[Services, ManualClock]) -> None:
+async def test_max_failed_checks_holds_before_rolling_back(
+    env: tuple[Services, ManualClock],
+) -> None:
     s, clock = env
-    cfg = RollbackConfig(error_rate_threshold=0.01, min_requests_before_check=100, max_failed_checks=3)
+    cfg = RollbackConfig(
+        error_rate_threshold=0.01, min_requests_before_check=100, max_failed_checks=3
+    )
     d = await s.deployments.create_deployment(_spec(rollback_config=cfg), use_local_gate=False)
     await _feed(s, clock, d.deployment_id, "canary", 1000, errors=50)
     outcomes = []
@@ -243,9 +282,13 @@ async def test_max_failed_checks_holds_before_rolling_back(env: tuple[Services, 
 
 async def test_inconclusive_verdict_pauses_for_a_person(env: tuple[Services, ManualClock]) -> None:
     s, clock = env
-    cfg = RollbackConfig(error_rate_threshold=0.01, min_requests_before_check=100, statistical_judge=True)
+    cfg = RollbackConfig(
+        error_rate_threshold=0.01, min_requests_before_check=100, statistical_judge=True
+    )
     d = await s.deployments.create_deployment(_spec(rollback_config=cfg), use_local_gate=False)
-    await _feed(s, clock, d.deployment_id, "canary", 1000, errors=20)  # 2 % on both: not the canary's fault
+    await _feed(
+        s, clock, d.deployment_id, "canary", 1000, errors=20
+    )  # 2 % on both: not the canary's fault
     await _feed(s, clock, d.deployment_id, "stable", 5000, errors=100)
     clock.advance(2.0)
     assert await s.deployments.reconcile() == {"pause": 1}
@@ -253,19 +296,25 @@ async def test_inconclusive_verdict_pauses_for_a_person(env: tuple[Services, Man
     assert d.status is DeploymentStatus.PAUSED and d.status_reason.startswith("inconclusive: ")
     clock.advance(30.0)
     await s.deployments.reconcile()
-    assert (await s.deployments.get_deployment(d.deployment_id)).traffic_percentage == 5.0  # no advance
+    assert (
+        await s.deployments.get_deployment(d.deployment_id)
+    ).traffic_percentage == 5.0  # no advance
     d = await s.deployments.resume(d.deployment_id, "sre@x.com", "upstream incident, not the model")
     assert d.status is DeploymentStatus.IN_PROGRESS
 
 
-async def test_blue_green_previews_by_mirror_switches_once_and_switches_back(env: tuple[Services, ManualClock]) -> None:
+async def test_blue_green_previews_by_mirror_switches_once_and_switches_back(
+    env: tuple[Services, ManualClock],
+) -> None:
     s, clock = env
     spec = _spec("v2", strategy=DeploymentStrategy.BLUE_GREEN, stable_version="v1")
     d = await s.deployments.create_deployment(spec, use_local_gate=False)
     async with s.db.read() as conn:
         (route,) = await s.deployments.active_routes(conn)
     assert {v.name: v.weight for v in route.variants} == {"green": 0.0, "blue": 1.0}
-    assert [(t.shadow_id, t.model_version, t.percentage) for t in route.shadows] == [(d.deployment_id, "v2", 100.0)]
+    assert [(t.shadow_id, t.model_version, t.percentage) for t in route.shadows] == [
+        (d.deployment_id, "v2", 100.0)
+    ]
     d = await s.deployments.promote(d.deployment_id, "ops@x.com")  # the switch
     assert d.status is DeploymentStatus.IN_PROGRESS and d.traffic_percentage == 100.0
     assert await _route(s, "fraud") == {"green": (1.0, "v2"), "blue": (0.0, "v1")}
@@ -274,13 +323,23 @@ async def test_blue_green_previews_by_mirror_switches_once_and_switches_back(env
     assert d.status is DeploymentStatus.ROLLED_BACK
 
 
-async def test_blue_green_header_preview_routes_only_forced_requests(env: tuple[Services, ManualClock]) -> None:
+async def test_blue_green_header_preview_routes_only_forced_requests(
+    env: tuple[Services, ManualClock],
+) -> None:
     s, _ = env
-    spec = _spec("v2", strategy=DeploymentStrategy.BLUE_GREEN, stable_version="v1", preview=PreviewMode.HEADER)
+    spec = _spec(
+        "v2",
+        strategy=DeploymentStrategy.BLUE_GREEN,
+        stable_version="v1",
+        preview=PreviewMode.HEADER,
+    )
     await s.deployments.create_deployment(spec, use_local_gate=False)
     async with s.db.read() as conn:
         (route,) = await s.deployments.active_routes(conn)
-    assert route.shadows == () and {v.name: v.weight for v in route.variants} == {"green": 0.0, "blue": 1.0}
+    assert route.shadows == () and {v.name: v.weight for v in route.variants} == {
+        "green": 0.0,
+        "blue": 1.0,
+    }
 
 
 async def test_operator_actions_and_invalid_transitions(env: tuple[Services, ManualClock]) -> None:
@@ -296,7 +355,12 @@ async def test_operator_actions_and_invalid_transitions(env: tuple[Services, Man
     assert d.traffic_percentage == 10.0
     d = await s.deployments.abort(d.deployment_id, "ops@x.com", "wrong build")
     assert d.status is DeploymentStatus.ABORTED
-    for action in (s.deployments.promote, s.deployments.rollback, s.deployments.pause, s.deployments.abort):
+    for action in (
+        s.deployments.promote,
+        s.deployments.rollback,
+        s.deployments.pause,
+        s.deployments.abort,
+    ):
         with pytest.raises(FailedPrecondition):
             await action(d.deployment_id, "ops@x.com")
     with pytest.raises(NotFound):
@@ -305,8 +369,12 @@ async def test_operator_actions_and_invalid_transitions(env: tuple[Services, Man
 
 async def _snapshot(s: Services) -> tuple[int, int]:
     async with s.db.read() as conn:
-        deps = (await conn.execute(sa.select(sa.func.count()).select_from(deployments))).scalar_one()
-        events = (await conn.execute(sa.select(sa.func.count()).select_from(audit_events))).scalar_one()
+        deps = (
+            await conn.execute(sa.select(sa.func.count()).select_from(deployments))
+        ).scalar_one()
+        events = (
+            await conn.execute(sa.select(sa.func.count()).select_from(audit_events))
+        ).scalar_one()
     return deps, events
 
 
@@ -317,13 +385,26 @@ async def _snapshot(s: Services) -> tuple[int, int]:
         ({"steps": [-5, 50]}, "steps"),
         ({"steps": [10, 10, 50]}, "steps"),
         ({"steps": [50, 25]}, "steps"),
-        ({"rollback_config": RollbackConfig(error_rate_threshold=-0.1)}, "rollback_config.error_rate_threshold"),
-        ({"rollback_config": RollbackConfig(latency_threshold_multiplier=-1)},
-         "rollback_config.latency_threshold_multiplier"),
-        ({"rollback_config": RollbackConfig(min_requests_before_check=-1)},
-         "rollback_config.min_requests_before_check"),
-        ({"rollback_config": RollbackConfig(max_failed_checks=0)}, "rollback_config.max_failed_checks"),
-        ({"baseline_metrics": PerformanceMetrics(latency_p95=-0.05)}, "baseline_metrics.latency_p95"),
+        (
+            {"rollback_config": RollbackConfig(error_rate_threshold=-0.1)},
+            "rollback_config.error_rate_threshold",
+        ),
+        (
+            {"rollback_config": RollbackConfig(latency_threshold_multiplier=-1)},
+            "rollback_config.latency_threshold_multiplier",
+        ),
+        (
+            {"rollback_config": RollbackConfig(min_requests_before_check=-1)},
+            "rollback_config.min_requests_before_check",
+        ),
+        (
+            {"rollback_config": RollbackConfig(max_failed_checks=0)},
+            "rollback_config.max_failed_checks",
+        ),
+        (
+            {"baseline_metrics": PerformanceMetrics(latency_p95=-0.05)},
+            "baseline_metrics.latency_p95",
+        ),
         ({"baseline_metrics": PerformanceMetrics(error_rate=1.5)}, "baseline_metrics.error_rate"),
         ({"mirror_percentage": 101.0}, "mirror_percentage"),
         ({"step_duration_seconds": -1.0}, "step_duration_seconds"),
@@ -353,7 +434,9 @@ async def test_shadow_percentage_out_of_range_is_invalid(env: tuple[Services, Ma
     assert await _snapshot(s) == before
 
 
-async def test_registry_gate_not_found_unapproved_override_and_second_active(env: tuple[Services, ManualClock]) -> None:
+async def test_registry_gate_not_found_unapproved_override_and_second_active(
+    env: tuple[Services, ManualClock],
+) -> None:
     s, _ = env
     await s.registry.register_model(RegisterSpec(name="fraud", version="v9", created_by="ds@x.com",
                                                  artifact_uri="s3://b/m.pt"))
@@ -368,8 +451,14 @@ async def test_registry_gate_not_found_unapproved_override_and_second_active(env
         await s.deployments.shadow_deploy("fraud:v9", "fraud:v404")
     assert await _snapshot(s) == before
     d = await s.deployments.create_deployment(_spec("v9", override_reason="hotfix for incident 42"))
-    assert d.gate == {"checked": True, "local": True, "policy": "production", "stage": "development",
-                      "passed": False, "override_reason": "hotfix for incident 42"}
+    assert d.gate == {
+        "checked": True,
+        "local": True,
+        "policy": "production",
+        "stage": "development",
+        "passed": False,
+        "override_reason": "hotfix for incident 42",
+    }
     assert ("deployment_created", "registry_gate_override") in await _audit(s, d.deployment_id)
     before = await _snapshot(s)
     with pytest.raises(FailedPrecondition, match="already has an active deployment"):
@@ -382,7 +471,9 @@ async def test_registry_gate_not_found_unapproved_override_and_second_active(env
 
 async def _advance_plan(s: Services, clock: ManualClock) -> tuple[Deployment, Any]:
     """A canary with healthy traffic and the controller's 'advance' decision, not applied."""
-    d = await s.deployments.create_deployment(_spec(step_duration_seconds=0.0), use_local_gate=False)
+    d = await s.deployments.create_deployment(
+        _spec(step_duration_seconds=0.0), use_local_gate=False
+    )
     await _feed(s, clock, d.deployment_id, "canary", 500)
     clock.advance(2.0)
     async with s.db.read() as conn:
@@ -399,7 +490,10 @@ async def test_a_stale_decision_is_not_applied_twice(env: tuple[Services, Manual
     assert await s.deployments.controller.apply(plan, "a") is not None
     assert await s.deployments.controller.apply(plan, "b") is None  # same revision: refused
     d = await s.deployments.get_deployment(d.deployment_id)
-    assert d.step_index == 1 and [e.action for e in await s.deployments.events(d.deployment_id)].count("advanced") == 1
+    assert (
+        d.step_index == 1
+        and [e.action for e in await s.deployments.events(d.deployment_id)].count("advanced") == 1
+    )
 
 
 async def test_reported_metrics_are_not_overwritten_by_a_decision_judged_before_them(
@@ -410,20 +504,27 @@ async def test_reported_metrics_are_not_overwritten_by_a_decision_judged_before_
     reported = PerformanceMetrics(latency_p95=0.040, error_rate=0.002, throughput=120.0)
     updated = await s.deployments.update_metrics(d.deployment_id, reported)
     assert updated.revision > d.revision
-    assert await s.deployments.controller.apply(plan, "controller") is None  # judged on the old revision
+    assert (
+        await s.deployments.controller.apply(plan, "controller") is None
+    )  # judged on the old revision
     after = await s.deployments.get_deployment(d.deployment_id)
     assert after.current_metrics == reported and after.step_index == 0
 
 
 async def test_shadow_comparisons_feed_the_comparison(env: tuple[Services, ManualClock]) -> None:
     s, _ = env
-    sh = await s.deployments.shadow_deploy("fraud:v1", "fraud:v2", 50.0, "ds@x.com", use_local_gate=False)
+    sh = await s.deployments.shadow_deploy(
+        "fraud:v1", "fraud:v2", 50.0, "ds@x.com", use_local_gate=False
+    )
     async with s.db.read() as conn:
         routes = await s.deployments.active_routes(conn)
-    assert [(r.kind, r.shadows[0].percentage, r.shadows[0].model_version) for r in routes] == [("shadow", 50.0, "v2")]
+    assert [(r.kind, r.shadows[0].percentage, r.shadows[0].model_version) for r in routes] == [
+        ("shadow", 50.0, "v2")
+    ]
     for i in range(120):
-        await s.deployments.record_shadow_comparison(sh.shadow_id, {"p": i % 7}, {"p": i % 7 if i % 10 else -1},
-                                                     0.030, 0.040)
+        await s.deployments.record_shadow_comparison(
+            sh.shadow_id, {"p": i % 7}, {"p": i % 7 if i % 10 else -1}, 0.030, 0.040
+        )
     cmp = (await s.deployments.compare_shadow_deployment(sh.shadow_id)).to_dict()
     assert cmp["n"] == 120 and cmp["agreement_rate"] == pytest.approx(108 / 120)
     assert cmp["verdict"] == "fail" and "agreement rate" in cmp["reasons"][0]
@@ -439,9 +540,13 @@ async def test_shadow_comparisons_feed_the_comparison(env: tuple[Services, Manua
         await s.deployments.record_shadow_comparison("shadow-nope", 1, 1, 0.1, 0.1)
 
 
-async def test_blue_keeps_ready_for_the_switch_back_window_then_completes(env: tuple[Services, ManualClock]) -> None:
+async def test_blue_keeps_ready_for_the_switch_back_window_then_completes(
+    env: tuple[Services, ManualClock],
+) -> None:
     s, clock = env
-    spec = _spec("v2", strategy=DeploymentStrategy.BLUE_GREEN, stable_version="v1", switch_back_seconds=60.0)
+    spec = _spec(
+        "v2", strategy=DeploymentStrategy.BLUE_GREEN, stable_version="v1", switch_back_seconds=60.0
+    )
     d = await s.deployments.create_deployment(spec, use_local_gate=False)
     assert d.plan.switch_back_seconds == 60.0
     d = await s.deployments.promote(d.deployment_id, "ops@x.com")  # the switch
@@ -458,11 +563,15 @@ async def test_blue_keeps_ready_for_the_switch_back_window_then_completes(env: t
     assert d.status is DeploymentStatus.COMPLETED
     assert (d.completed_at - d.step_started_at).total_seconds() >= 60.0
     with pytest.raises(InvalidArgument) as err:
-        await s.deployments.create_deployment(_spec("v3", switch_back_seconds=5.0), use_local_gate=False)
+        await s.deployments.create_deployment(
+            _spec("v3", switch_back_seconds=5.0), use_local_gate=False
+        )
     assert err.value.field == "switch_back_seconds"
 
 
-async def test_canary_assignment_is_sticky_as_the_share_grows(env: tuple[Services, ManualClock]) -> None:
+async def test_canary_assignment_is_sticky_as_the_share_grows(
+    env: tuple[Services, ManualClock],
+) -> None:
     from neural.mlops.v1.assignment import assign
 
     s, _ = env

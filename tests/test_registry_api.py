@@ -139,7 +139,9 @@ def test_n_of_m_approvals(registry: ModelRegistry, name: str) -> None:
     assert registry.get_model_version(name, "1").stage is ModelStage.DEVELOPMENT
     with pytest.raises(FailedPrecondition, match="already approved"):
         registry.approve_promotion(name, "1", approver="bob@x.com")
-    assert [r.request_id for r in registry.list_pending_approvals(reviewer="carol@x.com", name=name)] == [first.request_id]
+    assert [
+        r.request_id for r in registry.list_pending_approvals(reviewer="carol@x.com", name=name)
+    ] == [first.request_id]
     assert registry.list_pending_approvals(reviewer="bob@x.com", name=name) == []
     done = registry.approve_promotion(name, "1", approver="carol@x.com")
     assert done.status is PromotionStatus.APPROVED
@@ -155,7 +157,9 @@ def test_impossible_quorum_is_invalid(registry: ModelRegistry, name: str) -> Non
     assert registry.list_pending_approvals(name=name) == []
 
 
-def test_approving_into_production_archives_the_previous_one(registry: ModelRegistry, name: str) -> None:
+def test_approving_into_production_archives_the_previous_one(
+    registry: ModelRegistry, name: str
+) -> None:
     for version in ("1", "2"):
         reg(registry, name, version)
         registry.request_promotion(name, version, "production", requested_by="alice@x.com")
@@ -163,7 +167,11 @@ def test_approving_into_production_archives_the_previous_one(registry: ModelRegi
     prod = registry.get_latest_versions(name, ["production"])
     assert [v.version for v in prod] == ["2"]
     assert registry.get_model_version(name, "1").stage is ModelStage.ARCHIVED
-    stage_moves = [(h.version, h.from_value, h.to_value) for h in registry.get_history(name) if h.kind == "stage"]
+    stage_moves = [
+        (h.version, h.from_value, h.to_value)
+        for h in registry.get_history(name)
+        if h.kind == "stage"
+    ]
     assert stage_moves == [("1", "development", "production"), ("1", "production", "archived"),
                            ("2", "development", "production")]
 
@@ -172,7 +180,10 @@ def test_decisions_on_a_closed_request_fail(registry: ModelRegistry, name: str) 
     reg(registry, name, "1")
     registry.request_promotion(name, "1", "staging", requested_by="alice@x.com")
     rejected = registry.reject_promotion(name, "1", rejector="bob@x.com", comment="needs more eval")
-    assert rejected.status is PromotionStatus.REJECTED and rejected.decision_comment == "needs more eval"
+    assert (
+        rejected.status is PromotionStatus.REJECTED
+        and rejected.decision_comment == "needs more eval"
+    )
     with pytest.raises(FailedPrecondition, match="rejected, not pending"):
         registry.approve_promotion(name, "1", approver="bob@x.com")
     with pytest.raises(NotFound):
@@ -186,7 +197,10 @@ def test_cancel_is_for_the_requester_only(registry: ModelRegistry, name: str) ->
         registry.cancel_promotion(name, "1", cancelled_by="bob@x.com")
     with pytest.raises(FailedPrecondition, match="pending promotion request"):
         registry.request_promotion(name, "1", "production", requested_by="alice@x.com")
-    assert registry.cancel_promotion(name, "1", cancelled_by="alice@x.com").status is PromotionStatus.CANCELLED
+    assert (
+        registry.cancel_promotion(name, "1", cancelled_by="alice@x.com").status
+        is PromotionStatus.CANCELLED
+    )
 
 
 def test_gated_stages_need_approval(registry: ModelRegistry, name: str) -> None:
@@ -196,7 +210,9 @@ def test_gated_stages_need_approval(registry: ModelRegistry, name: str) -> None:
     assert registry.archive_model(name, "1", actor="alice@x.com").stage is ModelStage.ARCHIVED
 
 
-def test_production_version_cannot_be_deleted(registry: ModelRegistry, name: str, artifact: Path) -> None:
+def test_production_version_cannot_be_deleted(
+    registry: ModelRegistry, name: str, artifact: Path
+) -> None:
     reg(registry, name, "1", model_path=artifact)
     reg(registry, name, "2", model_path=artifact)
     registry.request_promotion(name, "1", "production", requested_by="alice@x.com")
@@ -209,7 +225,9 @@ def test_production_version_cannot_be_deleted(registry: ModelRegistry, name: str
     assert registry.get_model_version(name, "1").stage is ModelStage.PRODUCTION
 
 
-def test_alias_moves_are_history_and_roll_back_in_one_call(registry: ModelRegistry, name: str) -> None:
+def test_alias_moves_are_history_and_roll_back_in_one_call(
+    registry: ModelRegistry, name: str
+) -> None:
     for version in ("1", "2"):
         reg(registry, name, version)
     registry.set_alias(name, "champion", "1", actor="alice@x.com", reason="first")
@@ -219,8 +237,14 @@ def test_alias_moves_are_history_and_roll_back_in_one_call(registry: ModelRegist
     back = registry.rollback_alias(name, "champion", actor="bob@x.com", reason="regression")
     assert (back.version, back.previous_version) == ("1", "2")
     assert registry.get_model_by_alias(name, "champion").version == "1"
-    alias_moves = [(h.from_value, h.to_value, h.actor) for h in registry.get_history(name) if h.kind == "alias"]
-    assert alias_moves == [("", "1", "alice@x.com"), ("1", "2", "alice@x.com"), ("2", "1", "bob@x.com")]
+    alias_moves = [
+        (h.from_value, h.to_value, h.actor) for h in registry.get_history(name) if h.kind == "alias"
+    ]
+    assert alias_moves == [
+        ("", "1", "alice@x.com"),
+        ("1", "2", "alice@x.com"),
+        ("2", "1", "bob@x.com"),
+    ]
     with pytest.raises(FailedPrecondition, match="alias"):
         registry.delete_model_version(name, "1", deleted_by="alice@x.com")
 
@@ -230,15 +254,23 @@ def test_compare_reports_one_sided_metrics(registry: ModelRegistry, name: str) -
     reg(registry, name, "2", metrics={"accuracy": 0.9, "f1": 0.5}, tags=["y"], params={"lr": 0.2})
     cmp = registry.compare_models(name, "1", "2")
     acc = cmp["metrics_comparison"]["accuracy"]
-    assert acc["difference"] == pytest.approx(0.1) and acc["relative_change"] == pytest.approx(0.125)
-    assert cmp["metrics_comparison"]["auc"] == {"version1": 0.7, "version2": None, "difference": None,
-                                                "relative_change": None}
+    assert acc["difference"] == pytest.approx(0.1) and acc["relative_change"] == pytest.approx(
+        0.125
+    )
+    assert cmp["metrics_comparison"]["auc"] == {
+        "version1": 0.7,
+        "version2": None,
+        "difference": None,
+        "relative_change": None,
+    }
     assert cmp["metrics_comparison"]["f1"]["version1"] is None
     assert cmp["tags_only_in_version1"] == ["x"] and cmp["tags_only_in_version2"] == ["y"]
     assert cmp["params_diff"] == {"lr": {"version1": "0.1", "version2": "0.2"}}
 
 
-def test_search_by_prefix_tag_stage_framework_metric_and_pages(registry: ModelRegistry, name: str) -> None:
+def test_search_by_prefix_tag_stage_framework_metric_and_pages(
+    registry: ModelRegistry, name: str
+) -> None:
     for i in range(7):
         reg(registry, name, f"v{i}", metrics={"accuracy": 0.8 + i * 0.02},
             tags=["even"] if i % 2 == 0 else ["odd"], framework="xgboost" if i < 3 else "torch")

@@ -36,7 +36,11 @@ def meta(name: str, version: str, **kw: object) -> pb.RegisterModelRequest:
 
 
 def leftovers(data_dir: Path, name: str) -> list[Path]:
-    return [p for p in (data_dir / "models").rglob("*") if p.is_file() and name in str(p) or ".staging" in str(p) and p.is_file()]
+    return [
+        p
+        for p in (data_dir / "models").rglob("*")
+        if p.is_file() and name in str(p) or ".staging" in str(p) and p.is_file()
+    ]
 
 
 def test_health_and_reflection(server: ServerProcess) -> None:
@@ -46,7 +50,9 @@ def test_health_and_reflection(server: ServerProcess) -> None:
         resp = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
         assert resp.status == health_pb2.HealthCheckResponse.SERVING
     refl = reflection_pb2_grpc.ServerReflectionStub(channel)
-    answer = next(refl.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")])))
+    answer = next(
+        refl.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
+    )
     names = {s.name for s in answer.list_services_response.service}
     assert {"neural.mlops.v1.RegistryService", "grpc.health.v1.Health"} <= names
 
@@ -54,22 +60,41 @@ def test_health_and_reflection(server: ServerProcess) -> None:
 def test_status_codes_on_the_wire(server: ServerProcess) -> None:
     s = stub(server)
     cases = [
-        (lambda: s.GetModelVersion(pb.GetModelVersionRequest(name="nope", version="1")), grpc.StatusCode.NOT_FOUND),
+        (
+            lambda: s.GetModelVersion(pb.GetModelVersionRequest(name="nope", version="1")),
+            grpc.StatusCode.NOT_FOUND,
+        ),
         (lambda: s.RegisterModel(iter([meta("../x", "1")])), grpc.StatusCode.INVALID_ARGUMENT),
     ]
     s.RegisterModel(iter([meta("codes", "1")]))
     with pytest.raises(grpc.RpcError) as no_request:
-        s.ApprovePromotion(pb.ApprovePromotionRequest(name="codes", version="1", approver="b@x.com"))
+        s.ApprovePromotion(
+            pb.ApprovePromotionRequest(name="codes", version="1", approver="b@x.com")
+        )
     assert no_request.value.code() == grpc.StatusCode.NOT_FOUND
-    cases.append((lambda: s.RegisterModel(iter([meta("codes", "1")])), grpc.StatusCode.ALREADY_EXISTS))
+    cases.append(
+        (lambda: s.RegisterModel(iter([meta("codes", "1")])), grpc.StatusCode.ALREADY_EXISTS)
+    )
     s.RequestPromotion(pb.RequestPromotionRequest(name="codes", version="1", requested_by="a@x.com",
                                                   target_stage=pb.MODEL_STAGE_PRODUCTION))
     cases += [
-        (lambda: s.ApprovePromotion(pb.ApprovePromotionRequest(name="codes", version="1", approver="a@x.com")),
-         grpc.StatusCode.PERMISSION_DENIED),
-        (lambda: s.TransitionStage(pb.TransitionStageRequest(name="codes", version="1", actor="a@x.com",
-                                                             target_stage=pb.MODEL_STAGE_PRODUCTION)),
-         grpc.StatusCode.FAILED_PRECONDITION),
+        (
+            lambda: s.ApprovePromotion(
+                pb.ApprovePromotionRequest(name="codes", version="1", approver="a@x.com")
+            ),
+            grpc.StatusCode.PERMISSION_DENIED,
+        ),
+        (
+            lambda: s.TransitionStage(
+                pb.TransitionStageRequest(
+                    name="codes",
+                    version="1",
+                    actor="a@x.com",
+                    target_stage=pb.MODEL_STAGE_PRODUCTION,
+                )
+            ),
+            grpc.StatusCode.FAILED_PRECONDITION,
+        ),
     ]
     for call, code in cases:
         with pytest.raises(grpc.RpcError) as err:
@@ -111,7 +136,9 @@ def test_checksum_mismatch_is_data_loss_and_leaves_nothing(server: ServerProcess
     assert ok.artifact.sha256 == hashlib.sha256(b"payload").hexdigest()
 
 
-def test_large_upload_streams_without_holding_the_file_in_memory(server: ServerProcess, tmp_path: Path) -> None:
+def test_large_upload_streams_without_holding_the_file_in_memory(
+    server: ServerProcess, tmp_path: Path
+) -> None:
     size = 400 * 1024 * 1024
     big = tmp_path / "big.bin"
     with open(big, "wb") as fh:
@@ -184,7 +211,9 @@ def test_sigterm_drains_and_exits_zero(tmp_path: Path) -> None:
     assert srv.stop() == 0
 
 
-def test_remote_download_of_tampered_artifact_is_data_loss(server: ServerProcess, tmp_path: Path) -> None:
+def test_remote_download_of_tampered_artifact_is_data_loss(
+    server: ServerProcess, tmp_path: Path
+) -> None:
     src = tmp_path / "w.bin"
     src.write_bytes(b"abc" * 1000)
     mv = ModelRegistry(server.url).register_model(name="tamper", version="1", model_path=src,

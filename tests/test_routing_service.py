@@ -90,7 +90,11 @@ async def test_a_rollout_beats_an_experiment_which_beats_a_pinned_version(
     deployment's pin would silently take all of a later A/B test's traffic."""
     svc = await _service(tmp_path)
     pin = ModelRoute(
-        "m", "dep-done", "deployment", variants=(RouteVariant("stable", 1.0, "m", "1"),), pinned=True
+        "m",
+        "dep-done",
+        "deployment",
+        variants=(RouteVariant("stable", 1.0, "m", "1"),),
+        pinned=True,
     )
     rollout = ModelRoute(
         "m",

@@ -69,8 +69,12 @@ def test_gaussian_effect_matches_gbstats_formulas(prior, relative):
         assert math.isclose(ours.sd, ref["sd"], rel_tol=1e-12)
         assert np.allclose([ours.ci_low, ours.ci_high], ref["ci"], rtol=1e-12, atol=1e-15)
         assert math.isclose(ours.chance_positive, ref["chance"], rel_tol=1e-9, abs_tol=1e-15)
-        assert math.isclose(ours.loss_if_negative_assumed, ref["risk_keep"], rel_tol=1e-7, abs_tol=1e-13)
-        assert math.isclose(ours.loss_if_positive_assumed, ref["risk_ship"], rel_tol=1e-7, abs_tol=1e-13)
+        assert math.isclose(
+            ours.loss_if_negative_assumed, ref["risk_keep"], rel_tol=1e-7, abs_tol=1e-13
+        )
+        assert math.isclose(
+            ours.loss_if_positive_assumed, ref["risk_ship"], rel_tol=1e-7, abs_tol=1e-13
+        )
     if relative:
         assert math.isclose(est, (m_t - m_c) / m_c)
         assert math.isclose(var, v_t / (m_c**2 * n_t) + v_c * m_t**2 / (m_c**4 * n_c))

@@ -53,7 +53,9 @@ def test_relative_lift_interval_is_the_katz_log_ratio_interval_of_statsmodels():
         if 0 in (x_c, x_t) or x_c == n_c or x_t == n_t:
             continue
         lo, hi = statistics.ratio_ci_log(x_c, n_c, x_t, n_t, 0.95)
-        ref = confint_proportions_2indep(x_t, n_t, x_c, n_c, method="log", compare="ratio", alpha=0.05)
+        ref = confint_proportions_2indep(
+            x_t, n_t, x_c, n_c, method="log", compare="ratio", alpha=0.05
+        )
         assert _close(lo, ref[0]) and _close(hi, ref[1])
 
 
@@ -73,7 +75,9 @@ def test_welch_from_moments_matches_scipy_and_statsmodels_on_raw_data():
         b = RNG.normal(RNG.uniform(-5, 5), RNG.uniform(0.1, 10), size=n_t)
         mc, mt = Moments.of(a), Moments.of(b)
         conf = float(RNG.choice([0.9, 0.95, 0.99]))
-        ours = statistics.welch_ttest(mc.n, mc.sum, mc.sum_squares, mt.n, mt.sum, mt.sum_squares, conf)
+        ours = statistics.welch_ttest(
+            mc.n, mc.sum, mc.sum_squares, mt.n, mt.sum, mt.sum_squares, conf
+        )
         ref = stats.ttest_ind(b, a, equal_var=False)
         lo, hi = CompareMeans(DescrStatsW(b), DescrStatsW(a)).tconfint_diff(
             alpha=1 - conf, usevar="unequal"
@@ -81,7 +85,9 @@ def test_welch_from_moments_matches_scipy_and_statsmodels_on_raw_data():
         assert _close(ours.t, ref.statistic, rel=1e-7)
         assert _close(ours.p_value, ref.pvalue, rel=1e-7, abs_=1e-14)
         assert _close(ours.ci_low, lo, rel=1e-7) and _close(ours.ci_high, hi, rel=1e-7)
-        from_stats = stats.ttest_ind_from_stats(mt.mean, mt.std, mt.n, mc.mean, mc.std, mc.n, equal_var=False)
+        from_stats = stats.ttest_ind_from_stats(
+            mt.mean, mt.std, mt.n, mc.mean, mc.std, mc.n, equal_var=False
+        )
         assert _close(ours.p_value, from_stats.pvalue, rel=1e-9, abs_=1e-15)
 
 
@@ -99,7 +105,9 @@ def test_srm_chisquare_matches_scipy():
         obs = RNG.multinomial(int(RNG.integers(50, 10**6)), w)
         ours = statistics.srm_chisquare(obs, w)
         ref = stats.chisquare(obs, f_exp=obs.sum() * w)
-        assert _close(ours.statistic, ref.statistic) and _close(ours.p_value, ref.pvalue, abs_=1e-15)
+        assert _close(ours.statistic, ref.statistic) and _close(
+            ours.p_value, ref.pvalue, abs_=1e-15
+        )
 
 
 def test_power_and_sample_size_match_statsmodels():
@@ -130,7 +138,9 @@ def _reference_bayes(x_c: int, n_c: int, x_t: int, n_t: int) -> tuple[float, flo
     lo = min(pc.ppf(1e-12), pt.ppf(1e-12))
     hi = max(pc.isf(1e-12), pt.isf(1e-12))
     pts = [pc.mean(), pt.mean()]
-    beat = integrate.quad(lambda x: pc.pdf(x) * pt.sf(x), lo, hi, points=pts, epsabs=1e-13, limit=500)[0]
+    beat = integrate.quad(
+        lambda x: pc.pdf(x) * pt.sf(x), lo, hi, points=pts, epsabs=1e-13, limit=500
+    )[0]
     # E[max(C - T, 0)] = integral of pc.pdf(x) * E[max(x - T, 0)]
     loss = integrate.quad(
         lambda x: pc.pdf(x) * (x * pt.cdf(x) - pt.mean() * pt_shift.cdf(x)),
@@ -167,7 +177,9 @@ def test_msprt_matches_its_closed_form_and_covers():
     assert _close(res.p_value, min(1.0, 1 / lam))
     # The confidence sequence is exactly the set of theta0 the mixture test does not reject.
     for theta0 in (res.ci_low, res.ci_high):
-        lam0 = math.sqrt(v / (v + tau**2)) * math.exp(tau**2 * (theta - theta0) ** 2 / (2 * v * (v + tau**2)))
+        lam0 = math.sqrt(v / (v + tau**2)) * math.exp(
+            tau**2 * (theta - theta0) ** 2 / (2 * v * (v + tau**2))
+        )
         assert _close(lam0, 1 / 0.05, rel=1e-9)
 
 
@@ -210,7 +222,9 @@ def test_sequential_detects_a_real_effect():
     assert float((np.nanmin(p, axis=1) <= 0.05).mean()) > 0.9
 
 
-def _vs(n: int, successes: int, latencies: list[float] | None = None, custom: dict | None = None) -> VariantStats:
+def _vs(
+    n: int, successes: int, latencies: list[float] | None = None, custom: dict | None = None
+) -> VariantStats:
     s = VariantStats(count=n, successes=successes)
     for x in latencies or []:
         s.latency.add(x)
@@ -228,7 +242,10 @@ def _vs(n: int, successes: int, latencies: list[float] | None = None, custom: di
         {"control": _vs(100, 100), "treatment": _vs(90, 90)},
         {"control": _vs(100, 0), "treatment": _vs(90, 0)},
         {"control": _vs(1, 1, [0.1]), "treatment": _vs(1, 0, [0.2])},
-        {"control": _vs(10, 5, [0.1] * 10, {"acc": [1.0] * 10}), "treatment": _vs(10, 6, [0.1] * 10, {"acc": [1.0] * 10})},
+        {
+            "control": _vs(10, 5, [0.1] * 10, {"acc": [1.0] * 10}),
+            "treatment": _vs(10, 6, [0.1] * 10, {"acc": [1.0] * 10}),
+        },
         {"control": _vs(10, 12), "treatment": _vs(10, 3), "ghost": _vs(5, 1)},
     ],
 )
@@ -242,10 +259,25 @@ def test_degenerate_data_gives_json_safe_answers_with_warnings(totals):
             elapsed_seconds=60.0,
         )
         json.dumps(report, allow_nan=False)
-        assert report["recommendation"]["action"] in {"ship_treatment", "keep_control", "keep_running", "stop"}
+        assert report["recommendation"]["action"] in {
+            "ship_treatment",
+            "keep_control",
+            "keep_running",
+            "stop",
+        }
         assert report["recommendation"]["reason"]
-        for key in ("control", "treatment", "p_value", "statistically_significant", "improvement", "metrics",
-                    "srm", "power", "sequential", "bayesian"):
+        for key in (
+            "control",
+            "treatment",
+            "p_value",
+            "statistically_significant",
+            "improvement",
+            "metrics",
+            "srm",
+            "power",
+            "sequential",
+            "bayesian",
+        ):
             assert key in report
         if totals.get("control", VariantStats()).count == 0:
             assert report["warnings"]
@@ -254,13 +286,27 @@ def test_degenerate_data_gives_json_safe_answers_with_warnings(totals):
 def test_analysis_recommends_ship_only_at_planned_size_and_stops_on_srm():
     cfg = AnalysisConfig(minimum_detectable_effect=0.2)
     weights = [("treatment", 0.5), ("control", 0.5)]
-    small = analyze(weights, {"control": _vs(500, 50), "treatment": _vs(500, 80)}, control="control", config=cfg)
-    assert small["statistically_significant"] and small["recommendation"]["action"] == "keep_running"
-    big = analyze(weights, {"control": _vs(20000, 2000), "treatment": _vs(20000, 2400)}, control="control", config=cfg)
+    small = analyze(
+        weights, {"control": _vs(500, 50), "treatment": _vs(500, 80)}, control="control", config=cfg
+    )
+    assert (
+        small["statistically_significant"] and small["recommendation"]["action"] == "keep_running"
+    )
+    big = analyze(
+        weights,
+        {"control": _vs(20000, 2000), "treatment": _vs(20000, 2400)},
+        control="control",
+        config=cfg,
+    )
     assert big["recommendation"]["action"] == "ship_treatment"
     assert big["recommendation"]["winner"] == "treatment"
     assert _close(big["improvement"]["relative_improvement"], 20.0)
-    srm = analyze(weights, {"control": _vs(20000, 2000), "treatment": _vs(18000, 1800)}, control="control", config=cfg)
+    srm = analyze(
+        weights,
+        {"control": _vs(20000, 2000), "treatment": _vs(18000, 1800)},
+        control="control",
+        config=cfg,
+    )
     assert srm["srm"]["detected"] and srm["recommendation"]["action"] == "stop"
     seq = analyze(
         weights,
@@ -283,7 +329,9 @@ def test_guardrails_flag_worse_latency_and_error_rate_and_error_rate_uses_the_z_
     report = analyze([("treatment", 0.5), ("control", 0.5)], {"control": c, "treatment": t},
                      control="control", config=AnalysisConfig(minimum_detectable_effect=0.2))
     z, p = proportions_ztest([500, 200], [20000, 20000])
-    assert _close(report["metrics"]["error_rate"]["p_value"], p) and _close(report["metrics"]["error_rate"]["z_score"], z)
+    assert _close(report["metrics"]["error_rate"]["p_value"], p) and _close(
+        report["metrics"]["error_rate"]["z_score"], z
+    )
     rec = report["recommendation"]
     assert rec["action"] == "ship_treatment"
     assert any(g.startswith("latency") for g in rec["guardrails"])

@@ -42,13 +42,21 @@ def _pooled_interval(x_c, n_c, x_t, n_t, alpha=0.05, tau=0.02):
         pooled = (x_c + x_t) / (n_c + n_t)
         v = pooled * (1 - pooled) * (1 / n_c + 1 / n_t)
         theta = x_t / n_t - x_c / n_c
-        half = np.sqrt(v * (v + tau**2) / tau**2 * (2 * np.log(1 / alpha) + np.log((v + tau**2) / v)))
+        half = np.sqrt(
+            v * (v + tau**2) / tau**2 * (2 * np.log(1 / alpha) + np.log((v + tau**2) / v))
+        )
     return theta - half, theta + half
 
 
 @pytest.mark.parametrize(
     ("w_t", "p_c", "p_t"),
-    [(0.1, 0.01, 0.05), (0.9, 0.01, 0.05), (0.1, 0.05, 0.01), (0.05, 0.02, 0.03), (0.5, 0.002, 0.002)],
+    [
+        (0.1, 0.01, 0.05),
+        (0.9, 0.01, 0.05),
+        (0.1, 0.05, 0.01),
+        (0.05, 0.02, 0.03),
+        (0.5, 0.002, 0.002),
+    ],
 )
 def test_confidence_sequence_covers_at_unequal_splits_and_rare_events(w_t, p_c, p_t):
     """1,000 experiments, a look every 100 requests up to 20,000: the truth stays inside
@@ -90,7 +98,10 @@ def test_scaled_mixture_is_gbstats_sequential_test():
     big_n = n_c + n_t
     rho = math.sqrt((-2 * math.log(alpha) + math.log(-2 * math.log(alpha) + 1)) / n_star)
     half = math.sqrt(var * big_n) * math.sqrt(
-        2 * (big_n * rho**2 + 1) * math.log(math.sqrt(big_n * rho**2 + 1) / alpha) / (big_n * rho) ** 2
+        2
+        * (big_n * rho**2 + 1)
+        * math.log(math.sqrt(big_n * rho**2 + 1) / alpha)
+        / (big_n * rho) ** 2
     )
     st2 = (p_t - p_c) ** 2 * big_n / var
     tr2p1 = big_n * rho**2 + 1

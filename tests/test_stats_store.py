@@ -40,7 +40,9 @@ async def test_windows_merge_and_totals_equal_sum_of_parts(tmp_path):
                 early = early + part
         async with db.read() as conn:
             got = await traffic.totals(conn, "exp1")
-            ranged = await traffic.totals(conn, "exp1", since_us=0, until_us=1_000_000_000 + 120_000_000)
+            ranged = await traffic.totals(
+                conn, "exp1", since_us=0, until_us=1_000_000_000 + 120_000_000
+            )
             series = await traffic.windows(conn, "exp1")
             other = await traffic.totals(conn, "exp2")
         assert other == {}

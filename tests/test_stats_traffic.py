@@ -57,7 +57,9 @@ def test_histogram_quantiles_within_bucket_width() -> None:
     assert h.quantile(0.0) == pytest.approx(x.min()) and h.quantile(1.0) == pytest.approx(x.max())
     assert LatencyHistogram().quantile(0.5) is None
     dense = LatencyHistogram.from_dense(h.dense(), h.moments())
-    assert dense.counts == h.counts and dense.quantile(0.5) == pytest.approx(h.quantile(0.5), rel=width)
+    assert dense.counts == h.counts and dense.quantile(0.5) == pytest.approx(
+        h.quantile(0.5), rel=width
+    )
     with pytest.raises(ValueError):
         h.add(float("nan"))
     with pytest.raises(ValueError):

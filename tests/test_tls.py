@@ -90,7 +90,9 @@ def mtls_server(tmp_path: Path, certs: Path) -> Iterator[ServerProcess]:
 
 def test_dev_certs_writes_private_keys_0600_and_keeps_its_ca(tmp_path: Path) -> None:
     directory = tmp_path / "dev"
-    assert cli_main(["dev-certs", str(directory), "--sidecar", "eu-1", "--host", "cp.internal"]) == 0
+    assert (
+        cli_main(["dev-certs", str(directory), "--sidecar", "eu-1", "--host", "cp.internal"]) == 0
+    )
     for key in directory.glob("*.key"):
         assert stat.S_IMODE(key.stat().st_mode) == 0o600, key
     server = x509.load_pem_x509_certificate((directory / "server.pem").read_bytes())
@@ -156,7 +158,9 @@ def test_a_rewritten_server_certificate_is_used_without_a_restart(
 def test_serve_refuses_a_key_that_does_not_belong_to_the_certificate(
     tmp_path: Path, certs: Path
 ) -> None:
-    env = tls_env(certs, client_ca=False) | {"NEURAL_MLOPS_TLS_KEY": str(certs / "client-admin.key")}
+    env = tls_env(certs, client_ca=False) | {
+        "NEURAL_MLOPS_TLS_KEY": str(certs / "client-admin.key")
+    }
     result = subprocess.run(
         [sys.executable, "-m", "neural.mlops", "serve", "--data-dir", str(tmp_path / "d"),
          "--listen", "127.0.0.1:0"],

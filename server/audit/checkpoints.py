@@ -123,8 +123,13 @@ class CheckpointLedger:
                 valid[cp.signature] = cp
         ordered = sorted(valid.values(), key=lambda cp: (cp.seq, cp.created_us))
         if self._newest is not None and self._newest.signature not in valid:
-            problems.append((self._newest.seq, f"signed checkpoint at seq {self._newest.seq}, "
-                                               "seen by this process, is gone (checkpoints deleted)"))
+            problems.append(
+                (
+                    self._newest.seq,
+                    f"signed checkpoint at seq {self._newest.seq}, "
+                    "seen by this process, is gone (checkpoints deleted)",
+                )
+            )
         elif ordered:
             self._newest = ordered[-1]
         accepted = max((cp.seq for cp in ordered if cp.kind == "acknowledged"), default=-1)

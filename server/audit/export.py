@@ -173,7 +173,9 @@ class AtomicOutput:
             fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             self.fh: BinaryIO = os.fdopen(fd, "wb")
         except OSError as exc:
-            raise InvalidArgument(f"cannot write {self.path}: {exc.strerror}", field=field) from None
+            raise InvalidArgument(
+                f"cannot write {self.path}: {exc.strerror}", field=field
+            ) from None
         self.bytes_written = 0
 
     def write(self, data: bytes) -> None:
@@ -188,7 +190,9 @@ class AtomicOutput:
             os.replace(self.tmp, self.path)
         except OSError as exc:
             self.abort()
-            raise InvalidArgument(f"cannot write {self.path}: {exc.strerror}", field="output_path") from None
+            raise InvalidArgument(
+                f"cannot write {self.path}: {exc.strerror}", field="output_path"
+            ) from None
         return self.path
 
     def abort(self) -> None:

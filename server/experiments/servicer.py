@@ -130,7 +130,9 @@ class ExperimentServicer(experiments_pb2_grpc.ExperimentServiceServicer):
             success=request.success,
             custom_metrics=dict(request.custom_metrics),
             variant=request.variant or None,
-            timestamp=c.dt(request.timestamp, "timestamp") if request.HasField("timestamp") else None,
+            timestamp=c.dt(request.timestamp, "timestamp")
+            if request.HasField("timestamp")
+            else None,
         )
         return pb.RecordOutcomeResponse(variant=variant)
 

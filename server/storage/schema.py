@@ -229,7 +229,9 @@ experiments = sa.Table(
     sa.Column("updated_us", sa.BigInteger, nullable=False),
     sa.Column("started_us", sa.BigInteger, nullable=True),
     sa.Column("ended_us", sa.BigInteger, nullable=True),
-    sa.Column("running_us", sa.BigInteger, nullable=False),  # time spent RUNNING before the last resume
+    sa.Column(
+        "running_us", sa.BigInteger, nullable=False
+    ),  # time spent RUNNING before the last resume
     sa.Column("resumed_us", sa.BigInteger, nullable=True),  # when the current RUNNING spell began
     # JSON {variant: smallest mSPRT p-value seen at any analysis} (migration 0003a)
     sa.Column("sequential_state", sa.Text, nullable=True),

@@ -49,7 +49,9 @@ class ServerProcess(Stoppable):
         return f"grpc://{self.address}"
 
 
-def wait_for_line(proc: subprocess.Popen[str], pattern: re.Pattern[str], timeout: float) -> re.Match[str]:
+def wait_for_line(
+    proc: subprocess.Popen[str], pattern: re.Pattern[str], timeout: float
+) -> re.Match[str]:
     assert proc.stdout is not None
     deadline = time.monotonic() + timeout
     seen: list[str] = []

@@ -35,8 +35,14 @@ class SecurePlane:
     signing_key: RSAKey
 
     @classmethod
-    def start(cls, tmp: Path, *, auth: str = "token,oidc,mtls", clients: tuple[str, ...] = ("admin",),
-              sidecars: tuple[str, ...] = ("eu-1",)) -> SecurePlane:
+    def start(
+        cls,
+        tmp: Path,
+        *,
+        auth: str = "token,oidc,mtls",
+        clients: tuple[str, ...] = ("admin",),
+        sidecars: tuple[str, ...] = ("eu-1",),
+    ) -> SecurePlane:
         certs = tmp / "certs"
         write_dev_certs(DevCertPlan(certs, clients=clients, sidecars=sidecars))
         key = RSAKey.generate_key(2048, parameters={"kid": "k1"}, private=True)

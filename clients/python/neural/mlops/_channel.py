@@ -191,10 +191,14 @@ class _Header(
     def intercept_unary_stream(self, continuation: Callable[..., Any], d: Any, request: Any) -> Any:
         return continuation(self._details(d), request)
 
-    def intercept_stream_unary(self, continuation: Callable[..., Any], d: Any, requests: Any) -> Any:
+    def intercept_stream_unary(
+        self, continuation: Callable[..., Any], d: Any, requests: Any
+    ) -> Any:
         return continuation(self._details(d), requests)
 
-    def intercept_stream_stream(self, continuation: Callable[..., Any], d: Any, requests: Any) -> Any:
+    def intercept_stream_stream(
+        self, continuation: Callable[..., Any], d: Any, requests: Any
+    ) -> Any:
         return continuation(self._details(d), requests)
 
 

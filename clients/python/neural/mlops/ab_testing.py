@@ -81,8 +81,12 @@ def _record(rec: RequestRecord | Mapping[str, Any]) -> RequestRecord:
         raise InvalidArgument(f"variant must be a variant name, got {r.variant!r}", field="variant")
     if r.success is not None and not isinstance(r.success, bool):
         raise InvalidArgument("success must be True or False", field="success")
-    if r.latency is not None and (isinstance(r.latency, bool) or not isinstance(r.latency, (int, float))):
-        raise InvalidArgument(f"latency must be a number of seconds, got {r.latency!r}", field="latency")
+    if r.latency is not None and (
+        isinstance(r.latency, bool) or not isinstance(r.latency, (int, float))
+    ):
+        raise InvalidArgument(
+            f"latency must be a number of seconds, got {r.latency!r}", field="latency"
+        )
     r.custom_metrics = validate_custom_metrics(r.custom_metrics, "custom_metrics")
     if r.user_id is not None:
         r.user_id = str(r.user_id)
@@ -99,7 +103,9 @@ def _listed(variants: Any) -> list[Any] | None:
     try:
         return list(variants)
     except TypeError:
-        raise InvalidArgument("variants must be a list of (name, model_ref, weight)", field="variants") from None
+        raise InvalidArgument(
+            "variants must be a list of (name, model_ref, weight)", field="variants"
+        ) from None
 
 
 async def _list_page(experiments: ExperimentService | RemoteExperiments, *,

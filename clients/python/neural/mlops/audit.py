@@ -77,7 +77,9 @@ def _us(value: DateLike, field: str) -> int | None:
         try:
             value = datetime.fromisoformat(value)
         except ValueError:
-            raise InvalidArgument(f"{field} is not an ISO date or datetime: {value!r}", field=field) from None
+            raise InvalidArgument(
+                f"{field} is not an ISO date or datetime: {value!r}", field=field
+            ) from None
     if isinstance(value, datetime):
         return to_us(value)
     if isinstance(value, date):
@@ -85,7 +87,9 @@ def _us(value: DateLike, field: str) -> int | None:
     raise InvalidArgument(f"{field} must be a datetime, a date or an ISO string", field=field)
 
 
-def _types(value: EventType | str | Sequence[EventType | str] | None, field: str) -> list[EventType]:
+def _types(
+    value: EventType | str | Sequence[EventType | str] | None, field: str
+) -> list[EventType]:
     if value is None:
         return []
     if isinstance(value, str | EventType):
@@ -93,7 +97,9 @@ def _types(value: EventType | str | Sequence[EventType | str] | None, field: str
     return [parse_event_type(v, field=field) for v in value]
 
 
-def _severities(value: EventSeverity | str | Sequence[EventSeverity | str] | None) -> list[EventSeverity]:
+def _severities(
+    value: EventSeverity | str | Sequence[EventSeverity | str] | None,
+) -> list[EventSeverity]:
     if value is None:
         return []
     if isinstance(value, str | EventSeverity):
@@ -110,7 +116,9 @@ def _input(item: EventInput | Mapping[str, Any]) -> EventInput:
         raise InvalidArgument(f"not an event: {exc}", field="events") from None
 
 
-def verify_export(path: str | os.PathLike[str], public_key: str | bytes | os.PathLike[str] | None = None) -> ChainVerification:
+def verify_export(
+    path: str | os.PathLike[str], public_key: str | bytes | os.PathLike[str] | None = None
+) -> ChainVerification:
     """Verify an export file offline. ``public_key`` is the store's public key (PEM text,
     or the path of ``keys/audit_ed25519.pub``) to prove the file came from that store."""
     pem: str | bytes | None = None
@@ -234,11 +242,19 @@ class AuditLogger(ServiceClient[AuditService | RemoteAudit]):
         ``result.next_page_token`` fetches the next page. ``severity`` matches exactly,
         ``min_severity`` matches that level and above, ``text`` searches the details."""
         q = EventQuery(
-            event_types=_types(event_type, "event_type"), severities=_severities(severity),
-            min_severity=parse_severity(min_severity, field="min_severity") if min_severity else None,
-            user=user or "", resource_type=resource_type or "", resource_id=resource_id or "",
-            start_us=_us(start_date, "start_date"), end_us=_us(end_date, "end_date"),
-            text=text or "", page_size=limit, page_token=page_token,
+            event_types=_types(event_type, "event_type"),
+            severities=_severities(severity),
+            min_severity=parse_severity(min_severity, field="min_severity")
+            if min_severity
+            else None,
+            user=user or "",
+            resource_type=resource_type or "",
+            resource_id=resource_id or "",
+            start_us=_us(start_date, "start_date"),
+            end_us=_us(end_date, "end_date"),
+            text=text or "",
+            page_size=limit,
+            page_token=page_token,
         )
         page = self._call(lambda a: a.query_events(q))
         out = EventList(page.events)
@@ -298,8 +314,9 @@ class AuditLogger(ServiceClient[AuditService | RemoteAudit]):
         return self._call(lambda a: a.verify_chain())
 
     @staticmethod
-    def verify_export(path: str | os.PathLike[str],
-                      public_key: str | bytes | os.PathLike[str] | None = None) -> ChainVerification:
+    def verify_export(
+        path: str | os.PathLike[str], public_key: str | bytes | os.PathLike[str] | None = None
+    ) -> ChainVerification:
         return verify_export(path, public_key)
 
     def checkpoint(self) -> Checkpoint | None:

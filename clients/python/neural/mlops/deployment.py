@@ -185,7 +185,9 @@ class DeploymentManager(ServiceClient[Deployments]):
             switch_back_seconds=switch_back_seconds,
         )
         serves = strat is not DeploymentStrategy.SHADOW
-        gate, local = self._gate(model_name, model_version) if serves else (None, self._embedded is None)
+        gate, local = (
+            self._gate(model_name, model_version) if serves else (None, self._embedded is None)
+        )
         return self._call(lambda s: s.create_deployment(spec, gate=gate, use_local_gate=local),
                           created_by)
 

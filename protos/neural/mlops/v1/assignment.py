@@ -219,5 +219,7 @@ class Assigner:
     def choose(self, unit_id: str | None = None) -> str:
         if self._fast and unit_id is not None:
             digest = _sha256((self._prefix + unit_id).encode()).digest()
-            return self.names[_bisect_right(self._thresholds, _from_bytes(digest[:8], "big") * _INV_2_64)]
+            return self.names[
+                _bisect_right(self._thresholds, _from_bytes(digest[:8], "big") * _INV_2_64)
+            ]
         return self.names[self.choose_index(unit_id)]

@@ -59,7 +59,9 @@ def upgrade() -> None:
     op.create_index("ix_model_version_tags_tag", "model_version_tags", ["tag"])
     op.create_table(
         "model_aliases",
-        sa.Column("name", sa.String(128), sa.ForeignKey("registered_models.name"), primary_key=True),
+        sa.Column(
+            "name", sa.String(128), sa.ForeignKey("registered_models.name"), primary_key=True
+        ),
         sa.Column("alias", sa.String(128), primary_key=True),
         sa.Column("version", sa.String(128), nullable=False),
     )

@@ -53,7 +53,9 @@ class RemoteExperiments:
             guardrails=c.guardrails_to_pb(ok.guardrails),
         )
         if spec.variants is not None:
-            req.variants.extend(pb.Variant(name=n, model_ref=r, weight=w) for n, r, w in ok.declared)
+            req.variants.extend(
+                pb.Variant(name=n, model_ref=r, weight=w) for n, r, w in ok.declared
+            )
         else:
             req.control_variant = ok.declared[0][1]
             req.treatment_variant = ok.declared[1][1]
@@ -131,7 +133,9 @@ class RemoteExperiments:
         return resp.variant, Variant(resp.variant, resp.model_ref, 0.0), resp.forced
 
     async def record_requests(self, test_id: str, records: Sequence[RequestRecord]) -> int:
-        req = pb.RecordRequestsRequest(test_id=test_id, records=[c.record_to_pb(r) for r in records])
+        req = pb.RecordRequestsRequest(
+            test_id=test_id, records=[c.record_to_pb(r) for r in records]
+        )
         return int((await self._conn.unary(self._stub.RecordRequests, req)).recorded)
 
     async def record_outcome(

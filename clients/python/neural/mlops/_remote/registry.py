@@ -104,20 +104,30 @@ class RemoteRegistry:
 
     async def get_latest_versions(self, name: str,
                                   stages: Sequence[ModelStage] | None = None) -> list[ModelVersion]:
-        req = pb.GetLatestVersionsRequest(name=name, stages=[c.STAGE_TO_PB[s] for s in stages or ()])
+        req = pb.GetLatestVersionsRequest(
+            name=name, stages=[c.STAGE_TO_PB[s] for s in stages or ()]
+        )
         resp = await self._conn.unary(self._stub.GetLatestVersions, req)
         return [c.version_from_pb(v) for v in resp.versions]
 
     async def search(self, query: SearchQuery, filter_text: str = "", page_size_: int = 0,
                      page_token: str = "") -> Page[ModelVersion]:
         req = pb.SearchModelVersionsRequest(
-            name_prefix=query.name_prefix, tags=query.tags,
-            stage=_stage_pb(query.stage), framework=query.framework,
-            metric_conditions=[pb.MetricCondition(metric=m.metric, op=c.op_to_pb(m.op), value=m.value)
-                               for m in query.metric_conditions],
-            filter=filter_text, page_size=page_size_, page_token=page_token,
-            source_run_id=query.source_run_id, code_revision=query.code_revision,
-            parent_version=query.parent_version, training_data_uri=query.training_data_uri,
+            name_prefix=query.name_prefix,
+            tags=query.tags,
+            stage=_stage_pb(query.stage),
+            framework=query.framework,
+            metric_conditions=[
+                pb.MetricCondition(metric=m.metric, op=c.op_to_pb(m.op), value=m.value)
+                for m in query.metric_conditions
+            ],
+            filter=filter_text,
+            page_size=page_size_,
+            page_token=page_token,
+            source_run_id=query.source_run_id,
+            code_revision=query.code_revision,
+            parent_version=query.parent_version,
+            training_data_uri=query.training_data_uri,
             training_data_digest=query.training_data_digest,
         )
         return self._versions(await self._conn.unary(self._stub.SearchModelVersions, req))
@@ -230,7 +240,9 @@ class RemoteRegistry:
                                  reason=reason)
         return c.alias_from_pb(await self._conn.unary(self._stub.SetAlias, req))
 
-    async def delete_alias(self, name: str, alias: str, actor: str, reason: str = "") -> AliasChange:
+    async def delete_alias(
+        self, name: str, alias: str, actor: str, reason: str = ""
+    ) -> AliasChange:
         req = pb.DeleteAliasRequest(name=name, alias=alias, actor=actor, reason=reason)
         return c.alias_from_pb(await self._conn.unary(self._stub.DeleteAlias, req))
 

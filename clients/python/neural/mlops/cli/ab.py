@@ -1,14 +1,14 @@
 """``neural-mlops ab ...``: A/B tests from a terminal.
 
-    neural-mlops ab create --name "V2 test" --control fraud:v1 --treatment fraud:v2 --split 0.1
-    neural-mlops ab start TEST_ID
-    neural-mlops ab assign TEST_ID user123
-    neural-mlops ab record TEST_ID --variant treatment --success --latency 0.042 --metric accuracy=0.96
-    neural-mlops ab analyze TEST_ID
-    neural-mlops ab record TEST_ID --file requests.jsonl      # one JSON object per line
-    neural-mlops ab force TEST_ID qa-user treatment            # QA override
-    neural-mlops ab conclude TEST_ID --winner treatment
-    neural-mlops ab covariates TEST_ID pre_period.csv         # unit id, covariate (CUPED)
+neural-mlops ab create --name "V2 test" --control fraud:v1 --treatment fraud:v2 --split 0.1
+neural-mlops ab start TEST_ID
+neural-mlops ab assign TEST_ID user123
+neural-mlops ab record TEST_ID --variant treatment --success --latency 0.042 --metric accuracy=0.96
+neural-mlops ab analyze TEST_ID
+neural-mlops ab record TEST_ID --file requests.jsonl      # one JSON object per line
+neural-mlops ab force TEST_ID qa-user treatment            # QA override
+neural-mlops ab conclude TEST_ID --winner treatment
+neural-mlops ab covariates TEST_ID pre_period.csv         # unit id, covariate (CUPED)
 """
 
 from __future__ import annotations
@@ -41,7 +41,9 @@ def _metrics(values: list[str] | None) -> dict[str, float]:
     for item in values or ():
         key, sep, raw = item.partition("=")
         if not sep:
-            raise InvalidArgument(f"--metric expects NAME=VALUE, got {item!r}", field="custom_metrics")
+            raise InvalidArgument(
+                f"--metric expects NAME=VALUE, got {item!r}", field="custom_metrics"
+            )
         try:
             out[key] = float(raw)
         except ValueError:
@@ -122,9 +124,17 @@ def cmd_create(args: argparse.Namespace) -> None:
 
 def cmd_list(args: argparse.Namespace) -> None:
     tests = _manager(args).list_tests(args.status)
-    emit(args, {"tests": [_data(t) for t in tests]}, lambda: print_table(
-        ["test_id", "name", "status", "strategy", "split", "winner"],
-        [[t.test_id, t.name, t.status, t.strategy, t.traffic_split, t.winner or None] for t in tests]))
+    emit(
+        args,
+        {"tests": [_data(t) for t in tests]},
+        lambda: print_table(
+            ["test_id", "name", "status", "strategy", "split", "winner"],
+            [
+                [t.test_id, t.name, t.status, t.strategy, t.traffic_split, t.winner or None]
+                for t in tests
+            ],
+        ),
+    )
 
 
 def cmd_show(args: argparse.Namespace) -> None:
@@ -162,8 +172,14 @@ def cmd_assign(args: argparse.Namespace) -> None:
 
 
 def cmd_force(args: argparse.Namespace) -> None:
-    test = _manager(args).force_variant(args.test_id, args.user_id, None if args.clear else args.variant)
-    emit(args, _data(test), lambda: print(f"{args.user_id}: {test.forced_variants.get(args.user_id, 'not forced')}"))
+    test = _manager(args).force_variant(
+        args.test_id, args.user_id, None if args.clear else args.variant
+    )
+    emit(
+        args,
+        _data(test),
+        lambda: print(f"{args.user_id}: {test.forced_variants.get(args.user_id, 'not forced')}"),
+    )
 
 
 def _jsonl(path: str) -> list[dict[str, Any]]:
@@ -196,8 +212,15 @@ def cmd_record(args: argparse.Namespace) -> None:
                                    custom_metrics=_metrics(args.metric), variant=args.variant)
         emit(args, {"variant": variant}, lambda: print(f"outcome credited to {variant}"))
         return
-    m.record_request(test_id=args.test_id, variant=args.variant, success=success, latency=args.latency,
-                     custom_metrics=_metrics(args.metric), user_id=args.user_id, error=args.error)
+    m.record_request(
+        test_id=args.test_id,
+        variant=args.variant,
+        success=success,
+        latency=args.latency,
+        custom_metrics=_metrics(args.metric),
+        user_id=args.user_id,
+        error=args.error,
+    )
     emit(args, {"recorded": 1}, lambda: print("recorded 1 request"))
 
 
@@ -238,22 +261,37 @@ def _analysis_text(a: dict[str, Any]) -> None:
     names = list(a["variants"])
     print_table(
         ["variant", "n", "success_rate", "latency_p50", "latency_p95", "latency_p99"],
-        [[n, a["variants"][n]["n"], a["variants"][n]["success_rate"], a["variants"][n]["latency"]["p50"],
-          a["variants"][n]["latency"]["p95"], a["variants"][n]["latency"]["p99"]] for n in names],
+        [
+            [
+                n,
+                a["variants"][n]["n"],
+                a["variants"][n]["success_rate"],
+                a["variants"][n]["latency"]["p50"],
+                a["variants"][n]["latency"]["p95"],
+                a["variants"][n]["latency"]["p99"],
+            ]
+            for n in names
+        ],
     )
     imp = a["improvement"]
     print()
-    print_record([
-        ("compared", f"{a['compared_variant']} vs {a['control_variant']}"),
-        ("p_value", a["p_value"]), ("significant", a["statistically_significant"]),
-        ("relative_improvement_%", imp["relative_improvement"]),
-        ("difference_ci", imp["confidence_interval"]),
-        ("sequential_p", (a["sequential"] or {}).get("p_value")),
-        ("chance_to_beat_control", (a["bayesian"] or {}).get("chance_to_beat_control")),
-        ("srm_p", a["srm"]["p_value"]), ("srm_detected", a["srm"]["detected"]),
-        ("required_total", a["power"]["required_total"]), ("observed_total", a["power"]["observed_total"]),
-        ("recommendation", a["recommendation"]["action"]), ("reason", a["recommendation"]["reason"]),
-    ])
+    print_record(
+        [
+            ("compared", f"{a['compared_variant']} vs {a['control_variant']}"),
+            ("p_value", a["p_value"]),
+            ("significant", a["statistically_significant"]),
+            ("relative_improvement_%", imp["relative_improvement"]),
+            ("difference_ci", imp["confidence_interval"]),
+            ("sequential_p", (a["sequential"] or {}).get("p_value")),
+            ("chance_to_beat_control", (a["bayesian"] or {}).get("chance_to_beat_control")),
+            ("srm_p", a["srm"]["p_value"]),
+            ("srm_detected", a["srm"]["detected"]),
+            ("required_total", a["power"]["required_total"]),
+            ("observed_total", a["power"]["observed_total"]),
+            ("recommendation", a["recommendation"]["action"]),
+            ("reason", a["recommendation"]["reason"]),
+        ]
+    )
     if a["metrics"]:
         print()
         print_table(["metric", "difference", "lift_%", "p_value", "p_holm", "significant"],
@@ -269,12 +307,18 @@ def _when(value: str | None, field: str) -> datetime | None:
     try:
         return datetime.fromisoformat(value)
     except ValueError:
-        raise InvalidArgument(f"--{field} expects an ISO date/time, got {value!r}", field=field) from None
+        raise InvalidArgument(
+            f"--{field} expects an ISO date/time, got {value!r}", field=field
+        ) from None
 
 
 def cmd_analyze(args: argparse.Namespace) -> None:
-    a = _manager(args).analyze_test(args.test_id, args.confidence_level,
-                                    since=_when(args.since, "since"), until=_when(args.until, "until"))
+    a = _manager(args).analyze_test(
+        args.test_id,
+        args.confidence_level,
+        since=_when(args.since, "since"),
+        until=_when(args.until, "until"),
+    )
     if args.json:
         print_json(a)
     else:
@@ -309,7 +353,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     q.add_argument("--created-by", default="")
     q.add_argument("--confidence-level", type=float, default=0.95,
                    help="1 - alpha of the tests and intervals")
-    q.add_argument("--mde", type=float, default=0.05, help="minimum detectable relative lift (0.05 = 5%%)")
+    q.add_argument(
+        "--mde", type=float, default=0.05, help="minimum detectable relative lift (0.05 = 5%%)"
+    )
     q.add_argument("--power", type=float, default=0.8,
                    help="chance to detect an effect of --mde (plans the sample size)")
     q.add_argument("--decision-rule", default="fixed_horizon",
@@ -389,7 +435,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     q.add_argument("test_id", help=_TEST_ID)
     q.add_argument("--confidence-level", type=float,
                    help="override the test's own for this analysis")
-    q.add_argument("--since", help="only traffic from this ISO time on (e.g. 2026-01-01T00:00+00:00)")
+    q.add_argument(
+        "--since", help="only traffic from this ISO time on (e.g. 2026-01-01T00:00+00:00)"
+    )
     q.add_argument("--until", help="only traffic before this ISO time")
 
     q = add("covariates", cmd_covariates,

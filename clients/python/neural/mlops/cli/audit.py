@@ -31,7 +31,9 @@ def _date(value: str | None, field: str, *, end_of_day: bool = False) -> datetim
     try:
         dt = datetime.fromisoformat(value)
     except ValueError:
-        raise InvalidArgument(f"{field} is not an ISO date or datetime: {value!r}", field=field) from None
+        raise InvalidArgument(
+            f"{field} is not an ISO date or datetime: {value!r}", field=field
+        ) from None
     if end_of_day and len(value.strip()) == 10:
         dt = dt + timedelta(days=1) - timedelta(microseconds=1)
     return dt
@@ -78,7 +80,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     e = cmds.add_parser("export", help="write the trail to a file (json, jsonl, csv)")
     add_common(e)
     e.add_argument("output", help="file to write (where this command runs)")
-    e.add_argument("--format", default=None, help="json | jsonl | csv (default: from the file name, else json)")
+    e.add_argument(
+        "--format", default=None, help="json | jsonl | csv (default: from the file name, else json)"
+    )
     e.add_argument("--start", help="from this date/time (default: the first event)")
     e.add_argument("--end", help="up to this date/time (default: the last event)")
     e.set_defaults(handler=_export)
@@ -108,7 +112,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     g = cmds.add_parser("purge", help="archive, then delete events older than a date")
     add_common(g)
     g.add_argument("--before", required=True, help="delete events before this date/time")
-    g.add_argument("--archive", help="archive file name, kept in <data_dir>/audit/archive/ on the store's side")
+    g.add_argument(
+        "--archive", help="archive file name, kept in <data_dir>/audit/archive/ on the store's side"
+    )
     g.set_defaults(handler=_purge)
 
     k = cmds.add_parser("checkpoint", help="sign the chain head now")
@@ -239,10 +245,14 @@ def _verify(args: argparse.Namespace) -> int:
     def show() -> None:
         status = "VALID" if result.valid else "INVALID"
         rows: list[tuple[str, Any]] = [
-            ("chain", f"{status} ({source})"), ("events_checked", result.events_checked),
+            ("chain", f"{status} ({source})"),
+            ("events_checked", result.events_checked),
             ("seq", f"{result.first_seq}..{result.last_seq}"),
             ("checkpoints_checked", result.checkpoints_checked),
-            ("signature", {None: "none checked", True: "valid", False: "INVALID"}[result.signature_valid]),
+            (
+                "signature",
+                {None: "none checked", True: "valid", False: "INVALID"}[result.signature_valid],
+            ),
             ("key_id", result.key_id),
         ]
         if not result.valid:

@@ -38,15 +38,27 @@ def _check_line(c: Any) -> str:
 
 
 def _record(d: Any) -> None:
-    steps = " -> ".join(("[" + _pct(s) + "]") if i == d.step_index else _pct(s) for i, s in enumerate(d.plan.steps))
-    print_record([
-        ("deployment_id", d.deployment_id), ("model", f"{d.model_name}:{d.model_version}"),
-        ("stable_version", d.stable_version or "(caller's)"), ("strategy", d.strategy), ("status", d.status),
-        ("traffic", _pct(d.traffic_percentage)), ("steps", steps),
-        ("step_started_at", d.step_started_at), ("failed_checks", d.failed_checks),
-        ("last_check", _check_line(d.last_check)), ("reason", d.status_reason or "-"),
-        ("created_by", d.created_by), ("created_at", d.created_at), ("completed_at", d.completed_at),
-    ])
+    steps = " -> ".join(
+        ("[" + _pct(s) + "]") if i == d.step_index else _pct(s) for i, s in enumerate(d.plan.steps)
+    )
+    print_record(
+        [
+            ("deployment_id", d.deployment_id),
+            ("model", f"{d.model_name}:{d.model_version}"),
+            ("stable_version", d.stable_version or "(caller's)"),
+            ("strategy", d.strategy),
+            ("status", d.status),
+            ("traffic", _pct(d.traffic_percentage)),
+            ("steps", steps),
+            ("step_started_at", d.step_started_at),
+            ("failed_checks", d.failed_checks),
+            ("last_check", _check_line(d.last_check)),
+            ("reason", d.status_reason or "-"),
+            ("created_by", d.created_by),
+            ("created_at", d.created_at),
+            ("completed_at", d.completed_at),
+        ]
+    )
 
 
 def _event_line(e: Any) -> str:
@@ -67,20 +79,33 @@ def cmd_create(args: argparse.Namespace) -> None:
         try:
             steps = [float(x) for x in args.steps.split(",")]
         except ValueError:
-            raise InvalidArgument(f"--steps expects numbers like 5,10,25,50,100, got {args.steps!r}",
-                                  field="steps") from None
+            raise InvalidArgument(
+                f"--steps expects numbers like 5,10,25,50,100, got {args.steps!r}", field="steps"
+            ) from None
     d = _manager(args).create_deployment(
-        model_name=args.model, model_version=args.version, strategy=args.strategy, created_by=args.created_by,
-        baseline_metrics=PerformanceMetrics(latency_p95=args.baseline_p95, error_rate=args.baseline_error_rate),
+        model_name=args.model,
+        model_version=args.version,
+        strategy=args.strategy,
+        created_by=args.created_by,
+        baseline_metrics=PerformanceMetrics(
+            latency_p95=args.baseline_p95, error_rate=args.baseline_error_rate
+        ),
         rollback_config=RollbackConfig(
             error_rate_threshold=args.error_rate_threshold,
             latency_threshold_multiplier=args.latency_multiplier,
-            min_requests_before_check=args.min_requests, max_failed_checks=args.max_failed_checks,
-            statistical_judge=args.statistical, alpha=args.alpha,
+            min_requests_before_check=args.min_requests,
+            max_failed_checks=args.max_failed_checks,
+            statistical_judge=args.statistical,
+            alpha=args.alpha,
         ),
-        steps=steps, step_duration_seconds=args.step_duration, analysis_interval_seconds=args.interval,
-        preview=args.preview, stable_version=args.stable_version, upstream=args.upstream,
-        override_reason=args.override_reason, switch_back_seconds=args.switch_back,
+        steps=steps,
+        step_duration_seconds=args.step_duration,
+        analysis_interval_seconds=args.interval,
+        preview=args.preview,
+        stable_version=args.stable_version,
+        upstream=args.upstream,
+        override_reason=args.override_reason,
+        switch_back_seconds=args.switch_back,
     )
     emit(args, d, lambda: _record(d))
 
@@ -119,7 +144,10 @@ def cmd_watch(args: argparse.Namespace) -> int:
     for d, events in _manager(args).watch(args.deployment_id, timeout=args.timeout):
         final = d
         if args.json:
-            print(json.dumps(jsonable({"deployment": d, "events": events}), sort_keys=True), flush=True)
+            print(
+                json.dumps(jsonable({"deployment": d, "events": events}), sort_keys=True),
+                flush=True,
+            )
             continue
         for e in events:
             print(_event_line(e), flush=True)
@@ -131,7 +159,10 @@ def cmd_watch(args: argparse.Namespace) -> int:
     if final is None:
         return 1
     if not args.json:
-        print(f"{final.deployment_id}: {final.status.value}" + (f" ({final.status_reason})" if final.status_reason else ""))
+        print(
+            f"{final.deployment_id}: {final.status.value}"
+            + (f" ({final.status_reason})" if final.status_reason else "")
+        )
     return 0 if final.status.value == "completed" else (0 if final.active else 1)
 
 
@@ -163,15 +194,24 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     q = cmd("create", cmd_create, "start a rollout of MODEL VERSION")
     q.add_argument("model", help="model name")
     q.add_argument("version", help="the version to roll out (approved into PRODUCTION)")
-    q.add_argument("--strategy", default="canary", choices=["canary", "blue_green", "direct", "shadow"],
-                   help="how traffic moves to the new version")
+    q.add_argument(
+        "--strategy",
+        default="canary",
+        choices=["canary", "blue_green", "direct", "shadow"],
+        help="how traffic moves to the new version",
+    )
     q.add_argument("--created-by", required=True, help="who starts the rollout (audited)")
     q.add_argument("--steps", help="canary steps in percent, e.g. 5,10,25,50,100")
     q.add_argument("--step-duration", type=float, default=300.0, help="hold per step, seconds")
     q.add_argument("--interval", type=float, default=60.0, help="analysis interval, seconds")
-    q.add_argument("--preview", default="mirror", choices=["mirror", "header"], help="blue-green preview")
-    q.add_argument("--switch-back", type=float,
-                   help="blue-green: seconds blue stays ready after the switch (default: --step-duration)")
+    q.add_argument(
+        "--preview", default="mirror", choices=["mirror", "header"], help="blue-green preview"
+    )
+    q.add_argument(
+        "--switch-back",
+        type=float,
+        help="blue-green: seconds blue stays ready after the switch (default: --step-duration)",
+    )
     q.add_argument("--baseline-p95", type=float, help="baseline p95 latency, seconds")
     q.add_argument("--baseline-error-rate", type=float, help="baseline error rate, 0..1")
     q.add_argument("--error-rate-threshold", type=float, default=0.05,
@@ -182,12 +222,18 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="requests a step needs before it is judged")
     q.add_argument("--max-failed-checks", type=int, default=1,
                    help="consecutive failing checks before the rollback")
-    q.add_argument("--statistical", action="store_true", help="also judge canary vs stable statistically")
+    q.add_argument(
+        "--statistical", action="store_true", help="also judge canary vs stable statistically"
+    )
     q.add_argument("--alpha", type=float, default=0.05,
                    help="significance level of the --statistical judge")
-    q.add_argument("--stable-version", help="the version serving now (default: the model's current)")
+    q.add_argument(
+        "--stable-version", help="the version serving now (default: the model's current)"
+    )
     q.add_argument("--upstream", default="", help="HOST:PORT of the server running the new version")
-    q.add_argument("--override-reason", default="", help="deploy without registry approval (audited)")
+    q.add_argument(
+        "--override-reason", default="", help="deploy without registry approval (audited)"
+    )
 
     q = cmd("status", cmd_status, "one deployment with its decision log, or a list")
     q.add_argument("deployment_id", nargs="?",

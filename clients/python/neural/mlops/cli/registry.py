@@ -21,7 +21,9 @@ def _kv_numbers(values: list[str] | None, field: str) -> dict[str, float]:
         try:
             out[key] = float(raw)
         except ValueError:
-            raise InvalidArgument(f"{field} value for {key!r} is not a number: {raw!r}", field=field) from None
+            raise InvalidArgument(
+                f"{field} value for {key!r} is not a number: {raw!r}", field=field
+            ) from None
     return out
 
 
@@ -86,13 +88,25 @@ def _versions_table(versions: list[Any]) -> None:
 
 
 def _version_record(v: Any) -> None:
-    print_record([
-        ("name", v.name), ("version", v.version), ("stage", v.stage), ("framework", v.framework),
-        ("description", v.description), ("created_by", v.created_by), ("created_at", v.created_at),
-        ("metrics", v.metrics), ("tags", v.tags), ("params", v.params), ("aliases", v.aliases),
-        ("artifact", v.artifact.uri), ("sha256", v.artifact.sha256), ("size_bytes", v.artifact.size_bytes),
-        *_lineage_fields(v.lineage),
-    ])
+    print_record(
+        [
+            ("name", v.name),
+            ("version", v.version),
+            ("stage", v.stage),
+            ("framework", v.framework),
+            ("description", v.description),
+            ("created_by", v.created_by),
+            ("created_at", v.created_at),
+            ("metrics", v.metrics),
+            ("tags", v.tags),
+            ("params", v.params),
+            ("aliases", v.aliases),
+            ("artifact", v.artifact.uri),
+            ("sha256", v.artifact.sha256),
+            ("size_bytes", v.artifact.size_bytes),
+            *_lineage_fields(v.lineage),
+        ]
+    )
 
 
 def _request_record(r: Any) -> None:
@@ -135,14 +149,26 @@ def cmd_show(args: argparse.Namespace) -> None:
 
 def cmd_list(args: argparse.Namespace) -> None:
     if args.name:
-        _page(args, _registry(args).list_versions(args.name, args.stage, args.page_size, args.page_token))
+        _page(
+            args,
+            _registry(args).list_versions(args.name, args.stage, args.page_size, args.page_token),
+        )
         return
     page = _registry(args).list_models(args.prefix, args.page_size, args.page_token)
 
     def render() -> None:
-        print_table(["name", "versions", "latest", "aliases"],
-                    [[m.name, m.version_count, {v.stage.value: v.version for v in m.latest_versions},
-                      m.aliases] for m in page.items])
+        print_table(
+            ["name", "versions", "latest", "aliases"],
+            [
+                [
+                    m.name,
+                    m.version_count,
+                    {v.stage.value: v.version for v in m.latest_versions},
+                    m.aliases,
+                ]
+                for m in page.items
+            ],
+        )
         if page.next_page_token:
             print(f"next page: --page-token {page.next_page_token}")
 
@@ -225,8 +251,13 @@ def cmd_alias(args: argparse.Namespace) -> None:
         change = reg.delete_alias(args.name, args.alias, args.actor, args.reason)
     else:
         change = reg.rollback_alias(args.name, args.alias, args.actor, args.reason)
-    emit(args, change, lambda: print(
-        f"{change.name}@{change.alias}: {change.previous_version or '-'} -> {change.version or '-'}"))
+    emit(
+        args,
+        change,
+        lambda: print(
+            f"{change.name}@{change.alias}: {change.previous_version or '-'} -> {change.version or '-'}"
+        ),
+    )
 
 
 def cmd_history(args: argparse.Namespace) -> None:
@@ -323,13 +354,20 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     q.add_argument("--required-approvals", type=int, default=1,
                    help="approvals needed before the version moves")
 
-    for name, handler, who in (("approve", cmd_approve, "approver"), ("reject", cmd_reject, "rejector"),
-                               ("cancel", cmd_cancel, "cancelled_by")):
+    for name, handler, who in (
+        ("approve", cmd_approve, "approver"),
+        ("reject", cmd_reject, "rejector"),
+        ("cancel", cmd_cancel, "cancelled_by"),
+    ):
         q = cmd(name, handler, f"{name} a pending promotion request")
         q.add_argument("name", help="model name")
         q.add_argument("version", help="the version whose promotion is pending")
-        q.add_argument(f"--{who.replace('_', '-')}", dest=who, required=True,
-                       help=f"who does it (audited{'' if name == 'cancel' else '; not the requester'})")
+        q.add_argument(
+            f"--{who.replace('_', '-')}",
+            dest=who,
+            required=True,
+            help=f"who does it (audited{'' if name == 'cancel' else '; not the requester'})",
+        )
         q.add_argument("--comment" if name != "cancel" else "--reason",
                        dest="comment" if name != "cancel" else "reason", default="",
                        help="a note for the record" if name != "cancel" else "why (audited)")

@@ -15,34 +15,58 @@ def _manager(args: argparse.Namespace) -> Any:
 
 
 def _record(s: Any) -> None:
-    print_record([
-        ("shadow_id", s.shadow_id), ("primary_model", s.primary_model), ("shadow_model", s.shadow_model),
-        ("traffic", f"{s.traffic_percentage:g}%"), ("status", s.status), ("upstream", s.upstream or "-"),
-        ("created_by", s.created_by), ("created_at", s.created_at), ("stopped_at", s.stopped_at),
-    ])
+    print_record(
+        [
+            ("shadow_id", s.shadow_id),
+            ("primary_model", s.primary_model),
+            ("shadow_model", s.shadow_model),
+            ("traffic", f"{s.traffic_percentage:g}%"),
+            ("status", s.status),
+            ("upstream", s.upstream or "-"),
+            ("created_by", s.created_by),
+            ("created_at", s.created_at),
+            ("stopped_at", s.stopped_at),
+        ]
+    )
 
 
 def cmd_start(args: argparse.Namespace) -> None:
-    s = _manager(args).shadow_deploy(args.primary, args.shadow, args.percentage, args.created_by, args.upstream)
+    s = _manager(args).shadow_deploy(
+        args.primary, args.shadow, args.percentage, args.created_by, args.upstream
+    )
     emit(args, s, lambda: _record(s))
 
 
 def cmd_compare(args: argparse.Namespace) -> None:
-    c = _manager(args).compare_shadow_deployment(args.shadow_id, args.min_agreement, args.max_latency_ratio)
+    c = _manager(args).compare_shadow_deployment(
+        args.shadow_id, args.min_agreement, args.max_latency_ratio
+    )
 
     def ms(x: float | None) -> str:
         return "-" if x is None else f"{x * 1000:.2f}ms"
 
     def render() -> None:
         rate = c["agreement_rate"]
-        print_record([
-            ("shadow_id", c["shadow_id"]), ("models", f"{c['primary_model']} vs {c['shadow_model']}"),
-            ("compared", c["n"]), ("agreement_rate", "-" if rate is None else f"{rate:.2%}"),
-            ("primary latency", " ".join(f"{k}={ms(c['primary_latency'][k])}" for k in ("p50", "p95", "p99"))),
-            ("shadow latency", " ".join(f"{k}={ms(c['shadow_latency'][k])}" for k in ("p50", "p95", "p99"))),
-            ("shadow error rate", c["shadow_error_rate"]), ("dropped", c["dropped"]),
-            ("verdict", c["verdict"]), ("reasons", "; ".join(c["reasons"]) or "-"),
-        ])
+        print_record(
+            [
+                ("shadow_id", c["shadow_id"]),
+                ("models", f"{c['primary_model']} vs {c['shadow_model']}"),
+                ("compared", c["n"]),
+                ("agreement_rate", "-" if rate is None else f"{rate:.2%}"),
+                (
+                    "primary latency",
+                    " ".join(f"{k}={ms(c['primary_latency'][k])}" for k in ("p50", "p95", "p99")),
+                ),
+                (
+                    "shadow latency",
+                    " ".join(f"{k}={ms(c['shadow_latency'][k])}" for k in ("p50", "p95", "p99")),
+                ),
+                ("shadow error rate", c["shadow_error_rate"]),
+                ("dropped", c["dropped"]),
+                ("verdict", c["verdict"]),
+                ("reasons", "; ".join(c["reasons"]) or "-"),
+            ]
+        )
         for sample in c["disagreement_samples"][-5:]:
             print(f"  disagreement: primary={sample.get('primary')} shadow={sample.get('shadow')}")
 
