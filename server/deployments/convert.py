@@ -207,10 +207,17 @@ def event_from_pb(e: pb.DeploymentEvent) -> DeploymentEvent:
     )
 
 
+SHADOW_STATUS_TO_PB = {ShadowStatus.ACTIVE: pb.SHADOW_STATUS_ACTIVE,
+                       ShadowStatus.STOPPED: pb.SHADOW_STATUS_STOPPED}
+SHADOW_STATUS_FROM_PB: dict[int, ShadowStatus] = {int(v): k
+                                                  for k, v in SHADOW_STATUS_TO_PB.items()}
+
+
 def shadow_to_pb(s: ShadowDeployment) -> pb.ShadowDeployment:
     out = pb.ShadowDeployment(
         shadow_id=s.shadow_id, primary_model=s.primary_model, shadow_model=s.shadow_model,
-        traffic_percentage=s.traffic_percentage, status=s.status.value, created_by=s.created_by,
+        traffic_percentage=s.traffic_percentage, status=SHADOW_STATUS_TO_PB[s.status],
+        created_by=s.created_by,
         created_at=ts(s.created_at), upstream=s.upstream,
     )
     if s.stopped_at is not None:
@@ -221,7 +228,7 @@ def shadow_to_pb(s: ShadowDeployment) -> pb.ShadowDeployment:
 def shadow_from_pb(s: pb.ShadowDeployment) -> ShadowDeployment:
     return ShadowDeployment(
         shadow_id=s.shadow_id, primary_model=s.primary_model, shadow_model=s.shadow_model,
-        traffic_percentage=s.traffic_percentage, status=ShadowStatus(s.status),
+        traffic_percentage=s.traffic_percentage, status=SHADOW_STATUS_FROM_PB[s.status],
         created_by=s.created_by, created_at=dt(s.created_at),
         stopped_at=dt(s.stopped_at) if s.HasField("stopped_at") else None, upstream=s.upstream,
     )

@@ -54,6 +54,8 @@ from neural.mlops.server.deployments.rollout import decide
 from neural.mlops.server.deployments.shadows import ShadowDeployments
 from neural.mlops.server.deployments.signals import Signals
 from neural.mlops.server.deployments.transitions import Transitions
+from neural.mlops.server.errors import InvalidArgument
+from neural.mlops.server.pagination import decode_token, encode_token, page_size
 from neural.mlops.server.routing.model import ModelRoute
 from neural.mlops.server.storage import Database
 from neural.mlops.v1.upstream import UpstreamAllowList
@@ -111,6 +113,22 @@ class DeploymentService:
         async with self.db.read() as conn:
             ids = await store.list_ids(conn, name, active_only, max(1, min(limit, LIST_LIMIT)))
             return [(await store.load(conn, i)).deployment for i in ids]
+
+    async def deployments_page(self, model_name: str = "", active_only: bool = False,
+                               page_size_: int = 0,
+                               page_token: str = "") -> tuple[list[Deployment], str]:
+        """One page, newest first, and the next page's token (server/pagination.py)."""
+        name = v.name(model_name, "model_name") if model_name else ""
+        size = page_size(page_size_)
+        after = decode_token(page_token)
+        if after is not None and not (isinstance(after, list) and len(after) == 2
+                                      and type(after[0]) is int and isinstance(after[1], str)):
+            raise InvalidArgument("page_token is not one this server issued", field="page_token")
+        async with self.db.read() as conn:
+            keys = await store.page_keys(conn, name, active_only, size + 1,
+                                         None if after is None else (after[0], after[1]))
+            items = [(await store.load(conn, k[1])).deployment for k in keys[:size]]
+        return items, encode_token(list(keys[size - 1])) if len(keys) > size else ""
 
     async def events(self, deployment_id: str, after_seq: int = 0) -> list[DeploymentEvent]:
         """The deployment's decision log after ``after_seq``."""

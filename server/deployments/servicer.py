@@ -10,6 +10,7 @@ from neural.mlops.server.deployments import convert as c
 from neural.mlops.server.deployments.model import PerformanceMetrics, RollbackConfig
 from neural.mlops.server.deployments.planning import CreateSpec
 from neural.mlops.server.identity import current_call
+from neural.mlops.server.pagination import window
 from neural.mlops.server.services import Services
 from neural.mlops.v1 import deployments_pb2 as pb
 from neural.mlops.v1 import deployments_pb2_grpc
@@ -60,9 +61,10 @@ class DeploymentServicer(deployments_pb2_grpc.DeploymentServiceServicer):
     async def ListDeployments(  # noqa: N802
         self, request: pb.ListDeploymentsRequest, context: Ctx
     ) -> pb.ListDeploymentsResponse:
-        items = await self.deployments.list_deployments(request.model_name, request.active_only,
-                                                        request.limit or 100)
-        return pb.ListDeploymentsResponse(deployments=[c.deployment_to_pb(d) for d in items])
+        items, token = await self.deployments.deployments_page(
+            request.model_name, request.active_only, request.page_size, request.page_token)
+        return pb.ListDeploymentsResponse(deployments=[c.deployment_to_pb(d) for d in items],
+                                          next_page_token=token)
 
     async def ListDeploymentEvents(self, request: pb.ListDeploymentEventsRequest,  # noqa: N802
                                    context: Ctx) -> pb.ListDeploymentEventsResponse:
@@ -141,8 +143,11 @@ class DeploymentServicer(deployments_pb2_grpc.DeploymentServiceServicer):
     async def ListShadows(  # noqa: N802
         self, request: pb.ListShadowsRequest, context: Ctx
     ) -> pb.ListShadowsResponse:
-        items = await self.deployments.list_shadows(request.active_only)
-        return pb.ListShadowsResponse(shadows=[c.shadow_to_pb(s) for s in items])
+        # At most store.LIST_LIMIT (1000) shadows exist to page over: the newest.
+        items, token = window(await self.deployments.list_shadows(request.active_only),
+                              request.page_size, request.page_token)
+        return pb.ListShadowsResponse(shadows=[c.shadow_to_pb(s) for s in items],
+                                      next_page_token=token)
 
     async def RecordShadowComparison(self, request: pb.RecordShadowComparisonRequest,  # noqa: N802
                                      context: Ctx) -> pb.RecordShadowComparisonResponse:

@@ -162,6 +162,23 @@ async def list_ids(conn: AsyncConnection, model_name: str, active_only: bool,
     return [r.deployment_id for r in await conn.execute(q)]
 
 
+async def page_keys(conn: AsyncConnection, model_name: str, active_only: bool, limit: int,
+                    after: tuple[int, str] | None) -> list[tuple[int, str]]:
+    """(created_us, deployment_id) of up to ``limit`` deployments, newest first, after the
+    key ``after`` (the last one of the previous page)."""
+    d = deployments
+    q = (sa.select(d.c.created_us, d.c.deployment_id)
+         .order_by(d.c.created_us.desc(), d.c.deployment_id.desc()).limit(limit))
+    if model_name:
+        q = q.where(d.c.model_name == model_name)
+    if active_only:
+        q = q.where(d.c.active_model.is_not(None))
+    if after is not None:
+        q = q.where(sa.or_(d.c.created_us < after[0],
+                           sa.and_(d.c.created_us == after[0], d.c.deployment_id < after[1])))
+    return [(r.created_us, r.deployment_id) for r in await conn.execute(q)]
+
+
 async def active_for_model(conn: AsyncConnection, name: str) -> str | None:
     """The id of the model's active deployment, if any."""
     row = (await conn.execute(

@@ -34,6 +34,12 @@ class Verdict(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     VERDICT_FAIL: _ClassVar[Verdict]
     VERDICT_INCONCLUSIVE: _ClassVar[Verdict]
     VERDICT_WAIT: _ClassVar[Verdict]
+
+class ShadowStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SHADOW_STATUS_UNSPECIFIED: _ClassVar[ShadowStatus]
+    SHADOW_STATUS_ACTIVE: _ClassVar[ShadowStatus]
+    SHADOW_STATUS_STOPPED: _ClassVar[ShadowStatus]
 DEPLOYMENT_STRATEGY_UNSPECIFIED: DeploymentStrategy
 DEPLOYMENT_STRATEGY_DIRECT: DeploymentStrategy
 DEPLOYMENT_STRATEGY_CANARY: DeploymentStrategy
@@ -50,6 +56,9 @@ VERDICT_PASS: Verdict
 VERDICT_FAIL: Verdict
 VERDICT_INCONCLUSIVE: Verdict
 VERDICT_WAIT: Verdict
+SHADOW_STATUS_UNSPECIFIED: ShadowStatus
+SHADOW_STATUS_ACTIVE: ShadowStatus
+SHADOW_STATUS_STOPPED: ShadowStatus
 
 class PerformanceMetrics(_message.Message):
     __slots__ = ("latency_p95", "error_rate", "latency_p50", "latency_p99", "latency_mean", "throughput", "request_count")
@@ -242,20 +251,24 @@ class GetDeploymentRequest(_message.Message):
     def __init__(self, deployment_id: _Optional[str] = ...) -> None: ...
 
 class ListDeploymentsRequest(_message.Message):
-    __slots__ = ("model_name", "active_only", "limit")
+    __slots__ = ("model_name", "active_only", "page_size", "page_token")
     MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
     ACTIVE_ONLY_FIELD_NUMBER: _ClassVar[int]
-    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     model_name: str
     active_only: bool
-    limit: int
-    def __init__(self, model_name: _Optional[str] = ..., active_only: _Optional[bool] = ..., limit: _Optional[int] = ...) -> None: ...
+    page_size: int
+    page_token: str
+    def __init__(self, model_name: _Optional[str] = ..., active_only: _Optional[bool] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ListDeploymentsResponse(_message.Message):
-    __slots__ = ("deployments",)
+    __slots__ = ("deployments", "next_page_token")
     DEPLOYMENTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     deployments: _containers.RepeatedCompositeFieldContainer[Deployment]
-    def __init__(self, deployments: _Optional[_Iterable[_Union[Deployment, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, deployments: _Optional[_Iterable[_Union[Deployment, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class ListDeploymentEventsRequest(_message.Message):
     __slots__ = ("deployment_id", "after_seq")
@@ -340,12 +353,12 @@ class ShadowDeployment(_message.Message):
     primary_model: str
     shadow_model: str
     traffic_percentage: float
-    status: str
+    status: ShadowStatus
     created_by: str
     created_at: _timestamp_pb2.Timestamp
     stopped_at: _timestamp_pb2.Timestamp
     upstream: str
-    def __init__(self, shadow_id: _Optional[str] = ..., primary_model: _Optional[str] = ..., shadow_model: _Optional[str] = ..., traffic_percentage: _Optional[float] = ..., status: _Optional[str] = ..., created_by: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., stopped_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., upstream: _Optional[str] = ...) -> None: ...
+    def __init__(self, shadow_id: _Optional[str] = ..., primary_model: _Optional[str] = ..., shadow_model: _Optional[str] = ..., traffic_percentage: _Optional[float] = ..., status: _Optional[_Union[ShadowStatus, str]] = ..., created_by: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., stopped_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., upstream: _Optional[str] = ...) -> None: ...
 
 class ShadowDeployRequest(_message.Message):
     __slots__ = ("primary_model", "shadow_model", "traffic_percentage", "created_by", "upstream")
@@ -368,16 +381,22 @@ class GetShadowRequest(_message.Message):
     def __init__(self, shadow_id: _Optional[str] = ...) -> None: ...
 
 class ListShadowsRequest(_message.Message):
-    __slots__ = ("active_only",)
+    __slots__ = ("active_only", "page_size", "page_token")
     ACTIVE_ONLY_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     active_only: bool
-    def __init__(self, active_only: _Optional[bool] = ...) -> None: ...
+    page_size: int
+    page_token: str
+    def __init__(self, active_only: _Optional[bool] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ListShadowsResponse(_message.Message):
-    __slots__ = ("shadows",)
+    __slots__ = ("shadows", "next_page_token")
     SHADOWS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     shadows: _containers.RepeatedCompositeFieldContainer[ShadowDeployment]
-    def __init__(self, shadows: _Optional[_Iterable[_Union[ShadowDeployment, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, shadows: _Optional[_Iterable[_Union[ShadowDeployment, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class RecordShadowComparisonRequest(_message.Message):
     __slots__ = ("shadow_id", "primary_result_json", "shadow_result_json", "primary_latency", "shadow_latency", "agreement", "shadow_error")

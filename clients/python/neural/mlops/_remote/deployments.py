@@ -22,6 +22,7 @@ from neural.mlops.server.deployments.model import (
 )
 from neural.mlops.server.deployments.planning import CreateSpec
 from neural.mlops.server.errors import InvalidArgument
+from neural.mlops.server.pagination import MAX_PAGE_SIZE
 from neural.mlops.v1 import deployments_pb2 as pb
 from neural.mlops.v1.deployments_pb2_grpc import DeploymentServiceStub
 
@@ -86,9 +87,17 @@ class RemoteDeployments:
 
     async def list_deployments(self, model_name: str = "", active_only: bool = False,
                                limit: int = 100) -> list[Deployment]:
-        req = pb.ListDeploymentsRequest(model_name=model_name, active_only=active_only, limit=limit)
-        resp = await self._conn.unary(self._stub.ListDeployments, req)
-        return [c.deployment_from_pb(d) for d in resp.deployments]
+        wanted = max(1, min(limit, MAX_PAGE_SIZE))  # the documented cap, as embedded
+        found: list[Deployment] = []
+        token = ""
+        while len(found) < wanted:
+            req = pb.ListDeploymentsRequest(model_name=model_name, active_only=active_only,
+                                            page_size=wanted - len(found), page_token=token)
+            resp = await self._conn.unary(self._stub.ListDeployments, req)
+            found += [c.deployment_from_pb(d) for d in resp.deployments]
+            if not (token := resp.next_page_token):
+                break
+        return found
 
     async def events(self, deployment_id: str, after_seq: int = 0) -> list[DeploymentEvent]:
         req = pb.ListDeploymentEventsRequest(deployment_id=deployment_id, after_seq=after_seq)
@@ -163,9 +172,15 @@ class RemoteDeployments:
         return await self._shadow(self._stub.GetShadow, pb.GetShadowRequest(shadow_id=shadow_id))
 
     async def list_shadows(self, active_only: bool = False) -> list[ShadowDeployment]:
-        req = pb.ListShadowsRequest(active_only=active_only)
-        resp = await self._conn.unary(self._stub.ListShadows, req)
-        return [c.shadow_from_pb(s) for s in resp.shadows]
+        found: list[ShadowDeployment] = []
+        token = ""
+        while True:  # every page: the method's documented result is the whole list
+            req = pb.ListShadowsRequest(active_only=active_only, page_size=MAX_PAGE_SIZE,
+                                        page_token=token)
+            resp = await self._conn.unary(self._stub.ListShadows, req)
+            found += [c.shadow_from_pb(s) for s in resp.shadows]
+            if not (token := resp.next_page_token):
+                return found
 
     async def record_shadow_comparison(self, shadow_id: str, primary_result: Any = None,
                                        shadow_result: Any = None,
