@@ -26,7 +26,8 @@ def _huge_requests() -> list[tuple[str, object]]:
     return [
         ("SearchModelVersions", registry_pb2.SearchModelVersionsRequest(tags=["a"] * HUGE)),
         ("SearchModelVersions", registry_pb2.SearchModelVersionsRequest(
-            metric_conditions=[registry_pb2.MetricCondition(metric="m", op=">", value=1)] * HUGE)),
+            metric_conditions=[registry_pb2.MetricCondition(
+                metric="m", op=registry_pb2.COMPARISON_OPERATOR_GREATER, value=1)] * HUGE)),
         ("UpdateModelVersion", registry_pb2.UpdateModelVersionRequest(
             name="m", version="v", updated_by="a@x.com",
             set_metrics={f"k{i}": float(i) for i in range(HUGE)})),
