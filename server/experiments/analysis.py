@@ -119,21 +119,21 @@ def build_report(
     _check_data(totals, stats, warnings)
     summaries = {name: _variant_summary(name, weights[name], stats[name]) for name in stats}
     c = stats[control]
-    comparisons = {
-        name: compare(c, stats[name], Look(
-            cfg, conf, alpha, (sequential_state or {}).get(name, VariantState()), warnings,
-            f"{name} vs {control}",
-        ))
+    looks = {
+        name: Look(cfg, conf, alpha, (sequential_state or {}).get(name, VariantState()),
+                   warnings, f"{name} vs {control}")
         for name in stats
         if name != control
     }
-    comparisons, unit_info = by_unit(comparisons, stats, units, control, conf, warnings,
+    comparisons = {name: compare(c, stats[name], look) for name, look in looks.items()}
+    comparisons, unit_info = by_unit(comparisons, stats, units, control, looks, warnings,
                                      cuped=cuped)
     comparisons = _adjust_across_variants(comparisons, alpha, cfg.multiple_testing)
     best = _compared_variant(comparisons, stats, control)
     srm = _srm(stats, weights, cfg, unit_info.units if unit_info.unit == UNIT else None)
     top = comparisons.get(best) or NO_COMPARISON
-    power = plan_power(stats, weights, control, best, cfg, alpha, elapsed_seconds, warnings)
+    power = plan_power(stats, weights, control, best, cfg, alpha, elapsed_seconds, warnings,
+                       unit_info.design_effect.get(best))
     rec = (
         recommend(top, srm, power, cfg, control, best, c.count, stats[best].count)
         if best != control

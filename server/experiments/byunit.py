@@ -1,55 +1,120 @@
-"""The report's frequentist results by randomized unit, when requests name their unit.
+"""The report's results by randomized unit, when requests name their unit.
 
 Assignment hashes the unit, so a unit's requests are correlated: counted as independent
 observations they make variances too small (an A/A test with users sending ~20 requests
 each is "significant" far more often than alpha). When the store holds per-unit totals
-(:mod:`.unitstore`) for control and a variant, this module replaces that comparison's
-success-rate test, its interval and its metric tests (error rate, latency, custom
-metrics) with delta-method tests of the ratio metrics over units (:mod:`.ratio`,
-optionally CUPED-adjusted), and the sample-ratio check counts units. Requests that
-named no unit are left out of these tests (``coverage`` < 1, with a warning); without
-any unit the report stays request-level and says so (``analysis_unit.unit =
-"request"``, and a warning when per-unit totals were looked up but none exist). The sequential and Bayesian views stay request-level.
+(:mod:`.unitstore`) for control and a variant, this module replaces, for that
+comparison, every view that rests on a variance with one from the delta-method
+variances over units (:mod:`.ratio`, CUPED-adjusted when covariates were given):
+
+* the success-rate test, its absolute and relative intervals;
+* the sequential view (mSPRT p-value and confidence sequence, :func:`.sequential.
+  msprt_by_unit`), so the sequential decision peeks validly on clustered traffic;
+* the Bayesian view: gbstats' Gaussian effect model of the absolute and relative lift
+  with the by-unit variances (the request-level Beta-Binomial posteriors would treat
+  requests as independent); chance to beat control and expected losses come from it;
+* each metric (error rate, latency, custom metrics): its test, sequential and Bayesian
+  views, adjusted across metrics by the test's correction (Holm or Benjamini-Hochberg);
+* the design effect (by-unit variance of the success-rate difference over the variance
+  were requests independent), which the sample-size plan multiplies its size by.
+
+The sample-ratio check counts units. Requests that named no unit are left out
+(``coverage`` < 1, with a warning); without any unit the report stays request-level and
+says so (``analysis_unit.unit = "request"``, and a warning when per-unit totals were
+looked up but none exist). A comparison with fewer than 2 units per arm keeps its
+request-level fixed-horizon and Bayesian results (with a warning) but takes no
+request-level sequential look: the running state must not mix request-level p-values
+into a test analysed by unit.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import numpy as np
-
-from neural.mlops.server.experiments import statistics
+from neural.mlops.server.experiments import bayes, sequential
+from neural.mlops.server.experiments.comparison import (
+    Look,
+    adjust_metrics,
+    effect_posteriors,
+    sequential_view,
+)
 from neural.mlops.server.experiments.finite import Warnings, num, pct
 from neural.mlops.server.experiments.ratio import RatioTest, compare_ratio
-from neural.mlops.server.experiments.report import Comparison, Improvement, MetricTest
+from neural.mlops.server.experiments.report import (
+    BayesianComparison,
+    Comparison,
+    Improvement,
+    MetricTest,
+    Posterior,
+    SequentialTest,
+)
+from neural.mlops.server.experiments.sequential import Running
 from neural.mlops.server.experiments.unitstats import ERRORS, SUCCESS, UnitTotals
 from neural.mlops.v1.traffic import VariantStats
 
 UNIT = "unit"
 REQUEST = "request"
+GAUSSIAN_BY_UNIT = "Gaussian effect model by unit"
+_RATES = (SUCCESS, ERRORS)  # metrics whose sequential test waits for events, as per request
 
-__all__ = ["REQUEST", "UNIT", "UnitAnalysis", "by_unit"]
+__all__ = ["GAUSSIAN_BY_UNIT", "REQUEST", "UNIT", "UnitAnalysis", "by_unit"]
 
 
 @dataclass(frozen=True, slots=True)
 class UnitAnalysis:
-    """What the report's frequentist results count as one observation, and how many."""
+    """What the report's results count as one observation, and how many."""
 
     unit: str  # "unit" or "request"
     units: dict[str, int] = field(default_factory=dict)
     coverage: dict[str, float | None] = field(default_factory=dict)  # requests with a unit
     cuped: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    # per compared variant: by-unit variance of the success-rate difference over the
+    # variance were its requests independent (1: no clustering)
+    design_effect: dict[str, float | None] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {"unit": self.unit, "units": dict(self.units), "coverage": dict(self.coverage),
-                "cuped": {k: dict(v) for k, v in self.cuped.items()}}
+                "cuped": {k: dict(v) for k, v in self.cuped.items()},
+                "design_effect": dict(self.design_effect)}
 
 
-def _metric(r: RatioTest, base: MetricTest | None) -> MetricTest:
-    """The by-unit test, keeping what the request-level one adds (e.g. its sequential view)."""
-    values = dict(
+def _enough(c: UnitTotals, t: UnitTotals, key: str) -> bool:
+    """A rate's sequential test waits for :data:`.sequential.MIN_EVENTS` events and
+    non-events per arm, as the request-level one does."""
+    if key not in _RATES:
+        return True
+    k = sequential.MIN_EVENTS
+    return all(
+        (m := u.metrics.get(key)) is not None and min(m.x, m.y - m.x) >= k for u in (c, t)
+    )
+
+
+def _views(r: RatioTest, c: UnitTotals, t: UnitTotals, key: str, before: Running, look: Look,
+           what: str) -> tuple[SequentialTest, Posterior | None, Posterior | None]:
+    """The sequential view and the absolute / relative posteriors of one by-unit test."""
+    var = r.standard_error**2 if r.standard_error else math.nan
+    seq = sequential.msprt_by_unit(r.difference, var, r.units_control, r.units_treatment,
+                                   look.alpha, look.cfg.mixture(), _enough(c, t, key))
+    if num(seq.p_value) is None:
+        look.warnings.add(
+            f"sequential test of the {what} by unit ({look.label}) undefined until each arm "
+            f"has {sequential.MIN_UNITS} units"
+            + (f" and {sequential.MIN_EVENTS} events and non-events" if key in _RATES else "")
+        )
+    relative = None
+    if r.relative is not None and r.relative_variance is not None:
+        relative = (r.relative, r.relative_variance)
+    absolute, rel = effect_posteriors((r.difference, var), relative, abs(r.control_mean), look)
+    return sequential_view(seq, num(r.difference), before, look, what), absolute, rel
+
+
+def _metric(r: RatioTest, c: UnitTotals, t: UnitTotals, key: str, look: Look) -> MetricTest:
+    seq, absolute, relative = _views(r, c, t, key, look.state.metrics.get(key, Running()),
+                                     look, key)
+    return MetricTest(
         control_mean=num(r.control_mean),
         treatment_mean=num(r.treatment_mean),
         difference=num(r.difference),
@@ -61,15 +126,16 @@ def _metric(r: RatioTest, base: MetricTest | None) -> MetricTest:
         n_control=r.units_control,
         n_treatment=r.units_treatment,
         z_test=True,
+        sequential=seq,
+        bayesian_absolute=absolute,
+        bayesian_relative=relative,
     )
-    return replace(base, **values) if base is not None else MetricTest(**values)
 
 
-def _metrics(c: UnitTotals, t: UnitTotals, conf: float, cuped: bool, warnings: Warnings,
-             label: str, before: Mapping[str, MetricTest],
+def _metrics(c: UnitTotals, t: UnitTotals, look: Look, cuped: bool,
              ) -> tuple[dict[str, MetricTest], dict[str, Any]]:
-    """Every metric but the success rate, Holm-adjusted across them (as the request-level
-    tests are); and the CUPED summary of each."""
+    """Every metric but the success rate, adjusted across them by the test's correction
+    (as the request-level tests are); and the CUPED summary of each."""
     raw: dict[str, MetricTest] = {}
     adjusted: dict[str, Any] = {}
     for key in sorted(set(c.metrics) | set(t.metrics)):
@@ -80,20 +146,48 @@ def _metrics(c: UnitTotals, t: UnitTotals, conf: float, cuped: bool, warnings: W
             continue  # never measured
         if key == ERRORS and (mc is None or mc.x == 0) and (mt is None or mt.x == 0):
             continue  # no errors recorded: the request-level report leaves it out too
-        r = compare_ratio(c, t, key, conf, cuped=cuped)
+        r = compare_ratio(c, t, key, look.conf, cuped=cuped)
         if r is None:
-            warnings.add(f"metric {key!r} ({label}): needs >= 2 units with values per arm")
+            look.warnings.add(f"metric {key!r} ({look.label}): needs >= 2 units with values "
+                              "per arm")
             continue
-        raw[key] = _metric(r, before.get(key))
+        raw[key] = _metric(r, c, t, key, look)
         if r.cuped:
             adjusted[key] = {"theta": num(r.theta), "variance_reduction": num(r.variance_reduction)}
-    adj = statistics.holm([np.nan if m.p_value is None else m.p_value for m in raw.values()])
-    out = {
-        k: replace(m, p_value_adjusted=num(a),
-                   statistically_significant=bool(num(a) is not None and a < 1.0 - conf))
-        for (k, m), a in zip(raw.items(), adj, strict=True)
-    }
-    return out, adjusted
+    return adjust_metrics(raw, look), adjusted
+
+
+def _bayesian(absolute: Posterior | None, relative: Posterior | None, look: Look
+              ) -> BayesianComparison:
+    """The success rate's Bayesian view from the by-unit Gaussian effect model."""
+    described = bayes.GaussianPrior(look.cfg.prior_mean, look.cfg.prior_sd).describe()
+    prior = f"{GAUSSIAN_BY_UNIT}, {described} prior"
+    if absolute is None:
+        return BayesianComparison(prior, None, None, None, None, relative)
+    return BayesianComparison(prior, absolute.chance_positive, absolute.loss_if_positive_assumed,
+                              absolute.loss_if_negative_assumed, absolute, relative)
+
+
+def _design_effect(r: RatioTest, c: UnitTotals, t: UnitTotals) -> float | None:
+    """Var(D) by unit over ``p_c (1 - p_c) / n_c + p_t (1 - p_t) / n_t`` (Kish's design
+    effect; requests that named a unit)."""
+    naive = 0.0
+    for u in (c, t):
+        m = u.metrics[SUCCESS]
+        p = m.x / m.y
+        naive += p * (1.0 - p) / m.y
+    if not r.standard_error or not naive > 0:
+        return None
+    return num(r.standard_error**2 / naive)
+
+
+def _without_sequential_look(comp: Comparison, look: Look) -> Comparison:
+    """The comparison with its sequential view taken from earlier looks only."""
+    if comp.sequential is None:
+        return comp
+    undefined = sequential.msprt_by_unit(math.nan, math.nan, 0, 0, look.alpha)
+    return replace(comp, sequential=sequential_view(undefined, None, look.state.primary, look,
+                                                    "success rate"))
 
 
 def by_unit(
@@ -101,12 +195,13 @@ def by_unit(
     stats: Mapping[str, VariantStats],
     units: Mapping[str, UnitTotals] | None,
     control: str,
-    conf: float,
+    looks: Mapping[str, Look],
     warnings: Warnings,
     *,
     cuped: bool = False,
 ) -> tuple[dict[str, Comparison], UnitAnalysis]:
-    """The comparisons with their frequentist parts by unit (see the module docstring)."""
+    """The comparisons with their results by unit (see the module docstring); ``looks``
+    holds each compared variant's :class:`~.comparison.Look`."""
     if units is None:  # not asked for (a time-ranged look, a caller's own totals)
         return dict(comparisons), UnitAnalysis(REQUEST)
     c_units = units.get(control)
@@ -127,25 +222,29 @@ def by_unit(
                          "unit; the by-unit tests leave them out")
     out: dict[str, Comparison] = {}
     adjusted: dict[str, dict[str, float | None]] = {}
+    deff: dict[str, float | None] = {}
     for name, comp in comparisons.items():
+        look = looks[name]
         t_units = units.get(name)
-        r = compare_ratio(c_units, t_units, SUCCESS, conf, cuped=cuped) if t_units else None
-        label = f"{name} vs {control}"
-        if r is None:
-            warnings.add(f"by-unit analysis needs >= 2 units with requests per arm ({label}); "
-                         "this comparison counts requests")
-            out[name] = comp
+        r = compare_ratio(c_units, t_units, SUCCESS, look.conf, cuped=cuped) if t_units else None
+        if r is None or t_units is None:
+            warnings.add(f"by-unit analysis needs >= 2 units with requests per arm "
+                         f"({look.label}); this comparison counts requests")
+            out[name] = _without_sequential_look(comp, look)
             continue
-        metrics, cv = _metrics(c_units, t_units, conf, cuped, warnings, label, comp.metrics)
+        metrics, cv = _metrics(c_units, t_units, look, cuped)
         if r.cuped:
             cv[SUCCESS] = {"theta": num(r.theta), "variance_reduction": num(r.variance_reduction)}
         adjusted.update({f"{name}:{k}": v for k, v in cv.items()})
+        deff[name] = _design_effect(r, c_units, t_units)
+        seq, absolute, relative = _views(r, c_units, t_units, SUCCESS, look.state.primary, look,
+                                         "success rate")
         p = num(r.p_value)
         out[name] = replace(
             comp,
             p_value=p,
             z_score=num(r.z),
-            statistically_significant=bool(p is not None and p < 1.0 - conf),
+            statistically_significant=bool(p is not None and p < 1.0 - look.conf),
             improvement=Improvement(
                 absolute=num(r.difference),
                 relative_improvement=pct(num(r.relative)),
@@ -153,6 +252,8 @@ def by_unit(
                 relative_confidence_interval=(pct(num(r.relative_ci[0])),
                                               pct(num(r.relative_ci[1]))),
             ),
+            sequential=seq,
+            bayesian=_bayesian(absolute, relative, look),
             metrics=metrics,
         )
-    return out, UnitAnalysis(UNIT, counts, coverage, adjusted)
+    return out, UnitAnalysis(UNIT, counts, coverage, adjusted, deff)

@@ -77,7 +77,7 @@ def compare(c: VariantStats, t: VariantStats, look: Look) -> Comparison:
         z_score=num(res.z),
         statistically_significant=bool(p is not None and p < 1.0 - conf),
         improvement=improvement,
-        sequential=_sequential(seq, diff, look.state.primary, look, "success rate"),
+        sequential=sequential_view(seq, diff, look.state.primary, look, "success rate"),
         bayesian=_bayesian(c, t, look),
         metrics=_metrics(c, t, look),
     )
@@ -99,7 +99,7 @@ def _relative_interval(
     return (pct(num(lo - 1.0)), pct(num(hi - 1.0)))
 
 
-def _sequential(
+def sequential_view(
     res: sequential.SequentialResult,
     theta: float | None,
     before: Running,
@@ -153,16 +153,22 @@ def _posterior(
     """The Gaussian effect model (gbstats) of the absolute and the relative effect."""
     if min(n_c, n_t) <= 0 or not (v_c > 0 and v_t > 0):
         return None, None
+    relative = bayes.relative_effect(m_c, v_c, n_c, m_t, v_t, n_t) if m_c != 0 else None
+    return effect_posteriors(bayes.absolute_effect(m_c, v_c, n_c, m_t, v_t, n_t), relative,
+                             abs(m_c), look)
+
+
+def effect_posteriors(
+    absolute: tuple[float, float], relative: tuple[float, float] | None, scale: float,
+    look: Look,
+) -> tuple[Posterior | None, Posterior | None]:
+    """Posteriors of the absolute and relative effects given as (estimate, variance)
+    (whatever gave the variance: per request, or by unit); ``scale``: the control's
+    absolute value, which rescales the prior on the relative effect."""
     prior = bayes.GaussianPrior(look.cfg.prior_mean, look.cfg.prior_sd)
-    absolute = bayes.gaussian_effect(
-        *bayes.absolute_effect(m_c, v_c, n_c, m_t, v_t, n_t), prior, look.alpha, abs(m_c)
-    )
-    relative = None
-    if m_c != 0:
-        relative = bayes.gaussian_effect(
-            *bayes.relative_effect(m_c, v_c, n_c, m_t, v_t, n_t), prior, look.alpha
-        )
-    return _as_posterior(absolute, prior, 1.0), _as_posterior(relative, prior, 100.0)
+    a = bayes.gaussian_effect(*absolute, prior, look.alpha, scale)
+    r = bayes.gaussian_effect(*relative, prior, look.alpha) if relative is not None else None
+    return _as_posterior(a, prior, 1.0), _as_posterior(r, prior, 100.0)
 
 
 def _as_posterior(
@@ -226,7 +232,8 @@ def _welch(name: str, mc: Moments, mt: Moments, look: Look) -> MetricTest:
         lift=pct(num(res.relative)),
         n_control=mc.n,
         n_treatment=mt.n,
-        sequential=_sequential(seq, diff, look.state.metrics.get(name, Running()), look, name),
+        sequential=sequential_view(seq, diff, look.state.metrics.get(name, Running()), look,
+                                   name),
         bayesian_absolute=absolute,
         bayesian_relative=relative,
     )
@@ -251,7 +258,7 @@ def _error_rate(c: VariantStats, t: VariantStats, look: Look) -> MetricTest:
         n_control=c.count,
         n_treatment=t.count,
         z_test=True,
-        sequential=_sequential(seq, diff, before, look, "error rate"),
+        sequential=sequential_view(seq, diff, before, look, "error rate"),
         bayesian_absolute=absolute,
         bayesian_relative=relative,
     )
@@ -270,6 +277,20 @@ def _metrics(c: VariantStats, t: VariantStats, look: Look) -> dict[str, MetricTe
         key = f"custom:{name}" if name in _RESERVED else name
         raw[key] = _welch(key, c.custom.get(name, Moments()), t.custom.get(name, Moments()),
                           look)
+    out = adjust_metrics(raw, look)
+    for name, m in raw.items():
+        if m.p_value is None:
+            look.warnings.add(
+                f"metric {name!r} ({look.label}): needs >= 2 values with nonzero variance "
+                "per arm"
+            )
+    return out
+
+
+def adjust_metrics(raw: dict[str, MetricTest], look: Look) -> dict[str, MetricTest]:
+    """A comparison's metric tests with their fixed-horizon and always-valid p-values
+    adjusted across them by the test's correction (Holm or Benjamini-Hochberg), and
+    significance judged on the adjusted ones."""
     method = look.cfg.multiple_testing
     adjusted = statistics.adjust([_nan(m.p_value) for m in raw.values()], method)
     seq_adjusted = statistics.adjust(
@@ -284,11 +305,6 @@ def _metrics(c: VariantStats, t: VariantStats, look: Look) -> dict[str, MetricTe
             statistically_significant=bool(p_adj is not None and adj < 1.0 - look.conf),
             sequential=adjust_sequential(m.sequential, num(s_adj), look.alpha),
         )
-        if m.p_value is None:
-            look.warnings.add(
-                f"metric {name!r} ({look.label}): needs >= 2 values with nonzero variance "
-                "per arm"
-            )
     return out
 
 

@@ -2,7 +2,11 @@
 
 * Sample size: Cohen's arcsine effect size ``h`` of the minimum detectable (relative)
   lift over the control's rate, solved for the per-arm size at the configured split that
-  reaches the target power (:func:`.statistics.sample_size_two_proportions`).
+  reaches the target power (:func:`.statistics.sample_size_two_proportions`). Analysed
+  by unit, that size (in requests) is multiplied by the design effect ``deff`` (the
+  by-unit variance of the difference over the binomial one; Kish, *Survey Sampling*,
+  1965): ``n`` clustered requests carry the information of ``n / deff`` independent
+  ones, and the achieved power is computed at those effective sizes.
 * Fixed horizon: decide only at the planned size; sequential: decide the first time the
   always-valid p-value is <= alpha. A sample-ratio mismatch always says ``stop``.
 * Guardrails: latency and the error rate must not be significantly worse (Holm-adjusted).
@@ -39,8 +43,10 @@ def plan_power(
     alpha: float,
     elapsed_seconds: float | None,
     warnings: Warnings,
+    design_effect: float | None = None,
 ) -> PowerPlan:
-    """The sample size the test needs and how far it is; ``stats`` holds every variant."""
+    """The sample size the test needs and how far it is; ``stats`` holds every variant;
+    ``design_effect``: the by-unit one of the compared variant (None: by request)."""
     control = stats[control_name]
     mde = cfg.minimum_detectable_effect
     base = control.success_rate
@@ -53,7 +59,9 @@ def plan_power(
     target = min(base * (1.0 + mde), 1.0)
     h = statistics.cohens_h(target, base)
     ratio = w_t / w_c
-    n_c = statistics.sample_size_two_proportions(h, ratio, alpha, cfg.power)
+    deff = design_effect if design_effect is not None and design_effect > 0 else 1.0
+    plan = replace(plan, design_effect=design_effect)
+    n_c = statistics.sample_size_two_proportions(h, ratio, alpha, cfg.power) * deff
     if not math.isfinite(n_c):
         return plan
     n_c_req = math.ceil(n_c)
@@ -72,7 +80,8 @@ def plan_power(
     )
     if c_n > 0 and t_n > 0:
         plan = replace(
-            plan, achieved_power=statistics.power_two_proportions(h, c_n, t_n / c_n, alpha)
+            plan,
+            achieved_power=statistics.power_two_proportions(h, c_n / deff, t_n / c_n, alpha),
         )
     if elapsed_seconds and elapsed_seconds > 0 and observed > 0:
         rate = observed / elapsed_seconds

@@ -30,11 +30,32 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 from scipy import special
 
 from neural.mlops.server.experiments.unitstats import RatioSums, UnitTotals
 
-__all__ = ["ArmRatio", "RatioTest", "arm", "compare_ratio"]
+__all__ = ["ArmRatio", "RatioTest", "arm", "compare_ratio", "delta"]
+
+ArrayLike = float | np.ndarray
+
+
+def delta(
+    n: ArrayLike, x: ArrayLike, xx: ArrayLike, y: ArrayLike, yy: ArrayLike, xy: ArrayLike
+) -> tuple[np.ndarray, np.ndarray]:
+    """An arm's ratio and its delta-method variance (the formula above) from its unit
+    count and sums, vectorised (over looks, runs); NaN where undefined (fewer than 2
+    units, no denominator)."""
+    n, x, xx, y, yy, xy = (np.asarray(a, dtype=float) for a in (n, x, xx, y, yy, xy))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mx, my = x / n, y / n
+        k = n - 1.0
+        sxx = np.maximum((xx - n * mx * mx) / k, 0.0)
+        syy = np.maximum((yy - n * my * my) / k, 0.0)
+        sxy = (xy - n * mx * my) / k
+        var = (sxx / my**2 - 2.0 * mx * sxy / my**3 + mx * mx * syy / my**4) / n
+        ok = (n >= 2) & (my > 0)
+        return np.where(ok, mx / my, np.nan), np.where(ok, np.maximum(var, 0.0), np.nan)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,17 +80,14 @@ def arm(t: UnitTotals, key: str) -> ArmRatio | None:
 
 
 def _arm(n: int, m: RatioSums, c: float, cc: float) -> ArmRatio:
+    ratio, var = delta(n, m.x, m.xx, m.y, m.yy, m.xy)
     mx, my, mc = m.x / n, m.y / n, c / n
     k = n - 1.0
-    sxx = max((m.xx - n * mx * mx) / k, 0.0)
-    syy = max((m.yy - n * my * my) / k, 0.0)
-    sxy = (m.xy - n * mx * my) / k
     scc = max((cc - n * mc * mc) / k, 0.0)
     sxc = (m.xc - n * mx * mc) / k
     syc = (m.yc - n * my * mc) / k
-    var = (sxx / my**2 - 2.0 * mx * sxy / my**3 + mx * mx * syy / my**4) / n
     cov = (sxc / my - mx * syc / my**2) / n
-    return ArmRatio(n, mx / my, max(var, 0.0), cov, scc / n, mc)
+    return ArmRatio(n, float(ratio), float(var), cov, scc / n, mc)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +97,7 @@ class RatioTest:
     control_mean: float
     treatment_mean: float
     difference: float
-    standard_error: float | None
+    standard_error: float | None  # of the difference (CUPED-adjusted when ``cuped``)
     z: float | None
     p_value: float | None
     ci_low: float | None
@@ -91,6 +109,7 @@ class RatioTest:
     cuped: bool = False
     theta: float | None = None
     variance_reduction: float | None = None  # 1 - Var(D_cv) / Var(D)
+    relative_variance: float | None = None  # of ``relative``, by the delta method
 
 
 def compare_ratio(
@@ -118,7 +137,7 @@ def compare_ratio(
     se = math.sqrt(var) if var > 0 else None
     z = diff / se if se else None
     p = float(2.0 * special.ndtr(-abs(z))) if z is not None else None
-    rel = rel_lo = rel_hi = None
+    rel = rel_lo = rel_hi = v_rel = None
     r_c = a_c.ratio
     if r_c != 0:
         rel = diff / r_c
@@ -142,4 +161,6 @@ def compare_ratio(
         cuped=theta is not None,
         theta=theta,
         variance_reduction=reduction,
+        relative_variance=v_rel if v_rel is not None and v_rel > 0 else None,
     )
+

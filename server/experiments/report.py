@@ -300,6 +300,7 @@ class PowerPlan:
     achieved_power: float | None = None
     requests_per_second: float | None = None
     estimated_seconds_remaining: float | None = None
+    design_effect: float | None = None  # by unit: the sizes above are multiplied by it
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -317,6 +318,7 @@ class PowerPlan:
             "achieved_power": self.achieved_power,
             "requests_per_second": self.requests_per_second,
             "estimated_seconds_remaining": self.estimated_seconds_remaining,
+            "design_effect": self.design_effect,
         }
 
 
