@@ -7,19 +7,19 @@ One command::
 
 Rows (medians over the repeats; each ratio is against a baseline measured in the same run):
 
-================== ============================================== ====================================
+================== ============================================== ==================================
 row                measured                                       baseline
-================== ============================================== ====================================
+================== ============================================== ==================================
 assign pure        ``Assigner.choose(user)`` (HASH, precomputed)   ``assign(salt, user, weights)``
                                                                   (one-shot function, no caching)
-assign grpc        ``ABTestManager("grpc://").get_variant`` calls  assign pure (the ratio is the cost
-                   per second, one client thread                  of a network round trip)
+assign grpc        ``ABTestManager("grpc://").get_variant`` calls  assign pure (the ratio is the
+                   per second, one client thread                  cost of a network round trip)
 record batched     ``record_requests`` batches of 1,000, embedded  ``record_request`` one at a time
 analyze 10^3       ``analyze_test`` after 10^3 recorded requests   -
 analyze 10^8       ``analyze_test`` after 10^8 recorded requests   analyze 10^3 (must be ~1: the
                    (sums folded into the windows exactly as        analysis reads summed windows)
                    recording would leave them)
-analyze units 10^3 ``analyze_test`` with per-unit statistics on       analyze 10^3 (by request)
+analyze units 10^3 ``analyze_test`` with per-unit statistics on    analyze 10^3 (by request)
                    (users sending ~20 requests each)
 analyze units 10^8 the same after 10^8 requests (5 x 10^6 users)   analyze 10^8 (by request; must
                                                                   stay within 2x)
@@ -29,7 +29,7 @@ unit state         bytes of per-unit state per 10^6 users: the     -
 analysis engine    ``analysis.analyze`` (all tests) on the same    gbstats 0.8: TwoSidedTTest +
                    sufficient statistics                          EffectBayesianABTest on
                                                                   ProportionStatistic (absolute)
-================== ============================================== ====================================
+================== ============================================== ==================================
 
 The gbstats rows also print the agreement: our Welch test on the proportion's moments
 against gbstats' frequentist p-value and CI (same formula, must agree to ~1e-12), and our

@@ -113,7 +113,10 @@ def main(argv: list[str] | None = None) -> int:
                 (p.stdout.readline() if p.stdout else "").rsplit(" ", 1)[-1].strip(),
             )
         print(f"one response header in grpc.aio: {seconds:g}s x {repeats} interleaved rounds")
-        hdr = f"{'header':20} {'conc':>4} {'server µs/call':>15} {'ratio':>6} {'caller µs/call':>15} {'ratio':>6}"
+        hdr = (
+            f"{'header':20} {'conc':>4} {'server µs/call':>15} {'ratio':>6} "
+            f"{'caller µs/call':>15} {'ratio':>6}"
+        )
         print(hdr)
         print("-" * len(hdr))
         for conc in (1, 32):

@@ -13,19 +13,21 @@ and pip on first run), so this process never imports mlflow. MLflow runs as
 ``mlflow server --backend-store-uri sqlite:///... --host 127.0.0.1 --port P`` with its
 defaults otherwise (uvicorn, 4 workers) except that its background job execution, which
 serves no registry call, is switched off (``MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false``: with
-it on, its polling consumers slow every request several-fold on a 2-core machine); ours as ``neural-mlops serve --data-dir D --listen
-127.0.0.1:P`` with its defaults (SQLite, info logging, audit chain on every change).
+it on, its polling consumers slow every request several-fold on a 2-core machine); ours as
+``neural-mlops serve --data-dir D --listen 127.0.0.1:P`` with its defaults (SQLite, info
+logging, audit chain on every change).
 
 The same seeded workload is played against both; every phase is one row:
 
-============== ============================================ ============================================
+============== ============================================ ========================================
 row            neural-mlops (calls per op)                  MLflow (calls per op)
-============== ============================================ ============================================
+============== ============================================ ========================================
 register       ``register_model`` with 3 metrics, 3 tags,   ``create_run`` + ``log_batch`` (the 3
-               artifact URI (1 RPC; audit event included)   metrics) + ``create_model_version`` (source
-                                                            URI, run_id, the 3 tags as ``tag: "true"``)
-                                                            -- MLflow keeps metrics on runs, and only
-                                                            run metrics are searchable numerically (3)
+               artifact URI (1 RPC; audit event included)   metrics) + ``create_model_version``
+                                                            (source URI, run_id, the 3 tags as
+                                                            ``tag: "true"``) -- MLflow keeps
+                                                            metrics on runs, and only run metrics
+                                                            are searchable numerically (3)
 get            ``get_model_version`` (1)                    ``get_model_version`` (1)
 search_tag     ``search_models(tags=[t])``, page of 100 (1) ``search_model_versions("tags.`t` =
                                                             'true'", max_results=100)`` (1)
@@ -34,15 +36,16 @@ search_metric  ``search_models(metric_conditions=           ``search_runs("metri
                                                             ``search_model_versions("run_id IN
                                                             (...)")`` to get the versions (2)
 promote        ``request_promotion`` (PRODUCTION) by one    ``transition_model_version_stage(...,
-               actor + ``approve_promotion`` by another;    "Production", archive_existing_versions=
-               the approval archives the previous           True)`` -- MLflow has no approval step (1)
-               PRODUCTION version (2)
+               actor + ``approve_promotion`` by another;    "Production",
+               the approval archives the previous           archive_existing_versions=True)`` --
+               PRODUCTION version (2)                       MLflow has no approval step (1)
 alias          ``set_alias("champion")`` (1)                ``set_registered_model_alias`` (1)
 register_lite  same ``register_model`` as above (1)         ``create_model_version`` alone with the
-                                                            metrics stored as string tags (1): MLflow's
-                                                            cheapest possible registration, a lower
-                                                            bound that cannot be searched by metric
-============== ============================================ ============================================
+                                                            metrics stored as string tags (1):
+                                                            MLflow's cheapest possible
+                                                            registration, a lower bound that
+                                                            cannot be searched by metric
+============== ============================================ ========================================
 
 Calls per op count client API calls; whatever extra HTTP requests ``MlflowClient`` makes on
 its own inside one of them (it looks up the registered model around some changes) are part

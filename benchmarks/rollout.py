@@ -2,23 +2,26 @@
 
 One command::
 
-    python benchmarks/rollout.py            # 20 trials with 1 and with 10 sidecars, 1,000 deployments
-    python benchmarks/rollout.py --smoke    # 1 trial, 1 sidecar, 20 deployments (the test suite runs this)
+    python benchmarks/rollout.py          # 20 trials, 1 and 10 sidecars, 1,000 deployments
+    python benchmarks/rollout.py --smoke  # 1 trial, 1 sidecar, 20 deployments (the tests run this)
 
 Rows (each ratio against a baseline measured in the same run):
 
-================== ================================================ ===========================================
-row                measured                                         baseline
-================== ================================================ ===========================================
-reaction N sc      a bad metric batch (10 % errors on the canary)   manual ``rollback`` call to the moment
-                   is sent over the real ``ReportMetrics`` stream   every sidecar applied the table without
-                   -> the controller's health check -> rollback      the canary (routing propagation alone):
-                   -> routing table -> the moment every one of N     the ratio is the price of automatic
-                   sidecars reports the new table (its /healthz)     detection at a 1 s analysis interval
-cycle 1,000        ``DeploymentService.reconcile`` with 1,000        the same with 1 active deployment
-                   active canaries, all due (stored metrics per      (ratio / 1,000 = per-deployment cost
-                   canary and stable, hold decisions)                relative to a lone deployment)
-================== ================================================ ===========================================
+================== ============================================== ================================
+row                measured                                       baseline
+================== ============================================== ================================
+reaction N sc      a bad metric batch (10 % errors on the canary) manual ``rollback`` call to the
+                   is sent over the real ``ReportMetrics``        moment every sidecar applied the
+                   stream -> the controller's health check ->     table without the canary
+                   rollback -> routing table -> the moment every  (routing propagation alone): the
+                   one of N sidecars reports the new table (its   ratio is the price of automatic
+                   /healthz)                                      detection at a 1 s analysis
+                                                                  interval
+cycle 1,000        ``DeploymentService.reconcile`` with 1,000     the same with 1 active deployment
+                   active canaries, all due (stored metrics per   (ratio / 1,000 = per-deployment
+                   canary and stable, hold decisions)             cost relative to a lone
+                                                                  deployment)
+================== ============================================== ================================
 
 The control plane, the demo model server and the sidecars are real processes on loopback.
 The bad batch comes from a metric reporter client (what a sidecar's aggregator sends),
@@ -257,7 +260,8 @@ def main() -> int:
             rows.append(
                 (
                     f"reaction {n} sidecar{'s' if n > 1 else ''}",
-                    f"p50 {p50 * 1000:.0f} ms, max {mx * 1000:.0f} ms ({len(auto)} trial{'s' * (len(auto) != 1)})",
+                    f"p50 {p50 * 1000:.0f} ms, max {mx * 1000:.0f} ms "
+                    f"({len(auto)} trial{'s' * (len(auto) != 1)})",
                     f"manual rollback p50 {base * 1000:.0f} ms, max {max(manual) * 1000:.0f} ms",
                     f"{p50 / base:.1f}x",
                 )

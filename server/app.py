@@ -1,7 +1,7 @@
 """The control-plane process: a grpc.aio server over :class:`Services`.
 
-Standard health checking and server reflection (v1 and v1alpha) are always on. SIGTERM drains in-flight
-calls for ``grace_seconds``, closes the store and exits 0.
+Standard health checking and server reflection (v1 and v1alpha) are always on. SIGTERM
+drains in-flight calls for ``grace_seconds``, closes the store and exits 0.
 """
 
 from __future__ import annotations

@@ -77,9 +77,18 @@ class Services:
         experiments = ExperimentService(db, clock=clock, routing=routing, registry=registry.port)
         routing.add_provider(experiments)
         auth = AuthService(db, clock=clock)
-        return cls(data_dir=data_dir, db=db, clock=clock, registry=registry, routing=routing, audit=audit,
-                   deployments=deployments, experiments=experiments, auth=auth,
-                   notices=notices)
+        return cls(
+            data_dir=data_dir,
+            db=db,
+            clock=clock,
+            registry=registry,
+            routing=routing,
+            audit=audit,
+            deployments=deployments,
+            experiments=experiments,
+            auth=auth,
+            notices=notices,
+        )
 
     async def model_of(self, kind: str, resource_id: str) -> str:
         """The model a deployment, test or shadow is about ("" when there is none): how a

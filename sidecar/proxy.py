@@ -6,8 +6,8 @@ ModelInfer is the only call the sidecar looks into, and only at the wire level
 metadata and remaining deadline on the upstream's one channel, and return the upstream's
 bytes, status, initial and trailing metadata unchanged, plus ``x-neural-variant`` in the
 trailing metadata (free: it rides on the status), or in the initial metadata with
-``variant_header="initial"`` (one more core batch per call). Every other method (the rest of OIP, Triton's streaming and repository calls,
-anything else) is forwarded untouched.
+``variant_header="initial"`` (one more core batch per call). Every other method (the rest
+of OIP, Triton's streaming and repository calls, anything else) is forwarded untouched.
 """
 
 from __future__ import annotations

@@ -134,7 +134,8 @@ def test_inserted_event_is_detected(tmp_path: Path) -> None:
         for seq in range(N, 4, -1):
             conn.execute("UPDATE audit_events SET seq=? WHERE seq=?", (seq + 1, seq))
         conn.execute(
-            f"INSERT INTO audit_events ({', '.join(EVENT_FIELDS)}) VALUES ({', '.join('?' * len(EVENT_FIELDS))})",
+            f"INSERT INTO audit_events ({', '.join(EVENT_FIELDS)}) "
+            f"VALUES ({', '.join('?' * len(EVENT_FIELDS))})",
             [canonical_json(forged[f]) if f == "details" else forged[f] for f in EVENT_FIELDS],
         )
         conn.execute("UPDATE audit_chain_head SET seq=?", (N + 1,))

@@ -85,8 +85,8 @@ def test_regression_against_production_fails_with_the_numbers(
     )
     assert code == 1
     assert (
-        "gate failed: accuracy drops by 0.02 (from 0.95 in production to 0.93), more than the allowed 0.01"
-        in err
+        "gate failed: accuracy drops by 0.02 (from 0.95 in production to 0.93), "
+        "more than the allowed 0.01" in err
     )
     assert "PASS" not in out
 

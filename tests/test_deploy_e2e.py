@@ -47,7 +47,8 @@ def _request() -> Req:
 
 @dataclass
 class Traffic:
-    """Closed-loop callers through the sidecar, each call recorded as (t, code, variant, version)."""
+    """Closed-loop callers through the sidecar; each call is recorded as
+    (t, code, variant, version)."""
 
     address: str
     concurrency: int = 6

@@ -1,4 +1,4 @@
-"""Bad flags to `neural-mlops sidecar` / `demo-model`: exit 2 with the field named, nothing starts."""
+"""Bad flags to `neural-mlops sidecar` / `demo-model`: exit 2, the field named, nothing starts."""
 
 from __future__ import annotations
 

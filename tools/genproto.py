@@ -1,6 +1,6 @@
 """Regenerate the Python code for every .proto under protos/.
 
-    python tools/genproto.py            # write *_pb2.py, *_pb2.pyi, *_pb2_grpc.py beside the sources
+    python tools/genproto.py            # *_pb2.py, *_pb2.pyi, *_pb2_grpc.py beside the sources
     python tools/genproto.py --out DIR  # write into DIR instead (the staleness test does this)
 
 Needs grpcio-tools 1.81.1 (the `dev` extra): the newest release whose output still runs on

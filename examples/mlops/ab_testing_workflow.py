@@ -1,6 +1,6 @@
 """A/B testing workflow: create, start, assign users, record traffic, analyse, conclude.
 
-    python examples/mlops/ab_testing_workflow.py                   # embedded store in ./mlops-example
+    python examples/mlops/ab_testing_workflow.py  # embedded store in ./mlops-example
     python examples/mlops/ab_testing_workflow.py --target grpc://127.0.0.1:50051
 
 The "prediction service" below asks for each user's variant (hash-based, sticky),

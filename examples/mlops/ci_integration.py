@@ -1,6 +1,6 @@
 """CI/CD integration: generate the pipelines, then run their steps as a CI job would.
 
-    python examples/mlops/ci_integration.py                        # embedded store in ./mlops-example
+    python examples/mlops/ci_integration.py  # embedded store in ./mlops-example
     python examples/mlops/ci_integration.py --target grpc://127.0.0.1:50051
 
 1. Writes the GitHub Actions, GitLab CI, Jenkins and Azure Pipelines files for a model
@@ -189,9 +189,8 @@ def main() -> None:
     print(f"\n== pipeline run for {model}:{version}")
     code = gate(metrics)
     assert code == 1, "the gate must stop a regressed candidate"
-    print(
-        f"pipeline stopped at the gate; production is still {registry.get_production_version(model).ref}"
-    )
+    production = registry.get_production_version(model).ref
+    print(f"pipeline stopped at the gate; production is still {production}")
     registry.close()
 
 

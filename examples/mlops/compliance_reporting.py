@@ -1,7 +1,7 @@
 """Compliance reporting: the audit trail of everything the other examples did, plus
 explicit events, a compliance report, a signed export, and tamper detection.
 
-    python examples/mlops/compliance_reporting.py                  # embedded store in ./mlops-example
+    python examples/mlops/compliance_reporting.py  # embedded store in ./mlops-example
     python examples/mlops/compliance_reporting.py --target grpc://127.0.0.1:50051
 
 Every state change (registration, approval, deployment, rollback...) is written to the
@@ -61,7 +61,8 @@ def main() -> None:
     print(f"deployments in the last 30 days: {len(deployed)}")
     for event in list(deployed)[:5]:
         print(
-            f"  {event.timestamp:%Y-%m-%d %H:%M:%S} {event.user:24} {event.resource_id} {event.action}"
+            f"  {event.timestamp:%Y-%m-%d %H:%M:%S} {event.user:24} "
+            f"{event.resource_id} {event.action}"
         )
 
     report = logger.generate_compliance_report(

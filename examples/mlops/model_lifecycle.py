@@ -1,6 +1,6 @@
 """Model lifecycle: register, review, promote, compare, alias, archive, download.
 
-    python examples/mlops/model_lifecycle.py                       # embedded store in ./mlops-example
+    python examples/mlops/model_lifecycle.py  # embedded store in ./mlops-example
     python examples/mlops/model_lifecycle.py --target grpc://127.0.0.1:50051
 
 Every component of this example talks to the same place, so the registry's own audit
@@ -80,9 +80,8 @@ def main() -> None:
         "better on every metric",
         reviewers=["ml_manager@company.com"],
     )
-    print(
-        f"pending for ml_manager: {[r.version for r in registry.list_pending_approvals('ml_manager@company.com')]}"
-    )
+    pending = registry.list_pending_approvals("ml_manager@company.com")
+    print(f"pending for ml_manager: {[r.version for r in pending]}")
     registry.approve_promotion(name, "v2.0.0", "ml_manager@company.com", "ship it")
     print(
         f"production: {registry.get_production_version(name).ref}; "
@@ -103,8 +102,8 @@ def main() -> None:
     print(f"downloaded {path.name}: {path.read_bytes().decode()!r}")
     for entry in registry.get_history(name):
         print(
-            f"  {entry.at:%H:%M:%S} {entry.kind:5} {entry.version:7} {entry.from_value or '-':>11} -> "
-            f"{entry.to_value:11} by {entry.actor}"
+            f"  {entry.at:%H:%M:%S} {entry.kind:5} {entry.version:7} "
+            f"{entry.from_value or '-':>11} -> {entry.to_value:11} by {entry.actor}"
         )
     registry.close()
 

@@ -1,6 +1,6 @@
 """Shadow deployment, then a canary with automated rollback.
 
-    python examples/mlops/shadow_deployment.py                     # embedded store in ./mlops-example
+    python examples/mlops/shadow_deployment.py  # embedded store in ./mlops-example
     python examples/mlops/shadow_deployment.py --target grpc://127.0.0.1:50051
 
 1. The new version runs in shadow: it sees a copy of the traffic, callers never see
@@ -84,7 +84,8 @@ def main() -> None:
         )
     comparison = manager.compare_shadow_deployment(shadow.shadow_id, min_agreement_rate=0.95)
     print(
-        f"shadow {shadow.shadow_id}: agreement {comparison['agreement_rate']:.2%} over {comparison['n']} calls"
+        f"shadow {shadow.shadow_id}: agreement {comparison['agreement_rate']:.2%} "
+        f"over {comparison['n']} calls"
     )
     print(
         f"  primary p95 {comparison['primary_latency']['p95']:.3f}s, "

@@ -5,8 +5,8 @@ security violations, approval decisions, deployments and rollbacks; the changes 
 production with no approval of the same model version before them; and the verification
 of the whole chain at the time of the report. The model change entries (deployments and
 unapproved production changes) carry the changed version's ``lineage`` as its
-registration event recorded it (None when the trail holds no registration of it). Lists hold at most ``list_limit`` events
-(the oldest); the summary's counts are exact.
+registration event recorded it (None when the trail holds no registration of it). Lists
+hold at most ``list_limit`` events (the oldest); the summary's counts are exact.
 """
 
 from __future__ import annotations

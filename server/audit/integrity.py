@@ -1,8 +1,9 @@
 """Failing closed: a store whose audit chain is found broken when it opens refuses every
 change until an operator acknowledges the break.
 
-When a store opens (the control plane at start, the embedded API) :meth:`Integrity.check_at_open`
-runs the bounded check :meth:`~neural.mlops.server.audit.verification.ChainVerifier.verify_since_last_checkpoint`.
+When a store opens (the control plane at start, the embedded API)
+:meth:`Integrity.check_at_open` runs the bounded check
+:meth:`~neural.mlops.server.audit.verification.ChainVerifier.verify_since_last_checkpoint`.
 If it fails at seq N, every change answers FAILED_PRECONDITION naming N and how to
 acknowledge it (:attr:`Database.writes_refused <neural.mlops.server.storage.Database>`);
 reads, queries and verification keep working.

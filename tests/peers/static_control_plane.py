@@ -1,6 +1,7 @@
 """A real control plane whose routes come from a JSON file (sidecar tests, benchmarks).
 
-    python tests/peers/static_control_plane.py --data-dir DIR --listen 127.0.0.1:0 --routes routes.json
+    python tests/peers/static_control_plane.py --data-dir DIR --listen 127.0.0.1:0 \\
+        --routes routes.json
 
 The file holds a list of ModelRoute dicts (field names of
 :class:`neural.mlops.server.routing.model.ModelRoute`); it is re-read on every compile,

@@ -4,7 +4,8 @@ Every sub-command, option and option choice the CLI has is read from the parser 
 so the script never drifts from the commands. Install::
 
     neural-mlops completion bash > ~/.local/share/bash-completion/completions/neural-mlops
-    neural-mlops completion zsh > "${fpath[1]}/_neural-mlops"   # or: source <(neural-mlops completion zsh)
+    neural-mlops completion zsh > "${fpath[1]}/_neural-mlops"
+    source <(neural-mlops completion zsh)     # or, for the current shell only
 """
 
 from __future__ import annotations
@@ -126,7 +127,8 @@ def bash_script(parser: argparse.ArgumentParser) -> str:
     if [[ "$cur" == -* ]]; then
         mapfile -t COMPREPLY < <(compgen -W "$({FUNCTION}_options "$path")" -- "$cur")
     else
-        mapfile -t COMPREPLY < <(compgen -W "$({FUNCTION}_subcommands "$path") $({FUNCTION}_choices "$path ")" -- "$cur")
+        local words="$({FUNCTION}_subcommands "$path") $({FUNCTION}_choices "$path ")"
+        mapfile -t COMPREPLY < <(compgen -W "$words" -- "$cur")
         (( ${{#COMPREPLY[@]}} )) || mapfile -t COMPREPLY < <(compgen -f -- "$cur")
     fi
     return 0

@@ -180,10 +180,11 @@ def evaluate(
                 continue
             ok = value >= t.value if kind == "min" else value <= t.value
             op = ">=" if kind == "min" else "<="
+            bound = "below the minimum" if kind == "min" else "above the maximum"
             reason = (
                 f"{t.metric} = {value:g} {op} {t.value:g}"
                 if ok
-                else f"{t.metric} = {value:g} is {'below the minimum' if kind == 'min' else 'above the maximum'} {t.value:g}"
+                else f"{t.metric} = {value:g} is {bound} {t.value:g}"
             )
             result.checks.append(Check(kind, t.metric, value, None, t.value, ok, reason))
     for kind, specs in (("max-regression", max_regression), ("max-increase", max_increase)):

@@ -255,7 +255,8 @@ def cmd_alias(args: argparse.Namespace) -> None:
         args,
         change,
         lambda: print(
-            f"{change.name}@{change.alias}: {change.previous_version or '-'} -> {change.version or '-'}"
+            f"{change.name}@{change.alias}: "
+            f"{change.previous_version or '-'} -> {change.version or '-'}"
         ),
     )
 

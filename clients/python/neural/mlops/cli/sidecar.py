@@ -27,8 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--client-key", help="the key of --client-cert (PEM)")
     p.add_argument(
         "--control-plane-token",
-        help="API token for the control plane (better: env NEURAL_MLOPS_SIDECAR_CONTROL_PLANE_TOKEN,"
-        " which ps does not show)",
+        help="API token for the control plane (better: env "
+        "NEURAL_MLOPS_SIDECAR_CONTROL_PLANE_TOKEN, which ps does not show)",
     )
     p.add_argument("--tls-cert", help="serve the OIP listener over TLS with this certificate")
     p.add_argument("--tls-key", help="the key of --tls-cert")
