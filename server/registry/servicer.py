@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any, TypeAlias
@@ -189,5 +190,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
                                context: Ctx) -> AsyncIterator[pb.DownloadArtifactResponse]:
         artifact, chunks = await self.registry.download(request.name, request.version)
         yield pb.DownloadArtifactResponse(artifact=c.artifact_to_pb(artifact))
-        for chunk in chunks:
+        # Each chunk is a file or object-store read: off the event loop, so one download
+        # does not stall every other call while it waits on the disk or the network.
+        while (chunk := await asyncio.to_thread(next, chunks, None)) is not None:
             yield pb.DownloadArtifactResponse(chunk=chunk)
