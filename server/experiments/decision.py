@@ -9,7 +9,9 @@
   ones, and the achieved power is computed at those effective sizes.
 * Fixed horizon: decide only at the planned size; sequential: decide the first time the
   always-valid p-value is <= alpha. A sample-ratio mismatch always says ``stop``.
-* Guardrails: latency and the error rate must not be significantly worse (Holm-adjusted).
+* Guardrails: latency and the error rate must not be significantly worse (adjusted across
+  the metrics by the test's correction); under the sequential rule by their always-valid
+  p-values, so that looking often does not raise false alarms.
 """
 
 from __future__ import annotations
@@ -102,7 +104,7 @@ def recommend(
 ) -> Recommendation:
     """The action for ``treatment_name`` against control, guardrails included."""
     rec = _decide(top, srm, power, cfg, control_name, treatment_name, n_c, n_t)
-    guardrails = _guardrails(top)
+    guardrails = _guardrails(top, cfg.decision_rule == DECISION_SEQUENTIAL)
     reason = rec.reason
     if guardrails and rec.action == Action.SHIP_TREATMENT:
         reason += "; guardrail warning: " + "; ".join(guardrails) + " - review before shipping"
@@ -200,17 +202,25 @@ def _fixed_decision(
     )
 
 
-def _guardrails(top: Comparison) -> list[str]:
-    """Latency or error rate significantly worse (Holm-adjusted), one sentence each."""
+def _guardrails(top: Comparison, sequential: bool) -> list[str]:
+    """Latency or error rate significantly worse (adjusted p-values; ``sequential``: the
+    always-valid ones), one sentence each."""
     out = []
     for key, m in top.metrics.items():
-        if key not in GUARDRAIL_METRICS or not m.statistically_significant:
+        if key not in GUARDRAIL_METRICS:
             continue
-        if (m.difference or 0) <= 0:
-            continue
-        if m.lift is not None:
-            out.append(f"{key} is significantly worse ({m.lift:+.1f}%, "
-                       f"adjusted p = {m.p_value_adjusted:.3g})")
+        if sequential:
+            seq = m.sequential
+            if seq is None or not seq.statistically_significant or seq.direction <= 0:
+                continue
+            p, what = seq.p_value_adjusted, "adjusted always-valid p"
         else:
-            out.append(f"{key} is significantly worse (adjusted p = {m.p_value_adjusted:.3g})")
+            if not m.statistically_significant or (m.difference or 0) <= 0:
+                continue
+            p, what = m.p_value_adjusted, "adjusted p"
+        p_text = "n/a" if p is None else f"{p:.3g}"
+        if m.lift is not None:
+            out.append(f"{key} is significantly worse ({m.lift:+.1f}%, {what} = {p_text})")
+        else:
+            out.append(f"{key} is significantly worse ({what} = {p_text})")
     return out

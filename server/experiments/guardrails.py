@@ -24,6 +24,17 @@ Tests, per metric:
   *Survey Sampling*, 1965): the store keeps no per-unit share below a quantile that is
   only known at analysis time. The difference of the two arms' p95 is tested with the
   sum of their variances.
+
+Under the sequential decision rule a guardrail is judged as the test is, validly at
+every look: by the metric's always-valid view in the report (``metrics[k].sequential``,
+by unit when the report is): violated when its always-valid p-value (the running
+minimum over looks, not adjusted across metrics, as the fixed-horizon guardrail is not)
+is <= alpha and its confidence sequence (intersected over looks), over the control's
+value, lies beyond the tolerance in the worse direction. ``latency_p95`` has no stored
+sequential state: this look's mSPRT of the p95 difference with the variance above
+(each look's confidence sequence is itself valid at every look). A metric with no
+sequential view yet is not violated. The fixed-horizon interval would fire on noise
+when looked at repeatedly.
 """
 
 from __future__ import annotations
@@ -36,8 +47,9 @@ from typing import Any
 from scipy import special
 
 from neural.mlops.server.errors import InvalidArgument
-from neural.mlops.server.experiments import statistics
+from neural.mlops.server.experiments import sequential, statistics
 from neural.mlops.server.experiments.ratio import arm, compare_ratio
+from neural.mlops.server.experiments.report import MetricTest
 from neural.mlops.server.experiments.unitstats import ERRORS, LATENCY, UnitTotals, metric_key
 from neural.mlops.v1.traffic import LatencyHistogram, VariantStats
 
@@ -45,7 +57,10 @@ P95 = "latency_p95"
 DIRECTIONS = ("increase", "decrease")
 MAX_GUARDRAILS = 20
 
-__all__ = ["Guardrail", "GuardrailResult", "evaluate", "parse_guardrails"]
+FIXED = "fixed_horizon"
+SEQUENTIAL = "sequential"
+
+__all__ = ["Guardrail", "GuardrailResult", "SequentialLook", "evaluate", "parse_guardrails"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +115,9 @@ class GuardrailResult:
     interval: tuple[float | None, float | None]  # of the relative change
     by: str  # "unit" or "request"
     violated: bool
+    rule: str = FIXED  # how it was judged: "fixed_horizon" or "sequential"
+    p_value: float | None = None  # sequential: the always-valid p-value
+
 
     def describe(self) -> str:
         def f(x: float | None) -> str:
@@ -107,14 +125,17 @@ class GuardrailResult:
 
         lo, hi = self.interval
         rel = "n/a" if self.relative_change is None else f"{self.relative_change:+.1%}"
+        what = "interval" if self.rule == FIXED else "confidence sequence"
+        p = "" if self.p_value is None else f", always-valid p {self.p_value:.3g}"
         return (f"{self.metric} {f(self.treatment)} vs control {f(self.control)} ({rel}, "
-                f"interval {f(lo)}..{f(hi)}, tolerance {self.tolerance:.0%}, by {self.by})")
+                f"{what} {f(lo)}..{f(hi)}, tolerance {self.tolerance:.0%}, by {self.by}{p})")
 
     def to_dict(self) -> dict[str, Any]:
         return {"metric": self.metric, "direction": self.direction, "tolerance": self.tolerance,
                 "control": self.control, "treatment": self.treatment,
                 "relative_change": self.relative_change, "interval": list(self.interval),
-                "by": self.by, "violated": self.violated}
+                "by": self.by, "violated": self.violated, "rule": self.rule,
+                "p_value": self.p_value}
 
 
 def _fin(x: Any) -> float | None:
@@ -172,17 +193,74 @@ def _quantile_se(h: LatencyHistogram, p: float, z: float, deff: float) -> float 
     return (hi - lo) / (2.0 * z)
 
 
-def _p95(c: VariantStats, t: VariantStats, uc: UnitTotals | None, ut: UnitTotals | None,
-         conf: float) -> tuple[float | None, ...]:
+def _p95_difference(c: VariantStats, t: VariantStats, uc: UnitTotals | None,
+                    ut: UnitTotals | None, conf: float
+                    ) -> tuple[float | None, float | None, float | None]:
+    """Both arms' p95 and the standard error of their difference (None: undefined)."""
     z = float(special.ndtri(0.5 + conf / 2.0))
     qc, qt = c.latency.quantile(0.95), t.latency.quantile(0.95)
     se_c = _quantile_se(c.latency, 0.95, z, _design_effect(c.latency, uc))
     se_t = _quantile_se(t.latency, 0.95, z, _design_effect(t.latency, ut))
     if qc is None or qt is None or se_c is None or se_t is None:
+        return qc, qt, None
+    return qc, qt, math.sqrt(se_c**2 + se_t**2)
+
+
+def _p95(c: VariantStats, t: VariantStats, uc: UnitTotals | None, ut: UnitTotals | None,
+         conf: float) -> tuple[float | None, ...]:
+    qc, qt, se = _p95_difference(c, t, uc, ut, conf)
+    if qc is None or qt is None or se is None:
         return qc, qt, None, None, None
+    z = float(special.ndtri(0.5 + conf / 2.0))
     d = qt - qc
-    se = math.sqrt(se_c**2 + se_t**2)
     return (qc, qt, *_relative(d, d - z * se, d + z * se, qc))
+
+
+@dataclass(frozen=True, slots=True)
+class SequentialLook:
+    """What a guardrail is judged on under the sequential rule: the compared variant's
+    metric tests in the report (with their ``sequential`` views), the look's alpha, and
+    the test's mixture (for the p95, which has no stored state)."""
+
+    metrics: Mapping[str, MetricTest]
+    alpha: float
+    mixture: sequential.Mixture
+
+
+def _beyond(g: Guardrail, lo: float | None, hi: float | None) -> bool:
+    if g.direction == "increase":
+        return lo is not None and lo > g.tolerance
+    return hi is not None and hi < -g.tolerance
+
+
+def _sequential(g: Guardrail, c: VariantStats, t: VariantStats,
+                units: tuple[UnitTotals, UnitTotals] | None, conf: float, look: SequentialLook,
+                ) -> GuardrailResult:
+    """One guardrail judged by its always-valid p-value and confidence sequence."""
+    by = "unit" if units is not None else "request"
+    if g.metric == P95:
+        qc, qt, se = _p95_difference(c, t, *(units or (None, None)), conf)
+        p = lo = hi = None
+        if qc is not None and qt is not None and se is not None:
+            n = c.latency.count + t.latency.count
+            res = sequential.msprt(qt - qc, se * se, n, look.alpha, look.mixture)
+            p, lo, hi = _fin(res.p_value), _fin(res.ci_low), _fin(res.ci_high)
+        diff = None if qc is None or qt is None else qt - qc
+    else:
+        key = g.metric if g.metric in (ERRORS, LATENCY) else metric_key(g.metric)
+        m = look.metrics.get(key) or look.metrics.get(g.metric)
+        seq = m.sequential if m is not None else None
+        if m is None or seq is None:
+            return GuardrailResult(g.metric, g.direction, g.tolerance, None, None, None,
+                                   (None, None), by, False, SEQUENTIAL)
+        qc, qt, diff, p = m.control_mean, m.treatment_mean, m.difference, seq.p_value
+        lo, hi = seq.confidence_sequence
+        if lo is None or hi is None:  # empty intersection: this look's sequence
+            lo, hi = seq.confidence_sequence_current
+    rel, r_lo, r_hi = _relative(diff, lo, hi, qc)
+    violated = p is not None and p <= look.alpha and _beyond(g, r_lo, r_hi)
+    return GuardrailResult(g.metric, g.direction, g.tolerance, _fin(qc), _fin(qt), rel,
+                           (r_lo, r_hi), by, violated, SEQUENTIAL, p)
 
 
 def evaluate(
@@ -191,10 +269,16 @@ def evaluate(
     treatment: VariantStats,
     conf: float,
     units: tuple[UnitTotals, UnitTotals] | None = None,
+    *,
+    sequential_look: SequentialLook | None = None,
 ) -> list[GuardrailResult]:
-    """Each guardrail of ``treatment`` against ``control`` (see the module docstring)."""
+    """Each guardrail of ``treatment`` against ``control`` (see the module docstring);
+    ``sequential_look``: judged under the sequential rule."""
     out = []
     for g in guardrails:
+        if sequential_look is not None:
+            out.append(_sequential(g, control, treatment, units, conf, sequential_look))
+            continue
         by = "request"
         if g.metric == P95:
             vals = _p95(control, treatment, *(units or (None, None)), conf)
@@ -210,10 +294,6 @@ def evaluate(
             else:
                 vals = _request_level(g, control, treatment, conf)
         qc, qt, rel, lo, hi = (_fin(x) for x in vals)
-        if g.direction == "increase":
-            violated = lo is not None and lo > g.tolerance
-        else:
-            violated = hi is not None and hi < -g.tolerance
         out.append(GuardrailResult(g.metric, g.direction, g.tolerance, qc, qt, rel, (lo, hi),
-                                   by, violated))
+                                   by, _beyond(g, lo, hi)))
     return out

@@ -24,7 +24,8 @@ from neural.mlops.server.errors import InvalidArgument
 from neural.mlops.server.experiments import sequential, store, unitstore
 from neural.mlops.server.experiments.analysis import build_report
 from neural.mlops.server.experiments.byunit import UNIT
-from neural.mlops.server.experiments.guardrails import evaluate
+from neural.mlops.server.experiments.config import DECISION_SEQUENTIAL
+from neural.mlops.server.experiments.guardrails import SequentialLook, evaluate
 from neural.mlops.server.experiments.model import RECORDING, ABTest
 from neural.mlops.server.experiments.report import Action, AnalysisReport, Recommendation
 from neural.mlops.server.experiments.unitstats import UnitTotals
@@ -136,8 +137,9 @@ def _range(since: datetime | None, until: datetime | None) -> tuple[int | None, 
 
 def _guarded(test: ABTest, report: AnalysisReport, totals: dict[str, VariantStats],
              units: dict[str, UnitTotals] | None) -> AnalysisReport:
-    """The report with the test's guardrails checked (compared variant against control);
-    a violated one makes the recommendation ``stop`` with the measured values."""
+    """The report with the test's guardrails checked (compared variant against control;
+    under the sequential rule by the always-valid views); a violated one makes the
+    recommendation ``stop`` with the measured values."""
     if not test.guardrails or report.compared_variant == report.control_variant:
         return report
     c, t = report.control_variant, report.compared_variant
@@ -145,8 +147,13 @@ def _guarded(test: ABTest, report: AnalysisReport, totals: dict[str, VariantStat
     by_unit = report.units is not None and report.units.unit == UNIT
     if by_unit and units and c in units and t in units:
         pair = (units[c], units[t])
+    cfg = test.analysis_config()
+    look = None
+    if cfg.decision_rule == DECISION_SEQUENTIAL and t in report.comparisons:
+        look = SequentialLook(report.comparisons[t].metrics, report.alpha, cfg.mixture())
     checks = evaluate(test.guardrails, totals.get(c, VariantStats()),
-                      totals.get(t, VariantStats()), report.confidence_level, pair)
+                      totals.get(t, VariantStats()), report.confidence_level, pair,
+                      sequential_look=look)
     report = replace(report, guardrail_checks=tuple(checks))
     violated = [g for g in checks if g.violated]
     if not violated:
