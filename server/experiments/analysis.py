@@ -26,7 +26,11 @@ describe the best one):
   intersected over looks, direction), ``bayesian`` (Beta posteriors, and gbstats'
   Gaussian effect model of the absolute and relative lift), ``recommendation`` (``action``,
   ``winner``, ``reason``, ``guardrails``: latency or error rate significantly worse),
-  ``warnings``.
+  ``warnings``, ``analysis_unit``.
+
+With per-unit totals (``units``) every view that rests on a variance (fixed-horizon,
+sequential, Bayesian, the metrics, the sample-size plan through the design effect) uses
+the by-unit delta-method variances (:mod:`.byunit`).
 """
 
 from __future__ import annotations
