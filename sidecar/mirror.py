@@ -91,7 +91,7 @@ def _preview(raw: bytes) -> str:
 class _Job:
     shadow: Shadow
     request: bytes
-    metadata: tuple[tuple[str, str], ...]
+    metadata: tuple[tuple[str, str | bytes], ...]
     primary: bytes | None
     primary_seconds: float
     request_id: str
@@ -134,7 +134,7 @@ class Mirror:
         self,
         shadow: Shadow,
         request: bytes,
-        metadata: tuple[tuple[str, str], ...],
+        metadata: tuple[tuple[str, str | bytes], ...],
         primary: bytes | None,
         primary_seconds: float,
         request_id: str,

@@ -16,7 +16,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from random import random
-from typing import Any
+from typing import Any, NoReturn, TypeAlias, cast
 
 import grpc
 import structlog
@@ -24,7 +24,7 @@ import structlog
 from neural.mlops.sidecar.metrics import Slot
 from neural.mlops.sidecar.mirror import Mirror
 from neural.mlops.sidecar.oip import MODEL_INFER, PREFIX, VARIANT_HEADER
-from neural.mlops.sidecar.router import Router
+from neural.mlops.sidecar.router import Router, Shadow
 from neural.mlops.sidecar.upstream import Upstreams
 from neural.mlops.sidecar.wire import WireError, read_model
 
@@ -48,6 +48,9 @@ _OIP_UNARY = frozenset(
     f"{PREFIX}{m}"
     for m in ("ServerLive", "ServerReady", "ModelReady", "ServerMetadata", "ModelMetadata")
 )
+# The proxy handles raw bytes both ways.
+Ctx: TypeAlias = grpc.aio.ServicerContext[bytes, bytes]
+Handler: TypeAlias = "grpc.RpcMethodHandler[bytes, bytes]"
 _perf = time.perf_counter
 _ensure_future = asyncio.ensure_future
 _MAX_CACHED_METHODS = 1024
@@ -81,13 +84,11 @@ class Proxy(grpc.GenericRpcHandler):
         self._sends_headers: set[str] = set()
         self._pumps: set[asyncio.Future[None]] = set()
         self._infer_mc = upstreams.unary("", MODEL_INFER)
-        self._handlers: dict[str, grpc.RpcMethodHandler] = {
+        self._handlers: dict[str, Handler] = {
             MODEL_INFER: grpc.unary_unary_rpc_method_handler(self.model_infer)
         }
 
-    def service(
-        self, handler_call_details: grpc.HandlerCallDetails
-    ) -> grpc.RpcMethodHandler | None:
+    def service(self, handler_call_details: grpc.HandlerCallDetails) -> Handler | None:
         method = handler_call_details.method
         h = self._handlers.get(method)
         if h is None:
@@ -96,40 +97,25 @@ class Proxy(grpc.GenericRpcHandler):
                 self._handlers[method] = h
         return h
 
-    def _passthrough(self, method: str) -> grpc.RpcMethodHandler:
+    def _passthrough(self, method: str) -> Handler:
         if method in _OIP_UNARY or not _is_streaming(method):
 
-            async def unary(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+            async def unary(request: bytes, context: Ctx) -> bytes:
                 return await self.forward_unary(method, request, context)
 
             return grpc.unary_unary_rpc_method_handler(unary)
 
         # Stream-stream carries client-, server- and bidi-streaming calls alike.
-        async def stream(
-            requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext
-        ) -> AsyncIterator[bytes]:
+        async def stream(requests: AsyncIterator[bytes], context: Ctx) -> AsyncIterator[bytes]:
             async for item in self.forward_stream(method, requests, context):
                 yield item
 
         return grpc.stream_stream_rpc_method_handler(stream)
 
-    async def model_infer(self, request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+    async def model_infer(self, request: bytes, context: Ctx) -> bytes:
         t0 = _perf()
         self.in_flight += 1
-        key = forced = None
-        request_id = ""
-        fwd = []
-        kh = self.key_header
-        for k, v in context.invocation_metadata() or ():
-            if k == kh:
-                key = v
-            elif k == VARIANT_HEADER:
-                forced = v
-                continue
-            elif k == "x-request-id":
-                request_id = v
-            if k[0] != ":" and k not in _HOP_BY_HOP:
-                fwd.append((k, v))
+        key, forced, request_id, fwd = self._caller_metadata(context)
         try:
             try:
                 model_name, _ = read_model(request)
@@ -140,81 +126,133 @@ class Proxy(grpc.GenericRpcHandler):
                 slot: Slot = self.router.unrouted_slot(model_name)
                 mc = self._infer_mc
                 body = request
-                variant_name = ""
+                variant_name = upstream = ""
             else:
                 variant = route.choose(key, forced)
                 slot = variant.slot
                 variant_name = variant.name
+                upstream = variant.upstream
                 body = request + variant.override if variant.override else request
-                mc = (
-                    self._infer_mc
-                    if not variant.upstream
-                    else self.upstreams.unary(variant.upstream, MODEL_INFER)
-                )
+                mc = self._infer_mc if not upstream else self.upstreams.unary(upstream, MODEL_INFER)
             call = mc(body, metadata=fwd, timeout=context.time_remaining())
-            ours: tuple[tuple[str, str], ...] = ()
-            header = None
-            if variant_name:
-                if self.variant_header == "initial":
-                    ours = ((VARIANT_HEADER, variant_name),)
-                    if variant.upstream not in self._sends_headers:
-                        # The header costs a batch of its own in grpc's core: start it now
-                        # and let it complete while the upstream works (batches on one call
-                        # keep their order, so it still precedes the response).
-                        header = _ensure_future(context.send_initial_metadata(ours))
-                elif self.variant_header == "trailing":
-                    context.set_trailing_metadata(((VARIANT_HEADER, variant_name),))
+            ours, header = self._variant_header(context, variant_name, upstream)
             try:
-                answer = await call
+                answer: bytes = await call
             except grpc.aio.AioRpcError as exc:
                 if header is not None and not header.done():
                     await header
                 seconds = _perf() - t0
-                code = exc.code()
-                slot.record(code.name, seconds, key)
+                slot.record(exc.code().name, seconds, key)
                 if route is not None and route.shadows and self.mirror is not None:
                     self._mirror(route.shadows, request, fwd, None, seconds, request_id)
-                trailing = _forwardable(exc.trailing_metadata() or ())
-                trailing += await self._initial_metadata(
-                    context, exc.initial_metadata(), ours, header, variant_name and variant.upstream
-                )
-                if variant_name and self.variant_header == "trailing":
-                    trailing += ((VARIANT_HEADER, variant_name),)
-                if trailing:
-                    context.set_trailing_metadata(trailing)
-                await context.abort(code, exc.details() or "")
+                await self._abort_as_upstream(context, exc, ours, header, variant_name, upstream)
             if header is not None and not header.done():
                 await header
             seconds = _perf() - t0
-            # The answer has arrived, so neither await waits.
-            upstream_md = await call.initial_metadata()
-            moved = (
-                await self._initial_metadata(
-                    context, upstream_md, ours, header, variant_name and variant.upstream
-                )
-                if upstream_md or header is None
-                else ()
+            await self._answer_metadata(
+                context, call, slot, key, ours, header, variant_name, upstream
             )
-            trailing = await call.trailing_metadata()
-            if trailing or moved:
-                custom = _custom_metrics(trailing) if trailing else None
-                if custom:
-                    slot.record_custom(custom, key)
-                fwd_trailing = _forwardable(trailing) + moved
-                if variant_name and self.variant_header == "trailing":
-                    fwd_trailing += ((VARIANT_HEADER, variant_name),)
-                context.set_trailing_metadata(fwd_trailing)
             slot.record(None, seconds, key)
-            if variant_name:
-                if route.shadows and self.mirror is not None:
-                    self._mirror(route.shadows, request, fwd, answer, seconds, request_id)
+            if route is not None and variant_name and route.shadows and self.mirror is not None:
+                self._mirror(route.shadows, request, fwd, answer, seconds, request_id)
             return answer
         finally:
             self.in_flight -= 1
 
+    def _caller_metadata(
+        self, context: Ctx
+    ) -> tuple[str | None, str | None, str, list[tuple[str, str | bytes]]]:
+        """The routing key, a forced variant, the request id, and the metadata to forward."""
+        key = forced = None
+        request_id = ""
+        fwd = []
+        kh = self.key_header
+        for k, v in context.invocation_metadata() or ():
+            # Only "-bin" keys carry bytes; these three are text.
+            if k == kh:
+                key = cast(str, v)
+            elif k == VARIANT_HEADER:
+                forced = cast(str, v)
+                continue
+            elif k == "x-request-id":
+                request_id = cast(str, v)
+            if k[0] != ":" and k not in _HOP_BY_HOP:
+                fwd.append((k, v))
+        return key, forced, request_id, fwd
+
+    def _variant_header(
+        self, context: Ctx, variant_name: str, upstream: str
+    ) -> tuple[tuple[tuple[str, str], ...], asyncio.Future[None] | None]:
+        """Put ``x-neural-variant`` where it was asked for; returns the initial metadata still
+        to send and the early send of it, when one was started."""
+        ours: tuple[tuple[str, str], ...] = ()
+        header = None
+        if variant_name:
+            if self.variant_header == "initial":
+                ours = ((VARIANT_HEADER, variant_name),)
+                if upstream not in self._sends_headers:
+                    # The header costs a batch of its own in grpc's core: start it now
+                    # and let it complete while the upstream works (batches on one call
+                    # keep their order, so it still precedes the response).
+                    header = _ensure_future(context.send_initial_metadata(ours))
+            elif self.variant_header == "trailing":
+                context.set_trailing_metadata(((VARIANT_HEADER, variant_name),))
+        return ours, header
+
+    async def _abort_as_upstream(
+        self,
+        context: Ctx,
+        exc: grpc.aio.AioRpcError,
+        ours: tuple[tuple[str, str], ...],
+        header: asyncio.Future[None] | None,
+        variant_name: str,
+        upstream: str,
+    ) -> NoReturn:
+        """End the call with the upstream's status, details and metadata."""
+        trailing = _forwardable(exc.trailing_metadata() or ())
+        trailing += await self._initial_metadata(
+            context, exc.initial_metadata(), ours, header, variant_name and upstream
+        )
+        if variant_name and self.variant_header == "trailing":
+            trailing += ((VARIANT_HEADER, variant_name),)
+        if trailing:
+            context.set_trailing_metadata(trailing)
+        await context.abort(exc.code(), exc.details() or "")
+
+    async def _answer_metadata(
+        self,
+        context: Ctx,
+        call: grpc.aio.UnaryUnaryCall[bytes, bytes],
+        slot: Slot,
+        key: str | None,
+        ours: tuple[tuple[str, str], ...],
+        header: asyncio.Future[None] | None,
+        variant_name: str,
+        upstream: str,
+    ) -> None:
+        """Pass the upstream's metadata of an answered call on; record its custom metrics."""
+        # The answer has arrived, so neither await waits.
+        upstream_md = await call.initial_metadata()
+        moved = (
+            await self._initial_metadata(
+                context, upstream_md, ours, header, variant_name and upstream
+            )
+            if upstream_md or header is None
+            else ()
+        )
+        trailing = await call.trailing_metadata()
+        if trailing or moved:
+            custom = _custom_metrics(trailing) if trailing else None
+            if custom:
+                slot.record_custom(custom, key)
+            fwd_trailing = _forwardable(trailing) + moved
+            if variant_name and self.variant_header == "trailing":
+                fwd_trailing += ((VARIANT_HEADER, variant_name),)
+            context.set_trailing_metadata(fwd_trailing)
+
     async def _initial_metadata(
         self,
-        context: grpc.aio.ServicerContext,
+        context: Ctx,
         upstream_md: Any,
         ours: tuple[tuple[str, str], ...],
         header: asyncio.Future[None] | None,
@@ -242,9 +280,9 @@ class Proxy(grpc.GenericRpcHandler):
 
     def _mirror(
         self,
-        shadows: list,
+        shadows: list[Shadow],
         request: bytes,
-        md: list,
+        md: list[tuple[str, str | bytes]],
         answer: bytes | None,
         seconds: float,
         request_id: str,
@@ -254,9 +292,7 @@ class Proxy(grpc.GenericRpcHandler):
                 continue
             self.mirror.submit(sh, request, tuple(md), answer, seconds, request_id)  # type: ignore[union-attr]
 
-    async def forward_unary(
-        self, method: str, request: bytes, context: grpc.aio.ServicerContext
-    ) -> bytes:
+    async def forward_unary(self, method: str, request: bytes, context: Ctx) -> bytes:
         self.in_flight += 1
         try:
             call = self.upstreams.unary("", method)(
@@ -265,7 +301,7 @@ class Proxy(grpc.GenericRpcHandler):
                 timeout=context.time_remaining(),
             )
             try:
-                answer = await call
+                answer: bytes = await call
             except grpc.aio.AioRpcError as exc:
                 md = exc.initial_metadata()
                 if md:
@@ -285,7 +321,7 @@ class Proxy(grpc.GenericRpcHandler):
             self.in_flight -= 1
 
     async def forward_stream(
-        self, method: str, requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext
+        self, method: str, requests: AsyncIterator[bytes], context: Ctx
     ) -> AsyncIterator[bytes]:
         self.in_flight += 1
         call = self.upstreams.stream("", method)(
