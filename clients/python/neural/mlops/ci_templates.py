@@ -108,6 +108,7 @@ def parse_thresholds(
     """
     if values is None:
         return {}
+    items: list[tuple[str, str | float]]
     if isinstance(values, Mapping):
         items = [(str(k), v) for k, v in values.items()]
     else:
@@ -123,14 +124,14 @@ def parse_thresholds(
                 )
             items.append((metric.strip(), raw.strip()))
     out: dict[str, float] = {}
-    for metric, raw in items:
+    for metric, given in items:
         if not METRIC_NAME.match(metric):
             raise InvalidArgument(f"{option}: invalid metric name {metric!r}", field=option)
         try:
-            value = float(raw)
+            value = float(given)
         except (TypeError, ValueError):
             raise InvalidArgument(
-                f"{option}: {metric} needs a number, got {raw!r}", field=option
+                f"{option}: {metric} needs a number, got {given!r}", field=option
             ) from None
         if not math.isfinite(value):
             raise InvalidArgument(f"{option}: {metric} must be finite", field=option)
@@ -171,6 +172,13 @@ class PipelineSettings:
 
     def validated(self) -> PipelineSettings:
         """Return self, or raise InvalidArgument naming the first bad field."""
+        self._check_model_and_gate()
+        self._check_connection()
+        self._check_job()
+        self._check_rollout()
+        return self
+
+    def _check_model_and_gate(self) -> None:
         if not _MODEL_NAME.match(self.model_name or ""):
             raise InvalidArgument(
                 f"model_name {self.model_name!r} must be 1-128 characters of letters, digits, "
@@ -192,6 +200,8 @@ class PipelineSettings:
                 raise InvalidArgument(
                     f"max_regression: {metric} must be >= 0", field="max_regression"
                 )
+
+    def _check_connection(self) -> None:
         if not _TARGET.match(self.target or ""):
             raise InvalidArgument(
                 f"target {self.target!r} must look like grpc://HOST:PORT", field="target"
@@ -202,6 +212,8 @@ class PipelineSettings:
                 "(letters, digits, '_', not starting with a digit)",
                 field="token_secret",
             )
+
+    def _check_job(self) -> None:
         if not re.match(r"^3\.\d{1,2}$", self.python_version):
             raise InvalidArgument(
                 f"python_version must look like 3.11, got {self.python_version!r}",
@@ -229,6 +241,8 @@ class PipelineSettings:
                     "'.', '_', '-' and '/'",
                     field=name,
                 )
+
+    def _check_rollout(self) -> None:
         for reviewer in self.reviewers:
             if not _REVIEWER.match(reviewer):
                 raise InvalidArgument(
@@ -239,7 +253,6 @@ class PipelineSettings:
         for name in ("approval_timeout_minutes", "watch_timeout_minutes"):
             if not (1 <= int(getattr(self, name)) <= 7 * 24 * 60):
                 raise InvalidArgument(f"{name} must be between 1 and 10080", field=name)
-        return self
 
     def values(self) -> dict[str, str]:
         """Placeholder name -> raw (unquoted) value."""
