@@ -172,7 +172,7 @@ def test_four_eyes_between_two_principals(plane: Plane) -> None:
 
     auditor, _ = plane.token("auditor", "auditor")
     chunk = call(plane.channel, AUDIT + "QueryEvents", message(
-        AUDIT + "QueryEvents", event_types=["promotion_approved"]), token=auditor)
+        AUDIT + "QueryEvents", event_types=["EVENT_TYPE_PROMOTION_APPROVED"]), token=auditor)
     [event] = [e for e in chunk.events if e.resource_id.startswith("fraud")]
     assert event.actor == "bob@example.com"
     assert json.loads(event.details_json)["auth"] == {"method": "token", "token_id": bob_id}
@@ -242,7 +242,7 @@ def test_failed_authentications_are_audited_rate_limited(tmp_path: Path) -> None
             assert status(fresh.channel, REG + "ListModels",
                           token="nmo_0000000000000000_nope") == UNAUTH
         chunk = call(fresh.channel, AUDIT + "QueryEvents", message(
-            AUDIT + "QueryEvents", event_types=["access_denied"]), token=fresh.admin)
+            AUDIT + "QueryEvents", event_types=["EVENT_TYPE_ACCESS_DENIED"]), token=fresh.admin)
         [event] = chunk.events  # five refusals, one event per peer and reason a minute
         assert event.actor == "unauthenticated" and event.resource_id == REG + "ListModels"
         assert json.loads(event.details_json)["message"] == "unknown API token"

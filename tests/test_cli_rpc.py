@@ -97,7 +97,7 @@ def test_calls_of_every_shape(server, capsys: pytest.CaptureFixture[str]) -> Non
     )
     chunks = json.loads(out)
     assert code == 0 and any(
-        e["event_type"] == "model_registered" for c in chunks for e in c.get("events", [])
+        e["event_type"] == "EVENT_TYPE_MODEL_REGISTERED" for c in chunks for e in c.get("events", [])
     )
     # describe
     code, out, _ = run(capsys, "rpc", "describe", "--target", t, "neural.mlops.v1.ModelStage")

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from datetime import datetime
 
 from neural.mlops.server.audit.checkpoints import Checkpoint
 from neural.mlops.server.audit.events import (
     AuditEvent,
     EventInput,
     EventQuery,
-    known_severity,
-    known_type,
+    EventSeverity,
+    EventType,
+    parse_event_type,
+    parse_severity,
 )
 from neural.mlops.server.audit.notary import KeyRotation
 from neural.mlops.server.audit.report import ComplianceReport, ReportInfo
@@ -20,16 +21,51 @@ from neural.mlops.server.audit.retention import PurgeResult
 from neural.mlops.server.audit.verify import ChainVerification
 from neural.mlops.server.clock import from_us, to_us
 from neural.mlops.server.errors import InvalidArgument
+from neural.mlops.server.timestamps import from_timestamp, timestamp_to_us
 from neural.mlops.server.timestamps import optional_us as ts_to_us
+from neural.mlops.server.timestamps import to_timestamp as dt_to_ts
 from neural.mlops.server.timestamps import us_to_timestamp as us_to_ts
 from neural.mlops.v1 import audit_pb2 as pb
 
+# EVENT_TYPE_MODEL_DEPLOYED <-> EventType.MODEL_DEPLOYED: the enum value's name without its
+# prefix is the Python member's name (and, in lower case, the hashed string).
+TYPE_TO_PB = {t: pb.EventType.Value(f"EVENT_TYPE_{t.name}") for t in EventType}
+TYPE_FROM_PB: dict[int, EventType] = {int(v): k for k, v in TYPE_TO_PB.items()}
+SEVERITY_TO_PB = {s: pb.Severity.Value(f"SEVERITY_{s.name}") for s in EventSeverity}
+SEVERITY_FROM_PB: dict[int, EventSeverity] = {int(v): k for k, v in SEVERITY_TO_PB.items()}
+_SIGNATURE_TO_PB = {None: pb.SIGNATURE_STATE_NOT_CHECKED, True: pb.SIGNATURE_STATE_VALID,
+                    False: pb.SIGNATURE_STATE_INVALID}
+
+
+def _type_to_pb(value: EventType | str, field: str = "event_type") -> pb.EventType:
+    return TYPE_TO_PB[parse_event_type(value, field=field)]
+
+
+def _severity_to_pb(value: EventSeverity | str, field: str = "severity") -> pb.Severity:
+    return SEVERITY_TO_PB[parse_severity(value, field=field)]
+
+
+def _type_from_pb(value: int, field: str) -> EventType:
+    found = TYPE_FROM_PB.get(int(value))
+    if found is None:
+        raise InvalidArgument(f"{field} is required", field=field)
+    return found
+
+
+def _severity_from_pb(value: int, field: str) -> EventSeverity:
+    found = SEVERITY_FROM_PB.get(int(value))
+    if found is None:
+        raise InvalidArgument(f"{field} is required", field=field)
+    return found
+
 
 def event_to_pb(ev: AuditEvent) -> pb.AuditEvent:
-    us = to_us(ev.timestamp)
+    # A type or severity this build does not know (a newer store) is sent as UNSPECIFIED.
     return pb.AuditEvent(
-        event_id=ev.event_id, seq=ev.seq, time=us_to_ts(us), time_us=us,
-        event_type=str(ev.event_type), severity=str(ev.severity), actor=ev.actor,
+        event_id=ev.event_id, seq=ev.seq, time=us_to_ts(to_us(ev.timestamp)),
+        event_type=TYPE_TO_PB.get(ev.event_type, pb.EVENT_TYPE_UNSPECIFIED),  # type: ignore[call-overload]
+        severity=SEVERITY_TO_PB.get(ev.severity, pb.SEVERITY_UNSPECIFIED),  # type: ignore[call-overload]
+        actor=ev.actor,
         resource_type=ev.resource_type, resource_id=ev.resource_id, action=ev.action,
         details_json=json.dumps(ev.details, sort_keys=True, separators=(",", ":"),
                                 ensure_ascii=False),
@@ -39,8 +75,9 @@ def event_to_pb(ev: AuditEvent) -> pb.AuditEvent:
 
 def event_from_pb(msg: pb.AuditEvent) -> AuditEvent:
     return AuditEvent(
-        event_id=msg.event_id, seq=msg.seq, timestamp=from_us(msg.time_us),
-        event_type=known_type(msg.event_type), severity=known_severity(msg.severity),
+        event_id=msg.event_id, seq=msg.seq, timestamp=from_us(timestamp_to_us(msg.time, "time")),
+        event_type=TYPE_FROM_PB.get(msg.event_type, ""),
+        severity=SEVERITY_FROM_PB.get(msg.severity, ""),
         actor=msg.actor, resource_type=msg.resource_type, resource_id=msg.resource_id,
         action=msg.action, details=json.loads(msg.details_json or "{}"),
         request_id=msg.request_id, peer=msg.peer, prev_hash=msg.prev_hash, hash=msg.hash,
@@ -55,7 +92,8 @@ def input_to_pb(item: EventInput) -> pb.EventInput:
             f"details are not JSON-serialisable: {exc}", field="details"
         ) from None
     return pb.EventInput(
-        event_type=str(item.event_type), severity=str(item.severity), user=item.user or "",
+        event_type=_type_to_pb(item.event_type), severity=_severity_to_pb(item.severity),
+        user=item.user or "",
         resource_type=item.resource_type, resource_id=item.resource_id, action=item.action,
         details_json=details,
     )
@@ -67,16 +105,19 @@ def input_from_pb(msg: pb.EventInput) -> EventInput:
     except ValueError:
         raise InvalidArgument("details_json is not valid JSON", field="details") from None
     return EventInput(
-        event_type=msg.event_type, resource_type=msg.resource_type,
+        event_type=_type_from_pb(msg.event_type, "event_type"), resource_type=msg.resource_type,
         resource_id=msg.resource_id, action=msg.action, details=details,
-        severity=msg.severity or "info", user=msg.user or None,
+        severity=SEVERITY_FROM_PB.get(msg.severity, EventSeverity.INFO), user=msg.user or None,
     )
 
 
 def query_to_pb(q: EventQuery) -> pb.QueryEventsRequest:
     msg = pb.QueryEventsRequest(
-        event_types=[str(t) for t in q.event_types], severities=[str(s) for s in q.severities],
-        min_severity=str(q.min_severity or ""), user=q.user, resource_type=q.resource_type,
+        event_types=[_type_to_pb(t, "event_types") for t in q.event_types],
+        severities=[_severity_to_pb(s, "severities") for s in q.severities],
+        min_severity=(_severity_to_pb(q.min_severity, "min_severity") if q.min_severity
+                      else pb.SEVERITY_UNSPECIFIED),
+        user=q.user, resource_type=q.resource_type,
         resource_id=q.resource_id, text=q.text, page_size=q.page_size, page_token=q.page_token,
     )
     if q.start_us is not None:
@@ -88,8 +129,9 @@ def query_to_pb(q: EventQuery) -> pb.QueryEventsRequest:
 
 def query_from_pb(msg: pb.QueryEventsRequest) -> EventQuery:
     return EventQuery(
-        event_types=list(msg.event_types), severities=list(msg.severities),
-        min_severity=msg.min_severity or None, user=msg.user,
+        event_types=[_type_from_pb(t, f"event_types[{i}]") for i, t in enumerate(msg.event_types)],
+        severities=[_severity_from_pb(s, f"severities[{i}]") for i, s in enumerate(msg.severities)],
+        min_severity=SEVERITY_FROM_PB.get(msg.min_severity), user=msg.user,
         resource_type=msg.resource_type, resource_id=msg.resource_id,
         start_us=ts_to_us(msg, "start_time"), end_us=ts_to_us(msg, "end_time"),
         text=msg.text, page_size=msg.page_size, page_token=msg.page_token,
@@ -108,19 +150,21 @@ def report_from_pb(msg: pb.ComplianceReportMessage) -> ComplianceReport:
 
 
 def report_info_to_pb(info: ReportInfo) -> pb.ReportInfo:
-    return pb.ReportInfo(**info.to_dict())
+    return pb.ReportInfo(report_id=info.report_id, generated_by=info.generated_by,
+                         generated_at=dt_to_ts(info.generated_at),
+                         start_time=dt_to_ts(info.start_date), end_time=dt_to_ts(info.end_date))
 
 
 def report_info_from_pb(msg: pb.ReportInfo) -> ReportInfo:
-    return ReportInfo(msg.report_id, datetime.fromisoformat(msg.generated_at),
-                      datetime.fromisoformat(msg.start_date),
-                      datetime.fromisoformat(msg.end_date), msg.generated_by)
+    return ReportInfo(msg.report_id, from_timestamp(msg.generated_at),
+                      from_timestamp(msg.start_time), from_timestamp(msg.end_time),
+                      msg.generated_by)
 
 
 def verification_to_pb(v: ChainVerification) -> pb.ChainVerification:
     d = asdict(v)
     sig = d.pop("signature_valid")
-    return pb.ChainVerification(**d, signature_state=0 if sig is None else 1 if sig else 2)
+    return pb.ChainVerification(**d, signature_state=_SIGNATURE_TO_PB[sig])
 
 
 def verification_from_pb(msg: pb.ChainVerification) -> ChainVerification:
@@ -129,13 +173,15 @@ def verification_from_pb(msg: pb.ChainVerification) -> ChainVerification:
         last_seq=msg.last_seq, last_hash=msg.last_hash,
         first_bad_event_id=msg.first_bad_event_id, first_bad_seq=msg.first_bad_seq,
         reason=msg.reason, checkpoints_checked=msg.checkpoints_checked,
-        signature_valid=None if msg.signature_state == 0 else msg.signature_state == 1,
+        signature_valid={pb.SIGNATURE_STATE_VALID: True, pb.SIGNATURE_STATE_INVALID: False}.get(
+            msg.signature_state),
         key_id=msg.key_id, notes=list(msg.notes),
     )
 
 
 def checkpoint_to_pb(cp: Checkpoint) -> pb.Checkpoint:
-    return pb.Checkpoint(**asdict(cp))
+    return pb.Checkpoint(seq=cp.seq, hash=cp.hash, created_at=us_to_ts(cp.created_us),
+                         kind=cp.kind, key_id=cp.key_id, signature=cp.signature)
 
 
 def optional_checkpoint_to_pb(cp: Checkpoint | None) -> pb.Checkpoint | None:
@@ -144,7 +190,8 @@ def optional_checkpoint_to_pb(cp: Checkpoint | None) -> pb.Checkpoint | None:
 
 
 def checkpoint_from_pb(msg: pb.Checkpoint) -> Checkpoint:
-    return Checkpoint(msg.seq, msg.hash, msg.created_us, msg.kind, msg.key_id, msg.signature)
+    return Checkpoint(msg.seq, msg.hash, timestamp_to_us(msg.created_at, "created_at"), msg.kind, msg.key_id,
+                      msg.signature)
 
 
 def _checkpoint_field(msg: pb.RotateKeyResponse | pb.PurgeResponse) -> Checkpoint | None:

@@ -27,10 +27,10 @@ from neural.mlops.server.audit.hashchain import canonical_json
 from neural.mlops.server.clock import from_us, to_us
 from neural.mlops.server.errors import InvalidArgument
 from neural.mlops.server.identity import current_call
+from neural.mlops.server.pagination import page_size
 from neural.mlops.server.storage import Database
 
-DEFAULT_PAGE_SIZE = 100
-MAX_PAGE_SIZE = 10_000
+MAX_PAGE_SIZE = 10_000  # QueryEvents' documented maximum (the others: pagination's)
 MAX_BATCH = 100_000
 MAX_DETAILS_BYTES = 64 * 1024
 MIN_US = to_us(datetime(1, 1, 1, tzinfo=UTC))
@@ -88,9 +88,7 @@ class EventLog:
     async def query(self, q: EventQuery) -> EventPage:
         """The newest page of events matching every filter of ``q``."""
         check_range(q.start_us, q.end_us)
-        size = q.page_size or DEFAULT_PAGE_SIZE
-        if not 0 < size <= MAX_PAGE_SIZE:
-            raise InvalidArgument(f"page_size must be 1..{MAX_PAGE_SIZE}", field="page_size")
+        size = page_size(q.page_size, MAX_PAGE_SIZE)
         types = sorted({str(parse_event_type(t)) for t in q.event_types})
         severities = _severities(q)
         if severities is None:

@@ -8,6 +8,7 @@ from typing import Any
 
 from neural.mlops.server.audit import convert
 from neural.mlops.server.errors import InvalidArgument
+from neural.mlops.server.pagination import offset_of, page_size, window
 from neural.mlops.server.services import Services
 from neural.mlops.server.timestamps import optional_us
 from neural.mlops.v1 import audit_pb2 as pb
@@ -59,8 +60,12 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
     async def ListReports(
         self, request: pb.ListReportsRequest, context: Any
     ) -> pb.ListReportsResponse:
-        infos = await self.audit.list_reports(request.limit or 100)
-        return pb.ListReportsResponse(reports=[convert.report_info_to_pb(i) for i in infos])
+        # Enough of the newest reports to tell whether a page follows this one.
+        wanted = offset_of(request.page_token) + page_size(request.page_size) + 1
+        infos, token = window(await self.audit.list_reports(wanted), request.page_size,
+                              request.page_token)
+        return pb.ListReportsResponse(reports=[convert.report_info_to_pb(i) for i in infos],
+                                      next_page_token=token)
 
     async def ExportAuditTrail(
         self, request: pb.ExportRequest, context: Any
@@ -91,8 +96,10 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
     async def ListCheckpoints(
         self, request: pb.ListCheckpointsRequest, context: Any
     ) -> pb.ListCheckpointsResponse:
-        cps = await self.audit.list_checkpoints()
-        return pb.ListCheckpointsResponse(checkpoints=[convert.checkpoint_to_pb(c) for c in cps])
+        cps, token = window(await self.audit.list_checkpoints(), request.page_size,
+                            request.page_token)
+        return pb.ListCheckpointsResponse(checkpoints=[convert.checkpoint_to_pb(c) for c in cps],
+                                          next_page_token=token)
 
     async def Purge(self, request: pb.PurgeRequest, context: Any) -> pb.PurgeResponse:
         before = optional_us(request, "before")

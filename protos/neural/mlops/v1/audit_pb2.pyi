@@ -2,6 +2,7 @@ import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
@@ -9,12 +10,110 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class EventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    EVENT_TYPE_UNSPECIFIED: _ClassVar[EventType]
+    EVENT_TYPE_MODEL_REGISTERED: _ClassVar[EventType]
+    EVENT_TYPE_MODEL_UPDATED: _ClassVar[EventType]
+    EVENT_TYPE_MODEL_DELETED: _ClassVar[EventType]
+    EVENT_TYPE_MODEL_STAGE_CHANGED: _ClassVar[EventType]
+    EVENT_TYPE_MODEL_ALIAS_MOVED: _ClassVar[EventType]
+    EVENT_TYPE_PROMOTION_REQUESTED: _ClassVar[EventType]
+    EVENT_TYPE_PROMOTION_APPROVED: _ClassVar[EventType]
+    EVENT_TYPE_PROMOTION_REJECTED: _ClassVar[EventType]
+    EVENT_TYPE_PROMOTION_CANCELLED: _ClassVar[EventType]
+    EVENT_TYPE_APPROVAL_GRANTED: _ClassVar[EventType]
+    EVENT_TYPE_MODEL_DEPLOYED: _ClassVar[EventType]
+    EVENT_TYPE_DEPLOYMENT_CREATED: _ClassVar[EventType]
+    EVENT_TYPE_DEPLOYMENT_ADVANCED: _ClassVar[EventType]
+    EVENT_TYPE_DEPLOYMENT_PROMOTED: _ClassVar[EventType]
+    EVENT_TYPE_DEPLOYMENT_ROLLED_BACK: _ClassVar[EventType]
+    EVENT_TYPE_DEPLOYMENT_PAUSED: _ClassVar[EventType]
+    EVENT_TYPE_DEPLOYMENT_RESUMED: _ClassVar[EventType]
+    EVENT_TYPE_DEPLOYMENT_ABORTED: _ClassVar[EventType]
+    EVENT_TYPE_SHADOW_STARTED: _ClassVar[EventType]
+    EVENT_TYPE_SHADOW_STOPPED: _ClassVar[EventType]
+    EVENT_TYPE_AB_TEST_CREATED: _ClassVar[EventType]
+    EVENT_TYPE_AB_TEST_STARTED: _ClassVar[EventType]
+    EVENT_TYPE_AB_TEST_PAUSED: _ClassVar[EventType]
+    EVENT_TYPE_AB_TEST_RESUMED: _ClassVar[EventType]
+    EVENT_TYPE_AB_TEST_UPDATED: _ClassVar[EventType]
+    EVENT_TYPE_AB_TEST_STOPPED: _ClassVar[EventType]
+    EVENT_TYPE_AB_TEST_CONCLUDED: _ClassVar[EventType]
+    EVENT_TYPE_SECURITY_VIOLATION: _ClassVar[EventType]
+    EVENT_TYPE_CONFIGURATION_CHANGED: _ClassVar[EventType]
+    EVENT_TYPE_AUDIT_EXPORTED: _ClassVar[EventType]
+    EVENT_TYPE_AUDIT_PURGED: _ClassVar[EventType]
+    EVENT_TYPE_COMPLIANCE_REPORT_GENERATED: _ClassVar[EventType]
+    EVENT_TYPE_ACCESS_DENIED: _ClassVar[EventType]
+    EVENT_TYPE_CUSTOM: _ClassVar[EventType]
+
+class Severity(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SEVERITY_UNSPECIFIED: _ClassVar[Severity]
+    SEVERITY_DEBUG: _ClassVar[Severity]
+    SEVERITY_INFO: _ClassVar[Severity]
+    SEVERITY_WARNING: _ClassVar[Severity]
+    SEVERITY_ERROR: _ClassVar[Severity]
+    SEVERITY_CRITICAL: _ClassVar[Severity]
+
+class SignatureState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SIGNATURE_STATE_UNSPECIFIED: _ClassVar[SignatureState]
+    SIGNATURE_STATE_NOT_CHECKED: _ClassVar[SignatureState]
+    SIGNATURE_STATE_VALID: _ClassVar[SignatureState]
+    SIGNATURE_STATE_INVALID: _ClassVar[SignatureState]
+EVENT_TYPE_UNSPECIFIED: EventType
+EVENT_TYPE_MODEL_REGISTERED: EventType
+EVENT_TYPE_MODEL_UPDATED: EventType
+EVENT_TYPE_MODEL_DELETED: EventType
+EVENT_TYPE_MODEL_STAGE_CHANGED: EventType
+EVENT_TYPE_MODEL_ALIAS_MOVED: EventType
+EVENT_TYPE_PROMOTION_REQUESTED: EventType
+EVENT_TYPE_PROMOTION_APPROVED: EventType
+EVENT_TYPE_PROMOTION_REJECTED: EventType
+EVENT_TYPE_PROMOTION_CANCELLED: EventType
+EVENT_TYPE_APPROVAL_GRANTED: EventType
+EVENT_TYPE_MODEL_DEPLOYED: EventType
+EVENT_TYPE_DEPLOYMENT_CREATED: EventType
+EVENT_TYPE_DEPLOYMENT_ADVANCED: EventType
+EVENT_TYPE_DEPLOYMENT_PROMOTED: EventType
+EVENT_TYPE_DEPLOYMENT_ROLLED_BACK: EventType
+EVENT_TYPE_DEPLOYMENT_PAUSED: EventType
+EVENT_TYPE_DEPLOYMENT_RESUMED: EventType
+EVENT_TYPE_DEPLOYMENT_ABORTED: EventType
+EVENT_TYPE_SHADOW_STARTED: EventType
+EVENT_TYPE_SHADOW_STOPPED: EventType
+EVENT_TYPE_AB_TEST_CREATED: EventType
+EVENT_TYPE_AB_TEST_STARTED: EventType
+EVENT_TYPE_AB_TEST_PAUSED: EventType
+EVENT_TYPE_AB_TEST_RESUMED: EventType
+EVENT_TYPE_AB_TEST_UPDATED: EventType
+EVENT_TYPE_AB_TEST_STOPPED: EventType
+EVENT_TYPE_AB_TEST_CONCLUDED: EventType
+EVENT_TYPE_SECURITY_VIOLATION: EventType
+EVENT_TYPE_CONFIGURATION_CHANGED: EventType
+EVENT_TYPE_AUDIT_EXPORTED: EventType
+EVENT_TYPE_AUDIT_PURGED: EventType
+EVENT_TYPE_COMPLIANCE_REPORT_GENERATED: EventType
+EVENT_TYPE_ACCESS_DENIED: EventType
+EVENT_TYPE_CUSTOM: EventType
+SEVERITY_UNSPECIFIED: Severity
+SEVERITY_DEBUG: Severity
+SEVERITY_INFO: Severity
+SEVERITY_WARNING: Severity
+SEVERITY_ERROR: Severity
+SEVERITY_CRITICAL: Severity
+SIGNATURE_STATE_UNSPECIFIED: SignatureState
+SIGNATURE_STATE_NOT_CHECKED: SignatureState
+SIGNATURE_STATE_VALID: SignatureState
+SIGNATURE_STATE_INVALID: SignatureState
+
 class AuditEvent(_message.Message):
-    __slots__ = ("event_id", "seq", "time", "time_us", "event_type", "severity", "actor", "resource_type", "resource_id", "action", "details_json", "request_id", "peer", "prev_hash", "hash")
+    __slots__ = ("event_id", "seq", "time", "event_type", "severity", "actor", "resource_type", "resource_id", "action", "details_json", "request_id", "peer", "prev_hash", "hash")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     SEQ_FIELD_NUMBER: _ClassVar[int]
     TIME_FIELD_NUMBER: _ClassVar[int]
-    TIME_US_FIELD_NUMBER: _ClassVar[int]
     EVENT_TYPE_FIELD_NUMBER: _ClassVar[int]
     SEVERITY_FIELD_NUMBER: _ClassVar[int]
     ACTOR_FIELD_NUMBER: _ClassVar[int]
@@ -29,9 +128,8 @@ class AuditEvent(_message.Message):
     event_id: str
     seq: int
     time: _timestamp_pb2.Timestamp
-    time_us: int
-    event_type: str
-    severity: str
+    event_type: EventType
+    severity: Severity
     actor: str
     resource_type: str
     resource_id: str
@@ -41,7 +139,7 @@ class AuditEvent(_message.Message):
     peer: str
     prev_hash: str
     hash: str
-    def __init__(self, event_id: _Optional[str] = ..., seq: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., time_us: _Optional[int] = ..., event_type: _Optional[str] = ..., severity: _Optional[str] = ..., actor: _Optional[str] = ..., resource_type: _Optional[str] = ..., resource_id: _Optional[str] = ..., action: _Optional[str] = ..., details_json: _Optional[str] = ..., request_id: _Optional[str] = ..., peer: _Optional[str] = ..., prev_hash: _Optional[str] = ..., hash: _Optional[str] = ...) -> None: ...
+    def __init__(self, event_id: _Optional[str] = ..., seq: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., event_type: _Optional[_Union[EventType, str]] = ..., severity: _Optional[_Union[Severity, str]] = ..., actor: _Optional[str] = ..., resource_type: _Optional[str] = ..., resource_id: _Optional[str] = ..., action: _Optional[str] = ..., details_json: _Optional[str] = ..., request_id: _Optional[str] = ..., peer: _Optional[str] = ..., prev_hash: _Optional[str] = ..., hash: _Optional[str] = ...) -> None: ...
 
 class EventInput(_message.Message):
     __slots__ = ("event_type", "severity", "user", "resource_type", "resource_id", "action", "details_json")
@@ -52,14 +150,14 @@ class EventInput(_message.Message):
     RESOURCE_ID_FIELD_NUMBER: _ClassVar[int]
     ACTION_FIELD_NUMBER: _ClassVar[int]
     DETAILS_JSON_FIELD_NUMBER: _ClassVar[int]
-    event_type: str
-    severity: str
+    event_type: EventType
+    severity: Severity
     user: str
     resource_type: str
     resource_id: str
     action: str
     details_json: str
-    def __init__(self, event_type: _Optional[str] = ..., severity: _Optional[str] = ..., user: _Optional[str] = ..., resource_type: _Optional[str] = ..., resource_id: _Optional[str] = ..., action: _Optional[str] = ..., details_json: _Optional[str] = ...) -> None: ...
+    def __init__(self, event_type: _Optional[_Union[EventType, str]] = ..., severity: _Optional[_Union[Severity, str]] = ..., user: _Optional[str] = ..., resource_type: _Optional[str] = ..., resource_id: _Optional[str] = ..., action: _Optional[str] = ..., details_json: _Optional[str] = ...) -> None: ...
 
 class LogEventRequest(_message.Message):
     __slots__ = ("event",)
@@ -98,9 +196,9 @@ class QueryEventsRequest(_message.Message):
     TEXT_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
-    event_types: _containers.RepeatedScalarFieldContainer[str]
-    severities: _containers.RepeatedScalarFieldContainer[str]
-    min_severity: str
+    event_types: _containers.RepeatedScalarFieldContainer[EventType]
+    severities: _containers.RepeatedScalarFieldContainer[Severity]
+    min_severity: Severity
     user: str
     resource_type: str
     resource_id: str
@@ -109,7 +207,7 @@ class QueryEventsRequest(_message.Message):
     text: str
     page_size: int
     page_token: str
-    def __init__(self, event_types: _Optional[_Iterable[str]] = ..., severities: _Optional[_Iterable[str]] = ..., min_severity: _Optional[str] = ..., user: _Optional[str] = ..., resource_type: _Optional[str] = ..., resource_id: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., text: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    def __init__(self, event_types: _Optional[_Iterable[_Union[EventType, str]]] = ..., severities: _Optional[_Iterable[_Union[Severity, str]]] = ..., min_severity: _Optional[_Union[Severity, str]] = ..., user: _Optional[str] = ..., resource_type: _Optional[str] = ..., resource_id: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., text: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class QueryEventsChunk(_message.Message):
     __slots__ = ("events", "next_page_token")
@@ -146,30 +244,34 @@ class ComplianceReportMessage(_message.Message):
     def __init__(self, report_id: _Optional[str] = ..., total_events: _Optional[int] = ..., chain_valid: _Optional[bool] = ..., report_json: _Optional[str] = ...) -> None: ...
 
 class ListReportsRequest(_message.Message):
-    __slots__ = ("limit",)
-    LIMIT_FIELD_NUMBER: _ClassVar[int]
-    limit: int
-    def __init__(self, limit: _Optional[int] = ...) -> None: ...
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ReportInfo(_message.Message):
-    __slots__ = ("report_id", "generated_at", "start_date", "end_date", "generated_by")
+    __slots__ = ("report_id", "generated_by", "generated_at", "start_time", "end_time")
     REPORT_ID_FIELD_NUMBER: _ClassVar[int]
-    GENERATED_AT_FIELD_NUMBER: _ClassVar[int]
-    START_DATE_FIELD_NUMBER: _ClassVar[int]
-    END_DATE_FIELD_NUMBER: _ClassVar[int]
     GENERATED_BY_FIELD_NUMBER: _ClassVar[int]
+    GENERATED_AT_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
     report_id: str
-    generated_at: str
-    start_date: str
-    end_date: str
     generated_by: str
-    def __init__(self, report_id: _Optional[str] = ..., generated_at: _Optional[str] = ..., start_date: _Optional[str] = ..., end_date: _Optional[str] = ..., generated_by: _Optional[str] = ...) -> None: ...
+    generated_at: _timestamp_pb2.Timestamp
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    def __init__(self, report_id: _Optional[str] = ..., generated_by: _Optional[str] = ..., generated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ListReportsResponse(_message.Message):
-    __slots__ = ("reports",)
+    __slots__ = ("reports", "next_page_token")
     REPORTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     reports: _containers.RepeatedCompositeFieldContainer[ReportInfo]
-    def __init__(self, reports: _Optional[_Iterable[_Union[ReportInfo, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, reports: _Optional[_Iterable[_Union[ReportInfo, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class ExportRequest(_message.Message):
     __slots__ = ("format", "start_time", "end_time", "destination")
@@ -218,30 +320,30 @@ class ChainVerification(_message.Message):
     first_bad_seq: int
     reason: str
     checkpoints_checked: int
-    signature_state: int
+    signature_state: SignatureState
     key_id: str
     notes: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, valid: _Optional[bool] = ..., events_checked: _Optional[int] = ..., first_seq: _Optional[int] = ..., last_seq: _Optional[int] = ..., last_hash: _Optional[str] = ..., first_bad_event_id: _Optional[str] = ..., first_bad_seq: _Optional[int] = ..., reason: _Optional[str] = ..., checkpoints_checked: _Optional[int] = ..., signature_state: _Optional[int] = ..., key_id: _Optional[str] = ..., notes: _Optional[_Iterable[str]] = ...) -> None: ...
+    def __init__(self, valid: _Optional[bool] = ..., events_checked: _Optional[int] = ..., first_seq: _Optional[int] = ..., last_seq: _Optional[int] = ..., last_hash: _Optional[str] = ..., first_bad_event_id: _Optional[str] = ..., first_bad_seq: _Optional[int] = ..., reason: _Optional[str] = ..., checkpoints_checked: _Optional[int] = ..., signature_state: _Optional[_Union[SignatureState, str]] = ..., key_id: _Optional[str] = ..., notes: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CheckpointRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class Checkpoint(_message.Message):
-    __slots__ = ("seq", "hash", "created_us", "kind", "key_id", "signature")
+    __slots__ = ("seq", "hash", "created_at", "kind", "key_id", "signature")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     HASH_FIELD_NUMBER: _ClassVar[int]
-    CREATED_US_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
     SIGNATURE_FIELD_NUMBER: _ClassVar[int]
     seq: int
     hash: str
-    created_us: int
+    created_at: _timestamp_pb2.Timestamp
     kind: str
     key_id: str
     signature: str
-    def __init__(self, seq: _Optional[int] = ..., hash: _Optional[str] = ..., created_us: _Optional[int] = ..., kind: _Optional[str] = ..., key_id: _Optional[str] = ..., signature: _Optional[str] = ...) -> None: ...
+    def __init__(self, seq: _Optional[int] = ..., hash: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., kind: _Optional[str] = ..., key_id: _Optional[str] = ..., signature: _Optional[str] = ...) -> None: ...
 
 class CheckpointResponse(_message.Message):
     __slots__ = ("checkpoint",)
@@ -250,14 +352,20 @@ class CheckpointResponse(_message.Message):
     def __init__(self, checkpoint: _Optional[_Union[Checkpoint, _Mapping]] = ...) -> None: ...
 
 class ListCheckpointsRequest(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ListCheckpointsResponse(_message.Message):
-    __slots__ = ("checkpoints",)
+    __slots__ = ("checkpoints", "next_page_token")
     CHECKPOINTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     checkpoints: _containers.RepeatedCompositeFieldContainer[Checkpoint]
-    def __init__(self, checkpoints: _Optional[_Iterable[_Union[Checkpoint, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, checkpoints: _Optional[_Iterable[_Union[Checkpoint, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class PurgeRequest(_message.Message):
     __slots__ = ("before", "archive_path")

@@ -2,12 +2,24 @@ import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class TokenState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TOKEN_STATE_UNSPECIFIED: _ClassVar[TokenState]
+    TOKEN_STATE_ACTIVE: _ClassVar[TokenState]
+    TOKEN_STATE_EXPIRED: _ClassVar[TokenState]
+    TOKEN_STATE_REVOKED: _ClassVar[TokenState]
+TOKEN_STATE_UNSPECIFIED: TokenState
+TOKEN_STATE_ACTIVE: TokenState
+TOKEN_STATE_EXPIRED: TokenState
+TOKEN_STATE_REVOKED: TokenState
 
 class ApiToken(_message.Message):
     __slots__ = ("token_id", "name", "roles", "models", "created_by", "created_at", "expires_at", "revoked_at", "revoked_by", "state")
@@ -30,8 +42,8 @@ class ApiToken(_message.Message):
     expires_at: _timestamp_pb2.Timestamp
     revoked_at: _timestamp_pb2.Timestamp
     revoked_by: str
-    state: str
-    def __init__(self, token_id: _Optional[str] = ..., name: _Optional[str] = ..., roles: _Optional[_Iterable[str]] = ..., models: _Optional[_Iterable[str]] = ..., created_by: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoked_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoked_by: _Optional[str] = ..., state: _Optional[str] = ...) -> None: ...
+    state: TokenState
+    def __init__(self, token_id: _Optional[str] = ..., name: _Optional[str] = ..., roles: _Optional[_Iterable[str]] = ..., models: _Optional[_Iterable[str]] = ..., created_by: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoked_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoked_by: _Optional[str] = ..., state: _Optional[_Union[TokenState, str]] = ...) -> None: ...
 
 class CreateTokenRequest(_message.Message):
     __slots__ = ("name", "roles", "models", "expires_in_seconds")

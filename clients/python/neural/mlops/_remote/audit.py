@@ -24,6 +24,7 @@ from neural.mlops.server.audit.report import ComplianceReport, ReportInfo
 from neural.mlops.server.audit.retention import PurgeResult
 from neural.mlops.server.audit.verify import ChainVerification
 from neural.mlops.server.errors import InvalidArgument
+from neural.mlops.server.pagination import MAX_PAGE_SIZE
 from neural.mlops.server.timestamps import us_to_timestamp
 from neural.mlops.v1 import audit_pb2 as pb
 from neural.mlops.v1.audit_pb2_grpc import AuditServiceStub
@@ -66,8 +67,14 @@ class RemoteAudit:
         return c.checkpoint_from_pb(resp.checkpoint) if resp.HasField("checkpoint") else None
 
     async def list_checkpoints(self) -> list[Checkpoint]:
-        resp = await self._conn.unary(self._stub.ListCheckpoints, pb.ListCheckpointsRequest())
-        return [c.checkpoint_from_pb(cp) for cp in resp.checkpoints]
+        found: list[Checkpoint] = []
+        token = ""
+        while True:  # every page: the method's documented result is every checkpoint
+            req = pb.ListCheckpointsRequest(page_size=MAX_PAGE_SIZE, page_token=token)
+            resp = await self._conn.unary(self._stub.ListCheckpoints, req)
+            found += [c.checkpoint_from_pb(cp) for cp in resp.checkpoints]
+            if not (token := resp.next_page_token):
+                return found
 
     async def public_key(self) -> PublishedKey:
         resp = await self._conn.unary(self._stub.GetPublicKey, pb.GetPublicKeyRequest())
@@ -117,5 +124,13 @@ class RemoteAudit:
         return c.report_from_pb(await self._conn.unary(self._stub.GetReport, req))
 
     async def list_reports(self, limit: int = 100) -> list[ReportInfo]:
-        resp = await self._conn.unary(self._stub.ListReports, pb.ListReportsRequest(limit=limit))
-        return [c.report_info_from_pb(r) for r in resp.reports]
+        found: list[ReportInfo] = []
+        token = ""
+        while len(found) < limit:  # pages until ``limit`` reports or the last page
+            size = min(limit - len(found), MAX_PAGE_SIZE)
+            resp = await self._conn.unary(self._stub.ListReports,
+                                          pb.ListReportsRequest(page_size=size, page_token=token))
+            found += [c.report_info_from_pb(r) for r in resp.reports]
+            if not (token := resp.next_page_token):
+                break
+        return found

@@ -119,6 +119,15 @@ def _dict(msg: Any) -> dict[str, Any]:
     return MessageToDict(msg, preserving_proto_field_name=True)
 
 
+def _token_dict(token: Any) -> dict[str, Any]:
+    """The token with its state as the CLI has always shown it ("active", not the enum's
+    TOKEN_STATE_ACTIVE)."""
+    from neural.mlops.v1 import auth_pb2 as pb
+
+    state = pb.TokenState.Name(token.state).removeprefix("TOKEN_STATE_").lower()
+    return {**_dict(token), "state": state}
+
+
 def _print_secret(args: argparse.Namespace, token: Any, secret: str) -> None:
     if args.output is not None:
         from neural.mlops.server.fsutil import write_synced
@@ -185,7 +194,7 @@ def cmd_token_list(args: argparse.Namespace) -> int:
     from neural.mlops.v1 import auth_pb2 as pb
 
     resp = _call(args, "ListTokens", pb.ListTokensRequest(include_revoked=args.all))
-    tokens = [_dict(t) for t in resp.tokens]
+    tokens = [_token_dict(t) for t in resp.tokens]
     if args.json:
         print_json(tokens)
     else:
@@ -196,7 +205,7 @@ def cmd_token_list(args: argparse.Namespace) -> int:
 def cmd_token_revoke(args: argparse.Namespace) -> int:
     from neural.mlops.v1 import auth_pb2 as pb
 
-    token = _dict(_call(args, "RevokeToken", pb.RevokeTokenRequest(token_id=args.token_id)))
+    token = _token_dict(_call(args, "RevokeToken", pb.RevokeTokenRequest(token_id=args.token_id)))
     if args.json:
         print_json(token)
     else:
