@@ -66,7 +66,7 @@ HINTS = {
     "name": ["fraud", "fuzz-test"], "version": ["v1", "v2", "@champion"],
     "alias": ["champion"], "by": ["b@x.com", "a@x.com"], "actor": ["b@x.com"],
     "approver": ["b@x.com"], "rejector": ["b@x.com"], "user": ["b@x.com"],
-    "user_id": ["u1", "u2"], "variant": ["control", "treatment"], "stage": ["production"],
+    "unit_id": ["u1", "u2"], "variant": ["control", "treatment"], "stage": ["production"],
     "_json": ["{}", '{"accuracy": 0.9}', "[1, 2]"], "upstream": ["127.0.0.1:9"],
     "model": ["fraud:v1", "fraud:v2"], "sidecar_id": ["sc-1"], "reason": ["because"],
 }

@@ -148,7 +148,7 @@ def _bad_times() -> list[tuple[str, str, object, str]]:
          "start_time"),
         ("AuditService", "Purge", audit_pb2.PurgeRequest(before=huge), "before"),
         ("ExperimentService", "RecordOutcome", experiments_pb2.RecordOutcomeRequest(
-            test_id="t", user_id="u", success=True, timestamp=year_10000), "timestamp"),
+            test_id="t", unit_id="u", success=True, timestamp=year_10000), "timestamp"),
         ("ExperimentService", "AnalyzeTest",
          experiments_pb2.AnalyzeTestRequest(test_id="t", since=bad_nanos), "since"),
     ]

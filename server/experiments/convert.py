@@ -54,6 +54,17 @@ STATUS_TO_PB = {
     TestStatus.CONCLUDED: pb.TEST_STATUS_CONCLUDED,
 }
 STATUS_FROM_PB = {v: k for k, v in STATUS_TO_PB.items()}
+DECISION_RULE_TO_PB = {
+    "fixed_horizon": pb.DECISION_RULE_FIXED_HORIZON,
+    "sequential": pb.DECISION_RULE_SEQUENTIAL,
+}
+DECISION_RULE_FROM_PB: dict[int, str] = {int(v): k for k, v in DECISION_RULE_TO_PB.items()}
+DECISION_RULE_FROM_PB[pb.DECISION_RULE_UNSPECIFIED] = "fixed_horizon"
+
+
+def decision_rule_to_pb(rule: str) -> pb.DecisionRule:
+    # A rule the domain refuses goes as a number no enum value has: the server names it.
+    return DECISION_RULE_TO_PB.get(rule, -1)  # type: ignore[return-value]
 
 
 def strategy_to_pb(value: Any) -> int:
@@ -97,7 +108,7 @@ def test_to_pb(t: ABTest) -> pb.ABTest:
             confidence_level=t.confidence_level,
             minimum_detectable_effect=t.minimum_detectable_effect,
             power=t.power,
-            decision_rule=t.decision_rule,
+            decision_rule=decision_rule_to_pb(t.decision_rule),
             sequential_tau=t.sequential_tau,
             sequential_tuning=t.sequential_tuning,
             srm_threshold=t.srm_threshold,
@@ -142,7 +153,7 @@ def test_from_pb(m: pb.ABTest) -> ABTest:
         confidence_level=s.confidence_level,
         minimum_detectable_effect=s.minimum_detectable_effect,
         power=s.power,
-        decision_rule=s.decision_rule,
+        decision_rule=DECISION_RULE_FROM_PB[s.decision_rule],
         sequential_tau=s.sequential_tau,
         sequential_tuning=s.sequential_tuning,
         srm_threshold=s.srm_threshold,
@@ -162,15 +173,15 @@ def test_from_pb(m: pb.ABTest) -> ABTest:
 def record_to_pb(r: RequestRecord) -> pb.RequestRecord:
     msg = pb.RequestRecord(
         variant=r.variant or "",
-        user_id="" if r.user_id is None else str(r.user_id),
-        has_success=r.success is not None,
-        success=bool(r.success),
-        has_latency=r.latency is not None,
-        latency=float(r.latency) if r.latency is not None else 0.0,
+        unit_id="" if r.user_id is None else str(r.user_id),
         error=bool(r.error),
         custom_metrics=dict(r.custom_metrics or {}),
         status_code=r.status_code or "",
     )
+    if r.success is not None:
+        msg.success = bool(r.success)
+    if r.latency is not None:
+        msg.latency = float(r.latency)
     if r.timestamp is not None:
         msg.timestamp.CopyFrom(ts(r.timestamp))
     return msg
@@ -179,11 +190,11 @@ def record_to_pb(r: RequestRecord) -> pb.RequestRecord:
 def record_from_pb(m: pb.RequestRecord) -> RequestRecord:
     return RequestRecord(
         variant=m.variant or None,
-        success=m.success if m.has_success else None,
-        latency=m.latency if m.has_latency else None,
+        success=m.success if m.HasField("success") else None,
+        latency=m.latency if m.HasField("latency") else None,
         custom_metrics=dict(m.custom_metrics),
         error=m.error,
-        user_id=m.user_id or None,
+        user_id=m.unit_id or None,
         timestamp=dt(m.timestamp) if m.HasField("timestamp") else None,
         status_code=m.status_code or None,
     )
@@ -192,11 +203,12 @@ def record_from_pb(m: pb.RequestRecord) -> RequestRecord:
 def analysis_to_pb(result: TestAnalysis) -> pb.AnalyzeTestResponse:
     report = result.report
     p = report.p_value
+    action = report.recommendation.action
     return pb.AnalyzeTestResponse(
         analysis_json=json.dumps(result.to_dict(), sort_keys=True, allow_nan=False),
         statistically_significant=report.statistically_significant,
-        p_value=p if p is not None and math.isfinite(p) else -1.0,
-        recommendation=report.recommendation.action.value,
+        p_value=p if p is not None and math.isfinite(p) else None,
+        recommendation=pb.Recommendation.Value(f"RECOMMENDATION_{action.name}"),
     )
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from neural.mlops.server import pagination
 from neural.mlops.server import validation as v
 from neural.mlops.server.audit.events import EventType
 from neural.mlops.server.clock import Clock, from_us, to_us
@@ -30,8 +31,6 @@ from neural.mlops.server.storage import Database
 
 log = structlog.get_logger(__name__)
 
-DEFAULT_PAGE = 100
-MAX_PAGE = 1000
 
 _EVENTS = {
     TestStatus.RUNNING: EventType.AB_TEST_STARTED,
@@ -119,24 +118,19 @@ class Lifecycle:
     async def list_tests(
         self, status: TestStatus | str | None = None, *, page_size: int = 0, page_token: str = ""
     ) -> tuple[list[ABTest], str]:
-        size = DEFAULT_PAGE if page_size <= 0 else min(page_size, MAX_PAGE)
+        size = pagination.page_size(page_size)
         wanted = None
         if status:
             try:
                 wanted = TestStatus(str(getattr(status, "value", status)))
             except ValueError:
                 raise InvalidArgument(f"unknown status {status!r}", field="status") from None
-        offset = 0
-        if page_token:
-            try:
-                offset = int(page_token)
-            except ValueError:
-                raise InvalidArgument("page_token is not valid", field="page_token") from None
+        offset = pagination.offset_of(page_token)
         now_us = to_us(self._clock.now())
         async with self._db.read() as conn:
             rows = await store.page(conn, wanted, offset, size + 1)
         tests = [store.to_test(r, now_us) for r in rows[:size]]
-        return tests, str(offset + size) if len(rows) > size else ""
+        return tests, pagination.encode_token(offset + size) if len(rows) > size else ""
 
     async def transition(
         self, test_id: str, target: TestStatus, *, action: str, reason: str = "",

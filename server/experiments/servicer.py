@@ -35,7 +35,7 @@ class ExperimentServicer(experiments_pb2_grpc.ExperimentServiceServicer):
             description=request.description,
             control_variant=request.control_variant or None,
             treatment_variant=request.treatment_variant or None,
-            traffic_split=request.traffic_split if request.has_traffic_split else None,
+            traffic_split=request.traffic_split if request.HasField("traffic_split") else None,
             strategy=_strategy(request.strategy),
             created_by=request.created_by,
             variants=[(v.name, v.model_ref, v.weight) for v in request.variants] or None,
@@ -43,7 +43,7 @@ class ExperimentServicer(experiments_pb2_grpc.ExperimentServiceServicer):
             confidence_level=s.confidence_level or 0.95,
             minimum_detectable_effect=s.minimum_detectable_effect or 0.05,
             power=s.power or 0.8,
-            decision_rule=s.decision_rule or "fixed_horizon",
+            decision_rule=c.DECISION_RULE_FROM_PB[s.decision_rule],
             sequential_tau=s.sequential_tau,  # 0: scaled by sequential_tuning
             model_name=request.model_name,
             sequential_tuning=s.sequential_tuning or DEFAULT_TUNING,
@@ -107,7 +107,7 @@ class ExperimentServicer(experiments_pb2_grpc.ExperimentServiceServicer):
         self, request: pb.GetVariantRequest, context: Ctx
     ) -> pb.GetVariantResponse:
         name, variant, forced = await self.experiments.get_variant(
-            request.test_id, request.user_id or None
+            request.test_id, request.unit_id or None
         )
         return pb.GetVariantResponse(
             variant=name, model_ref=variant.model_ref if variant else "", forced=forced
@@ -126,7 +126,7 @@ class ExperimentServicer(experiments_pb2_grpc.ExperimentServiceServicer):
     ) -> pb.RecordOutcomeResponse:
         variant = await self.experiments.record_outcome(
             request.test_id,
-            request.user_id,
+            request.unit_id,
             success=request.success,
             custom_metrics=dict(request.custom_metrics),
             variant=request.variant or None,

@@ -39,7 +39,6 @@ async function main() {
       control_variant: `${model}:v1.0.0`,
       treatment_variant: `${model}:v2.0.0`,
       traffic_split: 0.5,
-      has_traffic_split: true,
       strategy: 'TRAFFIC_SPLIT_STRATEGY_HASH_BASED',
       created_by: 'ml_engineer@company.com',
     });
@@ -65,7 +64,7 @@ async function main() {
       const userId = `user${i}`;
       const variant = names[assignment.assign(test.test_id, userId, weights)];
       batch.push({
-        variant, user_id: userId, success: outcome(userId, variant),
+        variant, unit_id: userId, success: outcome(userId, variant),
         latency: 0.030 + 0.01 * assignment.bucket('latency', userId),
         custom_metrics: { accuracy: variant === 'treatment' ? 0.96 : 0.93 },
       });

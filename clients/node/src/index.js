@@ -133,22 +133,24 @@ class NeuralMLOpsClient {
     return this.unary(this.experiments, 'StartTest', { test_id: testId }, actor);
   }
 
-  getVariant(testId, userId) {
-    return this.unary(this.experiments, 'GetVariant', { test_id: testId, user_id: userId });
+  getVariant(testId, unitId) {
+    return this.unary(this.experiments, 'GetVariant', { test_id: testId, unit_id: unitId });
   }
 
-  /** records: [{variant?, user_id?, success?, latency?, error?, custom_metrics?}] */
+  /** records: [{variant?, unit_id?, success?, latency?, error?, custom_metrics?}] */
   recordRequests(testId, records) {
-    const wire = records.map((r) => ({
-      variant: r.variant || '',
-      user_id: r.user_id || '',
-      has_success: r.success !== undefined,
-      success: Boolean(r.success),
-      has_latency: r.latency !== undefined,
-      latency: r.latency || 0,
-      error: Boolean(r.error),
-      custom_metrics: r.custom_metrics || {},
-    }));
+    const wire = records.map((r) => {
+      const record = {
+        variant: r.variant || '',
+        unit_id: r.unit_id || '',
+        error: Boolean(r.error),
+        custom_metrics: r.custom_metrics || {},
+      };
+      // proto3 `optional`: a field left out is "not known", not false / 0.
+      if (r.success !== undefined) record.success = Boolean(r.success);
+      if (r.latency !== undefined) record.latency = r.latency;
+      return record;
+    });
     return this.unary(this.experiments, 'RecordRequests', { test_id: testId, records: wire });
   }
 

@@ -25,6 +25,20 @@ class TestStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     TEST_STATUS_PAUSED: _ClassVar[TestStatus]
     TEST_STATUS_STOPPED: _ClassVar[TestStatus]
     TEST_STATUS_CONCLUDED: _ClassVar[TestStatus]
+
+class DecisionRule(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DECISION_RULE_UNSPECIFIED: _ClassVar[DecisionRule]
+    DECISION_RULE_FIXED_HORIZON: _ClassVar[DecisionRule]
+    DECISION_RULE_SEQUENTIAL: _ClassVar[DecisionRule]
+
+class Recommendation(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    RECOMMENDATION_UNSPECIFIED: _ClassVar[Recommendation]
+    RECOMMENDATION_SHIP_TREATMENT: _ClassVar[Recommendation]
+    RECOMMENDATION_KEEP_CONTROL: _ClassVar[Recommendation]
+    RECOMMENDATION_KEEP_RUNNING: _ClassVar[Recommendation]
+    RECOMMENDATION_STOP: _ClassVar[Recommendation]
 TRAFFIC_SPLIT_STRATEGY_UNSPECIFIED: TrafficSplitStrategy
 TRAFFIC_SPLIT_STRATEGY_HASH_BASED: TrafficSplitStrategy
 TRAFFIC_SPLIT_STRATEGY_RANDOM: TrafficSplitStrategy
@@ -35,6 +49,14 @@ TEST_STATUS_RUNNING: TestStatus
 TEST_STATUS_PAUSED: TestStatus
 TEST_STATUS_STOPPED: TestStatus
 TEST_STATUS_CONCLUDED: TestStatus
+DECISION_RULE_UNSPECIFIED: DecisionRule
+DECISION_RULE_FIXED_HORIZON: DecisionRule
+DECISION_RULE_SEQUENTIAL: DecisionRule
+RECOMMENDATION_UNSPECIFIED: Recommendation
+RECOMMENDATION_SHIP_TREATMENT: Recommendation
+RECOMMENDATION_KEEP_CONTROL: Recommendation
+RECOMMENDATION_KEEP_RUNNING: Recommendation
+RECOMMENDATION_STOP: Recommendation
 
 class Variant(_message.Message):
     __slots__ = ("name", "model_ref", "weight")
@@ -82,14 +104,14 @@ class AnalysisSettings(_message.Message):
     confidence_level: float
     minimum_detectable_effect: float
     power: float
-    decision_rule: str
+    decision_rule: DecisionRule
     sequential_tau: float
     sequential_tuning: float
     srm_threshold: float
     multiple_testing: str
     prior_mean: float
     prior_sd: float
-    def __init__(self, confidence_level: _Optional[float] = ..., minimum_detectable_effect: _Optional[float] = ..., power: _Optional[float] = ..., decision_rule: _Optional[str] = ..., sequential_tau: _Optional[float] = ..., sequential_tuning: _Optional[float] = ..., srm_threshold: _Optional[float] = ..., multiple_testing: _Optional[str] = ..., prior_mean: _Optional[float] = ..., prior_sd: _Optional[float] = ...) -> None: ...
+    def __init__(self, confidence_level: _Optional[float] = ..., minimum_detectable_effect: _Optional[float] = ..., power: _Optional[float] = ..., decision_rule: _Optional[_Union[DecisionRule, str]] = ..., sequential_tau: _Optional[float] = ..., sequential_tuning: _Optional[float] = ..., srm_threshold: _Optional[float] = ..., multiple_testing: _Optional[str] = ..., prior_mean: _Optional[float] = ..., prior_sd: _Optional[float] = ...) -> None: ...
 
 class ABTest(_message.Message):
     __slots__ = ("test_id", "name", "description", "status", "strategy", "variants", "control", "model_name", "traffic_split", "created_by", "created_at", "started_at", "ended_at", "winner", "conclusion", "settings", "forced_variants", "split_history", "running_seconds", "guardrails")
@@ -143,13 +165,12 @@ class ABTest(_message.Message):
     def __init__(self, test_id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., status: _Optional[_Union[TestStatus, str]] = ..., strategy: _Optional[_Union[TrafficSplitStrategy, str]] = ..., variants: _Optional[_Iterable[_Union[Variant, _Mapping]]] = ..., control: _Optional[str] = ..., model_name: _Optional[str] = ..., traffic_split: _Optional[float] = ..., created_by: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., winner: _Optional[str] = ..., conclusion: _Optional[str] = ..., settings: _Optional[_Union[AnalysisSettings, _Mapping]] = ..., forced_variants: _Optional[_Mapping[str, str]] = ..., split_history: _Optional[_Iterable[_Union[SplitChange, _Mapping]]] = ..., running_seconds: _Optional[float] = ..., guardrails: _Optional[_Iterable[_Union[Guardrail, _Mapping]]] = ...) -> None: ...
 
 class CreateTestRequest(_message.Message):
-    __slots__ = ("name", "description", "control_variant", "treatment_variant", "traffic_split", "has_traffic_split", "strategy", "created_by", "variants", "control", "settings", "model_name", "guardrails")
+    __slots__ = ("name", "description", "control_variant", "treatment_variant", "traffic_split", "strategy", "created_by", "variants", "control", "settings", "model_name", "guardrails")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     CONTROL_VARIANT_FIELD_NUMBER: _ClassVar[int]
     TREATMENT_VARIANT_FIELD_NUMBER: _ClassVar[int]
     TRAFFIC_SPLIT_FIELD_NUMBER: _ClassVar[int]
-    HAS_TRAFFIC_SPLIT_FIELD_NUMBER: _ClassVar[int]
     STRATEGY_FIELD_NUMBER: _ClassVar[int]
     CREATED_BY_FIELD_NUMBER: _ClassVar[int]
     VARIANTS_FIELD_NUMBER: _ClassVar[int]
@@ -162,7 +183,6 @@ class CreateTestRequest(_message.Message):
     control_variant: str
     treatment_variant: str
     traffic_split: float
-    has_traffic_split: bool
     strategy: TrafficSplitStrategy
     created_by: str
     variants: _containers.RepeatedCompositeFieldContainer[Variant]
@@ -170,7 +190,7 @@ class CreateTestRequest(_message.Message):
     settings: AnalysisSettings
     model_name: str
     guardrails: _containers.RepeatedCompositeFieldContainer[Guardrail]
-    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., control_variant: _Optional[str] = ..., treatment_variant: _Optional[str] = ..., traffic_split: _Optional[float] = ..., has_traffic_split: _Optional[bool] = ..., strategy: _Optional[_Union[TrafficSplitStrategy, str]] = ..., created_by: _Optional[str] = ..., variants: _Optional[_Iterable[_Union[Variant, _Mapping]]] = ..., control: _Optional[str] = ..., settings: _Optional[_Union[AnalysisSettings, _Mapping]] = ..., model_name: _Optional[str] = ..., guardrails: _Optional[_Iterable[_Union[Guardrail, _Mapping]]] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., control_variant: _Optional[str] = ..., treatment_variant: _Optional[str] = ..., traffic_split: _Optional[float] = ..., strategy: _Optional[_Union[TrafficSplitStrategy, str]] = ..., created_by: _Optional[str] = ..., variants: _Optional[_Iterable[_Union[Variant, _Mapping]]] = ..., control: _Optional[str] = ..., settings: _Optional[_Union[AnalysisSettings, _Mapping]] = ..., model_name: _Optional[str] = ..., guardrails: _Optional[_Iterable[_Union[Guardrail, _Mapping]]] = ...) -> None: ...
 
 class Guardrail(_message.Message):
     __slots__ = ("metric", "direction", "tolerance")
@@ -248,12 +268,12 @@ class SetForcedVariantRequest(_message.Message):
     def __init__(self, test_id: _Optional[str] = ..., unit_id: _Optional[str] = ..., variant: _Optional[str] = ...) -> None: ...
 
 class GetVariantRequest(_message.Message):
-    __slots__ = ("test_id", "user_id")
+    __slots__ = ("test_id", "unit_id")
     TEST_ID_FIELD_NUMBER: _ClassVar[int]
-    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    UNIT_ID_FIELD_NUMBER: _ClassVar[int]
     test_id: str
-    user_id: str
-    def __init__(self, test_id: _Optional[str] = ..., user_id: _Optional[str] = ...) -> None: ...
+    unit_id: str
+    def __init__(self, test_id: _Optional[str] = ..., unit_id: _Optional[str] = ...) -> None: ...
 
 class GetVariantResponse(_message.Message):
     __slots__ = ("variant", "model_ref", "forced")
@@ -266,7 +286,7 @@ class GetVariantResponse(_message.Message):
     def __init__(self, variant: _Optional[str] = ..., model_ref: _Optional[str] = ..., forced: _Optional[bool] = ...) -> None: ...
 
 class RequestRecord(_message.Message):
-    __slots__ = ("variant", "user_id", "has_success", "success", "has_latency", "latency", "error", "custom_metrics", "timestamp", "status_code")
+    __slots__ = ("variant", "unit_id", "success", "latency", "error", "custom_metrics", "timestamp", "status_code")
     class CustomMetricsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -275,26 +295,22 @@ class RequestRecord(_message.Message):
         value: float
         def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
     VARIANT_FIELD_NUMBER: _ClassVar[int]
-    USER_ID_FIELD_NUMBER: _ClassVar[int]
-    HAS_SUCCESS_FIELD_NUMBER: _ClassVar[int]
+    UNIT_ID_FIELD_NUMBER: _ClassVar[int]
     SUCCESS_FIELD_NUMBER: _ClassVar[int]
-    HAS_LATENCY_FIELD_NUMBER: _ClassVar[int]
     LATENCY_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     CUSTOM_METRICS_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
     STATUS_CODE_FIELD_NUMBER: _ClassVar[int]
     variant: str
-    user_id: str
-    has_success: bool
+    unit_id: str
     success: bool
-    has_latency: bool
     latency: float
     error: bool
     custom_metrics: _containers.ScalarMap[str, float]
     timestamp: _timestamp_pb2.Timestamp
     status_code: str
-    def __init__(self, variant: _Optional[str] = ..., user_id: _Optional[str] = ..., has_success: _Optional[bool] = ..., success: _Optional[bool] = ..., has_latency: _Optional[bool] = ..., latency: _Optional[float] = ..., error: _Optional[bool] = ..., custom_metrics: _Optional[_Mapping[str, float]] = ..., timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status_code: _Optional[str] = ...) -> None: ...
+    def __init__(self, variant: _Optional[str] = ..., unit_id: _Optional[str] = ..., success: _Optional[bool] = ..., latency: _Optional[float] = ..., error: _Optional[bool] = ..., custom_metrics: _Optional[_Mapping[str, float]] = ..., timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status_code: _Optional[str] = ...) -> None: ...
 
 class RecordRequestsRequest(_message.Message):
     __slots__ = ("test_id", "records")
@@ -311,7 +327,7 @@ class RecordRequestsResponse(_message.Message):
     def __init__(self, recorded: _Optional[int] = ...) -> None: ...
 
 class RecordOutcomeRequest(_message.Message):
-    __slots__ = ("test_id", "user_id", "success", "custom_metrics", "variant", "timestamp")
+    __slots__ = ("test_id", "unit_id", "success", "custom_metrics", "variant", "timestamp")
     class CustomMetricsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -320,18 +336,18 @@ class RecordOutcomeRequest(_message.Message):
         value: float
         def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
     TEST_ID_FIELD_NUMBER: _ClassVar[int]
-    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    UNIT_ID_FIELD_NUMBER: _ClassVar[int]
     SUCCESS_FIELD_NUMBER: _ClassVar[int]
     CUSTOM_METRICS_FIELD_NUMBER: _ClassVar[int]
     VARIANT_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
     test_id: str
-    user_id: str
+    unit_id: str
     success: bool
     custom_metrics: _containers.ScalarMap[str, float]
     variant: str
     timestamp: _timestamp_pb2.Timestamp
-    def __init__(self, test_id: _Optional[str] = ..., user_id: _Optional[str] = ..., success: _Optional[bool] = ..., custom_metrics: _Optional[_Mapping[str, float]] = ..., variant: _Optional[str] = ..., timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    def __init__(self, test_id: _Optional[str] = ..., unit_id: _Optional[str] = ..., success: _Optional[bool] = ..., custom_metrics: _Optional[_Mapping[str, float]] = ..., variant: _Optional[str] = ..., timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class RecordOutcomeResponse(_message.Message):
     __slots__ = ("variant",)
@@ -381,5 +397,5 @@ class AnalyzeTestResponse(_message.Message):
     analysis_json: str
     statistically_significant: bool
     p_value: float
-    recommendation: str
-    def __init__(self, analysis_json: _Optional[str] = ..., statistically_significant: _Optional[bool] = ..., p_value: _Optional[float] = ..., recommendation: _Optional[str] = ...) -> None: ...
+    recommendation: Recommendation
+    def __init__(self, analysis_json: _Optional[str] = ..., statistically_significant: _Optional[bool] = ..., p_value: _Optional[float] = ..., recommendation: _Optional[_Union[Recommendation, str]] = ...) -> None: ...

@@ -45,7 +45,8 @@ class RemoteExperiments:
             settings=pb.AnalysisSettings(
                 confidence_level=ok.confidence_level,
                 minimum_detectable_effect=ok.minimum_detectable_effect,
-                power=ok.power, decision_rule=ok.decision_rule, sequential_tau=ok.sequential_tau,
+                power=ok.power, decision_rule=c.decision_rule_to_pb(ok.decision_rule),
+                sequential_tau=ok.sequential_tau,
                 sequential_tuning=ok.sequential_tuning, srm_threshold=ok.srm_threshold,
                 multiple_testing=ok.multiple_testing, prior_mean=ok.prior_mean,
                 prior_sd=ok.prior_sd,
@@ -60,7 +61,6 @@ class RemoteExperiments:
             req.control_variant = ok.declared[0][1]
             req.treatment_variant = ok.declared[1][1]
             req.traffic_split = ok.declared[1][2]
-            req.has_traffic_split = True
         return await self._test(self._stub.CreateTest, req)
 
     async def get_test(self, test_id: str) -> ABTest:
@@ -128,7 +128,7 @@ class RemoteExperiments:
     async def get_variant(self, test_id: str,
                           user_id: str | None = None) -> tuple[str, Variant, bool]:
         """As the store answers, except that the variant's weight is not on the wire (0.0)."""
-        req = pb.GetVariantRequest(test_id=test_id, user_id="" if user_id is None else str(user_id))
+        req = pb.GetVariantRequest(test_id=test_id, unit_id="" if user_id is None else str(user_id))
         resp = await self._conn.unary(self._stub.GetVariant, req)
         return resp.variant, Variant(resp.variant, resp.model_ref, 0.0), resp.forced
 
@@ -148,7 +148,7 @@ class RemoteExperiments:
         variant: str | None = None,
         timestamp: datetime | None = None,
     ) -> str:
-        req = pb.RecordOutcomeRequest(test_id=test_id, user_id=user_id, success=success,
+        req = pb.RecordOutcomeRequest(test_id=test_id, unit_id=user_id, success=success,
                                       custom_metrics=dict(custom_metrics or {}),
                                       variant=variant or "")
         if timestamp is not None:
