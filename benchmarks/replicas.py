@@ -199,12 +199,12 @@ def main() -> int:
                 s.stop()
             pg.drop_all()
     cols = list(results)
-    print(f"{'row':<22}" + "".join(f"{c:>16}" for c in cols))
-    print(f"{'registry ops/s':<22}" + "".join(f"{results[c][0]:>16.0f}" for c in cols))
-    print(f"{'audit events/s':<22}" + "".join(f"{results[c][1]:>16.0f}" for c in cols))
-    print(f"{'route fan-out, 3 rep.':<22}p50 {statistics.median(delays) * 1e3:.0f} ms, "
+    print(f"{'row':<26}" + "".join(f"{c:>16}" for c in cols))
+    print(f"{'registry ops/s':<26}" + "".join(f"{results[c][0]:>16.0f}" for c in cols))
+    print(f"{'audit events/s':<26}" + "".join(f"{results[c][1]:>16.0f}" for c in cols))
+    print(f"{'route fan-out, 3 rep.':<26}p50 {statistics.median(delays) * 1e3:.0f} ms, "
           f"p99 {_pct(delays, 0.99) * 1e3:.0f} ms ({len(delays)} trials)")
-    print(f"{'takeover after kill -9':<22}p50 {statistics.median(took) * 1e3:.0f} ms, "
+    print(f"{'takeover after kill -9':<26}p50 {statistics.median(took) * 1e3:.0f} ms, "
           f"max {max(took) * 1e3:.0f} ms ({len(took)} trials)")
     return 0
 

@@ -221,6 +221,7 @@ def test_replicas_killed_every_five_seconds_and_a_database_restart_lose_nothing(
         admin.stop()
         for t in traffic:
             t.stop()
+        rejected = [s.health()["batches_rejected"] for s in sidecars]
         assert [s.stop() for s in sidecars] == [0, 0]  # each flushed its last window
 
         calls = [r for t in traffic for r in t.results]
@@ -228,7 +229,7 @@ def test_replicas_killed_every_five_seconds_and_a_database_restart_lose_nothing(
         routed = sum(1 for r in calls if r[2])  # a call with a variant was counted
         counted = query(pg.url, "SELECT coalesce(sum(count), 0) FROM traffic_windows "
                                 "WHERE window_start_us = -1")
-        assert counted == routed, (counted, routed, len(calls))
+        assert counted == routed, (counted, routed, len(calls), rejected)
 
         present = {v.version for v in registry.list_versions("admin")}
         assert admin.acked and set(admin.acked) <= present
