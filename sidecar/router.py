@@ -27,6 +27,12 @@ from neural.mlops.v1.assignment import Assigner, Strategy, pick
 
 log = structlog.get_logger(__name__)
 
+# The route's kind as the sidecar's logs and metrics name it.
+_KINDS = {
+    routing_pb2.ROUTE_KIND_EXPERIMENT: "experiment",
+    routing_pb2.ROUTE_KIND_DEPLOYMENT: "deployment",
+    routing_pb2.ROUTE_KIND_SHADOW: "shadow",
+}
 _STRATEGIES = {
     routing_pb2.ASSIGNMENT_STRATEGY_UNSPECIFIED: Strategy.HASH,
     routing_pb2.ASSIGNMENT_STRATEGY_HASH: Strategy.HASH,
@@ -165,7 +171,7 @@ class Router:
                     model_version=v.model_version or None,
                     upstream=v.upstream,
                     slot=agg.slot(r.model_name, r.route_id, v.name,
-                                  per_unit=r.kind == "experiment"),
+                                  per_unit=r.kind == routing_pb2.ROUTE_KIND_EXPERIMENT),
                     override=(
                         b""
                         if v.model_name in ("", r.model_name) and not v.model_version
@@ -189,7 +195,7 @@ class Router:
             routes[r.model_name] = Route(
                 model_name=r.model_name,
                 route_id=r.route_id,
-                kind=r.kind,
+                kind=_KINDS.get(r.kind, ""),
                 assigner=assigner,
                 variants=variants,
                 by_name={v.name: v for v in variants},

@@ -20,11 +20,19 @@ _STRATEGY = {
 }
 
 
+KIND_TO_PB = {
+    "experiment": pb.ROUTE_KIND_EXPERIMENT,
+    "deployment": pb.ROUTE_KIND_DEPLOYMENT,
+    "shadow": pb.ROUTE_KIND_SHADOW,
+}
+KIND_FROM_PB: dict[int, str] = {int(v): k for k, v in KIND_TO_PB.items()}
+
+
 def route_to_pb(r: ModelRoute) -> pb.ModelRoute:
     return pb.ModelRoute(
         model_name=r.model_name,
         route_id=r.route_id,
-        kind=r.kind,
+        kind=KIND_TO_PB.get(r.kind, pb.ROUTE_KIND_UNSPECIFIED),
         strategy=_STRATEGY.get(r.strategy, pb.ASSIGNMENT_STRATEGY_HASH),
         variants=[
             pb.RouteVariant(

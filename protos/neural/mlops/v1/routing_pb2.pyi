@@ -13,10 +13,21 @@ class AssignmentStrategy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ASSIGNMENT_STRATEGY_HASH: _ClassVar[AssignmentStrategy]
     ASSIGNMENT_STRATEGY_RANDOM: _ClassVar[AssignmentStrategy]
     ASSIGNMENT_STRATEGY_ROUND_ROBIN: _ClassVar[AssignmentStrategy]
+
+class RouteKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ROUTE_KIND_UNSPECIFIED: _ClassVar[RouteKind]
+    ROUTE_KIND_EXPERIMENT: _ClassVar[RouteKind]
+    ROUTE_KIND_DEPLOYMENT: _ClassVar[RouteKind]
+    ROUTE_KIND_SHADOW: _ClassVar[RouteKind]
 ASSIGNMENT_STRATEGY_UNSPECIFIED: AssignmentStrategy
 ASSIGNMENT_STRATEGY_HASH: AssignmentStrategy
 ASSIGNMENT_STRATEGY_RANDOM: AssignmentStrategy
 ASSIGNMENT_STRATEGY_ROUND_ROBIN: AssignmentStrategy
+ROUTE_KIND_UNSPECIFIED: RouteKind
+ROUTE_KIND_EXPERIMENT: RouteKind
+ROUTE_KIND_DEPLOYMENT: RouteKind
+ROUTE_KIND_SHADOW: RouteKind
 
 class WatchRoutesRequest(_message.Message):
     __slots__ = ("sidecar_id", "known_version")
@@ -87,12 +98,12 @@ class ModelRoute(_message.Message):
     FORCED_VARIANTS_FIELD_NUMBER: _ClassVar[int]
     model_name: str
     route_id: str
-    kind: str
+    kind: RouteKind
     strategy: AssignmentStrategy
     variants: _containers.RepeatedCompositeFieldContainer[RouteVariant]
     shadows: _containers.RepeatedCompositeFieldContainer[ShadowTarget]
     forced_variants: _containers.RepeatedCompositeFieldContainer[ForcedVariant]
-    def __init__(self, model_name: _Optional[str] = ..., route_id: _Optional[str] = ..., kind: _Optional[str] = ..., strategy: _Optional[_Union[AssignmentStrategy, str]] = ..., variants: _Optional[_Iterable[_Union[RouteVariant, _Mapping]]] = ..., shadows: _Optional[_Iterable[_Union[ShadowTarget, _Mapping]]] = ..., forced_variants: _Optional[_Iterable[_Union[ForcedVariant, _Mapping]]] = ...) -> None: ...
+    def __init__(self, model_name: _Optional[str] = ..., route_id: _Optional[str] = ..., kind: _Optional[_Union[RouteKind, str]] = ..., strategy: _Optional[_Union[AssignmentStrategy, str]] = ..., variants: _Optional[_Iterable[_Union[RouteVariant, _Mapping]]] = ..., shadows: _Optional[_Iterable[_Union[ShadowTarget, _Mapping]]] = ..., forced_variants: _Optional[_Iterable[_Union[ForcedVariant, _Mapping]]] = ...) -> None: ...
 
 class Moments(_message.Message):
     __slots__ = ("n", "sum", "sum_squares")
