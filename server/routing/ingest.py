@@ -106,7 +106,8 @@ def _bad(message: str, field_name: str) -> InvalidArgument:
     return InvalidArgument(message, field=field_name)
 
 
-def _count(value: int, what: str, field_name: str, upper: int = MAX_WINDOW_COUNT) -> None:
+# float: a unit's custom-metric count travels as a float (units.UnitCounts.custom).
+def _count(value: float, what: str, field_name: str, upper: int = MAX_WINDOW_COUNT) -> None:
     if not 0 <= value <= upper:
         raise _bad(f"{what} must be in [0, {upper}], got {value}", field_name)
 
@@ -258,6 +259,19 @@ def check_shadow_stats(s: ShadowStats) -> None:
 
 def check_batch(batch: MetricsBatch, known: Mapping[str, KnownRoute]) -> None:
     """Every check of a batch that needs no store; ``known`` maps served route ids."""
+    _check_envelope(batch)
+    _check_variant_windows(batch.windows, known)
+    for stats, units, overflow in _merged_units(batch.windows).values():
+        _check_units(units, overflow, stats)
+    for sw in batch.shadows:
+        if not any(sw.shadow_id in r.shadows for r in known.values()):
+            raise _bad(f"shadow {sw.shadow_id[:80]!r} is not served by this control plane",
+                       "shadow_id")
+        check_shadow_stats(sw.stats)
+
+
+def _check_envelope(batch: MetricsBatch) -> None:
+    """The batch's identity, size and window times."""
     if not batch.sidecar_id or len(batch.sidecar_id) > MAX_SIDECAR_ID:
         raise _bad(f"sidecar_id must be 1-{MAX_SIDECAR_ID} characters", "sidecar_id")
     if batch.sequence < 1:
@@ -266,10 +280,17 @@ def check_batch(batch: MetricsBatch, known: Mapping[str, KnownRoute]) -> None:
         raise _bad("session must be 16-64 characters of [A-Za-z0-9_-]", "session")
     if len(batch.windows) + len(batch.shadows) > MAX_WINDOWS_PER_BATCH:
         raise _bad(f"at most {MAX_WINDOWS_PER_BATCH} windows per batch", "windows")
-    for w in (*batch.windows, *batch.shadows):
+    windows: tuple[VariantWindow | ShadowWindow, ...] = (*batch.windows, *batch.shadows)
+    for w in windows:
         if not 0 <= w.window_start_us <= MAX_WINDOW_START_US:
             raise _bad("window_start_us must be in [0, year 9999]", "window_start_us")
-    for vw in batch.windows:
+
+
+def _check_variant_windows(
+    windows: Sequence[VariantWindow], known: Mapping[str, KnownRoute]
+) -> None:
+    """Each variant window names a served route and variant, and its counts add up."""
+    for vw in windows:
         route = known.get(vw.route_id)
         if route is None:
             raise _bad(f"route {vw.route_id[:80]!r} is not served by this control plane",
@@ -281,13 +302,6 @@ def check_batch(batch: MetricsBatch, known: Mapping[str, KnownRoute]) -> None:
         if (vw.units or vw.unit_overflow) and route.kind != "experiment":
             raise _bad(f"route {vw.route_id[:80]!r} is not an experiment; it takes no "
                        "per-unit counts", "units")
-    for stats, units, overflow in _merged_units(batch.windows).values():
-        _check_units(units, overflow, stats)
-    for sw in batch.shadows:
-        if not any(sw.shadow_id in r.shadows for r in known.values()):
-            raise _bad(f"shadow {sw.shadow_id[:80]!r} is not served by this control plane",
-                       "shadow_id")
-        check_shadow_stats(sw.stats)
 
 
 async def _claim(conn: AsyncConnection, sidecar_id: str, principal: str,
