@@ -51,7 +51,7 @@ from neural.mlops.server.experiments import sequential, statistics
 from neural.mlops.server.experiments.ratio import arm, compare_ratio
 from neural.mlops.server.experiments.report import MetricTest
 from neural.mlops.server.experiments.unitstats import ERRORS, LATENCY, UnitTotals, metric_key
-from neural.mlops.v1.traffic import LatencyHistogram, VariantStats
+from neural.mlops.v1.traffic import LatencyHistogram, Moments, VariantStats
 
 P95 = "latency_p95"
 DIRECTIONS = ("increase", "decrease")
@@ -160,13 +160,14 @@ def _request_level(g: Guardrail, c: VariantStats, t: VariantStats, conf: float
         r = statistics.two_proportion_ztest(c.errors, c.count, t.errors, t.count, conf)
         return (_fin(r.rate_control), _fin(r.rate_treatment),
                 *_relative(r.difference, r.ci_low, r.ci_high, r.rate_control))
+    mc: Moments | None
+    mt: Moments | None
     if g.metric == LATENCY:
         mc, mt = c.latency.moments(), t.latency.moments()
     else:
-        mc = c.custom.get(g.metric)
-        mt = t.custom.get(g.metric)
-        if mc is None or mt is None:
-            return None, None, None, None, None
+        mc, mt = c.custom.get(g.metric), t.custom.get(g.metric)
+    if mc is None or mt is None:
+        return None, None, None, None, None
     w = statistics.welch_ttest(mc.n, mc.sum, mc.sum_squares, mt.n, mt.sum, mt.sum_squares, conf)
     return (_fin(w.mean_control), _fin(w.mean_treatment),
             *_relative(w.difference, w.ci_low, w.ci_high, w.mean_control))
@@ -239,7 +240,8 @@ def _sequential(g: Guardrail, c: VariantStats, t: VariantStats,
     """One guardrail judged by its always-valid p-value and confidence sequence."""
     by = "unit" if units is not None else "request"
     if g.metric == P95:
-        qc, qt, se = _p95_difference(c, t, *(units or (None, None)), conf)
+        uc, ut = units if units is not None else (None, None)
+        qc, qt, se = _p95_difference(c, t, uc, ut, conf)
         p = lo = hi = None
         if qc is not None and qt is not None and se is not None:
             n = c.latency.count + t.latency.count
@@ -281,7 +283,8 @@ def evaluate(
             continue
         by = "request"
         if g.metric == P95:
-            vals = _p95(control, treatment, *(units or (None, None)), conf)
+            uc, ut = units if units is not None else (None, None)
+            vals = _p95(control, treatment, uc, ut, conf)
             by = "unit" if units is not None else "request"
         else:
             r = None
