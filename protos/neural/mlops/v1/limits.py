@@ -24,6 +24,8 @@ checked tighter by the domain. The same numbers are written beside the fields in
 
 from __future__ import annotations
 
+from typing import Any
+
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
@@ -77,26 +79,10 @@ def check_message(msg: Message, _path: str = "") -> None:
     for fd, value in msg.ListFields():
         path = f"{_path}{fd.name}"
         if fd.is_repeated:
-            limit = REPEATED_LIMITS.get(fd.full_name, MAX_REPEATED)
-            if len(value) > limit:
-                raise LimitExceeded(
-                    f"{path} has {len(value)} elements; at most {limit} are accepted", path
-                )
-            if fd.message_type is not None and fd.message_type.GetOptions().map_entry:
-                _check_map(fd, value, path)
-            elif fd.full_name in REPEATED_LIMITS:
-                _check_bulk(value, path)
-            elif fd.message_type is not None:
-                for item in value:
-                    check_message(item, f"{path}.")
-            elif fd.type == FieldDescriptor.TYPE_STRING:
-                for item in value:
-                    _check_string(fd, item, path)
-            elif fd.type == FieldDescriptor.TYPE_ENUM:
-                for item in value:
-                    _check_enum(fd, item, path)
+            _check_repeated(fd, value, path)
         elif fd.type == FieldDescriptor.TYPE_MESSAGE:
-            if fd.message_type.full_name == "google.protobuf.Timestamp":
+            # A message field always has its message type.
+            if fd.message_type.full_name == "google.protobuf.Timestamp":  # type: ignore[union-attr]
                 _check_timestamp(value, path)
             else:
                 check_message(value, f"{path}.")
@@ -104,6 +90,26 @@ def check_message(msg: Message, _path: str = "") -> None:
             _check_string(fd, value, path)
         elif fd.type == FieldDescriptor.TYPE_ENUM:
             _check_enum(fd, value, path)
+
+
+def _check_repeated(fd: FieldDescriptor, value: Any, path: str) -> None:
+    """The element count of a repeated field or map, then each element."""
+    limit = REPEATED_LIMITS.get(fd.full_name, MAX_REPEATED)
+    if len(value) > limit:
+        raise LimitExceeded(f"{path} has {len(value)} elements; at most {limit} are accepted", path)
+    if fd.message_type is not None and fd.message_type.GetOptions().map_entry:
+        _check_map(fd, value, path)
+    elif fd.full_name in REPEATED_LIMITS:
+        _check_bulk(value, path)
+    elif fd.message_type is not None:
+        for item in value:
+            check_message(item, f"{path}.")
+    elif fd.type == FieldDescriptor.TYPE_STRING:
+        for item in value:
+            _check_string(fd, item, path)
+    elif fd.type == FieldDescriptor.TYPE_ENUM:
+        for item in value:
+            _check_enum(fd, item, path)
 
 
 def _check_bulk(items: list[Message], path: str) -> None:
@@ -119,8 +125,10 @@ def _check_bulk(items: list[Message], path: str) -> None:
 
 
 def _check_map(fd: FieldDescriptor, value: object, path: str) -> None:
-    key_fd = fd.message_type.fields_by_name["key"]
-    value_fd = fd.message_type.fields_by_name["value"]
+    entry = fd.message_type
+    assert entry is not None  # the caller checked: a map's entries are messages
+    key_fd = entry.fields_by_name["key"]
+    value_fd = entry.fields_by_name["value"]
     for key, item in value.items():  # type: ignore[attr-defined]
         if isinstance(key, str):
             _check_string(key_fd, key, f"{path} key")
