@@ -11,6 +11,7 @@ import ipaddress
 import signal
 
 import grpc
+import prometheus_client
 import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
@@ -179,6 +180,13 @@ class ControlPlane:
 async def serve(config: ServerConfig) -> int:
     plane = ControlPlane(config)
     await plane.start()
+    if config.metrics_listen:
+        host, _, port = config.metrics_listen.rpartition(":")
+        try:
+            prometheus_client.start_http_server(int(port), addr=host or "127.0.0.1")
+        except (OSError, ValueError) as exc:
+            await plane.stop()
+            raise OSError(f"cannot serve metrics on {config.metrics_listen}: {exc}") from None
     log.info("control plane serving", address=plane.address, data_dir=str(config.data_dir))
     print(f"neural-mlops control plane listening on {plane.address}", flush=True)
     stop = asyncio.Event()

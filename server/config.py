@@ -39,6 +39,8 @@ class ServerConfig:
     database_url: str = ""  # empty = SQLite file in data_dir
     log_level: str = "info"
     grace_seconds: float = 10.0
+    # HOST:PORT of a Prometheus /metrics endpoint ("" = none): refused calls by reason.
+    metrics_listen: str = ""
     rollout_interval_seconds: float = 1.0
     # Authentication (docs/security.md). ``auth`` is a comma list of none|token|oidc|mtls.
     auth: str = "none"

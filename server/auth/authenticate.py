@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
+import prometheus_client
 import structlog
 
 from neural.mlops.server.audit.events import EventSeverity, EventType
@@ -98,6 +99,14 @@ class Authenticator:
             raise Unauthenticated(exc.message, field="token") from None
 
 
+# Exposed by `serve --metrics-listen`: every refusal counts, audited or rate-limited.
+REFUSED_CALLS = prometheus_client.Counter(
+    "neural_mlops_refused_calls_total",
+    "Calls refused by the control plane's authentication or authorization",
+    ["kind", "reason"],
+)
+
+
 @dataclass
 class _Window:
     started: float
@@ -116,6 +125,7 @@ class RefusalLog:
     async def refused(self, kind: str, reason: str, message: str, method: str,
                       peer: str, principal: str = "") -> None:
         self.counts[f"{kind}:{reason}"] += 1
+        REFUSED_CALLS.labels(kind=kind, reason=reason).inc()
         host = peer_host(peer)
         log.warning("call refused", kind=kind, reason=reason, message=message, method=method,
                     peer=peer, principal=principal or None, total=self.counts[f"{kind}:{reason}"])

@@ -18,6 +18,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     p.add_argument("--grace-seconds", type=float, help="drain time on SIGTERM")
     p.add_argument("--config", type=Path, help="TOML file with a [server] table")
+    p.add_argument("--metrics-listen", metavar="HOST:PORT",
+                   help="serve Prometheus metrics (refused calls by kind and reason) at "
+                   "http://HOST:PORT/metrics (default: off)")
     d = p.add_argument_group("deployments (docs/deployments.md)")
     d.add_argument("--deploy-gate", choices=["production", "staging"],
                    help="lowest registry stage a serving rollout admits (default production)")
@@ -90,6 +93,7 @@ def _config(args: argparse.Namespace) -> ServerConfig:
             "database_url": args.database_url,
             "log_level": args.log_level,
             "grace_seconds": args.grace_seconds,
+            "metrics_listen": args.metrics_listen,
             "deploy_gate": args.deploy_gate,
             "allowed_upstreams": ",".join(args.allowed_upstream) if args.allowed_upstream else None,
             "audit_anchor": args.audit_anchor,
