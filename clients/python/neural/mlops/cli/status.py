@@ -61,134 +61,135 @@ def _section(name: str, read: Callable[[], Any], unavailable: dict[str, str]) ->
 def collect(target: str, token: str | None = None, model_prefix: str = "") -> dict[str, Any]:
     """Everything the status screen shows, as plain data (also the ``--json`` output)."""
     unavailable: dict[str, str] = {}
-
-    def models() -> list[dict[str, Any]]:
-        from neural.mlops.registry import ModelRegistry
-
-        out = []
-        with ModelRegistry(target, token=token) as reg:
-            page_token = ""
-            while True:
-                page = reg.list_models(model_prefix, page_token=page_token)
-                for m in page:
-                    by_stage: dict[str, list[str]] = {}
-                    for v in m.latest_versions:
-                        by_stage.setdefault(v.stage.value, []).append(v.version)
-                    prod = reg.get_production_version(m.name)
-                    out.append(
-                        {
-                            "name": m.name,
-                            "versions": m.version_count,
-                            "production": prod.version if prod else None,
-                            "production_metrics": dict(prod.metrics) if prod else {},
-                            "latest_by_stage": by_stage,
-                            "aliases": dict(m.aliases),
-                            "pending_approvals": [
-                                r.version for r in reg.list_pending_approvals(name=m.name)
-                            ],
-                        }
-                    )
-                page_token = page.next_page_token
-                if not page_token:
-                    return out
-
-    def tests() -> list[dict[str, Any]]:
-        from neural.mlops.ab_testing import ABTestManager
-
-        out = []
-        with ABTestManager(target, token=token) as manager:
-            for t in manager.list_tests():
-                if t.status.value not in ("running", "paused"):
-                    continue
-                if model_prefix and not t.model_name.startswith(model_prefix):
-                    continue
-                counts: dict[str, int] = {}
-                verdict = None
-                try:
-                    analysis = manager.analyze_test(t.test_id)
-                    counts = {
-                        name: int(v.get("n") or 0)
-                        for name, v in (analysis.get("variants") or {}).items()
-                    }
-                    rec = analysis.get("recommendation") or {}
-                    verdict = {
-                        "significant": analysis.get("statistically_significant"),
-                        "p_value": analysis.get("p_value"),
-                        "action": rec.get("action"),
-                        "reason": rec.get("reason"),
-                        "decided_by": decided_by(analysis),
-                    }
-                except MLOpsError:
-                    pass
-                out.append(
-                    {
-                        "test_id": t.test_id,
-                        "name": t.name,
-                        "model": t.model_name,
-                        "status": t.status.value,
-                        "split": {v.name: v.weight for v in t.variants},
-                        "models": {v.name: v.model_ref for v in t.variants},
-                        "requests": counts,
-                        "analysis": verdict,
-                        "running_seconds": t.running_seconds,
-                    }
-                )
-        return out
-
-    def deployments() -> list[dict[str, Any]]:
-        from neural.mlops.deployment import DeploymentManager
-
-        out = []
-        with DeploymentManager(target, token=token) as manager:
-            for d in manager.list_deployments(
-                model_prefix if model_prefix else "", active_only=True
-            ):
-                last = d.last_check
-                out.append(
-                    {
-                        "deployment_id": d.deployment_id,
-                        "model": d.model_name,
-                        "version": d.model_version,
-                        "stable_version": d.stable_version,
-                        "strategy": d.strategy.value,
-                        "status": d.status.value,
-                        "step": d.step_index + 1,
-                        "steps": len(d.plan.steps),
-                        "split": {
-                            d.new_variant: d.traffic_percentage,
-                            d.stable_variant: round(100.0 - d.traffic_percentage, 6),
-                        },
-                        "last_check": (
-                            {
-                                "verdict": last.verdict.value,
-                                "reasons": list(last.reasons),
-                                "requests": last.new.request_count,
-                            }
-                            if last
-                            else None
-                        ),
-                    }
-                )
-            shadows = [
-                {
-                    "shadow_id": s.shadow_id,
-                    "primary": s.primary_model,
-                    "shadow": s.shadow_model,
-                    "traffic_percentage": s.traffic_percentage,
-                }
-                for s in manager.list_shadows(active_only=True)
-                if not model_prefix or s.model_name.startswith(model_prefix)
-            ]
-        return [*out, *({"shadow": s} for s in shadows)]
-
+    where = (target, token, model_prefix)
     result: dict[str, Any] = {"target": target}
-    result["models"] = _section("models", models, unavailable)
-    result["tests"] = _section("tests", tests, unavailable)
-    deps = _section("deployments", deployments, unavailable)
+    result["models"] = _section("models", lambda: _models(*where), unavailable)
+    result["tests"] = _section("tests", lambda: _tests(*where), unavailable)
+    deps = _section("deployments", lambda: _deployments(*where), unavailable)
     result["deployments"] = None if deps is None else [d for d in deps if "shadow" not in d]
     result["shadows"] = None if deps is None else [d["shadow"] for d in deps if "shadow" in d]
     result["unavailable"] = unavailable
     return result
+
+
+def _models(target: str, token: str | None, model_prefix: str) -> list[dict[str, Any]]:
+    from neural.mlops.registry import ModelRegistry
+
+    out = []
+    with ModelRegistry(target, token=token) as reg:
+        page_token = ""
+        while True:
+            page = reg.list_models(model_prefix, page_token=page_token)
+            for m in page:
+                by_stage: dict[str, list[str]] = {}
+                for v in m.latest_versions:
+                    by_stage.setdefault(v.stage.value, []).append(v.version)
+                prod = reg.get_production_version(m.name)
+                out.append(
+                    {
+                        "name": m.name,
+                        "versions": m.version_count,
+                        "production": prod.version if prod else None,
+                        "production_metrics": dict(prod.metrics) if prod else {},
+                        "latest_by_stage": by_stage,
+                        "aliases": dict(m.aliases),
+                        "pending_approvals": [
+                            r.version for r in reg.list_pending_approvals(name=m.name)
+                        ],
+                    }
+                )
+            page_token = page.next_page_token
+            if not page_token:
+                return out
+
+
+def _tests(target: str, token: str | None, model_prefix: str) -> list[dict[str, Any]]:
+    from neural.mlops.ab_testing import ABTestManager
+
+    out = []
+    with ABTestManager(target, token=token) as manager:
+        for t in manager.list_tests():
+            if t.status.value not in ("running", "paused"):
+                continue
+            if model_prefix and not t.model_name.startswith(model_prefix):
+                continue
+            counts: dict[str, int] = {}
+            verdict = None
+            try:
+                analysis = manager.analyze_test(t.test_id)
+                counts = {
+                    name: int(v.get("n") or 0)
+                    for name, v in (analysis.get("variants") or {}).items()
+                }
+                rec = analysis.get("recommendation") or {}
+                verdict = {
+                    "significant": analysis.get("statistically_significant"),
+                    "p_value": analysis.get("p_value"),
+                    "action": rec.get("action"),
+                    "reason": rec.get("reason"),
+                    "decided_by": decided_by(analysis),
+                }
+            except MLOpsError:
+                pass
+            out.append(
+                {
+                    "test_id": t.test_id,
+                    "name": t.name,
+                    "model": t.model_name,
+                    "status": t.status.value,
+                    "split": {v.name: v.weight for v in t.variants},
+                    "models": {v.name: v.model_ref for v in t.variants},
+                    "requests": counts,
+                    "analysis": verdict,
+                    "running_seconds": t.running_seconds,
+                }
+            )
+    return out
+
+
+def _deployments(target: str, token: str | None, model_prefix: str) -> list[dict[str, Any]]:
+    from neural.mlops.deployment import DeploymentManager
+
+    out = []
+    with DeploymentManager(target, token=token) as manager:
+        for d in manager.list_deployments(model_prefix if model_prefix else "", active_only=True):
+            last = d.last_check
+            out.append(
+                {
+                    "deployment_id": d.deployment_id,
+                    "model": d.model_name,
+                    "version": d.model_version,
+                    "stable_version": d.stable_version,
+                    "strategy": d.strategy.value,
+                    "status": d.status.value,
+                    "step": d.step_index + 1,
+                    "steps": len(d.plan.steps),
+                    "split": {
+                        d.new_variant: d.traffic_percentage,
+                        d.stable_variant: round(100.0 - d.traffic_percentage, 6),
+                    },
+                    "last_check": (
+                        {
+                            "verdict": last.verdict.value,
+                            "reasons": list(last.reasons),
+                            "requests": last.new.request_count,
+                        }
+                        if last
+                        else None
+                    ),
+                }
+            )
+        shadows = [
+            {
+                "shadow_id": s.shadow_id,
+                "primary": s.primary_model,
+                "shadow": s.shadow_model,
+                "traffic_percentage": s.traffic_percentage,
+            }
+            for s in manager.list_shadows(active_only=True)
+            if not model_prefix or s.model_name.startswith(model_prefix)
+        ]
+    return [*out, *({"shadow": s} for s in shadows)]
 
 
 def decided_by(analysis: dict[str, Any]) -> dict[str, Any]:
