@@ -20,6 +20,7 @@ import json
 import math
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -153,10 +154,10 @@ def evaluate(
     baseline_label: str | None,
     baseline: dict[str, float] | None,
     *,
-    minimum: list[Threshold] = (),
-    maximum: list[Threshold] = (),  # type: ignore[assignment]
-    max_regression: list[Threshold] = (),
-    max_increase: list[Threshold] = (),  # type: ignore[assignment]
+    minimum: Sequence[Threshold] = (),
+    maximum: Sequence[Threshold] = (),
+    max_regression: Sequence[Threshold] = (),
+    max_increase: Sequence[Threshold] = (),
     require_baseline: bool = False,
 ) -> GateResult:
     """Pure decision: every check, with a sentence a person can act on."""

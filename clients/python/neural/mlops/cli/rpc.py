@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from neural.mlops.cli._output import DEFAULT_TARGET, print_json
@@ -235,15 +236,8 @@ def _read_data(raw: str) -> Any:
         raise InvalidArgument(f"--data is not valid JSON: {exc}", field="data") from None
 
 
-def cmd_call(args: argparse.Namespace) -> int:
-    import grpc
-    from google.protobuf import json_format, message_factory
-
-    from neural.mlops._runtime import error_from_rpc
-
-    service_name, sep, method_name = args.method.rpartition("/")
-    if not sep or not service_name or not method_name:
-        raise InvalidArgument(f"method must be SERVICE/METHOD, got {args.method!r}", field="method")
+def _call_metadata(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """--header, --user and --token as the call's metadata."""
     metadata = []
     for header in args.header:
         key, colon, value = header.partition(":")
@@ -254,6 +248,19 @@ def cmd_call(args: argparse.Namespace) -> int:
         metadata.append(("x-neural-user", args.user))
     if args.token:
         metadata.append(("authorization", f"Bearer {args.token}"))
+    return metadata
+
+
+def cmd_call(args: argparse.Namespace) -> int:
+    import grpc
+    from google.protobuf import json_format, message_factory
+
+    from neural.mlops._runtime import error_from_rpc
+
+    service_name, sep, method_name = args.method.rpartition("/")
+    if not sep or not service_name or not method_name:
+        raise InvalidArgument(f"method must be SERVICE/METHOD, got {args.method!r}", field="method")
+    metadata = _call_metadata(args)
     data = _read_data(args.data)
 
     refl = Reflection(args.target)
@@ -283,7 +290,7 @@ def cmd_call(args: argparse.Namespace) -> int:
                 raise InvalidArgument(f"{method_name} takes one JSON object", field="data")
             request = parse(data)
         path = f"/{service_name}/{method_name}"
-        kinds = {
+        kinds: dict[tuple[bool, bool], Callable[..., Any]] = {
             (False, False): refl.channel.unary_unary,
             (False, True): refl.channel.unary_stream,
             (True, False): refl.channel.stream_unary,
