@@ -12,10 +12,12 @@ from grpc_health.v1 import health_pb2  # noqa: F401  (registers the descriptors)
 from grpc_reflection.v1alpha import reflection_pb2  # noqa: F401
 
 import neural.mlops.v1 as v1
+from neural.mlops.server.reflection import register_v1_descriptor
 
 for _m in pkgutil.iter_modules(v1.__path__):
     if _m.name.endswith("_pb2"):
         importlib.import_module(f"{v1.__name__}.{_m.name}")
+register_v1_descriptor()  # grpc.reflection.v1 is in the permission table too
 
 
 def method_descriptor(path: str) -> Any:
