@@ -6,10 +6,15 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from neural.mlops.cli._output import add_common, emit
 from neural.mlops.cli.ci import EXIT_ROLLED_BACK, EXIT_TIMEOUT, add_token, parse_duration
 from neural.mlops.server.errors import InvalidArgument
+
+if TYPE_CHECKING:  # imported when a command runs, so that the CLI starts fast
+    from neural.mlops.cli._progress import Live
+    from neural.mlops.deployment import Deployment, DeploymentManager
 
 
 def add_canary(ci: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -96,10 +101,9 @@ def _steps(args: argparse.Namespace) -> list[float]:
 
 def cmd_canary(args: argparse.Namespace) -> int:
     from neural.mlops._channel import is_remote
-    from neural.mlops.cli._progress import Live, deployment_line, event_line
+    from neural.mlops.cli._progress import Live
     from neural.mlops.deployment import (
         DeploymentManager,
-        DeploymentStatus,
         DeploymentStrategy,
         PerformanceMetrics,
         RollbackConfig,
@@ -134,22 +138,7 @@ def cmd_canary(args: argparse.Namespace) -> int:
                 f"canary {dep.deployment_id}: {dep.model_name}:{dep.model_version} "
                 f"steps {', '.join(f'{p:g}%' for p in dep.plan.steps)}"
             )
-        deadline = time.monotonic() + timeout
-        seq = 0
-        while True:
-            if embedded:  # no control plane to run the rollout controller for us
-                manager.run_controller_cycle()
-            dep = manager.get_deployment(dep.deployment_id)
-            events = manager.get_events(dep.deployment_id, seq)
-            if events:
-                seq = events[-1].seq
-            if live:
-                for event in events:
-                    live.line(event_line(event, dep))
-                live.status(deployment_line(dep))
-            if not dep.active or time.monotonic() >= deadline:
-                break
-            time.sleep(interval)
+        dep = _watch(manager, dep, live, embedded, interval, time.monotonic() + timeout)
         if dep.active and args.abort_on_timeout:
             dep = manager.abort(
                 dep.deployment_id, args.created_by, f"ci canary timed out after {args.timeout}"
@@ -160,6 +149,41 @@ def cmd_canary(args: argparse.Namespace) -> int:
         manager.close()
 
     emit(args, dep, lambda: None)
+    return _outcome(args, dep)
+
+
+def _watch(
+    manager: DeploymentManager,
+    dep: Deployment,
+    live: Live | None,
+    embedded: bool,
+    interval: float,
+    deadline: float,
+) -> Deployment:
+    """Follow the deployment until it ends or the deadline passes; its last state."""
+    from neural.mlops.cli._progress import deployment_line, event_line
+
+    seq = 0
+    while True:
+        if embedded:  # no control plane to run the rollout controller for us
+            manager.run_controller_cycle()
+        dep = manager.get_deployment(dep.deployment_id)
+        events = manager.get_events(dep.deployment_id, seq)
+        if events:
+            seq = events[-1].seq
+        if live:
+            for event in events:
+                live.line(event_line(event, dep))
+            live.status(deployment_line(dep))
+        if not dep.active or time.monotonic() >= deadline:
+            return dep
+        time.sleep(interval)
+
+
+def _outcome(args: argparse.Namespace, dep: Deployment) -> int:
+    """The exit code for how the canary ended, with a line saying why."""
+    from neural.mlops.deployment import DeploymentStatus
+
     if dep.status is DeploymentStatus.COMPLETED:
         if not args.json:
             print(f"promoted: {dep.model_name}:{dep.model_version} serves 100% of traffic")
