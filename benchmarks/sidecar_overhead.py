@@ -278,7 +278,7 @@ def profile(pid: int, address: str, seconds: float, out: Path) -> list[tuple[str
     return [(frame, 100.0 * c / total) for frame, c in self_time.most_common(12)] if total else []
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:  # noqa: C901 - set-up, rounds, report in a row
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--smoke", action="store_true", help="tiny run (CI)")
     ap.add_argument("--seconds", type=float, default=3.0, help="measured seconds per cell")
