@@ -139,6 +139,40 @@ async def test_a_batch_is_applied_exactly_once(tmp_path: Path) -> None:
     await svc.db.close()
 
 
+def _rollout(*variants: str) -> ModelRoute:
+    return ModelRoute(model_name="m", route_id="dep-1", kind="deployment",
+                      variants=tuple(RouteVariant(v, 1 / len(variants), "m") for v in variants))
+
+
+def _window(variant: str, n: int) -> VariantWindow:
+    stats = VariantStats()
+    for _ in range(n):
+        stats.observe(success=True, latency=0.001, status_code="OK")
+    return VariantWindow("dep-1", variant, 1_800_000_000_000_000, stats)
+
+
+async def test_a_replica_started_after_a_rollout_completed_takes_the_canary_backlog(
+    tmp_path: Path,
+) -> None:
+    """A sidecar resends canary windows cut before the rollout completed to a replica that
+    only ever compiled the completed route (stable only): the store remembers the canary."""
+    svc = await _service(tmp_path)
+    svc.add_provider(Routes([_rollout("canary", "stable")]))
+    assert await svc.ingest(MetricsBatch("sc-1", 1, windows=(_window("canary", 2),))) is False
+    await svc.db.close()
+    later = await _service(tmp_path)
+    later.add_provider(Routes([_rollout("stable")]))
+    backlog = MetricsBatch("sc-1", 2, windows=(_window("canary", 3), _window("stable", 4)))
+    assert await later.ingest(backlog) is False
+    with pytest.raises(InvalidArgument) as err:  # a variant no replica ever served
+        await later.ingest(MetricsBatch("sc-1", 3, windows=(_window("green", 1),)))
+    assert err.value.field == "variant"
+    async with later.db.read() as conn:
+        totals = await traffic.totals(conn, "dep-1")
+    assert {v: s.count for v, s in totals.items()} == {"canary": 5, "stable": 4}
+    await later.db.close()
+
+
 @pytest.mark.parametrize(
     ("batch", "field"),
     [

@@ -38,6 +38,7 @@ from neural.mlops.server.routing.ingest import (
     VariantWindow,
 )
 from neural.mlops.server.routing.model import ModelRoute, RouteProvider, RouteVariant
+from neural.mlops.server.routing.served import served_routes
 from neural.mlops.server.storage import Database
 from neural.mlops.server.storage.schema import routing_state
 from neural.mlops.v1.assignment import Strategy, validate_weights
@@ -308,10 +309,23 @@ class RoutingService:
             # A route created a moment ago (or by another process): recompile, then judge.
             self._dirty = True
             await self.current()
-            ingest.check_batch(batch, self._known)
+            try:
+                ingest.check_batch(batch, self._known)
+            except InvalidArgument as again:
+                if again.field not in ("route_id", "variant"):
+                    raise
+                # A route that changed before this replica started: its store remembers.
+                await self._learn_served({w.route_id for w in batch.windows})
+                ingest.check_batch(batch, self._known)
         call = current_call()
         owner = call.actor if call.authenticated else None
         return await ingest.apply_batch(self.db, batch, to_us(self.clock.now()), owner)
+
+    async def _learn_served(self, route_ids: set[str]) -> None:
+        for route_id, seen in (await served_routes(self.db, route_ids)).items():
+            before = self._known.get(route_id, KnownRoute(frozenset(), frozenset()))
+            self._known[route_id] = KnownRoute(before.variants | seen.variants, before.shadows,
+                                               before.kind or seen.kind)
 
     async def prune_dedup(self, older_than_us: int | None = None) -> int:
         """Forget dedup markers older than the retention (no sidecar resends that late)."""
