@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import grpc
 
@@ -15,7 +16,7 @@ from neural.mlops.server.timestamps import to_timestamp
 from neural.mlops.v1 import auth_pb2 as pb
 from neural.mlops.v1 import auth_pb2_grpc
 
-Ctx = grpc.aio.ServicerContext
+Ctx = grpc.aio.ServicerContext[Any, Any]
 
 
 def token_to_pb(t: ApiToken, now: datetime) -> pb.ApiToken:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 import grpc
 
@@ -15,7 +15,7 @@ from neural.mlops.server.services import Services
 from neural.mlops.v1 import experiments_pb2 as pb
 from neural.mlops.v1 import experiments_pb2_grpc
 
-Ctx: TypeAlias = grpc.aio.ServicerContext
+Ctx: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 
 
 def _strategy(value: pb.TrafficSplitStrategy) -> str:

@@ -18,7 +18,7 @@ from neural.mlops.server.services import Services
 from neural.mlops.v1 import registry_pb2 as pb
 from neural.mlops.v1 import registry_pb2_grpc
 
-Ctx: TypeAlias = grpc.aio.ServicerContext
+Ctx: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 
 
 def _stages(values: Any) -> list[Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import grpc
 
@@ -12,7 +13,7 @@ from neural.mlops.server.services import Services
 from neural.mlops.v1 import routing_pb2 as pb
 from neural.mlops.v1 import routing_pb2_grpc
 
-Ctx = grpc.aio.ServicerContext
+Ctx = grpc.aio.ServicerContext[Any, Any]
 
 
 class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
