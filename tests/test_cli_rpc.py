@@ -96,9 +96,8 @@ def test_calls_of_every_shape(server, capsys: pytest.CaptureFixture[str]) -> Non
         "--json",
     )
     chunks = json.loads(out)
-    assert code == 0 and any(
-        e["event_type"] == "EVENT_TYPE_MODEL_REGISTERED" for c in chunks for e in c.get("events", [])
-    )
+    events = [e for c in chunks for e in c.get("events", [])]
+    assert code == 0 and any(e["event_type"] == "EVENT_TYPE_MODEL_REGISTERED" for e in events)
     # describe
     code, out, _ = run(capsys, "rpc", "describe", "--target", t, "neural.mlops.v1.ModelStage")
     assert code == 0 and "MODEL_STAGE_PRODUCTION = 3" in out

@@ -190,8 +190,14 @@ def optional_checkpoint_to_pb(cp: Checkpoint | None) -> pb.Checkpoint | None:
 
 
 def checkpoint_from_pb(msg: pb.Checkpoint) -> Checkpoint:
-    return Checkpoint(msg.seq, msg.hash, timestamp_to_us(msg.created_at, "created_at"), msg.kind, msg.key_id,
-                      msg.signature)
+    return Checkpoint(
+        msg.seq,
+        msg.hash,
+        timestamp_to_us(msg.created_at, "created_at"),
+        msg.kind,
+        msg.key_id,
+        msg.signature,
+    )
 
 
 def _checkpoint_field(msg: pb.RotateKeyResponse | pb.PurgeResponse) -> Checkpoint | None:

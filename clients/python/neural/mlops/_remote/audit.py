@@ -116,7 +116,9 @@ class RemoteAudit:
         return c.purge_from_pb(await self._conn.unary(self._stub.Purge, req), before_us)
 
     async def generate_compliance_report(self, start_us: int, end_us: int) -> ComplianceReport:
-        req = pb.GenerateReportRequest(start_time=us_to_timestamp(start_us), end_time=us_to_timestamp(end_us))
+        req = pb.GenerateReportRequest(
+            start_time=us_to_timestamp(start_us), end_time=us_to_timestamp(end_us)
+        )
         return c.report_from_pb(await self._conn.unary(self._stub.GenerateComplianceReport, req))
 
     async def get_report(self, report_id: str) -> ComplianceReport:
