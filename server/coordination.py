@@ -29,6 +29,7 @@ from typing import Any
 
 import structlog
 
+from neural.mlops.server.background import Background
 from neural.mlops.server.storage import Database
 from neural.mlops.server.storage.database import CONNECT_TIMEOUT_S
 
@@ -88,19 +89,13 @@ class Lease:
         self.retry = retry
         self.check = check
         self.held = False
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Background(f"lease-{name}")
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(),
-                                                                name=f"lease-{self.name}")
+        self._loop.start(self._run)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()
 
     async def _run(self) -> None:
         if self.db.is_sqlite:

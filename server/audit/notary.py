@@ -18,6 +18,7 @@ from neural.mlops.server import validation as v
 from neural.mlops.server.audit.checkpoints import Checkpoint, CheckpointLedger
 from neural.mlops.server.audit.events import EventSeverity, EventType
 from neural.mlops.server.audit.verification import ChainBroken, ChainVerifier
+from neural.mlops.server.background import Background
 from neural.mlops.server.storage import Database
 
 log = structlog.get_logger(__name__)
@@ -50,7 +51,7 @@ class Notary:
         self.ledger = ledger
         self.verifier = verifier
         self.interval = interval  # seconds between periodic checkpoints; <= 0: none
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Background("audit-checkpoints")
 
     async def checkpoint(self, kind: str = "manual") -> Checkpoint | None:
         """Sign the current chain head after verifying the chain; None when a routine
@@ -117,8 +118,8 @@ class Notary:
     # --- the periodic loop ------------------------------------------------------------
 
     def start(self) -> None:
-        if self._task is None and self.interval > 0:
-            self._task = asyncio.create_task(self.run(), name="audit-checkpoints")
+        if self.interval > 0:
+            self._loop.start(self.run)
 
     async def run(self) -> None:
         """Sign the head every ``interval`` seconds, forever (with several replicas, only
@@ -134,10 +135,6 @@ class Notary:
 
     async def close(self) -> None:
         """Stop the loop and sign the head a last time (best effort: closing must not fail)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()
         with contextlib.suppress(Exception):
             await self.checkpoint("shutdown")

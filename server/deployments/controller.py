@@ -14,6 +14,7 @@ from collections import Counter
 
 import structlog
 
+from neural.mlops.server.background import Background
 from neural.mlops.server.clock import Clock, to_us
 from neural.mlops.server.deployments import health, store
 from neural.mlops.server.deployments.model import Deployment, Verdict
@@ -35,7 +36,7 @@ class RolloutController:
         self.clock = clock
         self.signals = signals
         self.transitions = transitions
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Background("rollout-controller")
         self.cycles = 0
         self.last_cycle_seconds = 0.0
 
@@ -146,14 +147,7 @@ class RolloutController:
                     pass
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self.run())
+        self._loop.start(self.run)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001
-                pass
-            self._task = None
+        await self._loop.stop()

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 
+from neural.mlops.server.background import Background
 from neural.mlops.server.experiments import store
 from neural.mlops.server.experiments.lifecycle import Lifecycle
 from neural.mlops.server.experiments.model import TestStatus
@@ -36,7 +37,7 @@ class GuardrailWatch:
         self._db = db
         self._lifecycle = lifecycle
         self._analyze = analyze
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Background("guardrail-watch")
 
     async def enforce(self, result: TestAnalysis) -> bool:
         """Stop the analysed test if it is RUNNING and a guardrail is violated."""
@@ -72,14 +73,7 @@ class GuardrailWatch:
             await asyncio.sleep(every)
 
     def start(self, every: float = CHECK_SECONDS) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self.run(every))
+        self._loop.start(lambda: self.run(every))
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001
-                pass
-            self._task = None
+        await self._loop.stop()

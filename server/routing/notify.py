@@ -23,6 +23,7 @@ from typing import Any
 
 import structlog
 
+from neural.mlops.server.background import Background
 from neural.mlops.server.coordination import close_session, connect_session
 from neural.mlops.server.storage import Database
 
@@ -48,20 +49,15 @@ class RouteNotices:
         self.origin = uuid.uuid4().hex[:16]  # tells our own notices from the others'
         self.received = 0
         self.listening = False
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Background("route-notices")
         db.broadcast(invalidate, CHANNEL, self.origin)
 
     def start(self) -> None:
-        if self._task is None and not self.db.is_sqlite:
-            self._task = asyncio.get_running_loop().create_task(self._run(),
-                                                                name="route-notices")
+        if not self.db.is_sqlite:
+            self._loop.start(self._run)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()
 
     def _on_notice(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
         if payload == self.origin:

@@ -11,11 +11,11 @@ gets a fresh connection.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 
 import structlog
 
+from neural.mlops.server.background import Background
 from neural.mlops.server.storage.database import Database, is_outage
 
 log = structlog.get_logger(__name__)
@@ -31,18 +31,13 @@ class StoreWatch:
         self.interval = interval
         self.max_backoff = max_backoff
         self.available = True
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Background("store-watch")
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="store-watch")
+        self._loop.start(self._run)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()
 
     async def check(self) -> bool:
         """Ping once; report a change of availability. Returns whether it answered."""
