@@ -29,6 +29,7 @@ References
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
 
@@ -148,31 +149,38 @@ def welch_ttest(
 
 def holm(p_values: np.ndarray | list[float]) -> np.ndarray:
     """Holm step-down adjusted p-values (NaN entries stay NaN and are not counted)."""
-    p = np.asarray(p_values, dtype=float)
-    out = np.full(p.shape, np.nan)
-    ok = np.flatnonzero(~np.isnan(p))
-    m = ok.size
-    if m == 0:
-        return out
-    order = ok[np.argsort(p[ok], kind="stable")]
-    scaled = np.minimum((m - np.arange(m)) * p[order], 1.0)
-    out[order] = np.maximum.accumulate(scaled)
-    return out
+
+    def step_down(p: np.ndarray) -> np.ndarray:
+        m = p.size
+        return np.maximum.accumulate(np.minimum((m - np.arange(m)) * p, 1.0))
+
+    return _adjust_sorted(p_values, step_down)
 
 
 def benjamini_hochberg(p_values: np.ndarray | list[float]) -> np.ndarray:
     """Benjamini-Hochberg step-up adjusted p-values (false discovery rate; NaN entries
     stay NaN and are not counted): ``min(1, min_{j >= i} m p_(j) / j)`` over the sorted
     p-values (statsmodels ``multipletests(method="fdr_bh")``)."""
+
+    def step_up(p: np.ndarray) -> np.ndarray:
+        scaled = p.size * p / np.arange(1, p.size + 1)
+        return np.minimum(np.minimum.accumulate(scaled[::-1])[::-1], 1.0)
+
+    return _adjust_sorted(p_values, step_up)
+
+
+def _adjust_sorted(
+    p_values: np.ndarray | list[float], adjust: Callable[[np.ndarray], np.ndarray]
+) -> np.ndarray:
+    """``adjust`` applied to the non-NaN p-values in ascending order (ties keep their
+    input order), its results put back in place; NaN entries stay NaN and are not counted
+    in ``m``, so a metric without data does not weaken the others' correction."""
     p = np.asarray(p_values, dtype=float)
     out = np.full(p.shape, np.nan)
     ok = np.flatnonzero(~np.isnan(p))
-    m = ok.size
-    if m == 0:
-        return out
-    order = ok[np.argsort(p[ok], kind="stable")]
-    scaled = m * p[order] / np.arange(1, m + 1)
-    out[order] = np.minimum(np.minimum.accumulate(scaled[::-1])[::-1], 1.0)
+    if ok.size:
+        order = ok[np.argsort(p[ok], kind="stable")]
+        out[order] = adjust(p[order])
     return out
 
 
