@@ -14,11 +14,11 @@ neural-mlops ab covariates TEST_ID pre_period.csv         # unit id, covariate (
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 from datetime import datetime
 from typing import Any
 
+from neural.mlops.cli._ab_files import read_covariates, read_jsonl
+from neural.mlops.cli._ab_render import analysis_text
 from neural.mlops.cli._output import (
     add_common,
     emit,
@@ -182,24 +182,11 @@ def cmd_force(args: argparse.Namespace) -> None:
     )
 
 
-def _jsonl(path: str) -> list[dict[str, Any]]:
-    records = []
-    with open(path, encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                records.append(json.loads(line))
-            except ValueError:
-                raise InvalidArgument(f"{path}:{n} is not a JSON object", field="file") from None
-    return records
-
-
 def cmd_record(args: argparse.Namespace) -> None:
     success = None if args.success is None else args.success == "yes"
     m = _manager(args)
     if args.file:
-        records = _jsonl(args.file)
+        records = read_jsonl(args.file)
         total = 0
         for i in range(0, len(records), 10_000):
             total += m.record_requests(args.test_id, records[i:i + 10_000])
@@ -227,78 +214,13 @@ def cmd_record(args: argparse.Namespace) -> None:
 COVARIATES_PER_CALL = 100_000  # the API's bound per call
 
 
-def _covariates(path: str) -> dict[str, float]:
-    """Rows ``unit id, value`` of a CSV file; a first row whose value is not a number is a
-    header. A unit listed twice keeps its last value."""
-    out: dict[str, float] = {}
-    with open(path, encoding="utf-8", newline="") as fh:
-        for n, row in enumerate(csv.reader(fh), 1):
-            if not row or not any(cell.strip() for cell in row):
-                continue
-            if len(row) < 2:
-                raise InvalidArgument(f"{path}:{n}: expected 'unit id,value'", field="file")
-            unit, raw = row[0].strip(), row[1].strip()
-            try:
-                out[unit] = float(raw)
-            except ValueError:
-                if n == 1:
-                    continue  # the header
-                raise InvalidArgument(f"{path}:{n}: {raw!r} is not a number",
-                                      field="file") from None
-    return out
-
-
 def cmd_covariates(args: argparse.Namespace) -> None:
-    values = list(_covariates(args.file).items())
+    values = list(read_covariates(args.file).items())
     m = _manager(args)
     total = 0
     for i in range(0, len(values), COVARIATES_PER_CALL):
         total += m.set_covariates(args.test_id, dict(values[i:i + COVARIATES_PER_CALL]))
     emit(args, {"stored": total}, lambda: print(f"stored {total} covariates"))
-
-
-def _analysis_text(a: dict[str, Any]) -> None:
-    names = list(a["variants"])
-    print_table(
-        ["variant", "n", "success_rate", "latency_p50", "latency_p95", "latency_p99"],
-        [
-            [
-                n,
-                a["variants"][n]["n"],
-                a["variants"][n]["success_rate"],
-                a["variants"][n]["latency"]["p50"],
-                a["variants"][n]["latency"]["p95"],
-                a["variants"][n]["latency"]["p99"],
-            ]
-            for n in names
-        ],
-    )
-    imp = a["improvement"]
-    print()
-    print_record(
-        [
-            ("compared", f"{a['compared_variant']} vs {a['control_variant']}"),
-            ("p_value", a["p_value"]),
-            ("significant", a["statistically_significant"]),
-            ("relative_improvement_%", imp["relative_improvement"]),
-            ("difference_ci", imp["confidence_interval"]),
-            ("sequential_p", (a["sequential"] or {}).get("p_value")),
-            ("chance_to_beat_control", (a["bayesian"] or {}).get("chance_to_beat_control")),
-            ("srm_p", a["srm"]["p_value"]),
-            ("srm_detected", a["srm"]["detected"]),
-            ("required_total", a["power"]["required_total"]),
-            ("observed_total", a["power"]["observed_total"]),
-            ("recommendation", a["recommendation"]["action"]),
-            ("reason", a["recommendation"]["reason"]),
-        ]
-    )
-    if a["metrics"]:
-        print()
-        print_table(["metric", "difference", "lift_%", "p_value", "p_holm", "significant"],
-                    [[k, m["difference"], m["lift"], m["p_value"], m["p_value_adjusted"],
-                      m["statistically_significant"]] for k, m in a["metrics"].items()])
-    for w in a["warnings"]:
-        print(f"warning: {w}")
 
 
 def _when(value: str | None, field: str) -> datetime | None:
@@ -322,7 +244,7 @@ def cmd_analyze(args: argparse.Namespace) -> None:
     if args.json:
         print_json(a)
     else:
-        _analysis_text(a)
+        analysis_text(a)
 
 
 _TEST_ID = "the test's id (ab list shows it)"
