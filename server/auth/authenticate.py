@@ -58,7 +58,7 @@ class Authenticator:
         self.oidc = oidc
 
     async def authenticate(self, metadata: dict[str, str],
-                           context: grpc.aio.ServicerContext) -> Caller:
+                           context: grpc.aio.ServicerContext[Any, Any]) -> Caller:
         """The caller; :class:`Unauthenticated` whose ``field`` is the refusal reason."""
         header = metadata.get(AUTHORIZATION_KEY, "")
         if header:

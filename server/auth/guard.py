@@ -36,8 +36,8 @@ class CallGuard:
         self.refusals = RefusalLog(db, clock)
 
     async def admit(
-        self, method: str, metadata: dict[str, str], context: grpc.aio.ServicerContext,
-        request: Any | None, base: CallContext,
+        self, method: str, metadata: dict[str, str],
+        context: grpc.aio.ServicerContext[Any, Any], request: Any | None, base: CallContext,
     ) -> tuple[CallContext, MessageCheck | None]:
         """The call's context, and for a streamed request the check of each message;
         Unauthenticated or PermissionDenied otherwise. ``request`` is None when streamed."""

@@ -12,6 +12,8 @@ hostname checks, we trust only subject alternative names.
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
 
 from neural.mlops.server.auth.principal import Principal, normalize_identity
@@ -20,7 +22,7 @@ from neural.mlops.server.auth.principal import Principal, normalize_identity
 _SAN_PROPERTIES = ("peer_uri", "peer_dns", "peer_email")
 
 
-def principal_from_context(context: grpc.aio.ServicerContext) -> Principal | None:
+def principal_from_context(context: grpc.aio.ServicerContext[Any, Any]) -> Principal | None:
     """The mTLS principal of this call, or None (no TLS, no client certificate, or a
     certificate without a usable SAN)."""
     properties = context.auth_context()

@@ -25,7 +25,7 @@ def token_to_pb(t: ApiToken, now: datetime) -> pb.ApiToken:
         token_id=t.token_id, name=t.name, roles=t.roles, models=t.models,
         created_by=t.created_by, created_at=to_timestamp(t.created_at),
         expires_at=to_timestamp(t.expires_at), revoked_at=to_timestamp(t.revoked_at),
-        revoked_by=t.revoked_by, state=pb.TokenState.Value(f"TOKEN_STATE_{t.state(now).upper()}"),
+        revoked_by=t.revoked_by, state=f"TOKEN_STATE_{t.state(now).upper()}",
     )
 
 

@@ -18,6 +18,7 @@ import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -84,7 +85,7 @@ def check_name(name: str, *, field: str = "name") -> str:
     return text
 
 
-def _row_token(row: sa.Row) -> ApiToken:
+def _row_token(row: sa.Row[Any]) -> ApiToken:
     return ApiToken(
         token_id=row.token_id,
         name=row.name,
