@@ -14,6 +14,7 @@ import random
 import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any, TypeAlias
 
 import grpc
 import numpy as np
@@ -22,6 +23,9 @@ import structlog
 from neural.mlops.sidecar.oip import METHODS, SERVICE, SHADOW_PARAMETER, request_tensors
 from neural.mlops.v1 import oip_pb2
 from neural.mlops.v1.limits import MAX_MESSAGE_BYTES
+
+# One context type for all the methods: their request and response messages differ.
+Ctx: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 
 log = structlog.get_logger(__name__)
 
@@ -54,29 +58,29 @@ class DemoModel:
         return name == self.config.name
 
     async def ServerLive(
-        self, req: oip_pb2.ServerLiveRequest, ctx: grpc.aio.ServicerContext
+        self, req: oip_pb2.ServerLiveRequest, ctx: Ctx
     ) -> oip_pb2.ServerLiveResponse:  # noqa: N802
         return oip_pb2.ServerLiveResponse(live=True)
 
     async def ServerReady(
-        self, req: oip_pb2.ServerReadyRequest, ctx: grpc.aio.ServicerContext
+        self, req: oip_pb2.ServerReadyRequest, ctx: Ctx
     ) -> oip_pb2.ServerReadyResponse:  # noqa: N802
         return oip_pb2.ServerReadyResponse(ready=True)
 
     async def ModelReady(
-        self, req: oip_pb2.ModelReadyRequest, ctx: grpc.aio.ServicerContext
+        self, req: oip_pb2.ModelReadyRequest, ctx: Ctx
     ) -> oip_pb2.ModelReadyResponse:  # noqa: N802
         return oip_pb2.ModelReadyResponse(ready=self._known(req.name))
 
     async def ServerMetadata(
-        self, req: oip_pb2.ServerMetadataRequest, ctx: grpc.aio.ServicerContext
+        self, req: oip_pb2.ServerMetadataRequest, ctx: Ctx
     ) -> oip_pb2.ServerMetadataResponse:  # noqa: N802
         if self.config.headers:
             await ctx.send_initial_metadata(self.config.headers)
         return oip_pb2.ServerMetadataResponse(name="neural-mlops-demo", version="1", extensions=[])
 
     async def ModelMetadata(
-        self, req: oip_pb2.ModelMetadataRequest, ctx: grpc.aio.ServicerContext
+        self, req: oip_pb2.ModelMetadataRequest, ctx: Ctx
     ) -> oip_pb2.ModelMetadataResponse:  # noqa: N802
         if not self._known(req.name):
             await ctx.abort(grpc.StatusCode.NOT_FOUND, f"unknown model {req.name!r}")
@@ -90,7 +94,7 @@ class DemoModel:
         )
 
     async def ModelInfer(
-        self, req: oip_pb2.ModelInferRequest, ctx: grpc.aio.ServicerContext
+        self, req: oip_pb2.ModelInferRequest, ctx: Ctx
     ) -> oip_pb2.ModelInferResponse:  # noqa: N802
         self.calls += 1
         self.last_request = req
@@ -134,7 +138,7 @@ class DemoModel:
             resp.raw_output_contents.append((score + bias).astype("<f4").tobytes())
         return resp
 
-    def _record(self, req: oip_pb2.ModelInferRequest, ctx: grpc.aio.ServicerContext) -> None:
+    def _record(self, req: oip_pb2.ModelInferRequest, ctx: Ctx) -> None:
         md = ctx.invocation_metadata() or ()
         mark = req.parameters.get(SHADOW_PARAMETER)
         line = {
@@ -147,7 +151,7 @@ class DemoModel:
             f.write(json.dumps(line) + "\n")
 
     async def ModelStreamInfer(  # noqa: N802
-        self, requests: AsyncIterator[oip_pb2.ModelInferRequest], ctx: grpc.aio.ServicerContext
+        self, requests: AsyncIterator[oip_pb2.ModelInferRequest], ctx: Ctx
     ) -> AsyncIterator[oip_pb2.ModelStreamInferResponse]:
         """Triton's bidirectional streaming form: one response (or error message) per request."""
         async for req in requests:
@@ -160,7 +164,7 @@ class DemoModel:
 
 
 def handler(model: DemoModel) -> grpc.GenericRpcHandler:
-    handlers: dict[str, grpc.RpcMethodHandler] = {
+    handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {
         "ModelStreamInfer": grpc.stream_stream_rpc_method_handler(
             model.ModelStreamInfer,
             request_deserializer=oip_pb2.ModelInferRequest.FromString,

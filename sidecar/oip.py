@@ -9,6 +9,7 @@ tritonclient or mlserver.
 from __future__ import annotations
 
 import numpy as np
+from google.protobuf.message import Message
 
 from neural.mlops.v1 import oip_pb2
 
@@ -17,7 +18,7 @@ PREFIX = f"/{SERVICE}/"
 MODEL_INFER = f"{PREFIX}ModelInfer"
 
 # The unary methods of the protocol and their message classes.
-METHODS: dict[str, tuple[type, type]] = {
+METHODS: dict[str, tuple[type[Message], type[Message]]] = {
     "ServerLive": (oip_pb2.ServerLiveRequest, oip_pb2.ServerLiveResponse),
     "ServerReady": (oip_pb2.ServerReadyRequest, oip_pb2.ServerReadyResponse),
     "ModelReady": (oip_pb2.ModelReadyRequest, oip_pb2.ModelReadyResponse),
