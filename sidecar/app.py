@@ -41,7 +41,8 @@ from neural.mlops.sidecar.tls import (
     listener_credentials,
     split_target,
 )
-from neural.mlops.sidecar.upstream import MAX_MESSAGE, Upstreams
+from neural.mlops.sidecar.upstream import Upstreams
+from neural.mlops.v1.limits import MAX_MESSAGE_BYTES as MAX_MESSAGE
 from neural.mlops.v1.replicas import split_addresses
 from neural.mlops.v1.upstream import split_patterns
 
@@ -94,7 +95,7 @@ class SidecarConfig:
             if env is not None:
                 values[f.name] = env
         values.update({k: v for k, v in overrides.items() if v is not None})
-        typed = {}
+        typed: dict[str, Any] = {}
         for f in fields(cls):
             if f.name in values:
                 default = getattr(cls, f.name)
