@@ -17,9 +17,8 @@ Every RPC of every servicer passes through :class:`DomainInterceptor`, which
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import grpc
 import structlog
@@ -48,12 +47,16 @@ ERROR_DOMAIN = "neural.mlops"
 MAX_ERROR_MESSAGE = 500
 MAX_ERROR_FIELD = 200
 
+# The grpcio stubs make the context generic in the request and response types; this edge
+# serves every method, so both are Any.
+Ctx: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 
-def _metadata(context: grpc.aio.ServicerContext) -> dict[str, str]:
+
+def _metadata(context: Ctx) -> dict[str, str]:
     return {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
 
 
-def _declared(md: dict[str, str], context: grpc.aio.ServicerContext) -> CallContext:
+def _declared(md: dict[str, str], context: Ctx) -> CallContext:
     return CallContext(
         actor=md.get(USER_KEY) or "anonymous",
         authenticated=False,
@@ -90,18 +93,18 @@ def status_details(exc: MLOpsError, request_id: str) -> status_pb2.Status:
     return status
 
 
-def _request_id(context: grpc.aio.ServicerContext) -> str:
+def _request_id(context: Ctx) -> str:
     """The caller's x-request-id, else the one the call context generated."""
     return _metadata(context).get(REQUEST_ID_KEY) or current_call().request_id
 
 
-async def _abort(context: grpc.aio.ServicerContext, exc: MLOpsError) -> None:
+async def _abort(context: Ctx, exc: MLOpsError) -> None:
     status = status_details(exc, _request_id(context))
     await context.abort(grpc.StatusCode[exc.status], status.message,
                         trailing_metadata=((STATUS_DETAILS_KEY, status.SerializeToString()),))
 
 
-async def _unexpected(context: grpc.aio.ServicerContext, exc: Exception) -> None:
+async def _unexpected(context: Ctx, exc: Exception) -> None:
     """The answer to a bug or an outage: the details go to the log, not to the caller."""
     request_id = _request_id(context)
     if is_outage(exc):
@@ -152,7 +155,7 @@ def _bounded(msg: Any) -> None:
 
 
 Admit = Callable[
-    [grpc.aio.ServicerContext, Any], Awaitable["tuple[CallContext, MessageCheck | None]"]
+    [Ctx, Any], Awaitable["tuple[CallContext, MessageCheck | None]"]
 ]
 
 
@@ -164,28 +167,44 @@ async def _checked(requests: AsyncIterator[Any], check: MessageCheck | None) -> 
         yield msg
 
 
+async def _admitted(request: Any, context: Ctx, admit: Admit,
+                    streamed: bool) -> tuple[Any, CallContext] | None:
+    """The request as the behaviour gets it (a stream is checked message by message as it
+    is read) and the call's context; None when the call was refused and answered."""
+    try:
+        undecodable = isinstance(request, _Undecodable)
+        ctx, check = await admit(context, None if streamed or undecodable else request)
+        if not streamed:
+            _bounded(request)
+    except MLOpsError as exc:
+        await _abort(context, exc)
+        return None
+    return (_checked(request, check) if streamed else request), ctx
+
+
+async def _answer_failure(context: Ctx, exc: Exception) -> None:
+    """A domain error gets its status code; an abort already answered the call and goes
+    on up to gRPC; anything else is a bug, answered without internals and logged."""
+    if isinstance(exc, grpc.aio.AbortError):
+        raise exc
+    if isinstance(exc, MLOpsError):
+        await _abort(context, exc)
+    else:
+        await _unexpected(context, exc)
+
+
 def _wrap_unary(behavior: Callable[..., Awaitable[Any]], admit: Admit,
                 streamed: bool) -> Callable[..., Awaitable[Any]]:
-    async def handler(request: Any, context: grpc.aio.ServicerContext) -> Any:
-        try:
-            undecodable = isinstance(request, _Undecodable)
-            ctx, check = await admit(context, None if streamed or undecodable else request)
-            if not streamed:
-                _bounded(request)
-        except MLOpsError as exc:
-            await _abort(context, exc)
+    async def handler(request: Any, context: Ctx) -> Any:
+        admitted = await _admitted(request, context, admit, streamed)
+        if admitted is None:
             return None
-        if streamed:
-            request = _checked(request, check)
+        request, ctx = admitted
         token = set_call(ctx)
         try:
             return await behavior(request, context)
-        except MLOpsError as exc:
-            await _abort(context, exc)
-        except (asyncio.CancelledError, grpc.aio.AbortError):
-            raise
-        except Exception as exc:  # noqa: BLE001 - answered without internals, logged
-            await _unexpected(context, exc)
+        except Exception as exc:  # noqa: BLE001 - each kind answered by _answer_failure
+            await _answer_failure(context, exc)
         finally:
             reset_call(token)
 
@@ -194,27 +213,17 @@ def _wrap_unary(behavior: Callable[..., Awaitable[Any]], admit: Admit,
 
 def _wrap_streaming(behavior: Callable[..., AsyncIterator[Any]], admit: Admit,
                     streamed: bool) -> Callable[..., AsyncIterator[Any]]:
-    async def handler(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-        try:
-            undecodable = isinstance(request, _Undecodable)
-            ctx, check = await admit(context, None if streamed or undecodable else request)
-            if not streamed:
-                _bounded(request)
-        except MLOpsError as exc:
-            await _abort(context, exc)
+    async def handler(request: Any, context: Ctx) -> AsyncIterator[Any]:
+        admitted = await _admitted(request, context, admit, streamed)
+        if admitted is None:
             return
-        if streamed:
-            request = _checked(request, check)
+        request, ctx = admitted
         token = set_call(ctx)
         try:
             async for item in behavior(request, context):
                 yield item
-        except MLOpsError as exc:
-            await _abort(context, exc)
-        except (asyncio.CancelledError, grpc.aio.AbortError):
-            raise
-        except Exception as exc:  # noqa: BLE001 - answered without internals, logged
-            await _unexpected(context, exc)
+        except Exception as exc:  # noqa: BLE001 - each kind answered by _answer_failure
+            await _answer_failure(context, exc)
         finally:
             reset_call(token)
 
@@ -230,7 +239,7 @@ class DomainInterceptor(grpc.aio.ServerInterceptor):
     def _admitter(self, method: str) -> Admit:
         guard = self.guard
 
-        async def admit(context: grpc.aio.ServicerContext,
+        async def admit(context: Ctx,
                         request: Any) -> tuple[CallContext, MessageCheck | None]:
             md = _metadata(context)
             base = _declared(md, context)
@@ -242,12 +251,14 @@ class DomainInterceptor(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[
+            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]
+        ],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
         handler = await continuation(handler_call_details)
         if handler is None:
-            return handler
+            return None
         admit = self._admitter(handler_call_details.method)
         kw = {
             "request_deserializer": _lenient(handler.request_deserializer),
@@ -259,8 +270,10 @@ class DomainInterceptor(grpc.aio.ServerInterceptor):
         if handler.stream_unary:
             return grpc.stream_unary_rpc_method_handler(
                 _wrap_unary(handler.stream_unary, admit, True), **kw)
+        # The stubs type a handler's streaming behaviours as the sync server's (a plain
+        # Iterator); under grpc.aio they are async generators, as _wrap_streaming expects.
         if handler.unary_stream:
             return grpc.unary_stream_rpc_method_handler(
-                _wrap_streaming(handler.unary_stream, admit, False), **kw)
+                _wrap_streaming(handler.unary_stream, admit, False), **kw)  # type: ignore[arg-type]
         return grpc.stream_stream_rpc_method_handler(
-            _wrap_streaming(handler.stream_stream, admit, True), **kw)
+            _wrap_streaming(handler.stream_stream, admit, True), **kw)  # type: ignore[arg-type]
