@@ -9,7 +9,7 @@ field otherwise: Python's datetime cannot hold it and the answer would be UNKNOW
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, overload
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -30,6 +30,14 @@ def timestamp_to_us(value: Timestamp, field: str = "timestamp") -> int:
     if not 0 <= value.nanos <= 999_999_999:
         raise InvalidArgument(f"{field}.nanos must be in [0, 999999999]", field=field)
     return value.seconds * 1_000_000 + value.nanos // 1000
+
+
+@overload
+def to_timestamp(value: datetime) -> Timestamp: ...
+@overload
+def to_timestamp(value: None) -> None: ...
+@overload
+def to_timestamp(value: datetime | None) -> Timestamp | None: ...
 
 
 def to_timestamp(value: datetime | None) -> Timestamp | None:
