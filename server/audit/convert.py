@@ -28,11 +28,17 @@ from neural.mlops.server.timestamps import us_to_timestamp as us_to_ts
 from neural.mlops.v1 import audit_pb2 as pb
 
 # EVENT_TYPE_MODEL_DEPLOYED <-> EventType.MODEL_DEPLOYED: the enum value's name without its
-# prefix is the Python member's name (and, in lower case, the hashed string).
-TYPE_TO_PB = {t: pb.EventType.Value(f"EVENT_TYPE_{t.name}") for t in EventType}
-TYPE_FROM_PB: dict[int, EventType] = {int(v): k for k, v in TYPE_TO_PB.items()}
-SEVERITY_TO_PB = {s: pb.Severity.Value(f"SEVERITY_{s.name}") for s in EventSeverity}
-SEVERITY_FROM_PB: dict[int, EventSeverity] = {int(v): k for k, v in SEVERITY_TO_PB.items()}
+# prefix is the Python member's name (and, in lower case, the hashed string). Read from the
+# module's constants, typed as the enum (EnumTypeWrapper.Value is typed int); keyed by str,
+# as the enums are StrEnums and an event from a newer store may hold an unknown string.
+TYPE_TO_PB: dict[str, pb.EventType] = {t: getattr(pb, f"EVENT_TYPE_{t.name}") for t in EventType}
+TYPE_FROM_PB: dict[int, EventType] = {int(v): EventType(k) for k, v in TYPE_TO_PB.items()}
+SEVERITY_TO_PB: dict[str, pb.Severity] = {
+    s: getattr(pb, f"SEVERITY_{s.name}") for s in EventSeverity
+}
+SEVERITY_FROM_PB: dict[int, EventSeverity] = {
+    int(v): EventSeverity(k) for k, v in SEVERITY_TO_PB.items()
+}
 _SIGNATURE_TO_PB = {None: pb.SIGNATURE_STATE_NOT_CHECKED, True: pb.SIGNATURE_STATE_VALID,
                     False: pb.SIGNATURE_STATE_INVALID}
 
@@ -63,8 +69,8 @@ def event_to_pb(ev: AuditEvent) -> pb.AuditEvent:
     # A type or severity this build does not know (a newer store) is sent as UNSPECIFIED.
     return pb.AuditEvent(
         event_id=ev.event_id, seq=ev.seq, time=us_to_ts(to_us(ev.timestamp)),
-        event_type=TYPE_TO_PB.get(ev.event_type, pb.EVENT_TYPE_UNSPECIFIED),  # type: ignore[call-overload]
-        severity=SEVERITY_TO_PB.get(ev.severity, pb.SEVERITY_UNSPECIFIED),  # type: ignore[call-overload]
+        event_type=TYPE_TO_PB.get(ev.event_type, pb.EVENT_TYPE_UNSPECIFIED),
+        severity=SEVERITY_TO_PB.get(ev.severity, pb.SEVERITY_UNSPECIFIED),
         actor=ev.actor,
         resource_type=ev.resource_type, resource_id=ev.resource_id, action=ev.action,
         details_json=json.dumps(ev.details, sort_keys=True, separators=(",", ":"),

@@ -139,7 +139,7 @@ def check_to_pb(c: HealthCheck) -> pb.HealthCheck:
 
 def check_from_pb(c: pb.HealthCheck) -> HealthCheck:
     return HealthCheck(
-        at=dt(c.at), verdict=VERDICT_FROM_PB.get(c.verdict, Verdict.WAIT),  # type: ignore[call-overload]
+        at=dt(c.at), verdict=VERDICT_FROM_PB.get(c.verdict, Verdict.WAIT),
         reasons=list(c.reasons), source=c.source, step_index=c.step_index,
         traffic_percentage=c.traffic_percentage, new=metrics_from_pb(c.new),
         stable=metrics_from_pb(c.stable) if c.HasField("stable") else None,
@@ -172,7 +172,7 @@ def deployment_from_pb(d: pb.Deployment) -> Deployment:
     return Deployment(
         deployment_id=d.deployment_id, model_name=d.model_name, model_version=d.model_version,
         stable_version=d.stable_version, strategy=strategy_from_pb(d.strategy),
-        status=STATUS_FROM_PB[d.status],  # type: ignore[index]
+        status=STATUS_FROM_PB[d.status],
         created_by=d.created_by, created_at=dt(d.created_at), updated_at=dt(d.updated_at),
         baseline_metrics=metrics_from_pb(d.baseline_metrics),
         rollback_config=rollback_from_pb(d.rollback_config), plan=plan_from_pb(d.plan),
@@ -200,8 +200,8 @@ def event_to_pb(e: DeploymentEvent) -> pb.DeploymentEvent:
 def event_from_pb(e: pb.DeploymentEvent) -> DeploymentEvent:
     return DeploymentEvent(
         seq=e.seq, at=dt(e.at), action=e.action, actor=e.actor,
-        from_status=STATUS_FROM_PB.get(e.from_status),  # type: ignore[call-overload]
-        to_status=STATUS_FROM_PB[e.to_status],  # type: ignore[index]
+        from_status=STATUS_FROM_PB.get(e.from_status),
+        to_status=STATUS_FROM_PB[e.to_status],
         step_index=e.step_index, traffic_percentage=e.traffic_percentage,
         details=json.loads(e.details_json) if e.details_json else {},
     )

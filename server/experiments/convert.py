@@ -63,8 +63,9 @@ DECISION_RULE_FROM_PB[pb.DECISION_RULE_UNSPECIFIED] = "fixed_horizon"
 
 
 def decision_rule_to_pb(rule: str) -> pb.DecisionRule:
-    # A rule the domain refuses goes as a number no enum value has: the server names it.
-    return DECISION_RULE_TO_PB.get(rule, -1)  # type: ignore[return-value]
+    # A rule the domain refuses goes as a number no enum value has: the server names it. An
+    # open proto3 enum field holds any int32; the generated stub's enum class cannot say so.
+    return DECISION_RULE_TO_PB.get(rule, -1)  # type: ignore[arg-type]
 
 
 def strategy_to_pb(value: Any) -> int:
@@ -208,7 +209,7 @@ def analysis_to_pb(result: TestAnalysis) -> pb.AnalyzeTestResponse:
         analysis_json=json.dumps(result.to_dict(), sort_keys=True, allow_nan=False),
         statistically_significant=report.statistically_significant,
         p_value=p if p is not None and math.isfinite(p) else None,
-        recommendation=pb.Recommendation.Value(f"RECOMMENDATION_{action.name}"),
+        recommendation=f"RECOMMENDATION_{action.name}",
     )
 
 

@@ -43,8 +43,14 @@ STATUS_TO_PB = {
 }
 STATUS_FROM_PB: dict[int, PromotionStatus] = {int(v): k for k, v in STATUS_TO_PB.items()}
 # TENSOR_DATATYPE_FP32 <-> "FP32": the enum value's name without its prefix is the OIP string.
-DATATYPE_TO_PB = {d: pb.TensorDatatype.Value(f"TENSOR_DATATYPE_{d.value}") for d in TensorDatatype}
-DATATYPE_FROM_PB: dict[int, TensorDatatype] = {int(v): k for k, v in DATATYPE_TO_PB.items()}
+# Read from the module's constants, typed as the enum (EnumTypeWrapper.Value is typed int).
+# Keyed by str: TensorDatatype is a StrEnum and a lineage may hold an unknown string.
+DATATYPE_TO_PB: dict[str, pb.TensorDatatype] = {
+    d: getattr(pb, f"TENSOR_DATATYPE_{d.value}") for d in TensorDatatype
+}
+DATATYPE_FROM_PB: dict[int, TensorDatatype] = {
+    int(v): TensorDatatype(k) for k, v in DATATYPE_TO_PB.items()
+}
 
 
 # The textual filter's "=" is "==" on the wire: the enum has one value per comparison.
@@ -90,7 +96,7 @@ def artifact_from_pb(a: pb.Artifact) -> Artifact:
 def _tensor_to_pb(t: TensorSpec) -> pb.TensorSpec:
     # Validated lineages hold TensorDatatype; anything else is sent as UNSPECIFIED and
     # refused by the server.
-    datatype = DATATYPE_TO_PB.get(t.datatype, pb.TENSOR_DATATYPE_UNSPECIFIED)  # type: ignore[call-overload]
+    datatype = DATATYPE_TO_PB.get(t.datatype, pb.TENSOR_DATATYPE_UNSPECIFIED)
     return pb.TensorSpec(name=t.name, datatype=datatype, shape=list(t.shape))
 
 
