@@ -54,6 +54,8 @@ from typing import Any
 
 import numpy as np
 
+from neural.mlops.server.experiments.statistics import sample_moments
+
 DEFAULT_TUNING = 5000.0
 # Before these, an arm's plug-in variance is too noisy for the asymptotic interval.
 MIN_EVENTS = 5  # successes and failures per arm (rates)
@@ -170,11 +172,8 @@ def msprt_means(
     """:func:`msprt` for ``mean_t - mean_c`` from (n, sum, sum of squares), sample
     variances with the n-1 denominator (gbstats' ``SampleMeanStatistic``)."""
     n_c, n_t = _f(n_c), _f(n_t)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        m_c = _f(sum_c) / n_c
-        m_t = _f(sum_t) / n_t
-        v_c = np.maximum((_f(sumsq_c) - _f(sum_c) * m_c) / (n_c - 1.0), 0.0)
-        v_t = np.maximum((_f(sumsq_t) - _f(sum_t) * m_t) / (n_t - 1.0), 0.0)
+    m_c, v_c = sample_moments(n_c, sum_c, sumsq_c)
+    m_t, v_t = sample_moments(n_t, sum_t, sumsq_t)
     enough = (n_c >= MIN_N) & (n_t >= MIN_N)
     return msprt(m_t - m_c, _unpooled(v_c, n_c, v_t, n_t, enough), n_c + n_t, alpha, mixture)
 

@@ -116,6 +116,19 @@ class WelchTest:
     relative: ArrayLike  # difference / control mean
 
 
+def sample_moments(
+    n: ArrayLike, total: ArrayLike, sumsq: ArrayLike
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and sample variance (n-1 denominator) from (n, sum, sum of squares); a
+    variance rounding makes negative is 0, and too few values give NaN or inf, not a
+    warning."""
+    n, total = _f(n), _f(total)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = total / n
+        variance = np.maximum((_f(sumsq) - total * mean) / (n - 1.0), 0.0)
+    return mean, variance
+
+
 def welch_ttest(
     n_c: ArrayLike,
     sum_c: ArrayLike,
@@ -130,11 +143,9 @@ def welch_ttest(
     Sample variances use the n-1 denominator; ``df`` is Welch-Satterthwaite.
     """
     n_c, n_t = _f(n_c), _f(n_t)
+    m_c, v_c = sample_moments(n_c, sum_c, sumsq_c)
+    m_t, v_t = sample_moments(n_t, sum_t, sumsq_t)
     with np.errstate(divide="ignore", invalid="ignore"):
-        m_c = _f(sum_c) / n_c
-        m_t = _f(sum_t) / n_t
-        v_c = np.maximum((_f(sumsq_c) - _f(sum_c) * m_c) / (n_c - 1.0), 0.0)
-        v_t = np.maximum((_f(sumsq_t) - _f(sum_t) * m_t) / (n_t - 1.0), 0.0)
         a_c = v_c / n_c
         a_t = v_t / n_t
         se = np.sqrt(a_c + a_t)
