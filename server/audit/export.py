@@ -52,7 +52,7 @@ SEAL_SUFFIX = ".seal"
 LEGACY_CSV_SEAL_PREFIX = "# neural-mlops-audit-export seal="
 CSV_COLUMNS = ("seq", "event_id", "time", *EVENT_FIELDS[2:])
 
-_enc = json.encoder.encode_basestring  # type: ignore[attr-defined]
+_enc = json.encoder.encode_basestring
 
 
 def parse_format(fmt: str) -> str:

@@ -82,8 +82,8 @@ def _code(exc: Exception) -> str:
 
 def s3_client(endpoint_url: str = "") -> Any:
     """A boto3 S3 client on the standard configuration sources (thread-safe)."""
-    import boto3  # type: ignore[import-untyped]
-    from botocore.config import Config  # type: ignore[import-untyped]
+    import boto3
+    from botocore.config import Config
 
     return boto3.session.Session().client(
         "s3", endpoint_url=endpoint_url or None,
@@ -100,7 +100,7 @@ class S3ArtifactStore(ArtifactStore):
 
     async def _call(self, method: str, **kwargs: Any) -> Any:
         """One S3 request off the event loop; a connection failure is Unavailable."""
-        from botocore.exceptions import BotoCoreError  # type: ignore[import-untyped]
+        from botocore.exceptions import BotoCoreError
 
         try:
             return await asyncio.to_thread(getattr(self.client, method),
@@ -216,7 +216,7 @@ class S3ArtifactStore(ArtifactStore):
             log.warning("abandoned artifact uploads aborted", uploads=aborted)
 
     def open_verified(self, relative: str, sha256: str) -> Iterator[bytes]:
-        from botocore.exceptions import (  # type: ignore[import-untyped]
+        from botocore.exceptions import (
             BotoCoreError,
             ClientError,
         )
