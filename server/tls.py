@@ -173,6 +173,9 @@ def reloading_credentials(files: TlsFiles) -> grpc.ServerCredentials:
     except OSError as exc:
         raise ValueError(f"cannot read TLS file: {exc}") from None
     initial = files.load()
+    # grpc documents the fetcher's None as "no change"; the stubs leave None out of its type.
     return grpc.dynamic_ssl_server_credentials(
-        initial, _Reloader(files, stamp), require_client_authentication=files.client_ca is not None
+        initial,
+        _Reloader(files, stamp),  # type: ignore[arg-type]
+        require_client_authentication=files.client_ca is not None,
     )
