@@ -207,7 +207,10 @@ def _aio_interceptors(header: tuple[str, str]) -> list[grpc.aio.ClientIntercepto
     kind needs its own object."""
 
     def details(d: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
-        return d._replace(metadata=grpc.aio.Metadata(*(d.metadata or ()), header))
+        metadata = grpc.aio.Metadata(*(d.metadata or ()), header)
+        return grpc.aio.ClientCallDetails(
+            d.method, d.timeout, metadata, d.credentials, d.wait_for_ready
+        )
 
     class UnaryUnary(grpc.aio.UnaryUnaryClientInterceptor):
         async def intercept_unary_unary(self, continuation: Any, d: Any, request: Any) -> Any:

@@ -6,7 +6,14 @@ from __future__ import annotations
 
 import contextvars
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+)
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -43,8 +50,11 @@ def calling_as(actor: str | None) -> Iterator[None]:
 
 
 def _status(err: grpc.RpcError) -> status_pb2.Status | None:
-    trailers = err.trailing_metadata() if hasattr(err, "trailing_metadata") else None
-    for key, value in trailers or ():
+    # (key, value) pairs at run time: an aio error's Metadata yields tuples and a sync one's
+    # items are namedtuples, which the stubs type as a bare key/value object.
+    read = getattr(err, "trailing_metadata", None)
+    trailers: Iterable[tuple[str, str | bytes]] = (read() if read is not None else None) or ()
+    for key, value in trailers:
         if key == STATUS_DETAILS_KEY and isinstance(value, bytes):
             try:
                 return status_pb2.Status.FromString(value)
