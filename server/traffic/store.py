@@ -25,6 +25,7 @@ their start times.
 from __future__ import annotations
 
 import json
+from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -32,6 +33,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from neural.mlops.server.storage.schema import shadow_windows as shadow_table
 from neural.mlops.server.storage.schema import traffic_windows as window_table
 from neural.mlops.v1.traffic import ShadowStats, VariantStats
+
+# A row merges with statistics of its own kind only: a window with VariantStats, a shadow
+# window with ShadowStats.
+_Stats = TypeVar("_Stats", VariantStats, ShadowStats)
 
 DEFAULT_WINDOW_US = 60_000_000
 TOTAL = -1  # window_start_us of the running-total row
@@ -63,7 +68,7 @@ async def _merge_row(
     conn: AsyncConnection,
     table: sa.Table,
     key: dict[str, object],
-    stats: VariantStats | ShadowStats,
+    stats: _Stats,
     count: int,
     now_us: int,
 ) -> None:
@@ -100,7 +105,9 @@ async def apply(
         await _merge_row(conn, window_table, key, stats, stats.count, now_us)
 
 
-def _range(col: sa.Column, since_us: int | None, until_us: int | None) -> list[sa.ColumnElement]:
+def _range(
+    col: sa.Column[int], since_us: int | None, until_us: int | None
+) -> list[sa.ColumnElement[bool]]:
     conds = [col >= (since_us if since_us is not None else 0)]
     if until_us is not None:
         conds.append(col < until_us)
