@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import structlog
@@ -80,7 +80,7 @@ class Lease:
     :meth:`start` begins contending in the background; :meth:`stop` cancels the worker and
     gives the lease up. ``held`` says whether this process leads now."""
 
-    def __init__(self, db: Database, name: str, work: Callable[[], Awaitable[None]], *,
+    def __init__(self, db: Database, name: str, work: Callable[[], Coroutine[Any, Any, None]], *,
                  retry: float = RETRY_S, check: float = CHECK_S) -> None:
         self.db = db
         self.name = name
