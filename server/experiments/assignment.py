@@ -40,8 +40,9 @@ class Assignment:
     ) -> tuple[str, Variant, bool]:
         """``(variant name, variant, forced)`` for a unit. Non-running tests answer control
         (the winner once concluded)."""
-        if user_id is not None and not isinstance(user_id, str):
-            user_id = str(user_id)
+        unit: object = user_id  # a Python caller may pass a number
+        if unit is not None and not isinstance(unit, str):
+            user_id = str(unit)
         row, test = await self._cache.lookup(test_id)
         forced = False
         if test.status != TestStatus.RUNNING:

@@ -70,7 +70,8 @@ class RegisterSpec:
                                   field="metrics")
         self.metrics = {v.name(k, "metrics"): v.finite(x, f"metrics.{k}")
                         for k, x in self.metrics.items()}
-        if isinstance(self.tags, str) or len(self.tags) > MAX_TAGS:
+        tags: object = self.tags  # a Python caller's plain string is refused, not split
+        if isinstance(tags, str) or len(self.tags) > MAX_TAGS:
             raise InvalidArgument(f"tags must be a list of at most {MAX_TAGS} strings",
                                   field="tags")
         self.tags = sorted({v.text(t, "tags", limit=MAX_TAG_LENGTH) for t in self.tags if t})
