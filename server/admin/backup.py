@@ -132,8 +132,8 @@ def _collect_files(store: StoreLocation, staging: Path, snap: Snapshot) -> None:
         dest = files / CHECKPOINT_ANCHOR
         dest.parent.mkdir(parents=True, exist_ok=True)
         dest.write_text("".join(kept), encoding="utf-8")
-    for path, rel in store.key_files():
-        copy_file(path, staging / "keys" / rel, private=True)
+    for path, key_rel in store.key_files():
+        copy_file(path, staging / "keys" / key_rel, private=True)
 
 
 def _signature(line: str) -> str:

@@ -54,7 +54,7 @@ def _unpack(archive: Path, into: Path) -> dict[str, Any]:
         manifest = json.loads((into / MANIFEST).read_text())
     except (tarfile.TarError, OSError, ValueError, EOFError, zlib.error) as exc:
         raise DataLoss(f"{archive} is not a readable backup: {exc}") from None
-    if manifest.get("format") != FORMAT:
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise InvalidArgument(f"{archive} is not a neural-mlops backup", field="input")
     expected = {f"database/{name}.jsonl": {"size": t["size"], "sha256": t["sha256"]}
                 for name, t in manifest["tables"].items()}
