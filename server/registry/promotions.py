@@ -97,12 +97,10 @@ class Promotions:
         approver = v.actor(approver, "approver")
         v.text(comment, "comment")
         async with self.db.change() as ch:
-            req = await self._decidable(ch.conn, name, version, request_id)
-            if _same(approver, req.requested_by):
-                raise PermissionDenied(f"{approver} requested this promotion and may not "
-                                       "approve it (separation of duties)",
-                                       field="approver", reason="SELF_APPROVAL")
-            _require_reviewer(req, approver)
+            req = await self._reviewable(
+                ch.conn, name, version, request_id, approver, "approver",
+                " and may not approve it (separation of duties)",
+            )
             if any(_same(vote.approver, approver) for vote in req.approvals):
                 raise FailedPrecondition(f"{approver} has already approved this request")
             vote = PromotionVote(approver, comment, from_us(self._now()))
@@ -126,12 +124,8 @@ class Promotions:
         rejector = v.actor(rejector, "rejector")
         v.text(comment, "comment")
         async with self.db.change() as ch:
-            req = await self._decidable(ch.conn, name, version, request_id)
-            if _same(rejector, req.requested_by):
-                raise PermissionDenied(f"{rejector} requested this promotion; the requester "
-                                       "cancels rather than rejects",
-                                       field="rejector", reason="SELF_APPROVAL")
-            _require_reviewer(req, rejector)
+            req = await self._reviewable(ch.conn, name, version, request_id, rejector,
+                                         "rejector", "; the requester cancels rather than rejects")
             return await self._close(ch, req, PromotionStatus.REJECTED, rejector, comment,
                                      EventType.PROMOTION_REJECTED)
 
@@ -211,6 +205,19 @@ class Promotions:
         )
         return replace(req, status=status, decided_by=actor, decision_comment=comment,
                        decided_at=from_us(now))
+
+    async def _reviewable(self, conn: AsyncConnection, name: str, version: str,
+                          request_id: str, reviewer: str, field: str,
+                          not_the_requester: str) -> PromotionRequest:
+        """The pending request ``reviewer`` may decide: never its own requester (separation
+        of duties: ``not_the_requester`` ends the refusal), and one of its
+        reviewers when it names any."""
+        req = await self._decidable(conn, name, version, request_id)
+        if _same(reviewer, req.requested_by):
+            raise PermissionDenied(f"{reviewer} requested this promotion{not_the_requester}",
+                                   field=field, reason="SELF_APPROVAL")
+        _require_reviewer(req, reviewer)
+        return req
 
     async def _decidable(self, conn: AsyncConnection, name: str, version: str,
                          request_id: str) -> PromotionRequest:
