@@ -9,7 +9,7 @@ the audit trail and administration need an unscoped (``*``) grant.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
@@ -32,6 +32,16 @@ def field_value(msg: Any, path: str) -> tuple[Any, str] | None:
             return None
         msg = getattr(msg, name)
     return msg, leaf
+
+
+def _present(request: Any, paths: Iterable[str]) -> Iterator[tuple[str, Any, str, Any]]:
+    """(path, the message holding its field, the field's name, its value) for each of
+    ``paths`` that ``request`` carries; a path under an unset message is skipped."""
+    for path in paths:
+        found = field_value(request, path)
+        if found is not None:
+            msg, name = found
+            yield path, msg, name, getattr(msg, name)
 
 
 def _text(msg: Any, path: str) -> str:
@@ -123,12 +133,7 @@ def bind_actors(rule: Rule, principal: Principal, request: Any) -> None:
     """Actor fields must name the principal (compared normalized) and are filled when
     empty; namespaced fields are put under the principal's name."""
     me = principal.name
-    for path in rule.actors:
-        found = field_value(request, path)
-        if found is None:
-            continue
-        msg, name = found
-        value = getattr(msg, name)
+    for path, msg, name, value in _present(request, rule.actors):
         if not value:
             setattr(msg, name, me)
         elif normalize_identity(value) != normalize_identity(me):
@@ -137,11 +142,6 @@ def bind_actors(rule: Rule, principal: Principal, request: Any) -> None:
                 "an authenticated call acts only as its own principal",
                 field=path, reason="IMPERSONATION",
             )
-    for path in rule.namespaced:
-        found = field_value(request, path)
-        if found is None:
-            continue
-        msg, name = found
-        value = getattr(msg, name)
+    for _path, msg, name, value in _present(request, rule.namespaced):
         if value != me and not value.startswith(me + "/"):
             setattr(msg, name, f"{me}/{value}" if value else me)
