@@ -24,7 +24,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from neural.mlops.cli._output import DEFAULT_TARGET, print_json, print_table
+from neural.mlops.cli._output import DEFAULT_TARGET, emit, print_json, print_table
 from neural.mlops.server.errors import InvalidArgument
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
@@ -195,10 +195,7 @@ def cmd_token_list(args: argparse.Namespace) -> int:
 
     resp = _call(args, "ListTokens", pb.ListTokensRequest(include_revoked=args.all))
     tokens = [_token_dict(t) for t in resp.tokens]
-    if args.json:
-        print_json(tokens)
-    else:
-        print_table(_TOKEN_COLUMNS, _token_rows(tokens))
+    emit(args, tokens, lambda: print_table(_TOKEN_COLUMNS, _token_rows(tokens)))
     return 0
 
 
@@ -206,10 +203,7 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
     from neural.mlops.v1 import auth_pb2 as pb
 
     token = _token_dict(_call(args, "RevokeToken", pb.RevokeTokenRequest(token_id=args.token_id)))
-    if args.json:
-        print_json(token)
-    else:
-        print(f"revoked token {token['token_id']} ({token['name']})")
+    emit(args, token, lambda: print(f"revoked token {token['token_id']} ({token['name']})"))
     return 0
 
 
@@ -218,10 +212,8 @@ def cmd_grant(args: argparse.Namespace) -> int:
 
     grant = _dict(_call(args, "CreateGrant", pb.CreateGrantRequest(
         subject=args.subject, role=args.role, models=args.models)))
-    if args.json:
-        print_json(grant)
-    else:
-        print(f"granted {grant['role']} on {grant['models']} to {grant['subject']}")
+    emit(args, grant, lambda: print(
+        f"granted {grant['role']} on {grant['models']} to {grant['subject']}"))
     return 0
 
 
@@ -230,11 +222,12 @@ def cmd_revoke(args: argparse.Namespace) -> int:
 
     resp = _call(args, "DeleteGrant", pb.DeleteGrantRequest(
         subject=args.subject, role=args.role, models=args.models))
-    if args.json:
-        print_json({"removed": resp.removed})
-    else:
-        print(f"removed {resp.removed} {args.role} grant(s) from {args.subject}")
+    emit(args, {"removed": resp.removed}, lambda: print(
+        f"removed {resp.removed} {args.role} grant(s) from {args.subject}"))
     return 0
+
+
+_GRANT_COLUMNS = ["subject", "role", "models", "created_by"]
 
 
 def _grant_rows(grants: list[dict[str, Any]]) -> list[list[Any]]:
@@ -247,10 +240,7 @@ def cmd_grants(args: argparse.Namespace) -> int:
 
     resp = _call(args, "ListGrants", pb.ListGrantsRequest(subject=args.subject))
     grants = [_dict(g) for g in resp.grants]
-    if args.json:
-        print_json(grants)
-    else:
-        print_table(["subject", "role", "models", "created_by"], _grant_rows(grants))
+    emit(args, grants, lambda: print_table(_GRANT_COLUMNS, _grant_rows(grants)))
     return 0
 
 
@@ -268,7 +258,7 @@ def cmd_whoami(args: argparse.Namespace) -> int:
     if me.get("groups"):
         print("groups: " + ", ".join(me["groups"]))
     if me.get("grants"):
-        print_table(["subject", "role", "models", "created_by"], _grant_rows(me["grants"]))
+        print_table(_GRANT_COLUMNS, _grant_rows(me["grants"]))
     return 0
 
 
@@ -276,10 +266,7 @@ def cmd_roles(args: argparse.Namespace) -> int:
     from neural.mlops.v1 import auth_pb2 as pb
 
     roles = [_dict(r) for r in _call(args, "ListRoles", pb.ListRolesRequest()).roles]
-    if args.json:
-        print_json(roles)
-    else:
-        print_table(["role", "description", "permissions"],
-                    [[r["name"], r.get("description", ""), r.get("permissions", [])]
-                     for r in roles])
+    emit(args, roles, lambda: print_table(
+        ["role", "description", "permissions"],
+        [[r["name"], r.get("description", ""), r.get("permissions", [])] for r in roles]))
     return 0
