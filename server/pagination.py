@@ -56,7 +56,8 @@ def offset_of(token: str) -> int:
     offset = decode_token(token)
     if offset is None:
         return 0
-    if type(offset) is not int or offset < 0:
+    # Bounded so that a forged token cannot overflow a SQL LIMIT built from it.
+    if type(offset) is not int or not 0 <= offset < 2**53:
         raise InvalidArgument("page_token is not one this server issued", field="page_token")
     return offset
 
