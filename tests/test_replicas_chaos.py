@@ -238,7 +238,7 @@ def test_replicas_killed_every_five_seconds_and_a_database_restart_lose_nothing(
         assert counted == routed, (counted, routed, len(calls), rejected)
         assert rejected == [0, 0]
 
-        present = {v.version for v in registry.list_versions("admin")}
+        present = {v.version for v in registry.list_versions("admin", page_size=1000)}
         assert admin.acked and set(admin.acked) <= present
 
         assert AuditLogger(location).verify_chain().valid
