@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import sys
 import threading
-import warnings
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 import grpc
 import pytest
 from joserfc import jwt
-from joserfc.jwk import ECKey, OctKey, RSAKey
+from joserfc.jwk import ECKey, RSAKey
 
 from neural.mlops.server.auth.oidc import OidcVerifier
 from neural.mlops.server.clock import ManualClock
@@ -185,11 +186,11 @@ def _none_token(clock: ManualClock) -> str:
 
 
 def _hs256_with_public_key(key: RSAKey, clock: ManualClock) -> str:
-    # The classic confusion attack: the verifier's public key used as an HMAC secret.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # joserfc rightly warns about this key
-        secret = OctKey.import_key(key.as_pem(private=False))
-    return jwt.encode({"alg": "HS256", "kid": "k1"}, claims(clock), secret, algorithms=["HS256"])
+    # The classic confusion attack: the verifier's public key used as an HMAC secret. Built
+    # by hand, as an attacker would: newer joserfc releases refuse to make such a key.
+    signing_input = f"{b64({'alg': 'HS256', 'kid': 'k1'})}.{b64(claims(clock))}"
+    mac = hmac.new(key.as_pem(private=False), signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{base64.urlsafe_b64encode(mac).rstrip(b'=').decode()}"
 
 
 def _tampered(key: RSAKey, clock: ManualClock) -> str:
