@@ -53,7 +53,8 @@ def test_loopback_addresses(listen: str, loopback: bool) -> None:
 def test_declared_identities_are_recorded_as_unauthenticated(server: ServerProcess) -> None:
     with grpc.insecure_channel(server.address) as channel:
         event = message(AUDIT + "LogEvent").event.__class__(
-            event_type="EVENT_TYPE_CUSTOM", action="probe", details_json='{"auth": {"method": "token"}}')
+            event_type="EVENT_TYPE_CUSTOM", action="probe",
+            details_json='{"auth": {"method": "token"}}')
         logged = call(channel, AUDIT + "LogEvent", message(AUDIT + "LogEvent", event=event),
                       metadata=(("x-neural-user", "mallory"),))
     assert logged.actor == "mallory"
@@ -72,7 +73,8 @@ def test_without_auth_a_bearer_token_is_ignored_and_the_name_declared(
 
 def test_the_compliance_report_lists_unauthenticated_changes(server: ServerProcess) -> None:
     with grpc.insecure_channel(server.address) as channel:
-        event = message(AUDIT + "LogEvent").event.__class__(event_type="EVENT_TYPE_CUSTOM", action="x")
+        event = message(AUDIT + "LogEvent").event.__class__(event_type="EVENT_TYPE_CUSTOM",
+                                                            action="x")
         call(channel, AUDIT + "LogEvent", message(AUDIT + "LogEvent", event=event),
              metadata=(("x-neural-user", "mallory"),))
         report = call(channel, AUDIT + "GenerateComplianceReport", _whole_time())
