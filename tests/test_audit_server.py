@@ -1,5 +1,5 @@
 """The audit trail of a real control plane: durability under kill -9, periodic signed
-checkpoints, and the benchmark's smoke mode."""
+checkpoints."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from support.processes import ServerProcess, start_server
 
 from neural.mlops.audit import AuditLogger, EventType
 from neural.mlops.errors import MLOpsError
-
 
 
 def test_kill_9_during_a_burst_keeps_every_acknowledged_event_and_a_valid_chain(
