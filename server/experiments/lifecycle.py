@@ -125,12 +125,14 @@ class Lifecycle:
                 wanted = TestStatus(str(getattr(status, "value", status)))
             except ValueError:
                 raise InvalidArgument(f"unknown status {status!r}", field="status") from None
-        offset = pagination.offset_of(page_token)
+        after = pagination.decode_key(page_token, "tests", (int, str))
         now_us = to_us(self._clock.now())
         async with self._db.read() as conn:
-            rows = await store.page(conn, wanted, offset, size + 1)
+            rows = await store.page(
+                conn, wanted, None if after is None else (int(after[0]), str(after[1])), size + 1)
         tests = [store.to_test(r, now_us) for r in rows[:size]]
-        return tests, pagination.encode_token(offset + size) if len(rows) > size else ""
+        keys = [(r.created_us, r.test_id) for r in rows]
+        return tests, pagination.next_token("tests", keys, size)
 
     async def transition(
         self, test_id: str, target: TestStatus, *, action: str, reason: str = "",

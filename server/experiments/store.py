@@ -22,6 +22,7 @@ from neural.mlops.server.experiments.guardrails import parse_guardrails
 from neural.mlops.server.experiments.model import ABTest, SplitChange, TestStatus, Variant
 from neural.mlops.server.experiments.model import TrafficSplitStrategy as Strategy
 from neural.mlops.server.experiments.sequential import DEFAULT_TUNING
+from neural.mlops.server.pagination import after_clause
 from neural.mlops.server.storage.schema import experiments
 
 Row = Any  # a SQLAlchemy row of the experiments table
@@ -56,13 +57,17 @@ async def update(conn: AsyncConnection, test_id: str, **values: Any) -> None:
 
 
 async def page(
-    conn: AsyncConnection, status: TestStatus | None, offset: int, limit: int
+    conn: AsyncConnection, status: TestStatus | None, after: tuple[int, str] | None, limit: int
 ) -> list[Row]:
-    """Tests in creation order (``status``: only those)."""
-    query = sa.select(experiments).order_by(experiments.c.created_us, experiments.c.test_id)
+    """Tests in creation order (``status``: only those), after the key ``after``
+    (created_us, test_id) of the previous page's last test."""
+    e = experiments.c
+    query = sa.select(experiments).order_by(e.created_us, e.test_id)
     if status is not None:
-        query = query.where(experiments.c.status == status.value)
-    return list((await conn.execute(query.offset(offset).limit(limit))).all())
+        query = query.where(e.status == status.value)
+    if after is not None:
+        query = query.where(after_clause([e.created_us, e.test_id], after))
+    return list((await conn.execute(query.limit(limit))).all())
 
 
 async def running(conn: AsyncConnection) -> list[Row]:
