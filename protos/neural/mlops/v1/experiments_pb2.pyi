@@ -16,6 +16,13 @@ class TrafficSplitStrategy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     TRAFFIC_SPLIT_STRATEGY_HASH_BASED: _ClassVar[TrafficSplitStrategy]
     TRAFFIC_SPLIT_STRATEGY_RANDOM: _ClassVar[TrafficSplitStrategy]
     TRAFFIC_SPLIT_STRATEGY_ROUND_ROBIN: _ClassVar[TrafficSplitStrategy]
+    TRAFFIC_SPLIT_STRATEGY_MULTI_ARMED_BANDIT: _ClassVar[TrafficSplitStrategy]
+
+class BanditMetricKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    BANDIT_METRIC_KIND_UNSPECIFIED: _ClassVar[BanditMetricKind]
+    BANDIT_METRIC_KIND_CONVERSION: _ClassVar[BanditMetricKind]
+    BANDIT_METRIC_KIND_CONTINUOUS: _ClassVar[BanditMetricKind]
 
 class TestStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -43,6 +50,10 @@ TRAFFIC_SPLIT_STRATEGY_UNSPECIFIED: TrafficSplitStrategy
 TRAFFIC_SPLIT_STRATEGY_HASH_BASED: TrafficSplitStrategy
 TRAFFIC_SPLIT_STRATEGY_RANDOM: TrafficSplitStrategy
 TRAFFIC_SPLIT_STRATEGY_ROUND_ROBIN: TrafficSplitStrategy
+TRAFFIC_SPLIT_STRATEGY_MULTI_ARMED_BANDIT: TrafficSplitStrategy
+BANDIT_METRIC_KIND_UNSPECIFIED: BanditMetricKind
+BANDIT_METRIC_KIND_CONVERSION: BanditMetricKind
+BANDIT_METRIC_KIND_CONTINUOUS: BanditMetricKind
 TEST_STATUS_UNSPECIFIED: TestStatus
 TEST_STATUS_DRAFT: TestStatus
 TEST_STATUS_RUNNING: TestStatus
@@ -57,6 +68,70 @@ RECOMMENDATION_SHIP_TREATMENT: Recommendation
 RECOMMENDATION_KEEP_CONTROL: Recommendation
 RECOMMENDATION_KEEP_RUNNING: Recommendation
 RECOMMENDATION_STOP: Recommendation
+
+class BanditConfig(_message.Message):
+    __slots__ = ("interval_seconds", "burn_in_units", "burn_in_seconds", "min_share", "metric", "metric_kind", "seed", "minimize")
+    INTERVAL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    BURN_IN_UNITS_FIELD_NUMBER: _ClassVar[int]
+    BURN_IN_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    MIN_SHARE_FIELD_NUMBER: _ClassVar[int]
+    METRIC_FIELD_NUMBER: _ClassVar[int]
+    METRIC_KIND_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    MINIMIZE_FIELD_NUMBER: _ClassVar[int]
+    interval_seconds: float
+    burn_in_units: int
+    burn_in_seconds: float
+    min_share: float
+    metric: str
+    metric_kind: BanditMetricKind
+    seed: int
+    minimize: bool
+    def __init__(self, interval_seconds: _Optional[float] = ..., burn_in_units: _Optional[int] = ..., burn_in_seconds: _Optional[float] = ..., min_share: _Optional[float] = ..., metric: _Optional[str] = ..., metric_kind: _Optional[_Union[BanditMetricKind, str]] = ..., seed: _Optional[int] = ..., minimize: _Optional[bool] = ...) -> None: ...
+
+class BanditWeights(_message.Message):
+    __slots__ = ("sequence", "at", "weights", "probability_best", "observations", "posterior_means")
+    class WeightsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    class ProbabilityBestEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    class ObservationsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    class PosteriorMeansEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    WEIGHTS_FIELD_NUMBER: _ClassVar[int]
+    PROBABILITY_BEST_FIELD_NUMBER: _ClassVar[int]
+    OBSERVATIONS_FIELD_NUMBER: _ClassVar[int]
+    POSTERIOR_MEANS_FIELD_NUMBER: _ClassVar[int]
+    sequence: int
+    at: _timestamp_pb2.Timestamp
+    weights: _containers.ScalarMap[str, float]
+    probability_best: _containers.ScalarMap[str, float]
+    observations: _containers.ScalarMap[str, int]
+    posterior_means: _containers.ScalarMap[str, float]
+    def __init__(self, sequence: _Optional[int] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., weights: _Optional[_Mapping[str, float]] = ..., probability_best: _Optional[_Mapping[str, float]] = ..., observations: _Optional[_Mapping[str, int]] = ..., posterior_means: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class Variant(_message.Message):
     __slots__ = ("name", "model_ref", "weight")
@@ -114,7 +189,7 @@ class AnalysisSettings(_message.Message):
     def __init__(self, confidence_level: _Optional[float] = ..., minimum_detectable_effect: _Optional[float] = ..., power: _Optional[float] = ..., decision_rule: _Optional[_Union[DecisionRule, str]] = ..., sequential_tau: _Optional[float] = ..., sequential_tuning: _Optional[float] = ..., srm_threshold: _Optional[float] = ..., multiple_testing: _Optional[str] = ..., prior_mean: _Optional[float] = ..., prior_sd: _Optional[float] = ...) -> None: ...
 
 class ABTest(_message.Message):
-    __slots__ = ("test_id", "name", "description", "status", "strategy", "variants", "control", "model_name", "traffic_split", "created_by", "created_at", "started_at", "ended_at", "winner", "conclusion", "settings", "forced_variants", "split_history", "running_seconds", "guardrails")
+    __slots__ = ("test_id", "name", "description", "status", "strategy", "variants", "control", "model_name", "traffic_split", "created_by", "created_at", "started_at", "ended_at", "winner", "conclusion", "settings", "forced_variants", "split_history", "running_seconds", "guardrails", "bandit")
     class ForcedVariantsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -142,6 +217,7 @@ class ABTest(_message.Message):
     SPLIT_HISTORY_FIELD_NUMBER: _ClassVar[int]
     RUNNING_SECONDS_FIELD_NUMBER: _ClassVar[int]
     GUARDRAILS_FIELD_NUMBER: _ClassVar[int]
+    BANDIT_FIELD_NUMBER: _ClassVar[int]
     test_id: str
     name: str
     description: str
@@ -162,10 +238,11 @@ class ABTest(_message.Message):
     split_history: _containers.RepeatedCompositeFieldContainer[SplitChange]
     running_seconds: float
     guardrails: _containers.RepeatedCompositeFieldContainer[Guardrail]
-    def __init__(self, test_id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., status: _Optional[_Union[TestStatus, str]] = ..., strategy: _Optional[_Union[TrafficSplitStrategy, str]] = ..., variants: _Optional[_Iterable[_Union[Variant, _Mapping]]] = ..., control: _Optional[str] = ..., model_name: _Optional[str] = ..., traffic_split: _Optional[float] = ..., created_by: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., winner: _Optional[str] = ..., conclusion: _Optional[str] = ..., settings: _Optional[_Union[AnalysisSettings, _Mapping]] = ..., forced_variants: _Optional[_Mapping[str, str]] = ..., split_history: _Optional[_Iterable[_Union[SplitChange, _Mapping]]] = ..., running_seconds: _Optional[float] = ..., guardrails: _Optional[_Iterable[_Union[Guardrail, _Mapping]]] = ...) -> None: ...
+    bandit: BanditConfig
+    def __init__(self, test_id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., status: _Optional[_Union[TestStatus, str]] = ..., strategy: _Optional[_Union[TrafficSplitStrategy, str]] = ..., variants: _Optional[_Iterable[_Union[Variant, _Mapping]]] = ..., control: _Optional[str] = ..., model_name: _Optional[str] = ..., traffic_split: _Optional[float] = ..., created_by: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., winner: _Optional[str] = ..., conclusion: _Optional[str] = ..., settings: _Optional[_Union[AnalysisSettings, _Mapping]] = ..., forced_variants: _Optional[_Mapping[str, str]] = ..., split_history: _Optional[_Iterable[_Union[SplitChange, _Mapping]]] = ..., running_seconds: _Optional[float] = ..., guardrails: _Optional[_Iterable[_Union[Guardrail, _Mapping]]] = ..., bandit: _Optional[_Union[BanditConfig, _Mapping]] = ...) -> None: ...
 
 class CreateTestRequest(_message.Message):
-    __slots__ = ("name", "description", "control_variant", "treatment_variant", "traffic_split", "strategy", "created_by", "variants", "control", "settings", "model_name", "guardrails")
+    __slots__ = ("name", "description", "control_variant", "treatment_variant", "traffic_split", "strategy", "created_by", "variants", "control", "settings", "model_name", "guardrails", "bandit")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     CONTROL_VARIANT_FIELD_NUMBER: _ClassVar[int]
@@ -178,6 +255,7 @@ class CreateTestRequest(_message.Message):
     SETTINGS_FIELD_NUMBER: _ClassVar[int]
     MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
     GUARDRAILS_FIELD_NUMBER: _ClassVar[int]
+    BANDIT_FIELD_NUMBER: _ClassVar[int]
     name: str
     description: str
     control_variant: str
@@ -190,7 +268,8 @@ class CreateTestRequest(_message.Message):
     settings: AnalysisSettings
     model_name: str
     guardrails: _containers.RepeatedCompositeFieldContainer[Guardrail]
-    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., control_variant: _Optional[str] = ..., treatment_variant: _Optional[str] = ..., traffic_split: _Optional[float] = ..., strategy: _Optional[_Union[TrafficSplitStrategy, str]] = ..., created_by: _Optional[str] = ..., variants: _Optional[_Iterable[_Union[Variant, _Mapping]]] = ..., control: _Optional[str] = ..., settings: _Optional[_Union[AnalysisSettings, _Mapping]] = ..., model_name: _Optional[str] = ..., guardrails: _Optional[_Iterable[_Union[Guardrail, _Mapping]]] = ...) -> None: ...
+    bandit: BanditConfig
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., control_variant: _Optional[str] = ..., treatment_variant: _Optional[str] = ..., traffic_split: _Optional[float] = ..., strategy: _Optional[_Union[TrafficSplitStrategy, str]] = ..., created_by: _Optional[str] = ..., variants: _Optional[_Iterable[_Union[Variant, _Mapping]]] = ..., control: _Optional[str] = ..., settings: _Optional[_Union[AnalysisSettings, _Mapping]] = ..., model_name: _Optional[str] = ..., guardrails: _Optional[_Iterable[_Union[Guardrail, _Mapping]]] = ..., bandit: _Optional[_Union[BanditConfig, _Mapping]] = ...) -> None: ...
 
 class Guardrail(_message.Message):
     __slots__ = ("metric", "direction", "tolerance")
@@ -389,13 +468,26 @@ class AnalyzeTestRequest(_message.Message):
     def __init__(self, test_id: _Optional[str] = ..., confidence_level: _Optional[float] = ..., since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class AnalyzeTestResponse(_message.Message):
-    __slots__ = ("analysis_json", "statistically_significant", "p_value", "recommendation")
+    __slots__ = ("analysis_json", "statistically_significant", "p_value", "recommendation", "probability_best", "expected_regret", "bandit_history")
+    class ProbabilityBestEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
     ANALYSIS_JSON_FIELD_NUMBER: _ClassVar[int]
     STATISTICALLY_SIGNIFICANT_FIELD_NUMBER: _ClassVar[int]
     P_VALUE_FIELD_NUMBER: _ClassVar[int]
     RECOMMENDATION_FIELD_NUMBER: _ClassVar[int]
+    PROBABILITY_BEST_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_REGRET_FIELD_NUMBER: _ClassVar[int]
+    BANDIT_HISTORY_FIELD_NUMBER: _ClassVar[int]
     analysis_json: str
     statistically_significant: bool
     p_value: float
     recommendation: Recommendation
-    def __init__(self, analysis_json: _Optional[str] = ..., statistically_significant: _Optional[bool] = ..., p_value: _Optional[float] = ..., recommendation: _Optional[_Union[Recommendation, str]] = ...) -> None: ...
+    probability_best: _containers.ScalarMap[str, float]
+    expected_regret: float
+    bandit_history: _containers.RepeatedCompositeFieldContainer[BanditWeights]
+    def __init__(self, analysis_json: _Optional[str] = ..., statistically_significant: _Optional[bool] = ..., p_value: _Optional[float] = ..., recommendation: _Optional[_Union[Recommendation, str]] = ..., probability_best: _Optional[_Mapping[str, float]] = ..., expected_regret: _Optional[float] = ..., bandit_history: _Optional[_Iterable[_Union[BanditWeights, _Mapping]]] = ...) -> None: ...

@@ -22,9 +22,10 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from neural.mlops.v1 import targeting_pb2 as neural_dot_mlops_dot_v1_dot_targeting__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dneural/mlops/v1/routing.proto\x12\x0fneural.mlops.v1\"?\n\x12WatchRoutesRequest\x12\x12\n\nsidecar_id\x18\x01 \x01(\t\x12\x15\n\rknown_version\x18\x02 \x01(\x03\"\x18\n\x16GetRoutingTableRequest\"b\n\x0cRoutingTable\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12\x14\n\x0cgenerated_us\x18\x02 \x01(\x03\x12+\n\x06routes\x18\x03 \x03(\x0b\x32\x1b.neural.mlops.v1.ModelRoute\"i\n\x0cRouteVariant\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06weight\x18\x02 \x01(\x01\x12\x12\n\nmodel_name\x18\x03 \x01(\t\x12\x15\n\rmodel_version\x18\x04 \x01(\t\x12\x10\n\x08upstream\x18\x05 \x01(\t\"r\n\x0cShadowTarget\x12\x11\n\tshadow_id\x18\x01 \x01(\t\x12\x12\n\nmodel_name\x18\x02 \x01(\t\x12\x15\n\rmodel_version\x18\x03 \x01(\t\x12\x10\n\x08upstream\x18\x04 \x01(\t\x12\x12\n\npercentage\x18\x05 \x01(\x01\"1\n\rForcedVariant\x12\x0f\n\x07unit_id\x18\x01 \x01(\t\x12\x0f\n\x07variant\x18\x02 \x01(\t\"\xad\x02\n\nModelRoute\x12\x12\n\nmodel_name\x18\x01 \x01(\t\x12\x10\n\x08route_id\x18\x02 \x01(\t\x12(\n\x04kind\x18\x03 \x01(\x0e\x32\x1a.neural.mlops.v1.RouteKind\x12\x35\n\x08strategy\x18\x04 \x01(\x0e\x32#.neural.mlops.v1.AssignmentStrategy\x12/\n\x08variants\x18\x05 \x03(\x0b\x32\x1d.neural.mlops.v1.RouteVariant\x12.\n\x07shadows\x18\x06 \x03(\x0b\x32\x1d.neural.mlops.v1.ShadowTarget\x12\x37\n\x0f\x66orced_variants\x18\x07 \x03(\x0b\x32\x1e.neural.mlops.v1.ForcedVariant\"6\n\x07Moments\x12\t\n\x01n\x18\x01 \x01(\x03\x12\x0b\n\x03sum\x18\x02 \x01(\x01\x12\x13\n\x0bsum_squares\x18\x03 \x01(\x01\"\xd9\x04\n\rVariantWindow\x12\x10\n\x08route_id\x18\x01 \x01(\t\x12\x0f\n\x07variant\x18\x02 \x01(\t\x12\x17\n\x0fwindow_start_us\x18\x03 \x01(\x03\x12\x11\n\twindow_us\x18\x04 \x01(\x03\x12\r\n\x05\x63ount\x18\x05 \x01(\x03\x12\x0e\n\x06\x65rrors\x18\x06 \x01(\x03\x12\x11\n\tsuccesses\x18\x07 \x01(\x03\x12\x45\n\x0cstatus_codes\x18\x08 \x03(\x0b\x32/.neural.mlops.v1.VariantWindow.StatusCodesEntry\x12\x31\n\x0flatency_seconds\x18\t \x01(\x0b\x32\x18.neural.mlops.v1.Moments\x12\x17\n\x0flatency_buckets\x18\n \x03(\x03\x12:\n\x06\x63ustom\x18\x0b \x03(\x0b\x32*.neural.mlops.v1.VariantWindow.CustomEntry\x12\x12\n\nmodel_name\x18\x0c \x01(\t\x12\x1b\n\x13latency_min_seconds\x18\r \x01(\x01\x12\x1b\n\x13latency_max_seconds\x18\x0e \x01(\x01\x12-\n\x05units\x18\x0f \x01(\x0b\x32\x1e.neural.mlops.v1.UnitBreakdown\x1a\x32\n\x10StatusCodesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\x1aG\n\x0b\x43ustomEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\'\n\x05value\x18\x02 \x01(\x0b\x32\x18.neural.mlops.v1.Moments:\x02\x38\x01\"\xfb\x01\n\rUnitBreakdown\x12\x0c\n\x04keys\x18\x01 \x03(\x10\x12\x10\n\x08requests\x18\x02 \x03(\x03\x12\x0e\n\x06\x65rrors\x18\x03 \x03(\x03\x12\x17\n\x0flatency_seconds\x18\x04 \x03(\x01\x12\x19\n\x11overflow_requests\x18\x05 \x01(\x03\x12:\n\x06\x63ustom\x18\x06 \x03(\x0b\x32*.neural.mlops.v1.UnitBreakdown.CustomEntry\x1aJ\n\x0b\x43ustomEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05value\x18\x02 \x01(\x0b\x32\x1b.neural.mlops.v1.UnitMetric:\x02\x38\x01\"$\n\nUnitMetric\x12\t\n\x01n\x18\x01 \x03(\x03\x12\x0b\n\x03sum\x18\x02 \x03(\x01\"\xa1\x03\n\x0cShadowWindow\x12\x10\n\x08route_id\x18\x01 \x01(\t\x12\x11\n\tshadow_id\x18\x02 \x01(\t\x12\x17\n\x0fwindow_start_us\x18\x03 \x01(\x03\x12\x11\n\twindow_us\x18\x04 \x01(\x03\x12\x10\n\x08mirrored\x18\x05 \x01(\x03\x12\x0e\n\x06\x61greed\x18\x06 \x01(\x03\x12\x11\n\tdisagreed\x18\x07 \x01(\x03\x12\x0e\n\x06\x65rrors\x18\x08 \x01(\x03\x12\x0f\n\x07\x64ropped\x18\t \x01(\x03\x12\x31\n\x0flatency_seconds\x18\n \x01(\x0b\x32\x18.neural.mlops.v1.Moments\x12\x17\n\x0flatency_buckets\x18\x0b \x03(\x03\x12\x39\n\x17primary_latency_seconds\x18\x0c \x01(\x0b\x32\x18.neural.mlops.v1.Moments\x12.\n\x07samples\x18\r \x03(\x0b\x32\x1d.neural.mlops.v1.ShadowSample\x12\x1f\n\x17primary_latency_buckets\x18\x0e \x03(\x03\x12\x12\n\nmodel_name\x18\x0f \x01(\t\"l\n\x0cShadowSample\x12\r\n\x05\x61t_us\x18\x01 \x01(\x03\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x14\n\x0cprimary_json\x18\x03 \x01(\t\x12\x13\n\x0bshadow_json\x18\x04 \x01(\t\x12\x0e\n\x06reason\x18\x05 \x01(\t\"\xba\x01\n\x0cMetricsBatch\x12\x12\n\nsidecar_id\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x03\x12\x12\n\ncreated_us\x18\x03 \x01(\x03\x12/\n\x07windows\x18\x04 \x03(\x0b\x32\x1e.neural.mlops.v1.VariantWindow\x12.\n\x07shadows\x18\x05 \x03(\x0b\x32\x1d.neural.mlops.v1.ShadowWindow\x12\x0f\n\x07session\x18\x06 \x01(\t\"T\n\nMetricsAck\x12\x12\n\nsidecar_id\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x03\x12\x11\n\tduplicate\x18\x03 \x01(\x08\x12\r\n\x05\x65rror\x18\x04 \x01(\t*\x9c\x01\n\x12\x41ssignmentStrategy\x12#\n\x1f\x41SSIGNMENT_STRATEGY_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x41SSIGNMENT_STRATEGY_HASH\x10\x01\x12\x1e\n\x1a\x41SSIGNMENT_STRATEGY_RANDOM\x10\x02\x12#\n\x1f\x41SSIGNMENT_STRATEGY_ROUND_ROBIN\x10\x03*t\n\tRouteKind\x12\x1a\n\x16ROUTE_KIND_UNSPECIFIED\x10\x00\x12\x19\n\x15ROUTE_KIND_EXPERIMENT\x10\x01\x12\x19\n\x15ROUTE_KIND_DEPLOYMENT\x10\x02\x12\x15\n\x11ROUTE_KIND_SHADOW\x10\x03\x32\x91\x02\n\x0eRoutingService\x12S\n\x0bWatchRoutes\x12#.neural.mlops.v1.WatchRoutesRequest\x1a\x1d.neural.mlops.v1.RoutingTable0\x01\x12Y\n\x0fGetRoutingTable\x12\'.neural.mlops.v1.GetRoutingTableRequest\x1a\x1d.neural.mlops.v1.RoutingTable\x12O\n\rReportMetrics\x12\x1d.neural.mlops.v1.MetricsBatch\x1a\x1b.neural.mlops.v1.MetricsAck(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dneural/mlops/v1/routing.proto\x12\x0fneural.mlops.v1\x1a\x1fneural/mlops/v1/targeting.proto\"?\n\x12WatchRoutesRequest\x12\x12\n\nsidecar_id\x18\x01 \x01(\t\x12\x15\n\rknown_version\x18\x02 \x01(\x03\"\x18\n\x16GetRoutingTableRequest\"b\n\x0cRoutingTable\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12\x14\n\x0cgenerated_us\x18\x02 \x01(\x03\x12+\n\x06routes\x18\x03 \x03(\x0b\x32\x1b.neural.mlops.v1.ModelRoute\"i\n\x0cRouteVariant\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06weight\x18\x02 \x01(\x01\x12\x12\n\nmodel_name\x18\x03 \x01(\t\x12\x15\n\rmodel_version\x18\x04 \x01(\t\x12\x10\n\x08upstream\x18\x05 \x01(\t\"r\n\x0cShadowTarget\x12\x11\n\tshadow_id\x18\x01 \x01(\t\x12\x12\n\nmodel_name\x18\x02 \x01(\t\x12\x15\n\rmodel_version\x18\x03 \x01(\t\x12\x10\n\x08upstream\x18\x04 \x01(\t\x12\x12\n\npercentage\x18\x05 \x01(\x01\"1\n\rForcedVariant\x12\x0f\n\x07unit_id\x18\x01 \x01(\t\x12\x0f\n\x07variant\x18\x02 \x01(\t\"\xcb\x03\n\nModelRoute\x12\x12\n\nmodel_name\x18\x01 \x01(\t\x12\x10\n\x08route_id\x18\x02 \x01(\t\x12(\n\x04kind\x18\x03 \x01(\x0e\x32\x1a.neural.mlops.v1.RouteKind\x12\x35\n\x08strategy\x18\x04 \x01(\x0e\x32#.neural.mlops.v1.AssignmentStrategy\x12/\n\x08variants\x18\x05 \x03(\x0b\x32\x1d.neural.mlops.v1.RouteVariant\x12.\n\x07shadows\x18\x06 \x03(\x0b\x32\x1d.neural.mlops.v1.ShadowTarget\x12\x37\n\x0f\x66orced_variants\x18\x07 \x03(\x0b\x32\x1e.neural.mlops.v1.ForcedVariant\x12\x10\n\x08layer_id\x18\x08 \x01(\t\x12\x13\n\x0brange_start\x18\t \x01(\x01\x12\x11\n\trange_end\x18\n \x01(\x01\x12-\n\ttargeting\x18\x0b \x03(\x0b\x32\x1a.neural.mlops.v1.Condition\x12\x33\n\rheader_routes\x18\x0c \x03(\x0b\x32\x1c.neural.mlops.v1.HeaderRoute\"6\n\x07Moments\x12\t\n\x01n\x18\x01 \x01(\x03\x12\x0b\n\x03sum\x18\x02 \x01(\x01\x12\x13\n\x0bsum_squares\x18\x03 \x01(\x01\"\xd9\x04\n\rVariantWindow\x12\x10\n\x08route_id\x18\x01 \x01(\t\x12\x0f\n\x07variant\x18\x02 \x01(\t\x12\x17\n\x0fwindow_start_us\x18\x03 \x01(\x03\x12\x11\n\twindow_us\x18\x04 \x01(\x03\x12\r\n\x05\x63ount\x18\x05 \x01(\x03\x12\x0e\n\x06\x65rrors\x18\x06 \x01(\x03\x12\x11\n\tsuccesses\x18\x07 \x01(\x03\x12\x45\n\x0cstatus_codes\x18\x08 \x03(\x0b\x32/.neural.mlops.v1.VariantWindow.StatusCodesEntry\x12\x31\n\x0flatency_seconds\x18\t \x01(\x0b\x32\x18.neural.mlops.v1.Moments\x12\x17\n\x0flatency_buckets\x18\n \x03(\x03\x12:\n\x06\x63ustom\x18\x0b \x03(\x0b\x32*.neural.mlops.v1.VariantWindow.CustomEntry\x12\x12\n\nmodel_name\x18\x0c \x01(\t\x12\x1b\n\x13latency_min_seconds\x18\r \x01(\x01\x12\x1b\n\x13latency_max_seconds\x18\x0e \x01(\x01\x12-\n\x05units\x18\x0f \x01(\x0b\x32\x1e.neural.mlops.v1.UnitBreakdown\x1a\x32\n\x10StatusCodesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\x1aG\n\x0b\x43ustomEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\'\n\x05value\x18\x02 \x01(\x0b\x32\x18.neural.mlops.v1.Moments:\x02\x38\x01\"\xfb\x01\n\rUnitBreakdown\x12\x0c\n\x04keys\x18\x01 \x03(\x10\x12\x10\n\x08requests\x18\x02 \x03(\x03\x12\x0e\n\x06\x65rrors\x18\x03 \x03(\x03\x12\x17\n\x0flatency_seconds\x18\x04 \x03(\x01\x12\x19\n\x11overflow_requests\x18\x05 \x01(\x03\x12:\n\x06\x63ustom\x18\x06 \x03(\x0b\x32*.neural.mlops.v1.UnitBreakdown.CustomEntry\x1aJ\n\x0b\x43ustomEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05value\x18\x02 \x01(\x0b\x32\x1b.neural.mlops.v1.UnitMetric:\x02\x38\x01\"$\n\nUnitMetric\x12\t\n\x01n\x18\x01 \x03(\x03\x12\x0b\n\x03sum\x18\x02 \x03(\x01\"\xa1\x03\n\x0cShadowWindow\x12\x10\n\x08route_id\x18\x01 \x01(\t\x12\x11\n\tshadow_id\x18\x02 \x01(\t\x12\x17\n\x0fwindow_start_us\x18\x03 \x01(\x03\x12\x11\n\twindow_us\x18\x04 \x01(\x03\x12\x10\n\x08mirrored\x18\x05 \x01(\x03\x12\x0e\n\x06\x61greed\x18\x06 \x01(\x03\x12\x11\n\tdisagreed\x18\x07 \x01(\x03\x12\x0e\n\x06\x65rrors\x18\x08 \x01(\x03\x12\x0f\n\x07\x64ropped\x18\t \x01(\x03\x12\x31\n\x0flatency_seconds\x18\n \x01(\x0b\x32\x18.neural.mlops.v1.Moments\x12\x17\n\x0flatency_buckets\x18\x0b \x03(\x03\x12\x39\n\x17primary_latency_seconds\x18\x0c \x01(\x0b\x32\x18.neural.mlops.v1.Moments\x12.\n\x07samples\x18\r \x03(\x0b\x32\x1d.neural.mlops.v1.ShadowSample\x12\x1f\n\x17primary_latency_buckets\x18\x0e \x03(\x03\x12\x12\n\nmodel_name\x18\x0f \x01(\t\"l\n\x0cShadowSample\x12\r\n\x05\x61t_us\x18\x01 \x01(\x03\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x14\n\x0cprimary_json\x18\x03 \x01(\t\x12\x13\n\x0bshadow_json\x18\x04 \x01(\t\x12\x0e\n\x06reason\x18\x05 \x01(\t\"\xba\x01\n\x0cMetricsBatch\x12\x12\n\nsidecar_id\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x03\x12\x12\n\ncreated_us\x18\x03 \x01(\x03\x12/\n\x07windows\x18\x04 \x03(\x0b\x32\x1e.neural.mlops.v1.VariantWindow\x12.\n\x07shadows\x18\x05 \x03(\x0b\x32\x1d.neural.mlops.v1.ShadowWindow\x12\x0f\n\x07session\x18\x06 \x01(\t\"T\n\nMetricsAck\x12\x12\n\nsidecar_id\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x03\x12\x11\n\tduplicate\x18\x03 \x01(\x08\x12\r\n\x05\x65rror\x18\x04 \x01(\t*\xbc\x01\n\x12\x41ssignmentStrategy\x12#\n\x1f\x41SSIGNMENT_STRATEGY_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x41SSIGNMENT_STRATEGY_HASH\x10\x01\x12\x1e\n\x1a\x41SSIGNMENT_STRATEGY_RANDOM\x10\x02\x12#\n\x1f\x41SSIGNMENT_STRATEGY_ROUND_ROBIN\x10\x03\x12\x1e\n\x1a\x41SSIGNMENT_STRATEGY_BANDIT\x10\x04*t\n\tRouteKind\x12\x1a\n\x16ROUTE_KIND_UNSPECIFIED\x10\x00\x12\x19\n\x15ROUTE_KIND_EXPERIMENT\x10\x01\x12\x19\n\x15ROUTE_KIND_DEPLOYMENT\x10\x02\x12\x15\n\x11ROUTE_KIND_SHADOW\x10\x03\x32\x91\x02\n\x0eRoutingService\x12S\n\x0bWatchRoutes\x12#.neural.mlops.v1.WatchRoutesRequest\x1a\x1d.neural.mlops.v1.RoutingTable0\x01\x12Y\n\x0fGetRoutingTable\x12\'.neural.mlops.v1.GetRoutingTableRequest\x1a\x1d.neural.mlops.v1.RoutingTable\x12O\n\rReportMetrics\x12\x1d.neural.mlops.v1.MetricsBatch\x1a\x1b.neural.mlops.v1.MetricsAck(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,46 +38,46 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_VARIANTWINDOW_CUSTOMENTRY']._serialized_options = b'8\001'
   _globals['_UNITBREAKDOWN_CUSTOMENTRY']._loaded_options = None
   _globals['_UNITBREAKDOWN_CUSTOMENTRY']._serialized_options = b'8\001'
-  _globals['_ASSIGNMENTSTRATEGY']._serialized_start=2577
-  _globals['_ASSIGNMENTSTRATEGY']._serialized_end=2733
-  _globals['_ROUTEKIND']._serialized_start=2735
-  _globals['_ROUTEKIND']._serialized_end=2851
-  _globals['_WATCHROUTESREQUEST']._serialized_start=50
-  _globals['_WATCHROUTESREQUEST']._serialized_end=113
-  _globals['_GETROUTINGTABLEREQUEST']._serialized_start=115
-  _globals['_GETROUTINGTABLEREQUEST']._serialized_end=139
-  _globals['_ROUTINGTABLE']._serialized_start=141
-  _globals['_ROUTINGTABLE']._serialized_end=239
-  _globals['_ROUTEVARIANT']._serialized_start=241
-  _globals['_ROUTEVARIANT']._serialized_end=346
-  _globals['_SHADOWTARGET']._serialized_start=348
-  _globals['_SHADOWTARGET']._serialized_end=462
-  _globals['_FORCEDVARIANT']._serialized_start=464
-  _globals['_FORCEDVARIANT']._serialized_end=513
-  _globals['_MODELROUTE']._serialized_start=516
-  _globals['_MODELROUTE']._serialized_end=817
-  _globals['_MOMENTS']._serialized_start=819
-  _globals['_MOMENTS']._serialized_end=873
-  _globals['_VARIANTWINDOW']._serialized_start=876
-  _globals['_VARIANTWINDOW']._serialized_end=1477
-  _globals['_VARIANTWINDOW_STATUSCODESENTRY']._serialized_start=1354
-  _globals['_VARIANTWINDOW_STATUSCODESENTRY']._serialized_end=1404
-  _globals['_VARIANTWINDOW_CUSTOMENTRY']._serialized_start=1406
-  _globals['_VARIANTWINDOW_CUSTOMENTRY']._serialized_end=1477
-  _globals['_UNITBREAKDOWN']._serialized_start=1480
-  _globals['_UNITBREAKDOWN']._serialized_end=1731
-  _globals['_UNITBREAKDOWN_CUSTOMENTRY']._serialized_start=1657
-  _globals['_UNITBREAKDOWN_CUSTOMENTRY']._serialized_end=1731
-  _globals['_UNITMETRIC']._serialized_start=1733
-  _globals['_UNITMETRIC']._serialized_end=1769
-  _globals['_SHADOWWINDOW']._serialized_start=1772
-  _globals['_SHADOWWINDOW']._serialized_end=2189
-  _globals['_SHADOWSAMPLE']._serialized_start=2191
-  _globals['_SHADOWSAMPLE']._serialized_end=2299
-  _globals['_METRICSBATCH']._serialized_start=2302
-  _globals['_METRICSBATCH']._serialized_end=2488
-  _globals['_METRICSACK']._serialized_start=2490
-  _globals['_METRICSACK']._serialized_end=2574
-  _globals['_ROUTINGSERVICE']._serialized_start=2854
-  _globals['_ROUTINGSERVICE']._serialized_end=3127
+  _globals['_ASSIGNMENTSTRATEGY']._serialized_start=2768
+  _globals['_ASSIGNMENTSTRATEGY']._serialized_end=2956
+  _globals['_ROUTEKIND']._serialized_start=2958
+  _globals['_ROUTEKIND']._serialized_end=3074
+  _globals['_WATCHROUTESREQUEST']._serialized_start=83
+  _globals['_WATCHROUTESREQUEST']._serialized_end=146
+  _globals['_GETROUTINGTABLEREQUEST']._serialized_start=148
+  _globals['_GETROUTINGTABLEREQUEST']._serialized_end=172
+  _globals['_ROUTINGTABLE']._serialized_start=174
+  _globals['_ROUTINGTABLE']._serialized_end=272
+  _globals['_ROUTEVARIANT']._serialized_start=274
+  _globals['_ROUTEVARIANT']._serialized_end=379
+  _globals['_SHADOWTARGET']._serialized_start=381
+  _globals['_SHADOWTARGET']._serialized_end=495
+  _globals['_FORCEDVARIANT']._serialized_start=497
+  _globals['_FORCEDVARIANT']._serialized_end=546
+  _globals['_MODELROUTE']._serialized_start=549
+  _globals['_MODELROUTE']._serialized_end=1008
+  _globals['_MOMENTS']._serialized_start=1010
+  _globals['_MOMENTS']._serialized_end=1064
+  _globals['_VARIANTWINDOW']._serialized_start=1067
+  _globals['_VARIANTWINDOW']._serialized_end=1668
+  _globals['_VARIANTWINDOW_STATUSCODESENTRY']._serialized_start=1545
+  _globals['_VARIANTWINDOW_STATUSCODESENTRY']._serialized_end=1595
+  _globals['_VARIANTWINDOW_CUSTOMENTRY']._serialized_start=1597
+  _globals['_VARIANTWINDOW_CUSTOMENTRY']._serialized_end=1668
+  _globals['_UNITBREAKDOWN']._serialized_start=1671
+  _globals['_UNITBREAKDOWN']._serialized_end=1922
+  _globals['_UNITBREAKDOWN_CUSTOMENTRY']._serialized_start=1848
+  _globals['_UNITBREAKDOWN_CUSTOMENTRY']._serialized_end=1922
+  _globals['_UNITMETRIC']._serialized_start=1924
+  _globals['_UNITMETRIC']._serialized_end=1960
+  _globals['_SHADOWWINDOW']._serialized_start=1963
+  _globals['_SHADOWWINDOW']._serialized_end=2380
+  _globals['_SHADOWSAMPLE']._serialized_start=2382
+  _globals['_SHADOWSAMPLE']._serialized_end=2490
+  _globals['_METRICSBATCH']._serialized_start=2493
+  _globals['_METRICSBATCH']._serialized_end=2679
+  _globals['_METRICSACK']._serialized_start=2681
+  _globals['_METRICSACK']._serialized_end=2765
+  _globals['_ROUTINGSERVICE']._serialized_start=3077
+  _globals['_ROUTINGSERVICE']._serialized_end=3350
 # @@protoc_insertion_point(module_scope)

@@ -1,3 +1,4 @@
+from neural.mlops.v1 import targeting_pb2 as _targeting_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -13,6 +14,7 @@ class AssignmentStrategy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ASSIGNMENT_STRATEGY_HASH: _ClassVar[AssignmentStrategy]
     ASSIGNMENT_STRATEGY_RANDOM: _ClassVar[AssignmentStrategy]
     ASSIGNMENT_STRATEGY_ROUND_ROBIN: _ClassVar[AssignmentStrategy]
+    ASSIGNMENT_STRATEGY_BANDIT: _ClassVar[AssignmentStrategy]
 
 class RouteKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -24,6 +26,7 @@ ASSIGNMENT_STRATEGY_UNSPECIFIED: AssignmentStrategy
 ASSIGNMENT_STRATEGY_HASH: AssignmentStrategy
 ASSIGNMENT_STRATEGY_RANDOM: AssignmentStrategy
 ASSIGNMENT_STRATEGY_ROUND_ROBIN: AssignmentStrategy
+ASSIGNMENT_STRATEGY_BANDIT: AssignmentStrategy
 ROUTE_KIND_UNSPECIFIED: RouteKind
 ROUTE_KIND_EXPERIMENT: RouteKind
 ROUTE_KIND_DEPLOYMENT: RouteKind
@@ -88,7 +91,7 @@ class ForcedVariant(_message.Message):
     def __init__(self, unit_id: _Optional[str] = ..., variant: _Optional[str] = ...) -> None: ...
 
 class ModelRoute(_message.Message):
-    __slots__ = ("model_name", "route_id", "kind", "strategy", "variants", "shadows", "forced_variants")
+    __slots__ = ("model_name", "route_id", "kind", "strategy", "variants", "shadows", "forced_variants", "layer_id", "range_start", "range_end", "targeting", "header_routes")
     MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
     ROUTE_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
@@ -96,6 +99,11 @@ class ModelRoute(_message.Message):
     VARIANTS_FIELD_NUMBER: _ClassVar[int]
     SHADOWS_FIELD_NUMBER: _ClassVar[int]
     FORCED_VARIANTS_FIELD_NUMBER: _ClassVar[int]
+    LAYER_ID_FIELD_NUMBER: _ClassVar[int]
+    RANGE_START_FIELD_NUMBER: _ClassVar[int]
+    RANGE_END_FIELD_NUMBER: _ClassVar[int]
+    TARGETING_FIELD_NUMBER: _ClassVar[int]
+    HEADER_ROUTES_FIELD_NUMBER: _ClassVar[int]
     model_name: str
     route_id: str
     kind: RouteKind
@@ -103,7 +111,12 @@ class ModelRoute(_message.Message):
     variants: _containers.RepeatedCompositeFieldContainer[RouteVariant]
     shadows: _containers.RepeatedCompositeFieldContainer[ShadowTarget]
     forced_variants: _containers.RepeatedCompositeFieldContainer[ForcedVariant]
-    def __init__(self, model_name: _Optional[str] = ..., route_id: _Optional[str] = ..., kind: _Optional[_Union[RouteKind, str]] = ..., strategy: _Optional[_Union[AssignmentStrategy, str]] = ..., variants: _Optional[_Iterable[_Union[RouteVariant, _Mapping]]] = ..., shadows: _Optional[_Iterable[_Union[ShadowTarget, _Mapping]]] = ..., forced_variants: _Optional[_Iterable[_Union[ForcedVariant, _Mapping]]] = ...) -> None: ...
+    layer_id: str
+    range_start: float
+    range_end: float
+    targeting: _containers.RepeatedCompositeFieldContainer[_targeting_pb2.Condition]
+    header_routes: _containers.RepeatedCompositeFieldContainer[_targeting_pb2.HeaderRoute]
+    def __init__(self, model_name: _Optional[str] = ..., route_id: _Optional[str] = ..., kind: _Optional[_Union[RouteKind, str]] = ..., strategy: _Optional[_Union[AssignmentStrategy, str]] = ..., variants: _Optional[_Iterable[_Union[RouteVariant, _Mapping]]] = ..., shadows: _Optional[_Iterable[_Union[ShadowTarget, _Mapping]]] = ..., forced_variants: _Optional[_Iterable[_Union[ForcedVariant, _Mapping]]] = ..., layer_id: _Optional[str] = ..., range_start: _Optional[float] = ..., range_end: _Optional[float] = ..., targeting: _Optional[_Iterable[_Union[_targeting_pb2.Condition, _Mapping]]] = ..., header_routes: _Optional[_Iterable[_Union[_targeting_pb2.HeaderRoute, _Mapping]]] = ...) -> None: ...
 
 class Moments(_message.Message):
     __slots__ = ("n", "sum", "sum_squares")
