@@ -52,6 +52,14 @@ def compare(primary: bytes, shadow: bytes, tol: Tolerance) -> tuple[bool, str]:
     """Whether two serialized ModelInferResponses agree on every output tensor, and why not."""
     p = response_tensors(oip_pb2.ModelInferResponse.FromString(primary))
     s = response_tensors(oip_pb2.ModelInferResponse.FromString(shadow))
+    return compare_tensors(p, s, tol)
+
+
+def compare_tensors(
+    p: dict[str, np.ndarray], s: dict[str, np.ndarray], tol: Tolerance
+) -> tuple[bool, str]:
+    """Whether two answers' output tensors (by name) agree, and why not: the rule of
+    :func:`compare`, shared by the gRPC and REST (:mod:`.rest_mirror`) paths."""
     if p.keys() != s.keys():
         return False, f"outputs differ: {sorted(p)} vs {sorted(s)}"
     for name, a in p.items():
@@ -75,7 +83,14 @@ def compare(primary: bytes, shadow: bytes, tol: Tolerance) -> tuple[bool, str]:
 
 def _preview(raw: bytes) -> str:
     try:
-        tensors = response_tensors(oip_pb2.ModelInferResponse.FromString(raw))
+        return preview_tensors(response_tensors(oip_pb2.ModelInferResponse.FromString(raw)))
+    except Exception:  # noqa: BLE001 - a preview must never fail the comparison
+        return ""
+
+
+def preview_tensors(tensors: dict[str, np.ndarray]) -> str:
+    """A disagreement sample's view of an answer: each output's first values, as JSON."""
+    try:
         out: dict[str, Any] = {}
         for name, arr in tensors.items():
             flat = arr.reshape(-1)[:_SAMPLE_VALUES]
@@ -87,8 +102,12 @@ def _preview(raw: bytes) -> str:
         return ""
 
 
+class ShadowCallError(Exception):
+    """A shadow call failed (its message: the status, e.g. UNAVAILABLE or HTTP 503)."""
+
+
 @dataclass(slots=True)
-class _Job:
+class Job:
     shadow: Shadow
     request: bytes
     metadata: tuple[tuple[str, str | bytes], ...]
@@ -110,7 +129,7 @@ class Mirror:
     ) -> None:
         self.upstreams = upstreams
         self.sensitive = frozenset(h.lower() for h in sensitive_headers)
-        self.queue: asyncio.Queue[_Job] = asyncio.Queue(maxsize=queue_size)
+        self.queue: asyncio.Queue[Job] = asyncio.Queue(maxsize=queue_size)
         self.max_in_flight = max_in_flight
         self.timeout = timeout
         self.tolerance = tolerance
@@ -141,7 +160,7 @@ class Mirror:
     ) -> None:
         try:
             self.queue.put_nowait(
-                _Job(shadow, request, metadata, primary, primary_seconds, request_id)
+                Job(shadow, request, metadata, primary, primary_seconds, request_id)
             )
         except asyncio.QueueFull:
             shadow.slot.drop()
@@ -160,23 +179,19 @@ class Mirror:
                 self.in_flight -= 1
                 self.queue.task_done()
 
-    async def _run(self, job: _Job) -> None:
+    async def _run(self, job: Job) -> None:
         sh = job.shadow
-        body = rewrite_model(job.request, sh.model_name, sh.model_version) + _SHADOW_MARK
-        call = self.upstreams.unary(sh.upstream, MODEL_INFER)
-        # Filtered here, in the worker, so the caller's path pays nothing for it.
-        metadata = tuple((k, v) for k, v in job.metadata if k not in self.sensitive)
         t0 = time.perf_counter()
         try:
-            answer = await call(body, metadata=metadata, timeout=self.timeout)
-        except grpc.aio.AioRpcError as exc:
+            answer = await self._call(job)
+        except ShadowCallError as exc:
             sh.slot.record(
                 agreed=None,
                 error=True,
                 shadow_seconds=time.perf_counter() - t0,
                 primary_seconds=job.primary_seconds,
             )
-            log.debug("shadow error", shadow_id=sh.shadow_id, code=exc.code().name)
+            log.debug("shadow error", shadow_id=sh.shadow_id, code=str(exc))
             return
         seconds = time.perf_counter() - t0
         if job.primary is None:
@@ -188,16 +203,17 @@ class Mirror:
             )
             return
         try:
-            agreed, reason = compare(job.primary, answer, self.tolerance)
+            agreed, reason = self._compare(job, answer)
         except Exception as exc:  # noqa: BLE001 - undecodable answers count as disagreement
             agreed, reason = False, f"cannot compare: {exc}"
         sample = None
         if not agreed:
+            primary_json, shadow_json = self._previews(job, answer)
             sample = routing_pb2.ShadowSample(
                 at_us=int(time.time() * 1_000_000),
                 request_id=job.request_id,
-                primary_json=_preview(job.primary),
-                shadow_json=_preview(answer),
+                primary_json=primary_json,
+                shadow_json=shadow_json,
                 reason=reason,
             )
         sh.slot.record(
@@ -207,3 +223,24 @@ class Mirror:
             primary_seconds=job.primary_seconds,
             sample=sample,
         )
+
+    # The transport's part; the REST mirror (:mod:`.rest_mirror`) overrides these three.
+    async def _call(self, job: Job) -> bytes:
+        """The shadow's answer to the copy, or ShadowCallError naming the failure."""
+        sh = job.shadow
+        body = rewrite_model(job.request, sh.model_name, sh.model_version) + _SHADOW_MARK
+        call = self.upstreams.unary(sh.upstream, MODEL_INFER)
+        # Filtered here, in the worker, so the caller's path pays nothing for it.
+        metadata = tuple((k, v) for k, v in job.metadata if k not in self.sensitive)
+        try:
+            answer: bytes = await call(body, metadata=metadata, timeout=self.timeout)
+        except grpc.aio.AioRpcError as exc:
+            raise ShadowCallError(exc.code().name) from None
+        return answer
+
+    def _compare(self, job: Job, answer: bytes) -> tuple[bool, str]:
+        assert job.primary is not None
+        return compare(job.primary, answer, self.tolerance)
+
+    def _previews(self, job: Job, answer: bytes) -> tuple[str, str]:
+        return _preview(job.primary or b""), _preview(answer)
