@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import shutil
 import signal
+import tempfile
+from pathlib import Path
 
 import grpc
 import prometheus_client
@@ -20,6 +23,13 @@ from neural.mlops.server.auth.guard import CallGuard
 from neural.mlops.server.auth.oidc import OidcVerifier
 from neural.mlops.server.auth.servicer import AuthServicer
 from neural.mlops.server.config import ServerConfig
+from neural.mlops.server.console.oidc_login import OidcLogin
+from neural.mlops.server.console.server import (
+    ConsoleServer,
+    ConsoleSettings,
+    console_listen,
+    grpc_target,
+)
 from neural.mlops.server.deployments.servicer import DeploymentServicer
 from neural.mlops.server.experiments.servicer import ExperimentServicer
 from neural.mlops.server.grpc_errors import DomainInterceptor
@@ -100,6 +110,13 @@ def check_exposure(config: ServerConfig) -> None:
             "reach it could act under any name. Use --auth token|oidc|mtls, or --insecure "
             "to accept declared identities from the network anyway."
         )
+    http = console_listen(config.http_listen)
+    if http is not None and not config.authenticates and not config.insecure \
+            and not is_loopback(f"{http.host}:{http.port}"):
+        raise ValueError(
+            f"refusing to serve the console on {config.http_listen} without authentication; "
+            "use --auth token|oidc, or --insecure"
+        )
 
 
 class ControlPlane:
@@ -109,6 +126,8 @@ class ControlPlane:
         self.server: grpc.aio.Server | None = None
         self.health = health.aio.HealthServicer()
         self.store_watch: StoreWatch | None = None
+        self.console: ConsoleServer | None = None
+        self._console_dir: Path | None = None
         self.port = 0
 
     async def start(self) -> None:
@@ -148,13 +167,47 @@ class ControlPlane:
             await self.services.close()
             raise OSError(f"cannot listen on {self.config.listen}: the address is in use "
                           "or not available on this machine")
+        console_target = self._console_port(credentials is not None)
         await self.server.start()
         await self.services.start_background()
+        await self._start_console(console_target, names, oidc)
         await self._set_health(True, names)
         # NOT_SERVING while the database cannot be reached, SERVING again when it is back.
         self.store_watch = StoreWatch(self.services.db,
                                       lambda up: self._set_health(up, names))
         self.store_watch.start()
+
+    def _console_port(self, tls: bool) -> str:
+        """The gRPC target the console calls. With TLS, a plaintext socket in a private
+        folder (mode 0700) that only this user can reach: the server's certificate need
+        not name loopback, and calls still need their credentials."""
+        if console_listen(self.config.http_listen) is None or not tls:
+            return ""
+        assert self.server is not None
+        self._console_dir = Path(tempfile.mkdtemp(prefix="neural-mlops-console-"))
+        target = f"unix:{self._console_dir / 'grpc.sock'}"
+        self.server.add_insecure_port(target)
+        return target
+
+    async def _start_console(self, target: str, names: list[str],
+                             oidc: OidcVerifier | None) -> None:
+        listen = console_listen(self.config.http_listen)
+        if listen is None:
+            return
+        assert self.services is not None
+        settings = ConsoleSettings(
+            listen, target or grpc_target(self.config.listen, self.port),
+            tuple(n for n in names if n.startswith("neural.mlops.")),
+            self.config.auth_methods(), self.config.tls_cert, self.config.tls_key,
+            self.config.console_session_hours,
+            OidcLogin(oidc, oidc.audience) if oidc is not None else None)
+        self.console = ConsoleServer(settings, self.services.db)
+        try:
+            await self.console.start()
+        except OSError:
+            self.console = None
+            await self.stop()
+            raise
 
     async def _set_health(self, serving: bool, names: list[str]) -> None:
         status = health_pb2.HealthCheckResponse.SERVING if serving \
@@ -168,6 +221,8 @@ class ControlPlane:
         return f"{host}:{self.port}"
 
     async def stop(self) -> None:
+        if self.console is not None:
+            await self.console.stop()
         if self.store_watch is not None:
             await self.store_watch.stop()
         await self.health.enter_graceful_shutdown()
@@ -175,6 +230,8 @@ class ControlPlane:
             await self.server.stop(self.config.grace_seconds)
         if self.services is not None:
             await self.services.close()
+        if self._console_dir is not None:
+            shutil.rmtree(self._console_dir, ignore_errors=True)
 
 
 async def serve(config: ServerConfig) -> int:
@@ -189,6 +246,9 @@ async def serve(config: ServerConfig) -> int:
             raise OSError(f"cannot serve metrics on {config.metrics_listen}: {exc}") from None
     log.info("control plane serving", address=plane.address, data_dir=str(config.data_dir))
     print(f"neural-mlops control plane listening on {plane.address}", flush=True)
+    if plane.console is not None:
+        log.info("console serving", url=plane.console.url)
+        print(f"neural-mlops console at {plane.console.url}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

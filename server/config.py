@@ -68,6 +68,11 @@ class ServerConfig:
     # the endpoint from boto3's standard AWS_* environment and files).
     artifact_store: str = ""
     s3_endpoint_url: str = ""
+    # Web console (docs/security.md): HOST:PORT, "" = 127.0.0.1:8080 falling back to an
+    # ephemeral port when that one is busy, "off" = no console; sessions expire after
+    # console_session_hours.
+    http_listen: str = ""
+    console_session_hours: float = 8.0
 
     @classmethod
     def load(cls, overrides: dict[str, Any], config_file: Path | None = None) -> ServerConfig:

@@ -21,6 +21,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--metrics-listen", metavar="HOST:PORT",
                    help="serve Prometheus metrics (refused calls by kind and reason) at "
                    "http://HOST:PORT/metrics (default: off)")
+    c = p.add_argument_group("web console (docs/user-guide.md, docs/security.md)")
+    c.add_argument("--http-listen", metavar="HOST:PORT|off",
+                   help="serve the web console at http(s)://HOST:PORT/ (default "
+                   "127.0.0.1:8080, or an ephemeral port when 8080 is busy; off: no console)")
+    c.add_argument("--console-session-hours", type=float,
+                   help="a console login lasts this long (default 8)")
     d = p.add_argument_group("deployments (docs/deployments.md)")
     d.add_argument("--deploy-gate", choices=["production", "staging"],
                    help="lowest registry stage a serving rollout admits (default production)")
@@ -100,6 +106,8 @@ def _config(args: argparse.Namespace) -> ServerConfig:
             "acknowledge_broken_chain": args.acknowledge_broken_chain,
             "artifact_store": args.artifact_store,
             "s3_endpoint_url": args.s3_endpoint_url,
+            "http_listen": args.http_listen,
+            "console_session_hours": args.console_session_hours,
             **{name: getattr(args, name) for name in AUTH_FLAGS},
         },
         args.config,
