@@ -16,8 +16,8 @@ from neural.mlops.server.pagination import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
     encode_token,
+    keyset,
     page_size,
-    window,
 )
 from neural.mlops.v1 import registry_pb2 as pb
 from neural.mlops.v1.registry_pb2_grpc import RegistryServiceStub
@@ -32,18 +32,22 @@ def test_a_page_size_above_the_maximum_is_refused_not_capped() -> None:
         assert err.value.field == "page_size"
 
 
-def test_a_window_pages_through_a_list_and_refuses_a_forged_token() -> None:
+def test_keyset_pages_through_a_list_and_refuses_a_forged_token() -> None:
     items = list(range(7))
     seen, token = [], ""
     while True:
-        page, token = window(items, 3, token)
+        page, token = keyset(items, 3, token, listing="numbers", key=lambda i: (i,),
+                             kinds=(int,))
         seen += page
         if not token:
             break
     assert seen == items
-    for forged in ("not base64!", encode_token("x"), encode_token(-1), encode_token(2**60)):
+    forged = ("not base64!", encode_token("x"), encode_token(["numbers", "1"]),
+              encode_token(["other", 1]), encode_token(["numbers", 2**63]),
+              encode_token(["numbers", 1, 2]), encode_token(["numbers", True]))
+    for bad in forged:
         with pytest.raises(InvalidArgument) as err:
-            window(items, 3, forged)
+            keyset(items, 3, bad, listing="numbers", key=lambda i: (i,), kinds=(int,))
         assert err.value.field == "page_token"
 
 

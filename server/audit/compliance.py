@@ -122,10 +122,12 @@ class ComplianceReporter:
             raise NotFound(f"no compliance report {report_id!r}", field="report_id")
         return ComplianceReport.from_dict(json.loads(body))
 
-    async def saved(self, limit: int = 100) -> list[ReportInfo]:
-        """The newest ``limit`` saved reports, newest first."""
+    async def saved(self, limit: int = 100,
+                    after: tuple[int, str] | None = None) -> list[ReportInfo]:
+        """The newest ``limit`` saved reports, newest first (after the key ``after``:
+        created_us, report_id)."""
         async with self.db.read() as conn:
-            rows = await store.report_rows(conn, limit)
+            rows = await store.report_rows(conn, limit, after)
         return [ReportInfo(r.report_id, from_us(r.created_us), from_us(r.start_us),
                            from_us(r.end_us), r.created_by) for r in rows]
 

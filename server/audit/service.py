@@ -234,6 +234,8 @@ class AuditService:
     async def get_report(self, report_id: str) -> ComplianceReport:
         return await self.reports.load(report_id)
 
-    async def list_reports(self, limit: int = 100) -> list[ReportInfo]:
-        """The newest saved reports (``to_dict()`` gives the listing's JSON form)."""
-        return await self.reports.saved(limit)
+    async def list_reports(self, limit: int = 100,
+                           after: tuple[int, str] | None = None) -> list[ReportInfo]:
+        """The newest saved reports (``to_dict()`` gives the listing's JSON form), newest
+        first; ``after`` is the (created_us, report_id) key the previous page ended on."""
+        return await self.reports.saved(limit, after)

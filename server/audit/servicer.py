@@ -7,8 +7,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from neural.mlops.server.audit import convert
+from neural.mlops.server.clock import to_us
 from neural.mlops.server.errors import InvalidArgument
-from neural.mlops.server.pagination import offset_of, page_size, window
+from neural.mlops.server.pagination import decode_key, keyset, next_token, page_size
 from neural.mlops.server.services import Services
 from neural.mlops.server.timestamps import optional_us
 from neural.mlops.v1 import audit_pb2 as pb
@@ -60,12 +61,15 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
     async def ListReports(
         self, request: pb.ListReportsRequest, context: Any
     ) -> pb.ListReportsResponse:
-        # Enough of the newest reports to tell whether a page follows this one.
-        wanted = offset_of(request.page_token) + page_size(request.page_size) + 1
-        infos, token = window(await self.audit.list_reports(wanted), request.page_size,
-                              request.page_token)
-        return pb.ListReportsResponse(reports=[convert.report_info_to_pb(i) for i in infos],
-                                      next_page_token=token)
+        size = page_size(request.page_size)
+        after = decode_key(request.page_token, "reports", (int, str))
+        infos = await self.audit.list_reports(
+            size + 1, None if after is None else (int(after[0]), str(after[1])))
+        token = next_token("reports", [(to_us(i.generated_at), i.report_id) for i in infos],
+                           size)
+        return pb.ListReportsResponse(
+            reports=[convert.report_info_to_pb(i) for i in infos[:size]],
+            next_page_token=token)
 
     async def ExportAuditTrail(
         self, request: pb.ExportRequest, context: Any
@@ -96,8 +100,10 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
     async def ListCheckpoints(
         self, request: pb.ListCheckpointsRequest, context: Any
     ) -> pb.ListCheckpointsResponse:
-        cps, token = window(await self.audit.list_checkpoints(), request.page_size,
-                            request.page_token)
+        cps, token = keyset(await self.audit.list_checkpoints(), request.page_size,
+                            request.page_token, listing="checkpoints",
+                            key=lambda c: (c.seq, c.created_us, c.signature),
+                            kinds=(int, int, str))
         return pb.ListCheckpointsResponse(checkpoints=[convert.checkpoint_to_pb(c) for c in cps],
                                           next_page_token=token)
 

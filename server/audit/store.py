@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from neural.mlops.server.audit.events import EventQuery
 from neural.mlops.server.audit.hashchain import EVENT_FIELDS
+from neural.mlops.server.pagination import after_clause
 from neural.mlops.server.storage.schema import (
     audit_chain_head,
     audit_checkpoints,
@@ -228,12 +229,16 @@ async def report_body(conn: AsyncConnection, report_id: str) -> str | None:
     return (await conn.execute(sa.select(r.body).where(r.report_id == report_id))).scalar()
 
 
-async def report_rows(conn: AsyncConnection, limit: int) -> list[Any]:
-    """The newest reports' (report_id, created_us, start_us, end_us, created_by)."""
+async def report_rows(conn: AsyncConnection, limit: int,
+                      after: tuple[int, str] | None = None) -> list[Any]:
+    """The newest reports' (report_id, created_us, start_us, end_us, created_by), newest
+    first (by created_us, then report_id), after the key ``after`` (created_us, report_id)."""
     r = audit_reports.c
-    return list((await conn.execute(
-        sa.select(r.report_id, r.created_us, r.start_us, r.end_us, r.created_by)
-        .order_by(r.created_us.desc()).limit(limit))).all())
+    q = (sa.select(r.report_id, r.created_us, r.start_us, r.end_us, r.created_by)
+         .order_by(r.created_us.desc(), r.report_id.desc()).limit(limit))
+    if after is not None:
+        q = q.where(after_clause([r.created_us, r.report_id], after, descending=True))
+    return list((await conn.execute(q)).all())
 
 
 def _in_range(start_us: int, end_us: int) -> tuple[Any, Any]:

@@ -11,7 +11,9 @@ from neural.mlops.server.auth.grants import Grant
 from neural.mlops.server.auth.roles import ROLE_DESCRIPTIONS, ROLES
 from neural.mlops.server.auth.service import AuthService
 from neural.mlops.server.auth.tokens import MAX_LIFETIME_SECONDS, ApiToken
+from neural.mlops.server.clock import to_us
 from neural.mlops.server.errors import InvalidArgument
+from neural.mlops.server.pagination import keyset
 from neural.mlops.server.timestamps import to_timestamp
 from neural.mlops.v1 import auth_pb2 as pb
 from neural.mlops.v1 import auth_pb2_grpc
@@ -57,8 +59,11 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     async def ListTokens(self, request: pb.ListTokensRequest,  # noqa: N802
                          context: Ctx) -> pb.ListTokensResponse:
         now = self._now()
-        tokens = await self.auth.list_tokens(request.include_revoked)
-        return pb.ListTokensResponse(tokens=[token_to_pb(t, now) for t in tokens])
+        tokens, token = keyset(await self.auth.list_tokens(request.include_revoked),
+                               request.page_size, request.page_token, listing="tokens",
+                               key=lambda t: (to_us(t.created_at), t.token_id), kinds=(int, str))
+        return pb.ListTokensResponse(tokens=[token_to_pb(t, now) for t in tokens],
+                                     next_page_token=token)
 
     async def RevokeToken(self, request: pb.RevokeTokenRequest,  # noqa: N802
                           context: Ctx) -> pb.ApiToken:
@@ -76,8 +81,12 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
 
     async def ListGrants(self, request: pb.ListGrantsRequest,  # noqa: N802
                          context: Ctx) -> pb.ListGrantsResponse:
-        grants = await self.auth.list_grants(request.subject)
-        return pb.ListGrantsResponse(grants=[grant_to_pb(g) for g in grants])
+        grants, token = keyset(await self.auth.list_grants(request.subject),
+                               request.page_size, request.page_token, listing="grants",
+                               key=lambda g: (g.subject, g.role, g.models),
+                               kinds=(str, str, str))
+        return pb.ListGrantsResponse(grants=[grant_to_pb(g) for g in grants],
+                                     next_page_token=token)
 
     async def WhoAmI(self, request: pb.WhoAmIRequest,  # noqa: N802
                      context: Ctx) -> pb.WhoAmIResponse:
@@ -90,7 +99,10 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
 
     async def ListRoles(self, request: pb.ListRolesRequest,  # noqa: N802
                         context: Ctx) -> pb.ListRolesResponse:
+        names, token = keyset(list(ROLES), request.page_size, request.page_token,
+                              listing="roles", key=lambda name: (name,), kinds=(str,))
         return pb.ListRolesResponse(roles=[
-            pb.Role(name=name, description=ROLE_DESCRIPTIONS[name], permissions=sorted(perms))
-            for name, perms in ROLES.items()
-        ])
+            pb.Role(name=name, description=ROLE_DESCRIPTIONS[name],
+                    permissions=sorted(ROLES[name]))
+            for name in names
+        ], next_page_token=token)

@@ -54,8 +54,7 @@ from neural.mlops.server.deployments.rollout import decide
 from neural.mlops.server.deployments.shadows import ShadowDeployments
 from neural.mlops.server.deployments.signals import Signals
 from neural.mlops.server.deployments.transitions import Transitions
-from neural.mlops.server.errors import InvalidArgument
-from neural.mlops.server.pagination import decode_token, encode_token, page_size
+from neural.mlops.server.pagination import decode_key, next_token, page_size
 from neural.mlops.server.routing.model import ModelRoute
 from neural.mlops.server.storage import Database
 from neural.mlops.v1.upstream import UpstreamAllowList
@@ -120,21 +119,42 @@ class DeploymentService:
         """One page, newest first, and the next page's token (server/pagination.py)."""
         name = v.name(model_name, "model_name") if model_name else ""
         size = page_size(page_size_)
-        after = decode_token(page_token)
-        if after is not None and not (isinstance(after, list) and len(after) == 2
-                                      and type(after[0]) is int and isinstance(after[1], str)):
-            raise InvalidArgument("page_token is not one this server issued", field="page_token")
+        after = decode_key(page_token, "deployments", (int, str))
         async with self.db.read() as conn:
             keys = await store.page_keys(conn, name, active_only, size + 1,
-                                         None if after is None else (after[0], after[1]))
+                                         None if after is None else (int(after[0]), str(after[1])))
             items = [(await store.load(conn, k[1])).deployment for k in keys[:size]]
-        return items, encode_token(list(keys[size - 1])) if len(keys) > size else ""
+        return items, next_token("deployments", keys, size)
 
     async def events(self, deployment_id: str, after_seq: int = 0) -> list[DeploymentEvent]:
         """The deployment's decision log after ``after_seq``."""
         async with self.db.read() as conn:
             await store.load(conn, deployment_id)
             return await store.events(conn, deployment_id, after_seq)
+
+    async def events_page(self, deployment_id: str, page_size_: int = 0,
+                          page_token: str = "") -> tuple[list[DeploymentEvent], str]:
+        """One page of the decision log, oldest first, and the next page's token; the key
+        is the event's seq, so events appended meanwhile come on later pages."""
+        size = page_size(page_size_)
+        after = decode_key(page_token, "deployment-events", (int,))
+        async with self.db.read() as conn:
+            await store.load(conn, deployment_id)
+            found = await store.events(conn, deployment_id,
+                                       0 if after is None else int(after[0]), size + 1)
+        return found[:size], next_token("deployment-events", [(e.seq,) for e in found], size)
+
+    async def shadows_page(self, active_only: bool = False, page_size_: int = 0,
+                           page_token: str = "") -> tuple[list[ShadowDeployment], str]:
+        """One page of shadow deployments, newest first, and the next page's token."""
+        size = page_size(page_size_)
+        after = decode_key(page_token, "shadows", (int, str))
+        async with self.db.read() as conn:
+            found = await store.list_shadows(
+                conn, active_only, size + 1,
+                None if after is None else (int(after[0]), str(after[1])))
+        keys = [(to_us(s.created_at), s.shadow_id) for s in found]
+        return found[:size], next_token("shadows", keys, size)
 
     async def watch(self, deployment_id: str, poll_seconds: float = 1.0
                     ) -> AsyncIterator[tuple[Deployment, list[DeploymentEvent]]]:

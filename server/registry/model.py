@@ -115,6 +115,8 @@ class HistoryEntry:
     reason: str
     promotion_request_id: str
     at: datetime
+    # The entry's position in the store (its page key); not part of the entry's value.
+    seq: int = field(default=0, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

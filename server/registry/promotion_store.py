@@ -63,7 +63,7 @@ async def pending(conn: AsyncConnection, name: str = "") -> list[PromotionReques
     q = sa.select(pr).where(pr.c.status == PromotionStatus.PENDING.value)
     if name:
         q = q.where(pr.c.name == name)
-    rows = (await conn.execute(q.order_by(pr.c.created_us))).all()
+    rows = (await conn.execute(q.order_by(pr.c.created_us, pr.c.request_id))).all()
     return [await _from_row(conn, r) for r in rows]
 
 

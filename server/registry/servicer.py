@@ -9,8 +9,9 @@ from typing import Any, TypeAlias
 
 import grpc
 
+from neural.mlops.server.clock import to_us
 from neural.mlops.server.errors import InvalidArgument
-from neural.mlops.server.pagination import window
+from neural.mlops.server.pagination import keyset
 from neural.mlops.server.registry import convert as c
 from neural.mlops.server.registry.search import MetricCondition, SearchQuery
 from neural.mlops.server.registry.service import RegisterSpec
@@ -157,7 +158,8 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
     async def ListPendingApprovals(self, request: pb.ListPendingApprovalsRequest,
                                    context: Ctx) -> pb.ListPendingApprovalsResponse:
         reqs = await self.registry.list_pending(request.reviewer, request.name)
-        page, token = window(reqs, request.page_size, request.page_token)
+        page, token = keyset(reqs, request.page_size, request.page_token, listing="pending",
+                             key=lambda r: (to_us(r.created_at), r.request_id), kinds=(int, str))
         return pb.ListPendingApprovalsResponse(requests=[c.request_to_pb(r) for r in page],
                                                next_page_token=token)
 
@@ -177,7 +179,8 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
     async def GetHistory(self, request: pb.GetHistoryRequest,
                          context: Ctx) -> pb.GetHistoryResponse:
         entries = await self.registry.history(request.name, request.version)
-        page, token = window(entries, request.page_size, request.page_token)
+        page, token = keyset(entries, request.page_size, request.page_token, listing="history",
+                             key=lambda h: (h.seq,), kinds=(int,))
         return pb.GetHistoryResponse(entries=[c.history_to_pb(h) for h in page],
                                      next_page_token=token)
 

@@ -379,6 +379,6 @@ async def history(conn: AsyncConnection, name: str, version: str = "") -> list[H
     rows = (await conn.execute(q.order_by(h.c.id))).all()
     return [
         HistoryEntry(r.kind, r.name, r.version, r.from_value, r.to_value, r.alias, r.actor,
-                     r.reason, r.promotion_request_id, from_us(r.at_us))
+                     r.reason, r.promotion_request_id, from_us(r.at_us), r.id)
         for r in rows
     ]

@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from neural.mlops.server import validation as v
 from neural.mlops.server.audit.events import EventType
 from neural.mlops.server.clock import Clock, to_us
-from neural.mlops.server.errors import FailedPrecondition, InvalidArgument
-from neural.mlops.server.pagination import decode_token, encode_token, page_size
+from neural.mlops.server.errors import FailedPrecondition
+from neural.mlops.server.pagination import decode_key, next_token, page_size
 from neural.mlops.server.registry import promotion_store, store
 from neural.mlops.server.registry.artifacts import ArtifactStore
 from neural.mlops.server.registry.model import (
@@ -46,13 +46,12 @@ class Versions:
     async def list_models(self, name_prefix: str = "", page_size_: int = 0,
                           page_token: str = "") -> Page[RegisteredModel]:
         size = page_size(page_size_)
-        after = decode_token(page_token)
+        after = decode_key(page_token, "models", (str,))
         async with self.db.read() as conn:
             rows = await store.model_rows(conn, name_prefix,
-                                          None if after is None else str(after), size + 1)
+                                          None if after is None else str(after[0]), size + 1)
             models = [await store.registered_model(conn, r) for r in rows[:size]]
-        token = encode_token(rows[size - 1].name) if len(rows) > size else ""
-        return Page(models, token)
+        return Page(models, next_token("models", [(r.name,) for r in rows], size))
 
     async def list_versions(self, name: str, stage: ModelStage | None = None,
                             page_size_: int = 0, page_token: str = "") -> Page[ModelVersion]:
@@ -77,14 +76,12 @@ class Versions:
     async def _page(self, query: SearchQuery, page_size_: int, page_token: str,
                     extra: Sequence[sa.ColumnElement[bool]] = ()) -> Page[ModelVersion]:
         size = page_size(page_size_)
-        after = decode_token(page_token)
-        if after is not None and not isinstance(after, int):
-            raise InvalidArgument("page_token is not valid", field="page_token")
+        after = decode_key(page_token, "versions", (int,))
         async with self.db.read() as conn:
-            ids = await store.version_ids(conn, [*where_clauses(query), *extra], after, size + 1)
+            ids = await store.version_ids(conn, [*where_clauses(query), *extra],
+                                          None if after is None else int(after[0]), size + 1)
             versions = await store.load_many(conn, ids[:size])
-        token = encode_token(ids[size - 1]) if len(ids) > size else ""
-        return Page(versions, token)
+        return Page(versions, next_token("versions", [(i,) for i in ids], size))
 
     async def download(self, name: str, version: str) -> tuple[Artifact, Iterator[bytes]]:
         """The artifact and an iterator over its verified bytes (DataLoss at the end if the

@@ -25,15 +25,15 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aneural/mlops/v1/auth.proto\x12\x0fneural.mlops.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xad\x02\n\x08\x41piToken\x12\x10\n\x08token_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05roles\x18\x03 \x03(\t\x12\x0e\n\x06models\x18\x04 \x03(\t\x12\x12\n\ncreated_by\x18\x05 \x01(\t\x12.\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nexpires_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nrevoked_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nrevoked_by\x18\t \x01(\t\x12*\n\x05state\x18\n \x01(\x0e\x32\x1b.neural.mlops.v1.TokenState\"]\n\x12\x43reateTokenRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05roles\x18\x02 \x03(\t\x12\x0e\n\x06models\x18\x03 \x03(\t\x12\x1a\n\x12\x65xpires_in_seconds\x18\x04 \x01(\x03\"O\n\x13\x43reateTokenResponse\x12(\n\x05token\x18\x01 \x01(\x0b\x32\x19.neural.mlops.v1.ApiToken\x12\x0e\n\x06secret\x18\x02 \x01(\t\",\n\x11ListTokensRequest\x12\x17\n\x0finclude_revoked\x18\x01 \x01(\x08\"?\n\x12ListTokensResponse\x12)\n\x06tokens\x18\x01 \x03(\x0b\x32\x19.neural.mlops.v1.ApiToken\"&\n\x12RevokeTokenRequest\x12\x10\n\x08token_id\x18\x01 \x01(\t\"~\n\tRoleGrant\x12\x0f\n\x07subject\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\x0e\n\x06models\x18\x03 \x01(\t\x12\x12\n\ncreated_by\x18\x04 \x01(\t\x12.\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"C\n\x12\x43reateGrantRequest\x12\x0f\n\x07subject\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\x0e\n\x06models\x18\x03 \x01(\t\"C\n\x12\x44\x65leteGrantRequest\x12\x0f\n\x07subject\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\x0e\n\x06models\x18\x03 \x01(\t\"&\n\x13\x44\x65leteGrantResponse\x12\x0f\n\x07removed\x18\x01 \x01(\x03\"$\n\x11ListGrantsRequest\x12\x0f\n\x07subject\x18\x01 \x01(\t\"@\n\x12ListGrantsResponse\x12*\n\x06grants\x18\x01 \x03(\x0b\x32\x1a.neural.mlops.v1.RoleGrant\"\x0f\n\rWhoAmIRequest\"\xae\x01\n\x0eWhoAmIResponse\x12\x11\n\tprincipal\x18\x01 \x01(\t\x12\x15\n\rauthenticated\x18\x02 \x01(\x08\x12\x0e\n\x06method\x18\x03 \x01(\t\x12\x10\n\x08token_id\x18\x04 \x01(\t\x12\x0e\n\x06groups\x18\x05 \x03(\t\x12*\n\x06grants\x18\x06 \x03(\x0b\x32\x1a.neural.mlops.v1.RoleGrant\x12\x14\n\x0c\x61uth_methods\x18\x07 \x03(\t\">\n\x04Role\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x13\n\x0bpermissions\x18\x03 \x03(\t\"\x12\n\x10ListRolesRequest\"9\n\x11ListRolesResponse\x12$\n\x05roles\x18\x01 \x03(\x0b\x32\x15.neural.mlops.v1.Role*s\n\nTokenState\x12\x1b\n\x17TOKEN_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12TOKEN_STATE_ACTIVE\x10\x01\x12\x17\n\x13TOKEN_STATE_EXPIRED\x10\x02\x12\x17\n\x13TOKEN_STATE_REVOKED\x10\x03\x32\xad\x05\n\x0b\x41uthService\x12X\n\x0b\x43reateToken\x12#.neural.mlops.v1.CreateTokenRequest\x1a$.neural.mlops.v1.CreateTokenResponse\x12U\n\nListTokens\x12\".neural.mlops.v1.ListTokensRequest\x1a#.neural.mlops.v1.ListTokensResponse\x12M\n\x0bRevokeToken\x12#.neural.mlops.v1.RevokeTokenRequest\x1a\x19.neural.mlops.v1.ApiToken\x12N\n\x0b\x43reateGrant\x12#.neural.mlops.v1.CreateGrantRequest\x1a\x1a.neural.mlops.v1.RoleGrant\x12X\n\x0b\x44\x65leteGrant\x12#.neural.mlops.v1.DeleteGrantRequest\x1a$.neural.mlops.v1.DeleteGrantResponse\x12U\n\nListGrants\x12\".neural.mlops.v1.ListGrantsRequest\x1a#.neural.mlops.v1.ListGrantsResponse\x12I\n\x06WhoAmI\x12\x1e.neural.mlops.v1.WhoAmIRequest\x1a\x1f.neural.mlops.v1.WhoAmIResponse\x12R\n\tListRoles\x12!.neural.mlops.v1.ListRolesRequest\x1a\".neural.mlops.v1.ListRolesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aneural/mlops/v1/auth.proto\x12\x0fneural.mlops.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xad\x02\n\x08\x41piToken\x12\x10\n\x08token_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05roles\x18\x03 \x03(\t\x12\x0e\n\x06models\x18\x04 \x03(\t\x12\x12\n\ncreated_by\x18\x05 \x01(\t\x12.\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nexpires_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nrevoked_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nrevoked_by\x18\t \x01(\t\x12*\n\x05state\x18\n \x01(\x0e\x32\x1b.neural.mlops.v1.TokenState\"]\n\x12\x43reateTokenRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05roles\x18\x02 \x03(\t\x12\x0e\n\x06models\x18\x03 \x03(\t\x12\x1a\n\x12\x65xpires_in_seconds\x18\x04 \x01(\x03\"O\n\x13\x43reateTokenResponse\x12(\n\x05token\x18\x01 \x01(\x0b\x32\x19.neural.mlops.v1.ApiToken\x12\x0e\n\x06secret\x18\x02 \x01(\t\"S\n\x11ListTokensRequest\x12\x17\n\x0finclude_revoked\x18\x01 \x01(\x08\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"X\n\x12ListTokensResponse\x12)\n\x06tokens\x18\x01 \x03(\x0b\x32\x19.neural.mlops.v1.ApiToken\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"&\n\x12RevokeTokenRequest\x12\x10\n\x08token_id\x18\x01 \x01(\t\"~\n\tRoleGrant\x12\x0f\n\x07subject\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\x0e\n\x06models\x18\x03 \x01(\t\x12\x12\n\ncreated_by\x18\x04 \x01(\t\x12.\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"C\n\x12\x43reateGrantRequest\x12\x0f\n\x07subject\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\x0e\n\x06models\x18\x03 \x01(\t\"C\n\x12\x44\x65leteGrantRequest\x12\x0f\n\x07subject\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\x0e\n\x06models\x18\x03 \x01(\t\"&\n\x13\x44\x65leteGrantResponse\x12\x0f\n\x07removed\x18\x01 \x01(\x03\"K\n\x11ListGrantsRequest\x12\x0f\n\x07subject\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"Y\n\x12ListGrantsResponse\x12*\n\x06grants\x18\x01 \x03(\x0b\x32\x1a.neural.mlops.v1.RoleGrant\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x0f\n\rWhoAmIRequest\"\xae\x01\n\x0eWhoAmIResponse\x12\x11\n\tprincipal\x18\x01 \x01(\t\x12\x15\n\rauthenticated\x18\x02 \x01(\x08\x12\x0e\n\x06method\x18\x03 \x01(\t\x12\x10\n\x08token_id\x18\x04 \x01(\t\x12\x0e\n\x06groups\x18\x05 \x03(\t\x12*\n\x06grants\x18\x06 \x03(\x0b\x32\x1a.neural.mlops.v1.RoleGrant\x12\x14\n\x0c\x61uth_methods\x18\x07 \x03(\t\">\n\x04Role\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x13\n\x0bpermissions\x18\x03 \x03(\t\"9\n\x10ListRolesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"R\n\x11ListRolesResponse\x12$\n\x05roles\x18\x01 \x03(\x0b\x32\x15.neural.mlops.v1.Role\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*s\n\nTokenState\x12\x1b\n\x17TOKEN_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12TOKEN_STATE_ACTIVE\x10\x01\x12\x17\n\x13TOKEN_STATE_EXPIRED\x10\x02\x12\x17\n\x13TOKEN_STATE_REVOKED\x10\x03\x32\xad\x05\n\x0b\x41uthService\x12X\n\x0b\x43reateToken\x12#.neural.mlops.v1.CreateTokenRequest\x1a$.neural.mlops.v1.CreateTokenResponse\x12U\n\nListTokens\x12\".neural.mlops.v1.ListTokensRequest\x1a#.neural.mlops.v1.ListTokensResponse\x12M\n\x0bRevokeToken\x12#.neural.mlops.v1.RevokeTokenRequest\x1a\x19.neural.mlops.v1.ApiToken\x12N\n\x0b\x43reateGrant\x12#.neural.mlops.v1.CreateGrantRequest\x1a\x1a.neural.mlops.v1.RoleGrant\x12X\n\x0b\x44\x65leteGrant\x12#.neural.mlops.v1.DeleteGrantRequest\x1a$.neural.mlops.v1.DeleteGrantResponse\x12U\n\nListGrants\x12\".neural.mlops.v1.ListGrantsRequest\x1a#.neural.mlops.v1.ListGrantsResponse\x12I\n\x06WhoAmI\x12\x1e.neural.mlops.v1.WhoAmIRequest\x1a\x1f.neural.mlops.v1.WhoAmIResponse\x12R\n\tListRoles\x12!.neural.mlops.v1.ListRolesRequest\x1a\".neural.mlops.v1.ListRolesResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'neural.mlops.v1.auth_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_TOKENSTATE']._serialized_start=1458
-  _globals['_TOKENSTATE']._serialized_end=1573
+  _globals['_TOKENSTATE']._serialized_start=1650
+  _globals['_TOKENSTATE']._serialized_end=1765
   _globals['_APITOKEN']._serialized_start=81
   _globals['_APITOKEN']._serialized_end=382
   _globals['_CREATETOKENREQUEST']._serialized_start=384
@@ -41,33 +41,33 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CREATETOKENRESPONSE']._serialized_start=479
   _globals['_CREATETOKENRESPONSE']._serialized_end=558
   _globals['_LISTTOKENSREQUEST']._serialized_start=560
-  _globals['_LISTTOKENSREQUEST']._serialized_end=604
-  _globals['_LISTTOKENSRESPONSE']._serialized_start=606
-  _globals['_LISTTOKENSRESPONSE']._serialized_end=669
-  _globals['_REVOKETOKENREQUEST']._serialized_start=671
-  _globals['_REVOKETOKENREQUEST']._serialized_end=709
-  _globals['_ROLEGRANT']._serialized_start=711
-  _globals['_ROLEGRANT']._serialized_end=837
-  _globals['_CREATEGRANTREQUEST']._serialized_start=839
-  _globals['_CREATEGRANTREQUEST']._serialized_end=906
-  _globals['_DELETEGRANTREQUEST']._serialized_start=908
-  _globals['_DELETEGRANTREQUEST']._serialized_end=975
-  _globals['_DELETEGRANTRESPONSE']._serialized_start=977
-  _globals['_DELETEGRANTRESPONSE']._serialized_end=1015
-  _globals['_LISTGRANTSREQUEST']._serialized_start=1017
-  _globals['_LISTGRANTSREQUEST']._serialized_end=1053
-  _globals['_LISTGRANTSRESPONSE']._serialized_start=1055
-  _globals['_LISTGRANTSRESPONSE']._serialized_end=1119
-  _globals['_WHOAMIREQUEST']._serialized_start=1121
-  _globals['_WHOAMIREQUEST']._serialized_end=1136
-  _globals['_WHOAMIRESPONSE']._serialized_start=1139
-  _globals['_WHOAMIRESPONSE']._serialized_end=1313
-  _globals['_ROLE']._serialized_start=1315
-  _globals['_ROLE']._serialized_end=1377
-  _globals['_LISTROLESREQUEST']._serialized_start=1379
-  _globals['_LISTROLESREQUEST']._serialized_end=1397
-  _globals['_LISTROLESRESPONSE']._serialized_start=1399
-  _globals['_LISTROLESRESPONSE']._serialized_end=1456
-  _globals['_AUTHSERVICE']._serialized_start=1576
-  _globals['_AUTHSERVICE']._serialized_end=2261
+  _globals['_LISTTOKENSREQUEST']._serialized_end=643
+  _globals['_LISTTOKENSRESPONSE']._serialized_start=645
+  _globals['_LISTTOKENSRESPONSE']._serialized_end=733
+  _globals['_REVOKETOKENREQUEST']._serialized_start=735
+  _globals['_REVOKETOKENREQUEST']._serialized_end=773
+  _globals['_ROLEGRANT']._serialized_start=775
+  _globals['_ROLEGRANT']._serialized_end=901
+  _globals['_CREATEGRANTREQUEST']._serialized_start=903
+  _globals['_CREATEGRANTREQUEST']._serialized_end=970
+  _globals['_DELETEGRANTREQUEST']._serialized_start=972
+  _globals['_DELETEGRANTREQUEST']._serialized_end=1039
+  _globals['_DELETEGRANTRESPONSE']._serialized_start=1041
+  _globals['_DELETEGRANTRESPONSE']._serialized_end=1079
+  _globals['_LISTGRANTSREQUEST']._serialized_start=1081
+  _globals['_LISTGRANTSREQUEST']._serialized_end=1156
+  _globals['_LISTGRANTSRESPONSE']._serialized_start=1158
+  _globals['_LISTGRANTSRESPONSE']._serialized_end=1247
+  _globals['_WHOAMIREQUEST']._serialized_start=1249
+  _globals['_WHOAMIREQUEST']._serialized_end=1264
+  _globals['_WHOAMIRESPONSE']._serialized_start=1267
+  _globals['_WHOAMIRESPONSE']._serialized_end=1441
+  _globals['_ROLE']._serialized_start=1443
+  _globals['_ROLE']._serialized_end=1505
+  _globals['_LISTROLESREQUEST']._serialized_start=1507
+  _globals['_LISTROLESREQUEST']._serialized_end=1564
+  _globals['_LISTROLESRESPONSE']._serialized_start=1566
+  _globals['_LISTROLESRESPONSE']._serialized_end=1648
+  _globals['_AUTHSERVICE']._serialized_start=1768
+  _globals['_AUTHSERVICE']._serialized_end=2453
 # @@protoc_insertion_point(module_scope)

@@ -113,6 +113,18 @@ def _call(args: argparse.Namespace, method: str, request: Any) -> Any:
         channel.close()
 
 
+def _every(args: argparse.Namespace, method: str, request: Any, field: str) -> list[Any]:
+    """Every item of a List RPC: its pages one after another (largest page size)."""
+    items: list[Any] = []
+    request.page_size = 1000
+    while True:
+        resp = _call(args, method, request)
+        items += getattr(resp, field)
+        if not resp.next_page_token:
+            return items
+        request.page_token = resp.next_page_token
+
+
 def _dict(msg: Any) -> dict[str, Any]:
     from google.protobuf.json_format import MessageToDict
 
@@ -193,8 +205,8 @@ def _token_rows(tokens: list[dict[str, Any]]) -> list[list[Any]]:
 def cmd_token_list(args: argparse.Namespace) -> int:
     from neural.mlops.v1 import auth_pb2 as pb
 
-    resp = _call(args, "ListTokens", pb.ListTokensRequest(include_revoked=args.all))
-    tokens = [_token_dict(t) for t in resp.tokens]
+    tokens = [_token_dict(t) for t in _every(
+        args, "ListTokens", pb.ListTokensRequest(include_revoked=args.all), "tokens")]
     emit(args, tokens, lambda: print_table(_TOKEN_COLUMNS, _token_rows(tokens)))
     return 0
 
@@ -238,8 +250,8 @@ def _grant_rows(grants: list[dict[str, Any]]) -> list[list[Any]]:
 def cmd_grants(args: argparse.Namespace) -> int:
     from neural.mlops.v1 import auth_pb2 as pb
 
-    resp = _call(args, "ListGrants", pb.ListGrantsRequest(subject=args.subject))
-    grants = [_dict(g) for g in resp.grants]
+    grants = [_dict(g) for g in _every(
+        args, "ListGrants", pb.ListGrantsRequest(subject=args.subject), "grants")]
     emit(args, grants, lambda: print_table(_GRANT_COLUMNS, _grant_rows(grants)))
     return 0
 
@@ -265,7 +277,7 @@ def cmd_whoami(args: argparse.Namespace) -> int:
 def cmd_roles(args: argparse.Namespace) -> int:
     from neural.mlops.v1 import auth_pb2 as pb
 
-    roles = [_dict(r) for r in _call(args, "ListRoles", pb.ListRolesRequest()).roles]
+    roles = [_dict(r) for r in _every(args, "ListRoles", pb.ListRolesRequest(), "roles")]
     emit(args, roles, lambda: print_table(
         ["role", "description", "permissions"],
         [[r["name"], r.get("description", ""), r.get("permissions", [])] for r in roles]))
