@@ -32,7 +32,8 @@ export function timeChart(container, x, series, { height = 220, title = "" } = {
     axes: [{}, { size: 60 }, ...(hasP ? [{ scale: "p", side: 1, grid: { show: false } }] : [])],
     series: [{}, ...series.map((se, i) => ({
       label: se.label, scale: se.scale || "y", width: 2,
-      stroke: se.color || COLORS[i % COLORS.length], dash: se.dash, points: { show: false },
+      stroke: se.color || COLORS[i % COLORS.length], dash: se.dash,
+      points: { show: !se.dash && x.length < 40, size: 6 },
       spanGaps: true,
     }))],
   };

@@ -66,7 +66,8 @@ export function ms(seconds) {
 export function when(ts) {
   if (!ts) return "–";
   const d = new Date(ts);
-  return Number.isNaN(d.getTime()) ? String(ts) : d.toISOString().replace("T", " ").slice(0, 19);
+  if (Number.isNaN(d.getTime())) return String(ts);
+  return h("time", { datetime: d.toISOString() }, d.toISOString().replace("T", " ").slice(0, 19));
 }
 
 export function section(title, ...body) {

@@ -67,8 +67,21 @@ function eventsTable(rows) {
     { label: "User", get: (e) => e.actor },
     { label: "Resource", get: (e) => `${e.resource_type || ""} ${e.resource_id || ""}` },
     { label: "Action", get: (e) => e.action },
-    { label: "Details", get: (e) => h("code", { class: "details" }, e.details_json) },
+    { label: "Details", get: detailsCell },
   ], rows, { empty: "No event matches.", id: "events" });
+}
+
+function detailsCell(e) {
+  const text = e.details_json || "{}";
+  if (text.length <= 48) return h("code", {}, text);
+  let pretty = text;
+  try {
+    pretty = JSON.stringify(JSON.parse(text), null, 2);
+  } catch {
+    // shown as stored
+  }
+  return h("details", {}, h("summary", {}, h("code", {}, `${text.slice(0, 48)}…`)),
+    h("pre", { class: "details" }, pretty));
 }
 
 function downloadLink(q, format) {
@@ -86,7 +99,7 @@ function chainStatus(v) {
     kv([["Events checked", num(v.events_checked)], ["Head", `#${v.last_seq} ${v.last_hash}`],
       ["Checkpoints checked", num(v.checkpoints_checked)],
       ["Signatures", enumName(v.signature_state, "SIGNATURE_STATE_").replace(/_/g, " ")],
-      ["Signing key", v.key_id], ["First bad event", v.first_bad_seq
+      ["Signing key", v.key_id], ["First bad event", Number(v.first_bad_seq)
         ? `#${v.first_bad_seq} ${v.first_bad_event_id}: ${v.reason}` : ""],
       ["Notes", (v.notes || []).join("; ")]]));
 }
@@ -174,11 +187,14 @@ export async function render(main) {
     h("div", { class: "columns" }, section("Chain and checkpoints", chain, cps),
       section("Compliance reports", rep.node, reportBox)));
   drawDownloads();
+  // Verifying reads the whole chain: on opening and on request, not on every change.
   const verify = async () => {
     if (!can(SVC, "VerifyChain")) return;
-    clear(chain, chainStatus(await rpc(SVC, "VerifyChain", {})));
+    const again = h("button", { type: "button", id: "verify-again", onclick: () =>
+      verify().catch((err) => flash(describe(err))) }, "Verify again");
+    clear(chain, chainStatus(await rpc(SVC, "VerifyChain", {})), again);
   };
-  const refresh = () => Promise.all([events.reload(), verify(), cps.reload(), rep.list.reload()]);
-  await refresh();
+  const refresh = () => Promise.all([events.reload(), cps.reload(), rep.list.reload()]);
+  await Promise.all([refresh(), verify()]);
   return { topics: ["audit"], refresh };
 }

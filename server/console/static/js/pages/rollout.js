@@ -22,9 +22,9 @@ function plan(d) {
 async function allEvents(id) {
   const events = [];
   let token = "";
-  for (let i = 0; i < 50; i += 1) { // at most 50 pages of 1000 events on screen
+  for (let i = 0; i < 100; i += 1) { // at most 100 pages on screen
     const r = await rpc(SVC, "ListDeploymentEvents",
-      { deployment_id: id, page_size: 1000, page_token: token });
+      token ? { deployment_id: id, page_token: token } : { deployment_id: id });
     events.push(...(r.events || []));
     token = r.next_page_token || "";
     if (!token) break;
