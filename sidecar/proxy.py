@@ -21,7 +21,7 @@ from typing import Any, NoReturn, TypeAlias, cast
 import grpc
 import structlog
 
-from neural.mlops.sidecar.metrics import Slot
+from neural.mlops.sidecar.layers import Recorder
 from neural.mlops.sidecar.mirror import Mirror
 from neural.mlops.sidecar.oip import MODEL_INFER, PREFIX, VARIANT_HEADER
 from neural.mlops.sidecar.router import Router, Shadow
@@ -121,19 +121,21 @@ class Proxy(grpc.GenericRpcHandler):
                 model_name, _ = read_model(request)
             except WireError as exc:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"ModelInferRequest: {exc}")
-            route = self.router.route(model_name)
-            if route is None:
-                slot: Slot = self.router.unrouted_slot(model_name)
+            res = self.router.resolve(model_name, key, None, forced)
+            if res is None:
+                slot: Recorder = self.router.unrouted_slot(model_name)
+                shadows: list[Shadow] = []
                 mc = self._infer_mc
                 body = request
                 variant_name = upstream = ""
             else:
-                variant = route.choose(key, forced)
-                slot = variant.slot
-                variant_name = variant.name
-                upstream = variant.upstream
-                body = request + variant.override if variant.override else request
+                slot, shadows, variant_name = res.slot, res.shadows, res.label
+                variant = res.variant
+                upstream = variant.upstream if variant is not None else ""
+                body = request + variant.override if variant and variant.override else request
                 mc = self._infer_mc if not upstream else self.upstreams.unary(upstream, MODEL_INFER)
+                if res.assignments:
+                    fwd += res.assignments
             call = mc(body, metadata=fwd, timeout=context.time_remaining())
             ours, header = self._variant_header(context, variant_name, upstream)
             try:
@@ -143,8 +145,8 @@ class Proxy(grpc.GenericRpcHandler):
                     await header
                 seconds = _perf() - t0
                 slot.record(exc.code().name, seconds, key)
-                if route is not None and route.shadows and self.mirror is not None:
-                    self._mirror(route.shadows, request, fwd, None, seconds, request_id)
+                if shadows and self.mirror is not None:
+                    self._mirror(shadows, request, fwd, None, seconds, request_id)
                 await self._abort_as_upstream(context, exc, ours, header, variant_name, upstream)
             if header is not None and not header.done():
                 await header
@@ -153,8 +155,8 @@ class Proxy(grpc.GenericRpcHandler):
                 context, call, slot, key, ours, header, variant_name, upstream
             )
             slot.record(None, seconds, key)
-            if route is not None and variant_name and route.shadows and self.mirror is not None:
-                self._mirror(route.shadows, request, fwd, answer, seconds, request_id)
+            if variant_name and shadows and self.mirror is not None:
+                self._mirror(shadows, request, fwd, answer, seconds, request_id)
             return answer
         finally:
             self.in_flight -= 1
@@ -223,7 +225,7 @@ class Proxy(grpc.GenericRpcHandler):
         self,
         context: Ctx,
         call: grpc.aio.UnaryUnaryCall[bytes, bytes],
-        slot: Slot,
+        slot: Recorder,
         key: str | None,
         ours: tuple[tuple[str, str], ...],
         header: asyncio.Future[None] | None,

@@ -71,8 +71,9 @@ async def test_invalid_routes_are_left_out_and_shadow_only_routes_ride_along(
     shadow = ModelRoute("m", "dep-s", "shadow", shadows=(ShadowTarget("s1", "m", "9"),))
     svc.add_provider(Routes([bad, _route(), shadow]))
     table = await svc.current()
-    assert [r.model_name for r in table.routes] == ["m"]
-    assert table.routes[0].route_id == "exp-1"
+    # The shadow deployment mirrors every call of the model: it stays the model's default
+    # route (one "primary" variant), beside the test, which takes the units in its range.
+    assert [(r.model_name, r.route_id) for r in table.routes] == [("m", "dep-s"), ("m", "exp-1")]
     assert table.routes[0].shadows == (ShadowTarget("s1", "m", "9"),)
     # A shadow route alone gets one primary variant for the model the caller asked for.
     svc2 = await _service(tmp_path / "two")
@@ -83,11 +84,12 @@ async def test_invalid_routes_are_left_out_and_shadow_only_routes_ride_along(
     await svc2.db.close()
 
 
-async def test_a_rollout_beats_an_experiment_which_beats_a_pinned_version(
+async def test_a_rollout_beats_a_pinned_version_and_tests_stay_beside_either(
     tmp_path: Path,
 ) -> None:
-    """Deployments register first, so without an explicit precedence a completed
-    deployment's pin would silently take all of a later A/B test's traffic."""
+    """One deployment route per model (a rollout in progress wins over the version a
+    completed deployment pinned); running tests are never dropped: the sidecar routes
+    them inside the deployment's stable share (ASSIGNMENT.md "Layers")."""
     svc = await _service(tmp_path)
     pin = ModelRoute(
         "m",
@@ -105,10 +107,10 @@ async def test_a_rollout_beats_an_experiment_which_beats_a_pinned_version(
     deployments, experiments = Routes([pin]), Routes([_route()])
     svc.add_provider(deployments)
     svc.add_provider(experiments)
-    assert [r.route_id for r in (await svc.current()).routes] == ["exp-1"]
-    deployments.routes = [rollout]
+    assert [r.route_id for r in (await svc.current()).routes] == ["dep-done", "exp-1"]
+    deployments.routes = [pin, rollout]
     svc.invalidate()
-    assert [r.route_id for r in (await svc.current()).routes] == ["dep-live"]
+    assert [r.route_id for r in (await svc.current()).routes] == ["dep-live", "exp-1"]
     experiments.routes = []
     deployments.routes = [pin]
     svc.invalidate()

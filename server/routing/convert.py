@@ -11,12 +11,14 @@ from neural.mlops.server.routing.service import (
     VariantWindow,
 )
 from neural.mlops.v1 import routing_pb2 as pb
+from neural.mlops.v1 import targeting, targeting_pb2
 from neural.mlops.v1.traffic import LatencyHistogram, Moments, ShadowStats, VariantStats
 
 _STRATEGY = {
     "hash": pb.ASSIGNMENT_STRATEGY_HASH,
     "random": pb.ASSIGNMENT_STRATEGY_RANDOM,
     "round_robin": pb.ASSIGNMENT_STRATEGY_ROUND_ROBIN,
+    "bandit": pb.ASSIGNMENT_STRATEGY_BANDIT,
 }
 
 
@@ -55,6 +57,14 @@ def route_to_pb(r: ModelRoute) -> pb.ModelRoute:
             for s in r.shadows
         ],
         forced_variants=[pb.ForcedVariant(unit_id=u, variant=v) for u, v in r.forced_variants],
+        layer_id=r.layer_id,
+        range_start=r.range_start,
+        range_end=r.range_end,
+        targeting=[targeting.parse(t) for t in r.targeting],
+        header_routes=[
+            targeting_pb2.HeaderRoute(header=h, value=val, variant=name)
+            for h, val, name in r.header_routes
+        ],
     )
 
 

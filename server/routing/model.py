@@ -7,7 +7,10 @@ table and pushes it to every sidecar whenever a change commits (a domain signals
 
 A route applies to ModelInfer calls whose ``model_name`` equals ``model_name``. Variants
 are assigned by the contract's hash (:mod:`neural.mlops.v1.assignment`) with
-``route_id`` as the salt, cumulative ``weight`` in declared order.
+``route_id`` as the salt, cumulative ``weight`` in declared order. A model may have one
+deployment route and one route per running A/B test; an A/B test's route only takes the
+units whose layer bucket falls in its range (``layer_id``, ``range_start``, ``range_end``)
+and whose request matches its ``targeting``.
 """
 
 from __future__ import annotations
@@ -48,6 +51,15 @@ class ModelRoute:
     # The version a completed deployment left serving: the weakest claim on a model (an
     # experiment or a new rollout on the same model takes its place). Not on the wire.
     pinned: bool = False
+    # Experiment routes: the test's layer (the salt of the layer bucket) and its share of
+    # the layer's hash space, [range_start, range_end) in [0, 1] (ASSIGNMENT.md "Layers").
+    layer_id: str = ""
+    range_start: float = 0.0
+    range_end: float = 1.0
+    # Canonical condition texts (neural.mlops.v1.targeting), ANDed; () = every request.
+    targeting: tuple[str, ...] = ()
+    # (header, value, variant): a request whose header equals value goes to that variant.
+    header_routes: tuple[tuple[str, str, str], ...] = ()
 
 
 class RouteProvider(Protocol):

@@ -30,6 +30,7 @@ from neural.mlops.server.clock import Clock, SystemClock, to_us
 from neural.mlops.server.errors import InvalidArgument
 from neural.mlops.server.identity import current_call
 from neural.mlops.server.routing import ingest
+from neural.mlops.server.routing.compose import compose
 from neural.mlops.server.routing.ingest import (
     DEDUP_RETENTION_US,
     KnownRoute,
@@ -41,6 +42,7 @@ from neural.mlops.server.routing.model import ModelRoute, RouteProvider, RouteVa
 from neural.mlops.server.routing.served import served_routes
 from neural.mlops.server.storage import Database
 from neural.mlops.server.storage.schema import routing_state
+from neural.mlops.v1 import targeting
 from neural.mlops.v1.assignment import Strategy, validate_weights
 
 __all__ = ["MetricsBatch", "RoutingService", "RoutingTable", "ShadowWindow", "VariantWindow"]
@@ -78,17 +80,10 @@ def _validate_route(route: ModelRoute) -> ModelRoute:
     for s in route.shadows:
         if not 0.0 <= s.percentage <= 100.0:
             raise ValueError(f"shadow {s.shadow_id!r}: percentage {s.percentage} not in [0, 100]")
+    if not 0.0 <= route.range_start < route.range_end <= 1.0:
+        raise ValueError(f"range [{route.range_start}, {route.range_end}) is not in [0, 1]")
+    targeting.canonical(route.targeting)
     return replace(route, variants=variants)
-
-
-def _precedence(route: ModelRoute) -> int:
-    """Which traffic route serves a model claimed by several (lower wins; a tie keeps the
-    first): a rollout in progress (its safety checks judge that traffic), then a running
-    experiment (its analysis counts that traffic), then the version a completed deployment
-    left pinned (it only says which version serves when nothing else is going on)."""
-    if route.pinned:
-        return 2
-    return 0 if route.kind == "deployment" else 1
 
 
 def _digest(routes: tuple[ModelRoute, ...]) -> str:
@@ -192,50 +187,24 @@ class RoutingService:
             return self._table
 
     async def _collect(self) -> tuple[ModelRoute, ...]:
-        by_model: dict[str, ModelRoute] = {}
+        routes: list[ModelRoute] = []
         async with self.db.read() as conn:
             for provider in list(self.providers):
                 try:
-                    routes = await provider.active_routes(conn)
+                    found = await provider.active_routes(conn)
                 except Exception:  # noqa: BLE001 - one broken domain must not stop routing
                     log.exception("route provider failed", provider=type(provider).__name__)
                     continue
-                for raw in routes:
+                for raw in found:
                     try:
                         route = _validate_route(raw)
                     except ValueError as exc:
-                        log.error(
-                            "route rejected",
-                            route_id=raw.route_id,
-                            model=raw.model_name,
-                            error=str(exc),
-                        )
+                        log.error("route rejected", route_id=raw.route_id,
+                                  model=raw.model_name, error=str(exc))
                         continue
                     self._remember(route)
-                    existing = by_model.get(route.model_name)
-                    if existing is None:
-                        by_model[route.model_name] = route
-                    elif not raw.variants and route.shadows:
-                        # A shadow-only route rides along with the model's traffic route.
-                        by_model[route.model_name] = replace(
-                            existing, shadows=existing.shadows + route.shadows
-                        )
-                    elif (
-                        not existing.variants
-                        or (existing.kind == "shadow" and existing.variants[0].name == "primary")
-                        or _precedence(route) < _precedence(existing)
-                    ):
-                        by_model[route.model_name] = replace(
-                            route, shadows=existing.shadows + route.shadows
-                        )
-                    else:
-                        log.warning(
-                            "two routes for one model; the one that takes precedence is kept",
-                            model=route.model_name,
-                            kept=existing.route_id,
-                            ignored=route.route_id,
-                        )
-        return tuple(sorted(by_model.values(), key=lambda r: r.model_name))
+                    routes.append(route)
+        return compose(routes)
 
     def _remember(self, route: ModelRoute) -> None:
         before = self._known.get(route.route_id, KnownRoute(frozenset(), frozenset()))

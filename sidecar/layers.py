@@ -1,0 +1,251 @@
+"""Per-model request resolution: header routes, the deployment, then one test per layer.
+
+A model's routes compile into one :class:`Plan`. :meth:`Plan.resolve` decides, per
+request (ASSIGNMENT.md "Layers"):
+
+1. a header route whose header has its value: that variant, nothing else;
+2. the deployment route (a rollout in progress or the version a finished one pinned):
+   its targeting not matching means its stable variant (the last); a variant other than
+   the stable one (the canary's share) is served and no test sees the request;
+3. every layer: the unit's bucket under the layer's salt, one bisect over the layer's
+   sorted ranges, and at most one test whose range holds it and whose targeting matches;
+   that test's arm comes from its own assigner (salt = test id).
+
+At most one layer of a model *steers* (its tests' arms rewrite the model name/version or
+the upstream); its test's arm is what is served, in place of the deployment's stable
+variant. The other layers' tests only label the request (their arm is passed upstream in
+``x-neural-experiment`` and counted). Each test the request is in counts it in its own
+(route, variant) slot, so every analysis sees exactly its eligible units. The cost is
+O(layers), independent of the number of tests.
+"""
+
+from __future__ import annotations
+
+import random
+from bisect import bisect_right
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+import structlog
+
+from neural.mlops.v1.assignment import bucket
+
+if TYPE_CHECKING:
+    from neural.mlops.sidecar.metrics import Slot
+    from neural.mlops.sidecar.router import Route, Shadow, Variant
+
+log = structlog.get_logger(__name__)
+
+EXPERIMENT_HEADER = "x-neural-experiment"  # "<test id>=<arm>", one per test, to upstream
+
+
+class Attributes(Protocol):
+    """A request's attributes for targeting (``sidecar.attributes.RequestAttributes``)."""
+
+    def get(self, attribute: str) -> str | None: ...
+
+
+def _absent(attribute: str) -> str | None:
+    return None
+
+
+class Recorder(Protocol):
+    def record(self, code: str | None, seconds: float, unit: str | None = None) -> None: ...
+
+    def record_custom(self, values: dict[str, float], unit: str | None = None) -> None: ...
+
+
+class Fanout:
+    """Several slots recording one call (a request in tests of several layers)."""
+
+    __slots__ = ("slots",)
+
+    def __init__(self, slots: list[Slot]) -> None:
+        self.slots = slots
+
+    def record(self, code: str | None, seconds: float, unit: str | None = None) -> None:
+        for s in self.slots:
+            s.record(code, seconds, unit)
+
+    def record_custom(self, values: dict[str, float], unit: str | None = None) -> None:
+        for s in self.slots:
+            s.record_custom(values, unit)
+
+
+@dataclass(slots=True)
+class Resolution:
+    """What one request gets: the variant served (None: as the caller sent it, counted in
+    ``slot``), where it is counted, the shadows to mirror it to, the tests it is in."""
+
+    variant: Variant | None
+    slot: Recorder
+    shadows: list[Shadow]
+    label: str  # the x-neural-variant value ("" = none)
+    assignments: tuple[tuple[str, str], ...] = ()  # (EXPERIMENT_HEADER, "test=arm")
+
+
+def matches(route: Route, attrs: Attributes | None) -> bool:
+    m = route.matcher
+    if m is None:
+        return True
+    return m.matches(attrs.get if attrs is not None else _absent)
+
+
+@dataclass(slots=True)
+class Layer:
+    """The running tests of one layer: disjoint ranges, sorted by start."""
+
+    layer_id: str
+    steers: bool
+    starts: list[float]
+    routes: list[Route]
+    whole: Route | None = None  # one test over [0, 1): no bucket to compute
+
+    @classmethod
+    def of(cls, layer_id: str, routes: list[Route], steers: bool) -> Layer:
+        routes = sorted(routes, key=lambda r: r.range_start)
+        whole = routes[0] if len(routes) == 1 and routes[0].full else None
+        return cls(layer_id, steers, [r.range_start for r in routes], routes, whole)
+
+    def pick(self, unit_id: str | None, attrs: Attributes | None) -> Route | None:
+        r = self.whole
+        if r is None:
+            b = bucket(self.layer_id, unit_id) if unit_id is not None else random.random()
+            i = bisect_right(self.starts, b) - 1
+            if i < 0:
+                return None
+            r = self.routes[i]
+            if b >= r.range_end:
+                return None
+        return r if r.matcher is None or matches(r, attrs) else None
+
+    def named(self, variant: str) -> Route | None:
+        for r in self.routes:
+            if variant in r.by_name:
+                return r
+        return None
+
+
+@dataclass(slots=True)
+class Plan:
+    model_name: str
+    default: Route | None  # deployment (rollout / pinned) or shadow-only route
+    layers: list[Layer]  # the steering layer first
+    shadows: list[Shadow]
+    unrouted: Callable[[], Slot]
+    headers: dict[str, dict[str, tuple[Route, Variant]]] = field(default_factory=dict)
+    forced_units: dict[str, list[Route]] = field(default_factory=dict)
+
+    def resolve(
+        self, unit_id: str | None, attrs: Attributes | None, forced: str | None
+    ) -> Resolution:
+        if self.headers and attrs is not None:
+            hit = self._header_route(attrs)
+            if hit is not None:
+                return Resolution(hit, hit.slot, self.shadows, hit.name)
+        served: Variant | None = None
+        d = self.default
+        if d is not None:
+            served = self._deployment(d, unit_id, attrs, forced)
+            if served is not d.variants[-1]:
+                return Resolution(served, served.slot, self.shadows, served.name)
+        if not self.layers:
+            if served is None:
+                return Resolution(None, self.unrouted(), self.shadows, "")
+            return Resolution(served, served.slot, self.shadows, served.name)
+        return self._tests(served, unit_id, attrs, forced)
+
+    def _header_route(self, attrs: Attributes) -> Variant | None:
+        for header, values in self.headers.items():
+            value = attrs.get(header)
+            if value is not None:
+                hit = values.get(value)
+                if hit is not None:
+                    return hit[1]
+        return None
+
+    @staticmethod
+    def _deployment(
+        d: Route, unit_id: str | None, attrs: Attributes | None, forced: str | None
+    ) -> Variant:
+        if forced is not None and forced in d.by_name:
+            return d.by_name[forced]
+        if d.matcher is not None and not matches(d, attrs):
+            return d.variants[-1]
+        return d.choose(unit_id, None)
+
+    def _tests(
+        self, served: Variant | None, unit_id: str | None, attrs: Attributes | None,
+        forced: str | None,
+    ) -> Resolution:
+        steered: Variant | None = None
+        labels: list[Variant] = []
+        tagged: list[tuple[str, str]] = []
+        pinned = self.forced_units.get(unit_id) if unit_id is not None else None
+        for layer in self.layers:
+            r = self._in_layer(layer, unit_id, attrs, forced, pinned)
+            if r is None:
+                continue
+            v = r.choose(unit_id, forced)
+            tagged.append((EXPERIMENT_HEADER, f"{r.route_id}={v.name}"))
+            if layer.steers:
+                steered = v
+            else:
+                labels.append(v)
+        primary = steered or served
+        if not labels:
+            if primary is None:
+                return Resolution(None, self.unrouted(), self.shadows, "", tuple(tagged))
+            return Resolution(primary, primary.slot, self.shadows, primary.name, tuple(tagged))
+        slots = [primary.slot] if primary is not None else [self.unrouted()]
+        slots += [v.slot for v in labels]
+        label = primary.name if primary is not None else labels[0].name
+        return Resolution(primary, Fanout(slots), self.shadows, label, tuple(tagged))
+
+    @staticmethod
+    def _in_layer(
+        layer: Layer, unit_id: str | None, attrs: Attributes | None, forced: str | None,
+        pinned: list[Route] | None,
+    ) -> Route | None:
+        """The layer's test this request is in: a unit's QA override or a forced variant
+        name put it in that test; otherwise its bucket and the test's targeting decide."""
+        if pinned is not None:
+            for r in pinned:
+                if r.layer_id == layer.layer_id:
+                    return r
+        if forced is not None:
+            r = layer.named(forced)
+            if r is not None:
+                return r
+        return layer.pick(unit_id, attrs)
+
+
+def layers_of(model_name: str, tests: list[Route]) -> list[Layer]:
+    """The model's tests grouped by layer, the steering layer first, others by id.
+
+    The control plane never sends what is refused here (it refuses to start such a test);
+    a table that does (an older or broken control plane) loses the later route, logged:
+    a second steering layer (a unit cannot be served two versions), or a range
+    overlapping an earlier test's in the same layer (a unit cannot be in both).
+    """
+    steering = next((r.layer_id for r in tests if r.steers), None)
+    grouped: dict[str, list[Route]] = {}
+    for r in tests:
+        if r.steers and r.layer_id != steering:
+            _refuse(model_name, r, f"layer {steering!r} already chooses the served version")
+            continue
+        members = grouped.setdefault(r.layer_id, [])
+        clash = next((o for o in members if o.range_start < r.range_end
+                      and r.range_start < o.range_end), None)
+        if clash is not None:
+            _refuse(model_name, r, f"its range overlaps {clash.route_id!r}")
+            continue
+        members.append(r)
+    order = sorted(grouped, key=lambda k: (k != steering, k))
+    return [Layer.of(k, grouped[k], k == steering) for k in order]
+
+
+def _refuse(model_name: str, r: Route, why: str) -> None:
+    log.error("test route left out", model=model_name, route_id=r.route_id,
+              layer=r.layer_id, reason=why)
