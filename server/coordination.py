@@ -40,6 +40,7 @@ log = structlog.get_logger(__name__)
 LEASE_KEYS = {
     "rollout-controller": 0x6E6D6C7710,
     "audit-checkpoints": 0x6E6D6C7711,
+    "bandit-weights": 0x6E6D6C7720,  # multi-armed bandit reweighting (experiments)
 }
 RETRY_S = 0.5  # how often a waiting replica tries to take a free lease
 CHECK_S = 1.0  # how often the holder checks that its session (and so the lock) is alive

@@ -6,6 +6,11 @@ import json
 import math
 from typing import Any
 
+from neural.mlops.server.experiments.bandit_convert import (
+    bandit_from_pb,
+    bandit_report_to_pb,
+    bandit_to_pb,
+)
 from neural.mlops.server.experiments.guardrails import Guardrail
 from neural.mlops.server.experiments.model import (
     ABTest,
@@ -42,6 +47,7 @@ STRATEGY_TO_PB = {
     TrafficSplitStrategy.HASH_BASED: pb.TRAFFIC_SPLIT_STRATEGY_HASH_BASED,
     TrafficSplitStrategy.RANDOM: pb.TRAFFIC_SPLIT_STRATEGY_RANDOM,
     TrafficSplitStrategy.ROUND_ROBIN: pb.TRAFFIC_SPLIT_STRATEGY_ROUND_ROBIN,
+    TrafficSplitStrategy.MULTI_ARMED_BANDIT: pb.TRAFFIC_SPLIT_STRATEGY_MULTI_ARMED_BANDIT,
 }
 STRATEGY_FROM_PB = {v: k for k, v in STRATEGY_TO_PB.items()}
 STRATEGY_FROM_PB[pb.TRAFFIC_SPLIT_STRATEGY_UNSPECIFIED] = TrafficSplitStrategy.HASH_BASED
@@ -127,6 +133,8 @@ def test_to_pb(t: ABTest) -> pb.ABTest:
         running_seconds=t.running_seconds,
         guardrails=guardrails_to_pb(t.guardrails),
     )
+    if t.bandit is not None:
+        msg.bandit.CopyFrom(bandit_to_pb(t.bandit))
     if t.started_at is not None:
         msg.started_at.CopyFrom(ts(t.started_at))
     if t.ended_at is not None:
@@ -168,6 +176,7 @@ def test_from_pb(m: pb.ABTest) -> ABTest:
         ],
         running_seconds=m.running_seconds,
         guardrails=tuple(Guardrail(g.metric, g.direction, g.tolerance) for g in m.guardrails),
+        bandit=bandit_from_pb(m.bandit) if m.HasField("bandit") else None,
     )
 
 
@@ -205,12 +214,16 @@ def analysis_to_pb(result: TestAnalysis) -> pb.AnalyzeTestResponse:
     report = result.report
     p = report.p_value
     action = report.recommendation.action
-    return pb.AnalyzeTestResponse(
+    valid = result.bandit is None  # adaptive allocation: no valid p-value (bandit_report)
+    msg = pb.AnalyzeTestResponse(
         analysis_json=json.dumps(result.to_dict(), sort_keys=True, allow_nan=False),
-        statistically_significant=report.statistically_significant,
-        p_value=p if p is not None and math.isfinite(p) else None,
+        statistically_significant=valid and report.statistically_significant,
+        p_value=p if valid and p is not None and math.isfinite(p) else None,
         recommendation=f"RECOMMENDATION_{action.name}",
     )
+    if result.bandit is not None:
+        bandit_report_to_pb(result.bandit, msg)
+    return msg
 
 
 def analysis_from_pb(m: pb.AnalyzeTestResponse) -> dict[str, Any]:

@@ -74,6 +74,8 @@ class Lifecycle:
             "prior_mean": ok.prior_mean,
             "prior_sd": ok.prior_sd,
         }
+        if ok.bandit is not None:
+            config["bandit"] = ok.bandit.to_dict()
         async with self._db.change() as ch:
             await self._check_refs(ch.conn, ok.ref_fields(spec.variants is not None))
             await store.insert(ch.conn, **_new_row(ok, test_id, variants_json, config,

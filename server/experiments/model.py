@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from neural.mlops.server.experiments.bandit import BanditConfig
 from neural.mlops.server.experiments.config import (
     DECISION_FIXED,
     HOLM,
@@ -21,6 +22,8 @@ class TrafficSplitStrategy(StrEnum):
     HASH_BASED = "hash_based"
     RANDOM = "random"
     ROUND_ROBIN = "round_robin"
+    # Thompson sampling (bandit.py): hashed by the current weights, sticky in sidecars.
+    MULTI_ARMED_BANDIT = "multi_armed_bandit"
 
     @property
     def assignment(self) -> Strategy:
@@ -28,6 +31,7 @@ class TrafficSplitStrategy(StrEnum):
             TrafficSplitStrategy.HASH_BASED: Strategy.HASH,
             TrafficSplitStrategy.RANDOM: Strategy.RANDOM,
             TrafficSplitStrategy.ROUND_ROBIN: Strategy.ROUND_ROBIN,
+            TrafficSplitStrategy.MULTI_ARMED_BANDIT: Strategy.HASH,
         }[self]
 
 
@@ -108,6 +112,7 @@ class ABTest:
     prior_mean: float = 0.0
     prior_sd: float = 0.0
     guardrails: tuple[Guardrail, ...] = ()  # stop the test when one is significantly worse
+    bandit: BanditConfig | None = None  # MULTI_ARMED_BANDIT tests only
 
     @property
     def traffic_split(self) -> float:

@@ -21,8 +21,15 @@ from neural.mlops.server import traffic
 from neural.mlops.server import validation as v
 from neural.mlops.server.clock import Clock, to_us
 from neural.mlops.server.errors import InvalidArgument
-from neural.mlops.server.experiments import sequential, store, unitstore
+from neural.mlops.server.experiments import (
+    bandit_report,
+    bandit_store,
+    sequential,
+    store,
+    unitstore,
+)
 from neural.mlops.server.experiments.analysis import build_report
+from neural.mlops.server.experiments.bandit_report import BanditReport
 from neural.mlops.server.experiments.byunit import UNIT
 from neural.mlops.server.experiments.config import DECISION_SEQUENTIAL
 from neural.mlops.server.experiments.guardrails import SequentialLook, evaluate
@@ -43,10 +50,12 @@ class TestAnalysis:
     since: datetime | None
     until: datetime | None
     report: AnalysisReport
+    bandit: BanditReport | None = None  # multi_armed_bandit tests
 
     def to_dict(self) -> dict[str, Any]:
-        """What ``analyze_test`` returns: the test's identity, then the report's keys."""
-        return {
+        """What ``analyze_test`` returns: the test's identity, then the report's keys (and
+        ``bandit`` for a multi-armed bandit)."""
+        out = {
             "test_id": self.test.test_id,
             "since": self.since.isoformat() if self.since is not None else None,
             "until": self.until.isoformat() if self.until is not None else None,
@@ -56,6 +65,9 @@ class TestAnalysis:
             "running_seconds": self.test.running_seconds,
             **self.report.to_dict(),
         }
+        if self.bandit is not None:
+            out["bandit"] = self.bandit.to_dict()
+        return out
 
 
 class Reporting:
@@ -85,6 +97,7 @@ class Reporting:
             row = await store.load(conn, test_id)
             totals = await traffic.totals(conn, test_id, since_us, until_us)
             units = None if ranged else await unitstore.totals(conn, test_id)
+            history = await bandit_store.history(conn, test_id)
         test = store.to_test(row, now_us)
         stored = {} if ranged else store.sequential_state(row)
         report = build_report(
@@ -99,6 +112,10 @@ class Reporting:
             cuped=True,  # applies only when both arms have covariates
         )
         report = _guarded(test, report, totals, units)
+        bandit = None
+        if test.bandit is not None:
+            bandit = bandit_report.build(test, test.bandit, totals, history)
+            report = bandit_report.judged(report, bandit, report.confidence_level)
         looked = _sequential_states(report)
         if test.status in RECORDING and not ranged:
             merged = sequential.merge_states(stored, looked)
@@ -107,7 +124,7 @@ class Reporting:
                     await store.merge_sequential_state(
                         ch.conn, test_id, lambda now: sequential.merge_states(now, looked)
                     )
-        return TestAnalysis(test, since, until, report)
+        return TestAnalysis(test, since, until, report, bandit)
 
 
 def _sequential_states(report: AnalysisReport) -> dict[str, sequential.VariantState]:

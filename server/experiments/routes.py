@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from neural.mlops.server.experiments import store
-from neural.mlops.server.experiments.model import ABTest
+from neural.mlops.server.experiments.model import ABTest, TrafficSplitStrategy
 from neural.mlops.server.routing.model import ModelRoute, RouteVariant
 
 
@@ -15,7 +15,8 @@ def route_of(test: ABTest) -> ModelRoute:
         model_name=test.model_name,
         route_id=test.test_id,
         kind="experiment",
-        strategy=test.strategy.assignment.value,
+        strategy=("bandit" if test.strategy is TrafficSplitStrategy.MULTI_ARMED_BANDIT
+                  else test.strategy.assignment.value),
         variants=tuple(
             RouteVariant(name=x.name, weight=x.weight, model_name=x.model_name,
                          model_version=x.model_version)

@@ -25,6 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from neural.mlops.server.clock import Clock, SystemClock, to_us
 from neural.mlops.server.experiments import routes
 from neural.mlops.server.experiments.assignment import Assignment, hash_variant
+from neural.mlops.server.experiments.bandit import Reweighting
+from neural.mlops.server.experiments.bandit_loop import Bandits
 from neural.mlops.server.experiments.cache import TestCache
 from neural.mlops.server.experiments.lifecycle import Lifecycle
 from neural.mlops.server.experiments.model import ABTest, TestStatus, Variant
@@ -67,6 +69,7 @@ class ExperimentService:
         self._assignment = Assignment(cache)
         self._recording = Recording(db, self.clock, cache)
         self._watch = GuardrailWatch(db, self._lifecycle, self._reporting.analyze)
+        self._bandits = Bandits(db, self.clock, cache)
 
     # --- lifecycle --------------------------------------------------------------
 
@@ -194,11 +197,23 @@ class ExperimentService:
         """Check every RUNNING test's guardrails now; the ids of the tests stopped."""
         return await self._watch.check()
 
+    async def reweight_bandits(self) -> list[str]:
+        """Reweight every RUNNING multi-armed bandit test whose interval has passed (the
+        server's loop does this by itself); the ids of the tests reweighted."""
+        return await self._bandits.check()
+
+    async def reweight_bandit(self, test_id: str) -> Reweighting | None:
+        """Reweight one bandit test now, interval or not (None: not a RUNNING bandit, or
+        its burn-in is not over)."""
+        return await self._bandits.reweight(test_id, force=True)
+
     def start(self) -> None:
-        """Start the periodic guardrail watch (the server calls it)."""
+        """Start the periodic guardrail watch and the bandit loop (the server calls it)."""
         self._watch.start()
+        self._bandits.start()
 
     async def stop(self) -> None:
+        await self._bandits.stop()
         await self._watch.stop()
 
     async def analyze_test(

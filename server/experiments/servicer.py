@@ -8,6 +8,7 @@ import grpc
 
 from neural.mlops.server.errors import InvalidArgument
 from neural.mlops.server.experiments import convert as c
+from neural.mlops.server.experiments.bandit_convert import bandit_request_from_pb
 from neural.mlops.server.experiments.config import HOLM, SRM_THRESHOLD
 from neural.mlops.server.experiments.sequential import DEFAULT_TUNING
 from neural.mlops.server.experiments.spec import CreateSpec
@@ -52,6 +53,7 @@ class ExperimentServicer(experiments_pb2_grpc.ExperimentServiceServicer):
             prior_mean=s.prior_mean,
             prior_sd=s.prior_sd,
             guardrails=c.guardrails_from_pb(request.guardrails),
+            bandit=bandit_request_from_pb(request.bandit) if request.HasField("bandit") else None,
         )
         return c.test_to_pb(await self.experiments.create_test(spec))
 

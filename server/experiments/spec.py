@@ -13,6 +13,7 @@ from typing import Any
 
 from neural.mlops.server import validation as v
 from neural.mlops.server.errors import InvalidArgument
+from neural.mlops.server.experiments.bandit import BanditConfig, parse_bandit
 from neural.mlops.server.experiments.config import (
     CORRECTIONS,
     DECISION_FIXED,
@@ -55,6 +56,7 @@ class CreateSpec:
     prior_mean: float = 0.0
     prior_sd: float = 0.0
     guardrails: Sequence[Any] | None = None  # metric names or {metric, direction, tolerance}
+    bandit: Any = None  # multi_armed_bandit settings: a mapping or bandit.BanditConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +80,7 @@ class ValidSpec:
     prior_mean: float = 0.0
     prior_sd: float = 0.0
     guardrails: tuple[Guardrail, ...] = ()
+    bandit: BanditConfig | None = None
 
     def ref_fields(self, by_variants: bool) -> list[tuple[str, str]]:
         """(argument name, model_ref) of every variant, named as the caller passed them."""
@@ -132,7 +135,10 @@ def validate_spec(spec: CreateSpec) -> ValidSpec:
     )
     return ValidSpec(name, description, strategy, created_by, control, declared, ordered, conf,
                      mde, power, spec.decision_rule, tau, model_name, **_more_settings(spec),
-                     guardrails=parse_guardrails(spec.guardrails))
+                     guardrails=parse_guardrails(spec.guardrails),
+                     bandit=parse_bandit(spec.bandit,
+                                         strategy is TrafficSplitStrategy.MULTI_ARMED_BANDIT,
+                                         len(declared)))
 
 
 def _declared(spec: CreateSpec, control: str) -> list[Declared]:

@@ -88,6 +88,11 @@ class Splits:
                 raise FailedPrecondition(
                     f"A/B test {test_id!r} is {test.status.value}; its split is final"
                 )
+            if test.bandit is not None:
+                raise FailedPrecondition(
+                    f"A/B test {test_id!r} is a multi_armed_bandit: its weights are set by "
+                    "the bandit every interval, not by update_split"
+                )
             new = _requested(test, weights, traffic_split)
             old = [(x.name, x.weight) for x in test.variants]
             is_sticky = sticky(old, new, test.control)

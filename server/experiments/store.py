@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from neural.mlops.server.clock import from_us
 from neural.mlops.server.errors import InvalidArgument, NotFound
+from neural.mlops.server.experiments.bandit import BanditConfig
 from neural.mlops.server.experiments.config import HOLM, SRM_THRESHOLD
 from neural.mlops.server.experiments.guardrails import parse_guardrails
 from neural.mlops.server.experiments.model import ABTest, SplitChange, TestStatus, Variant
@@ -121,6 +122,7 @@ def to_test(row: Row, now_us: int) -> ABTest:
         prior_mean=cfg.get("prior_mean", 0.0),
         prior_sd=cfg.get("prior_sd", 0.0),
         guardrails=parse_guardrails(cfg.get("guardrails")),
+        bandit=BanditConfig.from_dict(cfg.get("bandit")),
     )
 
 

@@ -216,7 +216,7 @@ experiments = sa.Table(
     sa.Column("name", sa.String(256), nullable=False),
     sa.Column("description", sa.Text, nullable=False),
     sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("strategy", sa.String(16), nullable=False),
+    sa.Column("strategy", sa.String(32), nullable=False),  # 32 since 0014 (multi_armed_bandit)
     sa.Column("model_name", NAME, nullable=False),  # the route's model (ModelInfer.model_name)
     sa.Column("variants", sa.Text, nullable=False),  # JSON list, declared order
     sa.Column("config", sa.Text, nullable=False),  # JSON: analysis / decision settings
@@ -275,6 +275,20 @@ experiment_covariates = sa.Table(
     sa.Column("unit_key", sa.BigInteger, primary_key=True, autoincrement=False),
     sa.Column("value", sa.Float, nullable=False),
     sqlite_with_rowid=False,
+)
+
+# 0014_bandit_weights (server/experiments/bandit_store.py): every reweighting of a
+# multi-armed bandit test, numbered per test from 1 (the analysis' weight history).
+
+experiment_bandit_weights = sa.Table(
+    "experiment_bandit_weights",
+    metadata,
+    sa.Column("test_id", sa.String(128), primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("at_us", sa.BigInteger, nullable=False),
+    sa.Column("weights", sa.Text, nullable=False),  # JSON {arm: weight}
+    # JSON {p_best, observations, means, expected_gap} per arm (bandit.Reweighting)
+    sa.Column("details", sa.Text, nullable=False),
 )
 
 

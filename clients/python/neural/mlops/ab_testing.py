@@ -33,6 +33,7 @@ from neural.mlops._remote.experiments import RemoteExperiments
 from neural.mlops._runtime import ServiceClient
 from neural.mlops.server.errors import InvalidArgument
 from neural.mlops.server.experiments.analysis import DECISION_FIXED, DECISION_SEQUENTIAL
+from neural.mlops.server.experiments.bandit import BanditConfig
 from neural.mlops.server.experiments.model import (
     ABTest,
     SplitChange,
@@ -46,6 +47,7 @@ from neural.mlops.server.experiments.spec import CreateSpec
 
 __all__ = [
     "DECISION_FIXED",
+    "BanditConfig",
     "DECISION_SEQUENTIAL",
     "ABTest",
     "ABTestManager",
@@ -157,6 +159,7 @@ class ABTestManager(ServiceClient[ExperimentService | RemoteExperiments]):
         multiple_testing: str = "holm",
         prior_mean: float = 0.0,
         prior_sd: float = 0.0,
+        bandit: Mapping[str, Any] | BanditConfig | None = None,
     ) -> ABTest:
         """Create a DRAFT test. Two variants: ``control_variant`` / ``treatment_variant``
         are registry refs ``"name:version"`` and ``traffic_split`` the treatment's share
@@ -169,7 +172,11 @@ class ABTestManager(ServiceClient[ExperimentService | RemoteExperiments]):
         requests in all (``sequential_tau``: a fixed absolute mixing scale instead).
         ``srm_threshold``: the sample-ratio alarm's p; ``multiple_testing``: ``"holm"`` or
         ``"benjamini_hochberg"``; ``prior_mean`` / ``prior_sd`` > 0: a Gaussian prior on
-        the relative effect for the Bayesian results (default flat)."""
+        the relative effect for the Bayesian results (default flat).
+        ``strategy="multi_armed_bandit"``: Thompson sampling; ``bandit`` holds its settings
+        (``interval_seconds``, ``burn_in_units``, ``burn_in_seconds``, ``min_share``,
+        ``metric``, ``metric_kind`` "conversion"/"continuous", ``seed``, ``minimize``;
+        see the user guide)."""
         spec = CreateSpec(
             name=name, description=description, control_variant=control_variant,
             treatment_variant=treatment_variant, traffic_split=traffic_split, strategy=strategy,
@@ -179,7 +186,7 @@ class ABTestManager(ServiceClient[ExperimentService | RemoteExperiments]):
             decision_rule=decision_rule, sequential_tau=sequential_tau, model_name=model_name,
             guardrails=guardrails, sequential_tuning=sequential_tuning,
             srm_threshold=srm_threshold, multiple_testing=multiple_testing,
-            prior_mean=prior_mean, prior_sd=prior_sd,
+            prior_mean=prior_mean, prior_sd=prior_sd, bandit=bandit,
         )
         return self._call(lambda e: e.create_test(spec), created_by or None)
 

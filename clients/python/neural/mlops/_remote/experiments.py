@@ -10,6 +10,7 @@ from neural.mlops._remote.connection import RemoteConnection
 from neural.mlops.server import validation as v
 from neural.mlops.server.errors import InvalidArgument
 from neural.mlops.server.experiments import convert as c
+from neural.mlops.server.experiments.bandit_convert import bandit_to_pb
 from neural.mlops.server.experiments.model import ABTest, TestStatus, Variant
 from neural.mlops.server.experiments.recording import MAX_COVARIATES, RequestRecord
 from neural.mlops.server.experiments.spec import CreateSpec, validate_spec
@@ -53,6 +54,8 @@ class RemoteExperiments:
             ),
             guardrails=c.guardrails_to_pb(ok.guardrails),
         )
+        if ok.bandit is not None:
+            req.bandit.CopyFrom(bandit_to_pb(ok.bandit))
         if spec.variants is not None:
             req.variants.extend(
                 pb.Variant(name=n, model_ref=r, weight=w) for n, r, w in ok.declared

@@ -17,6 +17,7 @@ import argparse
 from datetime import datetime
 from typing import Any
 
+from neural.mlops.cli._ab_bandit import add_bandit_arguments, bandit_options, strategy
 from neural.mlops.cli._ab_files import read_covariates, read_jsonl
 from neural.mlops.cli._ab_render import analysis_text
 from neural.mlops.cli._output import (
@@ -110,7 +111,7 @@ def _show(test: Any) -> None:
 def cmd_create(args: argparse.Namespace) -> None:
     test = _manager(args).create_test(
         name=args.name, description=args.description, control_variant=args.control,
-        treatment_variant=args.treatment, traffic_split=args.split, strategy=args.strategy,
+        treatment_variant=args.treatment, traffic_split=args.split, strategy=strategy(args),
         created_by=args.created_by, variants=_variants(args.variant),
         control="control", confidence_level=args.confidence_level,
         minimum_detectable_effect=args.mde, power=args.power, decision_rule=args.decision_rule,
@@ -118,6 +119,7 @@ def cmd_create(args: argparse.Namespace) -> None:
         sequential_tuning=args.sequential_tuning, srm_threshold=args.srm_threshold,
         multiple_testing=args.multiple_testing, prior_mean=args.prior_mean,
         prior_sd=args.prior_sd, guardrails=_guardrails(args.guardrail),
+        bandit=bandit_options(args),
     )
     emit(args, _data(test), lambda: _show(test))
 
@@ -270,8 +272,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="NAME=MODEL:VERSION@WEIGHT, repeatable (instead of --control/--treatment; "
                         "one must be named control)")
     q.add_argument("--strategy", default="hash_based",
-                   choices=["hash_based", "random", "round_robin"],
-                   help="how units get a variant: hash_based keeps each user on one variant")
+                   choices=["hash_based", "random", "round_robin", "bandit",
+                            "multi_armed_bandit"],
+                   help="how units get a variant: hash_based keeps each user on one variant; "
+                        "bandit moves traffic to the arm most likely best (Thompson sampling)")
+    add_bandit_arguments(q)
     q.add_argument("--created-by", default="")
     q.add_argument("--confidence-level", type=float, default=0.95,
                    help="1 - alpha of the tests and intervals")
