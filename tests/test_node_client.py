@@ -140,6 +140,13 @@ def test_node_verifies_a_real_export_with_both_hash_versions(node: str, tmp_path
             for fmt in ("jsonl", "json", "csv"):
                 exports[fmt] = tmp_path / f"trail.{fmt}"
                 logger.export_audit_trail(exports[fmt], format=fmt)
+        # QueryEvents results verify from the messages alone, pages of 2, both versions.
+        res = subprocess.run([node, "examples/verify_query_events.js", server.url, "2"],
+                             cwd=NODE_DIR, capture_output=True, text=True, timeout=120)
+        assert res.returncode == 0, res.stdout + res.stderr
+        queried = json.loads(res.stdout)
+        assert queried["valid"] and queried["versions"] == [1, 2]
+        assert queried["eventsChecked"] >= len(legacy) + 2
     finally:
         server.stop()
     for fmt, path in exports.items():

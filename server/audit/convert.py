@@ -15,6 +15,7 @@ from neural.mlops.server.audit.events import (
     parse_event_type,
     parse_severity,
 )
+from neural.mlops.server.audit.hashchain import canonical_details
 from neural.mlops.server.audit.notary import KeyRotation
 from neural.mlops.server.audit.report import ComplianceReport, ReportInfo
 from neural.mlops.server.audit.retention import PurgeResult
@@ -73,9 +74,11 @@ def event_to_pb(ev: AuditEvent) -> pb.AuditEvent:
         severity=SEVERITY_TO_PB.get(ev.severity, pb.SEVERITY_UNSPECIFIED),
         actor=ev.actor,
         resource_type=ev.resource_type, resource_id=ev.resource_id, action=ev.action,
-        details_json=json.dumps(ev.details, sort_keys=True, separators=(",", ":"),
-                                ensure_ascii=False),
+        # As hashed (the event's version's canonical form), so that a verifier in any
+        # language can recompute ``hash`` from this message alone (AUDIT.md).
+        details_json=canonical_details(ev.details, ev.hash_version),
         request_id=ev.request_id, peer=ev.peer, prev_hash=ev.prev_hash, hash=ev.hash,
+        hash_version=ev.hash_version,
     )
 
 
@@ -87,6 +90,7 @@ def event_from_pb(msg: pb.AuditEvent) -> AuditEvent:
         actor=msg.actor, resource_type=msg.resource_type, resource_id=msg.resource_id,
         action=msg.action, details=json.loads(msg.details_json or "{}"),
         request_id=msg.request_id, peer=msg.peer, prev_hash=msg.prev_hash, hash=msg.hash,
+        hash_version=msg.hash_version or 1,
     )
 
 

@@ -103,6 +103,7 @@ class AuditEvent:
     peer: str
     prev_hash: str
     hash: str
+    hash_version: int = 1  # how ``hash`` is computed (AUDIT.md): 1 or 2
 
     @property
     def user(self) -> str:
@@ -131,6 +132,7 @@ def row_to_event(row: Mapping[str, Any]) -> AuditEvent:
         peer=row["peer"],
         prev_hash=row["prev_hash"],
         hash=row["hash"],
+        hash_version=int(row.get("hash_version") or 1),  # none: stored before 0012
     )
 
 

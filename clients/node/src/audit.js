@@ -233,15 +233,84 @@ function verifyExport(path, { publicKeyPem } = {}) {
   return result;
 }
 
+/** The event a QueryEvents result holds (an AuditEvent as @grpc/proto-loader gives it:
+ *  snake_case, int64 as strings, enums as names), as the object AUDIT.md hashes. */
+function fromQueryEvent(msg) {
+  const seconds = BigInt(String(msg.time.seconds));
+  const tsUs = seconds * 1000000n + BigInt(Math.trunc(Number(msg.time.nanos) / 1000));
+  const lower = (name, prefix) => {
+    if (!String(name).startsWith(prefix) || name.endsWith('_UNSPECIFIED')) {
+      throw new RangeError(`unknown ${prefix}value ${name}`);
+    }
+    return name.slice(prefix.length).toLowerCase();
+  };
+  return {
+    seq: Number(msg.seq),
+    event_id: msg.event_id,
+    ts_us: Number(tsUs),
+    event_type: lower(msg.event_type, 'EVENT_TYPE_'),
+    severity: lower(msg.severity, 'SEVERITY_'),
+    actor: msg.actor,
+    resource_type: msg.resource_type,
+    resource_id: msg.resource_id,
+    action: msg.action,
+    // The details as hashed; version 1 needs each number's source text.
+    details: parseLossless(msg.details_json || '{}'),
+    request_id: msg.request_id,
+    peer: msg.peer,
+    prev_hash: msg.prev_hash,
+    hash: msg.hash,
+    hash_version: Number(msg.hash_version) || 1,
+  };
+}
+
+/** Verify QueryEvents results (any filters, any pages): every event's hash is recomputed
+ *  from the message alone, and where two results are neighbours in the chain (seq and
+ *  seq + 1) the later one's prev_hash must be the earlier one's hash and its hash version
+ *  not lower. Returns {valid, eventsChecked, firstBadSeq, reason}. */
+function verifyEvents(messages) {
+  const out = { valid: true, eventsChecked: 0, firstBadSeq: 0, reason: '' };
+  const fail = (seq, reason) => Object.assign(out, { valid: false, firstBadSeq: seq, reason });
+  let events;
+  try {
+    events = messages.map(fromQueryEvent).sort((a, b) => a.seq - b.seq);
+  } catch (err) {
+    return fail(0, `malformed event (${err.message})`);
+  }
+  let before = null;
+  for (const event of events) {
+    if (before && before.seq === event.seq) return fail(event.seq, `seq ${event.seq} twice`);
+    if (before && before.seq + 1 === event.seq) {
+      if (event.prev_hash !== before.hash) {
+        return fail(event.seq, `prev_hash does not match event ${before.seq}`);
+      }
+      if (event.hash_version < before.hash_version) {
+        return fail(event.seq, `hash version ${event.hash_version} after `
+          + `version ${before.hash_version}`);
+      }
+    }
+    try {
+      if (eventHash(event) !== event.hash) return fail(event.seq, 'content does not match its hash');
+    } catch (err) {
+      return fail(event.seq, `malformed event (${err.message})`);
+    }
+    before = event;
+    out.eventsChecked += 1;
+  }
+  return out;
+}
+
 module.exports = {
   GENESIS,
   canonicalV1,
   checkpointMessage,
   eventHash,
+  fromQueryEvent,
   hashedText,
   keyId,
   pyFloatRepr,
   sealMessage,
+  verifyEvents,
   verifyExport,
   verifySignature,
 };

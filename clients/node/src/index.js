@@ -161,6 +161,32 @@ class NeuralMLOpsClient {
     return { ...JSON.parse(res.analysis_json), headline: res };
   }
 
+  // -- audit -------------------------------------------------------------------------
+
+  /** Every event matching `request` (QueryEventsRequest fields), newest first: each page
+   *  streams in chunks, the last chunk carries the next page's token. */
+  async queryEvents(request = {}, pageSize = 1000) {
+    const events = [];
+    let token = '';
+    do {
+      // eslint-disable-next-line no-await-in-loop
+      token = await new Promise((resolve, reject) => {
+        let next = '';
+        const call = this.audit.QueryEvents(
+          { ...request, page_size: pageSize, page_token: token }, this.metadata(),
+          this.options(),
+        );
+        call.on('data', (chunk) => {
+          events.push(...chunk.events);
+          if (chunk.next_page_token) next = chunk.next_page_token;
+        });
+        call.on('error', (err) => reject(new MLOpsError(err)));
+        call.on('end', () => resolve(next));
+      });
+    } while (token);
+    return events;
+  }
+
   close() {
     this.registry.close();
   }

@@ -5,7 +5,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { parse: parseLossless } = require('lossless-json');
+const { parse: parseLossless, stringify: stringifyLossless } = require('lossless-json');
 const audit = require('../src/audit');
 
 const vectorsPath = path.resolve(__dirname, '..', '..', '..', 'protos', 'neural', 'mlops', 'v1',
@@ -61,4 +61,44 @@ test('the sealed export of the vectors verifies, and edits do not', () => {
     .export({ type: 'spki', format: 'pem' });
   fs.writeFileSync(file, doc.export_jsonl);
   assert.ok(!audit.verifyExport(file, { publicKeyPem: other }).valid);
+});
+
+/** A vector event as QueryEvents sends it (proto-loader's form of audit.proto AuditEvent). */
+function asQueryResult(event) {
+  const tsUs = BigInt(event.ts_us.value);
+  return {
+    event_id: event.event_id,
+    seq: String(event.seq.value),
+    time: { seconds: String(tsUs / 1000000n), nanos: Number(tsUs % 1000000n) * 1000 },
+    event_type: `EVENT_TYPE_${event.event_type.toUpperCase()}`,
+    severity: `SEVERITY_${event.severity.toUpperCase()}`,
+    actor: event.actor,
+    resource_type: event.resource_type,
+    resource_id: event.resource_id,
+    action: event.action,
+    details_json: stringifyLossless(event.details),
+    request_id: event.request_id,
+    peer: event.peer,
+    prev_hash: event.prev_hash,
+    hash: event.hash,
+    hash_version: event.hash_version ? Number(event.hash_version.value) : 0,
+  };
+}
+
+test('QueryEvents results verify one by one, in any order, and edits do not', () => {
+  const results = lossless.events.map(asQueryResult).reverse(); // pages are newest first
+  const ok = audit.verifyEvents(results);
+  assert.ok(ok.valid, ok.reason);
+  assert.equal(ok.eventsChecked, 5);
+  // A filtered query returns events that are not neighbours: each still verifies.
+  assert.ok(audit.verifyEvents([results[0], results[3]]).valid);
+  const edited = results.map((r) => ({ ...r }));
+  edited[4].details_json = edited[4].details_json.replace('1.0', '1'); // event 1, version 1
+  assert.equal(audit.verifyEvents(edited).firstBadSeq, 1);
+  const relinked = results.map((r) => ({ ...r }));
+  relinked[1].prev_hash = audit.GENESIS; // event 4 no longer follows event 3
+  assert.equal(audit.verifyEvents(relinked).firstBadSeq, 4);
+  const relabelled = results.map((r) => ({ ...r }));
+  relabelled[0].hash_version = 1; // a version 2 event read as version 1
+  assert.ok(!audit.verifyEvents(relabelled).valid);
 });

@@ -110,7 +110,7 @@ SIGNATURE_STATE_VALID: SignatureState
 SIGNATURE_STATE_INVALID: SignatureState
 
 class AuditEvent(_message.Message):
-    __slots__ = ("event_id", "seq", "time", "event_type", "severity", "actor", "resource_type", "resource_id", "action", "details_json", "request_id", "peer", "prev_hash", "hash")
+    __slots__ = ("event_id", "seq", "time", "event_type", "severity", "actor", "resource_type", "resource_id", "action", "details_json", "request_id", "peer", "prev_hash", "hash", "hash_version")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     SEQ_FIELD_NUMBER: _ClassVar[int]
     TIME_FIELD_NUMBER: _ClassVar[int]
@@ -125,6 +125,7 @@ class AuditEvent(_message.Message):
     PEER_FIELD_NUMBER: _ClassVar[int]
     PREV_HASH_FIELD_NUMBER: _ClassVar[int]
     HASH_FIELD_NUMBER: _ClassVar[int]
+    HASH_VERSION_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     seq: int
     time: _timestamp_pb2.Timestamp
@@ -139,7 +140,8 @@ class AuditEvent(_message.Message):
     peer: str
     prev_hash: str
     hash: str
-    def __init__(self, event_id: _Optional[str] = ..., seq: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., event_type: _Optional[_Union[EventType, str]] = ..., severity: _Optional[_Union[Severity, str]] = ..., actor: _Optional[str] = ..., resource_type: _Optional[str] = ..., resource_id: _Optional[str] = ..., action: _Optional[str] = ..., details_json: _Optional[str] = ..., request_id: _Optional[str] = ..., peer: _Optional[str] = ..., prev_hash: _Optional[str] = ..., hash: _Optional[str] = ...) -> None: ...
+    hash_version: int
+    def __init__(self, event_id: _Optional[str] = ..., seq: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., event_type: _Optional[_Union[EventType, str]] = ..., severity: _Optional[_Union[Severity, str]] = ..., actor: _Optional[str] = ..., resource_type: _Optional[str] = ..., resource_id: _Optional[str] = ..., action: _Optional[str] = ..., details_json: _Optional[str] = ..., request_id: _Optional[str] = ..., peer: _Optional[str] = ..., prev_hash: _Optional[str] = ..., hash: _Optional[str] = ..., hash_version: _Optional[int] = ...) -> None: ...
 
 class EventInput(_message.Message):
     __slots__ = ("event_type", "severity", "user", "resource_type", "resource_id", "action", "details_json")
