@@ -1,6 +1,7 @@
 import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from neural.mlops.v1 import targeting_pb2 as _targeting_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -189,7 +190,7 @@ class AnalysisSettings(_message.Message):
     def __init__(self, confidence_level: _Optional[float] = ..., minimum_detectable_effect: _Optional[float] = ..., power: _Optional[float] = ..., decision_rule: _Optional[_Union[DecisionRule, str]] = ..., sequential_tau: _Optional[float] = ..., sequential_tuning: _Optional[float] = ..., srm_threshold: _Optional[float] = ..., multiple_testing: _Optional[str] = ..., prior_mean: _Optional[float] = ..., prior_sd: _Optional[float] = ...) -> None: ...
 
 class ABTest(_message.Message):
-    __slots__ = ("test_id", "name", "description", "status", "strategy", "variants", "control", "model_name", "traffic_split", "created_by", "created_at", "started_at", "ended_at", "winner", "conclusion", "settings", "forced_variants", "split_history", "running_seconds", "guardrails", "bandit")
+    __slots__ = ("test_id", "name", "description", "status", "strategy", "variants", "control", "model_name", "traffic_split", "created_by", "created_at", "started_at", "ended_at", "winner", "conclusion", "settings", "forced_variants", "split_history", "running_seconds", "guardrails", "bandit", "layer", "layer_share", "range", "targeting")
     class ForcedVariantsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -218,6 +219,10 @@ class ABTest(_message.Message):
     RUNNING_SECONDS_FIELD_NUMBER: _ClassVar[int]
     GUARDRAILS_FIELD_NUMBER: _ClassVar[int]
     BANDIT_FIELD_NUMBER: _ClassVar[int]
+    LAYER_FIELD_NUMBER: _ClassVar[int]
+    LAYER_SHARE_FIELD_NUMBER: _ClassVar[int]
+    RANGE_FIELD_NUMBER: _ClassVar[int]
+    TARGETING_FIELD_NUMBER: _ClassVar[int]
     test_id: str
     name: str
     description: str
@@ -239,10 +244,22 @@ class ABTest(_message.Message):
     running_seconds: float
     guardrails: _containers.RepeatedCompositeFieldContainer[Guardrail]
     bandit: BanditConfig
-    def __init__(self, test_id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., status: _Optional[_Union[TestStatus, str]] = ..., strategy: _Optional[_Union[TrafficSplitStrategy, str]] = ..., variants: _Optional[_Iterable[_Union[Variant, _Mapping]]] = ..., control: _Optional[str] = ..., model_name: _Optional[str] = ..., traffic_split: _Optional[float] = ..., created_by: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., winner: _Optional[str] = ..., conclusion: _Optional[str] = ..., settings: _Optional[_Union[AnalysisSettings, _Mapping]] = ..., forced_variants: _Optional[_Mapping[str, str]] = ..., split_history: _Optional[_Iterable[_Union[SplitChange, _Mapping]]] = ..., running_seconds: _Optional[float] = ..., guardrails: _Optional[_Iterable[_Union[Guardrail, _Mapping]]] = ..., bandit: _Optional[_Union[BanditConfig, _Mapping]] = ...) -> None: ...
+    layer: str
+    layer_share: float
+    range: LayerRange
+    targeting: _containers.RepeatedCompositeFieldContainer[_targeting_pb2.Condition]
+    def __init__(self, test_id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., status: _Optional[_Union[TestStatus, str]] = ..., strategy: _Optional[_Union[TrafficSplitStrategy, str]] = ..., variants: _Optional[_Iterable[_Union[Variant, _Mapping]]] = ..., control: _Optional[str] = ..., model_name: _Optional[str] = ..., traffic_split: _Optional[float] = ..., created_by: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., winner: _Optional[str] = ..., conclusion: _Optional[str] = ..., settings: _Optional[_Union[AnalysisSettings, _Mapping]] = ..., forced_variants: _Optional[_Mapping[str, str]] = ..., split_history: _Optional[_Iterable[_Union[SplitChange, _Mapping]]] = ..., running_seconds: _Optional[float] = ..., guardrails: _Optional[_Iterable[_Union[Guardrail, _Mapping]]] = ..., bandit: _Optional[_Union[BanditConfig, _Mapping]] = ..., layer: _Optional[str] = ..., layer_share: _Optional[float] = ..., range: _Optional[_Union[LayerRange, _Mapping]] = ..., targeting: _Optional[_Iterable[_Union[_targeting_pb2.Condition, _Mapping]]] = ...) -> None: ...
+
+class LayerRange(_message.Message):
+    __slots__ = ("start", "end")
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    start: float
+    end: float
+    def __init__(self, start: _Optional[float] = ..., end: _Optional[float] = ...) -> None: ...
 
 class CreateTestRequest(_message.Message):
-    __slots__ = ("name", "description", "control_variant", "treatment_variant", "traffic_split", "strategy", "created_by", "variants", "control", "settings", "model_name", "guardrails", "bandit")
+    __slots__ = ("name", "description", "control_variant", "treatment_variant", "traffic_split", "strategy", "created_by", "variants", "control", "settings", "model_name", "guardrails", "bandit", "layer", "layer_share", "range", "targeting")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     CONTROL_VARIANT_FIELD_NUMBER: _ClassVar[int]
@@ -256,6 +273,10 @@ class CreateTestRequest(_message.Message):
     MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
     GUARDRAILS_FIELD_NUMBER: _ClassVar[int]
     BANDIT_FIELD_NUMBER: _ClassVar[int]
+    LAYER_FIELD_NUMBER: _ClassVar[int]
+    LAYER_SHARE_FIELD_NUMBER: _ClassVar[int]
+    RANGE_FIELD_NUMBER: _ClassVar[int]
+    TARGETING_FIELD_NUMBER: _ClassVar[int]
     name: str
     description: str
     control_variant: str
@@ -269,7 +290,11 @@ class CreateTestRequest(_message.Message):
     model_name: str
     guardrails: _containers.RepeatedCompositeFieldContainer[Guardrail]
     bandit: BanditConfig
-    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., control_variant: _Optional[str] = ..., treatment_variant: _Optional[str] = ..., traffic_split: _Optional[float] = ..., strategy: _Optional[_Union[TrafficSplitStrategy, str]] = ..., created_by: _Optional[str] = ..., variants: _Optional[_Iterable[_Union[Variant, _Mapping]]] = ..., control: _Optional[str] = ..., settings: _Optional[_Union[AnalysisSettings, _Mapping]] = ..., model_name: _Optional[str] = ..., guardrails: _Optional[_Iterable[_Union[Guardrail, _Mapping]]] = ..., bandit: _Optional[_Union[BanditConfig, _Mapping]] = ...) -> None: ...
+    layer: str
+    layer_share: float
+    range: LayerRange
+    targeting: _containers.RepeatedCompositeFieldContainer[_targeting_pb2.Condition]
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., control_variant: _Optional[str] = ..., treatment_variant: _Optional[str] = ..., traffic_split: _Optional[float] = ..., strategy: _Optional[_Union[TrafficSplitStrategy, str]] = ..., created_by: _Optional[str] = ..., variants: _Optional[_Iterable[_Union[Variant, _Mapping]]] = ..., control: _Optional[str] = ..., settings: _Optional[_Union[AnalysisSettings, _Mapping]] = ..., model_name: _Optional[str] = ..., guardrails: _Optional[_Iterable[_Union[Guardrail, _Mapping]]] = ..., bandit: _Optional[_Union[BanditConfig, _Mapping]] = ..., layer: _Optional[str] = ..., layer_share: _Optional[float] = ..., range: _Optional[_Union[LayerRange, _Mapping]] = ..., targeting: _Optional[_Iterable[_Union[_targeting_pb2.Condition, _Mapping]]] = ...) -> None: ...
 
 class Guardrail(_message.Message):
     __slots__ = ("metric", "direction", "tolerance")
