@@ -11,7 +11,6 @@ from neural.mlops.server.deployments import convert as c
 from neural.mlops.server.deployments.model import PerformanceMetrics, RollbackConfig
 from neural.mlops.server.deployments.planning import CreateSpec
 from neural.mlops.server.identity import current_call
-from neural.mlops.server.pagination import window
 from neural.mlops.server.services import Services
 from neural.mlops.v1 import deployments_pb2 as pb
 from neural.mlops.v1 import deployments_pb2_grpc
@@ -69,8 +68,10 @@ class DeploymentServicer(deployments_pb2_grpc.DeploymentServiceServicer):
 
     async def ListDeploymentEvents(self, request: pb.ListDeploymentEventsRequest,  # noqa: N802
                                    context: Ctx) -> pb.ListDeploymentEventsResponse:
-        events = await self.deployments.events(request.deployment_id, request.after_seq)
-        return pb.ListDeploymentEventsResponse(events=[c.event_to_pb(e) for e in events])
+        events, token = await self.deployments.events_page(
+            request.deployment_id, request.page_size, request.page_token)
+        return pb.ListDeploymentEventsResponse(events=[c.event_to_pb(e) for e in events],
+                                               next_page_token=token)
 
     async def WatchDeployment(self, request: pb.WatchDeploymentRequest,  # noqa: N802
                               context: Ctx) -> AsyncIterator[pb.DeploymentUpdate]:
@@ -144,9 +145,8 @@ class DeploymentServicer(deployments_pb2_grpc.DeploymentServiceServicer):
     async def ListShadows(  # noqa: N802
         self, request: pb.ListShadowsRequest, context: Ctx
     ) -> pb.ListShadowsResponse:
-        # At most store.LIST_LIMIT (1000) shadows exist to page over: the newest.
-        items, token = window(await self.deployments.list_shadows(request.active_only),
-                              request.page_size, request.page_token)
+        items, token = await self.deployments.shadows_page(
+            request.active_only, request.page_size, request.page_token)
         return pb.ListShadowsResponse(shadows=[c.shadow_to_pb(s) for s in items],
                                       next_page_token=token)
 

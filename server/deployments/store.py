@@ -31,6 +31,7 @@ from neural.mlops.server.deployments.model import (
     Verdict,
 )
 from neural.mlops.server.errors import InvalidArgument, NotFound
+from neural.mlops.server.pagination import after_clause
 from neural.mlops.server.storage.schema import (
     deployment_events,
     deployments,
@@ -174,8 +175,7 @@ async def page_keys(conn: AsyncConnection, model_name: str, active_only: bool, l
     if active_only:
         q = q.where(d.c.active_model.is_not(None))
     if after is not None:
-        q = q.where(sa.or_(d.c.created_us < after[0],
-                           sa.and_(d.c.created_us == after[0], d.c.deployment_id < after[1])))
+        q = q.where(after_clause([d.c.created_us, d.c.deployment_id], after, descending=True))
     return [(r.created_us, r.deployment_id) for r in await conn.execute(q)]
 
 
@@ -323,12 +323,13 @@ async def insert_event(conn: AsyncConnection, deployment_id: str, at_us: int, ac
     ))
 
 
-async def events(conn: AsyncConnection, deployment_id: str,
-                 after_seq: int) -> list[DeploymentEvent]:
+async def events(conn: AsyncConnection, deployment_id: str, after_seq: int,
+                 limit: int | None = None) -> list[DeploymentEvent]:
+    """The deployment's events after ``after_seq``, oldest first (at most ``limit``)."""
     e = deployment_events
     rows = await conn.execute(
         sa.select(e).where(e.c.deployment_id == deployment_id, e.c.id > after_seq)
-        .order_by(e.c.id)
+        .order_by(e.c.id).limit(limit)
     )
     return [
         DeploymentEvent(
@@ -372,12 +373,15 @@ async def load_shadow(conn: AsyncConnection, shadow_id: str) -> ShadowDeployment
     return _shadow_of(r)
 
 
-async def list_shadows(conn: AsyncConnection, active_only: bool) -> list[ShadowDeployment]:
-    """Newest first."""
+async def list_shadows(conn: AsyncConnection, active_only: bool, limit: int = LIST_LIMIT,
+                       after: tuple[int, str] | None = None) -> list[ShadowDeployment]:
+    """Newest first (by created_us, then shadow_id), after the key ``after``."""
     s = shadow_deployments
-    q = sa.select(s).order_by(s.c.created_us.desc()).limit(LIST_LIMIT)
+    q = sa.select(s).order_by(s.c.created_us.desc(), s.c.shadow_id.desc()).limit(limit)
     if active_only:
         q = q.where(s.c.status == ShadowStatus.ACTIVE.value)
+    if after is not None:
+        q = q.where(after_clause([s.c.created_us, s.c.shadow_id], after, descending=True))
     return [_shadow_of(r) for r in await conn.execute(q)]
 
 

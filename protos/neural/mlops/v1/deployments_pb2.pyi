@@ -271,18 +271,22 @@ class ListDeploymentsResponse(_message.Message):
     def __init__(self, deployments: _Optional[_Iterable[_Union[Deployment, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class ListDeploymentEventsRequest(_message.Message):
-    __slots__ = ("deployment_id", "after_seq")
+    __slots__ = ("deployment_id", "page_size", "page_token")
     DEPLOYMENT_ID_FIELD_NUMBER: _ClassVar[int]
-    AFTER_SEQ_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     deployment_id: str
-    after_seq: int
-    def __init__(self, deployment_id: _Optional[str] = ..., after_seq: _Optional[int] = ...) -> None: ...
+    page_size: int
+    page_token: str
+    def __init__(self, deployment_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ListDeploymentEventsResponse(_message.Message):
-    __slots__ = ("events",)
+    __slots__ = ("events", "next_page_token")
     EVENTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     events: _containers.RepeatedCompositeFieldContainer[DeploymentEvent]
-    def __init__(self, events: _Optional[_Iterable[_Union[DeploymentEvent, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, events: _Optional[_Iterable[_Union[DeploymentEvent, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class WatchDeploymentRequest(_message.Message):
     __slots__ = ("deployment_id",)

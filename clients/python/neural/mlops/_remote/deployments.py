@@ -100,9 +100,15 @@ class RemoteDeployments:
         return found
 
     async def events(self, deployment_id: str, after_seq: int = 0) -> list[DeploymentEvent]:
-        req = pb.ListDeploymentEventsRequest(deployment_id=deployment_id, after_seq=after_seq)
-        resp = await self._conn.unary(self._stub.ListDeploymentEvents, req)
-        return [c.event_from_pb(e) for e in resp.events]
+        found: list[DeploymentEvent] = []
+        token = ""
+        while True:  # every page: the method's documented result is the whole log
+            req = pb.ListDeploymentEventsRequest(deployment_id=deployment_id,
+                                                 page_size=MAX_PAGE_SIZE, page_token=token)
+            resp = await self._conn.unary(self._stub.ListDeploymentEvents, req)
+            found += [e for e in map(c.event_from_pb, resp.events) if e.seq > after_seq]
+            if not (token := resp.next_page_token):
+                return found
 
     async def watch(self, deployment_id: str, poll_seconds: float = 1.0
                     ) -> AsyncIterator[tuple[Deployment, list[DeploymentEvent]]]:
