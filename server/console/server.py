@@ -94,8 +94,9 @@ class ConsoleServer:
         context = tls_context(s.tls_cert, s.tls_key)
         scheme = "https" if context is not None else "http"
         self.guard.listening(host, port, is_loopback(s.listen.host), scheme)
+        # open event streams must not hold up a shutdown: they reconnect to the next start
         self.runner = web.AppRunner(self._app(gateway, logins), access_log=None,
-                                    handler_cancellation=True)
+                                    handler_cancellation=True, shutdown_timeout=2.0)
         await self.runner.setup()
         await web.SockSite(self.runner, sock, ssl_context=context).start()
         shown = f"[{host}]" if sock.family == socket.AF_INET6 else host
