@@ -29,6 +29,7 @@ import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from neural.mlops.server.tls import is_loopback
+from neural.mlops.sidecar import rest_server
 from neural.mlops.sidecar.allowlist import UpstreamPolicy
 from neural.mlops.sidecar.control import MetricsReporter, RouteWatcher
 from neural.mlops.sidecar.metrics import Aggregator
@@ -85,6 +86,12 @@ class SidecarConfig:
     control_plane_token: str = ""  # an API token sent as authorization: Bearer
     tls_cert: str = ""
     tls_key: str = ""
+    # OIP over HTTP (sidecar/rest_server.py): "" = no REST listener; the model server's
+    # REST base URL; HOST:PORT=URL pairs for upstreams a routing table names; read timeout.
+    http_listen: str = ""
+    upstream_http: str = ""
+    upstream_http_for: str = ""
+    http_timeout: float = 60.0
 
     @classmethod
     def load(cls, overrides: dict[str, Any]) -> SidecarConfig:
@@ -132,6 +139,7 @@ class SidecarConfig:
         if len(self.sidecar_id) > 200:
             raise ValueError("sidecar_id: at most 200 characters")
         split_patterns(self.allowed_upstreams)
+        rest_server.validate(self)
         for header in self.extra_sensitive_headers():
             if not header or not all(c.isascii() and (c.isalnum() or c in "-_.") for c in header):
                 raise ValueError(f"sensitive_headers: {header!r} is not a header name")
@@ -199,6 +207,11 @@ class Sidecar:
             routing_key_header=config.routing_key_header,
             variant_header=config.variant_header,
         )
+        self.rest = (
+            rest_server.RestListener(config, self.router, self.upstreams)
+            if config.http_listen
+            else None
+        )
         self.health = health.aio.HealthServicer()
         self.server: grpc.aio.Server | None = None
         self.control: grpc.aio.Channel | None = None
@@ -240,6 +253,7 @@ class Sidecar:
             "batches_rejected": r.rejected if r else 0,
             "shadow_queue": self.mirror.queue.qsize(),
             "in_flight": self.proxy.in_flight,
+            "rest": self.rest.state() if self.rest is not None else None,
             "allowed_upstreams": list(self.policy.patterns),
             "upstreams_refused": [f.to_dict() for f in self.router.table.refused]
             if self.router.table
@@ -302,6 +316,8 @@ class Sidecar:
             )
             await self.metrics_server.start()
         await self.server.start()
+        if self.rest is not None:
+            await self.rest.start()
         await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
         await self._set_routing_health()
         log.info(
@@ -312,6 +328,7 @@ class Sidecar:
             control_plane=cfg.control_plane or None,
             sidecar_id=self.sidecar_id,
             metrics_port=self.metrics_server.port if self.metrics_server else None,
+            rest=self.rest.url if self.rest is not None else None,
         )
 
     async def _watch_health(self) -> None:
@@ -330,9 +347,14 @@ class Sidecar:
     async def stop(self) -> None:
         cfg = self.config
         await self.health.enter_graceful_shutdown()
-        if self.server is not None:
-            await self.server.stop(cfg.grace_seconds)  # stop accepting, finish in-flight
+        # Stop accepting, finish in-flight (both listeners at once), then the shadows.
+        await asyncio.gather(
+            *([self.server.stop(cfg.grace_seconds)] if self.server is not None else []),
+            *([self.rest.stop_accepting()] if self.rest is not None else []),
+        )
         await self.mirror.stop(min(cfg.grace_seconds, self.config.shadow_timeout))
+        if self.rest is not None:
+            await self.rest.close(min(cfg.grace_seconds, self.config.shadow_timeout))
         if self.reporter is not None:
             ok = await self.reporter.drain(timeout=cfg.grace_seconds)
             if not ok:
@@ -359,6 +381,8 @@ async def serve(config: SidecarConfig) -> int:
     metrics = ""
     if sidecar.metrics_server is not None:
         metrics = f", metrics on http://{config.metrics_host}:{sidecar.metrics_server.port}/metrics"
+    if sidecar.rest is not None:
+        metrics += f", OIP REST on {sidecar.rest.url} -> {sidecar.rest.http.default}"
     print(
         f"neural-mlops sidecar listening on {sidecar.address} -> {config.upstream}{metrics}",
         flush=True,

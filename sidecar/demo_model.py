@@ -43,6 +43,8 @@ class DemoModelConfig:
     # Append each ModelInfer call's request metadata to this file as a JSON line (tests
     # check what a sidecar forwards, e.g. that a shadow never receives credentials).
     record_metadata: str = ""
+    # HOST:PORT to serve the REST form on too (sidecar/rest_demo.py); "" = gRPC only.
+    http_listen: str = ""
 
 
 class DemoModel:
@@ -115,28 +117,37 @@ class DemoModel:
         resp = oip_pb2.ModelInferResponse(
             model_name=req.model_name, model_version=req.model_version, id=req.id
         )
+        outputs, mean = self.compute(tensors)
+        for name, arr in outputs:
+            resp.outputs.add(name=name, datatype="FP32", shape=list(arr.shape))
+            resp.raw_output_contents.append(arr.astype("<f4").tobytes())
+        if mean is not None and self.config.emit_metric:
+            ctx.set_trailing_metadata((("x-neural-metric-output_mean", repr(mean)),))
+        return resp
+
+    def compute(
+        self, tensors: dict[str, np.ndarray]
+    ) -> tuple[list[tuple[str, np.ndarray]], float | None]:
+        """The model, transport-free (the gRPC and REST forms share it): the outputs by
+        name, and the mean of the first output (its custom metric; None without input)."""
         bias = np.float32(self.config.bias)
+        outputs: list[tuple[str, np.ndarray]] = []
         first: np.ndarray | None = None
         for name, arr in tensors.items():
             if arr.dtype == object:
                 continue
             x = arr.astype(np.float32, copy=False)
             first = x if first is None else first
-            out = resp.outputs.add(name=f"{name}_out", datatype="FP32", shape=list(x.shape))
-            del out
-            resp.raw_output_contents.append((x * np.float32(2) + bias).astype("<f4").tobytes())
-        if first is not None and self.config.emit_metric:
-            mean = float((first * np.float32(2) + bias).mean())
-            ctx.set_trailing_metadata((("x-neural-metric-output_mean", repr(mean)),))
-        if first is not None:
-            score = (
-                first.reshape(first.shape[0], -1).sum(axis=1)
-                if first.ndim > 1
-                else first.sum(keepdims=True)
-            )
-            resp.outputs.add(name="score", datatype="FP32", shape=[int(score.shape[0])])
-            resp.raw_output_contents.append((score + bias).astype("<f4").tobytes())
-        return resp
+            outputs.append((f"{name}_out", x * np.float32(2) + bias))
+        if first is None:
+            return outputs, None
+        score = (
+            first.reshape(first.shape[0], -1).sum(axis=1)
+            if first.ndim > 1
+            else first.sum(keepdims=True)
+        )
+        outputs.append(("score", (score + bias).astype(np.float32)))
+        return outputs, float((first * np.float32(2) + bias).mean())
 
     def _record(self, req: oip_pb2.ModelInferRequest, ctx: Ctx) -> None:
         md = ctx.invocation_metadata() or ()
@@ -211,14 +222,22 @@ class DemoModelServer:
 
 
 async def serve(config: DemoModelConfig) -> int:
+    from neural.mlops.sidecar.rest_demo import DemoRestServer
+
     server = DemoModelServer(config)
     await server.start()
+    rest = DemoRestServer(server.model, config.http_listen) if config.http_listen else None
+    if rest is not None:
+        await rest.start()
     log.info("demo model serving", address=server.address, model=config.name)
-    print(f"demo model {config.name!r} listening on {server.address}", flush=True)
+    also = f", REST on {rest.url}" if rest is not None else ""
+    print(f"demo model {config.name!r} listening on {server.address}{also}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
+    if rest is not None:
+        await rest.stop()
     await server.stop()
     return 0

@@ -41,6 +41,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="append every ModelInfer call's request metadata to FILE as a JSON line "
         "(to see what a sidecar forwards)",
     )
+    p.add_argument(
+        "--http-listen",
+        default="",
+        metavar="HOST:PORT",
+        help="also serve the Open Inference Protocol's REST form (/v2/...) on HOST:PORT",
+    )
     p.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     p.set_defaults(handler=run)
 
@@ -55,12 +61,13 @@ def run(args: argparse.Namespace) -> int:
     if not 0.0 <= args.error_rate <= 1.0:
         print("error: invalid argument: --error-rate must be in [0, 1]", file=sys.stderr)
         return 2
-    if ":" not in args.listen:
-        print(
-            f"error: invalid argument: --listen expects HOST:PORT, got {args.listen!r}",
-            file=sys.stderr,
-        )
-        return 2
+    for flag, value in (("--listen", args.listen), ("--http-listen", args.http_listen)):
+        if value and ":" not in value:
+            print(
+                f"error: invalid argument: {flag} expects HOST:PORT, got {value!r}",
+                file=sys.stderr,
+            )
+            return 2
     headers = []
     for item in args.header:
         key, sep, value = item.partition("=")
@@ -83,5 +90,6 @@ def run(args: argparse.Namespace) -> int:
         emit_metric=args.emit_metric,
         headers=tuple(headers),
         record_metadata=args.record_metadata,
+        http_listen=args.http_listen,
     )
     return asyncio.run(serve(config))

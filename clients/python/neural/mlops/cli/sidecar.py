@@ -75,6 +75,23 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="request header never copied to a shadow, besides authorization, "
         "proxy-authorization, cookie and x-api-key (repeatable)",
     )
+    p.add_argument(
+        "--http-listen",
+        metavar="HOST:PORT",
+        help="also serve the Open Inference Protocol's REST form (/v2/...) here, with the "
+        "same routing, shadowing and metrics (needs --upstream-http; sidecar/README.md)",
+    )
+    p.add_argument(
+        "--upstream-http", metavar="URL", help="the model server's REST base URL (http://H:P)"
+    )
+    p.add_argument(
+        "--upstream-http-for",
+        action="append",
+        metavar="HOST:PORT=URL",
+        help="REST URL of a model server that routing tables name by its gRPC HOST:PORT "
+        "(repeatable)",
+    )
+    p.add_argument("--http-timeout", type=float, help="REST upstream read timeout (default 60)")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     p.set_defaults(handler=run)
 
@@ -89,12 +106,13 @@ def run(args: argparse.Namespace) -> int:
         "listen upstream control_plane routing_key_header variant_header metrics_port metrics_host "
         "flush_interval max_backlog shadow_queue shadow_in_flight shadow_timeout shadow_rtol "
         "shadow_atol shadow_top1 grace_seconds sidecar_id control_plane_ca client_cert client_key "
-        "control_plane_token tls_cert tls_key"
+        "control_plane_token tls_cert tls_key http_listen upstream_http http_timeout"
     ).split()
     try:
         lists = {
             "allowed_upstreams": args.allowed_upstream,
             "sensitive_headers": args.sensitive_header,
+            "upstream_http_for": args.upstream_http_for,
         }
         config = SidecarConfig.load(
             {
