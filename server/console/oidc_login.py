@@ -132,10 +132,10 @@ class OidcLogin:
         """The pending login the callback's state names, bound to this browser's cookie."""
         state = request.query.get("state", "")
         cookie = request.cookies.get(STATE_COOKIE, "")
-        if not state or not hmac.compare_digest(state.encode(), cookie.encode()):
+        pending = self._pending.pop(state, None)  # one use, whatever the outcome
+        if pending is None or not hmac.compare_digest(state.encode(), cookie.encode()):
             return None
-        pending = self._pending.pop(state, None)
-        if pending is None or time.monotonic() - pending.created > PENDING_SECONDS:
+        if time.monotonic() - pending.created > PENDING_SECONDS:
             return None
         return pending
 
