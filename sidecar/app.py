@@ -37,6 +37,7 @@ from neural.mlops.sidecar.mirror import SENSITIVE_HEADERS, Mirror, Tolerance
 from neural.mlops.sidecar.prom import MetricsServer
 from neural.mlops.sidecar.proxy import Proxy
 from neural.mlops.sidecar.router import Router, Table
+from neural.mlops.sidecar.sticky import StickyArms
 from neural.mlops.sidecar.tls import (
     control_plane_channel,
     listener_credentials,
@@ -73,6 +74,7 @@ class SidecarConfig:
     shadow_atol: float = 1e-8
     shadow_top1: bool = False
     grace_seconds: float = 10.0
+    sticky_units: int = 100_000  # bandit routes: (test, unit) -> arm remembered (sticky.py)
     sidecar_id: str = ""
     # Upstreams a routing table may send traffic to (comma list of HOST:PORT patterns;
     # "" = the host of ``upstream``, any port), and headers never copied to a shadow
@@ -143,9 +145,11 @@ class SidecarConfig:
         for header in self.extra_sensitive_headers():
             if not header or not all(c.isascii() and (c.isalnum() or c in "-_.") for c in header):
                 raise ValueError(f"sensitive_headers: {header!r} is not a header name")
-        for name in ("max_backlog", "shadow_queue", "shadow_in_flight"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name}: must be >= 1")
+        # sticky_units 0: bandit routes are not sticky
+        for name, low in (("max_backlog", 1), ("shadow_queue", 1), ("shadow_in_flight", 1),
+                          ("sticky_units", 0)):
+            if getattr(self, name) < low:
+                raise ValueError(f"{name}: must be >= {low}")
 
     def _validate_tls(self) -> None:
         for a, b in (("client_cert", "client_key"), ("tls_cert", "tls_key")):
@@ -190,7 +194,8 @@ class Sidecar:
         self.sidecar_id = config.resolved_id()
         self.aggregator = Aggregator(window_seconds=config.flush_interval)
         self.policy = UpstreamPolicy(config.upstream, config.allowed_upstreams)
-        self.router = Router(self.aggregator, on_apply=self._on_table, policy=self.policy)
+        self.router = Router(self.aggregator, on_apply=self._on_table, policy=self.policy,
+                             sticky=StickyArms(config.sticky_units))
         self.upstreams = Upstreams(config.upstream)
         self.mirror = Mirror(
             self.upstreams,
@@ -254,6 +259,8 @@ class Sidecar:
             "shadow_queue": self.mirror.queue.qsize(),
             "in_flight": self.proxy.in_flight,
             "rest": self.rest.state() if self.rest is not None else None,
+            "sticky_units": len(self.router.sticky),
+            "sticky_evictions": self.router.sticky.evictions,
             "allowed_upstreams": list(self.policy.patterns),
             "upstreams_refused": [f.to_dict() for f in self.router.table.refused]
             if self.router.table

@@ -144,6 +144,18 @@ class SidecarCollector(Collector):
         yield GaugeMetricFamily(
             "neural_sidecar_in_flight", "Calls being proxied", value=st["in_flight"]
         )
+        if "sticky_units" in st:
+            yield GaugeMetricFamily(
+                "neural_sidecar_sticky_units",
+                "Bandit units remembered with their arm (--sticky-units bounds it)",
+                value=st["sticky_units"],
+            )
+            yield CounterMetricFamily(
+                "neural_sidecar_sticky_evictions",
+                "Bandit units forgotten because the sticky table was full (they are hashed "
+                "by the current weights if they come back)",
+                value=st["sticky_evictions"],
+            )
 
 
 class MetricsServer:

@@ -46,6 +46,10 @@ ACTOR = "bandit"
 LEASE = "bandit-weights"
 
 
+class _Moved(Exception):
+    """The test changed since its weights were computed."""
+
+
 class Bandits:
     """Reweights bandit tests; :meth:`start` runs the loop (under a lease on PostgreSQL)."""
 
@@ -101,12 +105,23 @@ class Bandits:
         return result
 
     async def _apply(self, seen: ABTest, seq: int, r: Reweighting, now_us: int) -> bool:
+        try:
+            await self._store(seen, seq, r, now_us)
+        except _Moved:
+            return False  # another replica reweighted, or the test moved on: nothing changed
+        log.info("bandit reweighted", test_id=seen.test_id, sequence=r.sequence,
+                 weights=r.weights)
+        return True
+
+    async def _store(self, seen: ABTest, seq: int, r: Reweighting, now_us: int) -> None:
+        """The weights, the history row and the audit event, if the history is still at
+        ``seq`` and the test still RUNNING (else :class:`_Moved` rolls it all back)."""
         async with self._db.change() as ch:
             row = await store.load(ch.conn, seen.test_id, lock=True)
             test = store.to_test(row, now_us)
             latest, _ = await bandit_store.last(ch.conn, seen.test_id)
             if latest != seq or test.status != TestStatus.RUNNING:
-                return False  # another replica reweighted, or the test moved on
+                raise _Moved
             before = test.weights
             variants = [{"name": x.name, "model_ref": x.model_ref, "weight": r.weights[x.name]}
                         for x in test.variants]
@@ -121,9 +136,6 @@ class Bandits:
                          "observations": r.observations, "posterior_means": r.means},
             )
             self._cache.changed(ch, test.test_id)
-        log.info("bandit reweighted", test_id=test.test_id, sequence=r.sequence,
-                 weights=r.weights)
-        return True
 
     async def run(self, every: float = TICK_SECONDS) -> None:
         while True:

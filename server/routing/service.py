@@ -65,7 +65,8 @@ def _validate_route(route: ModelRoute) -> ModelRoute:
         raise ValueError("model_name is empty")
     if not route.route_id:
         raise ValueError("route_id is empty")
-    Strategy(route.strategy)
+    if route.strategy != "bandit":  # bandit: HASH by the current weights, sticky in sidecars
+        Strategy(route.strategy)
     variants = route.variants
     if not variants:
         # A shadow-only route: everything goes to the model the caller asked for.

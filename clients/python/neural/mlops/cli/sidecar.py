@@ -60,6 +60,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="judge float outputs by their top-1 class (argmax) instead of tolerances",
     )
     p.add_argument("--grace-seconds", type=float, help="drain time on SIGTERM (default 10)")
+    p.add_argument("--sticky-units", type=int,
+                   help="bandit routes: units remembered with their arm, LRU (default 100000)")
     p.add_argument("--sidecar-id", help="id in metric batches (default host-pid-random)")
     p.add_argument(
         "--allowed-upstream",
@@ -106,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         "listen upstream control_plane routing_key_header variant_header metrics_port metrics_host "
         "flush_interval max_backlog shadow_queue shadow_in_flight shadow_timeout shadow_rtol "
         "shadow_atol shadow_top1 grace_seconds sidecar_id control_plane_ca client_cert client_key "
-        "control_plane_token tls_cert tls_key http_listen upstream_http http_timeout"
+        "control_plane_token tls_cert tls_key http_listen upstream_http http_timeout sticky_units"
     ).split()
     try:
         lists = {
