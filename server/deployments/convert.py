@@ -12,6 +12,9 @@ from neural.mlops.server.deployments.model import (
     DeploymentStatus,
     DeploymentStrategy,
     HealthCheck,
+    MetricDirection,
+    MetricKind,
+    MetricRule,
     PerformanceMetrics,
     RollbackConfig,
     RolloutPlan,
@@ -23,6 +26,7 @@ from neural.mlops.server.errors import InvalidArgument
 from neural.mlops.server.timestamps import from_timestamp as dt
 from neural.mlops.server.timestamps import to_timestamp as ts
 from neural.mlops.v1 import deployments_pb2 as pb
+from neural.mlops.v1 import targeting, targeting_pb2
 
 STRATEGY_TO_PB = {
     DeploymentStrategy.DIRECT: pb.DEPLOYMENT_STRATEGY_DIRECT,
@@ -51,8 +55,6 @@ _OPTIONAL = ("latency_p95", "error_rate", "latency_p50", "latency_p99", "latency
              "throughput")
 
 
-
-
 def strategy_from_pb(value: int) -> DeploymentStrategy:
     if value == pb.DEPLOYMENT_STRATEGY_UNSPECIFIED:
         return DeploymentStrategy.CANARY
@@ -79,6 +81,47 @@ def metrics_from_pb(m: pb.PerformanceMetrics) -> PerformanceMetrics:
     return out
 
 
+KIND_TO_PB = {MetricKind.THRESHOLD: pb.METRIC_RULE_KIND_THRESHOLD,
+              MetricKind.COMPARISON: pb.METRIC_RULE_KIND_COMPARISON}
+KIND_FROM_PB: dict[int, MetricKind] = {int(v): k for k, v in KIND_TO_PB.items()}
+DIRECTION_TO_PB = {MetricDirection.LOWER: pb.METRIC_DIRECTION_LOWER_IS_BETTER,
+                   MetricDirection.HIGHER: pb.METRIC_DIRECTION_HIGHER_IS_BETTER}
+DIRECTION_FROM_PB: dict[int, MetricDirection] = {int(v): k for k, v in DIRECTION_TO_PB.items()}
+
+
+def rule_to_pb(r: MetricRule) -> pb.MetricRule:
+    out = pb.MetricRule(metric=r.metric, kind=KIND_TO_PB.get(r.kind, 0),  # type: ignore[call-overload]
+                        direction=DIRECTION_TO_PB.get(r.direction, 0),  # type: ignore[call-overload]
+                        max_degradation=r.max_degradation, alpha=r.alpha,
+                        min_samples=r.min_samples)
+    if r.threshold is not None:
+        out.threshold = r.threshold
+    return out
+
+
+def rule_from_pb(r: pb.MetricRule) -> MetricRule:
+    """An unset or unknown kind/direction becomes "" (refused by validation, by name)."""
+    return MetricRule(
+        metric=r.metric, kind=KIND_FROM_PB.get(r.kind, ""),
+        direction=DIRECTION_FROM_PB.get(r.direction, ""),
+        threshold=r.threshold if r.HasField("threshold") else None,
+        max_degradation=r.max_degradation, alpha=r.alpha, min_samples=r.min_samples,
+    )
+
+
+def conditions_to_pb(texts: tuple[str, ...]) -> list[targeting_pb2.Condition]:
+    return [targeting.parse(t) for t in texts]
+
+
+def header_routes_to_pb(routes: tuple[tuple[str, str, str], ...]
+                        ) -> list[targeting_pb2.HeaderRoute]:
+    return [targeting_pb2.HeaderRoute(header=h, value=v, variant=n) for h, v, n in routes]
+
+
+def header_routes_from_pb(routes: Any) -> list[tuple[str, str, str]]:
+    return [(h.header, h.value, h.variant) for h in routes]
+
+
 def rollback_to_pb(c: RollbackConfig) -> pb.RollbackConfig:
     out = pb.RollbackConfig(
         error_rate_threshold=c.error_rate_threshold,
@@ -89,6 +132,7 @@ def rollback_to_pb(c: RollbackConfig) -> pb.RollbackConfig:
         alpha=c.alpha,
         latency_effect_threshold=c.latency_effect_threshold,
         auto_rollback=c.auto_rollback,
+        metric_rules=[rule_to_pb(r) for r in c.metric_rules],
     )
     if c.min_agreement_rate is not None:
         out.min_agreement_rate = c.min_agreement_rate
@@ -106,6 +150,7 @@ def rollback_from_pb(c: pb.RollbackConfig) -> RollbackConfig:
         latency_effect_threshold=c.latency_effect_threshold,
         min_agreement_rate=c.min_agreement_rate if c.HasField("min_agreement_rate") else None,
         auto_rollback=c.auto_rollback,
+        metric_rules=[rule_from_pb(r) for r in c.metric_rules],
     )
 
 
@@ -158,6 +203,8 @@ def deployment_to_pb(d: Deployment) -> pb.Deployment:
         step_started_at=ts(d.step_started_at), failed_checks=d.failed_checks,
         rollback_reasons=d.rollback_reasons, status_reason=d.status_reason,
         gate_json=json.dumps(d.gate, sort_keys=True), revision=d.revision,
+        targeting=conditions_to_pb(d.targeting),
+        header_routes=header_routes_to_pb(d.header_routes),
     )
     if d.current_metrics is not None:
         out.current_metrics.CopyFrom(metrics_to_pb(d.current_metrics))
@@ -184,7 +231,8 @@ def deployment_from_pb(d: pb.Deployment) -> Deployment:
         rollback_reasons=list(d.rollback_reasons), status_reason=d.status_reason,
         gate=json.loads(d.gate_json) if d.gate_json else {},
         completed_at=dt(d.completed_at) if d.HasField("completed_at") else None,
-        revision=d.revision,
+        revision=d.revision, targeting=tuple(targeting.format(t) for t in d.targeting),
+        header_routes=tuple(header_routes_from_pb(d.header_routes)),
     )
 
 

@@ -74,11 +74,14 @@ class Creation:
                     baseline_metrics=spec.baseline, rollback_config=spec.rollback,
                     plan=spec.plan, step_index=0, traffic_percentage=spec.plan.steps[0],
                     step_started_at=from_us(now), gate=gate_info, revision=1,
+                    targeting=spec.targeting, header_routes=spec.header_routes,
                 ),
                 config={"baseline": spec.baseline.to_dict(),
                         "rollback_config": spec.rollback.to_dict(), "plan": spec.plan.to_dict(),
                         "gate": gate_info, "upstream": spec.upstream,
-                        "stable_upstream": stable_upstream},
+                        "stable_upstream": stable_upstream,
+                        "targeting": list(spec.targeting),
+                        "header_routes": [list(h) for h in spec.header_routes]},
                 state={"snapshot": await snapshot(ch.conn, deployment_id),
                        "rollback_reasons": [], "status_reason": "", "current_metrics": None,
                        "metrics_us": None},
@@ -104,6 +107,9 @@ class Creation:
             "rollback_config": d.rollback_config.to_dict(), "gate": d.gate,
             "upstream": rec.upstream, "stable_upstream": rec.stable_upstream,
         }
+        if d.targeting or d.header_routes:
+            details["targeting"] = list(d.targeting)
+            details["header_routes"] = [list(h) for h in d.header_routes]
         await store.insert_event(ch.conn, d.deployment_id, now, "created", d.created_by, None,
                                  DeploymentStatus.IN_PROGRESS, 0, first, details)
         ch.record(EventType.DEPLOYMENT_CREATED, resource_type="deployment",

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from neural.mlops.server import traffic
 from neural.mlops.server.clock import from_us, to_us
+from neural.mlops.server.deployments import custom_metrics
 from neural.mlops.server.deployments.judge import judge, metrics_of, shadow_as_variant
 from neural.mlops.server.deployments.model import (
     Deployment,
@@ -78,18 +79,26 @@ async def measure(conn: AsyncConnection, rec: DeploymentRecord, now_us: int,
     else:
         new_stats = window.get(d.new_variant)
     manual = rec.state.get("current_metrics")
+    rules = d.rollback_config.metric_rules
     no_live = new_stats is None or new_stats.count == 0
     if request_count is not None or (manual is not None and no_live):
         source = "manual"
         new = PerformanceMetrics.from_dict(manual) if manual else PerformanceMetrics()
         if request_count is not None:
             new.request_count = request_count
-        j = judge(d.rollback_config, d.baseline_metrics, new)
+        j = custom_metrics.skipped(judge(d.rollback_config, d.baseline_metrics, new), rules,
+                                   "custom metric rules judge live traffic only")
     else:
         source = "none" if no_live else "live"
         j = judge(d.rollback_config, d.baseline_metrics,
                   metrics_of(new_stats or VariantStats(), seconds),
                   new_stats=new_stats, stable_stats=stable_stats, agreement=agreement)
+        if agreement is not None:
+            j = custom_metrics.skipped(j, rules, "custom metric rules judge served traffic; "
+                                       "the mirrored preview is judged without them")
+        else:
+            j = custom_metrics.apply(j, rules, new_stats, stable_stats,
+                                     d.rollback_config.min_requests_before_check)
     if agreement is not None:
         j.tests["agreement"] = {"agreements": agreement[0], "compared": agreement[1]}
     return HealthCheck(at=from_us(now_us), verdict=j.verdict, reasons=j.reasons, source=source,

@@ -104,6 +104,51 @@ class PerformanceMetrics:
         )
 
 
+class MetricKind(StrEnum):
+    """How a custom-metric rule judges (:mod:`.custom_metrics`)."""
+
+    THRESHOLD = "threshold"  # the new version's mean against a fixed limit
+    COMPARISON = "comparison"  # new vs stable: relative degradation + Welch t-test
+
+
+class MetricDirection(StrEnum):
+    LOWER = "lower"  # lower is better (latency, cost, ...)
+    HIGHER = "higher"  # higher is better (accuracy, conversion, ...)
+
+
+@dataclass(slots=True)
+class MetricRule:
+    """A health rule on a custom metric (``x-neural-metric-<metric>`` values per variant).
+
+    THRESHOLD: fail when the new version's mean over the step's window is above
+    ``threshold`` (LOWER is better) or below it (HIGHER). COMPARISON: fail when the new
+    version's mean is worse than the stable's by more than ``max_degradation`` (relative)
+    and a one-sided Welch t-test finds it significantly worse at ``alpha``. Below
+    ``min_samples`` values (each side; 0 = ``min_requests_before_check``) the rule waits.
+    """
+
+    metric: str
+    kind: MetricKind | str = MetricKind.THRESHOLD
+    direction: MetricDirection | str = MetricDirection.LOWER
+    threshold: float | None = None
+    max_degradation: float = 0.0
+    alpha: float = 0.05
+    min_samples: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"metric": self.metric, "kind": str(MetricKind(self.kind)),
+                "direction": str(MetricDirection(self.direction)), "threshold": self.threshold,
+                "max_degradation": self.max_degradation, "alpha": self.alpha,
+                "min_samples": self.min_samples}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> MetricRule:
+        return cls(metric=d["metric"], kind=MetricKind(d["kind"]),
+                   direction=MetricDirection(d["direction"]), threshold=d.get("threshold"),
+                   max_degradation=float(d.get("max_degradation", 0.0)),
+                   alpha=float(d.get("alpha", 0.05)), min_samples=int(d.get("min_samples", 0)))
+
+
 @dataclass(slots=True)
 class RollbackConfig:
     """When a deployment is judged unhealthy.
@@ -121,6 +166,7 @@ class RollbackConfig:
     P(new > stable) - 0.5 above this (Vargha-Delaney A effect size) to count.
     ``min_agreement_rate``: shadow / mirrored previews fail below this agreement.
     ``auto_rollback``: False turns FAIL into a pause for a person.
+    ``metric_rules``: health rules on custom metrics (:class:`MetricRule`).
     """
 
     error_rate_threshold: float = 0.05
@@ -132,9 +178,11 @@ class RollbackConfig:
     latency_effect_threshold: float = 0.05
     min_agreement_rate: float | None = None
     auto_rollback: bool = True
+    metric_rules: list[MetricRule] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "metric_rules": [r.to_dict() for r in self.metric_rules],
             "error_rate_threshold": self.error_rate_threshold,
             "latency_threshold_multiplier": self.latency_threshold_multiplier,
             "min_requests_before_check": self.min_requests_before_check,
@@ -150,7 +198,10 @@ class RollbackConfig:
     def from_dict(cls, d: dict[str, Any] | None) -> RollbackConfig:
         base = cls()
         d = d or {}
-        return cls(**{k: d.get(k, getattr(base, k)) for k in base.to_dict()})
+        out = cls(**{k: d.get(k, getattr(base, k)) for k in base.to_dict()
+                     if k != "metric_rules"})
+        out.metric_rules = [MetricRule.from_dict(r) for r in d.get("metric_rules") or []]
+        return out
 
 
 DEFAULT_CANARY_STEPS: tuple[float, ...] = (5.0, 10.0, 25.0, 50.0, 100.0)
@@ -255,6 +306,11 @@ class Deployment:
     gate: dict[str, Any] = field(default_factory=dict)
     completed_at: datetime | None = None
     revision: int = 0
+    # Canonical condition texts (neural.mlops.v1.targeting): only matching requests take
+    # part in the rollout, the others stay on the stable version; () = every request.
+    targeting: tuple[str, ...] = ()
+    # (header, value, variant): Argo's setHeaderRoute, e.g. ("x-canary", "always", "canary").
+    header_routes: tuple[tuple[str, str, str], ...] = ()
 
     @property
     def active(self) -> bool:

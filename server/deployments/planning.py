@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from neural.mlops.server import validation as v
+from neural.mlops.server.deployments.custom_metrics import validate_rules
 from neural.mlops.server.deployments.model import (
     DEFAULT_CANARY_STEPS,
     DeploymentStrategy,
@@ -20,6 +21,7 @@ from neural.mlops.server.deployments.model import (
 )
 from neural.mlops.server.deployments.upstreams import check_upstream
 from neural.mlops.server.errors import InvalidArgument
+from neural.mlops.v1 import targeting as tg
 from neural.mlops.v1.upstream import UpstreamAllowList
 
 MAX_STEPS = 20
@@ -53,6 +55,10 @@ class CreateSpec:
     stable_version: str | None = None  # None: the model's current version
     upstream: str = ""  # HOST:PORT serving the new version ("" = the sidecar's upstream)
     override_reason: str = ""  # deploy without the registry gate (audited)
+    # Conditions as text ("x-country in [DE, FR]") or targeting_pb2.Condition, ANDed.
+    targeting: Sequence[str | tg.Condition] = ()
+    # (header, value, variant): a request with that header value goes to that variant.
+    header_routes: Sequence[tuple[str, str, str]] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +75,8 @@ class ValidSpec:
     stable_given: str
     upstream: str
     override: str
+    targeting: tuple[str, ...] = ()
+    header_routes: tuple[tuple[str, str, str], ...] = ()
 
 
 def validate_spec(spec: CreateSpec, allowed: UpstreamAllowList | None = None) -> ValidSpec:
@@ -99,7 +107,75 @@ def validate_spec(spec: CreateSpec, allowed: UpstreamAllowList | None = None) ->
         rollback=rollback, plan=plan, stable_given=stable_given,
         upstream=check_upstream(spec.upstream, "upstream", allowed or UpstreamAllowList()),
         override=v.text(spec.override_reason, "override_reason", limit=REASON_LIMIT).strip(),
+        targeting=targeting_of(spec.targeting, strategy),
+        header_routes=header_routes_of(spec.header_routes, strategy),
     )
+
+
+def _not_shadow(strategy: DeploymentStrategy, items: Sequence[object], field: str) -> None:
+    if items and strategy is DeploymentStrategy.SHADOW:
+        raise InvalidArgument(f"{field} does not apply to shadow deployments (they serve no "
+                              "traffic)", field=field)
+
+
+def targeting_of(items: Sequence[str | tg.Condition],
+                 strategy: DeploymentStrategy) -> tuple[str, ...]:
+    """The conditions' canonical texts; InvalidArgument naming ``targeting[i].<part>``."""
+    if isinstance(items, str) or not isinstance(items, Sequence):
+        raise InvalidArgument("targeting must be a list of conditions", field="targeting")
+    _not_shadow(strategy, items, "targeting")
+    if len(items) > tg.MAX_CONDITIONS:
+        raise InvalidArgument(f"at most {tg.MAX_CONDITIONS} conditions", field="targeting")
+    out = []
+    for i, item in enumerate(items):
+        try:
+            if isinstance(item, str):
+                out.append(tg.canonical([item], "targeting")[0])
+            elif isinstance(item, tg.Condition):
+                tg.validate([item], "targeting")
+                out.append(tg.format(item))
+            else:
+                raise InvalidArgument("a condition is a text or a Condition",
+                                      field=f"targeting[{i}]")
+        except tg.ConditionError as exc:
+            where = exc.field.replace("targeting[0]", f"targeting[{i}]", 1)
+            raise InvalidArgument(f"{where}: {exc.detail}", field=where) from None
+    return tuple(out)
+
+
+def header_routes_of(items: Sequence[tuple[str, str, str]],
+                     strategy: DeploymentStrategy) -> tuple[tuple[str, str, str], ...]:
+    """Checked (header, value, variant) triples; the variant is one of the strategy's."""
+    _not_shadow(strategy, items, "header_routes")
+    if len(items) > tg.MAX_CONDITIONS:
+        raise InvalidArgument(f"at most {tg.MAX_CONDITIONS} header routes",
+                              field="header_routes")
+    names = ("green", "blue") if strategy is DeploymentStrategy.BLUE_GREEN else (
+        "canary", "stable")
+    out: list[tuple[str, str, str]] = []
+    for i, item in enumerate(items):
+        f = f"header_routes[{i}]"
+        if not isinstance(item, tuple | list) or len(item) != 3:
+            raise InvalidArgument(f"{f} must be (header, value, variant)", field=f)
+        header, value, variant = item
+        try:
+            tg.validate([tg.Condition(attribute=str(header), op=tg.EXISTS)], "")
+        except tg.ConditionError as exc:
+            raise InvalidArgument(f"{f}.header: {exc.detail}", field=f"{f}.header") from None
+        if str(header).startswith(tg.PARAM_PREFIX):
+            raise InvalidArgument(f"{f}.header: a header route needs a header, not a parameter",
+                                  field=f"{f}.header")
+        if not isinstance(value, str) or not 0 < len(value) <= tg.MAX_VALUE_CHARS:
+            raise InvalidArgument(f"{f}.value must be 1-{tg.MAX_VALUE_CHARS} characters",
+                                  field=f"{f}.value")
+        if variant not in names:
+            raise InvalidArgument(f"{f}.variant must be one of {list(names)} for a "
+                                  f"{strategy.value} deployment, got {variant!r}",
+                                  field=f"{f}.variant")
+        if any(h == header and val == value for h, val, _ in out):
+            raise InvalidArgument(f"{f}: {header}: {value} is routed twice", field=f)
+        out.append((str(header), value, str(variant)))
+    return tuple(out)
 
 
 def parse_ref(value: object, field: str) -> tuple[str, str]:
@@ -163,6 +239,7 @@ def validate_rollback(c: RollbackConfig) -> RollbackConfig:
         min_agreement_rate=(None if c.min_agreement_rate is None
                             else v.fraction(c.min_agreement_rate, f"{f}.min_agreement_rate")),
         auto_rollback=bool(c.auto_rollback),
+        metric_rules=validate_rules(c.metric_rules, f"{f}.metric_rules"),
     )
     if out.latency_threshold_multiplier == 0:
         raise InvalidArgument(f"{f}.latency_threshold_multiplier must be positive",

@@ -91,4 +91,5 @@ def decision_details(check: HealthCheck, d: Deployment) -> dict[str, Any]:
             "baseline": d.baseline_metrics.to_dict(), "tests": check.tests,
             "thresholds": {"error_rate_threshold": cfg.error_rate_threshold,
                            "latency_threshold_multiplier": cfg.latency_threshold_multiplier,
-                           "min_requests_before_check": cfg.min_requests_before_check}}
+                           "min_requests_before_check": cfg.min_requests_before_check,
+                           "metric_rules": [r.to_dict() for r in cfg.metric_rules]}}

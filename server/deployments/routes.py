@@ -2,7 +2,9 @@
 
 Per model, an active rollout's split wins over the version a completed deployment left
 pinned (the routing service then ranks these against A/B tests); each active shadow
-deployment adds a mirror target.
+deployment adds a mirror target. A rollout's targeting conditions and header routes ride
+on its route: the sidecar sends a request that does not match to the stable variant (the
+route's last), and a request carrying a routed header value to that variant.
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ def route_of(rec: DeploymentRecord) -> ModelRoute:
         # that reached it stays on it while the share grows (sticky ramp-up).
         variants = (new, stable)
     return ModelRoute(model_name=name, route_id=d.deployment_id, kind="deployment",
-                      variants=variants, shadows=shadows)
+                      variants=variants, shadows=shadows, targeting=d.targeting,
+                      header_routes=d.header_routes)
 
 
 async def active_routes(conn: AsyncConnection) -> list[ModelRoute]:

@@ -41,7 +41,8 @@ class DeploymentServicer(deployments_pb2_grpc.DeploymentServiceServicer):
             steps=list(r.steps) or None,
             preview=r.preview or "mirror",
             stable_version=r.stable_version or None, upstream=r.upstream,
-            override_reason=r.override_reason,
+            override_reason=r.override_reason, targeting=list(r.targeting),
+            header_routes=c.header_routes_from_pb(r.header_routes),
         )
         if r.HasField("step_duration_seconds"):
             spec.step_duration_seconds = r.step_duration_seconds

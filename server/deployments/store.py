@@ -113,6 +113,8 @@ def record_of(r: Any) -> DeploymentRecord:
         rollback_reasons=list(state.get("rollback_reasons") or []),
         status_reason=state.get("status_reason", ""), gate=config.get("gate", {}),
         completed_at=from_us(r.completed_us) if r.completed_us else None, revision=r.revision,
+        targeting=tuple(config.get("targeting") or ()),
+        header_routes=tuple((h, val, name) for h, val, name in config.get("header_routes") or ()),
     )
     return DeploymentRecord(d, config, state)
 

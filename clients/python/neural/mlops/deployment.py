@@ -26,6 +26,9 @@ from neural.mlops.server.deployments.model import (
     DeploymentStatus,
     DeploymentStrategy,
     HealthCheck,
+    MetricDirection,
+    MetricKind,
+    MetricRule,
     PerformanceMetrics,
     PreviewMode,
     RollbackConfig,
@@ -45,6 +48,9 @@ __all__ = [
     "DeploymentStatus",
     "DeploymentStrategy",
     "HealthCheck",
+    "MetricDirection",
+    "MetricKind",
+    "MetricRule",
     "PerformanceMetrics",
     "PreviewMode",
     "RollbackConfig",
@@ -162,6 +168,8 @@ class DeploymentManager(ServiceClient[Deployments]):
         upstream: str = "",
         override_reason: str = "",
         switch_back_seconds: float | None = None,
+        targeting: Sequence[str] = (),
+        header_routes: Sequence[tuple[str, str, str]] = (),
     ) -> Deployment:
         """Start a rollout of ``model_name``/``model_version``.
 
@@ -171,7 +179,14 @@ class DeploymentManager(ServiceClient[Deployments]):
         and keeps blue ready for an instant switch-back for ``switch_back_seconds`` (default
         ``step_duration_seconds``) before it completes; DIRECT switches at once
         and bakes; SHADOW only mirrors. ``override_reason`` deploys a version the registry
-        has not approved (audited as an override)."""
+        has not approved (audited as an override).
+
+        ``targeting``: conditions (``"x-country in [DE, FR]"``, ``"x-app-version >= 4.2"``,
+        ``"param.tier = gold"``), ANDed: only matching requests take part in the rollout,
+        the others stay on the stable version. ``header_routes``: ``(header, value,
+        variant)`` triples, e.g. ``("x-canary", "always", "canary")``: such a request goes
+        to that variant whatever the step's weights (Argo's setHeaderRoute). Health rules
+        on custom metrics go in ``rollback_config.metric_rules`` (:class:`MetricRule`)."""
         strat = _strategy(strategy)
         spec = CreateSpec(
             model_name=model_name, model_version=model_version, strategy=strat,
@@ -182,7 +197,8 @@ class DeploymentManager(ServiceClient[Deployments]):
             analysis_interval_seconds=analysis_interval_seconds, preview=preview,
             mirror_percentage=mirror_percentage, stable_version=stable_version,
             upstream=upstream, override_reason=override_reason,
-            switch_back_seconds=switch_back_seconds,
+            switch_back_seconds=switch_back_seconds, targeting=targeting,
+            header_routes=header_routes,
         )
         serves = strat is not DeploymentStrategy.SHADOW
         gate, local = (

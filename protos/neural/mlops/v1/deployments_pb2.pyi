@@ -1,6 +1,7 @@
 import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from neural.mlops.v1 import targeting_pb2 as _targeting_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -35,6 +36,18 @@ class Verdict(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     VERDICT_INCONCLUSIVE: _ClassVar[Verdict]
     VERDICT_WAIT: _ClassVar[Verdict]
 
+class MetricRuleKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    METRIC_RULE_KIND_UNSPECIFIED: _ClassVar[MetricRuleKind]
+    METRIC_RULE_KIND_THRESHOLD: _ClassVar[MetricRuleKind]
+    METRIC_RULE_KIND_COMPARISON: _ClassVar[MetricRuleKind]
+
+class MetricDirection(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    METRIC_DIRECTION_UNSPECIFIED: _ClassVar[MetricDirection]
+    METRIC_DIRECTION_LOWER_IS_BETTER: _ClassVar[MetricDirection]
+    METRIC_DIRECTION_HIGHER_IS_BETTER: _ClassVar[MetricDirection]
+
 class ShadowStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     SHADOW_STATUS_UNSPECIFIED: _ClassVar[ShadowStatus]
@@ -56,6 +69,12 @@ VERDICT_PASS: Verdict
 VERDICT_FAIL: Verdict
 VERDICT_INCONCLUSIVE: Verdict
 VERDICT_WAIT: Verdict
+METRIC_RULE_KIND_UNSPECIFIED: MetricRuleKind
+METRIC_RULE_KIND_THRESHOLD: MetricRuleKind
+METRIC_RULE_KIND_COMPARISON: MetricRuleKind
+METRIC_DIRECTION_UNSPECIFIED: MetricDirection
+METRIC_DIRECTION_LOWER_IS_BETTER: MetricDirection
+METRIC_DIRECTION_HIGHER_IS_BETTER: MetricDirection
 SHADOW_STATUS_UNSPECIFIED: ShadowStatus
 SHADOW_STATUS_ACTIVE: ShadowStatus
 SHADOW_STATUS_STOPPED: ShadowStatus
@@ -79,7 +98,7 @@ class PerformanceMetrics(_message.Message):
     def __init__(self, latency_p95: _Optional[float] = ..., error_rate: _Optional[float] = ..., latency_p50: _Optional[float] = ..., latency_p99: _Optional[float] = ..., latency_mean: _Optional[float] = ..., throughput: _Optional[float] = ..., request_count: _Optional[int] = ...) -> None: ...
 
 class RollbackConfig(_message.Message):
-    __slots__ = ("error_rate_threshold", "latency_threshold_multiplier", "min_requests_before_check", "max_failed_checks", "statistical_judge", "alpha", "latency_effect_threshold", "min_agreement_rate", "auto_rollback")
+    __slots__ = ("error_rate_threshold", "latency_threshold_multiplier", "min_requests_before_check", "max_failed_checks", "statistical_judge", "alpha", "latency_effect_threshold", "min_agreement_rate", "auto_rollback", "metric_rules")
     ERROR_RATE_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     LATENCY_THRESHOLD_MULTIPLIER_FIELD_NUMBER: _ClassVar[int]
     MIN_REQUESTS_BEFORE_CHECK_FIELD_NUMBER: _ClassVar[int]
@@ -89,6 +108,7 @@ class RollbackConfig(_message.Message):
     LATENCY_EFFECT_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     MIN_AGREEMENT_RATE_FIELD_NUMBER: _ClassVar[int]
     AUTO_ROLLBACK_FIELD_NUMBER: _ClassVar[int]
+    METRIC_RULES_FIELD_NUMBER: _ClassVar[int]
     error_rate_threshold: float
     latency_threshold_multiplier: float
     min_requests_before_check: int
@@ -98,7 +118,26 @@ class RollbackConfig(_message.Message):
     latency_effect_threshold: float
     min_agreement_rate: float
     auto_rollback: bool
-    def __init__(self, error_rate_threshold: _Optional[float] = ..., latency_threshold_multiplier: _Optional[float] = ..., min_requests_before_check: _Optional[int] = ..., max_failed_checks: _Optional[int] = ..., statistical_judge: _Optional[bool] = ..., alpha: _Optional[float] = ..., latency_effect_threshold: _Optional[float] = ..., min_agreement_rate: _Optional[float] = ..., auto_rollback: _Optional[bool] = ...) -> None: ...
+    metric_rules: _containers.RepeatedCompositeFieldContainer[MetricRule]
+    def __init__(self, error_rate_threshold: _Optional[float] = ..., latency_threshold_multiplier: _Optional[float] = ..., min_requests_before_check: _Optional[int] = ..., max_failed_checks: _Optional[int] = ..., statistical_judge: _Optional[bool] = ..., alpha: _Optional[float] = ..., latency_effect_threshold: _Optional[float] = ..., min_agreement_rate: _Optional[float] = ..., auto_rollback: _Optional[bool] = ..., metric_rules: _Optional[_Iterable[_Union[MetricRule, _Mapping]]] = ...) -> None: ...
+
+class MetricRule(_message.Message):
+    __slots__ = ("metric", "kind", "direction", "threshold", "max_degradation", "alpha", "min_samples")
+    METRIC_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    DIRECTION_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    MAX_DEGRADATION_FIELD_NUMBER: _ClassVar[int]
+    ALPHA_FIELD_NUMBER: _ClassVar[int]
+    MIN_SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    metric: str
+    kind: MetricRuleKind
+    direction: MetricDirection
+    threshold: float
+    max_degradation: float
+    alpha: float
+    min_samples: int
+    def __init__(self, metric: _Optional[str] = ..., kind: _Optional[_Union[MetricRuleKind, str]] = ..., direction: _Optional[_Union[MetricDirection, str]] = ..., threshold: _Optional[float] = ..., max_degradation: _Optional[float] = ..., alpha: _Optional[float] = ..., min_samples: _Optional[int] = ...) -> None: ...
 
 class RolloutPlan(_message.Message):
     __slots__ = ("steps", "step_duration_seconds", "analysis_interval_seconds", "preview", "mirror_percentage", "switch_back_seconds")
@@ -139,7 +178,7 @@ class HealthCheck(_message.Message):
     def __init__(self, at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., verdict: _Optional[_Union[Verdict, str]] = ..., reasons: _Optional[_Iterable[str]] = ..., source: _Optional[str] = ..., step_index: _Optional[int] = ..., traffic_percentage: _Optional[float] = ..., new: _Optional[_Union[PerformanceMetrics, _Mapping]] = ..., stable: _Optional[_Union[PerformanceMetrics, _Mapping]] = ..., tests_json: _Optional[str] = ...) -> None: ...
 
 class Deployment(_message.Message):
-    __slots__ = ("deployment_id", "model_name", "model_version", "stable_version", "strategy", "status", "created_by", "created_at", "updated_at", "baseline_metrics", "rollback_config", "plan", "step_index", "traffic_percentage", "step_started_at", "failed_checks", "current_metrics", "last_check", "rollback_reasons", "status_reason", "gate_json", "completed_at", "revision")
+    __slots__ = ("deployment_id", "model_name", "model_version", "stable_version", "strategy", "status", "created_by", "created_at", "updated_at", "baseline_metrics", "rollback_config", "plan", "step_index", "traffic_percentage", "step_started_at", "failed_checks", "current_metrics", "last_check", "rollback_reasons", "status_reason", "gate_json", "completed_at", "revision", "targeting", "header_routes")
     DEPLOYMENT_ID_FIELD_NUMBER: _ClassVar[int]
     MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -163,6 +202,8 @@ class Deployment(_message.Message):
     GATE_JSON_FIELD_NUMBER: _ClassVar[int]
     COMPLETED_AT_FIELD_NUMBER: _ClassVar[int]
     REVISION_FIELD_NUMBER: _ClassVar[int]
+    TARGETING_FIELD_NUMBER: _ClassVar[int]
+    HEADER_ROUTES_FIELD_NUMBER: _ClassVar[int]
     deployment_id: str
     model_name: str
     model_version: str
@@ -186,7 +227,9 @@ class Deployment(_message.Message):
     gate_json: str
     completed_at: _timestamp_pb2.Timestamp
     revision: int
-    def __init__(self, deployment_id: _Optional[str] = ..., model_name: _Optional[str] = ..., model_version: _Optional[str] = ..., stable_version: _Optional[str] = ..., strategy: _Optional[_Union[DeploymentStrategy, str]] = ..., status: _Optional[_Union[DeploymentStatus, str]] = ..., created_by: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., baseline_metrics: _Optional[_Union[PerformanceMetrics, _Mapping]] = ..., rollback_config: _Optional[_Union[RollbackConfig, _Mapping]] = ..., plan: _Optional[_Union[RolloutPlan, _Mapping]] = ..., step_index: _Optional[int] = ..., traffic_percentage: _Optional[float] = ..., step_started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., failed_checks: _Optional[int] = ..., current_metrics: _Optional[_Union[PerformanceMetrics, _Mapping]] = ..., last_check: _Optional[_Union[HealthCheck, _Mapping]] = ..., rollback_reasons: _Optional[_Iterable[str]] = ..., status_reason: _Optional[str] = ..., gate_json: _Optional[str] = ..., completed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revision: _Optional[int] = ...) -> None: ...
+    targeting: _containers.RepeatedCompositeFieldContainer[_targeting_pb2.Condition]
+    header_routes: _containers.RepeatedCompositeFieldContainer[_targeting_pb2.HeaderRoute]
+    def __init__(self, deployment_id: _Optional[str] = ..., model_name: _Optional[str] = ..., model_version: _Optional[str] = ..., stable_version: _Optional[str] = ..., strategy: _Optional[_Union[DeploymentStrategy, str]] = ..., status: _Optional[_Union[DeploymentStatus, str]] = ..., created_by: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., baseline_metrics: _Optional[_Union[PerformanceMetrics, _Mapping]] = ..., rollback_config: _Optional[_Union[RollbackConfig, _Mapping]] = ..., plan: _Optional[_Union[RolloutPlan, _Mapping]] = ..., step_index: _Optional[int] = ..., traffic_percentage: _Optional[float] = ..., step_started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., failed_checks: _Optional[int] = ..., current_metrics: _Optional[_Union[PerformanceMetrics, _Mapping]] = ..., last_check: _Optional[_Union[HealthCheck, _Mapping]] = ..., rollback_reasons: _Optional[_Iterable[str]] = ..., status_reason: _Optional[str] = ..., gate_json: _Optional[str] = ..., completed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revision: _Optional[int] = ..., targeting: _Optional[_Iterable[_Union[_targeting_pb2.Condition, _Mapping]]] = ..., header_routes: _Optional[_Iterable[_Union[_targeting_pb2.HeaderRoute, _Mapping]]] = ...) -> None: ...
 
 class DeploymentEvent(_message.Message):
     __slots__ = ("seq", "at", "action", "actor", "from_status", "to_status", "step_index", "traffic_percentage", "details_json")
@@ -211,7 +254,7 @@ class DeploymentEvent(_message.Message):
     def __init__(self, seq: _Optional[int] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., action: _Optional[str] = ..., actor: _Optional[str] = ..., from_status: _Optional[_Union[DeploymentStatus, str]] = ..., to_status: _Optional[_Union[DeploymentStatus, str]] = ..., step_index: _Optional[int] = ..., traffic_percentage: _Optional[float] = ..., details_json: _Optional[str] = ...) -> None: ...
 
 class CreateDeploymentRequest(_message.Message):
-    __slots__ = ("model_name", "model_version", "strategy", "created_by", "baseline_metrics", "rollback_config", "steps", "step_duration_seconds", "analysis_interval_seconds", "preview", "mirror_percentage", "stable_version", "upstream", "override_reason", "switch_back_seconds")
+    __slots__ = ("model_name", "model_version", "strategy", "created_by", "baseline_metrics", "rollback_config", "steps", "step_duration_seconds", "analysis_interval_seconds", "preview", "mirror_percentage", "stable_version", "upstream", "override_reason", "switch_back_seconds", "targeting", "header_routes")
     MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
     STRATEGY_FIELD_NUMBER: _ClassVar[int]
@@ -227,6 +270,8 @@ class CreateDeploymentRequest(_message.Message):
     UPSTREAM_FIELD_NUMBER: _ClassVar[int]
     OVERRIDE_REASON_FIELD_NUMBER: _ClassVar[int]
     SWITCH_BACK_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    TARGETING_FIELD_NUMBER: _ClassVar[int]
+    HEADER_ROUTES_FIELD_NUMBER: _ClassVar[int]
     model_name: str
     model_version: str
     strategy: DeploymentStrategy
@@ -242,7 +287,9 @@ class CreateDeploymentRequest(_message.Message):
     upstream: str
     override_reason: str
     switch_back_seconds: float
-    def __init__(self, model_name: _Optional[str] = ..., model_version: _Optional[str] = ..., strategy: _Optional[_Union[DeploymentStrategy, str]] = ..., created_by: _Optional[str] = ..., baseline_metrics: _Optional[_Union[PerformanceMetrics, _Mapping]] = ..., rollback_config: _Optional[_Union[RollbackConfig, _Mapping]] = ..., steps: _Optional[_Iterable[float]] = ..., step_duration_seconds: _Optional[float] = ..., analysis_interval_seconds: _Optional[float] = ..., preview: _Optional[str] = ..., mirror_percentage: _Optional[float] = ..., stable_version: _Optional[str] = ..., upstream: _Optional[str] = ..., override_reason: _Optional[str] = ..., switch_back_seconds: _Optional[float] = ...) -> None: ...
+    targeting: _containers.RepeatedCompositeFieldContainer[_targeting_pb2.Condition]
+    header_routes: _containers.RepeatedCompositeFieldContainer[_targeting_pb2.HeaderRoute]
+    def __init__(self, model_name: _Optional[str] = ..., model_version: _Optional[str] = ..., strategy: _Optional[_Union[DeploymentStrategy, str]] = ..., created_by: _Optional[str] = ..., baseline_metrics: _Optional[_Union[PerformanceMetrics, _Mapping]] = ..., rollback_config: _Optional[_Union[RollbackConfig, _Mapping]] = ..., steps: _Optional[_Iterable[float]] = ..., step_duration_seconds: _Optional[float] = ..., analysis_interval_seconds: _Optional[float] = ..., preview: _Optional[str] = ..., mirror_percentage: _Optional[float] = ..., stable_version: _Optional[str] = ..., upstream: _Optional[str] = ..., override_reason: _Optional[str] = ..., switch_back_seconds: _Optional[float] = ..., targeting: _Optional[_Iterable[_Union[_targeting_pb2.Condition, _Mapping]]] = ..., header_routes: _Optional[_Iterable[_Union[_targeting_pb2.HeaderRoute, _Mapping]]] = ...) -> None: ...
 
 class GetDeploymentRequest(_message.Message):
     __slots__ = ("deployment_id",)

@@ -354,9 +354,10 @@ def _check(cond: Condition) -> Check:
 def _version_check(attr: str, op: int, bound_text: str) -> Check:
     bound = version_key(bound_text)
     assert bound is not None  # validated
-    compare: Callable[[VersionKey], bool] = {
+    compares: dict[int, Callable[[VersionKey], bool]] = {
         GT: bound.__lt__, GTE: bound.__le__, LT: bound.__gt__, LTE: bound.__ge__,
-    }[op]
+    }
+    compare = compares[op]
 
     def versioned(get: Getter) -> bool:
         v = get(attr)

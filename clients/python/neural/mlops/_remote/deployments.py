@@ -10,6 +10,7 @@ from typing import Any
 from neural.mlops._remote.connection import RemoteConnection
 from neural.mlops.server.deployments import convert as c
 from neural.mlops.server.deployments.comparison import ShadowComparison
+from neural.mlops.server.deployments.custom_metrics import validate_rules
 from neural.mlops.server.deployments.gate import RegistryGate
 from neural.mlops.server.deployments.model import (
     Deployment,
@@ -20,7 +21,7 @@ from neural.mlops.server.deployments.model import (
     RollbackConfig,
     ShadowDeployment,
 )
-from neural.mlops.server.deployments.planning import CreateSpec
+from neural.mlops.server.deployments.planning import CreateSpec, header_routes_of, targeting_of
 from neural.mlops.server.errors import InvalidArgument
 from neural.mlops.server.pagination import MAX_PAGE_SIZE
 from neural.mlops.v1 import deployments_pb2 as pb
@@ -55,6 +56,12 @@ def _create_request(spec: CreateSpec) -> pb.CreateDeploymentRequest:
     )
     if spec.switch_back_seconds is not None:
         req.switch_back_seconds = spec.switch_back_seconds
+    # Checked here too: a text that does not parse has no wire form to send.
+    strategy = DeploymentStrategy(spec.strategy)
+    req.targeting.extend(c.conditions_to_pb(targeting_of(spec.targeting, strategy)))
+    req.header_routes.extend(c.header_routes_to_pb(header_routes_of(spec.header_routes,
+                                                                    strategy)))
+    validate_rules(spec.rollback_config.metric_rules, "rollback_config.metric_rules")
     return req
 
 

@@ -38,6 +38,8 @@ def _check_line(c: Any) -> str:
 
 
 def _record(d: Any) -> None:
+    from neural.mlops.server.deployments.custom_metrics import rule_text
+
     steps = " -> ".join(
         ("[" + _pct(s) + "]") if i == d.step_index else _pct(s) for i, s in enumerate(d.plan.steps)
     )
@@ -53,6 +55,11 @@ def _record(d: Any) -> None:
             ("step_started_at", d.step_started_at),
             ("failed_checks", d.failed_checks),
             ("last_check", _check_line(d.last_check)),
+            ("targeting", " AND ".join(d.targeting) or "(every request)"),
+            ("header_routes", ", ".join(f"{h}: {v} -> {n}" for h, v, n in d.header_routes)
+             or "-"),
+            ("metric_rules", "; ".join(rule_text(r) for r in d.rollback_config.metric_rules)
+             or "-"),
             ("reason", d.status_reason or "-"),
             ("created_by", d.created_by),
             ("created_at", d.created_at),
@@ -71,8 +78,20 @@ def _event_line(e: Any) -> str:
             f"{e.to_status.value:<11} by {e.actor}{tail}")
 
 
+def _header_route(text: str) -> tuple[str, str, str]:
+    """``HEADER=VALUE:VARIANT`` -> (header, value, variant)."""
+    header, eq, rest = text.partition("=")
+    value, colon, variant = rest.rpartition(":")
+    if not eq or not colon:
+        raise InvalidArgument(
+            f"--header-route expects HEADER=VALUE:VARIANT like x-canary=always:canary, "
+            f"got {text!r}", field="header_routes")
+    return header.strip(), value, variant.strip()
+
+
 def cmd_create(args: argparse.Namespace) -> None:
     from neural.mlops.deployment import PerformanceMetrics, RollbackConfig
+    from neural.mlops.server.deployments.custom_metrics import parse_rule
 
     steps = None
     if args.steps:
@@ -97,6 +116,7 @@ def cmd_create(args: argparse.Namespace) -> None:
             max_failed_checks=args.max_failed_checks,
             statistical_judge=args.statistical,
             alpha=args.alpha,
+            metric_rules=[parse_rule(t) for t in args.metric_rule],
         ),
         steps=steps,
         step_duration_seconds=args.step_duration,
@@ -106,6 +126,8 @@ def cmd_create(args: argparse.Namespace) -> None:
         upstream=args.upstream,
         override_reason=args.override_reason,
         switch_back_seconds=args.switch_back,
+        targeting=args.targeting,
+        header_routes=[_header_route(t) for t in args.header_route],
     )
     emit(args, d, lambda: _record(d))
 
@@ -233,6 +255,24 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     q.add_argument("--upstream", default="", help="HOST:PORT of the server running the new version")
     q.add_argument(
         "--override-reason", default="", help="deploy without registry approval (audited)"
+    )
+    q.add_argument(
+        "--targeting", action="append", default=[], metavar="CONDITION",
+        help="only requests matching this condition take part, the others stay on the stable "
+        "version (repeatable, ANDed), e.g. 'x-country in [DE, FR]', 'x-app-version >= 4.2', "
+        "'param.tier = gold'",
+    )
+    q.add_argument(
+        "--header-route", action="append", default=[], metavar="HEADER=VALUE:VARIANT",
+        help="a request with this header value goes to VARIANT (canary/stable, blue-green: "
+        "green/blue) whatever the step, e.g. x-canary=always:canary (repeatable)",
+    )
+    q.add_argument(
+        "--metric-rule", action="append", default=[], metavar="RULE",
+        help="a health rule on a custom metric (x-neural-metric-NAME), repeatable: "
+        "'NAME <= X' / 'NAME >= X' (threshold on the new version's mean) or 'NAME "
+        "lower|higher vs stable' (Welch t-test against the stable), then options min=N, "
+        "max-degradation=D, alpha=A",
     )
 
     q = cmd("status", cmd_status, "one deployment with its decision log, or a list")
