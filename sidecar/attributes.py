@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from neural.mlops.sidecar.wire import WireError, _skip, _varint
@@ -148,15 +148,19 @@ def json_parameters(body: bytes | str | Mapping[str, Any] | None) -> dict[str, s
 
 
 class RequestAttributes:
-    """Lazy attributes of one request; :meth:`get` is the getter a matcher takes."""
+    """Lazy attributes of one request; :meth:`get` is the getter a matcher takes.
 
-    __slots__ = ("_header", "_load_params", "_params")
+    Building one stores two references (no parsing, no closures): routing builds it for
+    every request, and most requests meet no condition."""
 
-    def __init__(
-        self, header: Callable[[str], str | None], load_params: Callable[[], dict[str, str]]
-    ) -> None:
-        self._header = header
-        self._load_params = load_params
+    __slots__ = ("_metadata", "_request", "_headers", "_lowered", "_body", "_params")
+
+    def __init__(self) -> None:
+        self._metadata: Iterable[tuple[str, str | bytes]] = ()
+        self._request: bytes | None = None  # gRPC: the raw ModelInferRequest
+        self._headers: Mapping[str, str] | None = None  # HTTP
+        self._lowered: dict[str, str] | None = None
+        self._body: bytes | str | Mapping[str, Any] | None = None
         self._params: dict[str, str] | None = None
 
     @classmethod
@@ -164,38 +168,40 @@ class RequestAttributes:
         cls, metadata: Iterable[tuple[str, str | bytes]] | None, request: bytes
     ) -> RequestAttributes:
         """From a call's invocation metadata and its raw ModelInferRequest bytes."""
-        md = metadata or ()
-
-        def header(name: str) -> str | None:
-            for k, v in md:
-                if k == name:
-                    return v if isinstance(v, str) else None
-            return None
-
-        def params() -> dict[str, str]:
-            try:
-                return infer_parameters(request)
-            except WireError:
-                return {}
-
-        return cls(header, params)
+        a = cls()
+        a._metadata = metadata or ()
+        a._request = request
+        return a
 
     @classmethod
     def from_http(
         cls, headers: Mapping[str, str], body: bytes | str | Mapping[str, Any] | None
     ) -> RequestAttributes:
         """From an HTTP request's headers (any case) and its JSON body (bytes or parsed)."""
-        lowered: dict[str, str] | None = None
+        a = cls()
+        a._headers = headers
+        a._body = body
+        return a
 
-        def header(name: str) -> str | None:
-            nonlocal lowered
-            if lowered is None:
-                lowered = {}
-                for k, v in headers.items():
-                    lowered.setdefault(k.lower(), v)
-            return lowered.get(name)
+    def _header(self, name: str) -> str | None:
+        if self._headers is None:
+            for k, v in self._metadata:
+                if k == name:
+                    return v if isinstance(v, str) else None
+            return None
+        if self._lowered is None:
+            self._lowered = {}
+            for k, v in self._headers.items():
+                self._lowered.setdefault(k.lower(), v)
+        return self._lowered.get(name)
 
-        return cls(header, lambda: json_parameters(body))
+    def _load_params(self) -> dict[str, str]:
+        if self._request is None:
+            return json_parameters(self._body)
+        try:
+            return infer_parameters(self._request)
+        except WireError:
+            return {}
 
     def get(self, attribute: str) -> str | None:
         """The request's value of a targeting attribute (a lower-case header name or
@@ -208,9 +214,5 @@ class RequestAttributes:
         return self._header(attribute)
 
 
-def _no_header(name: str) -> str | None:
-    return None
-
-
-NONE = RequestAttributes(_no_header, dict)
+NONE = RequestAttributes()
 """A request with no headers and no parameters (tools, tests)."""
