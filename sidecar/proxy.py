@@ -21,6 +21,7 @@ from typing import Any, NoReturn, TypeAlias, cast
 import grpc
 import structlog
 
+from neural.mlops.sidecar.attributes import RequestAttributes
 from neural.mlops.sidecar.layers import Recorder
 from neural.mlops.sidecar.mirror import Mirror
 from neural.mlops.sidecar.oip import MODEL_INFER, PREFIX, VARIANT_HEADER
@@ -121,7 +122,8 @@ class Proxy(grpc.GenericRpcHandler):
                 model_name, _ = read_model(request)
             except WireError as exc:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"ModelInferRequest: {exc}")
-            res = self.router.resolve(model_name, key, None, forced)
+            attrs = RequestAttributes.from_grpc(context.invocation_metadata(), request)
+            res = self.router.resolve(model_name, key, attrs, forced)
             if res is None:
                 slot: Recorder = self.router.unrouted_slot(model_name)
                 shadows: list[Shadow] = []

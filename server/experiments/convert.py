@@ -6,12 +6,14 @@ import json
 import math
 from typing import Any
 
+from neural.mlops.server.errors import InvalidArgument
 from neural.mlops.server.experiments.bandit_convert import (
     bandit_from_pb,
     bandit_report_to_pb,
     bandit_to_pb,
 )
 from neural.mlops.server.experiments.guardrails import Guardrail
+from neural.mlops.server.experiments.layers import LayerSpec
 from neural.mlops.server.experiments.model import (
     ABTest,
     SplitChange,
@@ -24,6 +26,7 @@ from neural.mlops.server.experiments.reporting import TestAnalysis
 from neural.mlops.server.timestamps import from_timestamp as dt
 from neural.mlops.server.timestamps import to_timestamp as ts
 from neural.mlops.v1 import experiments_pb2 as pb
+from neural.mlops.v1 import targeting
 
 __all__ = [
     "STATUS_FROM_PB",
@@ -35,6 +38,8 @@ __all__ = [
     "dt",
     "guardrails_from_pb",
     "guardrails_to_pb",
+    "layer_from_request",
+    "layer_to_request",
     "record_from_pb",
     "record_to_pb",
     "strategy_to_pb",
@@ -135,6 +140,10 @@ def test_to_pb(t: ABTest) -> pb.ABTest:
     )
     if t.bandit is not None:
         msg.bandit.CopyFrom(bandit_to_pb(t.bandit))
+    msg.layer, msg.layer_share = t.layer, t.layer_share
+    if t.layer_range is not None:
+        msg.range.CopyFrom(pb.LayerRange(start=t.layer_range[0], end=t.layer_range[1]))
+    msg.targeting.extend(targeting.parse(x) for x in t.targeting)
     if t.started_at is not None:
         msg.started_at.CopyFrom(ts(t.started_at))
     if t.ended_at is not None:
@@ -177,7 +186,36 @@ def test_from_pb(m: pb.ABTest) -> ABTest:
         running_seconds=m.running_seconds,
         guardrails=tuple(Guardrail(g.metric, g.direction, g.tolerance) for g in m.guardrails),
         bandit=bandit_from_pb(m.bandit) if m.HasField("bandit") else None,
+        layer=m.layer,
+        layer_share=m.layer_share,
+        layer_range=(m.range.start, m.range.end) if m.HasField("range") else None,
+        targeting=tuple(targeting.format(x) for x in m.targeting),
     )
+
+
+def layer_to_request(spec: LayerSpec, req: pb.CreateTestRequest) -> None:
+    """The layer arguments of a checked create_test on its request."""
+    req.layer = spec.layer
+    if spec.fixed is not None:
+        req.range.CopyFrom(pb.LayerRange(start=spec.fixed[0], end=spec.fixed[1]))
+    else:
+        req.layer_share = spec.share
+    req.targeting.extend(targeting.parse(x) for x in spec.targeting)
+
+
+def layer_from_request(req: pb.CreateTestRequest) -> dict[str, Any]:
+    """CreateSpec's layer arguments from a request (conditions as their texts; a wrong
+    one is refused naming its part, ``targeting[i].op``)."""
+    try:
+        targeting.validate(req.targeting)
+    except targeting.ConditionError as exc:
+        raise InvalidArgument(str(exc), field=exc.field) from None
+    return {
+        "layer": req.layer,
+        "layer_share": req.layer_share or None,
+        "layer_range": (req.range.start, req.range.end) if req.HasField("range") else None,
+        "targeting": [targeting.format(x) for x in req.targeting],
+    }
 
 
 def record_to_pb(r: RequestRecord) -> pb.RequestRecord:

@@ -7,6 +7,7 @@ rebuilds routing (running tests are routes). Moves follow
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Sequence
@@ -22,6 +23,7 @@ from neural.mlops.server.clock import Clock, from_us, to_us
 from neural.mlops.server.errors import FailedPrecondition, InvalidArgument, NotFound
 from neural.mlops.server.experiments import store
 from neural.mlops.server.experiments.cache import TestCache
+from neural.mlops.server.experiments.layers import Holder, layer_config, place, steers
 from neural.mlops.server.experiments.model import TRANSITIONS, ABTest, TestStatus
 from neural.mlops.server.experiments.reporting import Reporting
 from neural.mlops.server.experiments.spec import CreateSpec, ValidSpec, validate_spec
@@ -76,6 +78,7 @@ class Lifecycle:
         }
         if ok.bandit is not None:
             config["bandit"] = ok.bandit.to_dict()
+        config.update(layer_config(ok.layer, ok.model_name))
         async with self._db.change() as ch:
             await self._check_refs(ch.conn, ok.ref_fields(spec.variants is not None))
             await store.insert(ch.conn, **_new_row(ok, test_id, variants_json, config,
@@ -154,6 +157,8 @@ class Lifecycle:
                     f"cannot {action} A/B test {test_id!r}: it is {current.value}"
                 )
             values = _moved(row, current, target, winner, reason, now_us)
+            if target == TestStatus.RUNNING:
+                values["config"] = await _placed(ch.conn, row, now_us)
             await store.update(ch.conn, test_id, **values)
             event = EventType.AB_TEST_RESUMED if action == "resume" else _EVENTS[target]
             details: dict[str, Any] = {"before": {"status": current.value},
@@ -210,6 +215,25 @@ def _new_row(ok: ValidSpec, test_id: str, variants_json: list[dict[str, Any]],
         winner="", conclusion="", created_us=now_us, updated_us=now_us, started_us=None,
         ended_us=None, running_us=0, resumed_us=None,
     )
+
+
+async def _placed(conn: AsyncConnection, row: store.Row, now_us: int) -> str:
+    """The config of a test about to run, with the range it holds in its layer (allocated
+    on its first start; checked again on every start and resume)."""
+    test = store.to_test(row, now_us)
+    others = [store.to_test(r, now_us) for r in await store.live(conn)]
+    start, end = test.layer_range or (0.0, test.layer_share)
+    rng = place(holder(test, start, end), test.layer_share, test.layer_range is not None,
+                [holder(t, *(t.layer_range or (0.0, 1.0))) for t in others
+                 if t.test_id != test.test_id])
+    config = json.loads(row.config)
+    config["range"] = list(rng)
+    return store.dump(config)
+
+
+def holder(test: ABTest, start: float, end: float) -> Holder:
+    return Holder(test.test_id, test.model_name, test.layer, start, end,
+                  steers([x.model_ref for x in test.variants], test.model_name))
 
 
 def _moved(row: store.Row, current: TestStatus, target: TestStatus, winner: str | None,

@@ -113,6 +113,12 @@ class ABTest:
     prior_sd: float = 0.0
     guardrails: tuple[Guardrail, ...] = ()  # stop the test when one is significantly worse
     bandit: BanditConfig | None = None  # MULTI_ARMED_BANDIT tests only
+    # Its layer (experiments/layers.py): the share asked for, the range held once started
+    # (or fixed at create), and the targeting conditions (canonical texts).
+    layer: str = ""
+    layer_share: float = 1.0
+    layer_range: tuple[float, float] | None = None
+    targeting: tuple[str, ...] = ()
 
     @property
     def traffic_split(self) -> float:

@@ -54,6 +54,7 @@ class ExperimentServicer(experiments_pb2_grpc.ExperimentServiceServicer):
             prior_sd=s.prior_sd,
             guardrails=c.guardrails_from_pb(request.guardrails),
             bandit=bandit_request_from_pb(request.bandit) if request.HasField("bandit") else None,
+            **c.layer_from_request(request),
         )
         return c.test_to_pb(await self.experiments.create_test(spec))
 

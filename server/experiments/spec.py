@@ -23,6 +23,7 @@ from neural.mlops.server.experiments.config import (
     SRM_THRESHOLD,
 )
 from neural.mlops.server.experiments.guardrails import Guardrail, parse_guardrails
+from neural.mlops.server.experiments.layers import LayerSpec, parse_layer
 from neural.mlops.server.experiments.model import TrafficSplitStrategy
 from neural.mlops.server.experiments.sequential import DEFAULT_TUNING
 
@@ -57,6 +58,10 @@ class CreateSpec:
     prior_sd: float = 0.0
     guardrails: Sequence[Any] | None = None  # metric names or {metric, direction, tolerance}
     bandit: Any = None  # multi_armed_bandit settings: a mapping or bandit.BanditConfig
+    layer: str = ""  # "" = the model's own layer
+    layer_share: float | None = None  # share of the layer's hash space (None = all)
+    layer_range: tuple[float, float] | None = None  # instead of layer_share: exactly this
+    targeting: Sequence[str] | None = None  # condition texts, ANDed
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +86,7 @@ class ValidSpec:
     prior_sd: float = 0.0
     guardrails: tuple[Guardrail, ...] = ()
     bandit: BanditConfig | None = None
+    layer: LayerSpec = LayerSpec("", 1.0, None, ())
 
     def ref_fields(self, by_variants: bool) -> list[tuple[str, str]]:
         """(argument name, model_ref) of every variant, named as the caller passed them."""
@@ -138,7 +144,9 @@ def validate_spec(spec: CreateSpec) -> ValidSpec:
                      guardrails=parse_guardrails(spec.guardrails),
                      bandit=parse_bandit(spec.bandit,
                                          strategy is TrafficSplitStrategy.MULTI_ARMED_BANDIT,
-                                         len(declared)))
+                                         len(declared)),
+                     layer=parse_layer(spec.layer, spec.layer_share, spec.layer_range,
+                                       spec.targeting))
 
 
 def _declared(spec: CreateSpec, control: str) -> list[Declared]:

@@ -20,6 +20,7 @@ from neural.mlops.server.errors import InvalidArgument, NotFound
 from neural.mlops.server.experiments.bandit import BanditConfig
 from neural.mlops.server.experiments.config import HOLM, SRM_THRESHOLD
 from neural.mlops.server.experiments.guardrails import parse_guardrails
+from neural.mlops.server.experiments.layers import default_layer
 from neural.mlops.server.experiments.model import ABTest, SplitChange, TestStatus, Variant
 from neural.mlops.server.experiments.model import TrafficSplitStrategy as Strategy
 from neural.mlops.server.experiments.sequential import DEFAULT_TUNING
@@ -81,6 +82,28 @@ async def running(conn: AsyncConnection) -> list[Row]:
     return list((await conn.execute(query)).all())
 
 
+async def live(conn: AsyncConnection) -> list[Row]:
+    """RUNNING and PAUSED tests (they hold their layer ranges), oldest start first."""
+    query = (
+        sa.select(experiments)
+        .where(experiments.c.status.in_([TestStatus.RUNNING.value, TestStatus.PAUSED.value]))
+        .order_by(experiments.c.started_us, experiments.c.test_id)
+    )
+    return list((await conn.execute(query)).all())
+
+
+def _layer_fields(row: Row, cfg: dict[str, Any]) -> dict[str, Any]:
+    """A test's layer fields; tests from before layers ran in their model's own layer
+    over all of it."""
+    rng = cfg.get("range")
+    if rng is None and row.started_us is not None:
+        rng = (0.0, 1.0)
+    return {"layer": cfg.get("layer") or default_layer(row.model_name),
+            "layer_share": float(cfg.get("layer_share", 1.0)),
+            "layer_range": (float(rng[0]), float(rng[1])) if rng is not None else None,
+            "targeting": tuple(cfg.get("targeting", ()))}
+
+
 def to_test(row: Row, now_us: int) -> ABTest:
     """The row as a test; ``running_seconds`` counts a RUNNING test's time up to ``now_us``."""
     cfg = json.loads(row.config)
@@ -123,6 +146,7 @@ def to_test(row: Row, now_us: int) -> ABTest:
         prior_sd=cfg.get("prior_sd", 0.0),
         guardrails=parse_guardrails(cfg.get("guardrails")),
         bandit=BanditConfig.from_dict(cfg.get("bandit")),
+        **_layer_fields(row, cfg),
     )
 
 

@@ -41,4 +41,29 @@ function assign(salt, unitId, weights) {
   return pickIndex(bucket(salt, unitId), weights);
 }
 
-module.exports = { hashUint64, bucket, bucketOfUint64, pickIndex, assign };
+/** Layers (ASSIGNMENT.md "Layers"): index of the [start, end) range holding the bucket
+ *  among one layer's tests' disjoint ranges, or -1 (ends are exclusive). */
+function pickRange(b, ranges) {
+  for (let i = 0; i < ranges.length; i += 1) {
+    const [start, end] = ranges[i];
+    if (start <= b && b < end) return i;
+  }
+  return -1;
+}
+
+/** Which of a layer's tests (given by their ranges) the unit is in, or -1; the layer id
+ *  is the salt. The arm inside that test is assign(testId, unitId, weights). */
+function layerTest(layerId, unitId, ranges) {
+  return pickRange(bucket(layerId, unitId), ranges);
+}
+
+/** The unit's test and arm in one layer: {test, arm} as indexes (-1, -1: in none). */
+function assignInLayer(layerId, unitId, tests) {
+  const t = layerTest(layerId, unitId, tests.map((x) => x.range));
+  if (t < 0) return { test: -1, arm: -1 };
+  return { test: t, arm: assign(tests[t].testId, unitId, tests[t].weights) };
+}
+
+module.exports = {
+  hashUint64, bucket, bucketOfUint64, pickIndex, assign, pickRange, layerTest, assignInLayer,
+};

@@ -26,6 +26,13 @@ API (stable):
     names (QA overrides; they win over every strategy). RANDOM ignores the unit id and
     draws from ``random.Random(seed)``; ROUND_ROBIN is smooth weighted round-robin
     (deterministic; after n calls each variant has been chosen within 1 of ``n * w``).
+``pick_range(bucket_value, ranges) -> int``
+    Layers (ASSIGNMENT.md "Layers"): index of the ``(start, end)`` range, among the
+    disjoint ranges of one layer's tests, with ``start <= bucket_value < end``; -1 if
+    none holds it.
+``layer_test(layer_id, unit_id, ranges) -> int``
+    ``pick_range(bucket(layer_id, unit_id), ranges)``: which test of the layer the unit
+    is in (-1: none). Its arm is then ``assign(test_id, unit_id, weights)``.
 ``validate_weights(weights) -> tuple[float, ...]``
     Raises ``ValueError`` unless every weight is finite, in ``[0, 1]``, at least one is
     positive, and they sum to 1 within 1e-9.
@@ -54,7 +61,9 @@ __all__ = [
     "assign",
     "bucket",
     "bucket_u64",
+    "layer_test",
     "pick",
+    "pick_range",
     "validate_weights",
 ]
 
@@ -115,6 +124,20 @@ def pick(bucket_value: float, weights: Sequence[float]) -> int:
 def assign(salt: str, unit_id: str, weights: Sequence[float]) -> int:
     """Variant index of ``unit_id`` under ``salt`` (the HASH strategy)."""
     return pick(bucket(salt, unit_id), weights)
+
+
+def pick_range(bucket_value: float, ranges: Sequence[tuple[float, float]]) -> int:
+    """Index of the range ``[start, end)`` holding ``bucket_value`` (-1: none). The ranges
+    are one layer's tests' and do not overlap; their order does not matter."""
+    for i, (start, end) in enumerate(ranges):
+        if start <= bucket_value < end:
+            return i
+    return -1
+
+
+def layer_test(layer_id: str, unit_id: str, ranges: Sequence[tuple[float, float]]) -> int:
+    """Which of a layer's tests (given by their ranges) ``unit_id`` is in; -1 if none."""
+    return pick_range(bucket(layer_id, unit_id), ranges)
 
 
 def validate_weights(weights: Sequence[float]) -> tuple[float, ...]:

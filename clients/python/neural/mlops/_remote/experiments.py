@@ -56,6 +56,7 @@ class RemoteExperiments:
         )
         if ok.bandit is not None:
             req.bandit.CopyFrom(bandit_to_pb(ok.bandit))
+        c.layer_to_request(ok.layer, req)
         if spec.variants is not None:
             req.variants.extend(
                 pb.Variant(name=n, model_ref=r, weight=w) for n, r, w in ok.declared
