@@ -124,11 +124,14 @@ RULES: dict[str, Rule] = {
         "AnalyzeTest": _test("experiments.read"),
         # Covariates configure the analysis, as the test's author does at creation.
         "SetCovariates": _test("experiments.write"),
+        "ReweightBandit": _test("experiments.operate"),  # as UpdateSplit
     }),
     **_service(f"{V1}.RoutingService", {
         "WatchRoutes": Rule("routes.read", namespaced=("sidecar_id",)),
         "GetRoutingTable": Rule("routes.read"),
         "ReportMetrics": Rule("metrics.report", namespaced=("sidecar_id",)),
+        "ListSidecars": Rule("deployments.read"),  # operators' view, not for sidecars
+        "GetTrafficSeries": Rule("deployments.read"),
     }),
     # LogEvent's ``user`` is not an actor field: the audit service records the principal
     # as the actor and keeps a differing claimed user as a detail (docs/audit.md).

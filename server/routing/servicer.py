@@ -9,6 +9,9 @@ import grpc
 
 from neural.mlops.server.errors import InvalidArgument
 from neural.mlops.server.routing import convert as c
+from neural.mlops.server.routing import series
+from neural.mlops.server.routing.series_convert import series_to_pb, sidecar_to_pb
+from neural.mlops.server.routing.sidecars import SidecarRegistry
 from neural.mlops.server.services import Services
 from neural.mlops.v1 import routing_pb2 as pb
 from neural.mlops.v1 import routing_pb2_grpc
@@ -19,12 +22,19 @@ Ctx = grpc.aio.ServicerContext[Any, Any]
 class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
     def __init__(self, services: Services) -> None:
         self.routing = services.routing
+        self.db = services.db
+        self.sidecars = SidecarRegistry(services.db, services.clock)
 
     async def WatchRoutes(
         self, request: pb.WatchRoutesRequest, context: Ctx
     ) -> AsyncIterator[pb.RoutingTable]:  # noqa: N802
-        async for table in self.routing.watch():
-            yield c.table_to_pb(table)
+        handle = self.sidecars.connected(request.sidecar_id, context.peer() or "")
+        try:
+            async for table in self.routing.watch():
+                self.sidecars.sent(handle, table.version)
+                yield c.table_to_pb(table)
+        finally:
+            self.sidecars.gone(handle)
 
     async def GetRoutingTable(
         self, request: pb.GetRoutingTableRequest, context: Ctx
@@ -47,3 +57,22 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
             yield pb.MetricsAck(
                 sidecar_id=batch.sidecar_id, sequence=batch.sequence, duplicate=duplicate
             )
+
+    async def ListSidecars(
+        self, request: pb.ListSidecarsRequest, context: Ctx
+    ) -> pb.ListSidecarsResponse:  # noqa: N802
+        items, token = await self.sidecars.list(request.page_size, request.page_token)
+        return pb.ListSidecarsResponse(sidecars=[sidecar_to_pb(i) for i in items],
+                                       next_page_token=token)
+
+    async def GetTrafficSeries(
+        self, request: pb.GetTrafficSeriesRequest, context: Ctx
+    ) -> pb.TrafficSeries:  # noqa: N802
+        window = {"since_us": request.since_us, "until_us": request.until_us,
+                  "size": request.page_size, "token": request.page_token}
+        if request.shadow:
+            points, token = await series.shadow_series(self.db, request.route_id, **window)
+        else:
+            points, token = await series.route_series(self.db, request.route_id,
+                                                      baseline=request.baseline, **window)
+        return series_to_pb(request.route_id, points, token)

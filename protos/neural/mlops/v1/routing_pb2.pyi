@@ -32,6 +32,137 @@ ROUTE_KIND_EXPERIMENT: RouteKind
 ROUTE_KIND_DEPLOYMENT: RouteKind
 ROUTE_KIND_SHADOW: RouteKind
 
+class ListSidecarsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class SidecarStatus(_message.Message):
+    __slots__ = ("sidecar_id", "address", "connected", "connected_us", "table_version", "last_report_us")
+    SIDECAR_ID_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    CONNECTED_FIELD_NUMBER: _ClassVar[int]
+    CONNECTED_US_FIELD_NUMBER: _ClassVar[int]
+    TABLE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    LAST_REPORT_US_FIELD_NUMBER: _ClassVar[int]
+    sidecar_id: str
+    address: str
+    connected: bool
+    connected_us: int
+    table_version: int
+    last_report_us: int
+    def __init__(self, sidecar_id: _Optional[str] = ..., address: _Optional[str] = ..., connected: _Optional[bool] = ..., connected_us: _Optional[int] = ..., table_version: _Optional[int] = ..., last_report_us: _Optional[int] = ...) -> None: ...
+
+class ListSidecarsResponse(_message.Message):
+    __slots__ = ("sidecars", "next_page_token")
+    SIDECARS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    sidecars: _containers.RepeatedCompositeFieldContainer[SidecarStatus]
+    next_page_token: str
+    def __init__(self, sidecars: _Optional[_Iterable[_Union[SidecarStatus, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class GetTrafficSeriesRequest(_message.Message):
+    __slots__ = ("route_id", "shadow", "since_us", "until_us", "page_size", "page_token", "baseline")
+    ROUTE_ID_FIELD_NUMBER: _ClassVar[int]
+    SHADOW_FIELD_NUMBER: _ClassVar[int]
+    SINCE_US_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_US_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    BASELINE_FIELD_NUMBER: _ClassVar[int]
+    route_id: str
+    shadow: bool
+    since_us: int
+    until_us: int
+    page_size: int
+    page_token: str
+    baseline: str
+    def __init__(self, route_id: _Optional[str] = ..., shadow: _Optional[bool] = ..., since_us: _Optional[int] = ..., until_us: _Optional[int] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., baseline: _Optional[str] = ...) -> None: ...
+
+class LatencyBucket(_message.Message):
+    __slots__ = ("upper_seconds", "count")
+    UPPER_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    upper_seconds: float
+    count: int
+    def __init__(self, upper_seconds: _Optional[float] = ..., count: _Optional[int] = ...) -> None: ...
+
+class VariantPoint(_message.Message):
+    __slots__ = ("variant", "count", "errors", "successes", "latency_mean_seconds", "latency_p50_seconds", "latency_p95_seconds", "latency_p99_seconds", "custom_means", "cumulative_count", "cumulative_successes", "cumulative_p_value")
+    class CustomMeansEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    VARIANT_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    ERRORS_FIELD_NUMBER: _ClassVar[int]
+    SUCCESSES_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_MEAN_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_P50_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_P95_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_P99_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    CUSTOM_MEANS_FIELD_NUMBER: _ClassVar[int]
+    CUMULATIVE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    CUMULATIVE_SUCCESSES_FIELD_NUMBER: _ClassVar[int]
+    CUMULATIVE_P_VALUE_FIELD_NUMBER: _ClassVar[int]
+    variant: str
+    count: int
+    errors: int
+    successes: int
+    latency_mean_seconds: float
+    latency_p50_seconds: float
+    latency_p95_seconds: float
+    latency_p99_seconds: float
+    custom_means: _containers.ScalarMap[str, float]
+    cumulative_count: int
+    cumulative_successes: int
+    cumulative_p_value: float
+    def __init__(self, variant: _Optional[str] = ..., count: _Optional[int] = ..., errors: _Optional[int] = ..., successes: _Optional[int] = ..., latency_mean_seconds: _Optional[float] = ..., latency_p50_seconds: _Optional[float] = ..., latency_p95_seconds: _Optional[float] = ..., latency_p99_seconds: _Optional[float] = ..., custom_means: _Optional[_Mapping[str, float]] = ..., cumulative_count: _Optional[int] = ..., cumulative_successes: _Optional[int] = ..., cumulative_p_value: _Optional[float] = ...) -> None: ...
+
+class ShadowPoint(_message.Message):
+    __slots__ = ("compared", "agreements", "shadow_errors", "dropped", "primary_latency", "shadow_latency", "disagreements_json")
+    COMPARED_FIELD_NUMBER: _ClassVar[int]
+    AGREEMENTS_FIELD_NUMBER: _ClassVar[int]
+    SHADOW_ERRORS_FIELD_NUMBER: _ClassVar[int]
+    DROPPED_FIELD_NUMBER: _ClassVar[int]
+    PRIMARY_LATENCY_FIELD_NUMBER: _ClassVar[int]
+    SHADOW_LATENCY_FIELD_NUMBER: _ClassVar[int]
+    DISAGREEMENTS_JSON_FIELD_NUMBER: _ClassVar[int]
+    compared: int
+    agreements: int
+    shadow_errors: int
+    dropped: int
+    primary_latency: _containers.RepeatedCompositeFieldContainer[LatencyBucket]
+    shadow_latency: _containers.RepeatedCompositeFieldContainer[LatencyBucket]
+    disagreements_json: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, compared: _Optional[int] = ..., agreements: _Optional[int] = ..., shadow_errors: _Optional[int] = ..., dropped: _Optional[int] = ..., primary_latency: _Optional[_Iterable[_Union[LatencyBucket, _Mapping]]] = ..., shadow_latency: _Optional[_Iterable[_Union[LatencyBucket, _Mapping]]] = ..., disagreements_json: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class TrafficWindowPoint(_message.Message):
+    __slots__ = ("window_start_us", "variants", "shadow")
+    WINDOW_START_US_FIELD_NUMBER: _ClassVar[int]
+    VARIANTS_FIELD_NUMBER: _ClassVar[int]
+    SHADOW_FIELD_NUMBER: _ClassVar[int]
+    window_start_us: int
+    variants: _containers.RepeatedCompositeFieldContainer[VariantPoint]
+    shadow: ShadowPoint
+    def __init__(self, window_start_us: _Optional[int] = ..., variants: _Optional[_Iterable[_Union[VariantPoint, _Mapping]]] = ..., shadow: _Optional[_Union[ShadowPoint, _Mapping]] = ...) -> None: ...
+
+class TrafficSeries(_message.Message):
+    __slots__ = ("route_id", "windows", "next_page_token")
+    ROUTE_ID_FIELD_NUMBER: _ClassVar[int]
+    WINDOWS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    route_id: str
+    windows: _containers.RepeatedCompositeFieldContainer[TrafficWindowPoint]
+    next_page_token: str
+    def __init__(self, route_id: _Optional[str] = ..., windows: _Optional[_Iterable[_Union[TrafficWindowPoint, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
 class WatchRoutesRequest(_message.Message):
     __slots__ = ("sidecar_id", "known_version")
     SIDECAR_ID_FIELD_NUMBER: _ClassVar[int]

@@ -49,6 +49,16 @@ class RoutingServiceStub:
                 request_serializer=neural_dot_mlops_dot_v1_dot_routing__pb2.MetricsBatch.SerializeToString,
                 response_deserializer=neural_dot_mlops_dot_v1_dot_routing__pb2.MetricsAck.FromString,
                 _registered_method=True)
+        self.ListSidecars = channel.unary_unary(
+                '/neural.mlops.v1.RoutingService/ListSidecars',
+                request_serializer=neural_dot_mlops_dot_v1_dot_routing__pb2.ListSidecarsRequest.SerializeToString,
+                response_deserializer=neural_dot_mlops_dot_v1_dot_routing__pb2.ListSidecarsResponse.FromString,
+                _registered_method=True)
+        self.GetTrafficSeries = channel.unary_unary(
+                '/neural.mlops.v1.RoutingService/GetTrafficSeries',
+                request_serializer=neural_dot_mlops_dot_v1_dot_routing__pb2.GetTrafficSeriesRequest.SerializeToString,
+                response_deserializer=neural_dot_mlops_dot_v1_dot_routing__pb2.TrafficSeries.FromString,
+                _registered_method=True)
 
 
 class RoutingServiceServicer:
@@ -75,6 +85,22 @@ class RoutingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListSidecars(self, request, context):
+        """Sidecars watching routes on this control-plane process, and every sidecar that
+        reported metrics recently (to any replica), by sidecar id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetTrafficSeries(self, request, context):
+        """A route's traffic (an A/B test's or a deployment's) or a shadow's mirrored traffic,
+        per time window, oldest first: what the web console charts.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RoutingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -92,6 +118,16 @@ def add_RoutingServiceServicer_to_server(servicer, server):
                     servicer.ReportMetrics,
                     request_deserializer=neural_dot_mlops_dot_v1_dot_routing__pb2.MetricsBatch.FromString,
                     response_serializer=neural_dot_mlops_dot_v1_dot_routing__pb2.MetricsAck.SerializeToString,
+            ),
+            'ListSidecars': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSidecars,
+                    request_deserializer=neural_dot_mlops_dot_v1_dot_routing__pb2.ListSidecarsRequest.FromString,
+                    response_serializer=neural_dot_mlops_dot_v1_dot_routing__pb2.ListSidecarsResponse.SerializeToString,
+            ),
+            'GetTrafficSeries': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTrafficSeries,
+                    request_deserializer=neural_dot_mlops_dot_v1_dot_routing__pb2.GetTrafficSeriesRequest.FromString,
+                    response_serializer=neural_dot_mlops_dot_v1_dot_routing__pb2.TrafficSeries.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -175,6 +211,60 @@ class RoutingService:
             '/neural.mlops.v1.RoutingService/ReportMetrics',
             neural_dot_mlops_dot_v1_dot_routing__pb2.MetricsBatch.SerializeToString,
             neural_dot_mlops_dot_v1_dot_routing__pb2.MetricsAck.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSidecars(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/neural.mlops.v1.RoutingService/ListSidecars',
+            neural_dot_mlops_dot_v1_dot_routing__pb2.ListSidecarsRequest.SerializeToString,
+            neural_dot_mlops_dot_v1_dot_routing__pb2.ListSidecarsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTrafficSeries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/neural.mlops.v1.RoutingService/GetTrafficSeries',
+            neural_dot_mlops_dot_v1_dot_routing__pb2.GetTrafficSeriesRequest.SerializeToString,
+            neural_dot_mlops_dot_v1_dot_routing__pb2.TrafficSeries.FromString,
             options,
             channel_credentials,
             insecure,
