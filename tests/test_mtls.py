@@ -158,11 +158,11 @@ def whoami_rpc(plane: SecurePlane, cert: str, token: str | None = None) -> auth_
 def test_a_client_certificate_is_the_callers_principal(plane: SecurePlane) -> None:
     me = whoami_rpc(plane, "sidecar-eu-1")
     assert (me.principal, me.method, me.authenticated) == (
-        "spiffe://neural-mlops/sidecar/eu-1", "mtls", True
+        "spiffe://neural-mlops/sidecar/eu-1", auth_pb2.AUTH_METHOD_MTLS, True
     )
     # A bearer credential names the caller even on a connection with a certificate.
     token_caller = whoami_rpc(plane, "sidecar-eu-1", plane.admin_token)
-    assert (token_caller.principal, token_caller.method) == ("admin", "token")
+    assert (token_caller.principal, token_caller.method) == ("admin", auth_pb2.AUTH_METHOD_TOKEN)
 
 
 def test_a_sidecar_on_mtls_reports_and_watches_but_cannot_call_admin_rpcs(

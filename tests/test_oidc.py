@@ -282,7 +282,7 @@ def test_a_jwt_bearer_call_reaches_the_server_as_its_principal(tmp_path: Path) -
             token = plane.jwt("Carol@Example.com", groups=("ml-auditors",))
             me = auth.WhoAmI(auth_pb2.WhoAmIRequest(), metadata=bearer(token), timeout=10)
             assert (me.principal, me.method, list(me.groups)) == (
-                "carol@example.com", "oidc", ["ml-auditors"]
+                "carol@example.com", auth_pb2.AUTH_METHOD_OIDC, ["ml-auditors"]
             )
             expired = plane.jwt("carol@example.com", lifetime=-3600)
             with pytest.raises(grpc.RpcError) as refused:

@@ -189,9 +189,35 @@ def verification_from_pb(msg: pb.ChainVerification) -> ChainVerification:
     )
 
 
+def _kind_to_pb(kind: str) -> pb.CheckpointKind.ValueType:
+    name = f"CHECKPOINT_KIND_{kind.upper()}"
+    if name in pb.CheckpointKind.keys():
+        return pb.CheckpointKind.Value(name)
+    return pb.CHECKPOINT_KIND_UNSPECIFIED  # a kind this build does not know
+
+
+def _kind_from_pb(kind: int) -> str:
+    if kind == pb.CHECKPOINT_KIND_UNSPECIFIED or kind not in pb.CheckpointKind.values():
+        return ""
+    return pb.CheckpointKind.Name(kind).removeprefix("CHECKPOINT_KIND_").lower()
+
+
 def checkpoint_to_pb(cp: Checkpoint) -> pb.Checkpoint:
     return pb.Checkpoint(seq=cp.seq, hash=cp.hash, created_at=us_to_ts(cp.created_us),
-                         kind=cp.kind, key_id=cp.key_id, signature=cp.signature)
+                         kind=_kind_to_pb(cp.kind), key_id=cp.key_id, signature=cp.signature)
+
+
+def format_to_pb(fmt: str) -> pb.ExportFormat.ValueType:
+    """The wire value of an export format (one export.parse_format accepted)."""
+    return pb.ExportFormat.Value(f"EXPORT_FORMAT_{fmt.upper()}")
+
+
+def format_from_pb(value: int) -> str:
+    """The export format a request names; UNSPECIFIED is refused naming ``format``."""
+    if value == pb.EXPORT_FORMAT_UNSPECIFIED or value not in pb.ExportFormat.values():
+        raise InvalidArgument("format is required: EXPORT_FORMAT_JSON, EXPORT_FORMAT_JSONL or "
+                              "EXPORT_FORMAT_CSV", field="format")
+    return pb.ExportFormat.Name(value).removeprefix("EXPORT_FORMAT_").lower()
 
 
 def optional_checkpoint_to_pb(cp: Checkpoint | None) -> pb.Checkpoint | None:
@@ -204,7 +230,7 @@ def checkpoint_from_pb(msg: pb.Checkpoint) -> Checkpoint:
         msg.seq,
         msg.hash,
         timestamp_to_us(msg.created_at, "created_at"),
-        msg.kind,
+        _kind_from_pb(msg.kind),
         msg.key_id,
         msg.signature,
     )

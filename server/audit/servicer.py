@@ -75,7 +75,7 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
         self, request: pb.ExportRequest, context: Any
     ) -> AsyncIterator[pb.ExportChunk]:
         stream = self.audit.export_stream(
-            request.format,
+            convert.format_from_pb(request.format),
             optional_us(request, "start_time"),
             optional_us(request, "end_time"),
             destination=request.destination,

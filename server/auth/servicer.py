@@ -21,6 +21,12 @@ from neural.mlops.v1 import auth_pb2_grpc
 Ctx = grpc.aio.ServicerContext[Any, Any]
 
 
+def _method_to_pb(method: str) -> pb.AuthMethod.ValueType:
+    name = f"AUTH_METHOD_{method.upper()}"
+    return pb.AuthMethod.Value(name) if name in pb.AuthMethod.keys() else \
+        pb.AUTH_METHOD_UNSPECIFIED
+
+
 def token_to_pb(t: ApiToken, now: datetime) -> pb.ApiToken:
     # ApiToken.state() says "active" for TOKEN_STATE_ACTIVE, and so on.
     return pb.ApiToken(
@@ -92,9 +98,11 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
                      context: Ctx) -> pb.WhoAmIResponse:
         me = await self.auth.whoami()
         return pb.WhoAmIResponse(
-            principal=me.principal, authenticated=me.authenticated, method=me.method,
+            principal=me.principal, authenticated=me.authenticated,
+            method=_method_to_pb(me.method),
             token_id=me.token_id, groups=me.groups,
-            grants=[grant_to_pb(g) for g in me.grants], auth_methods=self.methods,
+            grants=[grant_to_pb(g) for g in me.grants],
+            auth_methods=[_method_to_pb(m) for m in self.methods],
         )
 
     async def ListRoles(self, request: pb.ListRolesRequest,  # noqa: N802

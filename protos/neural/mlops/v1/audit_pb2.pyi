@@ -57,6 +57,24 @@ class Severity(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SEVERITY_ERROR: _ClassVar[Severity]
     SEVERITY_CRITICAL: _ClassVar[Severity]
 
+class ExportFormat(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    EXPORT_FORMAT_UNSPECIFIED: _ClassVar[ExportFormat]
+    EXPORT_FORMAT_JSON: _ClassVar[ExportFormat]
+    EXPORT_FORMAT_JSONL: _ClassVar[ExportFormat]
+    EXPORT_FORMAT_CSV: _ClassVar[ExportFormat]
+
+class CheckpointKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CHECKPOINT_KIND_UNSPECIFIED: _ClassVar[CheckpointKind]
+    CHECKPOINT_KIND_PERIODIC: _ClassVar[CheckpointKind]
+    CHECKPOINT_KIND_SHUTDOWN: _ClassVar[CheckpointKind]
+    CHECKPOINT_KIND_MANUAL: _ClassVar[CheckpointKind]
+    CHECKPOINT_KIND_EXPORT: _ClassVar[CheckpointKind]
+    CHECKPOINT_KIND_ROTATION: _ClassVar[CheckpointKind]
+    CHECKPOINT_KIND_PURGE: _ClassVar[CheckpointKind]
+    CHECKPOINT_KIND_ACKNOWLEDGED: _ClassVar[CheckpointKind]
+
 class SignatureState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     SIGNATURE_STATE_UNSPECIFIED: _ClassVar[SignatureState]
@@ -104,6 +122,18 @@ SEVERITY_INFO: Severity
 SEVERITY_WARNING: Severity
 SEVERITY_ERROR: Severity
 SEVERITY_CRITICAL: Severity
+EXPORT_FORMAT_UNSPECIFIED: ExportFormat
+EXPORT_FORMAT_JSON: ExportFormat
+EXPORT_FORMAT_JSONL: ExportFormat
+EXPORT_FORMAT_CSV: ExportFormat
+CHECKPOINT_KIND_UNSPECIFIED: CheckpointKind
+CHECKPOINT_KIND_PERIODIC: CheckpointKind
+CHECKPOINT_KIND_SHUTDOWN: CheckpointKind
+CHECKPOINT_KIND_MANUAL: CheckpointKind
+CHECKPOINT_KIND_EXPORT: CheckpointKind
+CHECKPOINT_KIND_ROTATION: CheckpointKind
+CHECKPOINT_KIND_PURGE: CheckpointKind
+CHECKPOINT_KIND_ACKNOWLEDGED: CheckpointKind
 SIGNATURE_STATE_UNSPECIFIED: SignatureState
 SIGNATURE_STATE_NOT_CHECKED: SignatureState
 SIGNATURE_STATE_VALID: SignatureState
@@ -281,11 +311,11 @@ class ExportRequest(_message.Message):
     START_TIME_FIELD_NUMBER: _ClassVar[int]
     END_TIME_FIELD_NUMBER: _ClassVar[int]
     DESTINATION_FIELD_NUMBER: _ClassVar[int]
-    format: str
+    format: ExportFormat
     start_time: _timestamp_pb2.Timestamp
     end_time: _timestamp_pb2.Timestamp
     destination: str
-    def __init__(self, format: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., destination: _Optional[str] = ...) -> None: ...
+    def __init__(self, format: _Optional[_Union[ExportFormat, str]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., destination: _Optional[str] = ...) -> None: ...
 
 class ExportChunk(_message.Message):
     __slots__ = ("seal_json", "data")
@@ -342,10 +372,10 @@ class Checkpoint(_message.Message):
     seq: int
     hash: str
     created_at: _timestamp_pb2.Timestamp
-    kind: str
+    kind: CheckpointKind
     key_id: str
     signature: str
-    def __init__(self, seq: _Optional[int] = ..., hash: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., kind: _Optional[str] = ..., key_id: _Optional[str] = ..., signature: _Optional[str] = ...) -> None: ...
+    def __init__(self, seq: _Optional[int] = ..., hash: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., kind: _Optional[_Union[CheckpointKind, str]] = ..., key_id: _Optional[str] = ..., signature: _Optional[str] = ...) -> None: ...
 
 class CheckpointResponse(_message.Message):
     __slots__ = ("checkpoint",)

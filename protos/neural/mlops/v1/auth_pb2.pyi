@@ -16,10 +16,23 @@ class TokenState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     TOKEN_STATE_ACTIVE: _ClassVar[TokenState]
     TOKEN_STATE_EXPIRED: _ClassVar[TokenState]
     TOKEN_STATE_REVOKED: _ClassVar[TokenState]
+
+class AuthMethod(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    AUTH_METHOD_UNSPECIFIED: _ClassVar[AuthMethod]
+    AUTH_METHOD_NONE: _ClassVar[AuthMethod]
+    AUTH_METHOD_TOKEN: _ClassVar[AuthMethod]
+    AUTH_METHOD_OIDC: _ClassVar[AuthMethod]
+    AUTH_METHOD_MTLS: _ClassVar[AuthMethod]
 TOKEN_STATE_UNSPECIFIED: TokenState
 TOKEN_STATE_ACTIVE: TokenState
 TOKEN_STATE_EXPIRED: TokenState
 TOKEN_STATE_REVOKED: TokenState
+AUTH_METHOD_UNSPECIFIED: AuthMethod
+AUTH_METHOD_NONE: AuthMethod
+AUTH_METHOD_TOKEN: AuthMethod
+AUTH_METHOD_OIDC: AuthMethod
+AUTH_METHOD_MTLS: AuthMethod
 
 class ApiToken(_message.Message):
     __slots__ = ("token_id", "name", "roles", "models", "created_by", "created_at", "expires_at", "revoked_at", "revoked_by", "state")
@@ -162,12 +175,12 @@ class WhoAmIResponse(_message.Message):
     AUTH_METHODS_FIELD_NUMBER: _ClassVar[int]
     principal: str
     authenticated: bool
-    method: str
+    method: AuthMethod
     token_id: str
     groups: _containers.RepeatedScalarFieldContainer[str]
     grants: _containers.RepeatedCompositeFieldContainer[RoleGrant]
-    auth_methods: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, principal: _Optional[str] = ..., authenticated: _Optional[bool] = ..., method: _Optional[str] = ..., token_id: _Optional[str] = ..., groups: _Optional[_Iterable[str]] = ..., grants: _Optional[_Iterable[_Union[RoleGrant, _Mapping]]] = ..., auth_methods: _Optional[_Iterable[str]] = ...) -> None: ...
+    auth_methods: _containers.RepeatedScalarFieldContainer[AuthMethod]
+    def __init__(self, principal: _Optional[str] = ..., authenticated: _Optional[bool] = ..., method: _Optional[_Union[AuthMethod, str]] = ..., token_id: _Optional[str] = ..., groups: _Optional[_Iterable[str]] = ..., grants: _Optional[_Iterable[_Union[RoleGrant, _Mapping]]] = ..., auth_methods: _Optional[_Iterable[_Union[AuthMethod, str]]] = ...) -> None: ...
 
 class Role(_message.Message):
     __slots__ = ("name", "description", "permissions")

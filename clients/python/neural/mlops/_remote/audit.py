@@ -18,6 +18,7 @@ from neural.mlops.server.audit.events import (
     EventQuery,
     LoggedBatch,
 )
+from neural.mlops.server.audit.export import parse_format
 from neural.mlops.server.audit.exporter import ExportResult, write_export
 from neural.mlops.server.audit.notary import KeyRotation
 from neural.mlops.server.audit.report import ComplianceReport, ReportInfo
@@ -93,7 +94,8 @@ class RemoteAudit:
         destination: str = "",
     ) -> AsyncIterator[dict[str, Any] | bytes]:
         """The seal (a dict), then the bytes of the export file, as the server sends them."""
-        req = pb.ExportRequest(format=fmt, destination=destination)
+        req = pb.ExportRequest(format=c.format_to_pb(parse_format(fmt)),
+                               destination=destination)
         if start_us is not None:
             req.start_time.CopyFrom(us_to_timestamp(start_us))
         if end_us is not None:

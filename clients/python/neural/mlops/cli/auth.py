@@ -131,6 +131,12 @@ def _dict(msg: Any) -> dict[str, Any]:
     return MessageToDict(msg, preserving_proto_field_name=True)
 
 
+def _method(value: int) -> str:
+    from neural.mlops.v1 import auth_pb2 as pb
+
+    return pb.AuthMethod.Name(value).removeprefix("AUTH_METHOD_").lower()
+
+
 def _token_dict(token: Any) -> dict[str, Any]:
     """The token with its state as the CLI has always shown it ("active", not the enum's
     TOKEN_STATE_ACTIVE)."""
@@ -259,7 +265,10 @@ def cmd_grants(args: argparse.Namespace) -> int:
 def cmd_whoami(args: argparse.Namespace) -> int:
     from neural.mlops.v1 import auth_pb2 as pb
 
-    me = _dict(_call(args, "WhoAmI", pb.WhoAmIRequest()))
+    answer = _call(args, "WhoAmI", pb.WhoAmIRequest())
+    # The methods as the CLI has always shown them ("token", not AUTH_METHOD_TOKEN).
+    me = {**_dict(answer), "method": _method(answer.method),
+          "auth_methods": [_method(m) for m in answer.auth_methods]}
     if args.json:
         print_json(me)
         return 0
