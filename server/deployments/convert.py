@@ -16,6 +16,7 @@ from neural.mlops.server.deployments.model import (
     MetricKind,
     MetricRule,
     PerformanceMetrics,
+    PreviewMode,
     RollbackConfig,
     RolloutPlan,
     ShadowDeployment,
@@ -154,10 +155,38 @@ def rollback_from_pb(c: pb.RollbackConfig) -> RollbackConfig:
     )
 
 
+def preview_to_pb(value: PreviewMode | str) -> pb.PreviewMode.ValueType:
+    """The wire value of a preview mode; InvalidArgument naming ``preview`` for another."""
+    name = f"PREVIEW_MODE_{str(getattr(value, 'value', value)).upper()}"
+    if name == "PREVIEW_MODE_UNSPECIFIED" or name not in pb.PreviewMode.keys():
+        raise InvalidArgument(f"preview must be one of {[m.value for m in PreviewMode]}",
+                              field="preview")
+    return pb.PreviewMode.Value(name)
+
+
+def preview_from_pb(value: int) -> str:
+    """The preview mode a message names (UNSPECIFIED: the default, mirror)."""
+    if value == pb.PREVIEW_MODE_UNSPECIFIED or value not in pb.PreviewMode.values():
+        return PreviewMode.MIRROR.value
+    return pb.PreviewMode.Name(value).removeprefix("PREVIEW_MODE_").lower()
+
+
+def _source_to_pb(source: str) -> pb.MetricsSource.ValueType:
+    name = f"METRICS_SOURCE_{source.upper()}"
+    return pb.MetricsSource.Value(name) if name in pb.MetricsSource.keys() else \
+        pb.METRICS_SOURCE_UNSPECIFIED
+
+
+def _source_from_pb(value: int) -> str:
+    if value == pb.METRICS_SOURCE_UNSPECIFIED or value not in pb.MetricsSource.values():
+        return ""
+    return pb.MetricsSource.Name(value).removeprefix("METRICS_SOURCE_").lower()
+
+
 def plan_to_pb(p: RolloutPlan) -> pb.RolloutPlan:
     out = pb.RolloutPlan(steps=p.steps, step_duration_seconds=p.step_duration_seconds,
                          analysis_interval_seconds=p.analysis_interval_seconds,
-                         preview=p.preview.value, mirror_percentage=p.mirror_percentage)
+                         preview=preview_to_pb(p.preview), mirror_percentage=p.mirror_percentage)
     if p.switch_back_seconds is not None:
         out.switch_back_seconds = p.switch_back_seconds
     return out
@@ -167,14 +196,14 @@ def plan_from_pb(p: pb.RolloutPlan) -> RolloutPlan:
     return RolloutPlan.from_dict({
         "steps": list(p.steps), "step_duration_seconds": p.step_duration_seconds,
         "analysis_interval_seconds": p.analysis_interval_seconds,
-        "preview": p.preview or "mirror", "mirror_percentage": p.mirror_percentage,
+        "preview": preview_from_pb(p.preview), "mirror_percentage": p.mirror_percentage,
         "switch_back_seconds": p.switch_back_seconds if p.HasField("switch_back_seconds") else None,
     })
 
 
 def check_to_pb(c: HealthCheck) -> pb.HealthCheck:
     out = pb.HealthCheck(at=ts(c.at), verdict=VERDICT_TO_PB[c.verdict], reasons=c.reasons,
-                         source=c.source, step_index=c.step_index,
+                         source=_source_to_pb(c.source), step_index=c.step_index,
                          traffic_percentage=c.traffic_percentage, new=metrics_to_pb(c.new),
                          tests_json=json.dumps(c.tests, sort_keys=True))
     if c.stable is not None:
@@ -185,7 +214,7 @@ def check_to_pb(c: HealthCheck) -> pb.HealthCheck:
 def check_from_pb(c: pb.HealthCheck) -> HealthCheck:
     return HealthCheck(
         at=dt(c.at), verdict=VERDICT_FROM_PB.get(c.verdict, Verdict.WAIT),
-        reasons=list(c.reasons), source=c.source, step_index=c.step_index,
+        reasons=list(c.reasons), source=_source_from_pb(c.source), step_index=c.step_index,
         traffic_percentage=c.traffic_percentage, new=metrics_from_pb(c.new),
         stable=metrics_from_pb(c.stable) if c.HasField("stable") else None,
         tests=json.loads(c.tests_json) if c.tests_json else {},

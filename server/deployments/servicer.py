@@ -39,7 +39,7 @@ class DeploymentServicer(deployments_pb2_grpc.DeploymentServiceServicer):
             rollback_config=c.rollback_from_pb(r.rollback_config) if r.HasField("rollback_config")
             else RollbackConfig(),
             steps=list(r.steps) or None,
-            preview=r.preview or "mirror",
+            preview=c.preview_from_pb(r.preview),
             stable_version=r.stable_version or None, upstream=r.upstream,
             override_reason=r.override_reason, targeting=list(r.targeting),
             header_routes=c.header_routes_from_pb(r.header_routes),

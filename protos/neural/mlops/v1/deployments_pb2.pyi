@@ -48,6 +48,19 @@ class MetricDirection(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     METRIC_DIRECTION_LOWER_IS_BETTER: _ClassVar[MetricDirection]
     METRIC_DIRECTION_HIGHER_IS_BETTER: _ClassVar[MetricDirection]
 
+class PreviewMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PREVIEW_MODE_UNSPECIFIED: _ClassVar[PreviewMode]
+    PREVIEW_MODE_MIRROR: _ClassVar[PreviewMode]
+    PREVIEW_MODE_HEADER: _ClassVar[PreviewMode]
+
+class MetricsSource(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    METRICS_SOURCE_UNSPECIFIED: _ClassVar[MetricsSource]
+    METRICS_SOURCE_LIVE: _ClassVar[MetricsSource]
+    METRICS_SOURCE_MANUAL: _ClassVar[MetricsSource]
+    METRICS_SOURCE_NONE: _ClassVar[MetricsSource]
+
 class ShadowStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     SHADOW_STATUS_UNSPECIFIED: _ClassVar[ShadowStatus]
@@ -75,6 +88,13 @@ METRIC_RULE_KIND_COMPARISON: MetricRuleKind
 METRIC_DIRECTION_UNSPECIFIED: MetricDirection
 METRIC_DIRECTION_LOWER_IS_BETTER: MetricDirection
 METRIC_DIRECTION_HIGHER_IS_BETTER: MetricDirection
+PREVIEW_MODE_UNSPECIFIED: PreviewMode
+PREVIEW_MODE_MIRROR: PreviewMode
+PREVIEW_MODE_HEADER: PreviewMode
+METRICS_SOURCE_UNSPECIFIED: MetricsSource
+METRICS_SOURCE_LIVE: MetricsSource
+METRICS_SOURCE_MANUAL: MetricsSource
+METRICS_SOURCE_NONE: MetricsSource
 SHADOW_STATUS_UNSPECIFIED: ShadowStatus
 SHADOW_STATUS_ACTIVE: ShadowStatus
 SHADOW_STATUS_STOPPED: ShadowStatus
@@ -150,10 +170,10 @@ class RolloutPlan(_message.Message):
     steps: _containers.RepeatedScalarFieldContainer[float]
     step_duration_seconds: float
     analysis_interval_seconds: float
-    preview: str
+    preview: PreviewMode
     mirror_percentage: float
     switch_back_seconds: float
-    def __init__(self, steps: _Optional[_Iterable[float]] = ..., step_duration_seconds: _Optional[float] = ..., analysis_interval_seconds: _Optional[float] = ..., preview: _Optional[str] = ..., mirror_percentage: _Optional[float] = ..., switch_back_seconds: _Optional[float] = ...) -> None: ...
+    def __init__(self, steps: _Optional[_Iterable[float]] = ..., step_duration_seconds: _Optional[float] = ..., analysis_interval_seconds: _Optional[float] = ..., preview: _Optional[_Union[PreviewMode, str]] = ..., mirror_percentage: _Optional[float] = ..., switch_back_seconds: _Optional[float] = ...) -> None: ...
 
 class HealthCheck(_message.Message):
     __slots__ = ("at", "verdict", "reasons", "source", "step_index", "traffic_percentage", "new", "stable", "tests_json")
@@ -169,13 +189,13 @@ class HealthCheck(_message.Message):
     at: _timestamp_pb2.Timestamp
     verdict: Verdict
     reasons: _containers.RepeatedScalarFieldContainer[str]
-    source: str
+    source: MetricsSource
     step_index: int
     traffic_percentage: float
     new: PerformanceMetrics
     stable: PerformanceMetrics
     tests_json: str
-    def __init__(self, at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., verdict: _Optional[_Union[Verdict, str]] = ..., reasons: _Optional[_Iterable[str]] = ..., source: _Optional[str] = ..., step_index: _Optional[int] = ..., traffic_percentage: _Optional[float] = ..., new: _Optional[_Union[PerformanceMetrics, _Mapping]] = ..., stable: _Optional[_Union[PerformanceMetrics, _Mapping]] = ..., tests_json: _Optional[str] = ...) -> None: ...
+    def __init__(self, at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., verdict: _Optional[_Union[Verdict, str]] = ..., reasons: _Optional[_Iterable[str]] = ..., source: _Optional[_Union[MetricsSource, str]] = ..., step_index: _Optional[int] = ..., traffic_percentage: _Optional[float] = ..., new: _Optional[_Union[PerformanceMetrics, _Mapping]] = ..., stable: _Optional[_Union[PerformanceMetrics, _Mapping]] = ..., tests_json: _Optional[str] = ...) -> None: ...
 
 class Deployment(_message.Message):
     __slots__ = ("deployment_id", "model_name", "model_version", "stable_version", "strategy", "status", "created_by", "created_at", "updated_at", "baseline_metrics", "rollback_config", "plan", "step_index", "traffic_percentage", "step_started_at", "failed_checks", "current_metrics", "last_check", "rollback_reasons", "status_reason", "gate_json", "completed_at", "revision", "targeting", "header_routes")
@@ -281,7 +301,7 @@ class CreateDeploymentRequest(_message.Message):
     steps: _containers.RepeatedScalarFieldContainer[float]
     step_duration_seconds: float
     analysis_interval_seconds: float
-    preview: str
+    preview: PreviewMode
     mirror_percentage: float
     stable_version: str
     upstream: str
@@ -289,7 +309,7 @@ class CreateDeploymentRequest(_message.Message):
     switch_back_seconds: float
     targeting: _containers.RepeatedCompositeFieldContainer[_targeting_pb2.Condition]
     header_routes: _containers.RepeatedCompositeFieldContainer[_targeting_pb2.HeaderRoute]
-    def __init__(self, model_name: _Optional[str] = ..., model_version: _Optional[str] = ..., strategy: _Optional[_Union[DeploymentStrategy, str]] = ..., created_by: _Optional[str] = ..., baseline_metrics: _Optional[_Union[PerformanceMetrics, _Mapping]] = ..., rollback_config: _Optional[_Union[RollbackConfig, _Mapping]] = ..., steps: _Optional[_Iterable[float]] = ..., step_duration_seconds: _Optional[float] = ..., analysis_interval_seconds: _Optional[float] = ..., preview: _Optional[str] = ..., mirror_percentage: _Optional[float] = ..., stable_version: _Optional[str] = ..., upstream: _Optional[str] = ..., override_reason: _Optional[str] = ..., switch_back_seconds: _Optional[float] = ..., targeting: _Optional[_Iterable[_Union[_targeting_pb2.Condition, _Mapping]]] = ..., header_routes: _Optional[_Iterable[_Union[_targeting_pb2.HeaderRoute, _Mapping]]] = ...) -> None: ...
+    def __init__(self, model_name: _Optional[str] = ..., model_version: _Optional[str] = ..., strategy: _Optional[_Union[DeploymentStrategy, str]] = ..., created_by: _Optional[str] = ..., baseline_metrics: _Optional[_Union[PerformanceMetrics, _Mapping]] = ..., rollback_config: _Optional[_Union[RollbackConfig, _Mapping]] = ..., steps: _Optional[_Iterable[float]] = ..., step_duration_seconds: _Optional[float] = ..., analysis_interval_seconds: _Optional[float] = ..., preview: _Optional[_Union[PreviewMode, str]] = ..., mirror_percentage: _Optional[float] = ..., stable_version: _Optional[str] = ..., upstream: _Optional[str] = ..., override_reason: _Optional[str] = ..., switch_back_seconds: _Optional[float] = ..., targeting: _Optional[_Iterable[_Union[_targeting_pb2.Condition, _Mapping]]] = ..., header_routes: _Optional[_Iterable[_Union[_targeting_pb2.HeaderRoute, _Mapping]]] = ...) -> None: ...
 
 class GetDeploymentRequest(_message.Message):
     __slots__ = ("deployment_id",)

@@ -50,7 +50,7 @@ def _create_request(spec: CreateSpec) -> pb.CreateDeploymentRequest:
         rollback_config=c.rollback_to_pb(spec.rollback_config), steps=spec.steps or [],
         step_duration_seconds=spec.step_duration_seconds,
         analysis_interval_seconds=spec.analysis_interval_seconds,
-        preview=str(getattr(spec.preview, "value", spec.preview)),
+        preview=c.preview_to_pb(spec.preview),
         mirror_percentage=spec.mirror_percentage, stable_version=spec.stable_version or "",
         upstream=spec.upstream, override_reason=spec.override_reason,
     )
