@@ -154,7 +154,7 @@ def test_hash_assignment_is_the_contract_and_ramp_up_is_sticky(manager: ABTestMa
     assert shrunk.split_history[-1].explicit and not shrunk.split_history[1].explicit
     with pytest.raises(InvalidArgument) as err:
         manager.get_variant(tid)
-    assert err.value.field == "user_id"
+    assert err.value.field == "unit_id"  # the wire's name (the Python keyword is user_id)
 
 
 def test_forced_variant_for_qa(manager: ABTestManager) -> None:
@@ -348,7 +348,7 @@ def test_wrong_types_raise_the_same_errors_in_both_modes(manager: ABTestManager)
             "timestamp",
         ),
         (lambda: manager.record_outcome(tid, "u1", timestamp=12), "timestamp"),
-        (lambda: manager.record_outcome(tid, "", success=True), "user_id"),
+        (lambda: manager.record_outcome(tid, "", success=True), "unit_id"),
     ]
     for call, field in cases:
         with pytest.raises(InvalidArgument) as err:

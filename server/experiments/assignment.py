@@ -50,7 +50,7 @@ class Assignment:
         elif user_id is not None and user_id in test.forced_variants:
             name, forced = test.forced_variants[user_id], True
         elif test.strategy == TrafficSplitStrategy.HASH_BASED and not user_id:
-            raise InvalidArgument("user_id is required for a HASH_BASED test", field="user_id")
+            raise InvalidArgument("unit_id is required for a HASH_BASED test", field="unit_id")
         else:
             name = self._assigner(test, row.updated_us).choose(user_id or None)
         # The name is always one of the test's variants: winners and overrides are checked

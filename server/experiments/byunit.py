@@ -207,7 +207,7 @@ def by_unit(
     c_units = units.get(control)
     if c_units is None or not any(t.units for t in units.values()):
         if any(s.count for s in stats.values()):
-            warnings.add("no request named its unit (user_id): the analysis counts requests "
+            warnings.add("no request named its unit (unit_id): the analysis counts requests "
                          "as independent observations, which understates variances when a "
                          "unit sends several")
         return dict(comparisons), UnitAnalysis(REQUEST)

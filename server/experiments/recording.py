@@ -84,7 +84,7 @@ def _record_variant(test: ABTest, rec: RequestRecord, where: str) -> str:
     variant = rec.variant
     if not variant:
         if not rec.user_id:
-            raise InvalidArgument("variant (or user_id) is required", field=where)
+            raise InvalidArgument("variant (or unit_id) is required", field=where)
         if test.strategy != TrafficSplitStrategy.HASH_BASED:
             raise InvalidArgument(
                 "variant is required: RANDOM/ROUND_ROBIN assignments cannot be recomputed",
@@ -104,7 +104,7 @@ Units = dict[str, dict[int, UnitCounts]]  # variant -> unit key -> counts
 
 
 def _unit(units: Units, variant: str, user_id: object) -> UnitCounts:
-    key = unit_key(v.text(str(user_id), "user_id", limit=256))
+    key = unit_key(v.text(str(user_id), "unit_id", limit=256))
     per = units.setdefault(variant, {})
     u = per.get(key)
     if u is None:
@@ -191,9 +191,9 @@ class Recording:
         """Credit a late outcome (a conversion after the prediction) to the unit's variant.
 
         Adds to ``successes`` (and the custom metrics) without adding a request."""
-        user_id = v.text(user_id, "user_id", limit=256)
+        user_id = v.text(user_id, "unit_id", limit=256)
         if not user_id:
-            raise InvalidArgument("user_id is required", field="user_id")
+            raise InvalidArgument("unit_id is required", field="unit_id")
         now_us = to_us(self._clock.now())
         async with self._db.read() as conn:
             test = store.to_test(await store.load(conn, test_id), now_us)
