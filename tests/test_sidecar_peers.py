@@ -8,129 +8,34 @@ fixture runs it, elsewhere the tests skip when they are missing). Marked ``peers
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
-import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import grpc
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from peers.procs import ROOT, free_port, start_control_plane, start_sidecar, write_routes  # noqa: E402
-from support.peers import in_ci, require_peer  # noqa: E402
-
-from neural.mlops.v1 import oip_pb2  # noqa: E402
+from peers.mlserver import MLSERVER_PY, TRITON_PY, ensure_peers, run_in  # noqa: E402
+from peers.mlserver import mlserver as start_mlserver  # noqa: E402
+from peers.procs import start_control_plane, start_sidecar, write_routes  # noqa: E402
 
 pytestmark = pytest.mark.peers
-
-PEERS = Path(os.environ.get("NEURAL_MLOPS_PEERS", ROOT / ".peers"))
-MLSERVER_PY = PEERS / "mlserver-venv" / "bin" / "python"
-TRITON_PY = PEERS / "triton-venv" / "bin" / "python"
-
-
-def _peers_ready() -> bool:
-    venvs = ("mlserver-venv", "triton-venv")
-    return all((PEERS / venv / ".ready-neural").exists() for venv in venvs)
 
 
 @pytest.fixture(scope="module")
 def peers() -> None:
-    if not _peers_ready() and in_ci():
-        proc = subprocess.run(
-            ["bash", str(ROOT / "tests" / "peers" / "setup_peers.sh")],
-            capture_output=True,
-            text=True,
-            timeout=1200,
-        )
-        assert proc.returncode == 0, f"peer virtualenvs could not be created: {proc.stderr[-2000:]}"
-    require_peer(_peers_ready() and MLSERVER_PY.exists() and TRITON_PY.exists(),
-                 "MLServer and tritonclient virtualenvs (.peers/)")
+    ensure_peers()
 
 
-def _run(python: Path, code: str, timeout: float = 120) -> str:
-    proc = subprocess.run(
-        [str(python), "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=timeout
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return proc.stdout
+_run = run_in
 
 
 @pytest.fixture(scope="module")
 def mlserver(peers: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    models = tmp_path_factory.mktemp("mlserver")
-    model_dir = models / "iris"
-    model_dir.mkdir()
-    # Train a small classifier in the MLServer venv (scikit-learn lives there only).
-    _run(
-        MLSERVER_PY,
-        f"""
-        import joblib, numpy as np
-        from sklearn.linear_model import LogisticRegression
-        rng = np.random.default_rng(0)
-        X = rng.normal(size=(300, 4)); y = (X[:, 0] + 0.5 * X[:, 1] > 0).astype(int) + (X[:, 2] > 1)
-        joblib.dump(LogisticRegression(max_iter=500).fit(X, y), {str(model_dir / "model.joblib")!r})
-    """,
-    )
-    (model_dir / "model-settings.json").write_text(
-        json.dumps(
-            {
-                "name": "iris",
-                "implementation": "mlserver_sklearn.SKLearnModel",
-                "parameters": {"uri": "./model.joblib", "version": "v1"},
-            }
-        )
-    )
-    grpc_port = free_port()
-    (models / "settings.json").write_text(
-        json.dumps(
-            {
-                "http_port": free_port(),
-                "grpc_port": grpc_port,
-                "metrics_port": free_port(),
-                "parallel_workers": 0,
-                "debug": False,
-            }
-        )
-    )
-    log = open(models / "mlserver.log", "w")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [str(PEERS / "mlserver-venv" / "bin" / "mlserver"), "start", str(models)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=models,
-    )
-    address = f"127.0.0.1:{grpc_port}"
-    ready = oip_pb2.ModelReadyRequest(name="iris")
-    deadline = time.monotonic() + 120
-    try:
-        with grpc.insecure_channel(address) as ch:
-            check = ch.unary_unary(
-                "/inference.GRPCInferenceService/ModelReady",
-                request_serializer=oip_pb2.ModelReadyRequest.SerializeToString,
-                response_deserializer=oip_pb2.ModelReadyResponse.FromString,
-            )
-            while True:
-                try:
-                    if check(ready, timeout=2).ready:
-                        break
-                except grpc.RpcError:
-                    pass
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError((models / "mlserver.log").read_text()[-3000:])
-                time.sleep(0.3)
-        yield address
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+    with start_mlserver(tmp_path_factory.mktemp("mlserver")) as server:
+        yield server.grpc_address
 
 
 TRITON_CALLER = """
