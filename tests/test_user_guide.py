@@ -13,7 +13,7 @@ from typing import Any
 from support.guide import GuideRun, python_blocks
 from support.processes import ServerProcess
 
-from neural.mlops.ab_testing import ABTestManager, TestStatus
+from neural.mlops.ab_testing import ABTestManager, TestStatus, TrafficSplitStrategy
 from neural.mlops.audit import AuditLogger, EventType, verify_export
 from neural.mlops.deployment import DeploymentManager, DeploymentStatus
 from neural.mlops.registry import ModelRegistry, ModelStage
@@ -150,6 +150,23 @@ def _check_lineage(location: str) -> None:
     assert registry.get_model_version("churn_model", "1.1.0").lineage.empty
 
 
+def _check_bandit(location: str, printed: str, scope: dict[str, Any]) -> None:
+    lines = _lines(printed)
+    assert lines[0] == "hour 1: treatment 0.50, control 0.50"  # the burn-in
+    assert lines[1:4] == [f"hour {h}: treatment 0.90, control 0.10" for h in (2, 3, 4)]
+    assert lines[-2:] == ["p-values valid: False", "recommendation: ship_treatment -> treatment"]
+    manager = ABTestManager(location)
+    test = manager.get_test(scope["bandit"].test_id)
+    assert test.strategy == TrafficSplitStrategy.MULTI_ARMED_BANDIT
+    assert test.bandit is not None and test.bandit.min_share == 0.1
+    assert test.status is TestStatus.CONCLUDED and test.winner == "treatment"
+    assert test.weights == {"treatment": 0.9, "control": 0.1}
+    bandit = manager.analyze_test(test.test_id)["bandit"]
+    assert [h["sequence"] for h in bandit["weight_history"]] == [1, 2, 3]
+    assert bandit["p_best"]["treatment"] > 0.99
+    assert bandit["regret"]["expected_cumulative_regret"] > 0
+
+
 def test_every_python_block_of_the_guide_shows_its_output() -> None:
     blocks = python_blocks()
     assert len(blocks) >= 9
@@ -170,6 +187,7 @@ def test_user_guide_embedded(in_tmp: Path) -> None:
     _check_ci(in_tmp)
     run.section("8.")
     _check_lineage(EMBEDDED)
+    _check_bandit(EMBEDDED, run.section("9."), run.namespace)
     assert run.finished()
 
 
@@ -186,6 +204,7 @@ def test_user_guide_against_a_control_plane(in_tmp: Path, server: ServerProcess)
     _check_ci(in_tmp)
     run.section("8.")
     _check_lineage(server.url)
+    _check_bandit(server.url, run.section("9."), run.namespace)
     assert run.finished()
     # Nothing of the store is written where the client runs.
     assert not (in_tmp / "mlops").exists()

@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from neural.mlops.server.clock import Clock, SystemClock, to_us
+from neural.mlops.server.errors import FailedPrecondition
 from neural.mlops.server.experiments import routes
 from neural.mlops.server.experiments.assignment import Assignment, hash_variant
 from neural.mlops.server.experiments.bandit import Reweighting
@@ -203,9 +204,21 @@ class ExperimentService:
         return await self._bandits.check()
 
     async def reweight_bandit(self, test_id: str) -> Reweighting | None:
-        """Reweight one bandit test now, interval or not (None: not a RUNNING bandit, or
-        its burn-in is not over)."""
+        """Reweight one RUNNING bandit test now, interval or not (None: its burn-in is not
+        over); FailedPrecondition for any other test."""
+        test = await self.get_test(test_id)
+        if test.bandit is None:
+            raise FailedPrecondition(f"A/B test {test_id!r} is not a multi_armed_bandit test")
+        if test.status != TestStatus.RUNNING:
+            raise FailedPrecondition(
+                f"A/B test {test_id!r} is {test.status.value}; only a running bandit is "
+                "reweighted")
         return await self._bandits.reweight(test_id, force=True)
+
+    async def reweight_bandit_test(self, test_id: str) -> ABTest:
+        """:meth:`reweight_bandit`, answering the test (unchanged while its burn-in lasts)."""
+        await self.reweight_bandit(test_id)
+        return await self.get_test(test_id)
 
     def start(self) -> None:
         """Start the periodic guardrail watch and the bandit loop (the server calls it)."""

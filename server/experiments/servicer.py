@@ -155,3 +155,6 @@ class ExperimentServicer(experiments_pb2_grpc.ExperimentServiceServicer):
     ) -> pb.SetCovariatesResponse:
         stored = await self.experiments.set_covariates(request.test_id, dict(request.covariates))
         return pb.SetCovariatesResponse(stored=stored)
+
+    async def ReweightBandit(self, request: pb.TestRef, context: Ctx) -> pb.ABTest:
+        return c.test_to_pb(await self.experiments.reweight_bandit_test(request.test_id))

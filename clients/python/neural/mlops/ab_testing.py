@@ -335,3 +335,11 @@ class ABTestManager(ServiceClient[ExperimentService | RemoteExperiments]):
                 raise InvalidArgument(f"{field_name} must be a datetime", field=field_name)
         return self._call(lambda e: e.analyze_test(test_id, confidence_level, since=since,
                                                    until=until))
+
+    def reweight_bandit(self, test_id: str) -> ABTest:
+        """Reweight a RUNNING multi_armed_bandit test now, whatever its interval, and return
+        it (its weights unchanged while the burn-in lasts). A control plane also reweights
+        every interval by itself; an embedded store only when asked, as nothing runs
+        between calls."""
+        test_id = _tid(test_id)
+        return self._call(lambda e: e.reweight_bandit_test(test_id))

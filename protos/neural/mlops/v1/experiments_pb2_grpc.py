@@ -109,6 +109,11 @@ class ExperimentServiceStub:
                 request_serializer=neural_dot_mlops_dot_v1_dot_experiments__pb2.SetCovariatesRequest.SerializeToString,
                 response_deserializer=neural_dot_mlops_dot_v1_dot_experiments__pb2.SetCovariatesResponse.FromString,
                 _registered_method=True)
+        self.ReweightBandit = channel.unary_unary(
+                '/neural.mlops.v1.ExperimentService/ReweightBandit',
+                request_serializer=neural_dot_mlops_dot_v1_dot_experiments__pb2.TestRef.SerializeToString,
+                response_deserializer=neural_dot_mlops_dot_v1_dot_experiments__pb2.ABTest.FromString,
+                _registered_method=True)
 
 
 class ExperimentServiceServicer:
@@ -204,6 +209,15 @@ class ExperimentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReweightBandit(self, request, context):
+        """A RUNNING MULTI_ARMED_BANDIT test reweighted now, whatever its interval (the control
+        plane also does it every interval by itself); while its burn-in lasts the test comes
+        back unchanged. FAILED_PRECONDITION for any other test.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ExperimentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -281,6 +295,11 @@ def add_ExperimentServiceServicer_to_server(servicer, server):
                     servicer.SetCovariates,
                     request_deserializer=neural_dot_mlops_dot_v1_dot_experiments__pb2.SetCovariatesRequest.FromString,
                     response_serializer=neural_dot_mlops_dot_v1_dot_experiments__pb2.SetCovariatesResponse.SerializeToString,
+            ),
+            'ReweightBandit': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReweightBandit,
+                    request_deserializer=neural_dot_mlops_dot_v1_dot_experiments__pb2.TestRef.FromString,
+                    response_serializer=neural_dot_mlops_dot_v1_dot_experiments__pb2.ABTest.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -688,6 +707,33 @@ class ExperimentService:
             '/neural.mlops.v1.ExperimentService/SetCovariates',
             neural_dot_mlops_dot_v1_dot_experiments__pb2.SetCovariatesRequest.SerializeToString,
             neural_dot_mlops_dot_v1_dot_experiments__pb2.SetCovariatesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReweightBandit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/neural.mlops.v1.ExperimentService/ReweightBandit',
+            neural_dot_mlops_dot_v1_dot_experiments__pb2.TestRef.SerializeToString,
+            neural_dot_mlops_dot_v1_dot_experiments__pb2.ABTest.FromString,
             options,
             channel_credentials,
             insecure,

@@ -187,3 +187,6 @@ class RemoteExperiments:
         if until is not None:
             req.until.CopyFrom(to_timestamp(until))
         return c.analysis_from_pb(await self._conn.unary(self._stub.AnalyzeTest, req))
+
+    async def reweight_bandit_test(self, test_id: str) -> ABTest:
+        return await self._test(self._stub.ReweightBandit, pb.TestRef(test_id=test_id))
