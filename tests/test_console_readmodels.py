@@ -21,6 +21,7 @@ from support.databases import open_database  # noqa: E402
 from neural.mlops.server.routing.series import (  # noqa: E402
     route_series,
     shadow_series,
+    span,
     two_proportion_p,
 )
 from neural.mlops.server.traffic import store  # noqa: E402
@@ -75,9 +76,10 @@ def test_route_series_pages_whole_windows_with_cumulative_p_values(tmp_path: Pat
         await _fill(tmp_path)
         db = await open_database(tmp_path)
         try:
-            first, token = await route_series(db, "exp-1", size=2)
-            rest, last = await route_series(db, "exp-1", size=2, token=token)
-            shadows, _ = await shadow_series(db, "sh-1")
+            first, token = await route_series(db, "exp-1", span(size=2))
+            rest, last = await route_series(db, "exp-1", span(size=2, token=token))
+            hourly, _ = await route_series(db, "exp-1", span(step_us=60 * MINUTE))
+            shadows, _ = await shadow_series(db, "sh-1", span())
         finally:
             await db.close()
         assert [p.start_us for p in first + rest] == [T0, T0 + MINUTE, T0 + 2 * MINUTE]
@@ -88,6 +90,10 @@ def test_route_series_pages_whole_windows_with_cumulative_p_values(tmp_path: Pat
         _z, expected = proportions_ztest([138, 119], [150, 150])
         assert final["treatment"].p_value == pytest.approx(expected)
         assert final["control"].p_value is None  # the baseline
+        assert len(hourly) == 1  # the three windows added up in one hour's step
+        whole = {v.variant: v for v in hourly[0].variants}
+        assert whole["treatment"].window == final["treatment"].cumulative
+        assert whole["treatment"].p_value == pytest.approx(expected)
         assert shadows[0].shadow is not None and shadows[0].shadow.compared == 2
 
     asyncio.run(run())
@@ -139,5 +145,6 @@ def test_traffic_series_through_the_console(plane: tuple[Console, str]) -> None:
     r = console.rpc("RoutingService", "GetTrafficSeries", {"route_id": ""})
     assert r.status_code == 400 and r.json()["details"][1]["field_violations"][0]["field"] \
         == "route_id"
-    r = console.rpc("RoutingService", "GetTrafficSeries", {"route_id": "x", "since_us": -1})
-    assert r.status_code == 400
+    for bad in ({"since_us": -1}, {"step_us": 90_000_000}, {"page_token": "forged"}):
+        r = console.rpc("RoutingService", "GetTrafficSeries", {"route_id": "exp-1", **bad})
+        assert r.status_code == 400, bad

@@ -12,7 +12,9 @@ z-test of its cumulative success rate against the baseline's, as statsmodels'
 This is the curve of the fixed-horizon test over time, to show how the evidence moved;
 the decision itself is AnalyzeTest's (sequential test, corrections, guardrails).
 A shadow's windows carry its comparison counts, both latency histograms and its sample
-disagreements. Pages hold whole windows, oldest first (keyset on the window start).
+disagreements. A point is one window or, with a step, the sum of the windows of one
+step (sufficient statistics add up). Pages cover ``page_size`` steps of time, oldest
+first; the token holds the page's last step start.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from neural.mlops.server.pagination import decode_key, encode_key, page_size
 from neural.mlops.server.storage import Database
 from neural.mlops.server.storage.schema import shadow_windows, traffic_windows
 from neural.mlops.server.traffic import store
+from neural.mlops.server.traffic.store import DEFAULT_WINDOW_US as WINDOW_US
 from neural.mlops.v1.traffic import ShadowStats, VariantStats
 
 DEFAULT_WINDOWS = 500
@@ -71,56 +74,86 @@ def pick_baseline(variants: list[str], asked: str) -> str:
     return min(variants) if variants else ""
 
 
-async def _starts(db: Database, table: sa.Table, key_col: sa.Column[str], key: str,
-                  since_us: int, until_us: int, after: int | None, n: int) -> list[int]:
+@dataclass(frozen=True, slots=True)
+class Span:
+    """What one page asks for: steps of ``step_us`` from ``since_us`` (or after the
+    token's step) up to ``until_us`` (0 = open), at most ``steps`` of them."""
+
+    since_us: int
+    until_us: int
+    step_us: int
+    steps: int
+
+
+def span(*, since_us: int = 0, until_us: int = 0, size: int = 0, token: str = "",
+         step_us: int = 0) -> Span:
+    """The checked request; InvalidArgument naming the wrong field."""
+    for name, value in (("since_us", since_us), ("until_us", until_us), ("step_us", step_us)):
+        if value < 0:
+            raise InvalidArgument(f"{name} must be >= 0 (0 = the default)", field=name)
+    step = step_us or WINDOW_US
+    if step % WINDOW_US:
+        raise InvalidArgument(f"step_us must be a multiple of {WINDOW_US} (one minute)",
+                              field="step_us")
+    steps = page_size(size, MAX_WINDOWS) if size else DEFAULT_WINDOWS
+    after = decode_key(token, "traffic-series", (int,))
+    since = since_us if after is None else max(since_us, int(after[0]) + step)
+    return Span(since, until_us, step, steps)
+
+
+async def _first_start(db: Database, table: sa.Table, key_col: sa.Column[str], key: str,
+                       since_us: int, until_us: int) -> int | None:
+    """The first window start at or after ``since_us`` (and before ``until_us``)."""
     col = table.c.window_start_us
-    conds = [key_col == key, col >= max(since_us, 0)]
+    conds = [key_col == key, col >= since_us]
     if until_us > 0:
         conds.append(col < until_us)
-    if after is not None:
-        conds.append(col > after)
     async with db.read() as conn:
-        rows = await conn.execute(sa.select(col).where(*conds).distinct()
-                                  .order_by(col).limit(n + 1))
-        return [int(r[0]) for r in rows]
+        first = (await conn.execute(sa.select(sa.func.min(col)).where(*conds))).scalar()
+        return None if first is None else int(first)
 
 
-def _page(token: str, size: int, since_us: int = 0,
-          until_us: int = 0) -> tuple[int | None, int]:
-    for name, value in (("since_us", since_us), ("until_us", until_us)):
-        if value < 0:
-            raise InvalidArgument(f"{name} must be >= 0 (0 = open)", field=name)
-    n = page_size(size, MAX_WINDOWS) if size else DEFAULT_WINDOWS
-    after = decode_key(token, "traffic-series", (int,))
-    return (None if after is None else int(after[0])), n
+def _step_of(start_us: int, step_us: int) -> int:
+    return start_us - start_us % step_us
 
 
-async def route_series(db: Database, route_id: str, *, since_us: int = 0, until_us: int = 0,
-                       size: int = 0, token: str = "",
+async def _page_range(db: Database, table: sa.Table, key_col: sa.Column[str], key: str,
+                      s: Span) -> tuple[int, int, str] | None:
+    """(where the page's rows start, where they end, the next token); None when empty."""
+    first = await _first_start(db, table, key_col, key, s.since_us, s.until_us)
+    if first is None:
+        return None
+    start = _step_of(first, s.step_us)
+    end = start + s.steps * s.step_us
+    if s.until_us > 0:
+        end = min(end, s.until_us)
+    later = await _first_start(db, table, key_col, key, end, s.until_us)
+    token = encode_key("traffic-series", (_step_of(end - 1, s.step_us),)) if later else ""
+    return max(start, s.since_us), end, token
+
+
+async def route_series(db: Database, route_id: str, s: Span,
                        baseline: str = "") -> tuple[list[WindowPoint], str]:
     if not route_id:
         raise InvalidArgument("route_id is required", field="route_id")
-    after, n = _page(token, size, since_us, until_us)
-    starts = await _starts(db, traffic_windows, traffic_windows.c.route_id, route_id,
-                           since_us, until_us, after, n)
-    page = starts[:n]
-    if not page:
+    found = await _page_range(db, traffic_windows, traffic_windows.c.route_id, route_id, s)
+    if found is None:
         return [], ""
+    start, end, more = found
     async with db.read() as conn:
-        running = await store.totals(conn, route_id, 0, page[0])
-        rows = await store.windows(conn, route_id, page[0], page[-1] + 1)
-    names = sorted({v for _, v, _ in rows} | set(running))
-    base = pick_baseline(names, baseline)
-    by_start: dict[int, dict[str, VariantStats]] = {}
-    for start, variant, stats in rows:
-        by_start.setdefault(start, {})[variant] = stats
+        running = await store.totals(conn, route_id, 0, start)
+        rows = await store.windows(conn, route_id, start, end)
+    base = pick_baseline(sorted({v for _, v, _ in rows} | set(running)), baseline)
+    by_step: dict[int, dict[str, VariantStats]] = {}
+    for window_start, variant, stats in rows:
+        step = by_step.setdefault(_step_of(window_start, s.step_us), {})
+        step[variant] = step[variant] + stats if variant in step else stats
     points = []
-    for start in page:
-        window = by_start.get(start, {})
+    for step_start in sorted(by_step):
+        window = by_step[step_start]
         for variant, stats in window.items():
             running[variant] = running[variant] + stats if variant in running else stats
-        points.append(WindowPoint(start, _variants(window, running, base)))
-    more = encode_key("traffic-series", (page[-1],)) if len(starts) > n else ""
+        points.append(WindowPoint(step_start, _variants(window, running, base)))
     return points, more
 
 
@@ -137,18 +170,18 @@ def _variants(window: dict[str, VariantStats], running: dict[str, VariantStats],
     return tuple(out)
 
 
-async def shadow_series(db: Database, shadow_id: str, *, since_us: int = 0, until_us: int = 0,
-                        size: int = 0, token: str = "") -> tuple[list[WindowPoint], str]:
+async def shadow_series(db: Database, shadow_id: str,
+                        s: Span) -> tuple[list[WindowPoint], str]:
     if not shadow_id:
         raise InvalidArgument("route_id is required (the shadow id)", field="route_id")
-    after, n = _page(token, size, since_us, until_us)
-    starts = await _starts(db, shadow_windows, shadow_windows.c.shadow_id, shadow_id,
-                           since_us, until_us, after, n)
-    page = starts[:n]
-    if not page:
+    found = await _page_range(db, shadow_windows, shadow_windows.c.shadow_id, shadow_id, s)
+    if found is None:
         return [], ""
+    start, end, more = found
     async with db.read() as conn:
-        rows = await store.shadow_windows(conn, shadow_id, page[0], page[-1] + 1)
-    points = [WindowPoint(start, shadow=stats) for start, stats in rows]
-    more = encode_key("traffic-series", (page[-1],)) if len(starts) > n else ""
-    return points, more
+        rows = await store.shadow_windows(conn, shadow_id, start, end)
+    by_step: dict[int, ShadowStats] = {}
+    for window_start, stats in rows:
+        key = _step_of(window_start, s.step_us)
+        by_step[key] = by_step[key] + stats if key in by_step else stats
+    return [WindowPoint(k, shadow=by_step[k]) for k in sorted(by_step)], more

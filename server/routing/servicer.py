@@ -68,11 +68,12 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
     async def GetTrafficSeries(
         self, request: pb.GetTrafficSeriesRequest, context: Ctx
     ) -> pb.TrafficSeries:  # noqa: N802
-        window = {"since_us": request.since_us, "until_us": request.until_us,
-                  "size": request.page_size, "token": request.page_token}
+        span = series.span(since_us=request.since_us, until_us=request.until_us,
+                           size=request.page_size, token=request.page_token,
+                           step_us=request.step_us)
         if request.shadow:
-            points, token = await series.shadow_series(self.db, request.route_id, **window)
+            points, token = await series.shadow_series(self.db, request.route_id, span)
         else:
-            points, token = await series.route_series(self.db, request.route_id,
-                                                      baseline=request.baseline, **window)
+            points, token = await series.route_series(self.db, request.route_id, span,
+                                                      request.baseline)
         return series_to_pb(request.route_id, points, token)

@@ -65,7 +65,7 @@ class ListSidecarsResponse(_message.Message):
     def __init__(self, sidecars: _Optional[_Iterable[_Union[SidecarStatus, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class GetTrafficSeriesRequest(_message.Message):
-    __slots__ = ("route_id", "shadow", "since_us", "until_us", "page_size", "page_token", "baseline")
+    __slots__ = ("route_id", "shadow", "since_us", "until_us", "page_size", "page_token", "baseline", "step_us")
     ROUTE_ID_FIELD_NUMBER: _ClassVar[int]
     SHADOW_FIELD_NUMBER: _ClassVar[int]
     SINCE_US_FIELD_NUMBER: _ClassVar[int]
@@ -73,6 +73,7 @@ class GetTrafficSeriesRequest(_message.Message):
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     BASELINE_FIELD_NUMBER: _ClassVar[int]
+    STEP_US_FIELD_NUMBER: _ClassVar[int]
     route_id: str
     shadow: bool
     since_us: int
@@ -80,7 +81,8 @@ class GetTrafficSeriesRequest(_message.Message):
     page_size: int
     page_token: str
     baseline: str
-    def __init__(self, route_id: _Optional[str] = ..., shadow: _Optional[bool] = ..., since_us: _Optional[int] = ..., until_us: _Optional[int] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., baseline: _Optional[str] = ...) -> None: ...
+    step_us: int
+    def __init__(self, route_id: _Optional[str] = ..., shadow: _Optional[bool] = ..., since_us: _Optional[int] = ..., until_us: _Optional[int] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., baseline: _Optional[str] = ..., step_us: _Optional[int] = ...) -> None: ...
 
 class LatencyBucket(_message.Message):
     __slots__ = ("upper_seconds", "count")
