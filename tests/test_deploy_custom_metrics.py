@@ -109,6 +109,16 @@ def test_comparison_rule_needs_both_a_degradation_beyond_the_limit_and_significa
     assert n.verdict is Verdict.PASS
 
 
+def test_comparisons_are_skipped_where_the_stable_serves_nothing() -> None:
+    new = _stats([5.0, 7.0] * 50)
+    rules = [_rule(kind="comparison"), _rule(kind="threshold", threshold=1.0)]
+    skipped, failed = cm.evaluate(rules, new, VariantStats(), 30, compare=False)
+    assert skipped.verdict is Verdict.PASS and "no traffic" in skipped.values["skipped"]
+    assert failed.verdict is Verdict.FAIL  # thresholds still judge
+    waiting, _ = cm.evaluate(rules, new, VariantStats(), 30)  # at a split step: waits
+    assert waiting.verdict is Verdict.WAIT
+
+
 def test_a_zero_stable_mean_makes_any_worsening_infinite() -> None:
     stable, new = _stats([0.0, 0.0, 1.0, -1.0] * 25), _stats([1.0, 2.0] * 50)
     [r] = cm.evaluate([_rule(kind="comparison", max_degradation=5.0)], new, stable, 30)

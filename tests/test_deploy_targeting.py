@@ -140,13 +140,22 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         server.stop()
 
 
-def _wait(cond: Callable[[], bool], timeout: float, what: str) -> None:
+def _wait(cond: Callable[[], bool], timeout: float, what: str,
+          state: Callable[[], object] = lambda: "") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if cond():
             return
         time.sleep(0.1)
-    raise TimeoutError(what)
+    raise TimeoutError(f"{what} {state()}")
+
+
+def _state(s: Stack, dep_id: str) -> Callable[[], object]:
+    def show() -> object:
+        d = s.manager.get_deployment(dep_id)
+        c = d.last_check
+        return (d.status, d.step_index, c and (c.verdict, c.reasons, c.tests))
+    return show
 
 
 def _create(s: Stack, **kw: object) -> str:
@@ -202,7 +211,7 @@ def _rolled_back(s: Stack, rules: list[MetricRule]) -> tuple[str, dict[str, obje
         dep_id = _create(s, rollback_config=RollbackConfig(min_requests_before_check=40,
                                                            metric_rules=rules))
         _wait(lambda: s.manager.get_deployment(dep_id).status is DeploymentStatus.ROLLED_BACK,
-              60, "a failing custom metric never rolled the canary back")
+              60, "a failing custom metric never rolled the canary back", _state(s, dep_id))
     finally:
         traffic.stop()
     last = s.manager.get_events(dep_id)[-1]
@@ -254,7 +263,8 @@ def test_passing_custom_metric_rules_let_the_canary_complete(stack: Stack) -> No
         dep_id = _create(s, step_duration_seconds=0.5,
                          rollback_config=RollbackConfig(min_requests_before_check=20,
                                                         metric_rules=rules))
-        _wait(lambda: not s.manager.get_deployment(dep_id).active, 60, "never completed")
+        _wait(lambda: not s.manager.get_deployment(dep_id).active, 60, "never completed",
+              _state(s, dep_id))
     finally:
         traffic.stop()
     assert s.manager.get_deployment(dep_id).status is DeploymentStatus.COMPLETED
@@ -263,7 +273,12 @@ def test_passing_custom_metric_rules_let_the_canary_complete(stack: Stack) -> No
     for e in judged:
         measured = e.details["tests"]["custom_metrics"]
         assert [m["verdict"] for m in measured] == ["pass", "pass"]
-        assert measured[1]["mean"] > measured[1]["mean_stable"]
+        assert measured[0]["mean"] < 10.0 and measured[0]["n"] >= 20
+        if e.action == "advanced":  # judged at 50 %: the canary's higher outputs are better
+            assert measured[1]["mean"] > measured[1]["mean_stable"] and measured[1]["n_stable"]
+        else:  # judged at 100 %: the stable serves nothing, only the threshold judges
+            assert "stable serves no traffic" in measured[1]["skipped"]
+    assert [e.action for e in judged] == ["advanced", "promoted"]
 
 
 def _with_rule(rule: dpb.MetricRule) -> dpb.RollbackConfig:

@@ -24,7 +24,10 @@ as Argo Rollouts' analysis templates and Flagger's metric templates do:
   chance. With no variance on either side the difference is exact (p = 0 if worse, 1
   otherwise).
 
-A rule with fewer than ``min_samples`` values (on either side for COMPARISON) WAITs.
+A rule with fewer than ``min_samples`` values (on either side for COMPARISON) WAITs. At a
+step that gives the stable no traffic (100 %: the last canary step, blue-green after the
+switch, DIRECT) there is nothing to compare with: comparisons pass there as "skipped" and
+only thresholds judge.
 Every rule's measured values go into the check's ``tests["custom_metrics"]``, and
 ``tests["decided_by"]`` names the rules that failed the check.
 """
@@ -196,8 +199,10 @@ def _pct(d: float) -> str:
 
 
 def evaluate(rules: Sequence[MetricRule], new: VariantStats | None,
-             stable: VariantStats | None, default_min: int) -> list[RuleResult]:
-    """Each rule judged on the new version's (and the stable's) window."""
+             stable: VariantStats | None, default_min: int,
+             compare: bool = True) -> list[RuleResult]:
+    """Each rule judged on the new version's (and the stable's) window. ``compare=False``
+    (a step that gives the stable no traffic, 100 %): comparisons pass as "skipped"."""
     out = []
     for i, rule in enumerate(rules):
         m1 = new.custom.get(rule.metric, Moments()) if new is not None else Moments()
@@ -206,6 +211,9 @@ def evaluate(rules: Sequence[MetricRule], new: VariantStats | None,
         need = rule.min_samples or default_min
         if kind is MetricKind.THRESHOLD:
             res = _threshold(rule, m1, max(need, 1), name)
+        elif not compare:
+            res = RuleResult(Verdict.PASS, "", {"skipped": "the stable serves no traffic at "
+                                                "this step; nothing to compare with"})
         else:
             m2 = stable.custom.get(rule.metric, Moments()) if stable is not None else Moments()
             res = _comparison(rule, m1, m2, max(need, 2), name)
@@ -216,13 +224,13 @@ def evaluate(rules: Sequence[MetricRule], new: VariantStats | None,
 
 
 def apply(j: Judgement, rules: Sequence[MetricRule], new: VariantStats | None,
-          stable: VariantStats | None, default_min: int) -> Judgement:
+          stable: VariantStats | None, default_min: int, compare: bool = True) -> Judgement:
     """``j`` with the custom-metric rules folded in: a failing rule fails the check (also
     over a base WAIT: the rule had its own samples), a waiting rule turns a PASS into a
-    WAIT; INCONCLUSIVE stays."""
+    WAIT; INCONCLUSIVE stays. ``compare`` as in :func:`evaluate`."""
     if not rules:
         return j
-    results = evaluate(rules, new, stable, default_min)
+    results = evaluate(rules, new, stable, default_min, compare)
     j.tests["custom_metrics"] = [r.values for r in results]
     failed = [r for r in results if r.verdict is Verdict.FAIL]
     if failed:

@@ -98,7 +98,8 @@ async def measure(conn: AsyncConnection, rec: DeploymentRecord, now_us: int,
                                        "the mirrored preview is judged without them")
         else:
             j = custom_metrics.apply(j, rules, new_stats, stable_stats,
-                                     d.rollback_config.min_requests_before_check)
+                                     d.rollback_config.min_requests_before_check,
+                                     compare=d.traffic_percentage < 100.0)
     if agreement is not None:
         j.tests["agreement"] = {"agreements": agreement[0], "compared": agreement[1]}
     return HealthCheck(at=from_us(now_us), verdict=j.verdict, reasons=j.reasons, source=source,
