@@ -28,12 +28,16 @@ export function timeChart(container, x, series, { height = 220, title = "" } = {
     height,
     legend: { live: false },
     cursor: { drag: { x: false, y: false } },
-    scales: { x: { time: true }, ...(hasP ? { p: { range: [0, 1] } } : {}) },
+    scales: {
+      x: x.length === 1 ? { time: true, range: [x[0] - 60, x[0] + 60] } : { time: true },
+      ...(hasP ? { p: { range: [0, 1] } } : {}),
+    },
     axes: [{}, { size: 60 }, ...(hasP ? [{ scale: "p", side: 1, grid: { show: false } }] : [])],
     series: [{}, ...series.map((se, i) => ({
       label: se.label, scale: se.scale || "y", width: 2,
       stroke: se.color || COLORS[i % COLORS.length], dash: se.dash,
       points: { show: !se.dash && x.length < 40, size: 6 },
+      ...(se.stepped ? { paths: uPlot.paths.stepped({ align: 1 }) } : {}),
       spanGaps: true,
     }))],
   };

@@ -67,7 +67,7 @@ export function when(ts) {
   if (!ts) return "–";
   const d = new Date(ts);
   if (Number.isNaN(d.getTime())) return String(ts);
-  return h("time", { datetime: d.toISOString() }, d.toISOString().replace("T", " ").slice(0, 19));
+  return d.toISOString().slice(0, 10) + "\u00a0" + d.toISOString().slice(11, 19); // no wrap
 }
 
 export function section(title, ...body) {

@@ -84,13 +84,22 @@ function detailsCell(e) {
     h("pre", { class: "details" }, pretty));
 }
 
-function downloadLink(q, format) {
-  const params = new URLSearchParams({ format });
-  for (const [k, v] of Object.entries(q)) {
-    for (const item of [].concat(v)) params.append(k, item);
-  }
-  return h("a", { class: "button", href: `/api/download/audit-export?${params}`,
-    download: `audit-export.${format}`, dataset: { download: format } }, `Export ${format}`);
+// The export is the sealed trail of a period (the server signs what it sends), so only
+// the filter's time range applies to it.
+function downloadLinks(q) {
+  const params = new URLSearchParams();
+  if (q.start_time) params.set("start_time", q.start_time);
+  if (q.end_time) params.set("end_time", q.end_time);
+  const link = (format, part, text) => {
+    const p = new URLSearchParams(params);
+    p.set("format", format);
+    if (part) p.set("part", part);
+    return h("a", { class: "button", href: `/api/download/audit-export?${p}`,
+      download: "", dataset: { download: part ? `${format}-${part}` : format } }, text);
+  };
+  return [link("jsonl", "", "Export JSON lines"), link("csv", "", "Export CSV"),
+    link("jsonl", "seal", "Seal of the export"),
+    h("span", { class: "muted" }, "exports cover the time range (every event type)")];
 }
 
 function chainStatus(v) {
@@ -110,7 +119,7 @@ function checkpoints() {
     return { rows: r.checkpoints || [], next: r.next_page_token };
   }, (rows) => table([
     { label: "Seq", get: (c) => c.seq },
-    { label: "Kind", get: (c) => c.kind },
+    { label: "Kind", get: (c) => enumName(c.kind, "CHECKPOINT_KIND_") },
     { label: "Signed", get: (c) => when(c.created_at) },
     { label: "Key", get: (c) => c.key_id },
   ], rows, { empty: "No checkpoint yet." }), { id: "checkpoints" });
@@ -177,7 +186,7 @@ export async function render(main) {
     events.reload();
   });
   const drawDownloads = () => clear(downloads, can(SVC, "ExportAuditTrail")
-    ? ["jsonl", "csv"].map((fmt) => downloadLink(query(f), fmt)) : null);
+    ? downloadLinks(query(f)) : null);
   events = pager(async (token) => joined(await rpc(SVC, "QueryEvents",
     { ...query(f), page_size: 50, page_token: token })), eventsTable, { id: "events" });
   const cps = checkpoints();

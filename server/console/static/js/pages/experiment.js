@@ -169,25 +169,24 @@ export async function render(main, testId) {
     clear(variants, variantsTable(a, test));
     clear(lift, intervalChart(liftRows(a), { unit: "%", title: "treatment vs control" }));
     clear(side, section("Bayesian", bayes(a)), section("Power and time to go", power(a)));
-    await drawSeries(test, a, over, pvals);
+    await drawSeries(test, over, pvals);
   };
   await refresh();
   return { topics: ["experiments"], refresh };
 }
 
-async function drawSeries(test, a, over, pvals) {
+async function drawSeries(test, over, pvals) {
   const series = await experimentSeries(test);
   const names = (test.variants || []).map((v) => v.name);
   timeChart(over, series.x, names.map((n) => ({ label: `${n} success rate`,
-    values: series.rate[n] || [] })), { title: "Cumulative success rate" });
+    values: series.rate[n] })), { title: "Cumulative success rate" });
   const alpha = 1 - ((test.settings && test.settings.confidence_level) || 0.95);
   const seq = (test.settings && test.settings.decision_rule) === "DECISION_RULE_SEQUENTIAL";
   timeChart(pvals, series.x, [
-    { label: "p-value", values: series.p, scale: "p" },
-    ...(series.pSeq.some((v) => v !== null)
-      ? [{ label: "always-valid p-value", values: series.pSeq, scale: "p" }] : []),
-    { label: seq ? `sequential boundary (α = ${num(alpha)})` : `α = ${num(alpha)}`,
-      values: series.x.map(() => alpha), scale: "p", dash: [6, 4], color: "#6b7280" },
-  ], { title: "p-value over time" });
-  void a;
+    ...Object.entries(series.p).map(([n, values]) => ({ label: `p-value ${n} vs control`,
+      values, scale: "p" })),
+    { label: seq ? `α = ${num(alpha)} (the always-valid p-value of the analysis is held `
+      + "to it at every look)" : `α = ${num(alpha)}`,
+    values: series.x.map(() => alpha), scale: "p", dash: [6, 4], color: "#6b7280" },
+  ], { title: "Cumulative p-value per minute (fixed-horizon z-test)" });
 }

@@ -5,6 +5,7 @@ import { rpc } from "../api.js";
 import { timeChart } from "../charts.js";
 import { badge, clear, enumName, h, kv, ms, num, pct, section, table, when } from "../dom.js";
 import { actionButton, describe, flash } from "../ui.js";
+import { rolloutSeries } from "./series.js";
 
 const SVC = "DeploymentService";
 const status = (d) => enumName(d.status, "DEPLOYMENT_STATUS_");
@@ -60,31 +61,32 @@ function log(events) {
   ], [...events].reverse(), { empty: "No decision yet.", id: "decisions" });
 }
 
-function charts(d, events, weightBox, errBox, latBox) {
-  const points = events.map((e) => ({ t: Date.parse(e.at) / 1000, pct: e.traffic_percentage,
-    x: details(e) }));
+// Canary weight from the decision log (it changes only there); error rate and p95 per
+// traffic window and variant, against the rollback thresholds.
+function charts(d, events, series, boxes) {
   const cfg = d.rollback_config || {};
   const base = d.baseline_metrics || {};
-  const x = points.map((p) => p.t);
-  timeChart(weightBox, x, [{ label: "canary weight %", values: points.map((p) => p.pct) }],
-    { title: "Canary weight", height: 160 });
-  const measured = points.map((p) => p.x.measured || null);
-  const errThreshold = cfg.error_rate_threshold;
-  timeChart(errBox, x, [
-    { label: "canary error rate", values: measured.map((m) => (m ? m.error_rate : null)) },
-    { label: "stable error rate", values: points.map((p) => (p.x.stable
-      ? p.x.stable.error_rate : null)), color: "#16a34a" },
-    { label: "threshold", values: x.map(() => errThreshold ?? null), dash: [6, 4],
-      color: "#6b7280" },
-  ], { title: "Error rate vs threshold", height: 180 });
-  const p95Limit = base.latency_p95 && cfg.latency_threshold_multiplier
+  const weights = events.map((e) => [Date.parse(e.at) / 1000, Number(e.traffic_percentage)]);
+  if (weights.length && !["completed", "rolled_back", "aborted"].includes(status(d))) {
+    weights.push([Date.now() / 1000, Number(d.traffic_percentage)]);
+  }
+  timeChart(boxes.weight, weights.map((w) => w[0]), [{ label: "canary weight %",
+    values: weights.map((w) => w[1]), stepped: true }], { title: "Canary weight", height: 160 });
+  const x = series.x;
+  const perVariant = (values, label) => series.names.map((n) => ({ label: `${n} ${label}`,
+    values: values[n] }));
+  timeChart(boxes.errors, x, [
+    ...perVariant(series.errors, "error rate"),
+    { label: "rollback threshold", values: x.map(() => cfg.error_rate_threshold ?? null),
+      dash: [6, 4], color: "#6b7280" },
+  ], { title: "Error rate per minute vs threshold", height: 180 });
+  const limit = base.latency_p95 && cfg.latency_threshold_multiplier
     ? base.latency_p95 * cfg.latency_threshold_multiplier : null;
-  timeChart(latBox, x, [
-    { label: "canary p95 (s)", values: measured.map((m) => (m ? m.latency_p95 : null)) },
-    { label: "stable p95 (s)", values: points.map((p) => (p.x.stable
-      ? p.x.stable.latency_p95 : null)), color: "#16a34a" },
-    { label: "limit", values: x.map(() => p95Limit), dash: [6, 4], color: "#6b7280" },
-  ], { title: "p95 latency vs limit", height: 180 });
+  timeChart(boxes.latency, x, [
+    ...perVariant(series.p95, "p95 (s)"),
+    { label: "p95 limit (baseline × multiplier)", values: x.map(() => limit), dash: [6, 4],
+      color: "#6b7280" },
+  ], { title: "p95 latency per minute vs limit", height: 180 });
 }
 
 function actions(d, reason, reload) {
@@ -119,8 +121,8 @@ export async function render(main, id) {
     section("Decision log", logBox));
   let drawnFor = "";
   const refresh = async () => {
-    const [d, events] = await Promise.all([rpc(SVC, "GetDeployment", { deployment_id: id }),
-      allEvents(id)]);
+    const [d, events, series] = await Promise.all([
+      rpc(SVC, "GetDeployment", { deployment_id: id }), allEvents(id), rolloutSeries(id)]);
     const st = status(d);
     const m = d.current_metrics || {};
     clear(head, h("h1", {}, `Rollout ${d.model_name} ${d.stable_version} → ${d.model_version} `,
@@ -139,7 +141,7 @@ export async function render(main, id) {
       clear(bar, actions(d, reason, () => refresh().catch((err) => flash(describe(err)))));
     }
     clear(steps, plan(d));
-    charts(d, events, weightBox, errBox, latBox);
+    charts(d, events, series, { weight: weightBox, errors: errBox, latency: latBox });
     clear(logBox, log(events));
   };
   await refresh();

@@ -1,47 +1,110 @@
-// Time series the pages chart. An experiment's cumulative metric and p-value over time:
-// each point is AnalyzeTest over [start, t) (a ranged analysis: it neither reads nor moves
-// the sequential running minimum), at POINTS times between the start and now.
+// Time series the pages chart, from RoutingService.GetTrafficSeries: a route's (an A/B
+// test's or a deployment's) or a shadow's traffic per time window, oldest first.
 import { rpc } from "../api.js";
 
-const POINTS = 8;
+const MAX_PAGES = 20; // 20 pages of 500 windows: far more than a chart can show
 
-function end(test) {
-  return test.ended_at ? Date.parse(test.ended_at) : Date.now();
-}
-
-export async function experimentSeries(test) {
-  const out = { x: [], rate: {}, p: [], pSeq: [] };
-  if (!test.started_at) return out;
-  const t0 = Date.parse(test.started_at);
-  const t1 = end(test);
-  if (!(t1 > t0)) return out;
-  const times = Array.from({ length: POINTS }, (_, i) => t0 + ((t1 - t0) * (i + 1)) / POINTS);
-  const results = await Promise.all(times.map((t) => rpc("ExperimentService", "AnalyzeTest",
-    { test_id: test.test_id, until: new Date(Math.ceil(t / 60000) * 60000).toISOString() })
-    .then((r) => JSON.parse(r.analysis_json || "{}")).catch(() => null)));
-  const names = (test.variants || []).map((v) => v.name);
-  for (const n of names) out.rate[n] = [];
-  results.forEach((a, i) => {
-    if (!a) return;
-    out.x.push(times[i] / 1000);
-    for (const n of names) {
-      const v = (a.variants || {})[n];
-      out.rate[n].push(v && v.n ? v.success_rate : null);
-    }
-    out.p.push(a.p_value ?? null);
-    out.pSeq.push(a.sequential ? a.sequential.p_value ?? null : null);
-  });
+async function windows(routeId, shadow) {
+  const out = [];
+  let token = "";
+  for (let i = 0; i < MAX_PAGES; i += 1) {
+    const r = await rpc("RoutingService", "GetTrafficSeries",
+      { route_id: routeId, shadow, page_token: token });
+    out.push(...(r.windows || []));
+    token = r.next_page_token || "";
+    if (!token) break;
+  }
   return out;
 }
 
-// A shadow's agreement over time. Until the control plane keeps a history, the points
-// are the comparisons this page has read since it opened.
-const seen = new Map();
+const seconds = (w) => Number(w.window_start_us) / 1e6;
+const nullable = (v) => (v === undefined || v === null || Number(v) < 0 ? null : Number(v));
 
-export async function shadowSeries(shadow, comparison) {
-  const key = shadow.shadow_id;
-  const points = seen.get(key) || [];
-  if (comparison.n) points.push([Date.now() / 1000, comparison.agreement_rate]);
-  seen.set(key, points.slice(-500));
-  return { x: points.map((p) => p[0]), agreement: points.map((p) => p[1]), histogram: null };
+// An experiment: each variant's cumulative success rate and the cumulative p-value of
+// each non-baseline variant (pooled two-proportion z-test against control) per window.
+export async function experimentSeries(test) {
+  const ws = await windows(test.test_id, false);
+  const names = (test.variants || []).map((v) => v.name);
+  const out = { x: ws.map(seconds), rate: {}, p: {} };
+  for (const n of names) {
+    out.rate[n] = [];
+    if (n !== test.control) out.p[n] = [];
+  }
+  const last = {};
+  for (const w of ws) {
+    const byName = Object.fromEntries((w.variants || []).map((v) => [v.variant, v]));
+    for (const n of names) {
+      const v = byName[n] || last[n];
+      if (byName[n]) last[n] = byName[n];
+      const count = v ? Number(v.cumulative_count) : 0;
+      out.rate[n].push(count ? Number(v.cumulative_successes) / count : null);
+      if (n in out.p) out.p[n].push(v ? nullable(v.cumulative_p_value) : null);
+    }
+  }
+  return out;
+}
+
+// A deployment: per window and variant, the error rate and p95 latency.
+export async function rolloutSeries(deploymentId) {
+  const ws = await windows(deploymentId, false);
+  const names = [...new Set(ws.flatMap((w) => (w.variants || []).map((v) => v.variant)))];
+  const out = { x: ws.map(seconds), names, errors: {}, p95: {}, count: {} };
+  for (const n of names) {
+    out.errors[n] = [];
+    out.p95[n] = [];
+    out.count[n] = [];
+  }
+  for (const w of ws) {
+    const byName = Object.fromEntries((w.variants || []).map((v) => [v.variant, v]));
+    for (const n of names) {
+      const v = byName[n];
+      const count = v ? Number(v.count) : 0;
+      out.errors[n].push(count ? Number(v.errors) / count : null);
+      out.p95[n].push(count && v.latency_p95_seconds ? Number(v.latency_p95_seconds) : null);
+      out.count[n].push(count);
+    }
+  }
+  return out;
+}
+
+function addBuckets(into, buckets) {
+  for (const b of buckets || []) {
+    const key = Number(b.upper_seconds);
+    into.set(key, (into.get(key) || 0) + Number(b.count));
+  }
+}
+
+// A shadow: agreement per window, both sides' latency histograms over all windows, and
+// the sample disagreements (newest last).
+export async function shadowSeries(shadowId) {
+  const ws = await windows(shadowId, true);
+  const primary = new Map();
+  const shadow = new Map();
+  const samples = [];
+  const x = [];
+  const agreement = [];
+  for (const w of ws) {
+    const s = w.shadow || {};
+    const compared = Number(s.compared || 0);
+    x.push(seconds(w));
+    agreement.push(compared ? Number(s.agreements || 0) / compared : null);
+    addBuckets(primary, s.primary_latency);
+    addBuckets(shadow, s.shadow_latency);
+    for (const d of s.disagreements_json || []) {
+      try {
+        samples.push(JSON.parse(d));
+      } catch {
+        samples.push({ raw: d });
+      }
+    }
+  }
+  const bounds = [...new Set([...primary.keys(), ...shadow.keys()])].sort((a, b) => a - b);
+  const histogram = bounds.length ? {
+    edges: [0, ...bounds].map((v) => v * 1000),
+    groups: [
+      { label: "primary", counts: bounds.map((b) => primary.get(b) || 0) },
+      { label: "shadow", counts: bounds.map((b) => shadow.get(b) || 0) },
+    ],
+  } : null;
+  return { x, agreement, histogram, samples: samples.slice(-50) };
 }

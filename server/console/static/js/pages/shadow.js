@@ -19,8 +19,8 @@ function quantileBars(c) {
   ], { unit: "", title: "Latency quantiles (ms)" });
 }
 
-function samples(c) {
-  const rows = c.disagreement_samples || [];
+function samples(c, fromSeries) {
+  const rows = fromSeries.length ? fromSeries : c.disagreement_samples || [];
   return table([
     { label: "At", get: (r) => when(r.at || r.time) },
     { label: "Primary answered", get: (r) => h("code", {}, short(r.primary ?? r.primary_result)) },
@@ -64,12 +64,12 @@ export async function render(main, id) {
         SVC, "StopShadow", () => ({ shadow_id: id }),
         () => refresh().catch((err) => flash(describe(err))), { kind: "danger" })) : null);
     }
-    const series = await shadowSeries(s, c);
-    timeChart(overTime, series.x, [{ label: "agreement rate", values: series.agreement,
-      scale: "p" }], { title: "" });
+    const series = await shadowSeries(id);
+    timeChart(overTime, series.x, [{ label: "agreement rate per minute",
+      values: series.agreement, scale: "p" }], { title: "" });
     clear(latency, series.histogram ? histogram(series.histogram.edges, series.histogram.groups,
-      { title: "Latency distribution" }) : quantileBars(c));
-    clear(sampleBox, samples(c));
+      { title: "Latency distribution (all mirrored calls)" }) : quantileBars(c));
+    clear(sampleBox, samples(c, series.samples));
   };
   await refresh();
   return { topics: ["deployments"], refresh };
