@@ -12,6 +12,7 @@ from neural.mlops.server.experiments.bandit_convert import (
     bandit_report_to_pb,
     bandit_to_pb,
 )
+from neural.mlops.server.experiments.config import HOLM
 from neural.mlops.server.experiments.guardrails import Guardrail
 from neural.mlops.server.experiments.layers import LayerSpec
 from neural.mlops.server.experiments.model import (
@@ -87,15 +88,39 @@ def strategy_to_pb(value: Any) -> int:
         return -1  # the server answers INVALID_ARGUMENT naming the field
 
 
+def _named(enum: Any, prefix: str, value: str) -> Any:
+    """The wire value of a closed vocabulary's string (checked by the domain already)."""
+    return enum.Value(prefix + value.upper())
+
+
+def _name(enum: Any, prefix: str, value: int) -> str | None:
+    """The string a wire value stands for; None for UNSPECIFIED (the default applies)."""
+    if value == 0 or value not in enum.values():
+        return None
+    return str(enum.Name(value)).removeprefix(prefix).lower()
+
+
+def multiple_testing_to_pb(method: str) -> pb.MultipleTestingMethod.ValueType:
+    return pb.MultipleTestingMethod.Value("MULTIPLE_TESTING_METHOD_" + method.upper())
+
+
+def multiple_testing_from_pb(value: int) -> str:
+    """"holm" (also for UNSPECIFIED) or "benjamini_hochberg"."""
+    return _name(pb.MultipleTestingMethod, "MULTIPLE_TESTING_METHOD_", value) or HOLM
+
+
 def guardrails_to_pb(items: tuple[Guardrail, ...]) -> list[pb.Guardrail]:
-    return [pb.Guardrail(metric=g.metric, direction=g.direction, tolerance=g.tolerance)
+    return [pb.Guardrail(metric=g.metric, tolerance=g.tolerance,
+                         direction=_named(pb.GuardrailDirection, "GUARDRAIL_DIRECTION_",
+                                          g.direction))
             for g in items]
 
 
 def guardrails_from_pb(items: Any) -> list[dict[str, Any]]:
-    """As dicts, for :func:`~.guardrails.parse_guardrails` to validate (an empty direction
-    is the default)."""
-    return [{"metric": g.metric, "direction": g.direction or None, "tolerance": g.tolerance}
+    """As dicts, for :func:`~.guardrails.parse_guardrails` to validate (UNSPECIFIED is the
+    default direction)."""
+    return [{"metric": g.metric, "tolerance": g.tolerance,
+             "direction": _name(pb.GuardrailDirection, "GUARDRAIL_DIRECTION_", g.direction)}
             for g in items]
 
 
@@ -124,7 +149,7 @@ def test_to_pb(t: ABTest) -> pb.ABTest:
             sequential_tau=t.sequential_tau,
             sequential_tuning=t.sequential_tuning,
             srm_threshold=t.srm_threshold,
-            multiple_testing=t.multiple_testing,
+            multiple_testing=multiple_testing_to_pb(t.multiple_testing),
             prior_mean=t.prior_mean,
             prior_sd=t.prior_sd,
         ),
@@ -175,7 +200,7 @@ def test_from_pb(m: pb.ABTest) -> ABTest:
         sequential_tau=s.sequential_tau,
         sequential_tuning=s.sequential_tuning,
         srm_threshold=s.srm_threshold,
-        multiple_testing=s.multiple_testing,
+        multiple_testing=multiple_testing_from_pb(s.multiple_testing),
         prior_mean=s.prior_mean,
         prior_sd=s.prior_sd,
         forced_variants=dict(m.forced_variants),
@@ -184,7 +209,10 @@ def test_from_pb(m: pb.ABTest) -> ABTest:
             for h in m.split_history
         ],
         running_seconds=m.running_seconds,
-        guardrails=tuple(Guardrail(g.metric, g.direction, g.tolerance) for g in m.guardrails),
+        guardrails=tuple(
+            Guardrail(g.metric, _name(pb.GuardrailDirection, "GUARDRAIL_DIRECTION_", g.direction)
+                      or "increase", g.tolerance)
+            for g in m.guardrails),
         bandit=bandit_from_pb(m.bandit) if m.HasField("bandit") else None,
         layer=m.layer,
         layer_share=m.layer_share,

@@ -9,7 +9,7 @@ import grpc
 from neural.mlops.server.errors import InvalidArgument
 from neural.mlops.server.experiments import convert as c
 from neural.mlops.server.experiments.bandit_convert import bandit_request_from_pb
-from neural.mlops.server.experiments.config import HOLM, SRM_THRESHOLD
+from neural.mlops.server.experiments.config import SRM_THRESHOLD
 from neural.mlops.server.experiments.sequential import DEFAULT_TUNING
 from neural.mlops.server.experiments.spec import CreateSpec
 from neural.mlops.server.services import Services
@@ -49,7 +49,7 @@ class ExperimentServicer(experiments_pb2_grpc.ExperimentServiceServicer):
             model_name=request.model_name,
             sequential_tuning=s.sequential_tuning or DEFAULT_TUNING,
             srm_threshold=s.srm_threshold or SRM_THRESHOLD,
-            multiple_testing=s.multiple_testing or HOLM,
+            multiple_testing=c.multiple_testing_from_pb(s.multiple_testing),
             prior_mean=s.prior_mean,
             prior_sd=s.prior_sd,
             guardrails=c.guardrails_from_pb(request.guardrails),

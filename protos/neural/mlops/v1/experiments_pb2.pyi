@@ -47,6 +47,18 @@ class Recommendation(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     RECOMMENDATION_KEEP_CONTROL: _ClassVar[Recommendation]
     RECOMMENDATION_KEEP_RUNNING: _ClassVar[Recommendation]
     RECOMMENDATION_STOP: _ClassVar[Recommendation]
+
+class MultipleTestingMethod(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    MULTIPLE_TESTING_METHOD_UNSPECIFIED: _ClassVar[MultipleTestingMethod]
+    MULTIPLE_TESTING_METHOD_HOLM: _ClassVar[MultipleTestingMethod]
+    MULTIPLE_TESTING_METHOD_BENJAMINI_HOCHBERG: _ClassVar[MultipleTestingMethod]
+
+class GuardrailDirection(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    GUARDRAIL_DIRECTION_UNSPECIFIED: _ClassVar[GuardrailDirection]
+    GUARDRAIL_DIRECTION_INCREASE: _ClassVar[GuardrailDirection]
+    GUARDRAIL_DIRECTION_DECREASE: _ClassVar[GuardrailDirection]
 TRAFFIC_SPLIT_STRATEGY_UNSPECIFIED: TrafficSplitStrategy
 TRAFFIC_SPLIT_STRATEGY_HASH_BASED: TrafficSplitStrategy
 TRAFFIC_SPLIT_STRATEGY_RANDOM: TrafficSplitStrategy
@@ -69,6 +81,12 @@ RECOMMENDATION_SHIP_TREATMENT: Recommendation
 RECOMMENDATION_KEEP_CONTROL: Recommendation
 RECOMMENDATION_KEEP_RUNNING: Recommendation
 RECOMMENDATION_STOP: Recommendation
+MULTIPLE_TESTING_METHOD_UNSPECIFIED: MultipleTestingMethod
+MULTIPLE_TESTING_METHOD_HOLM: MultipleTestingMethod
+MULTIPLE_TESTING_METHOD_BENJAMINI_HOCHBERG: MultipleTestingMethod
+GUARDRAIL_DIRECTION_UNSPECIFIED: GuardrailDirection
+GUARDRAIL_DIRECTION_INCREASE: GuardrailDirection
+GUARDRAIL_DIRECTION_DECREASE: GuardrailDirection
 
 class BanditConfig(_message.Message):
     __slots__ = ("interval_seconds", "burn_in_units", "burn_in_seconds", "min_share", "metric", "metric_kind", "seed", "minimize")
@@ -184,10 +202,10 @@ class AnalysisSettings(_message.Message):
     sequential_tau: float
     sequential_tuning: float
     srm_threshold: float
-    multiple_testing: str
+    multiple_testing: MultipleTestingMethod
     prior_mean: float
     prior_sd: float
-    def __init__(self, confidence_level: _Optional[float] = ..., minimum_detectable_effect: _Optional[float] = ..., power: _Optional[float] = ..., decision_rule: _Optional[_Union[DecisionRule, str]] = ..., sequential_tau: _Optional[float] = ..., sequential_tuning: _Optional[float] = ..., srm_threshold: _Optional[float] = ..., multiple_testing: _Optional[str] = ..., prior_mean: _Optional[float] = ..., prior_sd: _Optional[float] = ...) -> None: ...
+    def __init__(self, confidence_level: _Optional[float] = ..., minimum_detectable_effect: _Optional[float] = ..., power: _Optional[float] = ..., decision_rule: _Optional[_Union[DecisionRule, str]] = ..., sequential_tau: _Optional[float] = ..., sequential_tuning: _Optional[float] = ..., srm_threshold: _Optional[float] = ..., multiple_testing: _Optional[_Union[MultipleTestingMethod, str]] = ..., prior_mean: _Optional[float] = ..., prior_sd: _Optional[float] = ...) -> None: ...
 
 class ABTest(_message.Message):
     __slots__ = ("test_id", "name", "description", "status", "strategy", "variants", "control", "model_name", "traffic_split", "created_by", "created_at", "started_at", "ended_at", "winner", "conclusion", "settings", "forced_variants", "split_history", "running_seconds", "guardrails", "bandit", "layer", "layer_share", "range", "targeting")
@@ -302,9 +320,9 @@ class Guardrail(_message.Message):
     DIRECTION_FIELD_NUMBER: _ClassVar[int]
     TOLERANCE_FIELD_NUMBER: _ClassVar[int]
     metric: str
-    direction: str
+    direction: GuardrailDirection
     tolerance: float
-    def __init__(self, metric: _Optional[str] = ..., direction: _Optional[str] = ..., tolerance: _Optional[float] = ...) -> None: ...
+    def __init__(self, metric: _Optional[str] = ..., direction: _Optional[_Union[GuardrailDirection, str]] = ..., tolerance: _Optional[float] = ...) -> None: ...
 
 class TestRef(_message.Message):
     __slots__ = ("test_id", "reason")
