@@ -131,6 +131,9 @@ async def _experiment(data: Path) -> str:
 
 def build(data: Path, versions: int, events: int) -> str:
     """The store (cached when ``data`` holds a finished one); returns the test id."""
+    from neural.mlops.server.logging import configure_logging
+
+    configure_logging("warning")  # one info line per registered version otherwise
     marker = data / "bench.json"
     if marker.is_file():
         return str(json.loads(marker.read_text())["test_id"])
@@ -248,7 +251,11 @@ def run(data: Path, versions: int, events: int, repeats: int) -> dict[str, dict[
     from support.console import start_console_server
 
     test_id = build(data, versions, events)
-    server, url = start_console_server(data, "--log-level", "warning")
+    from neural.mlops.server.storage.database import sqlite_url
+
+    # the store built above is SQLite, whatever engine the test suite runs on
+    server, url = start_console_server(data, "--log-level", "warning",
+                                       "--database-url", sqlite_url(data))
     results: dict[str, dict[str, float]] = {}
     try:
         console, direct = _console_caller(url), _grpc_caller(server.address)
