@@ -35,7 +35,7 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
 }
-SESSION_KEY = web.AppKey("session", Session)
+SESSION_KEY = web.RequestKey("session", Session)
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
