@@ -79,6 +79,9 @@ HTTP_TO_GRPC = {
     504: "DEADLINE_EXCEEDED",
 }
 _perf = time.perf_counter
+_TRUNCATED = web.ResponseKey("neural.truncated", bool)
+# An answer as the mirror reads it: (body, content-encoding, JSON header length).
+_Answer = tuple[bytes, str, str | None]
 
 
 def grpc_code(status: int) -> str | None:
@@ -241,14 +244,15 @@ class RestFront:
             except BodyTooLarge:
                 return _too_large(self.max_body)
         try:
-            response, answer = await self._exchange(request, t, body, fwd, ours, bool(shadows))
+            response, answer, custom, code = await self._exchange(
+                request, t, body, fwd, ours, bool(shadows)
+            )
         except (aiohttp.ClientError, TimeoutError) as exc:
             if body.too_large:
                 return _too_large(self.max_body)
             t.slot.record("DEADLINE_EXCEEDED" if isinstance(exc, TimeoutError)
                           else "UNAVAILABLE", _perf() - t0, key)
             return _unreachable(t.base, exc, ours)
-        custom, code = response.pop("neural.custom", None), response.pop("neural.code", None)
         if custom:
             t.slot.record_custom(custom, key)
         seconds = _perf() - t0
@@ -264,10 +268,10 @@ class RestFront:
     async def _exchange(
         self, request: web.Request, t: _Target, body: _Body, fwd: list[tuple[str, str]],
         ours: str, keep: bool,
-    ) -> tuple[web.StreamResponse, tuple[bytes, str, str | None] | None]:
-        """Call the upstream and answer the caller: the response (its outcome and custom
-        metrics under ``neural.*`` keys) and, with ``keep`` (a shadow is due) and a
-        200, the answer as the mirror compares it (read whole, then sent)."""
+    ) -> tuple[web.StreamResponse, _Answer | None, dict[str, float] | None, str | None]:
+        """Call the upstream and answer the caller: the response; with ``keep`` (a shadow
+        is due) and a 200, the answer as the mirror compares it (read whole, then sent);
+        the custom metrics of the upstream's headers; the outcome as a gRPC code."""
         async with self.upstreams.session.post(
             t.base + t.path, data=body.data(), headers=fwd  # type: ignore[operator]
         ) as resp:
@@ -286,11 +290,8 @@ class RestFront:
                           resp.headers.get(HEADER_LENGTH))
             else:
                 out = await _relay(request, resp, headers)
-        out["neural.custom"] = custom
-        out["neural.code"] = (
-            "UNAVAILABLE" if out.get("neural.truncated") else grpc_code(resp.status)
-        )
-        return out, answer
+        code = "UNAVAILABLE" if out.get(_TRUNCATED) else grpc_code(resp.status)
+        return out, answer, custom, code
 
     async def forward(self, request: web.Request) -> web.StreamResponse:
         """Any other call, untouched, to the default REST upstream."""
@@ -370,7 +371,8 @@ async def _relay(
     request: web.Request, resp: aiohttp.ClientResponse, headers: CIMultiDict[str]
 ) -> web.StreamResponse:
     """Stream the upstream's answer to the caller as it arrives. Once started, a failure
-    of the upstream ends the caller's connection (a truncated answer, never a wrong one)."""
+    of the upstream closes the caller's connection (a truncated answer, never a wrong one)
+    and marks the response as :data:`_TRUNCATED` (counted UNAVAILABLE)."""
     out = web.StreamResponse(status=resp.status, reason=resp.reason, headers=headers)
     await out.prepare(request)
     try:
@@ -378,7 +380,7 @@ async def _relay(
             await out.write(chunk)
     except (aiohttp.ClientError, TimeoutError) as exc:
         log.debug("upstream failed while answering", error=repr(exc))
-        out["neural.truncated"] = True
+        out[_TRUNCATED] = True
         if request.transport is not None:
             request.transport.close()
         return out
