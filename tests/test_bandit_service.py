@@ -163,3 +163,30 @@ def test_refusals_change_nothing(tmp_path: Path) -> None:
     assert "pass variant=" in str(errors["outcome"])
     assert out["listed"] == []
     assert out["after"].weights == {"treatment": 0.5, "control": 0.5}
+
+
+def test_the_background_loop_reweights_a_due_test_by_itself(tmp_path: Path) -> None:
+    """The loop the server starts (on PostgreSQL under the bandit-weights lease)."""
+    async def body(s: Any, clock: ManualClock) -> tuple[dict[str, float], dict[str, float]]:
+        e = s.experiments
+        test = await e.create_test(_spec(bandit={**BANDIT, "burn_in_units": 10}))
+        await e.start_test(test.test_id)
+        await e.record_requests(test.test_id, _records("control", 300, 30)
+                                + _records("treatment", 300, 60))
+        e.start()
+        try:
+            await asyncio.sleep(1.5)  # several ticks: the interval has not passed yet
+            before = (await e.get_test(test.test_id)).weights
+            clock.advance(61)
+            for _ in range(200):
+                after = (await e.get_test(test.test_id)).weights
+                if after != before:
+                    break
+                await asyncio.sleep(0.1)
+        finally:
+            await e.stop()
+        return before, after
+
+    before, after = _run(tmp_path, body)
+    assert before == {"treatment": 0.5, "control": 0.5}
+    assert after == {"treatment": 0.9, "control": 0.1}
