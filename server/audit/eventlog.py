@@ -27,7 +27,7 @@ from neural.mlops.server.audit.hashchain import canonical_json
 from neural.mlops.server.clock import from_us, to_us
 from neural.mlops.server.errors import InvalidArgument
 from neural.mlops.server.identity import current_call
-from neural.mlops.server.pagination import page_size
+from neural.mlops.server.pagination import decode_key, encode_key, page_size
 from neural.mlops.server.storage import Database
 
 MAX_PAGE_SIZE = 10_000  # QueryEvents' documented maximum (the others: pagination's)
@@ -102,7 +102,7 @@ class EventLog:
         if len(rows) > size:
             rows = rows[:size]
             last = store.row_dict(rows[-1])
-            token = f"{last['ts_us']}.{last['seq']}"
+            token = encode_key("events", (last["ts_us"], last["seq"]))
         return EventPage([row_to_event(store.row_dict(r)) for r in rows], token)
 
 
@@ -122,13 +122,10 @@ def _severities(q: EventQuery) -> list[str] | None:
 
 def _page_position(token: str) -> tuple[int, int] | None:
     """(ts_us, seq) of the last event of the previous page, from its token."""
-    if not token:
+    key = decode_key(token, "events", (int, int))
+    if key is None:
         return None
-    try:
-        ts_s, seq_s = token.split(".", 1)
-        ts, seq = int(ts_s), int(seq_s)
-    except ValueError:
-        ts = seq = -1
+    ts, seq = int(key[0]), int(key[1])
     if not (MIN_US <= ts <= MAX_US and 0 <= seq < 2**62):
         raise InvalidArgument("page_token is not one this server issued", field="page_token")
     return ts, seq
