@@ -355,7 +355,8 @@ def test_a_canary_rolled_back_while_its_page_is_open_shows_without_a_reload(
                     stable_version="v1", strategy=2, upstream=canary.address,
                     analysis_interval_seconds=0.25, rollback_config={
                         "error_rate_threshold": 0.05, "min_requests_before_check": 50,
-                        "latency_threshold_multiplier": 10.0, "auto_rollback": True})
+                        "latency_threshold_multiplier": 10.0, "max_failed_checks": 1,
+                        "alpha": 0.05, "latency_effect_threshold": 0.05, "auto_rollback": True})
     page = signed_in("ops@x.com").open(f"/rollouts/{dep.deployment_id}", "Rollout m")
     page.wait_for_selector("#rollout-status .badge:has-text('in_progress')")
     page.evaluate("window.__still_the_same_page = true")
@@ -383,12 +384,13 @@ def test_the_audit_page_filters_and_exports(stack: Stack, signed_in: Any) -> Non
         page.click("[data-download=jsonl]")
     download = info.value
     assert download.suggested_filename == "audit-export.jsonl"
-    events = [json.loads(line) for line in Path(download.path()).read_text().splitlines()
-              if line.strip()]
+    seal_line, *events = [json.loads(line) for line in
+                          Path(download.path()).read_text().splitlines() if line.strip()]
+    assert seal_line["record"] == "seal" and seal_line["count"] == len(events)
     assert any(e["event_type"] == "model_registered" and e["resource_id"] == "audited:v1"
                for e in events)
     assert [e["seq"] for e in events] == sorted(e["seq"] for e in events)
     with page.expect_download() as seal_info:
         page.click("[data-download=jsonl-seal]")
     seal = json.loads(Path(seal_info.value.path()).read_text())
-    assert seal and isinstance(seal, dict)
+    assert seal["format"] == "neural-mlops-audit-export" and seal["signature"]
