@@ -17,12 +17,12 @@ from neural.mlops.server.console.login import Logins
 from neural.mlops.server.console.oidc_login import OidcLogin
 from neural.mlops.server.console.sessions import SessionStore
 from neural.mlops.server.console.web import (
-    SESSION_KEY,
     Guard,
     Listen,
     api_not_found,
     base_app,
     bind,
+    session_of,
     tls_context,
 )
 from neural.mlops.server.storage import Database
@@ -61,13 +61,13 @@ class ConsoleServer:
         app = base_app(self.guard)
 
         async def api(request: web.Request) -> web.StreamResponse:
-            return await gateway.handle(request, request[SESSION_KEY])
+            return await gateway.handle(request, session_of(request))
 
         async def live(request: web.Request) -> web.StreamResponse:
             return await events.stream(request, self.feed)
 
         async def export(request: web.Request) -> web.StreamResponse:
-            return await downloads.audit_export(request, gateway, request[SESSION_KEY])
+            return await downloads.audit_export(request, gateway, session_of(request))
 
         app.router.add_post("/api/v1/{service}/{method}", api)
         app.router.add_get("/api/session", logins.session)

@@ -35,7 +35,7 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
 }
-SESSION_KEY = web.RequestKey("session", Session)
+SESSION_KEY = "neural_mlops.console.session"  # a str key: aiohttp >= 3.9 (RequestKey is 3.11+)
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -138,6 +138,13 @@ class Guard:
             return csrf_refused()
         request[SESSION_KEY] = session
         return await handler(request)
+
+
+def session_of(request: web.Request) -> Session:
+    """The live session the guard attached to an ``/api/`` request."""
+    session = request[SESSION_KEY]
+    assert isinstance(session, Session)
+    return session
 
 
 async def index(_request: web.Request) -> web.StreamResponse:
