@@ -189,11 +189,10 @@ def verification_from_pb(msg: pb.ChainVerification) -> ChainVerification:
     )
 
 
-def _kind_to_pb(kind: str) -> pb.CheckpointKind.ValueType:
+def _kind_to_pb(kind: str) -> str:
     name = f"CHECKPOINT_KIND_{kind.upper()}"
-    if name in pb.CheckpointKind.keys():
-        return pb.CheckpointKind.Value(name)
-    return pb.CHECKPOINT_KIND_UNSPECIFIED  # a kind this build does not know
+    # A kind this build does not know goes as UNSPECIFIED.
+    return name if name in pb.CheckpointKind.keys() else "CHECKPOINT_KIND_UNSPECIFIED"
 
 
 def _kind_from_pb(kind: int) -> str:
@@ -207,9 +206,9 @@ def checkpoint_to_pb(cp: Checkpoint) -> pb.Checkpoint:
                          kind=_kind_to_pb(cp.kind), key_id=cp.key_id, signature=cp.signature)
 
 
-def format_to_pb(fmt: str) -> pb.ExportFormat.ValueType:
-    """The wire value of an export format (one export.parse_format accepted)."""
-    return pb.ExportFormat.Value(f"EXPORT_FORMAT_{fmt.upper()}")
+def format_to_pb(fmt: str) -> str:
+    """The wire name of an export format (one export.parse_format accepted)."""
+    return f"EXPORT_FORMAT_{fmt.upper()}"
 
 
 def format_from_pb(value: int) -> str:

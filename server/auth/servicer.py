@@ -21,10 +21,9 @@ from neural.mlops.v1 import auth_pb2_grpc
 Ctx = grpc.aio.ServicerContext[Any, Any]
 
 
-def _method_to_pb(method: str) -> pb.AuthMethod.ValueType:
+def _method_to_pb(method: str) -> str:
     name = f"AUTH_METHOD_{method.upper()}"
-    return pb.AuthMethod.Value(name) if name in pb.AuthMethod.keys() else \
-        pb.AUTH_METHOD_UNSPECIFIED
+    return name if name in pb.AuthMethod.keys() else "AUTH_METHOD_UNSPECIFIED"
 
 
 def token_to_pb(t: ApiToken, now: datetime) -> pb.ApiToken:

@@ -155,13 +155,13 @@ def rollback_from_pb(c: pb.RollbackConfig) -> RollbackConfig:
     )
 
 
-def preview_to_pb(value: PreviewMode | str) -> pb.PreviewMode.ValueType:
-    """The wire value of a preview mode; InvalidArgument naming ``preview`` for another."""
+def preview_to_pb(value: PreviewMode | str) -> str:
+    """The wire name of a preview mode; InvalidArgument naming ``preview`` for another."""
     name = f"PREVIEW_MODE_{str(getattr(value, 'value', value)).upper()}"
     if name == "PREVIEW_MODE_UNSPECIFIED" or name not in pb.PreviewMode.keys():
         raise InvalidArgument(f"preview must be one of {[m.value for m in PreviewMode]}",
                               field="preview")
-    return pb.PreviewMode.Value(name)
+    return name
 
 
 def preview_from_pb(value: int) -> str:
@@ -171,10 +171,9 @@ def preview_from_pb(value: int) -> str:
     return pb.PreviewMode.Name(value).removeprefix("PREVIEW_MODE_").lower()
 
 
-def _source_to_pb(source: str) -> pb.MetricsSource.ValueType:
+def _source_to_pb(source: str) -> str:
     name = f"METRICS_SOURCE_{source.upper()}"
-    return pb.MetricsSource.Value(name) if name in pb.MetricsSource.keys() else \
-        pb.METRICS_SOURCE_UNSPECIFIED
+    return name if name in pb.MetricsSource.keys() else "METRICS_SOURCE_UNSPECIFIED"
 
 
 def _source_from_pb(value: int) -> str:

@@ -100,8 +100,9 @@ def _name(enum: Any, prefix: str, value: int) -> str | None:
     return str(enum.Name(value)).removeprefix(prefix).lower()
 
 
-def multiple_testing_to_pb(method: str) -> pb.MultipleTestingMethod.ValueType:
-    return pb.MultipleTestingMethod.Value("MULTIPLE_TESTING_METHOD_" + method.upper())
+def multiple_testing_to_pb(method: str) -> str:
+    """The wire name of a correction method (one the domain accepted)."""
+    return "MULTIPLE_TESTING_METHOD_" + method.upper()
 
 
 def multiple_testing_from_pb(value: int) -> str:
