@@ -5,8 +5,9 @@ request (ASSIGNMENT.md "Layers"):
 
 1. a header route whose header has its value: that variant, nothing else;
 2. the deployment route (a rollout in progress or the version a finished one pinned):
-   its targeting not matching means its stable variant (the last); a variant other than
-   the stable one (the canary's share) is served and no test sees the request;
+   its targeting not matching means its last variant (the stable version; a targeted
+   rollout's ``untargeted`` variant, so its analysis sees only eligible requests); its
+   first variant, the new version's share, is served and no test sees the request;
 3. every layer: the unit's bucket under the layer's salt, one bisect over the layer's
    sorted ranges, and at most one test whose range holds it and whose targeting matches;
    that test's arm comes from its own assigner (salt = test id).
@@ -148,7 +149,7 @@ class Plan:
         d = self.default
         if d is not None:
             served = self._deployment(d, unit_id, attrs, forced)
-            if served is not d.variants[-1]:
+            if len(d.variants) > 1 and served is d.variants[0]:  # the new version's share
                 return Resolution(served, served.slot, self.shadows, served.name)
         if not self.layers:
             if served is None:

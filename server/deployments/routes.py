@@ -3,8 +3,9 @@
 Per model, an active rollout's split wins over the version a completed deployment left
 pinned (the routing service then ranks these against A/B tests); each active shadow
 deployment adds a mirror target. A rollout's targeting conditions and header routes ride
-on its route: the sidecar sends a request that does not match to the stable variant (the
-route's last), and a request carrying a routed header value to that variant.
+on its route: the sidecar sends a request that does not match to the route's last
+variant (``untargeted``: the stable version, counted apart from the rollout's stable
+share), and a request carrying a routed header value to that variant.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from neural.mlops.server.deployments.health import mirrored
 from neural.mlops.server.deployments.model import DeploymentStrategy
 from neural.mlops.server.deployments.store import DeploymentRecord
 from neural.mlops.server.routing.model import ModelRoute, RouteVariant, ShadowTarget
+
+UNTARGETED = "untargeted"  # the variant of requests a rollout's targeting leaves out
 
 
 def route_of(rec: DeploymentRecord) -> ModelRoute:
@@ -36,6 +39,12 @@ def route_of(rec: DeploymentRecord) -> ModelRoute:
         # The new version first: its share is the low end of the hash range, so a unit
         # that reached it stays on it while the share grows (sticky ramp-up).
         variants = (new, stable)
+    if d.targeting:
+        # Requests the targeting leaves out are served by the stable version but counted
+        # apart (the sidecar sends them to the last variant), so the step's stable window
+        # holds the same population as the new version's.
+        variants += (RouteVariant(UNTARGETED, 0.0, name, d.stable_version,
+                                  rec.stable_upstream),)
     return ModelRoute(model_name=name, route_id=d.deployment_id, kind="deployment",
                       variants=variants, shadows=shadows, targeting=d.targeting,
                       header_routes=d.header_routes)
