@@ -131,8 +131,10 @@ function renderReport(r) {
     { label: "events", get: (x) => num(x[1]), sort: (x) => x[1] }],
   Object.entries(o || {}).sort((a, b) => b[1] - a[1]), { empty: "none" });
   const list = (title, items) => h("div", {}, h("h4", {}, `${title} (${(items || []).length})`),
-    (items || []).length ? h("ul", {}, items.slice(0, 20).map((i) =>
-      h("li", {}, JSON.stringify(i)))) : h("p", { class: "muted" }, "none"));
+    (items || []).length ? h("ul", { class: "report-list" }, items.slice(0, 8).map((i) =>
+      h("li", {}, reportLine(i))), items.length > 8 ? h("li", { class: "muted" },
+      `… ${items.length - 8} more in the report's JSON`) : null)
+      : h("p", { class: "muted" }, "none"));
   return h("div", { class: "report", id: "report" },
     h("h3", {}, `Report ${rep.report_id || r.report_id}`),
     kv([["Period", `${when(rep.start_date)} – ${when(rep.end_date)}`],
@@ -145,6 +147,16 @@ function renderReport(r) {
     list("Unauthenticated changes", rep.unauthenticated_changes),
     list("Security violations", rep.security_violations),
     list("Approvals", rep.approvals), list("Rollbacks", rep.rollbacks));
+}
+
+// One line of a report's list entry (an event summary or an approval decision).
+function reportLine(i) {
+  const who = i.actor || i.user || "";
+  const wait = i.seconds_to_decision === undefined || i.seconds_to_decision === null ? ""
+    : `after ${Math.round(i.seconds_to_decision)} s`;
+  return [i.seq ? `#${i.seq}` : "", when(i.time), i.decision || "",
+    String(i.event_type || "").toLowerCase(), who, i.resource_id || "", wait,
+    i.comment ? `“${i.comment}”` : ""].filter(Boolean).join("  ");
 }
 
 function reports(show) {
@@ -188,7 +200,7 @@ export async function render(main) {
   const drawDownloads = () => clear(downloads, can(SVC, "ExportAuditTrail")
     ? downloadLinks(query(f)) : null);
   events = pager(async (token) => joined(await rpc(SVC, "QueryEvents",
-    { ...query(f), page_size: 50, page_token: token })), eventsTable, { id: "events" });
+    { ...query(f), page_size: 25, page_token: token })), eventsTable, { id: "events" });
   const cps = checkpoints();
   const rep = reports((r) => clear(reportBox, renderReport(r)));
   clear(main, h("h1", {}, "Audit trail"),

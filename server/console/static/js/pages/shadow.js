@@ -2,7 +2,7 @@
 // disagreements (primary vs shadow answers).
 import { rpc } from "../api.js";
 import { histogram, timeChart } from "../charts.js";
-import { badge, clear, enumName, h, kv, ms, num, pct, section, table, when } from "../dom.js";
+import { badge, clear, enumName, h, kv, num, pct, section, table, when } from "../dom.js";
 import { actionButton, describe, flash } from "../ui.js";
 import { shadowSeries } from "./series.js";
 
@@ -19,13 +19,14 @@ function quantileBars(c) {
   ], { unit: "", title: "Latency quantiles (ms)" });
 }
 
+// A sample is {request_id, primary, shadow} (the contract's ShadowStats); the newest ten.
 function samples(c, fromSeries) {
-  const rows = fromSeries.length ? fromSeries : c.disagreement_samples || [];
+  const rows = (fromSeries.length ? fromSeries : c.disagreement_samples || []).slice(-10)
+    .reverse();
   return table([
-    { label: "At", get: (r) => when(r.at || r.time) },
-    { label: "Primary answered", get: (r) => h("code", {}, short(r.primary ?? r.primary_result)) },
-    { label: "Shadow answered", get: (r) => h("code", {}, short(r.shadow ?? r.shadow_result)) },
-    { label: "Latency p / s", get: (r) => `${ms(r.primary_latency)} / ${ms(r.shadow_latency)}` },
+    { label: "Request", get: (r) => h("code", {}, r.request_id || "–") },
+    { label: "Primary answered", get: (r) => h("code", {}, short(r.primary)) },
+    { label: "Shadow answered", get: (r) => h("code", {}, short(r.shadow)) },
   ], rows, { empty: "No disagreement sampled.", id: "disagreements" });
 }
 
