@@ -188,6 +188,9 @@ def test_user_guide_embedded(in_tmp: Path) -> None:
     run.section("8.")
     _check_lineage(EMBEDDED)
     _check_bandit(EMBEDDED, run.section("9."), run.namespace)
+    assert _lines(run.section("11.")) == [
+        "churn_model [('features_out', [1, 4]), ('score', [1])]", "ready: 200"
+    ]
     assert run.finished()
 
 
@@ -205,6 +208,7 @@ def test_user_guide_against_a_control_plane(in_tmp: Path, server: ServerProcess)
     run.section("8.")
     _check_lineage(server.url)
     _check_bandit(server.url, run.section("9."), run.namespace)
+    run.section("11.")
     assert run.finished()
     # Nothing of the store is written where the client runs.
     assert not (in_tmp / "mlops").exists()
