@@ -49,13 +49,26 @@ export function pager(load, draw, { id } = {}) {
   const show = async () => {
     const { rows, next } = await load(tokens[index]);
     const prev = h("button", { type: "button", class: "page-prev", disabled: index === 0,
-      onclick: () => { index -= 1; box.reload(); } }, "‹ Previous");
+      onclick: () => { index -= 1; box.reload({ force: true }); } }, "‹ Previous");
     const more = h("button", { type: "button", class: "page-next", disabled: !next,
-      onclick: () => { tokens[index + 1] = next; index += 1; box.reload(); } }, "Next ›");
+      onclick: () => { tokens[index + 1] = next; index += 1; box.reload({ force: true }); } },
+    "Next ›");
     clear(box, draw(rows), (index > 0 || next)
       ? h("div", { class: "pages" }, prev, h("span", { class: "muted" }, `page ${index + 1}`), more)
       : null);
   };
-  box.reload = () => show().catch((err) => flash(describe(err)));
+  // A live refresh waits while someone types in the box (a comment, a reason): the
+  // next change notice or poll redraws it.
+  box.reload = ({ force = false } = {}) => {
+    const typing = box.contains(document.activeElement)
+      && ["INPUT", "TEXTAREA", "SELECT"].includes(document.activeElement.tagName);
+    if (typing && !force) return Promise.resolve();
+    return show().catch((err) => flash(describe(err)));
+  };
+  box.restart = () => { // new filters: back to the first page
+    tokens.length = 1;
+    index = 0;
+    return box.reload({ force: true });
+  };
   return box;
 }

@@ -195,7 +195,7 @@ export async function render(main) {
   let events = null;
   const { form, f } = filterForm(() => {
     drawDownloads();
-    events.reload();
+    events.restart();
   });
   const drawDownloads = () => clear(downloads, can(SVC, "ExportAuditTrail")
     ? downloadLinks(query(f)) : null);

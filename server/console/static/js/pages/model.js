@@ -1,6 +1,6 @@
 // Model: versions with their metrics (sortable), stage and alias history as a timeline,
 // lineage, two versions side by side, and promotion requests to approve or reject.
-import { can, rpc, session } from "../api.js";
+import { rpc, session } from "../api.js";
 import { badge, clear, enumName, h, kv, num, section, table, when } from "../dom.js";
 import { actionButton, describe, flash, pager } from "../ui.js";
 
@@ -39,7 +39,8 @@ function versionsTable(rows, detail, picks) {
     { label: "By", get: (v) => v.created_by },
     { label: "Registered", get: (v) => when(v.created_at), sort: (v) => v.created_at },
     { label: "Compare", get: (v) => h("input", { type: "checkbox", "aria-label":
-      `compare ${v.version}`, onchange: (ev) => picks(v.version, ev.target.checked) }) },
+      `compare ${v.version}`, checked: picks.has(v.version),
+      onchange: (ev) => picks.set(v.version, ev.target.checked) }) },
   ], rows, { empty: "No version.", id: "versions" });
 }
 
@@ -116,7 +117,7 @@ export async function render(main, name) {
   const detail = h("div");
   const compareBox = h("div");
   const picked = new Set();
-  const picks = (v, on) => (on ? picked.add(v) : picked.delete(v));
+  const picks = { has: (v) => picked.has(v), set: (v, on) => (on ? picked.add(v) : picked.delete(v)) };
   const versions = pager(async (token) => {
     const r = await rpc(REG, "ListVersions", { name, page_size: 50, page_token: token });
     return { rows: r.versions || [], next: r.next_page_token };
@@ -147,6 +148,5 @@ export async function render(main, name) {
     section("Versions", versions, compareBtn, compareBox, detail),
     section("Stage and alias history", history));
   await refresh();
-  void can;
   return { topics: ["registry"], refresh };
 }
