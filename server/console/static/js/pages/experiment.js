@@ -96,6 +96,43 @@ function power(a) {
   ]);
 }
 
+const OPS = { EQ: "=", NEQ: "!=", IN: "in", NOT_IN: "not in", VERSION_GT: ">",
+  VERSION_GTE: ">=", VERSION_LT: "<", VERSION_LTE: "<=", EXISTS: "exists",
+  NOT_EXISTS: "not exists" };
+
+// A targeting condition in its text form (`x-country in [DE, FR]`, `x-plan = pro`).
+function condition(c) {
+  const op = OPS[String(c.op || "").replace(/^OPERATOR_/, "")] || c.op;
+  const values = c.values || [];
+  if (!values.length) return `${c.attribute} ${op}`;
+  return ["in", "not in"].includes(op) ? `${c.attribute} ${op} [${values.join(", ")}]`
+    : `${c.attribute} ${op} ${values[0]}`;
+}
+
+function layerText(test) {
+  if (!test.layer) return "";
+  const r = test.range;
+  return r ? `${test.layer}, [${num(r.start)}, ${num(r.end)}) of its hash space` : test.layer;
+}
+
+// A multi-armed bandit: P(arm is best), the estimated regret and the weights over time.
+function bandit(resp, box) {
+  const best = resp.probability_best || {};
+  if (!Object.keys(best).length) {
+    clear(box);
+    return;
+  }
+  const history = resp.bandit_history || [];
+  const arms = Object.keys(best);
+  const chart = h("div");
+  clear(box, section("Bandit",
+    kv([...arms.map((a) => [`P(${a} is best)`, pct(best[a], 1)]),
+      ["Expected regret", num(resp.expected_regret)]]), chart));
+  timeChart(chart, history.map((w) => Date.parse(w.at) / 1000), arms.map((a) => ({
+    label: `${a} weight`, values: history.map((w) => (w.weights || {})[a] ?? null),
+    stepped: true })), { title: "Weights after each reweighting", height: 180 });
+}
+
 function duration(seconds) {
   const s = Math.round(Number(seconds));
   if (s < 120) return `${s} s`;
@@ -104,7 +141,8 @@ function duration(seconds) {
 }
 
 function splitForm(test, reload) {
-  if (!can(SVC, "UpdateSplit")) return null;
+  const st = enumName(test.status, "TEST_STATUS_");
+  if (!can(SVC, "UpdateSplit") || !["draft", "running", "paused"].includes(st)) return null;
   const inputs = (test.variants || []).map((v) => h("input", { type: "number", step: "0.01",
     min: 0, max: 1, value: v.weight, name: v.name, "aria-label": `weight of ${v.name}` }));
   const explicit = h("input", { type: "checkbox", name: "explicit" });
@@ -141,9 +179,10 @@ export async function render(main, testId) {
   const over = h("div", { class: "series" });
   const pvals = h("div", { class: "series" });
   const side = h("div");
+  const banditBox = h("div");
   const actions = h("div");
   const reason = h("input", { type: "text", name: "reason", placeholder: "reason (audited)" });
-  clear(main, head, actions, verdict,
+  clear(main, head, actions, verdict, banditBox,
     section("Variants", variants),
     h("div", { class: "columns" }, section("Lift (relative, with confidence interval)", lift),
       side),
@@ -158,6 +197,9 @@ export async function render(main, testId) {
       || "fixed_horizon";
     clear(head, h("h1", {}, `Experiment ${test.name} `, badge(st)),
       kv([["Model", test.model_name], ["Id", test.test_id], ["Decision rule", rule],
+        ["Strategy", enumName(test.strategy, "TRAFFIC_SPLIT_STRATEGY_").replace(/_/g, " ")],
+        ["Layer", layerText(test)],
+        ["Targeting", (test.targeting || []).map(condition).join(" and ")],
         ["Started", when(test.started_at)], ["Created by", test.created_by],
         ["Conclusion", test.conclusion]]));
     if (drawnActionsFor !== st) { // keep a reason being typed unless the state changed
@@ -169,6 +211,7 @@ export async function render(main, testId) {
     clear(variants, variantsTable(a, test));
     clear(lift, intervalChart(liftRows(a), { unit: "%", title: "treatment vs control" }));
     clear(side, section("Bayesian", bayes(a)), section("Power and time to go", power(a)));
+    bandit(resp, banditBox);
     await drawSeries(test, over, pvals);
   };
   await refresh();
