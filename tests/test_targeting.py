@@ -225,3 +225,24 @@ def test_conditions_are_anded() -> None:
         assert not m.matches({**ok, k: v}.get), k
     assert m.attributes == {"x-country", "x-plan", "x-app-version"}
     assert not m.reads_params and _m("param.tier exists").reads_params
+
+
+# --- conditions as the control plane receives them -------------------------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(_attr, st.text(max_size=20)), st.integers(min_value=0, max_value=12),
+       st.lists(st.one_of(_value, st.text(max_size=8), _versions), max_size=4))
+def test_any_wire_condition_is_refused_by_name_or_stored_canonically(
+        attribute: str, op: int, values: list[str]) -> None:
+    from neural.mlops.server.deployments.model import DeploymentStrategy
+    from neural.mlops.server.deployments.planning import targeting_of
+    from neural.mlops.server.errors import InvalidArgument
+
+    cond = targeting_pb2.Condition(attribute=attribute, op=op, values=values)  # type: ignore[arg-type]
+    try:
+        [text] = targeting_of([cond], DeploymentStrategy.CANARY)
+    except InvalidArgument as err:
+        assert err.field is not None and err.field.startswith("targeting[0]")
+        return
+    assert targeting.parse(text) == cond  # what is stored reads back as what was sent
