@@ -18,7 +18,10 @@ ModelInfer, a fresh x-user-id per call) against:
   (e) (d) plus 100 % shadow traffic to a second demo model,
   (d') (d) with --variant-header initial: x-neural-variant in the initial metadata
       (grpc.aio sends initial metadata in a core batch of its own; trailers ride with the
-      status).
+      status),
+  (l) (d) with 20 running tests across 5 layers instead of one test, a targeting
+      condition each (issue #16): per request a layer bucket, a bisect and a condition per
+      layer, the request in up to 5 tests (each counted, all passed upstream).
 Every round measures each target once, in turn, and ``--repeats`` rounds are run; the
 table shows medians, the ratios are medians of the ratios within a round. Columns: p50/p99
 added latency over (a), throughput relative to (a), CPU microseconds per request of the
@@ -71,6 +74,33 @@ C0 = "(c0) (c) dropping metadata"
 D = "(d) sidecar A/B + metrics"
 E = "(e) (d) + 100% shadow"
 DT = "(d') (d), initial metadata"
+L = "(l) (d), 20 tests in 5 layers"
+# Every call carries the attributes the (l) tests' conditions read (all targets alike).
+ATTRIBUTES = (("x-country", "DE"), ("x-app-version", "5.1.0"), ("x-plan", "pro"))
+CONDITIONS = ("x-country in [DE, FR, AT]", "x-app-version >= 4.2", "x-plan != free",
+              "x-country exists")
+
+
+def layered_routes() -> list[dict[str, Any]]:
+    """20 tests on "bench": 4 per layer, each on a fifth of its layer; the first layer's
+    tests choose the version served, the other four's only label the request."""
+    routes = []
+    for layer in range(5):
+        for k in range(4):
+            version = str(2 + k) if layer == 0 else ""
+            routes.append({
+                "model_name": "bench", "route_id": f"exp-l{layer}-t{k}", "kind": "experiment",
+                "layer_id": "bench:default" if layer == 0 else f"layer-{layer}",
+                "range_start": 0.2 * k, "range_end": 0.2 * (k + 1),
+                "targeting": [CONDITIONS[(layer + k) % len(CONDITIONS)]],
+                "variants": [
+                    {"name": "treatment", "weight": 0.5, "model_name": "bench",
+                     "model_version": version},
+                    {"name": "control", "weight": 0.5, "model_name": "bench",
+                     "model_version": "1" if layer == 0 else ""},
+                ],
+            })
+    return routes
 
 
 def _request() -> bytes:
@@ -142,7 +172,7 @@ async def _load(
             perf = time.perf_counter
             while perf() < stop_at[0]:
                 counter[0] += 1
-                md = (("x-user-id", f"user-{counter[0]}"),)
+                md = (("x-user-id", f"user-{counter[0]}"), *ATTRIBUTES)
                 t0 = perf()
                 try:
                     await stub(body, metadata=md, timeout=10)
@@ -323,20 +353,24 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - set-up, rounds, 
                 )
             ],
         )
-        cp_d, cp_e = start_all(
+        routes_l = work / "routes-l.json"
+        write_routes(routes_l, layered_routes())
+        cp_d, cp_e, cp_l = start_all(
             lambda: start_control_plane(work / "cp-d", routes_d),
             lambda: start_control_plane(work / "cp-e", routes_e),
+            lambda: start_control_plane(work / "cp-l", routes_l),
         )
-        procs += [cp_d, cp_e]
-        sidecar_d, sidecar_e, sidecar_t = start_all(
+        procs += [cp_d, cp_e, cp_l]
+        sidecar_d, sidecar_e, sidecar_t, sidecar_l = start_all(
             lambda: start_sidecar(model.address, cp_d.address),
             lambda: start_sidecar(
                 model.address, cp_e.address, "--shadow-queue", "10000", "--shadow-in-flight", "64"
             ),
             lambda: start_sidecar(model.address, cp_d.address, "--variant-header", "initial"),
+            lambda: start_sidecar(model.address, cp_l.address),
         )
-        procs += [sidecar_d, sidecar_e, sidecar_t]
-        for s in (sidecar_d, sidecar_e, sidecar_t):
+        procs += [sidecar_d, sidecar_e, sidecar_t, sidecar_l]
+        for s in (sidecar_d, sidecar_e, sidecar_t, sidecar_l):
             deadline = time.monotonic() + 30
             while s.health()["routing"] != "live":
                 if time.monotonic() > deadline:
@@ -361,6 +395,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - set-up, rounds, 
             (D, sidecar_d.address, [sidecar_d.proc.pid], [model.proc.pid]),
             (E, sidecar_e.address, [sidecar_e.proc.pid], [model.proc.pid, shadow_model.proc.pid]),
             (DT, sidecar_t.address, [sidecar_t.proc.pid], [model.proc.pid]),
+            (L, sidecar_l.address, [sidecar_l.proc.pid], [model.proc.pid]),
         ]
         # Rounds are interleaved (every target once per round, then the next round), so a
         # slow spell of this shared machine hits every target alike; ratios are taken
@@ -453,6 +488,10 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - set-up, rounds, 
                     f"            nginx CPU {results[('(b) nginx grpc_pass', conc)].cpu_us:.0f} "
                     f"µs/req; (d)/(b) = {paired(D, '(b) nginx grpc_pass', conc, cpu):.1f}x"
                 )
+            print(
+                f"            layers: CPU (l)/(d) = {spread(L, D, conc, cpu)} (target <= 1.1), "
+                f"added p50 (l)/(d) = {spread(L, D, conc, added_p50)}"
+            )
             d, e = results[(D, conc)], results[(E, conc)]
             work_ratio = e.total_cpu_us / d.total_cpu_us
             print(

@@ -22,6 +22,7 @@ O(layers), independent of the number of tests.
 
 from __future__ import annotations
 
+import hashlib
 import random
 from bisect import bisect_right
 from collections.abc import Callable
@@ -30,21 +31,28 @@ from typing import TYPE_CHECKING, Protocol
 
 import structlog
 
-from neural.mlops.v1.assignment import bucket
-
 if TYPE_CHECKING:
     from neural.mlops.sidecar.metrics import Slot
     from neural.mlops.sidecar.router import Route, Shadow, Variant
 
 log = structlog.get_logger(__name__)
 
-EXPERIMENT_HEADER = "x-neural-experiment"  # "<test id>=<arm>", one per test, to upstream
+# Sent upstream: "<test id>=<arm>" of every test the request is in, comma-separated (one
+# metadata entry, whatever the number of layers).
+EXPERIMENT_HEADER = "x-neural-experiment"
 
 
 class Attributes(Protocol):
     """A request's attributes for targeting (``sidecar.attributes.RequestAttributes``)."""
 
     def get(self, attribute: str) -> str | None: ...
+
+
+Getter = Callable[[str], "str | None"]
+_sha256 = hashlib.sha256
+_from_bytes = int.from_bytes
+_bisect_right = bisect_right
+_INV_2_64 = 2.0**-64  # u * 2**-64 == u / 2**64 exactly (as in assignment.bucket)
 
 
 def _absent(attribute: str) -> str | None:
@@ -83,7 +91,7 @@ class Resolution:
     slot: Recorder
     shadows: list[Shadow]
     label: str  # the x-neural-variant value ("" = none)
-    assignments: tuple[tuple[str, str], ...] = ()  # (EXPERIMENT_HEADER, "test=arm")
+    assignments: tuple[tuple[str, str], ...] = ()  # ((EXPERIMENT_HEADER, "t1=a,t2=b"),)
 
 
 def matches(route: Route, attrs: Attributes | None) -> bool:
@@ -102,24 +110,33 @@ class Layer:
     starts: list[float]
     routes: list[Route]
     whole: Route | None = None  # one test over [0, 1): no bucket to compute
+    prefix: str = ""  # layer_id + ":", the bucket's salt prefix
 
     @classmethod
     def of(cls, layer_id: str, routes: list[Route], steers: bool) -> Layer:
         routes = sorted(routes, key=lambda r: r.range_start)
         whole = routes[0] if len(routes) == 1 and routes[0].full else None
-        return cls(layer_id, steers, [r.range_start for r in routes], routes, whole)
+        return cls(layer_id, steers, [r.range_start for r in routes], routes, whole,
+                   layer_id + ":")
 
-    def pick(self, unit_id: str | None, attrs: Attributes | None) -> Route | None:
+    def pick(self, unit_id: str | None, get: Getter) -> Route | None:
+        """The test whose range holds the unit's bucket (salt = layer id), if its
+        targeting matches (``get``: the request's attribute getter)."""
         r = self.whole
         if r is None:
-            b = bucket(self.layer_id, unit_id) if unit_id is not None else random.random()
-            i = bisect_right(self.starts, b) - 1
+            if unit_id is None:
+                b = random.random()
+            else:
+                digest = _sha256((self.prefix + unit_id).encode()).digest()
+                b = _from_bytes(digest[:8], "big") * _INV_2_64  # = assignment.bucket
+            i = _bisect_right(self.starts, b) - 1
             if i < 0:
                 return None
             r = self.routes[i]
             if b >= r.range_end:
                 return None
-        return r if r.matcher is None or matches(r, attrs) else None
+        m = r.matcher
+        return r if m is None or m.matches(get) else None
 
     def named(self, variant: str) -> Route | None:
         for r in self.routes:
@@ -182,31 +199,35 @@ class Plan:
     ) -> Resolution:
         steered: Variant | None = None
         labels: list[Variant] = []
-        tagged: list[tuple[str, str]] = []
+        tagged: list[str] = []
+        get = attrs.get if attrs is not None else _absent
         pinned = self.forced_units.get(unit_id) if unit_id is not None else None
+        overridden = pinned is not None or forced is not None
         for layer in self.layers:
-            r = self._in_layer(layer, unit_id, attrs, forced, pinned)
+            r = (self._in_layer(layer, unit_id, get, forced, pinned) if overridden
+                 else layer.pick(unit_id, get))
             if r is None:
                 continue
             v = r.choose(unit_id, forced)
-            tagged.append((EXPERIMENT_HEADER, f"{r.route_id}={v.name}"))
+            tagged.append(v.tag)
             if layer.steers:
                 steered = v
             else:
                 labels.append(v)
         primary = steered or served
+        md = ((EXPERIMENT_HEADER, ",".join(tagged)),) if tagged else ()
         if not labels:
             if primary is None:
-                return Resolution(None, self.unrouted(), self.shadows, "", tuple(tagged))
-            return Resolution(primary, primary.slot, self.shadows, primary.name, tuple(tagged))
+                return Resolution(None, self.unrouted(), self.shadows, "", md)
+            return Resolution(primary, primary.slot, self.shadows, primary.name, md)
         slots = [primary.slot] if primary is not None else [self.unrouted()]
         slots += [v.slot for v in labels]
         label = primary.name if primary is not None else labels[0].name
-        return Resolution(primary, Fanout(slots), self.shadows, label, tuple(tagged))
+        return Resolution(primary, Fanout(slots), self.shadows, label, md)
 
     @staticmethod
     def _in_layer(
-        layer: Layer, unit_id: str | None, attrs: Attributes | None, forced: str | None,
+        layer: Layer, unit_id: str | None, get: Getter, forced: str | None,
         pinned: list[Route] | None,
     ) -> Route | None:
         """The layer's test this request is in: a unit's QA override or a forced variant
@@ -219,7 +240,7 @@ class Plan:
             r = layer.named(forced)
             if r is not None:
                 return r
-        return layer.pick(unit_id, attrs)
+        return layer.pick(unit_id, get)
 
 
 def layers_of(model_name: str, tests: list[Route]) -> list[Layer]:

@@ -65,6 +65,7 @@ class Variant:
     upstream: str  # "" = default upstream
     slot: Slot
     override: bytes  # appended to the request to rewrite it (b"" = sent as is)
+    tag: str = ""  # "<route id>=<name>", as passed upstream in x-neural-experiment
 
 
 @dataclass(slots=True)
@@ -248,6 +249,7 @@ class Router:
                 if v.model_name in ("", r.model_name) and not v.model_version
                 else model_override(v.model_name or r.model_name, v.model_version or None)
             ),
+            tag=f"{r.route_id}={v.name}",
         )
 
     def _shadow(self, r: routing_pb2.ModelRoute, s: routing_pb2.ShadowTarget) -> Shadow:

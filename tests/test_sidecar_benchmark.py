@@ -31,6 +31,7 @@ def test_sidecar_overhead_benchmark_smoke(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "CPU (d)/(c)" in proc.stdout
+    assert "CPU (l)/(d)" in proc.stdout  # 20 tests in 5 layers against one test
     rows = json.loads(out.read_text())
     targets = {r["target"] for r in rows}
     assert {
@@ -38,6 +39,7 @@ def test_sidecar_overhead_benchmark_smoke(tmp_path: Path) -> None:
         "(c) grpc.aio pass-through",
         "(d) sidecar A/B + metrics",
         "(e) (d) + 100% shadow",
+        "(l) (d), 20 tests in 5 layers",
     } <= targets
     for r in rows:
         assert r["rps"] > 0

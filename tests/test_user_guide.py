@@ -167,6 +167,19 @@ def _check_bandit(location: str, printed: str, scope: dict[str, Any]) -> None:
     assert bandit["regret"]["expected_cumulative_regret"] > 0
 
 
+def _check_layers(location: str, printed: str, scope: dict[str, Any]) -> None:
+    lines = _lines(printed)
+    assert lines[0].startswith("churn 1.1.0 for enterprise: layer churn_model:default, range "
+                               "(0.0, 0.4)")
+    assert lines[1].startswith("offer wording: layer churn-copy, range (0.0, 1.0)")
+    assert lines[2:] == ["refused: LAYER_RANGE_TAKEN | names the holder: True",
+                         "customers in the enterprise test's range: 389 of 1000"]
+    manager = ABTestManager(location)
+    for name in ("enterprise", "wording", "too_big"):
+        assert manager.get_test(scope[name].test_id).status is TestStatus.STOPPED
+    assert manager.get_test(scope["wording"].test_id).targeting == ("x-country in [DE, AT, CH]",)
+
+
 def test_every_python_block_of_the_guide_shows_its_output() -> None:
     blocks = python_blocks()
     assert len(blocks) >= 9
@@ -191,6 +204,7 @@ def test_user_guide_embedded(in_tmp: Path) -> None:
     assert _lines(run.section("11.")) == [
         "churn_model [('features_out', [1, 4]), ('score', [1])]", "ready: 200"
     ]
+    _check_layers(EMBEDDED, run.section("12."), run.namespace)
     assert run.finished()
 
 
@@ -209,6 +223,7 @@ def test_user_guide_against_a_control_plane(in_tmp: Path, server: ServerProcess)
     _check_lineage(server.url)
     _check_bandit(server.url, run.section("9."), run.namespace)
     run.section("11.")
+    _check_layers(server.url, run.section("12."), run.namespace)
     assert run.finished()
     # Nothing of the store is written where the client runs.
     assert not (in_tmp / "mlops").exists()

@@ -32,6 +32,11 @@ def route_from_dict(d: dict[str, Any]) -> ModelRoute:
         variants=tuple(RouteVariant(**v) for v in d.get("variants", ())),
         shadows=tuple(ShadowTarget(**s) for s in d.get("shadows", ())),
         forced_variants=tuple(tuple(x) for x in d.get("forced_variants", ())),
+        layer_id=d.get("layer_id", ""),
+        range_start=d.get("range_start", 0.0),
+        range_end=d.get("range_end", 1.0),
+        targeting=tuple(d.get("targeting", ())),
+        header_routes=tuple(tuple(x) for x in d.get("header_routes", ())),
     )
 
 
@@ -48,7 +53,7 @@ class FileRoutes:
 async def main(args: argparse.Namespace) -> int:
     plane = ControlPlane(
         ServerConfig(data_dir=Path(args.data_dir), listen=args.listen, grace_seconds=2.0,
-                     database_url=args.database_url)
+                     database_url=args.database_url, http_listen="off")  # no web console
     )
     await plane.start()
     assert plane.services is not None

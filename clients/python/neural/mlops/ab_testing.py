@@ -160,6 +160,10 @@ class ABTestManager(ServiceClient[ExperimentService | RemoteExperiments]):
         prior_mean: float = 0.0,
         prior_sd: float = 0.0,
         bandit: Mapping[str, Any] | BanditConfig | None = None,
+        layer: str = "",
+        layer_share: float | None = None,
+        layer_range: tuple[float, float] | None = None,
+        targeting: Sequence[str] | None = None,
     ) -> ABTest:
         """Create a DRAFT test. Two variants: ``control_variant`` / ``treatment_variant``
         are registry refs ``"name:version"`` and ``traffic_split`` the treatment's share
@@ -176,7 +180,12 @@ class ABTestManager(ServiceClient[ExperimentService | RemoteExperiments]):
         ``strategy="multi_armed_bandit"``: Thompson sampling; ``bandit`` holds its settings
         (``interval_seconds``, ``burn_in_units``, ``burn_in_seconds``, ``min_share``,
         ``metric``, ``metric_kind`` "conversion"/"continuous", ``seed``, ``minimize``;
-        see the user guide)."""
+        see the user guide).
+        ``layer``: the layer the test runs in (default: its model's own); tests of one
+        layer never share a unit. ``layer_share``: the share of the layer it takes (the
+        first free range of that width when it starts; default all), or ``layer_range``
+        ``(start, end)`` exactly. ``targeting``: conditions a request must match to be in
+        the test, e.g. ``["x-country in [DE, FR]", "x-app-version >= 4.2"]``."""
         spec = CreateSpec(
             name=name, description=description, control_variant=control_variant,
             treatment_variant=treatment_variant, traffic_split=traffic_split, strategy=strategy,
@@ -186,7 +195,8 @@ class ABTestManager(ServiceClient[ExperimentService | RemoteExperiments]):
             decision_rule=decision_rule, sequential_tau=sequential_tau, model_name=model_name,
             guardrails=guardrails, sequential_tuning=sequential_tuning,
             srm_threshold=srm_threshold, multiple_testing=multiple_testing,
-            prior_mean=prior_mean, prior_sd=prior_sd, bandit=bandit,
+            prior_mean=prior_mean, prior_sd=prior_sd, bandit=bandit, layer=layer,
+            layer_share=layer_share, layer_range=layer_range, targeting=targeting,
         )
         return self._call(lambda e: e.create_test(spec), created_by or None)
 

@@ -93,6 +93,17 @@ def _data(test: Any) -> dict[str, Any]:
     return out
 
 
+def _range(text: str) -> tuple[float, float]:
+    start, sep, end = text.partition(":")
+    try:
+        if not sep:
+            raise ValueError
+        return float(start), float(end)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected START:END, e.g. 0.2:0.5, got {text!r}") \
+            from None
+
+
 def _show(test: Any) -> None:
     print_record([
         ("test_id", test.test_id), ("name", test.name), ("status", test.status),
@@ -105,6 +116,10 @@ def _show(test: Any) -> None:
         ("running_seconds", round(test.running_seconds, 1)),
         ("winner", test.winner or None), ("conclusion", test.conclusion or None),
         ("forced_variants", test.forced_variants or None),
+        ("layer", test.layer or None),
+        ("range", "[{:g}, {:g})".format(*test.layer_range) if test.layer_range else
+         f"share {test.layer_share:g}, allocated at start"),
+        ("targeting", " AND ".join(test.targeting) or None),
     ])
 
 
@@ -119,7 +134,8 @@ def cmd_create(args: argparse.Namespace) -> None:
         sequential_tuning=args.sequential_tuning, srm_threshold=args.srm_threshold,
         multiple_testing=args.multiple_testing, prior_mean=args.prior_mean,
         prior_sd=args.prior_sd, guardrails=_guardrails(args.guardrail),
-        bandit=bandit_options(args),
+        bandit=bandit_options(args), layer=args.layer or "", layer_share=args.layer_share,
+        layer_range=args.range, targeting=args.targeting,
     )
     emit(args, _data(test), lambda: _show(test))
 
@@ -305,6 +321,17 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     q.add_argument("--guardrail", action="append",
                    help="METRIC[:increase|decrease[:TOLERANCE]], repeatable: stop the test when "
                         "the treatment is significantly worse on it (error_rate, latency_p95, ...)")
+
+    q.add_argument("--layer", help="the layer (default: the model's own); tests of one layer "
+                   "never share a unit, tests of different layers overlap independently")
+    q.add_argument("--layer-share", type=float,
+                   help="share of the layer the test takes, (0, 1] (default 1: all of it); the "
+                        "first free range of that width is allocated when it starts")
+    q.add_argument("--range", type=_range, metavar="START:END",
+                   help="instead of --layer-share: exactly this range of the layer, e.g. 0.2:0.5")
+    q.add_argument("--targeting", action="append", metavar="CONDITION",
+                   help="targeting condition, repeatable (ANDed): 'x-country in [DE, FR]', "
+                        "'x-plan = enterprise', 'x-app-version >= 4.2', 'param.tier exists'")
 
     q = add("list", cmd_list, "list tests")
     q.add_argument("--status", choices=["draft", "running", "paused", "stopped", "concluded"],
