@@ -168,11 +168,15 @@ def _report(conc: int, rounds: list[dict[str, dict[str, float]]]) -> list[dict[s
               f"{rows[-1]['added_p99_us']:.0f} | {rows[-1]['throughput_vs_a']:.2f} | "
               f"{med['cpu_us']:.0f} |")
     cpu = [r[D]["cpu_us"] / r[C]["cpu_us"] for r in rounds]
-    lat = [(r[D]["p50_us"] - r[A]["p50_us"]) / max(r[C]["p50_us"] - r[A]["p50_us"], 1.0)
-           for r in rounds]
+    # Added latency ratios only from rounds where the floor added some (noise can make
+    # the pass-through's p50 land below the direct call's).
+    lat = [(r[D]["p50_us"] - r[A]["p50_us"]) / (r[C]["p50_us"] - r[A]["p50_us"])
+           for r in rounds if r[C]["p50_us"] > r[A]["p50_us"]]
+    added = (f"{statistics.median(lat):.2f} ({min(lat):.2f}-{max(lat):.2f}) in {len(lat)}"
+             if lat else "n/a in 0")
     print(f"concurrency {conc}: CPU (d)/(c) {statistics.median(cpu):.2f} "
-          f"({min(cpu):.2f}-{max(cpu):.2f}), added p50 (d)/(c) {statistics.median(lat):.2f} "
-          f"({min(lat):.2f}-{max(lat):.2f}) over {len(rounds)} rounds")
+          f"({min(cpu):.2f}-{max(cpu):.2f}) over {len(rounds)} rounds, added p50 (d)/(c) "
+          f"{added} rounds")
     return rows
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import gzip
 import json
 import zlib
+from functools import lru_cache
 from types import SimpleNamespace
 from typing import Any
 from urllib.parse import quote
@@ -33,6 +34,7 @@ HEADER_LENGTH = "inference-header-content-length"
 JSON_TYPE = "application/json"
 
 
+@lru_cache(maxsize=4096)  # per call on the request path; callers' model names stay bounded
 def infer_path(model_name: str, version: str | None) -> str:
     """``/v2/models/{name}[/versions/{version}]/infer``, each part percent-encoded."""
     name = quote(model_name, safe="")
