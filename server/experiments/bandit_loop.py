@@ -66,6 +66,8 @@ class Bandits:
         now_us = to_us(self._clock.now())
         async with self._db.read() as conn:
             rows = await store.running(conn)
+        running = {row.test_id for row in rows}
+        self._waiting = {k: t for k, t in self._waiting.items() if k in running}
         done = []
         for row in rows:
             test = store.to_test(row, now_us)
