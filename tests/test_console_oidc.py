@@ -178,7 +178,7 @@ def test_pkce_login_opens_a_session_for_the_id_tokens_user(
     assert session["roles"] == ["viewer"]
     alice.csrf = session["csrf_token"]
     who = alice.ok("AuthService", "WhoAmI")
-    assert who["method"] == "AUTH_METHOD_OIDC" and who["principal"] == "alice@example.com"
+    assert who["method"].lower().endswith("oidc") and who["principal"] == "alice@example.com"
     assert alice.rpc("RegistryService", "ApprovePromotion",
                      {"name": "m", "version": "1"}).status_code == 403
 
