@@ -31,6 +31,10 @@ def _check_line(c: Any) -> str:
     if c.stable is not None and c.stable.request_count:
         stable_err = "-" if c.stable.error_rate is None else f"{c.stable.error_rate:.4f}"
         parts.append(f"(stable n={c.stable.request_count} errors={stable_err})")
+    for m in c.tests.get("custom_metrics") or ():
+        mean = m.get("mean")
+        shown = "-" if mean is None else f"{mean:.4g}"
+        parts.append(f"{m.get('metric')}={shown}({m.get('verdict')})")
     text = " ".join(parts)
     if c.reasons:
         text += ": " + "; ".join(c.reasons)
