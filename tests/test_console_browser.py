@@ -314,6 +314,21 @@ def test_a_post_without_the_csrf_token_is_refused_and_changes_nothing(
     assert accepted["status"] == 200 and accepted["body"]["status"] == "PROMOTION_STATUS_APPROVED"
 
 
+def test_while_the_event_stream_is_down_the_page_polls(stack: Stack, signed_in: Any) -> None:
+    stack.register("polled", "v1")
+    stack.request("polled", "v1")
+    viewer = signed_in("viewer@x.com")
+    viewer.page.route("**/api/events", lambda route: route.abort())
+    viewer.page.reload()  # the stream opened at sign-in goes; its reconnections fail
+    page = viewer.open("/models/polled", "Model polled")
+    page.wait_for_selector("#live[data-state=polling]")
+    row = page.locator("[data-table=versions] tr", has_text="v1")
+    assert row.locator(".badge").inner_text() == "development"
+    stack.rpc(REG + "ApprovePromotion", "boss@x.com", name="polled", version="v1")
+    page.wait_for_selector("[data-table=versions] .badge:has-text('production')")
+    assert page.locator("#no-promotions").count() == 1
+
+
 def test_the_experiment_page_shows_the_chart_and_verdict_after_traffic(
     stack: Stack, signed_in: Any
 ) -> None:
