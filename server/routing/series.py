@@ -83,6 +83,7 @@ class Span:
     until_us: int
     step_us: int
     steps: int
+    after: bool = False  # a later page (from a token)
 
 
 def span(*, since_us: int = 0, until_us: int = 0, size: int = 0, token: str = "",
@@ -98,7 +99,7 @@ def span(*, since_us: int = 0, until_us: int = 0, size: int = 0, token: str = ""
     steps = page_size(size, MAX_WINDOWS) if size else DEFAULT_WINDOWS
     after = decode_key(token, "traffic-series", (int,))
     since = since_us if after is None else max(since_us, int(after[0]) + step)
-    return Span(since, until_us, step, steps)
+    return Span(since, until_us, step, steps, after is not None)
 
 
 async def _first_start(db: Database, table: sa.Table, key_col: sa.Column[str], key: str,
@@ -141,7 +142,9 @@ async def route_series(db: Database, route_id: str, s: Span,
         return [], ""
     start, end, more = found
     async with db.read() as conn:
-        running = await store.totals(conn, route_id, 0, start)
+        # nothing before the route's first window: the first page needs no running sums
+        first = s.since_us == 0 and not s.after
+        running = {} if first else await store.totals(conn, route_id, 0, start)
         rows = await store.windows(conn, route_id, start, end)
     base = pick_baseline(sorted({v for _, v, _ in rows} | set(running)), baseline)
     by_step: dict[int, dict[str, VariantStats]] = {}
