@@ -44,6 +44,8 @@ from neural.mlops.v1 import deployments_pb2 as dpb  # noqa: E402
 from neural.mlops.v1 import oip_pb2, targeting_pb2  # noqa: E402
 from neural.mlops.v1.deployments_pb2_grpc import DeploymentServiceStub  # noqa: E402
 
+pytestmark = pytest.mark.storage  # the control plane's store is the engine under test
+
 INFER = "/inference.GRPCInferenceService/ModelInfer"
 Req = oip_pb2.ModelInferRequest
 BIAS = 3.0  # the canary's outputs are 2x + 3: its output_mean metric is ~3 above the stable's
