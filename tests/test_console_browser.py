@@ -288,6 +288,7 @@ def test_a_viewer_sees_no_approve_button_and_the_server_refuses_the_post(
     page.wait_for_selector(".promotion")
     assert page.locator("[data-action=ApprovePromotion]").count() == 0
     assert page.locator("[data-action=RejectPromotion]").count() == 0
+    assert page.locator("[data-nav=audit]").is_hidden()  # viewers do not read the trail
     answer = viewer.post("/api/v1/neural.mlops.v1.RegistryService/ApprovePromotion",
                          {"name": "churn", "version": "v1"})
     assert answer["status"] == 403 and answer["body"]["code"] == 7, answer

@@ -36,7 +36,11 @@ async function parse(resp) {
   } catch {
     body = { message: text.slice(0, 200) };
   }
-  if (!resp.ok) throw new ApiError(resp.status, body);
+  if (!resp.ok) {
+    // The session ended (expired, revoked, signed out elsewhere): back to the sign-in.
+    if (resp.status === 401) window.dispatchEvent(new Event("nmo-session-lost"));
+    throw new ApiError(resp.status, body);
+  }
   return body;
 }
 

@@ -1,7 +1,7 @@
 // Entry point: the session decides between the login screen and the pages; hash routes
 // pick the page (#/, #/models/<name>, #/experiments/<id>, #/rollouts/<id>,
 // #/shadows/<id>, #/audit).
-import { loadSession, logout, session } from "./api.js";
+import { can, loadSession, logout, session } from "./api.js";
 import { clear, h } from "./dom.js";
 import { connect, disconnect, watch } from "./live.js";
 import { describe, flash } from "./ui.js";
@@ -29,6 +29,7 @@ function header() {
   const s = session();
   const signedIn = Boolean(s && s.authenticated);
   document.getElementById("nav").hidden = !signedIn;
+  document.querySelector("[data-nav=audit]").hidden = !can("AuditService", "QueryEvents");
   document.getElementById("logout").hidden = !signedIn;
   const roles = signedIn && s.roles && s.roles.length ? ` (${s.roles.join(", ")})` : "";
   clear(document.getElementById("who"), signedIn ? `${s.subject}${roles}` : "");
@@ -76,6 +77,9 @@ async function start() {
 }
 
 window.addEventListener("hashchange", route);
+window.addEventListener("nmo-session-lost", () => {
+  if (session() && session().authenticated) start();
+});
 document.getElementById("logout").addEventListener("click", async () => {
   try {
     await logout();

@@ -4,8 +4,21 @@ import { login } from "../api.js";
 import { clear, h } from "../dom.js";
 import { describe } from "../ui.js";
 
+function oidcOnly(main, s) {
+  const how = s && s.oidc_login
+    ? h("p", {}, h("a", { class: "button primary", href: "/login/oidc", id: "login-oidc" },
+      "Sign in with your identity provider"))
+    : h("p", { class: "error" }, "This control plane accepts client certificates only; the "
+      + "console needs an API token or OIDC (docs/security.md).");
+  clear(main, h("div", { class: "login card" }, h("h1", {}, "Sign in"), how));
+}
+
 export function render(main, s, done) {
   const mode = (s && s.auth_mode) || "none";
+  if (mode === "oidc" || mode === "mtls") {
+    oidcOnly(main, s);
+    return;
+  }
   const byName = mode === "none";
   const input = h("input", {
     id: byName ? "login-name" : "login-token", name: byName ? "name" : "token",
