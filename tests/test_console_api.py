@@ -177,6 +177,15 @@ def test_malformed_requests_are_refused_naming_the_problem(admin: Console) -> No
     assert r.status_code == 413
 
 
+def test_the_request_id_is_passed_on_when_well_formed(admin: Console) -> None:
+    r = admin.rpc("RegistryService", "GetModelVersion", {"name": "ghost", "version": "1"},
+                  **{"X-Request-Id": "trace-42"})
+    assert r.headers["X-Request-Id"] == "trace-42"
+    assert r.json()["details"][0]["metadata"]["request_id"] == "trace-42"
+    r = admin.rpc("RegistryService", "ListModels", **{"X-Request-Id": "bad id"})
+    assert r.status_code == 200 and r.headers["X-Request-Id"] != "bad id"
+
+
 def test_unknown_and_streaming_only_methods_are_404(admin: Console) -> None:
     for path in ("RegistryService/NoSuch", "NoService/ListModels", "RoutingService/WatchRoutes",
                  "RegistryService/RegisterModel"):

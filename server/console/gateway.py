@@ -22,6 +22,7 @@ client. Mapping (protobuf's canonical JSON, ``google.protobuf.json_format``):
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ from neural.mlops.server.errors import MLOpsError
 MAX_REQUEST_BYTES = 4 * 1024 * 1024  # JSON is larger than the binary message it encodes
 MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 CALL_TIMEOUT_SECONDS = 60.0
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")  # what gRPC metadata carries as is
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +147,8 @@ class Gateway:
             except MLOpsError as exc:
                 return st.error(grpc.StatusCode.PERMISSION_DENIED, exc.message, exc.reason,
                                 field=exc.field or "")
-        request_id = request.headers.get("X-Request-Id", "")[:64] or secrets.token_hex(8)
+        asked = request.headers.get("X-Request-Id", "")[:64]
+        request_id = asked if _REQUEST_ID.fullmatch(asked) else secrets.token_hex(8)
         try:
             answer = await self.call(method, parsed, self.metadata(session, request_id))
         except grpc.aio.AioRpcError as exc:
