@@ -184,16 +184,17 @@ class RequestAttributes:
         return a
 
     def _header(self, name: str) -> str | None:
-        if self._headers is None:
-            for k, v in self._metadata:
-                if k == name:
-                    return v if isinstance(v, str) else None
-            return None
-        if self._lowered is None:
-            self._lowered = {}
-            for k, v in self._headers.items():
-                self._lowered.setdefault(k.lower(), v)
-        return self._lowered.get(name)
+        lowered = self._lowered
+        if lowered is None:  # the first lookup indexes the headers (first value wins)
+            lowered = self._lowered = {}
+            if self._headers is None:
+                for k, v in self._metadata:  # gRPC keys are lower case already
+                    if k not in lowered and isinstance(v, str):  # "-bin" values are bytes
+                        lowered[k] = v
+            else:
+                for k, v in self._headers.items():
+                    lowered.setdefault(k.lower(), v)
+        return lowered.get(name)
 
     def _load_params(self) -> dict[str, str]:
         if self._request is None:

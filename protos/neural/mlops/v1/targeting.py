@@ -34,6 +34,7 @@ equal.
 from __future__ import annotations
 
 import builtins
+import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -111,10 +112,11 @@ def _prerelease(text: str) -> tuple[tuple[int, int, str], ...] | None:
     return tuple(out)
 
 
+@functools.lru_cache(maxsize=4096)
 def version_key(text: str) -> VersionKey | None:
     """The precedence key of a semantic version (module docstring), None if ``text`` is not
     one. Keys compare with ``<`` as the versions' precedence; equal keys = equal precedence.
-    """
+    Cached (bounded): the versions requests carry are few, and a hit costs a lookup."""
     if text[:1] in ("v", "V"):
         text = text[1:]
     core, plus, build = text.partition("+")
