@@ -112,11 +112,15 @@ def _prerelease(text: str) -> tuple[tuple[int, int, str], ...] | None:
     return tuple(out)
 
 
-@functools.lru_cache(maxsize=4096)
 def version_key(text: str) -> VersionKey | None:
     """The precedence key of a semantic version (module docstring), None if ``text`` is not
     one. Keys compare with ``<`` as the versions' precedence; equal keys = equal precedence.
-    Cached (bounded): the versions requests carry are few, and a hit costs a lookup."""
+    Short texts go through a bounded cache: the versions requests carry are few, and a hit
+    costs a lookup (long ones, which no app version is, are parsed each time)."""
+    return _cached_key(text) if len(text) <= 64 else _version_key(text)
+
+
+def _version_key(text: str) -> VersionKey | None:
     if text[:1] in ("v", "V"):
         text = text[1:]
     core, plus, build = text.partition("+")
@@ -136,6 +140,9 @@ def version_key(text: str) -> VersionKey | None:
     if idents is None:
         return None
     return major, minor, patch, idents
+
+
+_cached_key = functools.lru_cache(maxsize=4096)(_version_key)
 
 
 # --- text form ----------------------------------------------------------------------------
