@@ -237,9 +237,9 @@ class Plan:
                 if r.layer_id == layer.layer_id:
                     return r
         if forced is not None:
-            r = layer.named(forced)
-            if r is not None:
-                return r
+            named = layer.named(forced)
+            if named is not None:
+                return named
         return layer.pick(unit_id, get)
 
 

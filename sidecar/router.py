@@ -94,11 +94,19 @@ class Route:
     steers: bool = False  # some arm rewrites the model name/version or the upstream
     sticky: StickyArms | None = None  # bandit routes: a unit keeps its first arm (sticky.py)
 
+    plain: bool = field(init=False, default=False)  # HASH by the weights alone
+
+    def __post_init__(self) -> None:
+        a = self.assigner
+        self.plain = a.strategy is Strategy.HASH and not a.forced and self.sticky is None
+
     @property
     def full(self) -> bool:
         return self.range_start <= 0.0 and self.range_end >= 1.0
 
     def choose(self, unit_id: str | None, forced: str | None) -> Variant:
+        if self.plain and unit_id is not None and forced is None:
+            return self.variants[self.assigner.hash_index(unit_id)]  # the common case
         if forced is not None:
             v = self.by_name.get(forced)
             if v is not None:
@@ -286,9 +294,10 @@ class Router:
         kept = {r.route_id: r for r in ([default] if default else [])}
         kept.update({r.route_id: r for ly in plan.layers for r in ly.routes})
         for m in raw:
-            r = kept.get(m.route_id)
-            if r is None:
+            got = kept.get(m.route_id)
+            if got is None:
                 continue
+            r = got
             for h in m.header_routes:
                 v = r.by_name.get(h.variant)
                 if v is None:

@@ -26,6 +26,8 @@ from neural.mlops.errors import FailedPrecondition  # noqa: E402
 from neural.mlops.v1.assignment import assign, layer_test  # noqa: E402
 from neural.mlops.v1.units import unit_key  # noqa: E402
 
+pytestmark = pytest.mark.storage  # runs on PostgreSQL too (support.databases)
+
 MODEL = "layered"
 N = 10_000
 USERS = [f"user-{i}" for i in range(N)]
@@ -109,9 +111,6 @@ def test_tests_in_layers_split_units_as_specified_and_count_their_own(  # noqa: 
     assert m.get_test(d.test_id).status.value == "draft"  # nothing changed
 
     served = asyncio.run(_send(sidecar.address))
-    _wait(lambda: sidecar.health()["batches_pending"] == 0, 15)
-    time.sleep(0.6)
-    _wait(lambda: sidecar.health()["batches_pending"] == 0, 15)
 
     layer = [a.layer_range, b.layer_range]
     expect_a, expect_b, expect_c, served_expected = {}, {}, {}, []
@@ -128,6 +127,10 @@ def test_tests_in_layers_split_units_as_specified_and_count_their_own(  # noqa: 
             expect_c[unit_key(u)] = c.variants[assign(c.test_id, u, [0.5, 0.5])].name
     assert served == served_expected  # each request got its steering test's arm
 
+    # The sidecar flushes every 0.2 s; wait until every unit has reached the store.
+    expected = ((a, expect_a), (b, expect_b), (c, expect_c))
+    _wait(lambda: all(len(_units(server.data_dir, t.test_id)) >= len(e) for t, e in expected),
+          60)
     got_a, got_b, got_c = (_units(server.data_dir, t.test_id) for t in (a, b, c))
     assert got_a == expect_a and got_b == expect_b and got_c == expect_c
     assert not set(got_a) & set(got_b)

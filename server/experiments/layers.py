@@ -47,11 +47,10 @@ class LayerSpec:
 
 def parse_range(value: object, field: str = "range") -> tuple[float, float]:
     """``(start, end)`` with 0 <= start < end <= 1."""
-    try:
-        lo, hi = value  # type: ignore[misc]
-    except (TypeError, ValueError):
-        raise InvalidArgument(f"{field} must be (start, end)", field=field) from None
-    lo, hi = v.fraction(lo, f"{field}.start"), v.fraction(hi, f"{field}.end")
+    if isinstance(value, str | bytes) or not isinstance(value, Sequence) or len(value) != 2:
+        raise InvalidArgument(f"{field} must be (start, end)", field=field)
+    first, second = value[0], value[1]
+    lo, hi = v.fraction(first, f"{field}.start"), v.fraction(second, f"{field}.end")
     if not lo < hi:
         raise InvalidArgument(f"{field} [{lo}, {hi}) is empty: start must be below end",
                               field=field)
