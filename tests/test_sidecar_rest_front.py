@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
@@ -18,6 +19,7 @@ import numpy as np
 import pytest
 from aiohttp import web
 
+from neural.mlops.sidecar.allowlist import UpstreamPolicy
 from neural.mlops.sidecar.demo_model import DemoModel, DemoModelConfig
 from neural.mlops.sidecar.metrics import Aggregator
 from neural.mlops.sidecar.rest import RestFront, grpc_code
@@ -42,26 +44,35 @@ def _table() -> routing_pb2.RoutingTable:
     return routing_pb2.RoutingTable(version=1, routes=[route])
 
 
-@pytest.fixture
-async def front() -> AsyncIterator[dict[str, Any]]:
+@asynccontextmanager
+async def _serving(router: Router, **upstream: Any) -> AsyncIterator[dict[str, Any]]:
+    """The demo model's REST form and a REST front end over ``router``, on loopback."""
     model = DemoModel(DemoModelConfig(name="m"))
     demo = DemoRestServer(model, "127.0.0.1:0")
     await demo.start()
-    router = Router(Aggregator())
-    router.apply(_table())
-    http = HttpUpstreams(demo.url)
+    http = HttpUpstreams(demo.url, **upstream)
     rest = RestFront(http, router, None, max_body=4096)
     runner = web.AppRunner(rest.app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = runner.addresses[0][1]
-    async with aiohttp.ClientSession() as client:
-        yield {"url": f"http://127.0.0.1:{port}", "client": client, "router": router,
-               "model": model}
-    await runner.cleanup()
-    await http.close()
-    await demo.stop()
+    try:
+        async with aiohttp.ClientSession() as client:
+            yield {"url": f"http://127.0.0.1:{port}", "client": client, "router": router,
+                   "model": model}
+    finally:
+        await runner.cleanup()
+        await http.close()
+        await demo.stop()
+
+
+@pytest.fixture
+async def front() -> AsyncIterator[dict[str, Any]]:
+    router = Router(Aggregator())
+    router.apply(_table())
+    async with _serving(router) as f:
+        yield f
 
 
 async def _post(f: dict[str, Any], path: str, data: Any, **kw: Any) -> tuple[int, dict, Any]:
@@ -111,6 +122,31 @@ async def test_binary_tensor_extension_passes_through(front: dict[str, Any]) -> 
     assert status == 200
     out = {o["name"]: o["data"] for o in answer["outputs"]}
     assert out["x_out"] == (2 * x).reshape(-1).tolist()
+
+
+async def test_upstreams_without_rest_form_or_refused_are_never_served_elsewhere() -> None:
+    """A variant on an allowed upstream without --upstream-http-for: 503, counted; a route
+    whose variant's upstream the allow-list refuses: unrouted (the caller's model as is)."""
+    def route(model: str, upstream: str) -> routing_pb2.ModelRoute:
+        return routing_pb2.ModelRoute(
+            model_name=model, route_id=f"dep-{model}", kind=routing_pb2.ROUTE_KIND_DEPLOYMENT,
+            variants=[routing_pb2.RouteVariant(name="new", weight=1.0, model_name="m",
+                                               model_version="7", upstream=upstream)],
+        )
+
+    router = Router(Aggregator(), policy=UpstreamPolicy("127.0.0.1:1"))
+    router.apply(routing_pb2.RoutingTable(
+        version=1, routes=[route("m2", "127.0.0.1:9"), route("m", "10.9.9.9:1")]
+    ))
+    async with _serving(router, grpc_default="127.0.0.1:1") as f:
+        status, headers, answer = await _post(f, "/v2/models/m2/infer", json.dumps(GOLD))
+        assert status == 503 and headers["x-neural-variant"] == "new"
+        assert "upstream 127.0.0.1:9 has no REST form" in answer["error"]
+        assert router.aggregator.slots[("m2", "dep-m2", "new")].codes == {"UNAVAILABLE": 1}
+        status, headers, answer = await _post(f, "/v2/models/m/infer", json.dumps(GOLD))
+        assert status == 200 and "x-neural-variant" not in headers
+        assert answer["model_version"] == ""  # not version 7 from the refused server
+        assert f["model"].calls == 1
 
 
 def test_binary_answers_and_the_shadow_mark() -> None:
