@@ -181,6 +181,12 @@ def photograph(url: str, pages: dict[str, str], out: Path) -> None:
             page.goto(f"{url}/#{route}")
             page.wait_for_selector("main h1")
             page.wait_for_timeout(2500)  # the charts and the tables of every section
+            if name == "model":  # two versions side by side, and one's lineage
+                page.check("input[aria-label='compare v2']")
+                page.check("input[aria-label='compare v3']")
+                page.click("text=Compare the two ticked versions")
+                page.wait_for_selector("#comparison")
+                page.click("[data-table=versions] button:has-text('v3')")
             if name == "audit":
                 page.click("text=Generate report")
                 page.wait_for_selector("#report")

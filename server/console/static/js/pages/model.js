@@ -68,7 +68,7 @@ function comparison(r) {
         h("tr", {}, h("td", {}, "framework"), h("td", {}, r.framework && r.framework.version1),
           h("td", {}, r.framework && r.framework.version2), h("td", {}, "")),
         metrics.map(([m, c]) => h("tr", {}, h("td", {}, m), h("td", {}, num(c.version1)),
-          h("td", {}, num(c.version2)), h("td", { class: deltaClass(c.difference) },
+          h("td", {}, num(c.version2)), h("td", {},
             c.difference === undefined ? "–" : `${c.difference > 0 ? "+" : ""}${num(c.difference)}`
             + (c.relative_change === undefined ? "" : ` (${(c.relative_change * 100).toFixed(1)}%)`)))),
         params.map(([p, c]) => h("tr", {}, h("td", {}, `param ${p}`), h("td", {}, c.version1),
@@ -76,11 +76,6 @@ function comparison(r) {
         h("tr", {}, h("td", {}, "size"), h("td", {}, num(r.size_bytes_version1)),
           h("td", {}, num(r.size_bytes_version2)), h("td", {}, "")))),
     h("p", {}, "Lineage differs in: ", (r.lineage_changed || []).join(", ") || "nothing"));
-}
-
-function deltaClass(d) {
-  if (d === undefined || d === 0) return "";
-  return d > 0 ? "up" : "down";
 }
 
 function mayReview(p) {
