@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import random
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -16,6 +17,7 @@ from typing import Any
 
 import grpc
 import pytest
+import sqlalchemy as sa
 from support.databases import store_args
 from support.processes import ServerProcess, start_server
 from support.rpc import call, message
@@ -25,6 +27,7 @@ from neural.mlops.audit import AuditLogger
 from neural.mlops.deployment import DeploymentManager
 from neural.mlops.registry import ModelRegistry
 from neural.mlops.server.auth.roles import ROLES
+from neural.mlops.server.pagination import after_clause
 from neural.mlops.v1 import experiments_pb2
 
 pytestmark = pytest.mark.storage
@@ -354,3 +357,23 @@ def test_tokens_grants_and_roles_page_with_rows_removed_behind_and_added(
     check_walk(grants, Changes(delete_first, lambda: grant(next(made))))
     roles = Lister(ch, AUTH + "ListRoles", "roles", lambda r: r.name, token=admin)
     assert roles.walk(1, lambda: None) == sorted(ROLES)
+
+
+@pytest.mark.parametrize("descending", [False, True])
+def test_the_sql_key_condition_is_the_tuple_order(descending: bool) -> None:
+    """after_clause (written out as ORs) selects exactly the rows whose key tuple comes
+    after the given one, in either direction, with ties in the leading columns."""
+    rng = random.Random(5)
+    meta = sa.MetaData()
+    t = sa.Table("t", meta, sa.Column("a", sa.Integer), sa.Column("b", sa.String),
+                 sa.Column("c", sa.Integer))
+    rows = {(rng.randrange(4), rng.choice("xyz"), rng.randrange(3)) for _ in range(60)}
+    engine = sa.create_engine("sqlite://")
+    meta.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(t.insert(), [dict(zip("abc", r, strict=True)) for r in rows])
+        for key in sorted(rows):
+            got = {tuple(r) for r in conn.execute(
+                sa.select(t.c.a, t.c.b, t.c.c).where(after_clause([t.c.a, t.c.b, t.c.c], key,
+                                                                  descending)))}
+            assert got == {r for r in rows if (r < key if descending else r > key)}, key
