@@ -13,7 +13,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from support.console import Console, start_console_server  # noqa: E402
+from support.console import Console, console_url, start_console_server  # noqa: E402
 from support.databases import store_args  # noqa: E402
 from support.processes import start_server  # noqa: E402
 
@@ -85,3 +85,21 @@ def test_a_non_loopback_console_without_authentication_is_refused(tmp_path: Path
          "--listen", "127.0.0.1:0", "--http-listen", "0.0.0.0:0"],
         capture_output=True, text=True, timeout=120)
     assert out.returncode == 2 and "console" in out.stderr
+
+
+def test_a_busy_default_port_falls_back_to_an_ephemeral_one(tmp_path: Path) -> None:
+    busy = socket.socket()
+    try:
+        busy.bind(("127.0.0.1", 8080))
+        busy.listen(1)
+    except OSError:
+        pass  # another process holds it: busy all the same
+    try:
+        server = start_server(tmp_path / "d")  # no --http-listen: the default address
+        try:
+            url = console_url(server)
+        finally:
+            server.stop()
+    finally:
+        busy.close()
+    assert url.startswith("http://127.0.0.1:") and not url.endswith(":8080")

@@ -22,12 +22,17 @@ CONSOLE_LINE = re.compile(r"console at (https?://\S+)")
 def start_console_server(data_dir: Path, *extra: str) -> tuple[ServerProcess, str]:
     """A control plane with its console on an ephemeral port; (process, console URL)."""
     server = start_server(data_dir, "--http-listen", "127.0.0.1:0", *extra)
+    return server, console_url(server)
+
+
+def console_url(server: ServerProcess) -> str:
+    """The console URL a started server printed (without the trailing slash)."""
     assert server.proc.stdout is not None
     # printed right after the gRPC address: already in the pipe's buffer, so read it
     # (select() on the descriptor would not see buffered lines)
     for line in server.proc.stdout:
         if m := CONSOLE_LINE.search(line):
-            return server, m.group(1).rstrip("/")
+            return m.group(1).rstrip("/")
     server.stop()
     raise RuntimeError("the server printed no console URL")
 
