@@ -109,21 +109,31 @@ def infer_parameters(request: bytes) -> dict[str, str]:
     out: dict[str, str] = {}
     pos, n = 0, len(request)
     while pos < n:
-        tag, pos = _varint(request, pos)
-        number, wire_type = tag >> 3, tag & 7
-        if number == _PARAMETERS and wire_type == 2:
+        tag = request[pos]  # one-byte keys and lengths inline: this loop is the hot part
+        if tag < 0x80:
+            pos += 1
+        else:
+            tag, pos = _varint(request, pos)
+        if tag & 7 != 2:
+            pos = _skip(request, pos, tag & 7)
+            continue
+        length = request[pos] if pos < n else 0x80
+        if length < 0x80:
+            pos += 1
+        else:
             length, pos = _varint(request, pos)
-            end = pos + length
-            if end > n:
-                raise WireError("parameters entry runs past the end")
+        end = pos + length
+        if end > n:
+            raise WireError("length-delimited field runs past the end")
+        if tag >> 3 == _PARAMETERS:
             key, value = _map_entry(request[pos:end])
             if value is None:
                 out.pop(key, None)
             else:
                 out[key] = value
-            pos = end
-        else:
-            pos = _skip(request, pos, wire_type)
+        pos = end
+    if pos > n:
+        raise WireError("message truncated")
     return out
 
 
