@@ -95,6 +95,17 @@ def test_route_series_pages_whole_windows_with_cumulative_p_values(tmp_path: Pat
         assert whole["treatment"].window == final["treatment"].cumulative
         assert whole["treatment"].p_value == pytest.approx(expected)
         assert shadows[0].shadow is not None and shadows[0].shadow.compared == 2
+        # a window written later changes the page, not a remembered copy of it
+        db = await open_database(tmp_path)
+        try:
+            before, _ = await route_series(db, "exp-1", span())
+            async with db.change(audited=False) as ch:
+                await store.apply(ch.conn, "exp-1", "control", T0, _stats(0, 10))
+            after, _ = await route_series(db, "exp-1", span())
+        finally:
+            await db.close()
+        counts = [{v.variant: v.window.count for v in p.variants} for p in (before[0], after[0])]
+        assert counts == [{"control": 50, "treatment": 50}, {"control": 60, "treatment": 50}]
 
     asyncio.run(run())
 

@@ -20,6 +20,7 @@ first; the token holds the page's last step start.
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -133,6 +134,44 @@ async def _page_range(db: Database, table: sa.Table, key_col: sa.Column[str], ke
     return max(start, s.since_us), end, token
 
 
+class _Pages:
+    """Computed pages, reused while the route's windows up to the page's end are unchanged
+    (:func:`_fingerprint`, read from the store on every call, so a window written by any
+    replica invalidates). The console re-reads a test's whole series
+    on every change notice; the closed, older pages then cost one small query each."""
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self._pages: OrderedDict[tuple[object, ...], tuple[list[WindowPoint], str]] = \
+            OrderedDict()
+
+    def get(self, key: tuple[object, ...]) -> tuple[list[WindowPoint], str] | None:
+        hit = self._pages.get(key)
+        if hit is not None:
+            self._pages.move_to_end(key)
+        return hit
+
+    def put(self, key: tuple[object, ...], page: tuple[list[WindowPoint], str]) -> None:
+        self._pages[key] = page
+        while len(self._pages) > self.size:
+            self._pages.popitem(last=False)
+
+
+_PAGES = _Pages()
+
+
+async def _fingerprint(db: Database, route_id: str, end: int) -> tuple[int, int, int]:
+    """Rows, calls and newest update of the route's windows before ``end``: windows only
+    grow by merging (their call counts add up) or go away, so any change moves one."""
+    t = traffic_windows
+    async with db.read() as conn:
+        row = (await conn.execute(
+            sa.select(sa.func.count(), sa.func.sum(t.c.count), sa.func.max(t.c.updated_us))
+            .where(t.c.route_id == route_id, t.c.window_start_us >= 0,
+                   t.c.window_start_us < end))).one()
+    return int(row[0]), int(row[1] or 0), int(row[2] or 0)
+
+
 async def route_series(db: Database, route_id: str, s: Span,
                        baseline: str = "") -> tuple[list[WindowPoint], str]:
     if not route_id:
@@ -140,6 +179,17 @@ async def route_series(db: Database, route_id: str, s: Span,
     found = await _page_range(db, traffic_windows, traffic_windows.c.route_id, route_id, s)
     if found is None:
         return [], ""
+    key = (str(db.engine.url), route_id, s, baseline, *found,
+           *await _fingerprint(db, route_id, found[1]))
+    page = _PAGES.get(key)
+    if page is None:
+        page = await _compute(db, route_id, s, baseline, found)
+        _PAGES.put(key, page)
+    return page
+
+
+async def _compute(db: Database, route_id: str, s: Span, baseline: str,
+                   found: tuple[int, int, str]) -> tuple[list[WindowPoint], str]:
     start, end, more = found
     async with db.read() as conn:
         # nothing before the route's first window: the first page needs no running sums
