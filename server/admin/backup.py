@@ -7,8 +7,9 @@ checkpoints), ``keys/`` (the audit signing key, its public half, the retired pub
 and ``manifest.json``: format, schema revisions, the audit head, and the size and SHA-256
 of every other member, so a restore can tell a damaged backup from a good one.
 
-Artifacts are immutable once their row commits; each copied file is checked against the
-SHA-256 its row recorded, so a file changed behind the store's back fails the backup.
+Artifacts are immutable once their row commits; each is read from the store's artifacts
+(the data dir's folder or its S3-compatible store) and checked against the SHA-256 its row
+recorded, so an object changed behind the store's back fails the backup.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from neural.mlops.server.admin import tables
+from neural.mlops.server.admin import objects, tables
 from neural.mlops.server.admin.location import (
     ARCHIVE_DIR,
     CHECKPOINT_ANCHOR,
@@ -62,7 +63,7 @@ async def backup(store: StoreLocation, output: Path) -> dict[str, Any]:
         snap = await _dump_database(store, staging / "database", manifest)
         # Read after the snapshot: a key rotated meanwhile left the old public key in
         # retired/, so every checkpoint in the snapshot still finds its key.
-        _collect_files(store, staging, snap)
+        await _collect_files(store, staging, snap)
         for path in sorted(p for p in staging.rglob("*") if p.is_file()):
             rel = path.relative_to(staging).as_posix()
             if not rel.startswith("database/"):
@@ -108,17 +109,21 @@ def _note(snap: Snapshot, table: str, row: dict[str, Any]) -> None:
         snap.head = (int(row["seq"]), row["hash"])
 
 
-def _collect_files(store: StoreLocation, staging: Path, snap: Snapshot) -> None:
+async def _collect_files(store: StoreLocation, staging: Path, snap: Snapshot) -> None:
     files = staging / "files"
+    artifacts = store.artifacts()
     for rel, sha in sorted(snap.artifacts.items()):
-        src = store.data_dir / rel
-        if not src.is_file():
+        try:
+            source = await objects.open_verified(artifacts, rel, sha)
+        except DataLoss:
             raise FailedPrecondition(f"artifact {rel} of the snapshot is gone (deleted while "
-                                     "the backup ran?); run the backup again", field="data_dir")
+                                     "the backup ran?); run the backup again",
+                                     field="data_dir") from None
         dest = files / rel
-        copy_file(src, dest)
-        if file_digest(dest)["sha256"] != sha:
-            raise DataLoss(f"artifact {rel} does not match the SHA-256 its row recorded")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with open(dest, "wb") as out:  # verified at the end: DataLoss if it was changed
+            async for chunk in objects.chunks_of(source):
+                out.write(chunk)
     archive = store.data_dir / ARCHIVE_DIR
     if archive.is_dir():
         for path in sorted(p for p in archive.rglob("*") if p.is_file()):

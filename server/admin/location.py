@@ -1,6 +1,7 @@
-"""Where a store lives: its database (a URL, or the SQLite file in the data dir) and its
-data dir (artifacts under ``models/``, the checkpoint anchor and purge archives under
-``audit/``, the audit signing keys, by default under ``keys/``)."""
+"""Where a store lives: its database (a URL, or the SQLite file in the data dir), its
+artifacts (under the data dir's ``models/``, or in an S3-compatible store) and its data dir
+(the checkpoint anchor and purge archives under ``audit/``, the audit signing keys, by
+default under ``keys/``)."""
 
 from __future__ import annotations
 
@@ -10,25 +11,40 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from neural.mlops.server.audit.config import AuditConfig
+from neural.mlops.server.registry.artifacts import ArtifactStore, open_artifact_store
 from neural.mlops.server.storage import Database
 
 CHECKPOINT_ANCHOR = Path("audit") / "checkpoints.jsonl"
 ARCHIVE_DIR = Path("audit") / "archive"
-MODELS_DIR = Path("models")
-STAGING = ".staging"
 
 
 @dataclass(frozen=True, slots=True)
 class StoreLocation:
     data_dir: Path
     database_url: str = ""  # "" = the SQLite file in data_dir
+    artifact_store: str = ""  # "" = data_dir/models; or s3://BUCKET[/PREFIX]
+    s3_endpoint_url: str = ""
 
     @classmethod
-    def parse(cls, text: str, data_dir: Path | None = None) -> StoreLocation:
+    def parse(cls, text: str, data_dir: Path | None = None, *, artifact_store: str = "",
+              s3_endpoint_url: str = "") -> StoreLocation:
         """``DIR`` (a store folder) or a database ``URL`` (files in ``data_dir``)."""
+        objects = {"artifact_store": artifact_store, "s3_endpoint_url": s3_endpoint_url}
         if "://" in text:
-            return cls(Path(data_dir or ".").resolve(), text)
-        return cls(Path(text).resolve(), "")
+            return cls(Path(data_dir or ".").resolve(), text, **objects)
+        return cls(Path(text).resolve(), "", **objects)
+
+    def artifacts(self) -> ArtifactStore:
+        """The store's artifacts: the data dir's folder, or its S3-compatible store."""
+        return open_artifact_store(self.artifact_store, self.data_dir,
+                                   endpoint_url=self.s3_endpoint_url)
+
+    def same_artifacts(self, other: StoreLocation) -> bool:
+        """Whether both name the same artifacts (nothing to copy between them)."""
+        if self.artifact_store or other.artifact_store:
+            return (self.artifact_store, self.s3_endpoint_url) == \
+                (other.artifact_store, other.s3_endpoint_url)
+        return self.data_dir == other.data_dir
 
     @property
     def engine(self) -> str:

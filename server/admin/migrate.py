@@ -1,6 +1,10 @@
 """``admin migrate-store``: copy a store (rows, artifacts, audit keys and checkpoint anchor)
 into another database, typically an SQLite folder into PostgreSQL.
 
+Artifacts are copied when the target's artifact store differs from the source's (another
+data dir, or another S3-compatible store): each artifact a row names, streamed and
+verified against its recorded SHA-256 (:mod:`.objects`), folder or S3 on either side.
+
 The source is read in one snapshot, the target written in one transaction (all or
 nothing) and only if it is empty; afterwards the target's audit chain and checkpoints are
 verified with the copied keys. Both databases are first brought to this version's schema.
@@ -10,12 +14,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from neural.mlops.server.admin import tables
+from neural.mlops.server.admin import objects, tables
 from neural.mlops.server.admin.location import (
     ARCHIVE_DIR,
     CHECKPOINT_ANCHOR,
-    MODELS_DIR,
-    STAGING,
     StoreLocation,
     copy_file,
 )
@@ -23,6 +25,7 @@ from neural.mlops.server.audit.service import AuditService
 from neural.mlops.server.audit.verify import ChainVerification
 from neural.mlops.server.errors import DataLoss, FailedPrecondition
 from neural.mlops.server.storage import Database
+from neural.mlops.server.storage.schema import model_versions
 
 
 @dataclass(slots=True)
@@ -53,9 +56,11 @@ async def migrate_store(source: StoreLocation, target: StoreLocation) -> CopyRes
     try:
         dst = await target.open(migrate=True)
         try:
-            await _copy_rows(src, dst, target, result)
+            artifacts = await _copy_rows(src, dst, target, result)
+            if not source.same_artifacts(target):
+                result.files += await copy_artifacts(source, target, artifacts)
             if target.data_dir != source.data_dir:
-                result.files = copy_store_files(source, target)
+                result.files += copy_store_files(source, target)
             result.verification = await verify_store(dst, target)
         finally:
             await dst.close()
@@ -65,7 +70,10 @@ async def migrate_store(source: StoreLocation, target: StoreLocation) -> CopyRes
 
 
 async def _copy_rows(src: Database, dst: Database, target: StoreLocation,
-                     result: CopyResult) -> None:
+                     result: CopyResult) -> dict[str, str]:
+    """Every row, in one transaction; returns the stored artifacts the rows name
+    (relative URI -> SHA-256)."""
+    artifacts: dict[str, str] = {}
     async with src.read() as rconn:
         await tables.check_schema(rconn)
         async with dst.change(audited=False) as ch:
@@ -77,23 +85,34 @@ async def _copy_rows(src: Database, dst: Database, target: StoreLocation,
                 async for batch in tables.batches(rconn, table):
                     await tables.insert(ch.conn, table, batch)
                     n += len(batch)
+                    if table.name == model_versions.name:
+                        artifacts.update((r["artifact_uri"], r["artifact_sha256"])
+                                         for r in batch if r["artifact_stored"])
                 result.rows[table.name] = n
             await tables.reset_sequences(ch.conn)
+    return artifacts
+
+
+async def copy_artifacts(source: StoreLocation, target: StoreLocation,
+                         artifacts: dict[str, str]) -> int:
+    """Each stored artifact the rows name, streamed from the source's artifact store
+    (folder or S3) into the target's and verified on the way."""
+    src, dst = source.artifacts(), target.artifacts()
+    for rel, sha in sorted(artifacts.items()):
+        await objects.copy(src, dst, rel, sha)
+    return len(artifacts)
 
 
 def copy_store_files(source: StoreLocation, target: StoreLocation) -> int:
-    """Artifacts, the checkpoint anchor, purge archives and the signing keys; an existing
-    different key in the target is refused (the checkpoints would no longer verify)."""
+    """The checkpoint anchor, purge archives and the signing keys; an existing different
+    key in the target is refused (the checkpoints would no longer verify)."""
     copied = 0
-    for sub in (MODELS_DIR, ARCHIVE_DIR):
-        root = source.data_dir / sub
-        if not root.is_dir():
-            continue
-        for path in sorted(root.rglob("*")):
+    root = source.data_dir / ARCHIVE_DIR
+    if root.is_dir():
+        for path in sorted(p for p in root.rglob("*") if p.is_file()):
             rel = path.relative_to(source.data_dir)
-            if path.is_file() and STAGING not in rel.parts:
-                copy_file(path, target.data_dir / rel)
-                copied += 1
+            copy_file(path, target.data_dir / rel)
+            copied += 1
     anchor = source.data_dir / CHECKPOINT_ANCHOR
     if anchor.is_file():
         copy_file(anchor, target.data_dir / CHECKPOINT_ANCHOR, private=True)

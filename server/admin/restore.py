@@ -18,7 +18,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from neural.mlops.server.admin import tables
+from neural.mlops.server.admin import objects, tables
 from neural.mlops.server.admin.backup import FORMAT, MANIFEST, file_digest
 from neural.mlops.server.admin.location import StoreLocation, copy_file
 from neural.mlops.server.admin.migrate import CopyResult, verify_store
@@ -38,7 +38,7 @@ async def restore(archive: Path, target: StoreLocation) -> CopyResult:
         db = await target.open(migrate=False)
         try:
             await _load(db, unpacked, manifest, target, result)
-            result.files = _place_files(unpacked, target)
+            result.files = await _place_files(unpacked, target)
             result.verification = await verify_store(db, target)
         finally:
             await db.close()
@@ -100,14 +100,19 @@ async def _load(db: Database, unpacked: Path, manifest: dict[str, Any],
     await db.migrate()
 
 
-def _place_files(unpacked: Path, target: StoreLocation) -> int:
+async def _place_files(unpacked: Path, target: StoreLocation) -> int:
+    """Artifacts into the target's artifact store (its folder or S3-compatible store), the
+    audit files into its data dir, the keys beside its signing key."""
     placed = 0
     files = unpacked / "files"
+    artifacts = target.artifacts()
     if files.is_dir():
         for path in sorted(p for p in files.rglob("*") if p.is_file()):
             rel = path.relative_to(files)
-            private = rel.parts[0] == "audit"
-            copy_file(path, target.data_dir / rel, private=private)
+            if rel.parts[0] == "models":
+                await objects.upload(artifacts, rel.as_posix(), path)
+            else:
+                copy_file(path, target.data_dir / rel, private=rel.parts[0] == "audit")
             placed += 1
     keys = unpacked / "keys"
     for path in sorted(p for p in keys.rglob("*") if p.is_file()):

@@ -4,6 +4,7 @@
     neural-mlops admin backup --data-dir ./mlops-data --output mlops.backup
     neural-mlops admin backup --database-url URL --data-dir /srv/mlops --output mlops.backup
     neural-mlops admin restore --input mlops.backup --data-dir ./restored [--database-url URL]
+    neural-mlops admin backup --database-url URL --artifact-store s3://bucket/mlops ...
 
 These work on the store directly (same --data-dir / --database-url as ``serve``), not
 through a control plane. ``backup`` is an online snapshot: run it while the server
@@ -35,7 +36,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="database URL of the new store (an empty database)")
     m.add_argument("--data-dir", type=Path,
                    help="data dir the new store's server will use (default: the source's; "
-                        "artifacts and keys are copied when it differs)")
+                        "audit files and keys are copied when it differs)")
+    m.add_argument("--from-artifact-store", default="", metavar="s3://BUCKET/PREFIX",
+                   help="the source's S3-compatible artifact store (default: its data dir)")
+    m.add_argument("--artifact-store", metavar="s3://BUCKET/PREFIX",
+                   help="the new store's artifact store (default: the source's); "
+                        "artifacts are copied when it differs")
+    m.add_argument("--s3-endpoint-url", default="", metavar="URL",
+                   help="S3 endpoint of both artifact stores (default: boto3's AWS_* setup)")
     m.add_argument("--json", action="store_true", help="print JSON for scripts")
     m.set_defaults(handler=cmd_migrate_store)
 
@@ -56,15 +64,21 @@ def _store_options(q: argparse.ArgumentParser) -> None:
     q.add_argument("--data-dir", type=Path, help="store folder (default ./mlops-data)")
     q.add_argument("--database-url", help="SQLAlchemy URL instead of the SQLite file")
     q.add_argument("--config", type=Path, help="TOML file with a [server] table")
+    q.add_argument("--artifact-store", metavar="s3://BUCKET/PREFIX",
+                   help="artifacts in an S3-compatible store (default: the data dir's models/)")
+    q.add_argument("--s3-endpoint-url", metavar="URL",
+                   help="endpoint of that store (default: boto3's AWS_* setup)")
 
 
 def _location(args: argparse.Namespace) -> Any:
     from neural.mlops.server.admin import StoreLocation
     from neural.mlops.server.config import ServerConfig
 
-    cfg = ServerConfig.load({"data_dir": args.data_dir, "database_url": args.database_url},
-                            args.config)
-    return StoreLocation(cfg.data_dir.resolve(), cfg.database_url)
+    cfg = ServerConfig.load({"data_dir": args.data_dir, "database_url": args.database_url,
+                             "artifact_store": args.artifact_store,
+                             "s3_endpoint_url": args.s3_endpoint_url}, args.config)
+    return StoreLocation(cfg.data_dir.resolve(), cfg.database_url, cfg.artifact_location(),
+                         cfg.s3_endpoint_url)
 
 
 def _report(args: argparse.Namespace, out: dict[str, Any]) -> int:
@@ -78,8 +92,12 @@ def _report(args: argparse.Namespace, out: dict[str, Any]) -> int:
 def cmd_migrate_store(args: argparse.Namespace) -> int:
     from neural.mlops.server.admin import StoreLocation, migrate_store
 
-    source = StoreLocation.parse(args.source, args.from_data_dir)
-    target = StoreLocation((args.data_dir or source.data_dir).resolve(), args.target)
+    source = StoreLocation.parse(args.source, args.from_data_dir,
+                                 artifact_store=args.from_artifact_store,
+                                 s3_endpoint_url=args.s3_endpoint_url)
+    target = StoreLocation((args.data_dir or source.data_dir).resolve(), args.target,
+                           source.artifact_store if args.artifact_store is None
+                           else args.artifact_store, args.s3_endpoint_url)
     result = asyncio.run(migrate_store(source, target))
     return _report(args, {"to": target.masked_url(), "data_dir": str(target.data_dir),
                           **result.as_dict()})
