@@ -23,12 +23,8 @@ from support.processes import ServerProcess, start_server
 from neural.mlops.errors import DataLoss, NotFound
 from neural.mlops.registry import ModelRegistry
 from neural.mlops.server.clock import ManualClock
-from neural.mlops.server.registry.artifacts_s3 import (
-    ABANDONED_UPLOAD_SECONDS,
-    PART_SIZE,
-    S3ArtifactStore,
-    S3Location,
-)
+from neural.mlops.server.registry.artifacts import ABANDONED_UPLOAD_SECONDS
+from neural.mlops.server.registry.artifacts_s3 import PART_SIZE, S3ArtifactStore, S3Location
 from neural.mlops.v1 import registry_pb2 as pb
 from neural.mlops.v1.registry_pb2_grpc import RegistryServiceStub
 

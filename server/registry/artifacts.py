@@ -16,16 +16,23 @@ Every store keeps the same rules:
 * a download is verified: DataLoss when the bytes no longer match the recorded hash.
 
 :class:`FolderArtifactStore` keeps the files under ``<data_dir>/models``; an upload is
-written to ``models/.staging/`` and moved into place. The S3 store is
-:mod:`.artifacts_s3`; :func:`open_artifact_store` picks one from the configuration.
+written to ``models/.staging/<host>.<pid>.<random>`` and moved into place. The folder may
+be shared by several replicas (a network filesystem), so the start-up sweep removes only
+staging files that are certainly abandoned: written by a process of this host that is no
+longer running, or untouched for :data:`ABANDONED_UPLOAD_SECONDS` (an upload in progress
+writes its file at every chunk). The S3 store is :mod:`.artifacts_s3`;
+:func:`open_artifact_store` picks one from the configuration.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import shutil
+import socket
+import time
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterator
@@ -37,6 +44,8 @@ from neural.mlops.server.errors import DataLoss, InvalidArgument
 from neural.mlops.server.fsutil import fsync_dir
 
 CHUNK = 1024 * 1024
+# An upload not written to for this long is abandoned (both stores' start-up sweeps).
+ABANDONED_UPLOAD_SECONDS = 3600.0
 REFERENCE_SCHEMES = ("s3://", "gs://", "file://", "gcs://", "abfs://", "hdfs://", "http://", "https://")
 
 
@@ -133,7 +142,13 @@ class FolderArtifactStore(ArtifactStore):
         self.staging = self.root / ".staging"
 
     async def sweep(self) -> None:
-        shutil.rmtree(self.staging, ignore_errors=True)
+        if not self.staging.is_dir():
+            return
+        cutoff = time.time() - ABANDONED_UPLOAD_SECONDS
+        for path in self.staging.iterdir():
+            with contextlib.suppress(FileNotFoundError):  # installed or swept meanwhile
+                if _abandoned(path, cutoff):
+                    path.unlink()
 
     async def version_keys(self) -> set[tuple[str, str]]:
         if not self.root.is_dir():
@@ -146,7 +161,7 @@ class FolderArtifactStore(ArtifactStore):
 
     async def stage(self, relative: str, chunks: AsyncIterator[bytes]) -> StagedFile:
         self.staging.mkdir(parents=True, exist_ok=True)
-        path = self.staging / uuid.uuid4().hex
+        path = self.staging / f"{_HOST}.{os.getpid()}.{uuid.uuid4().hex}"
         digest = hashlib.sha256()
         size = 0
         try:
@@ -194,6 +209,30 @@ class FolderArtifactStore(ArtifactStore):
                 digest.update(chunk)
                 yield chunk
         check_digest(relative, digest, sha256)
+
+
+_HOST = socket.gethostname().replace(".", "_")
+
+
+def _abandoned(path: Path, cutoff: float) -> bool:
+    """Whether a staging file's upload can no longer be going on: its writer was a process
+    of this host that has ended, or nothing wrote to it since ``cutoff`` (a file of another
+    host, or a name from before the names carried their writer, only by age)."""
+    if path.stat().st_mtime < cutoff:
+        return True
+    host, _, rest = path.name.partition(".")
+    pid = rest.partition(".")[0]
+    return host == _HOST and pid.isdigit() and not _running(int(pid))
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
 
 
 def check_digest(relative: str, digest: hashlib._Hash, sha256: str) -> None:

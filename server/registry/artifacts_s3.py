@@ -35,6 +35,7 @@ import structlog
 from neural.mlops.server.clock import Clock, SystemClock
 from neural.mlops.server.errors import DataLoss, Unavailable
 from neural.mlops.server.registry.artifacts import (
+    ABANDONED_UPLOAD_SECONDS,
     CHUNK,
     ArtifactStore,
     StagedFile,
@@ -45,7 +46,6 @@ from neural.mlops.server.registry.artifacts import (
 log = structlog.get_logger(__name__)
 
 PART_SIZE = 8 * 1024 * 1024
-ABANDONED_UPLOAD_SECONDS = 3600.0
 _MISSING = ("NoSuchKey", "404", "NotFound")
 
 
