@@ -51,6 +51,9 @@ from neural.mlops.v1.upstream import split_patterns
 log = structlog.get_logger(__name__)
 
 ROUTING_HEALTH = "neural.mlops.sidecar.routing"
+# Exit status when the shutdown drain ended with metric batches the control plane never
+# acknowledged (the CLI's "control plane unavailable"): those counts are lost.
+EXIT_UNFLUSHED = 8
 
 
 @dataclass(frozen=True)
@@ -351,8 +354,10 @@ class Sidecar:
     def address(self) -> str:
         return f"{self.config.listen.rsplit(':', 1)[0]}:{self.port}"
 
-    async def stop(self) -> None:
+    async def stop(self) -> bool:
+        """Drain and stop; False when metric batches were left unacknowledged (lost)."""
         cfg = self.config
+        flushed = True
         await self.health.enter_graceful_shutdown()
         # Stop accepting, finish in-flight (both listeners at once), then the shadows.
         await asyncio.gather(
@@ -363,10 +368,11 @@ class Sidecar:
         if self.rest is not None:
             await self.rest.close(min(cfg.grace_seconds, self.config.shadow_timeout))
         if self.reporter is not None:
-            ok = await self.reporter.drain(timeout=cfg.grace_seconds)
-            if not ok:
-                log.warning(
-                    "metric batches not acknowledged at exit", pending=len(self.reporter.pending)
+            flushed = await self.reporter.drain(timeout=cfg.grace_seconds)
+            if not flushed:
+                log.error(
+                    "metric batches not acknowledged at exit (lost); exit status "
+                    f"{EXIT_UNFLUSHED}", pending=len(self.reporter.pending)
                 )
         for t in self._tasks:
             t.cancel()
@@ -377,6 +383,7 @@ class Sidecar:
             await self.control.close()
         await self.upstreams.close()
         log.info("sidecar stopped")
+        return flushed
 
     def masked(self) -> dict[str, Any]:
         return self.config.masked()
@@ -400,5 +407,4 @@ async def serve(config: SidecarConfig) -> int:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     log.info("draining", grace_seconds=config.grace_seconds)
-    await sidecar.stop()
-    return 0
+    return 0 if await sidecar.stop() else EXIT_UNFLUSHED
