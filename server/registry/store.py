@@ -211,18 +211,33 @@ async def model_rows(conn: AsyncConnection, name_prefix: str, after: str | None,
     return list((await conn.execute(q)).all())
 
 
-async def registered_model(conn: AsyncConnection, row: Any) -> RegisteredModel:
+async def model_page(conn: AsyncConnection, rows: Sequence[Any]) -> list[RegisteredModel]:
+    """The registered models of ``rows`` (in that order) with their version counts,
+    aliases and newest version per stage: a fixed number of queries for the whole page,
+    not a few per model (a console page lists up to 100 models)."""
+    names = [r.name for r in rows]
+    if not names:
+        return []
     mv, a = model_versions, model_aliases
-    count = (
-        await conn.execute(
-            sa.select(sa.func.count()).select_from(mv).where(mv.c.name == row.name)
-        )
-    ).scalar_one()
-    aliases = {r.alias: r.version for r in
-               (await conn.execute(sa.select(a).where(a.c.name == row.name))).all()}
-    latest = await load_many(conn, await latest_ids(conn, row.name))
-    return RegisteredModel(row.name, from_us(row.created_us), from_us(row.updated_us), count,
-                           aliases, latest)
+    counts: dict[str, int] = {name: n for name, n in (await conn.execute(
+        sa.select(mv.c.name, sa.func.count()).where(mv.c.name.in_(names))
+        .group_by(mv.c.name))).all()}
+    aliases: dict[str, dict[str, str]] = {name: {} for name in names}
+    for r in (await conn.execute(sa.select(a).where(a.c.name.in_(names)))).all():
+        aliases[r.name][r.alias] = r.version
+    latest: dict[str, list[int]] = {name: [] for name in names}
+    for name, vid in (await conn.execute(
+            sa.select(mv.c.name, sa.func.max(mv.c.id)).where(mv.c.name.in_(names))
+            .group_by(mv.c.name, mv.c.stage))).all():
+        latest[name].append(vid)
+    ordered = [sorted(latest[name]) for name in names]
+    loaded = iter(await load_many(conn, [vid for ids in ordered for vid in ids]))
+    return [
+        RegisteredModel(r.name, from_us(r.created_us), from_us(r.updated_us),
+                        counts.get(r.name, 0), aliases[r.name],
+                        [next(loaded) for _ in ids])
+        for r, ids in zip(rows, ordered, strict=True)
+    ]
 
 
 async def version_ids(conn: AsyncConnection, where: Sequence[sa.ColumnElement[bool]],

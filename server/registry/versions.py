@@ -50,7 +50,7 @@ class Versions:
         async with self.db.read() as conn:
             rows = await store.model_rows(conn, name_prefix,
                                           None if after is None else str(after[0]), size + 1)
-            models = [await store.registered_model(conn, r) for r in rows[:size]]
+            models = await store.model_page(conn, rows[:size])
         return Page(models, next_token("models", [(r.name,) for r in rows], size))
 
     async def list_versions(self, name: str, stage: ModelStage | None = None,
