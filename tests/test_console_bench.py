@@ -19,4 +19,5 @@ def test_benchmark_smoke() -> None:
     assert set(results) == {"overview", "model", "versions", "audit", "experiment"}
     for row in results.values():
         assert row["min_ms"] <= row["median_ms"] <= row["p95_ms"] <= row["max_ms"]
+        assert row["first_ms"] > 0
         assert row["grpc_median_ms"] > 0
