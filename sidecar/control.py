@@ -90,6 +90,9 @@ class RouteWatcher:
                 raise
             except grpc.aio.AioRpcError as exc:
                 code = exc.code().name
+            except Exception:  # noqa: BLE001 - nothing may end the watch for good
+                log.exception("route watch failed; serving on the last table")
+                code = "ERROR"
             if self.connected:
                 log.warning(
                     "route watch lost; serving on the last table",
@@ -165,9 +168,13 @@ class MetricsReporter:
                 await self._stream_once()
             except asyncio.CancelledError:
                 raise
-            except (grpc.aio.AioRpcError, StreamEnded) as exc:
+            except (grpc.aio.AioRpcError, StreamEnded, asyncio.InvalidStateError) as exc:
+                # InvalidStateError: a write raced the server's end of the call ("RPC
+                # already finished"); like any lost stream, the backlog is sent again.
                 if self.connected:
                     log.warning("metrics stream lost", error=str(exc), backlog=len(self.pending))
+            except Exception:  # noqa: BLE001 - nothing may end metric reporting for good
+                log.exception("metrics stream failed", backlog=len(self.pending))
             self.connected = False
             await asyncio.sleep(self._backoff.next())
 
