@@ -11,7 +11,9 @@ becomes ``event: change`` with ``data: {"topic": ..., "id": ...}``:
   deployment or shadow id), for the audit events of those resources;
 * ``audit`` with the newest sequence number, once per poll that saw events;
 * ``routes`` with the routing table's new version;
-* ``experiments`` and ``deployments`` with id ``""`` when new traffic arrived.
+* ``experiments`` and ``deployments`` with id ``""`` when a sidecar's metric batch
+  arrived, and ``experiments`` with a test id when the test's per-unit totals moved
+  (recorded outcomes too: ``RecordRequests`` writes no batch and no audit event).
 
 A comment line every :data:`HEARTBEAT_SECONDS` keeps proxies from closing an idle
 stream. A client that reads too slowly loses notices (bounded queue), never blocks the
@@ -32,7 +34,12 @@ from aiohttp import web
 
 from neural.mlops.server.background import Background
 from neural.mlops.server.storage import Database
-from neural.mlops.server.storage.schema import audit_events, metric_batches, routing_state
+from neural.mlops.server.storage.schema import (
+    audit_events,
+    experiment_unit_totals,
+    metric_batches,
+    routing_state,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -52,7 +59,8 @@ class ChangeFeed:
         self.poll_seconds = poll_seconds
         self._listeners: set[asyncio.Queue[Change]] = set()
         self._loop = Background("console-changes")
-        self._marks: tuple[int, int, int] | None = None  # audit seq, routes version, traffic
+        # audit seq, routes version, newest batch, newest per-unit totals update
+        self._marks: tuple[int, int, int, int] | None = None
 
     def subscribe(self) -> asyncio.Queue[Change]:
         queue: asyncio.Queue[Change] = asyncio.Queue(QUEUE_SIZE)
@@ -90,23 +98,28 @@ class ChangeFeed:
             )).scalar() or 0
             traffic = (await conn.execute(
                 sa.select(sa.func.max(metric_batches.c.received_us)))).scalar() or 0
+            units = experiment_unit_totals
             if self._marks is None:
                 head = (await conn.execute(sa.select(sa.func.max(audit_events.c.seq)))).scalar()
-                self._marks = (head or 0, version, traffic)
+                newest = (await conn.execute(sa.select(sa.func.max(units.c.updated_us)))).scalar()
+                self._marks = (head or 0, version, traffic, newest or 0)
                 return []
+            moved = (await conn.execute(
+                sa.select(units.c.test_id, sa.func.max(units.c.updated_us))
+                .where(units.c.updated_us > self._marks[3]).group_by(units.c.test_id))).all()
             rows = (await conn.execute(
                 sa.select(audit_events.c.seq, audit_events.c.resource_type,
                           audit_events.c.resource_id)
                 .where(audit_events.c.seq > self._marks[0])
                 .order_by(audit_events.c.seq).limit(MAX_EVENTS_PER_POLL))).all()
-        changes = self._changes(rows, version, traffic)
+        changes = self._changes(rows, version, traffic, moved)
         for change in changes:
             self.publish(change)
         return changes
 
-    def _changes(self, rows: Any, version: int, traffic: int) -> list[Change]:
+    def _changes(self, rows: Any, version: int, traffic: int, moved: Any) -> list[Change]:
         assert self._marks is not None
-        seq, known_version, known_traffic = self._marks
+        seq, known_version, known_traffic, known_units = self._marks
         out: list[Change] = []
         seen: set[tuple[str, str]] = set()
         for row in rows:
@@ -121,7 +134,11 @@ class ChangeFeed:
             out.append({"topic": "routes", "id": str(version)})
         if traffic > known_traffic:
             out += [{"topic": "experiments", "id": ""}, {"topic": "deployments", "id": ""}]
-        self._marks = (seq, version, max(traffic, known_traffic))
+        for test_id, _us in moved:
+            if ("experiments", test_id) not in seen:
+                out.append({"topic": "experiments", "id": test_id})
+        newest = max([known_units, *(int(us) for _id, us in moved)])
+        self._marks = (seq, version, max(traffic, known_traffic), newest)
         return out
 
 
