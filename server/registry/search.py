@@ -85,6 +85,8 @@ class SearchQuery:
     parent_version: str = ""
     training_data_uri: str = ""
     training_data_digest: str = ""
+    # "<key> [asc|desc]" (server/registry/ordering.py); "" = registration order.
+    order_by: str = ""
 
 
 def parse_condition(text: str) -> MetricCondition:

@@ -95,8 +95,10 @@ class RegistryService:
         return await self._versions.list_models(name_prefix, page_size_, page_token)
 
     async def list_versions(self, name: str, stage: ModelStage | None = None,
-                            page_size_: int = 0, page_token: str = "") -> Page[ModelVersion]:
-        return await self._versions.list_versions(name, stage, page_size_, page_token)
+                            page_size_: int = 0, page_token: str = "",
+                            order_by: str = "") -> Page[ModelVersion]:
+        return await self._versions.list_versions(name, stage, page_size_, page_token,
+                                                  order_by)
 
     async def get_latest_versions(self, name: str,
                                   stages: Sequence[ModelStage] = ()) -> list[ModelVersion]:

@@ -79,7 +79,8 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
     async def ListVersions(self, request: pb.ListVersionsRequest,
                            context: Ctx) -> pb.ModelVersionPage:
         page = await self.registry.list_versions(request.name, c.stage_from_pb(request.stage),
-                                                 request.page_size, request.page_token)
+                                                 request.page_size, request.page_token,
+                                                 request.order_by)
         return pb.ModelVersionPage(versions=[c.version_to_pb(v) for v in page.items],
                                    next_page_token=page.next_page_token)
 
@@ -100,7 +101,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
             ],
             source_run_id=request.source_run_id, code_revision=request.code_revision,
             parent_version=request.parent_version, training_data_uri=request.training_data_uri,
-            training_data_digest=request.training_data_digest,
+            training_data_digest=request.training_data_digest, order_by=request.order_by,
         )
         page = await self.registry.search(query, request.filter, request.page_size,
                                           request.page_token)

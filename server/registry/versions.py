@@ -14,7 +14,7 @@ from neural.mlops.server.audit.events import EventType
 from neural.mlops.server.clock import Clock, to_us
 from neural.mlops.server.errors import FailedPrecondition
 from neural.mlops.server.pagination import decode_key, next_token, page_size
-from neural.mlops.server.registry import promotion_store, store
+from neural.mlops.server.registry import ordering, promotion_store, store
 from neural.mlops.server.registry.artifacts import ArtifactStore
 from neural.mlops.server.registry.model import (
     Artifact,
@@ -54,11 +54,14 @@ class Versions:
         return Page(models, next_token("models", [(r.name,) for r in rows], size))
 
     async def list_versions(self, name: str, stage: ModelStage | None = None,
-                            page_size_: int = 0, page_token: str = "") -> Page[ModelVersion]:
+                            page_size_: int = 0, page_token: str = "",
+                            order_by: str = "") -> Page[ModelVersion]:
         v.name(name, "name")
+        ordering.parse(order_by)
         async with self.db.read() as conn:
             await store.require_model(conn, name)
-        return await self._page(SearchQuery(stage=stage), page_size_, page_token,
+        return await self._page(SearchQuery(stage=stage, order_by=order_by), page_size_,
+                                page_token,
                                 extra=[model_versions.c.name == name])
 
     async def latest(self, name: str, stages: Sequence[ModelStage] = ()) -> list[ModelVersion]:
@@ -76,12 +79,26 @@ class Versions:
     async def _page(self, query: SearchQuery, page_size_: int, page_token: str,
                     extra: Sequence[sa.ColumnElement[bool]] = ()) -> Page[ModelVersion]:
         size = page_size(page_size_)
+        order = ordering.parse(query.order_by)
+        if order is not None:
+            return await self._ordered_page(order, query, size, page_token, extra)
         after = decode_key(page_token, "versions", (int,))
         async with self.db.read() as conn:
             ids = await store.version_ids(conn, [*where_clauses(query), *extra],
                                           None if after is None else int(after[0]), size + 1)
             versions = await store.load_many(conn, ids[:size])
         return Page(versions, next_token("versions", [(i,) for i in ids], size))
+
+    async def _ordered_page(self, order: ordering.Order, query: SearchQuery, size: int,
+                            page_token: str,
+                            extra: Sequence[sa.ColumnElement[bool]]) -> Page[ModelVersion]:
+        after = ordering.decode(order, page_token)
+        async with self.db.read() as conn:
+            rows = await ordering.ordered_ids(conn, order, [*where_clauses(query), *extra],
+                                              after, size + 1)
+            versions = await store.load_many(conn, [vid for vid, _ in rows[:size]])
+        token = ordering.encode(order, rows[size - 1][1]) if len(rows) > size else ""
+        return Page(versions, token)
 
     async def download(self, name: str, version: str) -> tuple[Artifact, Iterator[bytes]]:
         """The artifact and an iterator over its verified bytes (DataLoss at the end if the

@@ -170,9 +170,12 @@ class ModelRegistry(ServiceClient[RegistryService | RemoteRegistry]):
         return self._call(lambda r: r.list_models(name_prefix, page_size, page_token))
 
     def list_versions(self, name: str, stage: StageLike | None = None, page_size: int = 0,
-                      page_token: str = "") -> Page[ModelVersion]:
+                      page_token: str = "", order_by: str = "") -> Page[ModelVersion]:
+        """A page of the model's versions in registration order, or in ``order_by``
+        (``"metrics.accuracy desc"``, ``"created desc"``, ``"version asc"``; versions
+        without the metric last); pass the page's ``next_page_token`` with the same order."""
         st = _stage(stage, "stage")
-        return self._call(lambda r: r.list_versions(name, st, page_size, page_token))
+        return self._call(lambda r: r.list_versions(name, st, page_size, page_token, order_by))
 
     def get_latest_versions(self, name: str,
                             stages: Sequence[StageLike] | None = None) -> list[ModelVersion]:
@@ -199,6 +202,7 @@ class ModelRegistry(ServiceClient[RegistryService | RemoteRegistry]):
         parent_version: str = "",
         training_data_uri: str = "",
         training_data_digest: str = "",
+        order_by: str = "",
     ) -> Page[ModelVersion]:
         """Versions matching every condition, e.g. ``metric_conditions=["accuracy >= 0.9"]``
         or ``filter="accuracy >= 0.9 and tag = fraud"``; by lineage with the keywords or
@@ -209,7 +213,7 @@ class ModelRegistry(ServiceClient[RegistryService | RemoteRegistry]):
                             metric_conditions=_conditions(metric_conditions),
                             source_run_id=source_run_id, code_revision=code_revision,
                             parent_version=parent_version, training_data_uri=training_data_uri,
-                            training_data_digest=training_data_digest)
+                            training_data_digest=training_data_digest, order_by=order_by)
         return self._call(lambda r: r.search(query, filter, page_size, page_token))
 
     search = search_models

@@ -299,16 +299,18 @@ class ListModelsResponse(_message.Message):
     def __init__(self, models: _Optional[_Iterable[_Union[RegisteredModel, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class ListVersionsRequest(_message.Message):
-    __slots__ = ("name", "stage", "page_size", "page_token")
+    __slots__ = ("name", "stage", "page_size", "page_token", "order_by")
     NAME_FIELD_NUMBER: _ClassVar[int]
     STAGE_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    ORDER_BY_FIELD_NUMBER: _ClassVar[int]
     name: str
     stage: ModelStage
     page_size: int
     page_token: str
-    def __init__(self, name: _Optional[str] = ..., stage: _Optional[_Union[ModelStage, str]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    order_by: str
+    def __init__(self, name: _Optional[str] = ..., stage: _Optional[_Union[ModelStage, str]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., order_by: _Optional[str] = ...) -> None: ...
 
 class ModelVersionPage(_message.Message):
     __slots__ = ("versions", "next_page_token")
@@ -343,7 +345,7 @@ class MetricCondition(_message.Message):
     def __init__(self, metric: _Optional[str] = ..., op: _Optional[_Union[ComparisonOperator, str]] = ..., value: _Optional[float] = ...) -> None: ...
 
 class SearchModelVersionsRequest(_message.Message):
-    __slots__ = ("name_prefix", "tags", "stage", "framework", "metric_conditions", "page_size", "page_token", "filter", "source_run_id", "code_revision", "parent_version", "training_data_uri", "training_data_digest")
+    __slots__ = ("name_prefix", "tags", "stage", "framework", "metric_conditions", "page_size", "page_token", "filter", "source_run_id", "code_revision", "parent_version", "training_data_uri", "training_data_digest", "order_by")
     NAME_PREFIX_FIELD_NUMBER: _ClassVar[int]
     TAGS_FIELD_NUMBER: _ClassVar[int]
     STAGE_FIELD_NUMBER: _ClassVar[int]
@@ -357,6 +359,7 @@ class SearchModelVersionsRequest(_message.Message):
     PARENT_VERSION_FIELD_NUMBER: _ClassVar[int]
     TRAINING_DATA_URI_FIELD_NUMBER: _ClassVar[int]
     TRAINING_DATA_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    ORDER_BY_FIELD_NUMBER: _ClassVar[int]
     name_prefix: str
     tags: _containers.RepeatedScalarFieldContainer[str]
     stage: ModelStage
@@ -370,7 +373,8 @@ class SearchModelVersionsRequest(_message.Message):
     parent_version: str
     training_data_uri: str
     training_data_digest: str
-    def __init__(self, name_prefix: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., stage: _Optional[_Union[ModelStage, str]] = ..., framework: _Optional[str] = ..., metric_conditions: _Optional[_Iterable[_Union[MetricCondition, _Mapping]]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., filter: _Optional[str] = ..., source_run_id: _Optional[str] = ..., code_revision: _Optional[str] = ..., parent_version: _Optional[str] = ..., training_data_uri: _Optional[str] = ..., training_data_digest: _Optional[str] = ...) -> None: ...
+    order_by: str
+    def __init__(self, name_prefix: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., stage: _Optional[_Union[ModelStage, str]] = ..., framework: _Optional[str] = ..., metric_conditions: _Optional[_Iterable[_Union[MetricCondition, _Mapping]]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., filter: _Optional[str] = ..., source_run_id: _Optional[str] = ..., code_revision: _Optional[str] = ..., parent_version: _Optional[str] = ..., training_data_uri: _Optional[str] = ..., training_data_digest: _Optional[str] = ..., order_by: _Optional[str] = ...) -> None: ...
 
 class UpdateModelVersionRequest(_message.Message):
     __slots__ = ("name", "version", "updated_by", "description", "add_tags", "remove_tags", "set_metrics", "set_params")

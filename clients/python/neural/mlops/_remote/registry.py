@@ -97,9 +97,10 @@ class RemoteRegistry:
         return Page([c.model_from_pb(m) for m in resp.models], resp.next_page_token)
 
     async def list_versions(self, name: str, stage: ModelStage | None = None, page_size_: int = 0,
-                            page_token: str = "") -> Page[ModelVersion]:
+                            page_token: str = "", order_by: str = "") -> Page[ModelVersion]:
         req = pb.ListVersionsRequest(name=name, stage=_stage_pb(stage),
-                                     page_size=page_size_, page_token=page_token)
+                                     page_size=page_size_, page_token=page_token,
+                                     order_by=order_by)
         return self._versions(await self._conn.unary(self._stub.ListVersions, req))
 
     async def get_latest_versions(self, name: str,
@@ -129,6 +130,7 @@ class RemoteRegistry:
             parent_version=query.parent_version,
             training_data_uri=query.training_data_uri,
             training_data_digest=query.training_data_digest,
+            order_by=query.order_by,
         )
         return self._versions(await self._conn.unary(self._stub.SearchModelVersions, req))
 
