@@ -1,7 +1,8 @@
 """Which variant a unit gets.
 
 ``get_variant`` of a test that is not RUNNING returns control (the winner once
-concluded): traffic outside a running test goes to the safe arm. HASH_BASED assignment is
+concluded): traffic outside a running test goes to the safe arm. A unit outside a running
+test's range of its layer is refused (``NOT_IN_TEST``), as is recording it. HASH_BASED assignment is
 a pure function of (test id, weights, unit id) plus the QA overrides, so it can be
 recomputed later (late outcomes); RANDOM and ROUND_ROBIN keep per-process state.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from typing import cast
 
-from neural.mlops.server.errors import InvalidArgument
+from neural.mlops.server.errors import FailedPrecondition, InvalidArgument
 from neural.mlops.server.experiments.cache import TestCache
 from neural.mlops.server.experiments.model import (
     ABTest,
@@ -18,7 +19,30 @@ from neural.mlops.server.experiments.model import (
     TrafficSplitStrategy,
     Variant,
 )
-from neural.mlops.v1.assignment import Assigner
+from neural.mlops.v1.assignment import Assigner, bucket
+
+
+def in_test(test: ABTest, user_id: str) -> bool:
+    """Whether the unit belongs to the test by its layer (ASSIGNMENT.md "Layers"): its
+    bucket under the layer's salt lies in the test's range, or the test has all of its
+    layer, or a QA override names the unit. Targeting is the caller's to apply: the
+    control plane does not see the request."""
+    rng = test.layer_range
+    if rng is None or (rng[0] <= 0.0 and rng[1] >= 1.0) or user_id in test.forced_variants:
+        return True
+    return rng[0] <= bucket(test.layer, user_id) < rng[1]
+
+
+def check_in_test(test: ABTest, user_id: str, field: str = "unit_id") -> None:
+    """FailedPrecondition (reason ``NOT_IN_TEST``) for a unit outside the test's range:
+    it is not randomized into the test, so it has no arm and must not be counted."""
+    if not in_test(test, user_id):
+        start, end = test.layer_range or (0.0, 1.0)
+        raise FailedPrecondition(
+            f"unit {user_id!r} is not in A/B test {test.test_id!r}: its bucket in layer "
+            f"{test.layer!r} is outside the test's range [{start:g}, {end:g}) (another test "
+            "of the layer, or none, has it); serve it what it gets without the test",
+            reason="NOT_IN_TEST", field=field)
 
 
 def hash_variant(test: ABTest, user_id: str) -> str:
@@ -52,6 +76,8 @@ class Assignment:
         elif test.strategy == TrafficSplitStrategy.HASH_BASED and not user_id:
             raise InvalidArgument("unit_id is required for a HASH_BASED test", field="unit_id")
         else:
+            if user_id:
+                check_in_test(test, user_id)
             name = self._assigner(test, row.updated_us).choose(user_id or None)
         # The name is always one of the test's variants: winners and overrides are checked
         # when set, and a split change keeps the variant names.

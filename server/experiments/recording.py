@@ -27,7 +27,7 @@ from neural.mlops.server import validation as v
 from neural.mlops.server.clock import Clock, to_us
 from neural.mlops.server.errors import FailedPrecondition, InvalidArgument
 from neural.mlops.server.experiments import store, unitstore
-from neural.mlops.server.experiments.assignment import hash_variant
+from neural.mlops.server.experiments.assignment import check_in_test, hash_variant
 from neural.mlops.server.experiments.cache import TestCache
 from neural.mlops.server.experiments.model import (
     RECORDING,
@@ -80,7 +80,10 @@ def _timestamp_us(value: object, now_us: int) -> int:
 
 
 def _record_variant(test: ABTest, rec: RequestRecord, where: str) -> str:
-    """The record's variant: as named, or recomputed from its unit id (HASH_BASED only)."""
+    """The record's variant: as named, or recomputed from its unit id (HASH_BASED only).
+    A unit outside the test's range of its layer is refused (it is in no arm)."""
+    if rec.user_id:
+        check_in_test(test, str(rec.user_id), where)
     variant = rec.variant
     if not variant:
         if not rec.user_id:
@@ -201,6 +204,7 @@ class Recording:
             raise FailedPrecondition(
                 f"A/B test {test_id!r} is {test.status.value}; outcomes are not recorded"
             )
+        check_in_test(test, user_id)
         if variant:
             if test.variant(variant) is None:
                 raise InvalidArgument(
