@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import select
@@ -69,15 +70,18 @@ def wait_for_line(
 
 
 def start_server(data_dir: Path, *extra: str, listen: str = "127.0.0.1:0", timeout: float = 60.0,
-                 env: dict[str, str] | None = None) -> ServerProcess:
+                 env: dict[str, str] | None = None, log: Path | None = None) -> ServerProcess:
     """Start ``neural-mlops serve`` and wait until it prints its address. The store is on
-    the engine under test (:mod:`support.databases`) unless ``extra`` names a database."""
+    the engine under test (:mod:`support.databases`) unless ``extra`` names a database.
+    With ``log``, the server's log (stderr) is appended to that file."""
     store = ["--data-dir", str(data_dir)] if "--database-url" in extra else store_args(data_dir)
     cmd = [sys.executable, "-m", "neural.mlops", "serve", *store, "--listen", listen, *extra]
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-        env={**os.environ, **(env or {})},
-    )
+    with contextlib.ExitStack() as files:
+        stderr = files.enter_context(log.open("a")) if log else subprocess.DEVNULL
+        proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=stderr, text=True,
+            env={**os.environ, **(env or {})},
+        )
     try:
         m = wait_for_line(proc, READY, timeout)
     except BaseException:
