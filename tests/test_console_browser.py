@@ -410,3 +410,32 @@ def test_the_audit_page_filters_and_exports(stack: Stack, signed_in: Any) -> Non
         page.click("[data-download=jsonl-seal]")
     seal = json.loads(Path(seal_info.value.path()).read_text())
     assert seal["format"] == "neural-mlops-audit-export" and seal["signature"]
+
+
+def test_clicking_a_metric_header_orders_the_versions_across_pages(
+    stack: Stack, signed_in: Any
+) -> None:
+    accuracy = {f"r{i:02d}": ((i * 37) % 60) / 100 for i in range(60) if i % 10}
+    for i in range(60):
+        version = f"r{i:02d}"
+        stack.register("ranked", version,
+                       **({"accuracy": accuracy[version]} if version in accuracy else {}))
+    page = signed_in("viewer@x.com").open("/models/ranked", "Model ranked")
+    rows = page.locator("[data-table=versions] tbody tr")
+    rows.first.wait_for()
+    page.click("[data-table=versions] button[data-order='metrics.accuracy']")
+    page.wait_for_selector("[data-table=versions] th[aria-sort=descending]")
+
+    def shown() -> list[str]:
+        return [t.strip() for t in rows.locator("td:first-child").all_inner_texts()]
+
+    first = shown()
+    page.click("[data-pager=versions] .page-next")
+    page.wait_for_selector("[data-pager=versions] .pages:has-text('page 2')")
+    second = shown()
+    assert len(first) == 50 and len(second) == 10 and not set(first) & set(second)
+    ranked = sorted(accuracy, key=lambda v: (-accuracy[v], v))
+    assert first == ranked[:50]
+    # Versions without the metric last; ties (here: those) in the order's direction.
+    assert second == ranked[50:] + sorted({f"r{i:02d}" for i in range(60)} - set(accuracy),
+                                          reverse=True)

@@ -81,8 +81,10 @@ export function kv(pairs) {
 }
 
 // A table whose columns may be sortable: cols = [{label, get(row) -> node|text,
-// sort(row) -> comparable}]; sorting is of the rows shown (the server pages them).
-export function table(cols, rows, { empty = "Nothing here.", id } = {}) {
+// sort(row) -> comparable}] sorts the rows shown; a column with `order` (the server's
+// order_by key, e.g. "metrics.accuracy") instead asks the server for the whole list in
+// that order: serverOrder = {current: "metrics.accuracy desc", set(orderBy)}.
+export function table(cols, rows, { empty = "Nothing here.", id, serverOrder } = {}) {
   if (!rows.length) return h("p", { class: "muted", dataset: id ? { table: id } : {} }, empty);
   const body = h("tbody");
   let order = { col: -1, dir: 1 };
@@ -94,14 +96,25 @@ export function table(cols, rows, { empty = "Nothing here.", id } = {}) {
     }
     clear(body, sorted.map((row) => h("tr", {}, cols.map((c) => h("td", {}, c.get(row))))));
   };
-  const head = h("tr", {}, cols.map((c, i) => c.sort
-    ? h("th", {}, h("button", { type: "button", class: "sort", onclick: () => {
+  const head = h("tr", {}, cols.map((c, i) => (c.order && serverOrder)
+    ? orderedHeader(c, serverOrder)
+    : c.sort ? h("th", {}, h("button", { type: "button", class: "sort", onclick: () => {
       order = { col: i, dir: order.col === i ? -order.dir : -1 };
       draw();
     } }, c.label))
     : h("th", {}, c.label)));
   draw();
   return h("table", { class: "grid", dataset: id ? { table: id } : {} }, h("thead", {}, head), body);
+}
+
+function orderedHeader(c, serverOrder) {
+  const [key, dir] = (serverOrder.current || "").split(" ");
+  const on = key === c.order;
+  const next = on && dir === "desc" ? "asc" : "desc";
+  return h("th", { "aria-sort": on ? (dir === "desc" ? "descending" : "ascending") : "none" },
+    h("button", { type: "button", class: "sort", dataset: { order: c.order },
+      onclick: () => serverOrder.set(`${c.order} ${next}`) },
+    c.label, on ? (dir === "desc" ? " ▼" : " ▲") : ""));
 }
 
 function compare(a, b) {

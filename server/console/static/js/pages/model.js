@@ -1,5 +1,5 @@
-// Model: versions with their metrics (sortable), stage and alias history as a timeline,
-// lineage, two versions side by side, and promotion requests to approve or reject.
+// Model: versions with their metrics (sorted by the server across pages), stage and alias
+// history as a timeline, lineage, two versions side by side, and promotion requests.
 import { rpc, session } from "../api.js";
 import { badge, clear, enumName, h, kv, num, section, table, when } from "../dom.js";
 import { actionButton, describe, flash, pager } from "../ui.js";
@@ -25,23 +25,23 @@ function lineage(v) {
   ]);
 }
 
-function versionsTable(rows, detail, picks) {
+function versionsTable(rows, detail, picks, serverOrder) {
   const metricNames = [...new Set(rows.flatMap((v) => Object.keys(v.metrics || {})))].sort();
   return table([
     { label: "Version", get: (v) => h("button", { type: "button", class: "link",
       onclick: () => clear(detail, section(`Version ${v.version}: lineage`, lineage(v))) },
-    v.version), sort: (v) => v.version },
+    v.version), order: "version" },
     { label: "Stage", get: (v) => badge(stage(v.stage)), sort: (v) => stage(v.stage) },
     ...metricNames.map((m) => ({ label: m, get: (v) => num((v.metrics || {})[m]),
-      sort: (v) => (v.metrics || {})[m] })),
+      order: `metrics.${m}` })),
     { label: "Aliases", get: (v) => (v.aliases || []).map((a) => `@${a}`).join(" ") },
     { label: "Tags", get: (v) => (v.tags || []).join(", ") },
     { label: "By", get: (v) => v.created_by },
-    { label: "Registered", get: (v) => when(v.created_at), sort: (v) => v.created_at },
+    { label: "Registered", get: (v) => when(v.created_at), order: "created" },
     { label: "Compare", get: (v) => h("input", { type: "checkbox", "aria-label":
       `compare ${v.version}`, checked: picks.has(v.version),
       onchange: (ev) => picks.set(v.version, ev.target.checked) }) },
-  ], rows, { empty: "No version.", id: "versions" });
+  ], rows, { empty: "No version.", id: "versions", serverOrder });
 }
 
 function timeline(entries) {
@@ -113,10 +113,16 @@ export async function render(main, name) {
   const compareBox = h("div");
   const picked = new Set();
   const picks = { has: (v) => picked.has(v), set: (v, on) => (on ? picked.add(v) : picked.delete(v)) };
+  // Sorting is the server's (order_by, across every page); a new order starts at page 1.
+  const serverOrder = { current: "", set: (orderBy) => {
+    serverOrder.current = orderBy;
+    versions.restart();
+  } };
   const versions = pager(async (token) => {
-    const r = await rpc(REG, "ListVersions", { name, page_size: 50, page_token: token });
+    const r = await rpc(REG, "ListVersions", { name, page_size: 50, page_token: token,
+      order_by: serverOrder.current });
     return { rows: r.versions || [], next: r.next_page_token };
-  }, (rows) => versionsTable(rows, detail, picks), { id: "versions" });
+  }, (rows) => versionsTable(rows, detail, picks, serverOrder), { id: "versions" });
   const history = pager(async (token) => {
     const r = await rpc(REG, "GetHistory", { name, page_size: 100, page_token: token });
     return { rows: r.entries || [], next: r.next_page_token };
