@@ -36,16 +36,23 @@ def pytest_configure(config: pytest.Config) -> None:
 # whatever the engine (test_pg_outage, store migration) use the postgres_url fixture.
 STORAGE_FILES = frozenset({
     "test_ab_api.py", "test_ab_model_refs.py", "test_admin_store.py", "test_audit_api.py",
-    "test_audit_server.py", "test_cli_rpc.py", "test_deploy_api.py", "test_deploy_rollout.py",
-    "test_metrics_integrity.py", "test_pg_chain.py", "test_registry_aliases.py",
-    "test_registry_api.py", "test_registry_port.py", "test_registry_server.py",
-    "test_routing_service.py", "test_stats_store.py",
+    "test_audit_server.py", "test_cli_rpc.py", "test_deploy_api.py", "test_deploy_e2e.py",
+    "test_deploy_rollout.py", "test_metrics_integrity.py", "test_mtls.py", "test_oidc.py",
+    "test_pg_chain.py", "test_probe.py", "test_registry_aliases.py", "test_registry_api.py",
+    "test_registry_port.py", "test_registry_server.py", "test_routing_service.py",
+    "test_sidecar_control_plane.py", "test_sidecar_shadow.py", "test_stats_store.py",
+    "test_tls.py", "test_upstream_allowlist.py",
+})
+# Tests of those files about the SQLite store folder itself (not run on PostgreSQL).
+SQLITE_ONLY = frozenset({
+    "test_probe.py::test_audit_verify_of_a_folder_reads_without_writing",
 })
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        if item.path.name in STORAGE_FILES:
+        if item.path.name in STORAGE_FILES and \
+                f"{item.path.name}::{item.name}" not in SQLITE_ONLY:
             item.add_marker(pytest.mark.storage)
 
 
