@@ -39,7 +39,7 @@ from neural.mlops.server.routing.ingest import (
     VariantWindow,
 )
 from neural.mlops.server.routing.model import ModelRoute, RouteProvider, RouteVariant
-from neural.mlops.server.routing.served import served_routes
+from neural.mlops.server.routing.served import served_routes, served_shadows
 from neural.mlops.server.storage import Database
 from neural.mlops.server.storage.schema import routing_state
 from neural.mlops.v1 import targeting
@@ -282,10 +282,12 @@ class RoutingService:
             try:
                 ingest.check_batch(batch, self._known)
             except InvalidArgument as again:
-                if again.field not in ("route_id", "variant"):
+                if again.field not in ("route_id", "variant", "shadow_id"):
                     raise
-                # A route that changed before this replica started: its store remembers.
+                # A route or shadow that changed before this replica started: its store
+                # remembers.
                 await self._learn_served({w.route_id for w in batch.windows})
+                await self._learn_shadows(batch)
                 ingest.check_batch(batch, self._known)
         call = current_call()
         owner = call.actor if call.authenticated else None
@@ -296,6 +298,15 @@ class RoutingService:
             before = self._known.get(route_id, KnownRoute(frozenset(), frozenset()))
             self._known[route_id] = KnownRoute(before.variants | seen.variants, before.shadows,
                                                before.kind or seen.kind)
+
+    async def _learn_shadows(self, batch: MetricsBatch) -> None:
+        served = await served_shadows(self.db, {s.shadow_id for s in batch.shadows})
+        for sw in batch.shadows:
+            if sw.shadow_id in served:
+                before = self._known.get(sw.route_id, KnownRoute(frozenset(), frozenset()))
+                self._known[sw.route_id] = KnownRoute(before.variants,
+                                                      before.shadows | {sw.shadow_id},
+                                                      before.kind)
 
     async def prune_dedup(self, older_than_us: int | None = None) -> int:
         """Forget dedup markers older than the retention (no sidecar resends that late)."""
