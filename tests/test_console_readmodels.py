@@ -20,6 +20,7 @@ from support.databases import open_database  # noqa: E402
 
 from neural.mlops.server.routing.series import (  # noqa: E402
     route_series,
+    sequential_settings,
     shadow_series,
     span,
     two_proportion_p,
@@ -159,3 +160,51 @@ def test_traffic_series_through_the_console(plane: tuple[Console, str]) -> None:
     for bad in ({"since_us": -1}, {"step_us": 90_000_000}, {"page_token": "forged"}):
         r = console.rpc("RoutingService", "GetTrafficSeries", {"route_id": "exp-1", **bad})
         assert r.status_code == 400, bad
+
+
+async def test_a_tests_series_carries_the_sequential_look_analyze_test_reports(
+        tmp_path: Path) -> None:
+    from support.databases import open_services
+
+    from neural.mlops.server.experiments.spec import CreateSpec
+
+    services = await open_services(tmp_path / "store")
+    try:
+        test = await services.experiments.create_test(CreateSpec(
+            name="seq", control_variant="m:v1", treatment_variant="m:v2",
+            decision_rule="sequential", confidence_level=0.9))
+        await services.experiments.start_test(test.test_id)
+        async with services.db.change(audited=False) as ch:
+            for k in range(6):  # a steady lift: each look's evidence stronger than the last
+                await store.apply(ch.conn, test.test_id, "control", T0 + k * MINUTE,
+                                  _stats(80, 20))
+                await store.apply(ch.conn, test.test_id, "treatment", T0 + k * MINUTE,
+                                  _stats(88, 12))
+        seq = await sequential_settings(services.db, test.test_id)
+        points, _ = await route_series(services.db, test.test_id, span(), "", seq)
+        report = await services.experiments.analyze_test(test.test_id)
+    finally:
+        await services.close()
+    looks = [{v.variant: v for v in p.variants}["treatment"].sequential for p in points]
+    assert all(look is not None for look in looks)
+    p_values = [look[0] for look in looks if look is not None]
+    assert p_values == sorted(p_values, reverse=True) and p_values[-1] < 1.0
+    view = report["comparisons"]["treatment"]["sequential"]
+    last = looks[-1]
+    assert last is not None
+    assert last[0] == pytest.approx(view["p_value"], rel=1e-12)  # AnalyzeTest's first look
+    assert min(p_values) == pytest.approx(view["p_value"], rel=1e-12)
+    assert (last[1], last[2]) == pytest.approx(tuple(view["confidence_sequence"]), rel=1e-12)
+    assert {v.variant: v for v in points[-1].variants}["control"].sequential is None
+    assert await _no_sequential_for_a_deployment_route(tmp_path)
+
+
+async def _no_sequential_for_a_deployment_route(tmp_path: Path) -> bool:
+    await _fill(tmp_path)
+    db = await open_database(tmp_path)
+    try:
+        seq = await sequential_settings(db, "exp-1")
+        points, _ = await route_series(db, "exp-1", span(), "", seq)
+    finally:
+        await db.close()
+    return seq is None and all(v.sequential is None for p in points for v in p.variants)

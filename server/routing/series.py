@@ -11,6 +11,15 @@ z-test of its cumulative success rate against the baseline's, as statsmodels'
 
 This is the curve of the fixed-horizon test over time, to show how the evidence moved;
 the decision itself is AnalyzeTest's (sequential test, corrections, guardrails).
+
+For an A/B test's route (``sequential`` given: the test's mSPRT mixture and level) each
+non-baseline point also carries the sequential look at the window's cumulative counts,
+computed by :func:`..experiments.sequential.msprt_proportions` exactly as AnalyzeTest's
+request-level test of the success rate: the mixture p-value and the confidence sequence
+of ``p_t - p_c``. Looking at every window end is a valid way to peek, so the running
+minimum of these p-values is an always-valid p-value and the running intersection of the
+sequences a confidence sequence (the console plots both against alpha); AnalyzeTest's
+own is over the looks someone took, and counts units when the test records them.
 A shadow's windows carry its comparison counts, both latency histograms and its sample
 disagreements. A point is one window or, with a step, the sum of the windows of one
 step (sufficient statistics add up). Pages cover ``page_size`` steps of time, oldest
@@ -19,6 +28,7 @@ first; the token holds the page's last step start.
 
 from __future__ import annotations
 
+import json
 import math
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -26,9 +36,15 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from neural.mlops.server.errors import InvalidArgument
+from neural.mlops.server.experiments.config import AnalysisConfig
+from neural.mlops.server.experiments.sequential import (
+    DEFAULT_TUNING,
+    Mixture,
+    msprt_proportions,
+)
 from neural.mlops.server.pagination import decode_key, encode_key, page_size
 from neural.mlops.server.storage import Database
-from neural.mlops.server.storage.schema import shadow_windows, traffic_windows
+from neural.mlops.server.storage.schema import experiments, shadow_windows, traffic_windows
 from neural.mlops.server.traffic import store
 from neural.mlops.server.traffic.store import DEFAULT_WINDOW_US as WINDOW_US
 from neural.mlops.v1.traffic import ShadowStats, VariantStats
@@ -44,6 +60,47 @@ class VariantPoint:
     window: VariantStats
     cumulative: VariantStats
     p_value: float | None  # None: the baseline itself, or undefined
+    # The sequential look (p-value, confidence sequence low, high); None: not asked for,
+    # the baseline, or undefined (too few events).
+    sequential: tuple[float, float, float] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Sequential:
+    """A test's mSPRT mixture, alpha (1 - its confidence level) and control variant (the
+    default baseline)."""
+
+    mixture: Mixture
+    alpha: float
+    control: str = ""
+
+
+async def sequential_settings(db: Database, route_id: str) -> Sequential | None:
+    """The mixture and alpha of the A/B test whose id is ``route_id`` (None: no such
+    test, e.g. a deployment's route), as its analysis uses them."""
+    async with db.read() as conn:
+        text = (await conn.execute(sa.select(experiments.c.config)
+                                   .where(experiments.c.test_id == route_id))).scalar()
+    if text is None:
+        return None
+    cfg = json.loads(text)
+    analysis = AnalysisConfig(confidence_level=float(cfg["confidence_level"]),
+                              sequential_tau=float(cfg.get("sequential_tau", 0.0)),
+                              sequential_tuning=float(cfg.get("sequential_tuning",
+                                                              DEFAULT_TUNING)))
+    return Sequential(analysis.mixture(), round(1.0 - analysis.confidence_level, 12),
+                      str(cfg.get("control", "")))
+
+
+def sequential_look(c: VariantStats, t: VariantStats,
+                    seq: Sequential) -> tuple[float, float, float] | None:
+    """AnalyzeTest's request-level sequential look at these cumulative counts."""
+    res = msprt_proportions(c.successes, c.count, t.successes, t.count, seq.alpha,
+                            seq.mixture)
+    p, low, high = float(res.p_value), float(res.ci_low), float(res.ci_high)
+    if not all(math.isfinite(x) for x in (p, low, high)):
+        return None
+    return p, low, high
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,31 +229,33 @@ async def _fingerprint(db: Database, route_id: str, end: int) -> tuple[int, int,
     return int(row[0]), int(row[1] or 0), int(row[2] or 0)
 
 
-async def route_series(db: Database, route_id: str, s: Span,
-                       baseline: str = "") -> tuple[list[WindowPoint], str]:
+async def route_series(db: Database, route_id: str, s: Span, baseline: str = "",
+                       seq: Sequential | None = None) -> tuple[list[WindowPoint], str]:
     if not route_id:
         raise InvalidArgument("route_id is required", field="route_id")
     found = await _page_range(db, traffic_windows, traffic_windows.c.route_id, route_id, s)
     if found is None:
         return [], ""
-    key = (str(db.engine.url), route_id, s, baseline, *found,
+    key = (str(db.engine.url), route_id, s, baseline, seq, *found,
            *await _fingerprint(db, route_id, found[1]))
     page = _PAGES.get(key)
     if page is None:
-        page = await _compute(db, route_id, s, baseline, found)
+        page = await _compute(db, route_id, s, baseline, found, seq)
         _PAGES.put(key, page)
     return page
 
 
 async def _compute(db: Database, route_id: str, s: Span, baseline: str,
-                   found: tuple[int, int, str]) -> tuple[list[WindowPoint], str]:
+                   found: tuple[int, int, str],
+                   seq: Sequential | None) -> tuple[list[WindowPoint], str]:
     start, end, more = found
     async with db.read() as conn:
         # nothing before the route's first window: the first page needs no running sums
         first = s.since_us == 0 and not s.after
         running = {} if first else await store.totals(conn, route_id, 0, start)
         rows = await store.windows(conn, route_id, start, end)
-    base = pick_baseline(sorted({v for _, v, _ in rows} | set(running)), baseline)
+    asked = baseline or (seq.control if seq is not None else "")
+    base = pick_baseline(sorted({v for _, v, _ in rows} | set(running)), asked)
     by_step: dict[int, dict[str, VariantStats]] = {}
     for window_start, variant, stats in rows:
         step = by_step.setdefault(_step_of(window_start, s.step_us), {})
@@ -206,20 +265,21 @@ async def _compute(db: Database, route_id: str, s: Span, baseline: str,
         window = by_step[step_start]
         for variant, stats in window.items():
             running[variant] = running[variant] + stats if variant in running else stats
-        points.append(WindowPoint(step_start, _variants(window, running, base)))
+        points.append(WindowPoint(step_start, _variants(window, running, base, seq)))
     return points, more
 
 
 def _variants(window: dict[str, VariantStats], running: dict[str, VariantStats],
-              base: str) -> tuple[VariantPoint, ...]:
+              base: str, seq: Sequential | None) -> tuple[VariantPoint, ...]:
     ref = running.get(base)
     out = []
     for variant in sorted(window):
         total = running[variant]
-        p = None
+        p = look = None
         if ref is not None and variant != base:
             p = two_proportion_p(total.successes, total.count, ref.successes, ref.count)
-        out.append(VariantPoint(variant, window[variant], total, p))
+            look = sequential_look(ref, total, seq) if seq is not None else None
+        out.append(VariantPoint(variant, window[variant], total, p, look))
     return tuple(out)
 
 

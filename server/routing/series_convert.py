@@ -39,7 +39,15 @@ def _variant(point: VariantPoint) -> pb.VariantPoint:
         custom_means={k: m.mean for k, m in w.custom.items() if m.n},
         cumulative_count=point.cumulative.count,
         cumulative_successes=point.cumulative.successes,
-        cumulative_p_value=-1.0 if point.p_value is None else point.p_value)
+        cumulative_p_value=-1.0 if point.p_value is None else point.p_value,
+        **_sequential(point))
+
+
+def _sequential(point: VariantPoint) -> dict[str, float]:
+    if point.sequential is None:
+        return {}
+    p, low, high = point.sequential
+    return {"sequential_p_value": p, "sequential_ci_low": low, "sequential_ci_high": high}
 
 
 def _shadow(s: ShadowStats) -> pb.ShadowPoint:

@@ -74,6 +74,7 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
         if request.shadow:
             points, token = await series.shadow_series(self.db, request.route_id, span)
         else:
+            seq = await series.sequential_settings(self.db, request.route_id)
             points, token = await series.route_series(self.db, request.route_id, span,
-                                                      request.baseline)
+                                                      request.baseline, seq)
         return series_to_pb(request.route_id, points, token)

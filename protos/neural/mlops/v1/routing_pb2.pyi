@@ -93,7 +93,7 @@ class LatencyBucket(_message.Message):
     def __init__(self, upper_seconds: _Optional[float] = ..., count: _Optional[int] = ...) -> None: ...
 
 class VariantPoint(_message.Message):
-    __slots__ = ("variant", "count", "errors", "successes", "latency_mean_seconds", "latency_p50_seconds", "latency_p95_seconds", "latency_p99_seconds", "custom_means", "cumulative_count", "cumulative_successes", "cumulative_p_value")
+    __slots__ = ("variant", "count", "errors", "successes", "latency_mean_seconds", "latency_p50_seconds", "latency_p95_seconds", "latency_p99_seconds", "custom_means", "cumulative_count", "cumulative_successes", "cumulative_p_value", "sequential_p_value", "sequential_ci_low", "sequential_ci_high")
     class CustomMeansEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -113,6 +113,9 @@ class VariantPoint(_message.Message):
     CUMULATIVE_COUNT_FIELD_NUMBER: _ClassVar[int]
     CUMULATIVE_SUCCESSES_FIELD_NUMBER: _ClassVar[int]
     CUMULATIVE_P_VALUE_FIELD_NUMBER: _ClassVar[int]
+    SEQUENTIAL_P_VALUE_FIELD_NUMBER: _ClassVar[int]
+    SEQUENTIAL_CI_LOW_FIELD_NUMBER: _ClassVar[int]
+    SEQUENTIAL_CI_HIGH_FIELD_NUMBER: _ClassVar[int]
     variant: str
     count: int
     errors: int
@@ -125,7 +128,10 @@ class VariantPoint(_message.Message):
     cumulative_count: int
     cumulative_successes: int
     cumulative_p_value: float
-    def __init__(self, variant: _Optional[str] = ..., count: _Optional[int] = ..., errors: _Optional[int] = ..., successes: _Optional[int] = ..., latency_mean_seconds: _Optional[float] = ..., latency_p50_seconds: _Optional[float] = ..., latency_p95_seconds: _Optional[float] = ..., latency_p99_seconds: _Optional[float] = ..., custom_means: _Optional[_Mapping[str, float]] = ..., cumulative_count: _Optional[int] = ..., cumulative_successes: _Optional[int] = ..., cumulative_p_value: _Optional[float] = ...) -> None: ...
+    sequential_p_value: float
+    sequential_ci_low: float
+    sequential_ci_high: float
+    def __init__(self, variant: _Optional[str] = ..., count: _Optional[int] = ..., errors: _Optional[int] = ..., successes: _Optional[int] = ..., latency_mean_seconds: _Optional[float] = ..., latency_p50_seconds: _Optional[float] = ..., latency_p95_seconds: _Optional[float] = ..., latency_p99_seconds: _Optional[float] = ..., custom_means: _Optional[_Mapping[str, float]] = ..., cumulative_count: _Optional[int] = ..., cumulative_successes: _Optional[int] = ..., cumulative_p_value: _Optional[float] = ..., sequential_p_value: _Optional[float] = ..., sequential_ci_low: _Optional[float] = ..., sequential_ci_high: _Optional[float] = ...) -> None: ...
 
 class ShadowPoint(_message.Message):
     __slots__ = ("compared", "agreements", "shadow_errors", "dropped", "primary_latency", "shadow_latency", "disagreements_json")
