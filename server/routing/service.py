@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, replace
 
 import sqlalchemy as sa
 import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from neural.mlops.server.clock import Clock, SystemClock, to_us
 from neural.mlops.server.errors import InvalidArgument
@@ -150,12 +151,19 @@ class RoutingService:
             self._lock = asyncio.Lock()
         async with self._lock:
             self._dirty = False
-            routes = await self._collect()
+            async with self.db.read() as conn:
+                routes = await self._collect(conn)
             digest = _digest(routes)
             now_us = to_us(self.clock.now())
             if self._table is not None and self._digest == digest:
                 return self._table
             async with self.db.change(audited=False) as ch:
+                # Collected again under the store's writer lock: no route change commits
+                # between this read and the version written below. Otherwise a replica that
+                # read before another's change could write its stale content under a newer
+                # version than the other's, and the replicas would disagree for good.
+                routes = await self._collect(ch.conn)
+                digest = _digest(routes)
                 row = (
                     await ch.conn.execute(
                         sa.select(routing_state.c.version, routing_state.c.digest).where(
@@ -187,24 +195,23 @@ class RoutingService:
                 self._notify()
             return self._table
 
-    async def _collect(self) -> tuple[ModelRoute, ...]:
+    async def _collect(self, conn: AsyncConnection) -> tuple[ModelRoute, ...]:
         routes: list[ModelRoute] = []
-        async with self.db.read() as conn:
-            for provider in list(self.providers):
+        for provider in list(self.providers):
+            try:
+                found = await provider.active_routes(conn)
+            except Exception:  # noqa: BLE001 - one broken domain must not stop routing
+                log.exception("route provider failed", provider=type(provider).__name__)
+                continue
+            for raw in found:
                 try:
-                    found = await provider.active_routes(conn)
-                except Exception:  # noqa: BLE001 - one broken domain must not stop routing
-                    log.exception("route provider failed", provider=type(provider).__name__)
+                    route = _validate_route(raw)
+                except ValueError as exc:
+                    log.error("route rejected", route_id=raw.route_id,
+                              model=raw.model_name, error=str(exc))
                     continue
-                for raw in found:
-                    try:
-                        route = _validate_route(raw)
-                    except ValueError as exc:
-                        log.error("route rejected", route_id=raw.route_id,
-                                  model=raw.model_name, error=str(exc))
-                        continue
-                    self._remember(route)
-                    routes.append(route)
+                self._remember(route)
+                routes.append(route)
         return compose(routes)
 
     def _remember(self, route: ModelRoute) -> None:
