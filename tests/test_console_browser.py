@@ -355,8 +355,16 @@ def test_the_experiment_page_shows_the_chart_and_verdict_after_traffic(
     page.wait_for_selector("#verdict .badge:has-text('ship treatment')")
     assert page.locator("[data-table=variants] tr", has_text="treatment").count() == 1
     assert page.locator("[data-chart=lift] circle").count() == 1
+    page.wait_for_selector("[data-chart='Cumulative success rate'] canvas")  # drawn last
     assert page.locator("[data-chart='Cumulative success rate'] canvas").count() == 1
     assert page.locator("#srm-ok").count() == 1
+    # A sequential test plots its always-valid p-value against alpha, and the confidence
+    # sequence of the difference (GetTrafficSeries' sequential looks).
+    pvals = page.locator("[data-chart='Always-valid p-value over time (sequential test)']")
+    assert pvals.locator("canvas").count() == 1
+    assert "always-valid p-value treatment vs control (mSPRT)" in pvals.inner_text()
+    cs = page.locator("[data-chart^='Confidence sequence of the success-rate difference']")
+    assert cs.locator("canvas").count() == 1
 
 
 def test_a_canary_rolled_back_while_its_page_is_open_shows_without_a_reload(
@@ -439,3 +447,19 @@ def test_clicking_a_metric_header_orders_the_versions_across_pages(
     # Versions without the metric last; ties (here: those) in the order's direction.
     assert second == ranked[50:] + sorted({f"r{i:02d}" for i in range(60)} - set(accuracy),
                                           reverse=True)
+
+
+def test_long_series_are_fetched_in_steps_of_at_most_300_points(
+    stack: Stack, signed_in: Any
+) -> None:
+    page = signed_in("viewer@x.com").page
+    minute = 60_000_000
+    steps = page.evaluate(
+        """async (m) => {
+            const s = await import('/static/js/pages/series.js');
+            return [30, 6 * 60, 2 * 1440, 60 * 1440, 400 * 1440].map(
+                (minutes) => s.stepFor(1e15, 1e15 + minutes * m) / m);
+        }""", minute)
+    assert steps == [1, 2, 10, 360, 1440 * 2]
+    for total, step in zip([30, 360, 2880, 86400, 576000], steps, strict=True):
+        assert total / step <= 300

@@ -178,6 +178,7 @@ export async function render(main, testId) {
   const lift = h("div");
   const over = h("div", { class: "series" });
   const pvals = h("div", { class: "series" });
+  const cs = h("div", { class: "series" });
   const side = h("div");
   const banditBox = h("div");
   const actions = h("div");
@@ -186,7 +187,7 @@ export async function render(main, testId) {
     section("Variants", variants),
     h("div", { class: "columns" }, section("Lift (relative, with confidence interval)", lift),
       side),
-    section("Over time", over, pvals));
+    section("Over time", over, pvals, cs));
   let drawnActionsFor = "";
   const refresh = async () => {
     const test = await rpc(SVC, "GetTest", { test_id: testId });
@@ -212,24 +213,43 @@ export async function render(main, testId) {
     clear(lift, intervalChart(liftRows(a), { unit: "%", title: "treatment vs control" }));
     clear(side, section("Bayesian", bayes(a)), section("Power and time to go", power(a)));
     bandit(resp, banditBox);
-    await drawSeries(test, over, pvals);
+    await drawSeries(test, over, pvals, cs);
   };
   await refresh();
   return { topics: ["experiments"], refresh };
 }
 
-async function drawSeries(test, over, pvals) {
+async function drawSeries(test, over, pvals, cs) {
   const series = await experimentSeries(test);
   const names = (test.variants || []).map((v) => v.name);
   timeChart(over, series.x, names.map((n) => ({ label: `${n} success rate`,
     values: series.rate[n] })), { title: "Cumulative success rate" });
   const alpha = 1 - ((test.settings && test.settings.confidence_level) || 0.95);
   const seq = (test.settings && test.settings.decision_rule) === "DECISION_RULE_SEQUENTIAL";
+  const alphaLine = { label: `α = ${num(alpha)}`, values: series.x.map(() => alpha),
+    scale: "p", dash: [6, 4], color: "#6b7280" };
+  if (!seq) {
+    clear(cs);
+    timeChart(pvals, series.x, [
+      ...Object.entries(series.p).map(([n, values]) => ({ label: `p-value ${n} vs control`,
+        values, scale: "p" })), alphaLine,
+    ], { title: "Cumulative p-value over time (fixed-horizon z-test)" });
+    return;
+  }
+  // A sequential test is decided by its always-valid p-value: plot that against α (the
+  // fixed-horizon curve, which may not be peeked at, dashed for reference).
   timeChart(pvals, series.x, [
-    ...Object.entries(series.p).map(([n, values]) => ({ label: `p-value ${n} vs control`,
-      values, scale: "p" })),
-    { label: seq ? `α = ${num(alpha)} (the always-valid p-value of the analysis is held `
-      + "to it at every look)" : `α = ${num(alpha)}`,
-    values: series.x.map(() => alpha), scale: "p", dash: [6, 4], color: "#6b7280" },
-  ], { title: "Cumulative p-value per minute (fixed-horizon z-test)" });
+    ...Object.entries(series.seqP).map(([n, values]) => ({
+      label: `always-valid p-value ${n} vs control (mSPRT)`, values, scale: "p" })),
+    ...Object.entries(series.p).map(([n, values]) => ({
+      label: `fixed-horizon p-value ${n} (not valid under peeking)`, values, scale: "p",
+      dash: [2, 3] })),
+    alphaLine,
+  ], { title: "Always-valid p-value over time (sequential test)" });
+  timeChart(cs, series.x, [
+    ...Object.keys(series.low).flatMap((n) => [
+      { label: `${n} − control: lower bound`, values: series.low[n] },
+      { label: `${n} − control: upper bound`, values: series.high[n] }]),
+    { label: "no difference", values: series.x.map(() => 0), dash: [6, 4], color: "#6b7280" },
+  ], { title: `Confidence sequence of the success-rate difference (${num(100 * (1 - alpha))}%)` });
 }
