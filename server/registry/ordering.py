@@ -110,6 +110,7 @@ async def ordered_ids(conn: AsyncConnection, order: Order,
     """Up to ``limit`` (version id, key) pairs matching ``where`` in ``order``, after the
     key ``after``."""
     mv = model_versions
+    q: Any  # a Select of two or three columns
     if order.metric:
         m = model_version_metrics.alias("order_metric")  # not the filters' EXISTS table
         missing = sa.case((m.c.value.is_(None), 1), else_=0)
