@@ -4,7 +4,7 @@ SearchModelVersions) and its keyset pagination.
 ``order_by`` is ``<key> [asc|desc]`` (default ``asc``; empty = registration order):
 
 * ``created`` / ``updated``: the version's creation / last update time;
-* ``version``: the version string, compared as text (``"10" < "9"``), then ``name``;
+* ``version``: the version string, compared as text (``"10" < "9"``);
 * ``name``: the model's name (a search may span models);
 * ``metrics.<metric>`` (or ``metric.<metric>``): the version's value of that metric.
   Versions without the metric come last in both directions.
