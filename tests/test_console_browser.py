@@ -358,13 +358,30 @@ def test_the_experiment_page_shows_the_chart_and_verdict_after_traffic(
     page.wait_for_selector("[data-chart='Cumulative success rate'] canvas")  # drawn last
     assert page.locator("[data-chart='Cumulative success rate'] canvas").count() == 1
     assert page.locator("#srm-ok").count() == 1
-    # A sequential test plots its always-valid p-value against alpha, and the confidence
-    # sequence of the difference (GetTrafficSeries' sequential looks).
+    # Analysed by unit (the records name units): no request-level sequential curve.
+    assert page.locator("#sequential-by-unit").count() == 1
+    assert page.locator("[data-chart^='Always-valid p-value']").count() == 0
+
+
+def test_a_sequential_test_by_request_plots_its_always_valid_p_value_and_sequence(
+    stack: Stack, signed_in: Any
+) -> None:
+    test = stack.rpc(EXP + "CreateTest", "ops@x.com", name="banner", model_name="banner",
+                     control_variant="banner:v1", treatment_variant="banner:v2",
+                     settings={"decision_rule": 2})  # sequential
+    stack.rpc(EXP + "StartTest", "ops@x.com", test_id=test.test_id)
+    records = [{"variant": "treatment" if i % 2 else "control",
+                "success": (i // 2) % 10 < (3 if i % 2 else 1)} for i in range(2000)]
+    stack.rpc(EXP + "RecordRequests", "ops@x.com", test_id=test.test_id, records=records)
+    page = signed_in("ops@x.com").open(f"/experiments/{test.test_id}", "Experiment banner")
+    # GetTrafficSeries' sequential looks: the always-valid p-value against alpha, and the
+    # confidence sequence of the difference.
     pvals = page.locator("[data-chart='Always-valid p-value over time (sequential test)']")
-    assert pvals.locator("canvas").count() == 1
+    pvals.locator("canvas").wait_for()
     assert "always-valid p-value treatment vs control (mSPRT)" in pvals.inner_text()
     cs = page.locator("[data-chart^='Confidence sequence of the success-rate difference']")
     assert cs.locator("canvas").count() == 1
+    assert page.locator("#sequential-by-unit").count() == 0
 
 
 def test_a_canary_rolled_back_while_its_page_is_open_shows_without_a_reload(

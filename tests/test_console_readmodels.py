@@ -8,6 +8,7 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -183,8 +184,10 @@ async def test_a_tests_series_carries_the_sequential_look_analyze_test_reports(
         seq = await sequential_settings(services.db, test.test_id)
         points, _ = await route_series(services.db, test.test_id, span(), "", seq)
         report = await services.experiments.analyze_test(test.test_id)
+        by_unit = await _by_unit_test_has_no_looks(services)
     finally:
         await services.close()
+    assert by_unit
     looks = [{v.variant: v for v in p.variants}["treatment"].sequential for p in points]
     assert all(look is not None for look in looks)
     p_values = [look[0] for look in looks if look is not None]
@@ -197,6 +200,27 @@ async def test_a_tests_series_carries_the_sequential_look_analyze_test_reports(
     assert (last[1], last[2]) == pytest.approx(tuple(view["confidence_sequence"]), rel=1e-12)
     assert {v.variant: v for v in points[-1].variants}["control"].sequential is None
     assert await _no_sequential_for_a_deployment_route(tmp_path)
+
+
+async def _by_unit_test_has_no_looks(services: Any) -> bool:
+    """Requests naming their units: AnalyzeTest counts units, the windows cannot, so the
+    series carries no sequential look (a request-level one would be invalid)."""
+    from neural.mlops.server.experiments.recording import RequestRecord
+    from neural.mlops.server.experiments.spec import CreateSpec
+
+    test = await services.experiments.create_test(CreateSpec(
+        name="units", control_variant="n:v1", treatment_variant="n:v2",
+        decision_rule="sequential"))
+    await services.experiments.start_test(test.test_id)
+    await services.experiments.record_requests(test.test_id, [
+        RequestRecord(variant="treatment" if i % 2 else "control", success=i % 7 > 1,
+                      user_id=f"u{i % 40}") for i in range(800)])
+    seq = await sequential_settings(services.db, test.test_id)
+    points, _ = await route_series(services.db, test.test_id, span(), "", seq)
+    report = await services.experiments.analyze_test(test.test_id)
+    looks = [v.sequential for p in points for v in p.variants]
+    return (seq is not None and seq.by_unit and bool(points) and looks == [None] * len(looks)
+            and report["analysis_unit"]["unit"] == "unit")
 
 
 async def _no_sequential_for_a_deployment_route(tmp_path: Path) -> bool:

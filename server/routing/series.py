@@ -19,7 +19,8 @@ request-level test of the success rate: the mixture p-value and the confidence s
 of ``p_t - p_c``. Looking at every window end is a valid way to peek, so the running
 minimum of these p-values is an always-valid p-value and the running intersection of the
 sequences a confidence sequence (the console plots both against alpha); AnalyzeTest's
-own is over the looks someone took, and counts units when the test records them.
+own is over the looks someone took. A test whose requests name their units is analysed
+by unit, which the windows (request counts) cannot reproduce: its points carry no look.
 A shadow's windows carry its comparison counts, both latency histograms and its sample
 disagreements. A point is one window or, with a step, the sum of the windows of one
 step (sufficient statistics add up). Pages cover ``page_size`` steps of time, oldest
@@ -36,6 +37,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from neural.mlops.server.errors import InvalidArgument
+from neural.mlops.server.experiments import unitstore
 from neural.mlops.server.experiments.config import AnalysisConfig
 from neural.mlops.server.experiments.sequential import (
     DEFAULT_TUNING,
@@ -73,6 +75,10 @@ class Sequential:
     mixture: Mixture
     alpha: float
     control: str = ""
+    # The test's requests name their units: AnalyzeTest's sequential test then counts
+    # units (delta-method variance), which the windows cannot reproduce, and a look that
+    # counted correlated requests as independent would be invalid: no looks then.
+    by_unit: bool = False
 
 
 async def sequential_settings(db: Database, route_id: str) -> Sequential | None:
@@ -81,6 +87,7 @@ async def sequential_settings(db: Database, route_id: str) -> Sequential | None:
     async with db.read() as conn:
         text = (await conn.execute(sa.select(experiments.c.config)
                                    .where(experiments.c.test_id == route_id))).scalar()
+        units = await unitstore.totals(conn, route_id) if text is not None else {}
     if text is None:
         return None
     cfg = json.loads(text)
@@ -88,8 +95,12 @@ async def sequential_settings(db: Database, route_id: str) -> Sequential | None:
                               sequential_tau=float(cfg.get("sequential_tau", 0.0)),
                               sequential_tuning=float(cfg.get("sequential_tuning",
                                                               DEFAULT_TUNING)))
+    control = str(cfg.get("control", ""))
+    # As AnalyzeTest decides it (byunit.by_unit): by unit when the control has unit
+    # totals and some variant counted a unit.
+    by_unit = control in units and any(t.units for t in units.values())
     return Sequential(analysis.mixture(), round(1.0 - analysis.confidence_level, 12),
-                      str(cfg.get("control", "")))
+                      control, by_unit)
 
 
 def sequential_look(c: VariantStats, t: VariantStats,
@@ -278,7 +289,8 @@ def _variants(window: dict[str, VariantStats], running: dict[str, VariantStats],
         p = look = None
         if ref is not None and variant != base:
             p = two_proportion_p(total.successes, total.count, ref.successes, ref.count)
-            look = sequential_look(ref, total, seq) if seq is not None else None
+            if seq is not None and not seq.by_unit:
+                look = sequential_look(ref, total, seq)
         out.append(VariantPoint(variant, window[variant], total, p, look))
     return tuple(out)
 

@@ -213,13 +213,13 @@ export async function render(main, testId) {
     clear(lift, intervalChart(liftRows(a), { unit: "%", title: "treatment vs control" }));
     clear(side, section("Bayesian", bayes(a)), section("Power and time to go", power(a)));
     bandit(resp, banditBox);
-    await drawSeries(test, over, pvals, cs);
+    await drawSeries(test, over, pvals, cs, (a.analysis_unit || {}).unit === "unit");
   };
   await refresh();
   return { topics: ["experiments"], refresh };
 }
 
-async function drawSeries(test, over, pvals, cs) {
+async function drawSeries(test, over, pvals, cs, byUnit) {
   const series = await experimentSeries(test);
   const names = (test.variants || []).map((v) => v.name);
   timeChart(over, series.x, names.map((n) => ({ label: `${n} success rate`,
@@ -228,12 +228,17 @@ async function drawSeries(test, over, pvals, cs) {
   const seq = (test.settings && test.settings.decision_rule) === "DECISION_RULE_SEQUENTIAL";
   const alphaLine = { label: `α = ${num(alpha)}`, values: series.x.map(() => alpha),
     scale: "p", dash: [6, 4], color: "#6b7280" };
-  if (!seq) {
-    clear(cs);
+  if (!seq || byUnit) {
+    // By unit, AnalyzeTest's sequential test counts units; the windows count requests,
+    // so the series has no valid sequential look to draw.
+    clear(cs, seq ? h("p", { class: "muted", id: "sequential-by-unit" },
+      "This test is analysed by unit: its always-valid p-value is the recommendation's. "
+      + "The windows count requests, so no sequential curve is drawn over time; the curve "
+      + "above counts requests as independent.") : null);
     timeChart(pvals, series.x, [
       ...Object.entries(series.p).map(([n, values]) => ({ label: `p-value ${n} vs control`,
         values, scale: "p" })), alphaLine,
-    ], { title: "Cumulative p-value over time (fixed-horizon z-test)" });
+    ], { title: "Cumulative p-value over time (fixed-horizon z-test, by request)" });
     return;
   }
   // A sequential test is decided by its always-valid p-value: plot that against α (the
