@@ -22,8 +22,12 @@ overview   ListModels (100), ListTests RUNNING, ListDeployments, ListSidecars,
 model      GetLatestVersions, ListVersions (first page of 100, newest first), GetHistory
            (100), ListPendingApprovals for the model with the most versions
 versions   SearchModelVersions ``accuracy >= 0.9`` (100): versions sorted by metric filter
+sorted     ListVersions of the model by ``metrics.accuracy desc`` (50: a click on the model
+           page's metric header), SearchModelVersions ``accuracy >= 0.9`` by ``metrics.auc
+           desc`` (100)
 audit      QueryEvents by event type + time range (100), by user (100), ListCheckpoints
-experiment GetTest, AnalyzeTest, GetTrafficSeries (a day in 10-minute steps: 144 points)
+experiment GetTest, AnalyzeTest, GetTrafficSeries: the page's one-window probe, then a
+           day in 5-minute steps (288 points: the step the page picks for a day)
 ========== ===========================================================================
 
 Each row prints the page's first load (cold: the server has computed nothing for it
@@ -171,6 +175,12 @@ def pages(test_id: str, events_first_us: int) -> dict[str, list[tuple[str, str, 
             ("RegistryService", "SearchModelVersions",
              {"filter": "accuracy >= 0.9", "page_size": 100}),
         ],
+        "sorted": [
+            ("RegistryService", "ListVersions", {"name": "model-00", "page_size": 50,
+                                                 "order_by": "metrics.accuracy desc"}),
+            ("RegistryService", "SearchModelVersions",
+             {"filter": "accuracy >= 0.9", "page_size": 100, "order_by": "metrics.auc desc"}),
+        ],
         "audit": [
             ("AuditService", "QueryEvents",
              {"event_types": ["EVENT_TYPE_MODEL_UPDATED"], **day, "page_size": 100}),
@@ -180,7 +190,9 @@ def pages(test_id: str, events_first_us: int) -> dict[str, list[tuple[str, str, 
         "experiment": [
             ("ExperimentService", "GetTest", {"test_id": test_id}),
             ("ExperimentService", "AnalyzeTest", {"test_id": test_id}),
-            ("RoutingService", "GetTrafficSeries", {"route_id": test_id, "step_us": 600_000_000}),
+            ("RoutingService", "GetTrafficSeries", {"route_id": test_id, "page_size": 1}),
+            ("RoutingService", "GetTrafficSeries", {"route_id": test_id, "step_us": 300_000_000,
+                                                    "page_size": 301}),
         ],
     }
 

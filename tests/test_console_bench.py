@@ -16,7 +16,8 @@ def test_benchmark_smoke() -> None:
                           "--json"], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     results = json.loads(out.stdout.strip().splitlines()[-1])
-    assert set(results) == {"overview", "model", "versions", "audit", "experiment"}
+    assert set(results) == {"overview", "model", "versions", "sorted", "audit",
+                            "experiment"}
     for row in results.values():
         assert row["min_ms"] <= row["median_ms"] <= row["p95_ms"] <= row["max_ms"]
         assert row["first_ms"] > 0
