@@ -140,7 +140,7 @@ def bench_record(folder: Path, batches: int, singles: int, repeats: int) -> tupl
     from neural.mlops.ab_testing import ABTestManager
 
     m = ABTestManager(str(folder))
-    tid = m.create_test(name="record bench", control_variant="m:v1", treatment_variant="m:v2",
+    tid = m.create_test(name="record bench", control_variant="r:v1", treatment_variant="r:v2",
                         traffic_split=0.5).test_id
     m.start_test(tid)
     batch = [
@@ -232,8 +232,10 @@ def bench_analyze(folder: Path, volumes: list[int], repeats: int) -> dict[tuple[
     for total, units in [(v, u) for v in volumes for u in (False, True)]:
         tid = m.create_test(
             name=f"analyze {total}",
-            control_variant="m:v1",
-            treatment_variant="m:v2",
+            # Several tests run at once: each on its own model (a model's traffic is
+            # split by one test per layer, so a second test on 'm' would be refused).
+            control_variant=f"m{total}{int(units)}:v1",
+            treatment_variant=f"m{total}{int(units)}:v2",
             traffic_split=0.1,
         ).test_id
         m.start_test(tid)
@@ -272,7 +274,7 @@ def bench_unit_state(folder: Path, users: int) -> float:
         return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
 
     m = ABTestManager(str(folder))
-    tid = m.create_test(name="unit state", control_variant="m:v1", treatment_variant="m:v2",
+    tid = m.create_test(name="unit state", control_variant="u:v1", treatment_variant="u:v2",
                         traffic_split=0.5).test_id
     m.start_test(tid)
     m.record_requests(tid, [{"user_id": "warm", "success": True, "latency": 0.01}])
