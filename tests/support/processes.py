@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import select
+import selectors
 import signal
 import subprocess
 import sys
@@ -53,19 +53,23 @@ class ServerProcess(Stoppable):
 def wait_for_line(
     proc: subprocess.Popen[str], pattern: re.Pattern[str], timeout: float
 ) -> re.Match[str]:
+    """Read ``proc``'s stdout line by line until one matches ``pattern``. An epoll/kqueue
+    selector (no 1024-descriptor limit of ``select.select``), closed on return."""
     assert proc.stdout is not None
     deadline = time.monotonic() + timeout
     seen: list[str] = []
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            rest = proc.stdout.read() or ""
-            raise RuntimeError(f"process exited with {proc.returncode}: {''.join(seen)}{rest}")
-        ready, _, _ = select.select([proc.stdout], [], [], 0.2)
-        if ready:
-            line = proc.stdout.readline()
-            seen.append(line)
-            if m := pattern.search(line):
-                return m
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                rest = proc.stdout.read() or ""
+                raise RuntimeError(
+                    f"process exited with {proc.returncode}: {''.join(seen)}{rest}")
+            if sel.select(0.2):
+                line = proc.stdout.readline()
+                seen.append(line)
+                if m := pattern.search(line):
+                    return m
     raise TimeoutError(f"no line matching {pattern.pattern!r} within {timeout}s: {''.join(seen)}")
 
 
