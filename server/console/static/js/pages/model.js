@@ -31,7 +31,7 @@ function versionsTable(rows, detail, picks, serverOrder) {
     { label: "Version", get: (v) => h("button", { type: "button", class: "link",
       onclick: () => clear(detail, section(`Version ${v.version}: lineage`, lineage(v))) },
     v.version), order: "version" },
-    { label: "Stage", get: (v) => badge(stage(v.stage)), sort: (v) => stage(v.stage) },
+    { label: "Stage", get: (v) => badge(stage(v.stage)) }, // no server order by stage
     ...metricNames.map((m) => ({ label: m, get: (v) => num((v.metrics || {})[m]),
       order: `metrics.${m}` })),
     { label: "Aliases", get: (v) => (v.aliases || []).map((a) => `@${a}`).join(" ") },
