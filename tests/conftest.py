@@ -14,6 +14,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from support import databases  # noqa: E402
+from support.leaks import closing_what_the_test_opens  # noqa: E402
 from support.processes import ServerProcess, start_server  # noqa: E402
 
 
@@ -69,6 +70,14 @@ def _fresh_databases(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     test_dir = request.node.funcargs.get("tmp_path") if hasattr(request.node, "funcargs") else None
     pg.drop_since(mark, test_dir)
+
+
+@pytest.fixture(autouse=True)
+def _close_what_the_test_opened() -> Iterator[None]:
+    """Close the embedded stores and remote connections a test opened in this process
+    once it (and its fixtures) ended (support/leaks.py)."""
+    with closing_what_the_test_opens():
+        yield
 
 
 @pytest.fixture
