@@ -72,6 +72,13 @@ def _fresh_databases(request: pytest.FixtureRequest) -> Iterator[None]:
     pg.drop_since(mark, test_dir)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _close_what_the_module_opened() -> Iterator[None]:
+    """The same for a module's fixtures, once the module ended."""
+    with closing_what_the_test_opens():
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _close_what_the_test_opened() -> Iterator[None]:
     """Close the embedded stores and remote connections a test opened in this process
