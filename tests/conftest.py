@@ -80,10 +80,14 @@ def _close_what_the_module_opened() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
-def _close_what_the_test_opened() -> Iterator[None]:
-    """Close the embedded stores and remote connections a test opened in this process
-    once it (and its fixtures) ended (support/leaks.py)."""
-    with closing_what_the_test_opens():
+def _close_what_the_test_opened(request: pytest.FixtureRequest,
+                                tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Close the embedded stores a test opened in this process (in its tmp_path or outside
+    pytest's temporary folders) once it and its fixtures ended (support/leaks.py); a
+    module's fixtures, which may start while a test runs, keep theirs until it ends."""
+    own = lambda: request.node.funcargs.get("tmp_path")  # noqa: E731
+    with closing_what_the_test_opens(tmp_path_factory.getbasetemp().resolve(), own,
+                                     remote=False):
         yield
 
 

@@ -12,23 +12,36 @@ theirs)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from neural.mlops._runtime import EmbeddedRuntime, _RemoteLoop
 
 
 @contextmanager
-def closing_what_the_test_opens() -> Iterator[None]:
+def closing_what_the_test_opens(
+    keep_under: Path | None = None, own: Callable[[], Path | None] = lambda: None,
+    remote: bool = True,
+) -> Iterator[None]:
+    """Close, on exit, the embedded stores opened inside the block, except those under
+    ``keep_under`` (a module's fixtures may open theirs while one of its tests runs) unless
+    under ``own()`` (the test's own tmp_path); with ``remote``, the remote connections
+    opened inside the block too."""
     stores = set(EmbeddedRuntime._instances)
     connections = set(_RemoteLoop._open)
     try:
         yield
     finally:
-        for conn in [c for c in _RemoteLoop._open if c not in connections]:
-            _RemoteLoop.close(conn)
+        if remote:
+            for conn in [c for c in _RemoteLoop._open if c not in connections]:
+                _RemoteLoop.close(conn)
+        mine = own()
+        mine = mine.resolve() if mine is not None else None
         with EmbeddedRuntime._guard:
-            opened = [p for p in EmbeddedRuntime._instances if p not in stores]
+            opened = [p for p in EmbeddedRuntime._instances if p not in stores
+                      and (keep_under is None or not p.is_relative_to(keep_under)
+                           or (mine is not None and p.is_relative_to(mine)))]
             runtimes = [EmbeddedRuntime._instances.pop(p) for p in opened]
         for rt in runtimes:
             rt.close()
