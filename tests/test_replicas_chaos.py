@@ -12,6 +12,7 @@ as the ``postgres`` user); skipped with one line without them outside CI."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import random
@@ -165,20 +166,28 @@ def _kill_every_five_seconds(replicas: list[ServerProcess], pg: PrivatePostgres,
     rng = random.Random(14)
     restarting: dict[int, Future[ServerProcess]] = {}
     with ThreadPoolExecutor(len(replicas)) as pool:
-        for tick in range(TICKS):
-            time.sleep(KILL_EVERY_S)
-            if len(restarting) == len(replicas):  # a slow machine: wait for one
-                wait(restarting.values(), return_when=FIRST_COMPLETED)
-            for i, started in list(restarting.items()):
-                if started.done():
+        try:
+            for tick in range(TICKS):
+                time.sleep(KILL_EVERY_S)
+                if len(restarting) == len(replicas):  # a slow machine: wait for one
+                    wait(restarting.values(), return_when=FIRST_COMPLETED)
+                for i, started in list(restarting.items()):
+                    if started.done():
+                        replicas[i] = started.result()
+                        del restarting[i]
+                i = rng.choice([i for i in range(len(replicas)) if i not in restarting])
+                replicas[i].kill9()
+                if tick == TICKS // 2:
+                    assert pg.restart() < 30
+                restarting[i] = pool.submit(_start_replica, data, pg.url,
+                                            replicas[i].address, logs[i])
+        except BaseException:
+            # Replicas still starting are handed to the caller's cleanup, so a failure here
+            # leaves no server process behind (one outlived a failed run by an hour).
+            for i, started in restarting.items():
+                with contextlib.suppress(Exception):
                     replicas[i] = started.result()
-                    del restarting[i]
-            i = rng.choice([i for i in range(len(replicas)) if i not in restarting])
-            replicas[i].kill9()
-            if tick == TICKS // 2:
-                assert pg.restart() < 30
-            restarting[i] = pool.submit(_start_replica, data, pg.url, replicas[i].address,
-                                        logs[i])
+            raise
         for i, started in restarting.items():
             replicas[i] = started.result()
 
