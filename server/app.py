@@ -117,6 +117,9 @@ def check_exposure(config: ServerConfig) -> None:
             f"refusing to serve the console on {config.http_listen} without authentication; "
             "use --auth token|oidc, or --insecure"
         )
+    if http is not None and not (config.console_session_hours > 0
+                                 and config.console_idle_minutes > 0):
+        raise ValueError("--console-session-hours and --console-idle-minutes must be positive")
 
 
 class ControlPlane:
@@ -200,7 +203,8 @@ class ControlPlane:
             tuple(n for n in names if n.startswith("neural.mlops.")),
             self.config.auth_methods(), self.config.tls_cert, self.config.tls_key,
             self.config.console_session_hours,
-            OidcLogin(oidc, oidc.audience) if oidc is not None else None)
+            OidcLogin(oidc, oidc.audience) if oidc is not None else None,
+            idle_minutes=self.config.console_idle_minutes)
         self.console = ConsoleServer(settings, self.services.db)
         try:
             await self.console.start()

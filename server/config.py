@@ -70,9 +70,10 @@ class ServerConfig:
     s3_endpoint_url: str = ""
     # Web console (docs/security.md): HOST:PORT, "" = 127.0.0.1:8080 falling back to an
     # ephemeral port when that one is busy, "off" = no console; sessions expire after
-    # console_session_hours.
+    # console_session_hours, or console_idle_minutes without use.
     http_listen: str = ""
     console_session_hours: float = 8.0
+    console_idle_minutes: float = 60.0
 
     @classmethod
     def load(cls, overrides: dict[str, Any], config_file: Path | None = None) -> ServerConfig:

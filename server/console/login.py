@@ -23,7 +23,9 @@ from neural.mlops.server.auth.tokens import PREFIX
 from neural.mlops.server.console import status as st
 from neural.mlops.server.console.gateway import Gateway
 from neural.mlops.server.console.sessions import COOKIE, Session, SessionStore
-from neural.mlops.server.errors import InvalidArgument
+from neural.mlops.server.console.web import session_or_none, store_unavailable
+from neural.mlops.server.errors import FailedPrecondition, InvalidArgument
+from neural.mlops.server.storage import is_outage
 from neural.mlops.server.validation import actor
 from neural.mlops.v1 import auth_pb2
 
@@ -129,8 +131,17 @@ class Logins:
             who = await self.whoami(credential)
         except grpc.aio.AioRpcError as exc:
             return st.status_response(st.from_rpc_error(exc))
-        session_id, session = self.sessions.create(who.principal, method, credential,
-                                                   expires_at=expires_at)
+        token_id = who.token_id if method == "token" else ""
+        try:
+            session_id, session = await self.sessions.create(
+                who.principal, method, credential, expires_at=expires_at, token_id=token_id)
+        except FailedPrecondition as exc:  # the store refuses writes (a broken audit chain)
+            return st.error(grpc.StatusCode.FAILED_PRECONDITION,
+                            f"cannot open a console session: {exc.message}", exc.reason)
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            return store_unavailable()
         out = response if response is not None else web.json_response(
             await self.describe(session))
         out.set_cookie(COOKIE, session_id, httponly=True, secure=True, samesite="Strict",
@@ -138,20 +149,25 @@ class Logins:
         return out
 
     async def logout(self, request: web.Request) -> web.StreamResponse:
-        self.sessions.end(request.cookies.get(COOKIE))
+        """Delete the session's row: every replica forgets it at once."""
+        try:
+            await self.sessions.end(request.cookies.get(COOKIE))
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            return store_unavailable()
         out = web.json_response(self.anonymous())
         out.del_cookie(COOKIE, path="/", secure=True, httponly=True, samesite="Strict")
         return out
 
     async def session(self, request: web.Request) -> web.StreamResponse:
-        session_id = request.cookies.get(COOKIE)
-        session = self.sessions.get(session_id)
+        session = session_or_none(request)  # found (and checked) by the guard
         if session is None:
             return web.json_response(self.anonymous())
         try:
             return web.json_response(await self.describe(session))
         except grpc.aio.AioRpcError as exc:
             if exc.code() is grpc.StatusCode.UNAUTHENTICATED:  # revoked or expired
-                self.sessions.end(session_id)
+                await self.sessions.end_key(session.key)
                 return web.json_response(self.anonymous())
             return st.status_response(st.from_rpc_error(exc))

@@ -15,7 +15,12 @@ from neural.mlops.server.console import downloads, events
 from neural.mlops.server.console.gateway import Gateway, MethodIndex
 from neural.mlops.server.console.login import Logins
 from neural.mlops.server.console.oidc_login import OidcLogin
-from neural.mlops.server.console.sessions import SessionStore
+from neural.mlops.server.console.sessions import (
+    COOKIE,
+    DEFAULT_IDLE_SECONDS,
+    Session,
+    SessionStore,
+)
 from neural.mlops.server.console.web import (
     Guard,
     Listen,
@@ -44,12 +49,15 @@ class ConsoleSettings:
     tls_key: str = ""
     session_hours: float = 8.0
     oidc: OidcLogin | None = None
+    idle_minutes: float = DEFAULT_IDLE_SECONDS / 60
 
 
 class ConsoleServer:
     def __init__(self, settings: ConsoleSettings, db: Database) -> None:
         self.settings = settings
-        self.sessions = SessionStore(settings.session_hours * 3600.0)
+        # In the database: shared by every replica on it, kept across restarts.
+        self.sessions = SessionStore(db, settings.session_hours * 3600.0,
+                                     settings.idle_minutes * 60.0)
         self.guard = Guard(self.sessions)
         self.feed = events.ChangeFeed(db)
         self.channel: grpc.aio.Channel | None = None
@@ -61,13 +69,16 @@ class ConsoleServer:
         app = base_app(self.guard)
 
         async def api(request: web.Request) -> web.StreamResponse:
-            return await gateway.handle(request, session_of(request))
+            session = session_of(request)
+            return await self._ended_on_401(session, await gateway.handle(request, session))
 
         async def live(request: web.Request) -> web.StreamResponse:
             return await events.stream(request, self.feed)
 
         async def export(request: web.Request) -> web.StreamResponse:
-            return await downloads.audit_export(request, gateway, session_of(request))
+            session = session_of(request)
+            return await self._ended_on_401(
+                session, await downloads.audit_export(request, gateway, session))
 
         app.router.add_post("/api/v1/{service}/{method}", api)
         app.router.add_get("/api/session", logins.session)
@@ -79,6 +90,20 @@ class ConsoleServer:
             self.settings.oidc.routes(app, logins, self.guard)
         app.router.add_route("*", "/api/{tail:.*}", api_not_found)
         return app
+
+    async def _ended_on_401(self, session: Session,
+                            response: web.StreamResponse) -> web.StreamResponse:
+        """The server refused the session's credential (revoked, expired, unknown): the
+        session ends with it, on every replica."""
+        if response.status == 401:
+            try:
+                await self.sessions.end_key(session.key)
+            except Exception as exc:  # noqa: BLE001 - the 401 is the answer either way
+                log.warning("refused console session not deleted", error=type(exc).__name__)
+            if not response.prepared:
+                response.del_cookie(COOKIE, path="/", secure=True, httponly=True,
+                                    samesite="Strict")
+        return response
 
     async def start(self) -> None:
         s = self.settings

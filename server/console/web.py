@@ -5,7 +5,9 @@ Every response carries the security headers of :data:`SECURITY_HEADERS`. Request
 refused before any handler runs when
 * the ``Host`` is not this console's own address while it listens on loopback (a DNS
   rebinding page cannot talk to it under another name): 421;
-* an ``/api/`` call has no live session: 401;
+* an ``/api/`` call has no live session: 401 (``SESSION_ENDED`` with the reason when the
+  cookie's session has just been found over: expired, idle, its token revoked);
+* the session store (the database) cannot be read: 503;
 * a POST (the API, ``/logout``) lacks the session's ``X-CSRF-Token`` (compared in
   constant time), or any POST (``/login`` too) carries an ``Origin`` other than the
   console's own: 403 ``{"code": 7, "message": "CSRF token missing or wrong", ...}``.
@@ -23,7 +25,8 @@ import grpc
 from aiohttp import web
 
 from neural.mlops.server.console import status as st
-from neural.mlops.server.console.sessions import COOKIE, Session, SessionStore
+from neural.mlops.server.console.sessions import COOKIE, Found, Session, SessionStore
+from neural.mlops.server.storage import is_outage
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 SECURITY_HEADERS = {
@@ -126,18 +129,46 @@ class Guard:
                 return csrf_refused()
         if path == "/login" or not (path.startswith("/api/") or path == "/logout"):
             return await handler(request)
-        session = self.sessions.get(request.cookies.get(COOKIE))
+        try:
+            found = await self.sessions.find(request.cookies.get(COOKIE))
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            return store_unavailable()
+        request[SESSION_KEY] = found.session
         if path == "/api/session":
             return await handler(request)
+        return await self._checked(request, handler, found)
+
+    async def _checked(self, request: web.Request, handler: Handler,
+                       found: Found) -> web.StreamResponse:
+        """An ``/api/`` call or ``/logout``: a live session, and its CSRF token on a POST."""
+        session = found.session
         if session is None:
-            if path == "/logout":
+            if request.path == "/logout":
                 return csrf_refused()
+            if found.ended:
+                return session_ended(found.ended)
             return st.error(grpc.StatusCode.UNAUTHENTICATED,
                             "no console session: log in first (POST /login)", "NO_SESSION")
         if request.method == "POST" and not session.csrf_ok(request.headers.get("X-CSRF-Token")):
             return csrf_refused()
-        request[SESSION_KEY] = session
         return await handler(request)
+
+
+def session_ended(why: str) -> web.Response:
+    """401: the session is over (and its cookie cleared)."""
+    out = st.error(grpc.StatusCode.UNAUTHENTICATED,
+                   f"the console session ended: {why}; log in again (POST /login)",
+                   "SESSION_ENDED")
+    out.del_cookie(COOKIE, path="/", secure=True, httponly=True, samesite="Strict")
+    return out
+
+
+def store_unavailable() -> web.Response:
+    return st.error(grpc.StatusCode.UNAVAILABLE,
+                    "the console cannot read its sessions: the database is unreachable; "
+                    "try again", "STORE_UNAVAILABLE")
 
 
 def session_of(request: web.Request) -> Session:
@@ -145,6 +176,12 @@ def session_of(request: web.Request) -> Session:
     session = request[SESSION_KEY]
     assert isinstance(session, Session)
     return session
+
+
+def session_or_none(request: web.Request) -> Session | None:
+    """``GET /api/session``: the live session the guard found, if any."""
+    session = request.get(SESSION_KEY)
+    return session if isinstance(session, Session) else None
 
 
 async def index(_request: web.Request) -> web.StreamResponse:

@@ -447,3 +447,26 @@ role_grants = sa.Table(
     sa.Column("created_us", sa.BigInteger, nullable=False),
     sa.UniqueConstraint("subject", "role", "models", name="uq_role_grants_subject_role_models"),
 )
+
+# --- console (0015_console_sessions, server/console/sessions.py): web console sessions,
+# shared by every replica and kept across restarts. Never a usable secret: the key is the
+# SHA-256 of the cookie's session id, the forwarded credential is AES-GCM-encrypted under a
+# key derived from that id (which only the browser holds), the CSRF token is derived too.
+
+console_sessions = sa.Table(
+    "console_sessions",
+    metadata,
+    sa.Column("id_hash", sa.String(64), primary_key=True),  # sha256 hex of the session id
+    sa.Column("subject", ACTOR, nullable=False),
+    sa.Column("method", sa.String(8), nullable=False),  # none | token | oidc
+    # The API token a token login forwards (its public id, not its secret): revoking the
+    # token ends the session. "" for other logins.
+    sa.Column("token_id", sa.String(32), nullable=False),
+    sa.Column("credential", sa.Text, nullable=False),  # base64url(nonce || AES-GCM output)
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+    sa.Column("expires_us", sa.BigInteger, nullable=False),  # absolute end
+    sa.Column("seen_us", sa.BigInteger, nullable=False),  # last use (idle end), coarse
+    sa.Index("ix_console_sessions_subject_seen", "subject", "seen_us"),
+    sa.Index("ix_console_sessions_expires", "expires_us"),
+    sa.Index("ix_console_sessions_seen", "seen_us"),
+)

@@ -27,6 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    "127.0.0.1:8080, or an ephemeral port when 8080 is busy; off: no console)")
     c.add_argument("--console-session-hours", type=float,
                    help="a console login lasts this long (default 8)")
+    c.add_argument("--console-idle-minutes", type=float,
+                   help="a console session unused this long ends (default 60)")
     d = p.add_argument_group("deployments (docs/deployments.md)")
     d.add_argument("--deploy-gate", choices=["production", "staging"],
                    help="lowest registry stage a serving rollout admits (default production)")
@@ -108,6 +110,7 @@ def _config(args: argparse.Namespace) -> ServerConfig:
             "s3_endpoint_url": args.s3_endpoint_url,
             "http_listen": args.http_listen,
             "console_session_hours": args.console_session_hours,
+            "console_idle_minutes": args.console_idle_minutes,
             **{name: getattr(args, name) for name in AUTH_FLAGS},
         },
         args.config,
