@@ -20,13 +20,21 @@ the gRPC status of the same meaning: :data:`HTTP_TO_GRPC`), and the upstream's
 errors are OIP REST errors, ``{"error": "..."}``: 413 for a body over the contract's
 message limit, 503 when the upstream cannot be reached or a variant's upstream has no REST
 form, 504 when it does not answer within ``--http-timeout``.
+
+Compressed bodies (``Content-Encoding``) are never decoded on their way: the listener runs
+with aiohttp's request decompression off (:meth:`RestFront.runner`), so the upstream gets
+the caller's bytes and headers as sent. When targeting reads ``param.*`` the sidecar
+decodes its own copy (:func:`~neural.mlops.sidecar.rest_oip.decompress`: gzip, deflate,
+identity; bounded by the message limit) and refuses, before routing, a body it cannot
+read: 413 when it inflates past the limit, 400 when corrupt, 415 (with
+``Accept-Encoding``) for another coding, rather than route it as if it had no parameters.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from random import random
+from typing import Any
 
 import aiohttp
 import structlog
@@ -37,8 +45,15 @@ from neural.mlops.sidecar.attributes import RequestAttributes
 from neural.mlops.sidecar.layers import Recorder
 from neural.mlops.sidecar.oip import VARIANT_HEADER
 from neural.mlops.sidecar.proxy import METRIC_PREFIX, _custom_metrics
+from neural.mlops.sidecar.rest_body import (
+    BodyTooLarge,
+    CallerBody,
+    oip_error,
+    too_large,
+    undecodable,
+)
 from neural.mlops.sidecar.rest_mirror import RestMirror
-from neural.mlops.sidecar.rest_oip import HEADER_LENGTH, JSON_TYPE, error_body, infer_path
+from neural.mlops.sidecar.rest_oip import HEADER_LENGTH, BodyEncodingError, infer_path
 from neural.mlops.sidecar.router import Router, Shadow
 from neural.mlops.sidecar.upstream import HttpUpstreams
 from neural.mlops.v1.limits import MAX_MESSAGE_BYTES
@@ -89,17 +104,6 @@ def grpc_code(status: int) -> str | None:
     if status < 400:
         return None
     return HTTP_TO_GRPC.get(status, "FAILED_PRECONDITION" if status < 500 else "UNKNOWN")
-
-
-class BodyTooLarge(Exception):
-    """The caller's body grew past the limit while it streamed."""
-
-
-def _oip_error(status: int, message: str, variant: str = "") -> web.Response:
-    headers = {VARIANT_HEADER: variant} if variant else None
-    return web.Response(
-        status=status, body=error_body(message), content_type=JSON_TYPE, headers=headers
-    )
 
 
 class _Target:
@@ -168,6 +172,11 @@ class RestFront:
         self.app.router.add_post("/v2/models/{name}/versions/{version}/infer", self.infer)
         self.app.router.add_route("*", "/{tail:.*}", self.forward)
 
+    def runner(self, **kwargs: Any) -> web.AppRunner:
+        """The application's runner, with aiohttp's request decompression off: bodies reach
+        the handlers (and the upstream) as the caller encoded them."""
+        return web.AppRunner(self.app, auto_decompress=False, **kwargs)
+
     def _caller(
         self, request: web.Request
     ) -> tuple[str | None, str | None, str, list[tuple[str, str]]]:
@@ -188,8 +197,8 @@ class RestFront:
                 fwd.append((lk, v))
         return key, forced, request_id, fwd
 
-    def _body(self, request: web.Request) -> _Body:
-        return _Body(request, self.max_body)
+    def _body(self, request: web.Request) -> CallerBody:
+        return CallerBody(request, self.max_body)
 
     def _due(self, shadows: list[Shadow]) -> list[Shadow]:
         if not shadows or self.mirror is None:
@@ -208,6 +217,22 @@ class RestFront:
             known = self._params[model_name] = reads_params(self.router, model_name)
         return known
 
+    async def _attributes(
+        self, request: web.Request, body: CallerBody
+    ) -> RequestAttributes | web.Response:
+        """The call's targeting attributes; the body is read (and decoded) first when
+        targeting reads the model's request parameters, and refused if it cannot be."""
+        params = None
+        try:
+            if self._reads_params(request.match_info["name"]):
+                await body.read()
+                params = body.json_part()
+        except BodyTooLarge:
+            return too_large(self.max_body)
+        except BodyEncodingError as exc:
+            return undecodable(exc)
+        return RequestAttributes.from_http(request.headers, params)
+
     async def infer(self, request: web.Request) -> web.StreamResponse:
         t0 = _perf()
         self.in_flight += 1
@@ -218,22 +243,19 @@ class RestFront:
 
     async def _infer(self, request: web.Request, t0: float) -> web.StreamResponse:
         if request.content_length is not None and request.content_length > self.max_body:
-            return _too_large(self.max_body)
+            return too_large(self.max_body)
         key, forced, request_id, fwd = self._caller(request)
         mi = request.match_info
         body = self._body(request)
-        try:
-            if self._reads_params(mi["name"]):
-                await body.read()
-        except BodyTooLarge:
-            return _too_large(self.max_body)
-        attrs = RequestAttributes.from_http(request.headers, body.whole)
+        attrs = await self._attributes(request, body)
+        if isinstance(attrs, web.Response):
+            return attrs
         t = _Target(self.router, mi["name"], mi.get("version"), key, forced, attrs,
                     self.upstreams)
         ours = t.label if self.name_variant else ""
         if t.base is None:
             t.slot.record("UNAVAILABLE", _perf() - t0, key)
-            return _oip_error(
+            return oip_error(
                 503, f"variant {t.label!r}: upstream {t.upstream} has no REST form "
                 "(--upstream-http-for)", ours)
         fwd += t.tags
@@ -242,14 +264,14 @@ class RestFront:
             try:
                 await body.read()
             except BodyTooLarge:
-                return _too_large(self.max_body)
+                return too_large(self.max_body)
         try:
             response, answer, custom, code = await self._exchange(
                 request, t, body, fwd, ours, bool(shadows)
             )
         except (aiohttp.ClientError, TimeoutError) as exc:
             if body.too_large:
-                return _too_large(self.max_body)
+                return too_large(self.max_body)
             t.slot.record("DEADLINE_EXCEEDED" if isinstance(exc, TimeoutError)
                           else "UNAVAILABLE", _perf() - t0, key)
             return _unreachable(t.base, exc, ours)
@@ -266,7 +288,7 @@ class RestFront:
         return response
 
     async def _exchange(
-        self, request: web.Request, t: _Target, body: _Body, fwd: list[tuple[str, str]],
+        self, request: web.Request, t: _Target, body: CallerBody, fwd: list[tuple[str, str]],
         ours: str, keep: bool,
     ) -> tuple[web.StreamResponse, _Answer | None, dict[str, float] | None, str | None]:
         """Call the upstream and answer the caller: the response; with ``keep`` (a shadow
@@ -303,7 +325,7 @@ class RestFront:
 
     async def _forward(self, request: web.Request) -> web.StreamResponse:
         if request.content_length is not None and request.content_length > self.max_body:
-            return _too_large(self.max_body)
+            return too_large(self.max_body)
         _, _, _, fwd = self._caller(request)
         body = self._body(request)
         base = self.upstreams.default
@@ -315,47 +337,15 @@ class RestFront:
                 return await _relay(request, resp, _answer_headers(resp, ""))
         except (aiohttp.ClientError, TimeoutError) as exc:
             if body.too_large:
-                return _too_large(self.max_body)
+                return too_large(self.max_body)
             return _unreachable(base, exc, "")
-
-
-class _Body:
-    """The caller's body, streamed (bounded by ``limit``) or read whole first."""
-
-    __slots__ = ("request", "limit", "too_large", "whole")
-
-    def __init__(self, request: web.Request, limit: int) -> None:
-        self.request = request
-        self.limit = limit
-        self.too_large = False
-        self.whole: bytes | None = None
-
-    async def stream(self) -> AsyncIterator[bytes]:
-        seen = 0
-        async for chunk in self.request.content.iter_any():
-            seen += len(chunk)
-            if seen > self.limit:
-                self.too_large = True
-                raise BodyTooLarge
-            yield chunk
-
-    async def read(self) -> bytes:
-        self.whole = b"".join([chunk async for chunk in self.stream()])
-        return self.whole
-
-    def data(self) -> bytes | AsyncIterator[bytes]:
-        return self.whole if self.whole is not None else self.stream()
-
-
-def _too_large(limit: int) -> web.Response:
-    return _oip_error(413, f"request body over {limit} bytes (the contract's message limit)")
 
 
 def _unreachable(base: str, exc: BaseException, variant: str) -> web.Response:
     if isinstance(exc, TimeoutError):
-        return _oip_error(504, f"upstream {base} did not answer in time", variant)
+        return oip_error(504, f"upstream {base} did not answer in time", variant)
     log.debug("upstream failed", url=base, error=repr(exc))
-    return _oip_error(503, f"upstream {base} unavailable ({type(exc).__name__})", variant)
+    return oip_error(503, f"upstream {base} unavailable ({type(exc).__name__})", variant)
 
 
 def _answer_headers(resp: aiohttp.ClientResponse, ours: str) -> CIMultiDict[str]:

@@ -7,7 +7,10 @@ upstream (:class:`~neural.mlops.sidecar.upstream.HttpUpstreams`) at
 ``/v2/models/{shadow model}[/versions/{v}]/infer`` (the shadow's version, else the one the
 caller asked for), marked with the request parameter ``neural_shadow = true``, without
 the caller's credentials (:data:`~neural.mlops.sidecar.mirror.SENSITIVE_HEADERS` and
-``--sensitive-header``), with its own deadline. Both answers' output tensors are read from
+``--sensitive-header``), with its own deadline. A compressed request (the caller's
+``Content-Encoding``, forwarded as sent on the primary call) is decoded in the worker,
+bounded by the contract's message limit, and the copy is sent uncompressed; one that
+cannot be decoded is a shadow error. Both answers' output tensors are read from
 their JSON (and the binary tensor extension) and compared by the same rule as gRPC
 answers (:func:`~neural.mlops.sidecar.mirror.compare_tensors`).
 """
@@ -27,7 +30,13 @@ from neural.mlops.sidecar.mirror import (
     compare_tensors,
     preview_tensors,
 )
-from neural.mlops.sidecar.rest_oip import HEADER_LENGTH, answer_tensors, infer_path, mark_shadow
+from neural.mlops.sidecar.rest_oip import (
+    HEADER_LENGTH,
+    answer_tensors,
+    decompress,
+    infer_path,
+    mark_shadow,
+)
 from neural.mlops.sidecar.router import Shadow
 from neural.mlops.sidecar.upstream import HttpUpstreams, Upstreams
 
@@ -90,8 +99,11 @@ class RestMirror(Mirror):
         base = self.http.base(sh.upstream)
         if base is None:
             raise ShadowCallError(f"no REST upstream for {sh.upstream}")
+        encoding = ",".join(v for k, v in job.metadata if k == "content-encoding")
         try:
-            body, length = mark_shadow(job.request, job.request_header_length)
+            # Decoded here, in the worker (bounded: rest_oip.decompress); sent as identity.
+            request = decompress(job.request, encoding) if encoding else job.request
+            body, length = mark_shadow(request, job.request_header_length)
         except ValueError as exc:
             raise ShadowCallError(f"request not marked: {exc}") from None
         headers = [

@@ -18,7 +18,6 @@ Errors are ``{"error": "<message>"}`` with an HTTP status.
 
 from __future__ import annotations
 
-import gzip
 import json
 import zlib
 from functools import lru_cache
@@ -29,6 +28,7 @@ from urllib.parse import quote
 import numpy as np
 
 from neural.mlops.sidecar.oip import DATATYPES, SHADOW_PARAMETER, datatype_of, decode_tensor
+from neural.mlops.v1.limits import MAX_MESSAGE_BYTES
 
 HEADER_LENGTH = "inference-header-content-length"
 JSON_TYPE = "application/json"
@@ -47,16 +47,80 @@ def error_body(message: str) -> bytes:
     return json.dumps({"error": message}).encode()
 
 
-def decompress(body: bytes, encoding: str) -> bytes:
-    """The body without its Content-Encoding (gzip, deflate or none), else ValueError."""
-    encoding = encoding.strip().lower()
-    if encoding in ("", "identity"):
-        return body
-    if encoding in ("gzip", "x-gzip"):
-        return gzip.decompress(body)
-    if encoding == "deflate":
-        return zlib.decompress(body)
-    raise ValueError(f"content-encoding {encoding!r} not understood")
+class BodyEncodingError(ValueError):
+    """A body that cannot be decoded: its Content-Encoding is unknown or its data corrupt."""
+
+
+class UnknownEncoding(BodyEncodingError):
+    """A content coding other than gzip, deflate or identity (``br``, ``zstd``, ...)."""
+
+
+class DecodedTooLarge(BodyEncodingError):
+    """The body decompresses to more than ``limit`` bytes (it is never inflated further)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"body decompresses to over {limit} bytes")
+        self.limit = limit
+
+
+ENCODINGS = "gzip, deflate, identity"
+"""The content codings :func:`decompress` reads (``x-gzip`` is read as ``gzip``)."""
+
+
+def codings(encoding: str) -> list[str]:
+    """The codings of a Content-Encoding value in the order they were applied (identity
+    left out), else UnknownEncoding naming the first one not understood."""
+    out = []
+    for part in encoding.split(","):
+        c = part.strip().lower()
+        if c in ("", "identity"):
+            continue
+        if c == "x-gzip":
+            c = "gzip"
+        if c not in ("gzip", "deflate"):
+            raise UnknownEncoding(f"content-encoding {c!r} not understood (reads {ENCODINGS})")
+        out.append(c)
+    return out
+
+
+def _inflate(data: bytes, coding: str, limit: int) -> bytes:
+    """One coding undone, never producing more than ``limit + 1`` bytes: gzip members one
+    after the other (RFC 1952 allows several), deflate as zlib data (RFC 9110) or, as sent
+    by some clients, raw deflate."""
+    if coding == "gzip":
+        wbits = 31
+    else:
+        wbits = 15 if data[:1] and data[0] & 0x0F == 8 else -15
+    parts: list[bytes] = []
+    room = limit
+    while True:
+        d = zlib.decompressobj(wbits)
+        try:
+            out = d.decompress(data, room + 1)
+        except zlib.error as exc:
+            raise BodyEncodingError(f"content-encoding {coding}: corrupt data ({exc})") from None
+        if len(out) > room:
+            raise DecodedTooLarge(limit)
+        if not d.eof:
+            raise BodyEncodingError(
+                f"content-encoding {coding}: the data ends before its compressed stream does")
+        parts.append(out)
+        room -= len(out)
+        data = d.unused_data
+        if coding != "gzip" or not data.strip(b"\0"):  # another gzip member follows
+            break
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def decompress(body: bytes, encoding: str, limit: int = MAX_MESSAGE_BYTES) -> bytes:
+    """The body without its Content-Encoding (gzip, deflate, identity, or a list of them
+    in the order applied). Bounded: a body that would inflate past ``limit`` bytes raises
+    DecodedTooLarge after at most ``limit + 1`` bytes were produced (a decompression bomb
+    is never inflated whole); an unknown coding raises UnknownEncoding and corrupt data
+    BodyEncodingError (all three are ValueErrors)."""
+    for coding in reversed(codings(encoding)):
+        body = _inflate(body, coding, limit)
+    return body
 
 
 def split_body(body: bytes, header_length: str | None) -> tuple[dict[str, Any], bytes]:

@@ -88,9 +88,8 @@ class RestListener:
     async def start(self) -> None:
         cfg = self.config
         host, port = cfg.http_listen.rsplit(":", 1)
-        self.runner = web.AppRunner(
-            self.front.app, access_log=None, handle_signals=False,
-            shutdown_timeout=cfg.grace_seconds,
+        self.runner = self.front.runner(
+            access_log=None, handle_signals=False, shutdown_timeout=cfg.grace_seconds
         )
         await self.runner.setup()
         site = web.TCPSite(

@@ -52,7 +52,7 @@ async def _serving(router: Router, **upstream: Any) -> AsyncIterator[dict[str, A
     await demo.start()
     http = HttpUpstreams(demo.url, **upstream)
     rest = RestFront(http, router, None, max_body=4096)
-    runner = web.AppRunner(rest.app, access_log=None)
+    runner = rest.runner(access_log=None)  # bodies as the caller encoded them
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
