@@ -1,17 +1,21 @@
 'use strict';
 // A Node.js client of the neural-mlops control plane, built at run time from the .proto
 // files in protos/ (nothing generated, nothing copied): the contract is the only input.
+const os = require('node:os');
 const path = require('node:path');
 const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
 const assignment = require('./assignment');
 const audit = require('./audit');
 const latency = require('./latency');
+const routes = require('./routes');
+const { StickyArms } = require('./sticky');
+const { RouteFollower } = require('./follow');
 const { DOMAIN, statusFromMetadata } = require('./status');
 
 const PROTO_ROOT = process.env.NEURAL_MLOPS_PROTOS
   || path.resolve(__dirname, '..', '..', '..', 'protos');
-const PROTO_FILES = ['registry', 'experiments', 'deployments', 'audit']
+const PROTO_FILES = ['registry', 'experiments', 'deployments', 'audit', 'routing']
   .map((name) => `neural/mlops/v1/${name}.proto`);
 
 let cachedPackage = null;
@@ -72,6 +76,7 @@ class NeuralMLOpsClient {
     this.experiments = new pkg.ExperimentService(address, credentials, channel);
     this.deployments = new pkg.DeploymentService(address, credentials, channel);
     this.audit = new pkg.AuditService(address, credentials, channel);
+    this.routing = new pkg.RoutingService(address, credentials, channel);
   }
 
   metadata(actor) {
@@ -133,6 +138,18 @@ class NeuralMLOpsClient {
     return this.unary(this.experiments, 'StartTest', { test_id: testId }, actor);
   }
 
+  getTest(testId) {
+    return this.unary(this.experiments, 'GetTest', { test_id: testId });
+  }
+
+  /** A RUNNING MULTI_ARMED_BANDIT test reweighted now, whatever its interval (unchanged
+   *  while its burn-in lasts); answers the test with its new weights. */
+  reweightBandit(testId, actor) {
+    return this.unary(this.experiments, 'ReweightBandit', { test_id: testId }, actor);
+  }
+
+  /** The control plane's answer for one unit: the hash by the test's current weights (no
+   *  memory of earlier arms, also for a bandit: see LocalRouter for sticky arms). */
   getVariant(testId, unitId) {
     return this.unary(this.experiments, 'GetVariant', { test_id: testId, unit_id: unitId });
   }
@@ -159,6 +176,34 @@ class NeuralMLOpsClient {
     const res = await this.unary(this.experiments, 'AnalyzeTest',
       { test_id: testId, confidence_level: confidenceLevel });
     return { ...JSON.parse(res.analysis_json), headline: res };
+  }
+
+  // -- routing ---------------------------------------------------------------------
+
+  /** The current routing table, once (RoutingTable: version, routes). */
+  getRoutingTable() {
+    return this.unary(this.routing, 'GetRoutingTable', {});
+  }
+
+  /**
+   * Follow the routing table as a sidecar does: WatchRoutes sends the current table at
+   * once and every new version (a bandit's reweighting, a test started or stopped); each
+   * is applied to `router` (a LocalRouter, created when not given). Returns a
+   * RouteFollower: `await f.ready()`, `await f.waitForVersion(v)`, `f.router.assign(...)`,
+   * `f.close()`. The stream is not reopened after an error (`f.error`, `onError`):
+   * follow again with the same router to keep its sticky arms.
+   * @param {{router?: routes.LocalRouter, stickyUnits?: number, watcherId?: string,
+   *   onTable?: Function, onError?: Function}} options
+   */
+  followRoutes(options = {}) {
+    const router = options.router || new routes.LocalRouter({ stickyUnits: options.stickyUnits });
+    return new RouteFollower(this.routing, router, {
+      metadata: this.metadata(),
+      watcherId: options.watcherId || `node-client@${os.hostname()}:${process.pid}`,
+      onTable: options.onTable,
+      onError: options.onError,
+      wrapError: (err) => new MLOpsError(err),
+    });
   }
 
   // -- audit -------------------------------------------------------------------------
@@ -192,4 +237,7 @@ class NeuralMLOpsClient {
   }
 }
 
-module.exports = { NeuralMLOpsClient, MLOpsError, loadPackage, assignment, audit, latency };
+module.exports = {
+  NeuralMLOpsClient, MLOpsError, loadPackage, assignment, audit, latency, routes, StickyArms,
+  LocalRouter: routes.LocalRouter, UnknownStrategyError: routes.UnknownStrategyError,
+};

@@ -1,0 +1,230 @@
+'use strict';
+// A routing table applied locally: the arm a sidecar would give a unit on one route
+// (ASSIGNMENT.md; the sidecar's router.py and sticky.py are the reference). Strategies:
+// HASH (and UNSPECIFIED), RANDOM, ROUND_ROBIN and BANDIT, which is HASH by the route's
+// current weights plus a per-process memory of each unit's first arm (StickyArms), shared
+// by every bandit route of the router as in a sidecar process.
+const { bucket, pickIndex } = require('./assignment');
+const { StickyArms, DEFAULT_STICKY_UNITS } = require('./sticky');
+
+const HASH = 'hash';
+const RANDOM = 'random';
+const ROUND_ROBIN = 'round_robin';
+const BANDIT = 'bandit';
+
+// ModelRoute.strategy as @grpc/proto-loader gives it (enum name, or its number when the
+// loader does not know the value), and the short names the control plane's JSON uses.
+const STRATEGIES = new Map([
+  ['ASSIGNMENT_STRATEGY_UNSPECIFIED', HASH], ['ASSIGNMENT_STRATEGY_HASH', HASH],
+  ['ASSIGNMENT_STRATEGY_RANDOM', RANDOM], ['ASSIGNMENT_STRATEGY_ROUND_ROBIN', ROUND_ROBIN],
+  ['ASSIGNMENT_STRATEGY_BANDIT', BANDIT],
+  [0, HASH], [1, HASH], [2, RANDOM], [3, ROUND_ROBIN], [4, BANDIT],
+  [HASH, HASH], [RANDOM, RANDOM], [ROUND_ROBIN, ROUND_ROBIN], [BANDIT, BANDIT],
+]);
+const KNOWN = 'ASSIGNMENT_STRATEGY_HASH, _RANDOM, _ROUND_ROBIN, _BANDIT (or UNSPECIFIED = HASH)';
+const WEIGHT_TOLERANCE = 1e-9;
+
+/** A route whose strategy this client does not implement (a newer control plane). */
+class UnknownStrategyError extends Error {
+  constructor(routeId, modelName, strategy) {
+    super(`route ${JSON.stringify(routeId)} (model ${JSON.stringify(modelName)}) has `
+      + `assignment strategy ${JSON.stringify(strategy)}, which this client does not `
+      + `implement; known: ${KNOWN}. Upgrade @neural-mlops/client to assign it locally, `
+      + 'or ask the control plane (getVariant)');
+    this.name = 'UnknownStrategyError';
+    this.routeId = routeId;
+    this.strategy = strategy;
+  }
+}
+
+/** A route this client cannot serve (bad weights, an override to no variant, ...). */
+class RouteRejectedError extends Error {
+  constructor(routeId, why) {
+    super(`route ${JSON.stringify(routeId)} was rejected: ${why}`);
+    this.name = 'RouteRejectedError';
+    this.routeId = routeId;
+  }
+}
+
+function strategyOf(r) {
+  const raw = r.strategy === undefined || r.strategy === null ? 0 : r.strategy;
+  const s = STRATEGIES.get(raw);
+  if (s === undefined) throw new UnknownStrategyError(r.route_id, r.model_name, raw);
+  return s;
+}
+
+/** Neumaier's compensated sum: Python's math.fsum within far less than the tolerance. */
+function accurateSum(values) {
+  let sum = 0;
+  let carry = 0;
+  for (const v of values) {
+    const t = sum + v;
+    carry += Math.abs(sum) >= Math.abs(v) ? (sum - t) + v : (v - t) + sum;
+    sum = t;
+  }
+  return sum + carry;
+}
+
+/** The checks of assignment.validate_weights (the sidecar rejects such a route). */
+function validateWeights(weights) {
+  if (weights.length === 0) throw new RangeError('a route needs at least one variant');
+  for (const w of weights) {
+    if (typeof w !== 'number' || !Number.isFinite(w) || w < 0 || w > 1) {
+      throw new RangeError(`weight ${w} is not in [0, 1]`);
+    }
+  }
+  if (!weights.some((w) => w > 0)) throw new RangeError('at least one weight must be positive');
+  const total = accurateSum(weights);
+  if (Math.abs(total - 1) > WEIGHT_TOLERANCE) throw new RangeError(`weights sum to ${total}, not 1`);
+}
+
+const isExperiment = (kind) => kind === 'ROUTE_KIND_EXPERIMENT' || kind === 1;
+
+/** An experiment route's [start, end) of its layer; other routes (and both ends 0, an
+ *  older control plane) take the whole space, as the sidecar's router._range. */
+function rangeOf(r) {
+  const lo = r.range_start || 0;
+  const hi = r.range_end || 0;
+  if (!isExperiment(r.kind) || (lo === 0 && hi === 0)) return [0, 1];
+  if (!(lo >= 0 && lo < hi && hi <= 1)) throw new RangeError(`range [${lo}, ${hi}) is not within [0, 1]`);
+  return [lo, hi];
+}
+
+class CompiledRoute {
+  constructor(r, sticky) {
+    const variants = r.variants || [];
+    this.routeId = r.route_id || '';
+    this.modelName = r.model_name || '';
+    this.strategy = strategyOf(r);
+    this.names = variants.map((v) => v.name);
+    this.weights = variants.map((v) => (v.weight === undefined ? 0 : v.weight));
+    validateWeights(this.weights);
+    this.forced = new Map((r.forced_variants || []).map((f) => [f.unit_id, f.variant]));
+    for (const [unit, name] of this.forced) {
+      if (!this.names.includes(name)) {
+        throw new RangeError(`forced variant ${JSON.stringify(name)} for ${JSON.stringify(unit)} is not a variant`);
+      }
+    }
+    [this.rangeStart, this.rangeEnd] = rangeOf(r);
+    this.layerId = r.layer_id || this.routeId;
+    this.sticky = this.strategy === BANDIT ? sticky : null;
+    this.current = this.weights.map(() => 0); // ROUND_ROBIN counters, per compiled table
+  }
+
+  /** Whether the unit is in this route's test (ASSIGNMENT.md "Layers"): a QA override or
+   *  the caller's forced variant of this route put it in; otherwise the layer bucket must
+   *  lie in [rangeStart, rangeEnd). Targeting is not evaluated here. */
+  contains(unitId, forced) {
+    if (this.rangeStart <= 0 && this.rangeEnd >= 1) return true;
+    if (unitId !== null && this.forced.has(unitId)) return true;
+    if (forced !== null && this.names.includes(forced)) return true;
+    const b = unitId === null ? Math.random() : bucket(this.layerId, unitId);
+    return this.rangeStart <= b && b < this.rangeEnd;
+  }
+
+  /** The arm's name, as the sidecar's Route.choose. */
+  choose(unitId, forced) {
+    if (forced !== null && this.names.includes(forced)) return forced;
+    const hashed = this.strategy === HASH || this.strategy === BANDIT;
+    if (unitId === null && hashed) return this.names[pickIndex(Math.random(), this.weights)];
+    if (this.sticky && unitId !== null && !this.forced.has(unitId)) return this.remembered(unitId);
+    return this.names[this.chooseIndex(unitId)];
+  }
+
+  remembered(unitId) {
+    const name = this.sticky.get(this.routeId, unitId);
+    if (name !== null && this.names.includes(name)) return name;
+    const arm = this.names[pickIndex(bucket(this.routeId, unitId), this.weights)];
+    this.sticky.put(this.routeId, unitId, arm);
+    return arm;
+  }
+
+  chooseIndex(unitId) {
+    if (unitId !== null && this.forced.has(unitId)) return this.names.indexOf(this.forced.get(unitId));
+    if (this.strategy === RANDOM) return pickIndex(Math.random(), this.weights);
+    if (this.strategy === ROUND_ROBIN) return this.nextRoundRobin();
+    return pickIndex(bucket(this.routeId, unitId), this.weights);
+  }
+
+  /** Smooth weighted round-robin (nginx), as assignment.Assigner. */
+  nextRoundRobin() {
+    let best = -1;
+    for (let i = 0; i < this.weights.length; i += 1) {
+      if (this.weights[i] > 0) {
+        this.current[i] += this.weights[i];
+        if (best < 0 || this.current[i] > this.current[best]) best = i;
+      }
+    }
+    this.current[best] -= 1;
+    return best;
+  }
+}
+
+class LocalRouter {
+  /** @param {{stickyUnits?: number, sticky?: StickyArms}} options the sticky memory's
+   *  size (as a sidecar's --sticky-units), or a StickyArms to share */
+  constructor(options = {}) {
+    this.sticky = options.sticky || new StickyArms(options.stickyUnits === undefined
+      ? DEFAULT_STICKY_UNITS : options.stickyUnits);
+    this.version = 0;
+    this.routes = new Map(); // route id -> CompiledRoute
+    this.rejected = new Map(); // route id -> the Error that rejected it
+  }
+
+  /** Replace the table (a RoutingTable message or the same shape as a plain object).
+   *  A route that cannot be compiled is left out and its error kept in `rejected`;
+   *  the sticky memory survives (that is the point). Returns the table's version. */
+  apply(table) {
+    const routes = new Map();
+    const rejected = new Map();
+    for (const r of table.routes || []) {
+      try {
+        routes.set(r.route_id, new CompiledRoute(r, this.sticky));
+      } catch (err) {
+        rejected.set(r.route_id, err instanceof UnknownStrategyError
+          ? err : new RouteRejectedError(r.route_id, err.message));
+      }
+    }
+    this.routes = routes;
+    this.rejected = rejected;
+    this.version = Number(table.version || 0);
+    return this.version;
+  }
+
+  route(routeId) {
+    const r = this.routes.get(routeId);
+    if (r !== undefined) return r;
+    const err = this.rejected.get(routeId);
+    if (err !== undefined) throw err;
+    const known = [...this.routes.keys()].slice(0, 5).map((k) => JSON.stringify(k)).join(', ');
+    const e = new Error(`no route ${JSON.stringify(routeId)} in routing table version `
+      + `${this.version} (a test that is not running has none; routes: ${known || 'none'})`);
+    e.name = 'RouteNotFoundError';
+    throw e;
+  }
+
+  /**
+   * The arm a sidecar of this process's history gives `unitId` on route `routeId` (a test
+   * id or deployment id), or null when the unit is outside the test's range of its layer.
+   * `forced` is the caller's x-neural-variant (wins when it names a variant of the route).
+   * A unit id of null/undefined is a request without a routing key (random by weight).
+   */
+  assign(routeId, unitId, options = {}) {
+    const r = this.route(routeId);
+    const unit = unitId === undefined ? null : unitId;
+    const forced = options.forced === undefined ? null : options.forced;
+    if (!r.contains(unit, forced)) return null;
+    return r.choose(unit, forced);
+  }
+
+  /** The route's current weights by arm name (a bandit's allocation now). */
+  weights(routeId) {
+    const r = this.route(routeId);
+    return Object.fromEntries(r.names.map((n, i) => [n, r.weights[i]]));
+  }
+}
+
+module.exports = {
+  LocalRouter, CompiledRoute, UnknownStrategyError, RouteRejectedError, strategyOf,
+  validateWeights, STRATEGIES: { HASH, RANDOM, ROUND_ROBIN, BANDIT },
+};
