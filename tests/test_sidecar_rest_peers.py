@@ -1,11 +1,16 @@
 """The sidecar's OIP REST form in front of a real REST peer: MLServer's HTTP port (a
-scikit-learn model trained here), driven by a plain HTTP client. Marked ``peers`` (skips
-with one line outside CI when the MLServer virtualenv is missing).
+scikit-learn model trained here), driven by a plain HTTP client (JSON bodies, and gzip
+ones routed by their parameters). Marked ``peers`` (skips with one line outside CI when
+the MLServer virtualenv is missing).
 """
 
 from __future__ import annotations
 
+import gzip
+import json
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -42,6 +47,18 @@ SHADOWED = {
                  "percentage": 100}],
 }
 
+# Targeting on an OIP request parameter: gold requests go to iris v1, others as asked
+# (``iris-gold`` is no model on MLServer: 404).
+GOLD = {
+    "model_name": "iris-gold",
+    "route_id": "exp-iris-gold",
+    "kind": "experiment",
+    "variants": [{"name": "gold", "weight": 1.0, "model_name": "iris", "model_version": "v1"}],
+    "targeting": ["param.tier = gold"],
+}
+GZ_SHADOWED = dict(SHADOWED, model_name="iris-shadowed-gz", route_id="dep-iris-rest-gz",
+                   shadows=[dict(SHADOWED["shadows"][0], shadow_id="iris-v1-gz")])
+
 
 def _body(seed: int) -> dict[str, Any]:
     x = np.random.default_rng(seed).normal(size=(8, 4))
@@ -55,7 +72,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     tmp = tmp_path_factory.mktemp("rest-peer")
     with mlserver(tmp / "mlserver") as server:
         routes = tmp / "routes.json"
-        write_routes(routes, [ROUTE, SHADOWED])
+        write_routes(routes, [ROUTE, SHADOWED, GOLD, GZ_SHADOWED])
         cp = start_control_plane(tmp / "cp", routes)
         upstream = (Proc(None, server.grpc_address), server.http_url)  # type: ignore[arg-type]
         sidecar, url = start_rest_sidecar(upstream, cp.address)
@@ -119,3 +136,58 @@ def test_shadow_copy_to_mlserver_agrees(stack: dict[str, Any]) -> None:
         20, "shadow copies not compared",
     )
     assert shadow["agreements"] == 10 and shadow.get("shadow_errors", 0) == 0
+
+
+def _post(url: str, data: bytes, encoding: str) -> tuple[int, dict[str, str], Any]:
+    """A plain urllib call with an encoded body (``call`` sends JSON as is)."""
+    req = urllib.request.Request(url, data=data, headers={
+        "Content-Type": "application/json", "Content-Encoding": encoding, "x-user-id": "u1"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            status, headers, raw = r.status, r.headers, r.read()
+    except urllib.error.HTTPError as exc:
+        status, headers, raw = exc.code, exc.headers, exc.read()
+    return status, {k.lower(): v for k, v in headers.items()}, json.loads(raw)
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "identity"])
+def test_gzip_body_is_routed_by_its_parameters_and_mlserver_decodes_it(
+    stack: dict[str, Any], encoding: str,
+) -> None:
+    """MLServer reads gzip request bodies itself: the sidecar reads the parameters from
+    its own decoded copy and forwards the caller's bytes, which MLServer answers exactly
+    as the plain body sent to it directly."""
+    url, direct = stack["url"], stack["direct"]
+    encode = gzip.compress if encoding == "gzip" else (lambda b: b)
+    for seed in range(3):
+        gold = dict(_body(seed), parameters={"tier": "gold"})
+        status, headers, answer = _post(f"{url}/v2/models/iris-gold/infer",
+                                        encode(json.dumps(gold).encode()), encoding)
+        assert status == 200 and headers["x-neural-variant"] == "gold", answer
+        want = call(f"{direct}/v2/models/iris/versions/v1/infer", gold)[2]
+        assert [o["data"] for o in answer["outputs"]] == [o["data"] for o in want["outputs"]]
+        silver = dict(_body(seed), parameters={"tier": "silver"})
+        status, headers, _ = _post(f"{url}/v2/models/iris-gold/infer",
+                                   encode(json.dumps(silver).encode()), encoding)
+        assert status == 404 and "x-neural-variant" not in headers  # sent as asked
+
+
+def test_gzip_bomb_is_refused_by_the_sidecar_naming_the_limit(stack: dict[str, Any]) -> None:
+    bomb = gzip.compress(b'{"parameters": {"tier": "gold"}, "pad": "' + b" " * (65 << 20))
+    status, _, answer = _post(f"{stack['url']}/v2/models/iris-gold/infer", bomb, "gzip")
+    assert status == 413 and answer["error"] == (
+        f"request body decompresses to over {64 << 20} bytes (the contract's message limit)")
+
+
+def test_shadow_copy_of_a_gzip_request_is_decoded_and_agrees(stack: dict[str, Any]) -> None:
+    for i in range(5):
+        data = gzip.compress(json.dumps(_body(i)).encode())
+        status, headers, _ = _post(f"{stack['url']}/v2/models/iris-shadowed-gz/infer", data,
+                                   "gzip")
+        assert status == 200 and headers["x-neural-variant"] == "primary"
+    shadow = wait_until(
+        lambda: (s := _totals(stack["data"], "shadow_windows", "shadow_id", "iris-v1-gz"))
+        and s.get("compared") == 5 and s,
+        20, "shadow copies of gzip requests not compared",
+    )
+    assert shadow["agreements"] == 5 and shadow.get("shadow_errors", 0) == 0
