@@ -12,18 +12,26 @@ session) against:
       upstream on one pooled session, status, headers and body streamed back; nothing
       routed or measured: the floor of a Python aiohttp proxy doing the same job,
   (d) the sidecar's REST port with an A/B test (hash assignment, version rewritten in the
-      URL) and metric batches flowing to a control plane.
+      URL) and metric batches flowing to a control plane,
+  (e) the same sidecar, the same test restricted by ``param.tier = gold`` (the body, with
+      ``"parameters": {"tier": "gold"}``, read whole and its parameters parsed before
+      routing),
+  (f) as (e) with the body sent gzip-compressed (``Content-Encoding: gzip``): decoded by
+      the sidecar for routing, forwarded compressed (the demo model decodes it).
 Rounds interleave the targets; ``--repeats`` rounds are run; the table shows medians and
 the ratios are medians of the per-round ratios (with their range). Columns: p50 / p99
 added latency over (a), throughput relative to (a), CPU microseconds per request of the
-proxy process (psutil user + system). All processes share the machine's cores.
+proxy process (psutil user + system). All processes share the machine's cores; the load
+average is printed at the start and the end of the run.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gzip
 import json
+import os
 import re
 import statistics
 import subprocess
@@ -42,6 +50,7 @@ from peers.procs import Proc, start_control_plane, write_routes  # noqa: E402
 from support.processes import wait_for_line  # noqa: E402
 
 A, C, D = "(a) direct", "(c) aiohttp pass-through", "(d) sidecar REST, A/B + metrics"
+E, F = "(e) sidecar REST, param.* targeting", "(f) sidecar REST, param.* on gzip"
 REST = re.compile(r"REST on (http://\S+:\d+)")
 ROUTE = {
     "model_name": "bench", "route_id": "exp-bench-rest", "kind": "experiment",
@@ -52,6 +61,15 @@ ROUTE = {
 }
 BODY = json.dumps({"inputs": [{"name": "x", "shape": [1, 16], "datatype": "FP32",
                                "data": [i / 15 for i in range(16)]}]}).encode()
+GOLD = dict(ROUTE, model_name="bench-gold", route_id="exp-bench-gold",
+            targeting=["param.tier = gold"])
+GOLD_BODY = BODY[:-1] + b', "parameters": {"tier": "gold"}}'
+# Per target: path, body, extra headers.
+CALL: dict[str, tuple[str, bytes, dict[str, str]]] = {
+    E: ("/v2/models/bench-gold/infer", GOLD_BODY, {}),
+    F: ("/v2/models/bench-gold/infer", gzip.compress(GOLD_BODY), {"content-encoding": "gzip"}),
+}
+PLAIN = ("/v2/models/bench/infer", BODY, {})
 
 
 def passthrough(listen: str, upstream: str) -> None:
@@ -101,7 +119,8 @@ def _start(args: list[str]) -> tuple[Proc, str]:
     return Proc(proc, address), REST.search(line).group(1)  # type: ignore[union-attr]
 
 
-async def _load(url: str, concurrency: int, seconds: float) -> tuple[int, float, list[float]]:
+async def _load(url: str, body: bytes, extra: dict[str, str], concurrency: int,
+                seconds: float) -> tuple[int, float, list[float]]:
     import aiohttp
 
     latencies: list[float] = []
@@ -114,8 +133,9 @@ async def _load(url: str, concurrency: int, seconds: float) -> tuple[int, float,
             while perf() < stop_at:
                 counter[0] += 1
                 t0 = perf()
-                async with client.post(url, data=BODY, headers={
+                async with client.post(url, data=body, headers={
                     "x-user-id": f"user-{counter[0]}", "content-type": "application/json",
+                    **extra,
                 }) as r:
                     await r.read()
                     if r.status != 200:
@@ -135,9 +155,11 @@ def _cpu(pid: int) -> float:
     return t.user + t.system
 
 
-def measure(url: str, pid: int | None, concurrency: int, seconds: float) -> dict[str, float]:
+def measure(name: str, url: str, pid: int | None, concurrency: int,
+            seconds: float) -> dict[str, float]:
+    path, body, extra = CALL.get(name, PLAIN)
     before = _cpu(pid) if pid else 0.0
-    n, elapsed, lat = asyncio.run(_load(url, concurrency, seconds))
+    n, elapsed, lat = asyncio.run(_load(url + path, body, extra, concurrency, seconds))
     cpu = (_cpu(pid) - before) / n * 1e6 if pid else 0.0
     q = statistics.quantiles(lat, n=100) if len(lat) > 1 else [lat[0]] * 99
     return {"n": n, "rps": n / elapsed, "p50_us": q[49] * 1e6, "p99_us": q[98] * 1e6,
@@ -147,7 +169,7 @@ def measure(url: str, pid: int | None, concurrency: int, seconds: float) -> dict
 def _rounds(targets: dict[str, tuple[str, int | None]], conc: int, seconds: float,
             repeats: int) -> list[dict[str, dict[str, float]]]:
     return [
-        {name: measure(url + "/v2/models/bench/infer", pid, conc, seconds)
+        {name: measure(name, url, pid, conc, seconds)
          for name, (url, pid) in targets.items()}
         for _ in range(repeats)
     ]
@@ -167,17 +189,25 @@ def _report(conc: int, rounds: list[dict[str, dict[str, float]]]) -> list[dict[s
         print(f"| {name} | {conc} | {rows[-1]['added_p50_us']:.0f} | "
               f"{rows[-1]['added_p99_us']:.0f} | {rows[-1]['throughput_vs_a']:.2f} | "
               f"{med['cpu_us']:.0f} |")
-    cpu = [r[D]["cpu_us"] / r[C]["cpu_us"] for r in rounds]
+    _ratios(conc, rounds, D, C)
+    _ratios(conc, rounds, E, D)
+    _ratios(conc, rounds, F, E)
+    return rows
+
+
+def _ratios(conc: int, rounds: list[dict[str, dict[str, float]]], x: str, y: str) -> None:
+    """x against y: CPU per request, and added p50 latency over (a)."""
+    cpu = [r[x]["cpu_us"] / r[y]["cpu_us"] for r in rounds]
     # Added latency ratios only from rounds where the floor added some (noise can make
     # the pass-through's p50 land below the direct call's).
-    lat = [(r[D]["p50_us"] - r[A]["p50_us"]) / (r[C]["p50_us"] - r[A]["p50_us"])
-           for r in rounds if r[C]["p50_us"] > r[A]["p50_us"]]
+    lat = [(r[x]["p50_us"] - r[A]["p50_us"]) / (r[y]["p50_us"] - r[A]["p50_us"])
+           for r in rounds if r[y]["p50_us"] > r[A]["p50_us"]]
     added = (f"{statistics.median(lat):.2f} ({min(lat):.2f}-{max(lat):.2f}) in {len(lat)}"
              if lat else "n/a in 0")
-    print(f"concurrency {conc}: CPU (d)/(c) {statistics.median(cpu):.2f} "
-          f"({min(cpu):.2f}-{max(cpu):.2f}) over {len(rounds)} rounds, added p50 (d)/(c) "
+    xy = f"{x[:3]}/{y[:3]}"
+    print(f"concurrency {conc}: CPU {xy} {statistics.median(cpu):.2f} "
+          f"({min(cpu):.2f}-{max(cpu):.2f}) over {len(rounds)} rounds, added p50 {xy} "
           f"{added} rounds")
-    return rows
 
 
 def main() -> int:
@@ -197,7 +227,7 @@ def main() -> int:
     )
     tmp = Path(tempfile.mkdtemp(prefix="bench-rest-"))
     routes = tmp / "routes.json"
-    write_routes(routes, [ROUTE])
+    write_routes(routes, [ROUTE, GOLD])
     procs: list[Proc] = []
     try:
         model, model_url = _start(["-m", "neural.mlops", "demo-model", "--listen",
@@ -215,12 +245,16 @@ def main() -> int:
         procs.append(sidecar)
         time.sleep(1.0)  # the routing table arrives
         targets = {A: (model_url, None), C: (floor_url, floor.proc.pid),
-                   D: (sidecar_url, sidecar.proc.pid)}
+                   D: (sidecar_url, sidecar.proc.pid), E: (sidecar_url, sidecar.proc.pid),
+                   F: (sidecar_url, sidecar.proc.pid)}
+        print("load average (1, 5, 15 min) at start: "
+              + " ".join(f"{x:.2f}" for x in os.getloadavg()))
         print("| target | conc | +p50 µs | +p99 µs | thr/(a) | CPU µs/req |")
         print("| --- | ---: | ---: | ---: | ---: | ---: |")
         rows = []
         for conc in levels:
             rows += _report(conc, _rounds(targets, conc, seconds, repeats))
+        print("load average at end: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
         if args.json:
             Path(args.json).write_text(json.dumps(rows, indent=1))
     finally:

@@ -18,10 +18,11 @@ def test_sidecar_rest_benchmark_smoke(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=280,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "CPU (d)/(c)" in proc.stdout
+    assert "CPU (d)/(c)" in proc.stdout and "CPU (f)/(e)" in proc.stdout
     rows = json.loads(out.read_text())
     assert {r["target"] for r in rows} == {
-        "(a) direct", "(c) aiohttp pass-through", "(d) sidecar REST, A/B + metrics"
+        "(a) direct", "(c) aiohttp pass-through", "(d) sidecar REST, A/B + metrics",
+        "(e) sidecar REST, param.* targeting", "(f) sidecar REST, param.* on gzip",
     }
     assert {r["concurrency"] for r in rows} == {1, 4}
     for r in rows:
