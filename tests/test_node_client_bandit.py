@@ -304,7 +304,7 @@ class _NodeAssigner:
         self.proc.stdin.write(json.dumps(request) + "\n")
         self.proc.stdin.flush()
         answer = self._read()
-        assert "error" not in answer or request.get("expect_error"), answer
+        assert ("error" in answer) == bool(request.get("expect_error")), answer
         return answer
 
     def close(self) -> int:
@@ -345,17 +345,20 @@ def test_node_follows_a_reweighting_and_assigns_as_the_sidecar(node: str, server
     js: _NodeAssigner | None = None
     rng = random.Random(7)
     try:
+        js = _NodeAssigner(node, server.url)
+        request = {"name": "bandit followed from node", "control_variant": "shop:1",
+                   "treatment_variant": "shop:2", "created_by": "ml@example.com",
+                   "strategy": "multi_armed_bandits",  # a typo: refused before sending
+                   "bandit": {"interval_seconds": 3600, "burn_in_units": 60,
+                              "min_share": 0.1, "seed": 3}}
+        typo = js(op="create", request=request, expect_error=True)
+        request["strategy"] = "multi_armed_bandit"  # the Python API's name
+        test = js(op="create", request=request)
+        tid = test["test_id"]
+        route = js(op="start", test_id=tid)
         with ABTestManager(server.url) as m:
-            test = m.create_test(
-                name="bandit followed from node", control_variant="shop:1",
-                treatment_variant="shop:2", strategy="multi_armed_bandit",
-                bandit={"interval_seconds": 3600, "burn_in_units": 60, "min_share": 0.1,
-                        "seed": 3})
-            m.start_test(test.test_id)
-            tid = test.test_id
-            js = _NodeAssigner(node, server.url)
-            first = js.ready["version"]
-            _wait(lambda: sidecar.health()["table_version"] >= first, 20, "sidecar routed")
+            _wait(lambda: sidecar.health()["table_version"] >= route["version"], 20,
+                  "sidecar routed")
             early = [f"early-{i}" for i in range(300)]
             before = js(op="assign", route_id=tid, units=early)
             assert before["weights"] == {"treatment": 0.5, "control": 0.5}
@@ -367,7 +370,7 @@ def test_node_follows_a_reweighting_and_assigns_as_the_sidecar(node: str, server
             # A forced reweighting (the interval is an hour away): the table changes and
             # the Node client's watch applies it.
             reweighted = js(op="reweight", test_id=tid)
-            assert reweighted["version"] > first
+            assert reweighted["version"] > route["version"]
             _wait(lambda: sidecar.health()["table_version"] >= reweighted["version"], 20,
                   "sidecar has the new split")
             late = [f"late-{i}" for i in range(300)]
@@ -376,12 +379,18 @@ def test_node_follows_a_reweighting_and_assigns_as_the_sidecar(node: str, server
             hashed_now = js(op="get_variant", test_id=tid, units=early + late)["variants"]
             stats = js(op="stats")
             weights = m.get_test(tid).weights
+            created = [t.test_id for t in m.list_tests()]
             health = sidecar.health()
     finally:
         code = js.close() if js is not None else 0
         sidecar.stop()
         model.stop()
     assert code == 0
+    assert typo["name"] == "UnknownStrategyError" and typo["field"] == "strategy"
+    assert created == [tid]  # the typo created nothing
+    assert 'strategy "multi_armed_bandits" is not a TrafficSplitStrategy' in typo["error"]
+    assert test["strategy"] == "TRAFFIC_SPLIT_STRATEGY_MULTI_ARMED_BANDIT"
+    assert route["weights"] == {"treatment": 0.5, "control": 0.5}
     assert reweighted["weights"] == weights == {"treatment": 0.9, "control": 0.1}
     assert again["weights"] == weights and again["version"] == reweighted["version"]
     assert again["arms"][:300] == before["arms"]  # every seen unit kept its arm

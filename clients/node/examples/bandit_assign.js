@@ -5,6 +5,9 @@
 // line on stdout (the Python test harness drives it against a real control plane).
 //
 //   node examples/bandit_assign.js grpc://127.0.0.1:50051 [stickyUnits]
+//   {"op": "create", "request": {CreateTestRequest fields}}  -> the ABTest
+//   {"op": "start", "test_id": "..."}  StartTest, then wait for its route in the table
+//       -> {"version": 2, "weights": {...}}
 //   {"op": "assign", "route_id": "<test id>", "units": ["u1", "u2"]}
 //       -> {"version": 3, "arms": ["treatment", "control"], "weights": {...}}
 //   {"op": "record", "test_id": "...", "records": [{"variant", "unit_id", "success"}]}
@@ -13,7 +16,7 @@
 //   {"op": "get_variant", "test_id": "...", "units": [...]}  -> {"variants": [...]}
 //   {"op": "stats"}  -> {"version", "remembered", "evictions", "hits"}
 //
-// An error answers {"error": "...", "name": "...", "reason": "..."} and the next line is read.
+// An error answers {"error", "name", "reason", "field"} and the next line is read.
 const readline = require('node:readline');
 const { NeuralMLOpsClient } = require('../src');
 
@@ -34,9 +37,21 @@ async function reweight(client, follower, testId) {
   return { version: follower.router.version, weights };
 }
 
+async function started(client, follower, testId) {
+  await client.startTest(testId);
+  while (!follower.router.routes.has(testId)) {
+    await follower.waitForVersion(follower.router.version + 1); // eslint-disable-line no-await-in-loop
+  }
+  return { version: follower.router.version, weights: follower.router.weights(testId) };
+}
+
 async function handle(client, follower, req) {
   const { router } = follower;
   switch (req.op) {
+    case 'create':
+      return client.createTest(req.request);
+    case 'start':
+      return started(client, follower, req.test_id);
     case 'assign':
       return {
         version: router.version,
@@ -75,7 +90,9 @@ async function main() {
       try {
         answer = await handle(client, follower, JSON.parse(line));
       } catch (err) {
-        answer = { error: err.message, name: err.name, reason: err.reason || null };
+        answer = {
+          error: err.message, name: err.name, reason: err.reason || null, field: err.field || null,
+        };
       }
       process.stdout.write(`${JSON.stringify(answer)}\n`);
     }

@@ -77,6 +77,9 @@ class NeuralMLOpsClient {
     this.deployments = new pkg.DeploymentService(address, credentials, channel);
     this.audit = new pkg.AuditService(address, credentials, channel);
     this.routing = new pkg.RoutingService(address, credentials, channel);
+    this.splitStrategies = Object.fromEntries(
+      pkg.TrafficSplitStrategy.type.value.map((v) => [v.name, v.number]),
+    );
   }
 
   metadata(actor) {
@@ -130,8 +133,20 @@ class NeuralMLOpsClient {
 
   // -- experiments -------------------------------------------------------------------
 
+  /** `strategy` (optional): a TrafficSplitStrategy name or number, or the Python API's
+   *  name ("multi_armed_bandit"); anything else rejects with UnknownStrategyError before
+   *  sending (the wire would silently make it a HASH test). */
   createTest(request) {
-    return this.unary(this.experiments, 'CreateTest', request, request.created_by);
+    let strategy;
+    try {
+      strategy = routes.splitStrategy(request.strategy, this.splitStrategies);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const wire = { ...request };
+    if (strategy === undefined) delete wire.strategy;
+    else wire.strategy = strategy;
+    return this.unary(this.experiments, 'CreateTest', wire, request.created_by);
   }
 
   startTest(testId, actor) {

@@ -24,17 +24,49 @@ const STRATEGIES = new Map([
 const KNOWN = 'ASSIGNMENT_STRATEGY_HASH, _RANDOM, _ROUND_ROBIN, _BANDIT (or UNSPECIFIED = HASH)';
 const WEIGHT_TOLERANCE = 1e-9;
 
-/** A route whose strategy this client does not implement (a newer control plane). */
+/** A strategy this client does not know: a route's (a newer control plane), or one
+ *  given to createTest (`field` = "strategy"; never sent: the wire would turn an unknown
+ *  enum name into UNSPECIFIED, i.e. a HASH test). */
 class UnknownStrategyError extends Error {
-  constructor(routeId, modelName, strategy) {
-    super(`route ${JSON.stringify(routeId)} (model ${JSON.stringify(modelName)}) has `
-      + `assignment strategy ${JSON.stringify(strategy)}, which this client does not `
-      + `implement; known: ${KNOWN}. Upgrade @neural-mlops/client to assign it locally, `
-      + 'or ask the control plane (getVariant)');
+  constructor(message, { routeId = null, strategy, field = null }) {
+    super(message);
     this.name = 'UnknownStrategyError';
+    this.status = 'INVALID_ARGUMENT';
+    this.reason = 'UNKNOWN_STRATEGY';
     this.routeId = routeId;
     this.strategy = strategy;
+    this.field = field;
   }
+
+  static ofRoute(routeId, modelName, strategy) {
+    return new UnknownStrategyError(`route ${JSON.stringify(routeId)} (model `
+      + `${JSON.stringify(modelName)}) has assignment strategy ${JSON.stringify(strategy)}, `
+      + `which this client does not implement; known: ${KNOWN}. Upgrade `
+      + '@neural-mlops/client to assign it locally, or ask the control plane (getVariant)',
+    { routeId, strategy });
+  }
+}
+
+// CreateTestRequest.strategy: the enum's names and numbers from the contract, and the
+// Python API's lower-case names.
+const SPLIT_PREFIX = 'TRAFFIC_SPLIT_STRATEGY_';
+
+/** The TrafficSplitStrategy enum name for `value`, or undefined when not given; throws
+ *  UnknownStrategyError for anything else. `names` maps the enum's names to numbers. */
+function splitStrategy(value, names) {
+  if (value === undefined || value === null || value === '') return undefined;
+  const byNumber = new Map(Object.entries(names).map(([n, v]) => [v, n]));
+  if (typeof value === 'number' && byNumber.has(value)) return byNumber.get(value);
+  if (typeof value === 'string') {
+    if (Object.hasOwn(names, value)) return value;
+    const upper = SPLIT_PREFIX + value.toUpperCase();
+    if (value === value.toLowerCase() && Object.hasOwn(names, upper)) return upper;
+  }
+  const known = Object.keys(names).filter((n) => !n.endsWith('_UNSPECIFIED'));
+  throw new UnknownStrategyError(`strategy ${JSON.stringify(value)} is not a `
+    + `TrafficSplitStrategy; use one of ${known.join(', ')} (or ${known.map(
+      (n) => n.slice(SPLIT_PREFIX.length).toLowerCase()).join(', ')})`,
+  { strategy: value, field: 'strategy' });
 }
 
 /** A route this client cannot serve (bad weights, an override to no variant, ...). */
@@ -49,7 +81,7 @@ class RouteRejectedError extends Error {
 function strategyOf(r) {
   const raw = r.strategy === undefined || r.strategy === null ? 0 : r.strategy;
   const s = STRATEGIES.get(raw);
-  if (s === undefined) throw new UnknownStrategyError(r.route_id, r.model_name, raw);
+  if (s === undefined) throw UnknownStrategyError.ofRoute(r.route_id, r.model_name, raw);
   return s;
 }
 
@@ -226,5 +258,5 @@ class LocalRouter {
 
 module.exports = {
   LocalRouter, CompiledRoute, UnknownStrategyError, RouteRejectedError, strategyOf,
-  validateWeights, STRATEGIES: { HASH, RANDOM, ROUND_ROBIN, BANDIT },
+  splitStrategy, validateWeights, STRATEGIES: { HASH, RANDOM, ROUND_ROBIN, BANDIT },
 };

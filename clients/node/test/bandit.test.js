@@ -151,3 +151,22 @@ test('the routing contract loads: a table message decodes to what LocalRouter ap
   const enumType = pkg.AssignmentStrategy.type;
   assert.ok(enumType.value.some((v) => v.name === 'ASSIGNMENT_STRATEGY_BANDIT' && v.number === 4));
 });
+
+test('createTest names the strategy the Python API way or by the enum; a typo is refused', async () => {
+  const { NeuralMLOpsClient } = require('../src');
+  const client = new NeuralMLOpsClient('127.0.0.1:9'); // never called: refused before sending
+  try {
+    const { splitStrategy } = require('../src').routes;
+    const names = client.splitStrategies;
+    assert.equal(splitStrategy('multi_armed_bandit', names), 'TRAFFIC_SPLIT_STRATEGY_MULTI_ARMED_BANDIT');
+    assert.equal(splitStrategy(4, names), 'TRAFFIC_SPLIT_STRATEGY_MULTI_ARMED_BANDIT');
+    assert.equal(splitStrategy('TRAFFIC_SPLIT_STRATEGY_HASH_BASED', names), 'TRAFFIC_SPLIT_STRATEGY_HASH_BASED');
+    assert.equal(splitStrategy(undefined, names), undefined);
+    await assert.rejects(client.createTest({ name: 'x', strategy: 'MULTI_ARMED_BANDIT' }),
+      (err) => err instanceof UnknownStrategyError && err.field === 'strategy'
+        && /strategy "MULTI_ARMED_BANDIT" is not a TrafficSplitStrategy; use one of TRAFFIC_SPLIT_STRATEGY_HASH_BASED/.test(err.message));
+    await assert.rejects(client.createTest({ name: 'x', strategy: 9 }), /strategy 9 is not/);
+  } finally {
+    client.close();
+  }
+});
