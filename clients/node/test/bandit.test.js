@@ -170,3 +170,21 @@ test('createTest names the strategy the Python API way or by the enum; a typo is
     client.close();
   }
 });
+
+test('a route watch that cannot reach the control plane rejects with the gRPC status', async () => {
+  const { NeuralMLOpsClient, MLOpsError } = require('../src');
+  const client = new NeuralMLOpsClient('127.0.0.1:1', { deadlineMs: 5000 }); // nothing listens
+  const errors = [];
+  const follower = client.followRoutes({ onError: (e) => errors.push(e) });
+  try {
+    await assert.rejects(follower.ready(20000),
+      (err) => err instanceof MLOpsError && err.status === 'UNAVAILABLE');
+    assert.equal(errors.length, 1);
+    assert.equal(follower.error, errors[0]);
+    await assert.rejects(follower.waitForVersion(5), (err) => err === errors[0]);
+    assert.equal(follower.router.version, 0);
+  } finally {
+    follower.close();
+    client.close();
+  }
+});
