@@ -8,7 +8,10 @@ Every start and resume places the test inside the write transaction that moves i
 forbid. Raced here: two starts in one layer (a share and an exact range), two steering
 starts in two layers of one model, a resume against a start, a stop against a start, a
 test start against a rollout start on its model (they do not constrain each other: both
-run), two rollouts of one model, and two starts through two ``serve`` processes.
+run), two rollouts of one model, and two starts through two ``serve`` processes; on
+PostgreSQL also on a database whose default isolation is REPEATABLE READ or SERIALIZABLE
+(writes then failed with "could not serialize access" until ``Database.change`` asked
+for READ COMMITTED).
 
 Runs on SQLite and, in the PostgreSQL half of CI (``pytest -m storage``), on PostgreSQL.
 """
@@ -24,6 +27,8 @@ from typing import Any
 
 import grpc
 import pytest
+from sqlalchemy.engine import make_url
+from support import databases
 from support.databases import open_services
 from support.processes import ServerProcess, start_server
 
@@ -113,6 +118,33 @@ async def test_two_starts_in_one_layer_run_one_and_refuse_the_other_naming_it(
             assert await _statuses(s, winner, loser) == [TestStatus.RUNNING, TestStatus.DRAFT]
         expected[model] = [winner]
     await _tables_hold(replicas, expected)
+
+
+@pytest.mark.parametrize("level", ["repeatable read", "serializable"])
+async def test_starts_queue_whatever_isolation_the_postgresql_database_defaults_to(
+    tmp_path: Path, level: str,
+) -> None:
+    """A database whose ``default_transaction_isolation`` is not READ COMMITTED: a start
+    that waited for the write lock still sees what the other committed meanwhile (its
+    transaction is READ COMMITTED whatever the default), instead of failing on a stale
+    snapshot ("could not serialize access")."""
+    if not databases.on_postgres():
+        pytest.skip("PostgreSQL only: runs in the PostgreSQL half (pytest -m storage)")
+    data = tmp_path / "store"
+    name = make_url(databases.database_url_for(data)).database
+    databases.execute_sql(data, f"ALTER DATABASE \"{name}\" SET "
+                                f"default_transaction_isolation = '{level}'")
+    a, b = await open_services(data), await open_services(data)
+    try:
+        for r in range(ROUNDS // 3):
+            model = f"iso{r}"
+            ids = [await _create(a, "x", model), await _create(b, "y", model)]
+            results = await _at_once(a.experiments.start_test(ids[0]),
+                                     b.experiments.start_test(ids[1]))
+            _one_wins(ids, results, "LAYER_RANGE_TAKEN")
+    finally:
+        await b.close()
+        await a.close()
 
 
 async def test_two_steering_starts_in_two_layers_of_one_model_run_one(

@@ -10,10 +10,16 @@ Per model the table carries (ASSIGNMENT.md "Layers"):
   route with a single "primary" variant when the model has no deployment);
 * every running A/B test's route. Tests of one layer own disjoint ranges of the layer's
   hash space, and only the tests of one layer per model may *steer* (change the model
-  name, version or upstream served): the experiments domain refuses to start a test
-  that breaks either rule (:func:`conflict`), and a table that would still break one
-  (two processes starting tests at once) keeps the test started first and logs the
-  other, so no sidecar is ever asked to serve a unit two versions.
+  name, version or upstream served): the experiments domain refuses to start or resume a
+  test that breaks either rule (server/experiments/layers.py; :func:`conflict` here is
+  the same rule over routes). It checks inside the write transaction that starts the
+  test, which the store serializes across processes and replicas (SQLite's BEGIN
+  IMMEDIATE, PostgreSQL's advisory lock), so two starts at the same moment never both
+  pass: one runs, the other is refused naming it (tests/test_layers_race.py). A table
+  that would still break a rule (tests running since before layers, when a model could
+  run several over all its traffic, or rows restored or edited outside the control
+  plane) keeps the test started first and logs the other, so no sidecar is ever asked to
+  serve a unit two versions.
 """
 
 from __future__ import annotations

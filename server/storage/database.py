@@ -195,7 +195,13 @@ class Database:
             raise FailedPrecondition(self.writes_refused, reason="CHAIN_BROKEN")
         async with self._write_lock:
             async with self.engine.connect() as conn:
-                conn = await conn.execution_options(neural_write=True)
+                # READ COMMITTED whatever the server's default_transaction_isolation: under
+                # REPEATABLE READ the snapshot would be taken by the lock statement before it
+                # waits, and a change would read what was there before the writer it queued
+                # behind (tests/test_layers_race.py).
+                conn = await conn.execution_options(
+                    neural_write=True,
+                    **({} if self.is_sqlite else {"isolation_level": "READ COMMITTED"}))
                 async with conn.begin():
                     if not self.is_sqlite:
                         await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(WRITE_LOCK)))
