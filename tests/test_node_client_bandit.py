@@ -30,6 +30,7 @@ from google.protobuf import json_format
 sys.path.insert(0, str(Path(__file__).parent))
 
 from support.peers import require_peer  # noqa: E402
+from support.tcpproxy import TcpProxy  # noqa: E402
 
 from neural.mlops.ab_testing import ABTestManager  # noqa: E402
 from neural.mlops.sidecar.metrics import Aggregator  # noqa: E402
@@ -402,3 +403,45 @@ def test_node_follows_a_reweighting_and_assigns_as_the_sidecar(node: str, server
     assert sum(a != b for a, b in zip(hashed_now[:300], before["arms"], strict=True)) > 30
     assert stats["remembered"] == health["sticky_units"] == 600
     assert stats["evictions"] == health["sticky_evictions"] == 0
+
+
+@pytest.mark.peers
+def test_node_keeps_following_the_bandit_through_a_network_outage(node: str, server: Any) -> None:
+    """The route watch is cut while the bandit reweights; the Node client reconnects, gets
+    the current table and its units keep their arms (the memory outlives the stream)."""
+    host, port = server.address.rsplit(":", 1)
+    proxy = TcpProxy(host, int(port))
+    js: _NodeAssigner | None = None
+    rng = random.Random(11)
+    try:
+        js = _NodeAssigner(node, f"grpc://127.0.0.1:{proxy.port}")
+        with ABTestManager(server.url) as m:
+            test = m.create_test(
+                name="bandit through an outage", control_variant="shop:1",
+                treatment_variant="shop:2", strategy="multi_armed_bandit",
+                bandit={"interval_seconds": 3600, "burn_in_units": 60, "min_share": 0.1,
+                        "seed": 5})
+            tid = test.test_id
+            m.start_test(tid)
+            routed = js(op="wait", route_id=tid)
+            units = [f"user-{i}" for i in range(300)]
+            before = js(op="assign", route_id=tid, units=units)["arms"]
+            proxy.cut()  # the watch stream is reset; reconnects are refused
+            m.record_requests(tid, [
+                {"variant": arm, "user_id": u, "success": rng.random() < CONVERSION[arm]}
+                for u, arm in zip(units, before, strict=True)])
+            weights = m.reweight_bandit(tid).weights
+            assert weights == {"treatment": 0.9, "control": 0.1}
+            proxy.restore()
+            after = js(op="wait", route_id=tid, weights=weights)
+            again = js(op="assign", route_id=tid, units=units)
+            hashed_now = [m.get_variant(tid, u) for u in units]
+    finally:
+        code = js.close() if js is not None else 0
+        proxy.close()
+    assert code == 0
+    assert routed["weights"] == {"treatment": 0.5, "control": 0.5}
+    assert after["reconnects"] >= 1 and after["version"] > routed["version"]
+    assert again["weights"] == weights
+    assert again["arms"] == before  # remembered across the reconnect
+    assert sum(a != b for a, b in zip(hashed_now, before, strict=True)) > 30

@@ -14,7 +14,9 @@
 //   {"op": "reweight", "test_id": "..."}   ReweightBandit, then wait for the new table
 //       -> {"version": 4, "weights": {...}} (the weights the control plane answered)
 //   {"op": "get_variant", "test_id": "...", "units": [...]}  -> {"variants": [...]}
-//   {"op": "stats"}  -> {"version", "remembered", "evictions", "hits"}
+//   {"op": "wait", "route_id": "...", "weights": {...}}  wait until the table has the route
+//       (with these weights, when given) -> {"version", "weights", "reconnects"}
+//   {"op": "stats"}  -> {"version", "remembered", "evictions", "hits", "reconnects"}
 //
 // An error answers {"error", "name", "reason", "field"} and the next line is read.
 const readline = require('node:readline');
@@ -37,12 +39,21 @@ async function reweight(client, follower, testId) {
   return { version: follower.router.version, weights };
 }
 
-async function started(client, follower, testId) {
-  await client.startTest(testId);
-  while (!follower.router.routes.has(testId)) {
+async function routed(follower, routeId, weights) {
+  const has = () => follower.router.routes.has(routeId)
+    && (!weights || sameWeights(follower.router.weights(routeId), weights));
+  while (!has()) {
     await follower.waitForVersion(follower.router.version + 1); // eslint-disable-line no-await-in-loop
   }
-  return { version: follower.router.version, weights: follower.router.weights(testId) };
+  return {
+    version: follower.router.version, weights: follower.router.weights(routeId),
+    reconnects: follower.reconnects,
+  };
+}
+
+async function started(client, follower, testId) {
+  await client.startTest(testId);
+  return routed(follower, testId);
 }
 
 async function handle(client, follower, req) {
@@ -68,10 +79,13 @@ async function handle(client, follower, req) {
           async (u) => (await client.getVariant(req.test_id, u)).variant,
         )),
       };
+    case 'wait':
+      return routed(follower, req.route_id, req.weights);
     case 'stats':
       return {
         version: router.version, remembered: router.sticky.length,
         evictions: router.sticky.evictions, hits: router.sticky.hits,
+        reconnects: follower.reconnects,
       };
     default:
       throw new Error(`unknown op ${JSON.stringify(req.op)}`);

@@ -205,16 +205,19 @@ class NeuralMLOpsClient {
    * once and every new version (a bandit's reweighting, a test started or stopped); each
    * is applied to `router` (a LocalRouter, created when not given). Returns a
    * RouteFollower: `await f.ready()`, `await f.waitForVersion(v)`, `f.router.assign(...)`,
-   * `f.close()`. The stream is not reopened after an error (`f.error`, `onError`):
-   * follow again with the same router to keep its sticky arms.
+   * `f.close()`. A failed stream is reopened with backoff (`f.reconnects`, `f.lastError`,
+   * `onError` per failure) unless `reconnect: false` or the error is final
+   * (UNAUTHENTICATED, PERMISSION_DENIED, UNIMPLEMENTED, INVALID_ARGUMENT): then `f.error`
+   * is set and waits reject. The router, and its sticky arms, outlive the stream.
    * @param {{router?: routes.LocalRouter, stickyUnits?: number, watcherId?: string,
-   *   onTable?: Function, onError?: Function}} options
+   *   reconnect?: boolean, onTable?: Function, onError?: Function}} options
    */
   followRoutes(options = {}) {
     const router = options.router || new routes.LocalRouter({ stickyUnits: options.stickyUnits });
     return new RouteFollower(this.routing, router, {
-      metadata: this.metadata(),
+      metadata: () => this.metadata(),
       watcherId: options.watcherId || `node-client@${os.hostname()}:${process.pid}`,
+      reconnect: options.reconnect,
       onTable: options.onTable,
       onError: options.onError,
       wrapError: (err) => new MLOpsError(err),

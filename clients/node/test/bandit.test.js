@@ -171,20 +171,34 @@ test('createTest names the strategy the Python API way or by the enum; a typo is
   }
 });
 
-test('a route watch that cannot reach the control plane rejects with the gRPC status', async () => {
+test('a route watch that cannot reach the control plane retries, or stops when told to', async () => {
   const { NeuralMLOpsClient, MLOpsError } = require('../src');
   const client = new NeuralMLOpsClient('127.0.0.1:1', { deadlineMs: 5000 }); // nothing listens
   const errors = [];
-  const follower = client.followRoutes({ onError: (e) => errors.push(e) });
+  const once = client.followRoutes({ reconnect: false, onError: (e) => errors.push(e) });
+  const retrying = [];
+  let follower = null;
   try {
-    await assert.rejects(follower.ready(20000),
+    await assert.rejects(once.ready(20000),
       (err) => err instanceof MLOpsError && err.status === 'UNAVAILABLE');
     assert.equal(errors.length, 1);
-    assert.equal(follower.error, errors[0]);
-    await assert.rejects(follower.waitForVersion(5), (err) => err === errors[0]);
-    assert.equal(follower.router.version, 0);
-  } finally {
+    assert.equal(once.error, errors[0]);
+    await assert.rejects(once.waitForVersion(5), (err) => err === errors[0]);
+    assert.equal(once.router.version, 0);
+    // By default the stream is reopened (with backoff) until the follower is closed.
+    await new Promise((resolve) => {
+      follower = client.followRoutes({
+        onError: (e) => { retrying.push(e); if (retrying.length === 3) resolve(); },
+      });
+    });
+    assert.equal(follower.error, null);
+    assert.ok(follower.reconnects >= 2 && follower.lastError.status === 'UNAVAILABLE');
+    const waiting = follower.waitForVersion(1, 60000);
     follower.close();
+    await assert.rejects(waiting, /the route follower is closed/);
+  } finally {
+    once.close();
+    if (follower) follower.close();
     client.close();
   }
 });
