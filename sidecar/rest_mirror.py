@@ -99,7 +99,7 @@ class RestMirror(Mirror):
         base = self.http.base(sh.upstream)
         if base is None:
             raise ShadowCallError(f"no REST upstream for {sh.upstream}")
-        encoding = ",".join(v for k, v in job.metadata if k == "content-encoding")
+        encoding = ",".join(str(v) for k, v in job.metadata if k == "content-encoding")
         try:
             # Decoded here, in the worker (bounded: rest_oip.decompress); sent as identity.
             request = decompress(job.request, encoding) if encoding else job.request
