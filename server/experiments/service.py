@@ -247,6 +247,6 @@ class ExperimentService:
     # --- routing ----------------------------------------------------------------
 
     async def active_routes(self, conn: AsyncConnection) -> list[ModelRoute]:
-        """Running tests as routes (oldest first: the routing table keeps the first route
-        per model)."""
+        """Running tests as routes, every one of them (a model's tests are grouped by
+        layer in the routing table; oldest first, see :func:`routes.active_routes`)."""
         return await routes.active_routes(conn, to_us(self.clock.now()))
