@@ -31,6 +31,9 @@ from support.console import (  # noqa: E402
     cookie_attributes,
     start_console_server,
 )
+from support.databases import execute_sql  # noqa: E402
+
+from neural.mlops.server.console.oidc_pending import derive  # noqa: E402
 
 pytestmark = pytest.mark.storage
 
@@ -45,6 +48,7 @@ class Issuer:
         self.codes: dict[str, dict[str, str]] = {}
         self.nonce_override = ""
         self.verifiers: list[str] = []
+        self.issued: list[str] = []
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -117,6 +121,7 @@ class Issuer:
                   "email_verified": True, "iat": now, "exp": now + 600,
                   "nonce": self.nonce_override or q["nonce"]}
         token = jwt.encode({"alg": "RS256", "kid": "k1"}, claims, self.key)
+        self.issued.append(token)
         return 200, {"access_token": "opaque", "token_type": "Bearer", "id_token": token}
 
 
@@ -124,10 +129,9 @@ class Issuer:
 def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Issuer, str, str]]:
     issuer = Issuer()
     data = tmp_path_factory.mktemp("oidc") / "data"
+    DATA.append(data)
     admin = bootstrap_admin(data)
-    server, url = start_console_server(
-        data, "--auth", "token,oidc", "--oidc-issuer", issuer.url,
-        "--oidc-audience", CLIENT, "--oidc-jwks", f"{issuer.url}/jwks")
+    server, url = start_console_server(data, *_flags(issuer))
     try:
         yield issuer, url, admin
     finally:
@@ -135,8 +139,17 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Issuer, st
         issuer.httpd.shutdown()
 
 
+DATA: list[Path] = []  # the module's store
+
+
+def _flags(issuer: Issuer) -> tuple[str, ...]:
+    return ("--auth", "token,oidc", "--oidc-issuer", issuer.url, "--oidc-audience", CLIENT,
+            "--oidc-jwks", f"{issuer.url}/jwks")
+
+
 def _begin(url: str) -> tuple[requests.Response, str]:
-    """GET /login/oidc: the redirect to the issuer and the state cookie."""
+    """GET /login/oidc: the redirect to the issuer and the state cookie (the secret the
+    login's state, nonce and verifier derive from)."""
     r = requests.get(f"{url}/login/oidc", allow_redirects=False)
     assert r.status_code == 302, r.text
     cookie = cookie_attributes(r.headers["Set-Cookie"])
@@ -161,7 +174,8 @@ def test_pkce_login_opens_a_session_for_the_id_tokens_user(
 
     r, state = _begin(url)
     query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(r.headers["Location"]).query))
-    assert query["state"] == state and query["redirect_uri"] == f"{url}/login/oidc/callback"
+    assert query["state"] == derive(state, "").state != state  # the cookie stays a secret
+    assert query["redirect_uri"] == f"{url}/login/oidc/callback"
     callback = _at_issuer(r)
     done = requests.get(callback, headers={"Cookie": f"nmo_oidc_state={state}"},
                         allow_redirects=False)
@@ -207,3 +221,33 @@ def test_an_id_token_with_another_nonce_is_refused(setup: tuple[Issuer, str, str
     finally:
         issuer.nonce_override = ""
     assert refused.status_code == 401 and "nonce" in refused.json()["message"]
+
+
+def test_a_login_started_on_one_replica_finishes_on_another_and_stores_no_id_token(
+        setup: tuple[Issuer, str, str]) -> None:
+    issuer, url, admin_token = setup
+    admin = Console(url)
+    assert admin.login(token=admin_token).status_code == 200
+    admin.ok("AuthService", "CreateGrant", {"subject": "alice@example.com", "role": "viewer"})
+    other, other_url = start_console_server(DATA[0], *_flags(issuer))  # a second replica
+    try:
+        r, state = _begin(url)  # started here ...
+        callback = _at_issuer(r).replace(url, other_url)  # ... the balancer sends it there
+        done = requests.get(callback, headers={"Cookie": f"nmo_oidc_state={state}"},
+                            allow_redirects=False)
+        assert done.status_code == 302, done.text
+        sid = next(cookie_attributes(c)["nmo_session"] for c in done.raw.headers.getlist(
+            "Set-Cookie") if c.startswith("nmo_session="))
+        for where in (url, other_url):  # the session is known to both
+            assert Console(where, cookie=sid).session()["subject"] == "alice@example.com"
+    finally:
+        other.stop()
+    id_token = issuer.issued[-1]
+    [rows] = execute_sql(DATA[0], "SELECT * FROM console_sessions")
+    [logins] = execute_sql(DATA[0], "SELECT * FROM console_oidc_logins")
+    stored = repr(rows) + repr(logins)
+    for part in (id_token, *id_token.split("."), sid, state):
+        assert part not in stored
+    key = hashlib.sha256(sid.encode()).hexdigest()
+    [row] = [r for r in rows if key in r]
+    assert "alice@example.com" in row and "oidc" in row

@@ -1,6 +1,7 @@
 """Console sessions in the store (server/console/sessions.py) on a real database (SQLite,
 or PostgreSQL with NEURAL_MLOPS_TEST_DATABASE_URL) with a manual clock: what a row holds,
-absolute and idle expiry, the caps and the sweep, a tampered row, a revoked token."""
+absolute and idle expiry, the caps and the sweep, a tampered row, a revoked token; and the
+pending OIDC logins (server/console/oidc_pending.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,12 @@ import sqlalchemy as sa
 from support.databases import open_database
 
 from neural.mlops.server.clock import ManualClock, to_us
+from neural.mlops.server.console.oidc_pending import (
+    MAX_PENDING,
+    PENDING_SECONDS,
+    PendingLogins,
+    derive,
+)
 from neural.mlops.server.console.sessions import (
     SWEEP_BATCH,
     SessionStore,
@@ -21,7 +28,7 @@ from neural.mlops.server.console.sessions import (
     digest,
     touch_seconds,
 )
-from neural.mlops.server.storage.schema import api_tokens, console_sessions
+from neural.mlops.server.storage.schema import api_tokens, console_oidc_logins, console_sessions
 
 pytestmark = pytest.mark.storage
 
@@ -216,3 +223,48 @@ def test_a_lifetime_that_is_not_positive_is_refused() -> None:
         SessionStore(None, idle_seconds=0)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="session hours must be positive"):
         SessionStore(None, ttl_seconds=-1)  # type: ignore[arg-type]
+
+
+async def test_a_pending_oidc_login_is_taken_once_with_its_cookie_and_in_time(db: Any) -> None:
+    logins = PendingLogins(db)
+    secret, started = await logins.begin("https://console.example/login/oidc/callback")
+    assert started == derive(secret, started.redirect_uri)
+    assert len(started.verifier) == 43 and len({secret, started.state, started.nonce,
+                                                started.verifier}) == 4
+    async with db.read() as conn:
+        stored = repr((await conn.execute(sa.select(console_oidc_logins))).all())
+    for value in (secret, started.state, started.nonce, started.verifier):
+        assert value not in stored
+    assert await logins.take(started.state, secret) == started
+    assert await logins.take(started.state, secret) is None  # used up
+
+    secret, started = await logins.begin("https://c/cb")
+    other, _ = await logins.begin("https://c/cb")
+    assert await logins.take(started.state, other) is None  # another browser's cookie
+    assert await logins.take(started.state, secret) is None  # and the state is spent
+
+    secret, started = await logins.begin("https://c/cb")
+    clock(db).advance(PENDING_SECONDS)
+    assert await logins.take(started.state, secret) is None  # too late
+
+
+async def test_pending_oidc_logins_are_swept_and_capped(db: Any) -> None:
+    logins = PendingLogins(db)
+    for _ in range(30):
+        await logins.begin("https://c/cb")
+    clock(db).advance(PENDING_SECONDS + 1)
+    secret, started = await logins.begin("https://c/cb")
+    async with db.read() as conn:
+        left = (await conn.execute(sa.select(sa.func.count()).select_from(console_oidc_logins)
+                                   )).scalar_one()
+    assert left == 1
+    rows = [{"state_hash": f"{n:064x}", "redirect_uri": "x", "created_us": to_us(clock(db).now())}
+            for n in range(MAX_PENDING + 5)]
+    async with db.change(audited=False) as ch:
+        await ch.conn.execute(console_oidc_logins.insert(), rows)
+    await logins.begin("https://c/cb")
+    await logins.begin("https://c/cb")
+    async with db.read() as conn:
+        left = (await conn.execute(sa.select(sa.func.count()).select_from(console_oidc_logins)
+                                   )).scalar_one()
+    assert left == MAX_PENDING

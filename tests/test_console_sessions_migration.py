@@ -1,6 +1,6 @@
 """Migration 0015_console_sessions up and down on SQLite and on PostgreSQL: the table and
-its indexes appear at the head, go away on a downgrade to 0014_bandit_weights (the other
-branches untouched), and come back."""
+its indexes (and the pending OIDC logins' table) appear at the head, go away on a
+downgrade to 0014_bandit_weights (the other branches untouched), and come back."""
 
 from __future__ import annotations
 
@@ -64,15 +64,16 @@ def test_0015_upgrades_and_downgrades(engine: str, tmp_path: Path) -> None:
         db = await Database.open(url, migrate=False)
         try:
             tables, indexes, revisions = await _step(db, "upgrade", "heads")
-            assert "console_sessions" in tables and indexes == INDEXES
-            assert "0015_console_sessions" in revisions
+            assert {"console_sessions", "console_oidc_logins"} <= tables
+            assert indexes == INDEXES and "0015_console_sessions" in revisions
             tables, indexes, revisions = await _step(db, "downgrade", "0014_bandit_weights")
-            assert "console_sessions" not in tables
+            assert not {"console_sessions", "console_oidc_logins"} & tables
             assert {"experiment_bandit_weights", "api_tokens", "audit_events"} <= tables
             assert "0014_bandit_weights" in revisions and "0015_console_sessions" not in revisions
             assert len(revisions) > 1  # the other branches stay at their heads
             tables, indexes, revisions = await _step(db, "upgrade", "heads")
-            assert "console_sessions" in tables and indexes == INDEXES
+            assert {"console_sessions", "console_oidc_logins"} <= tables
+            assert indexes == INDEXES
             async with db.engine.begin() as conn:  # the table takes a row
                 await conn.execute(sa.text(
                     "INSERT INTO console_sessions VALUES ('k', 'a@x.com', 'token', 't', 'c', "

@@ -1,15 +1,17 @@
 """The console's OIDC login: the authorization-code flow with PKCE (RFC 7636, S256).
 
-``GET /login/oidc`` reads the issuer's discovery document, remembers a fresh ``state``,
-``nonce`` and code verifier (for :data:`PENDING_SECONDS`, bound to the browser by a
-``SameSite=Lax`` cookie holding the state: the callback is a cross-site navigation
-from the issuer, which a Strict cookie would not survive) and redirects to the issuer's
-authorization endpoint with ``code_challenge = BASE64URL(SHA-256(verifier))``.
-``GET /login/oidc/callback`` checks the state against the cookie and the pending
-logins, exchanges the code (with the verifier) at the token endpoint, verifies the ID
-token exactly as the gRPC server verifies bearer JWTs (:class:`OidcVerifier`: signature,
-``iss``, ``aud``, ``exp``), checks its ``nonce``, and opens a session that forwards the
-ID token until it expires. The client id is the configured audience (the ID token's
+``GET /login/oidc`` reads the issuer's discovery document, starts a pending login with a
+fresh ``state``, ``nonce`` and code verifier (:mod:`.oidc_pending`: in the database for
+:data:`PENDING_SECONDS`, so the callback may reach any replica; bound to the browser by a
+``SameSite=Lax`` cookie holding the secret they derive from: the callback is a cross-site
+navigation from the issuer, which a Strict cookie would not survive) and redirects to the
+issuer's authorization endpoint with ``code_challenge = BASE64URL(SHA-256(verifier))``.
+``GET /login/oidc/callback`` uses up the pending login its state names, checks the
+browser's cookie derives that state, exchanges the code (with the verifier) at the token
+endpoint, verifies the ID token exactly as the gRPC server verifies bearer JWTs
+(:class:`OidcVerifier`: signature, ``iss``, ``aud``, ``exp``), checks its ``nonce``, and
+opens a session (:mod:`.sessions`: in the database, the ID token encrypted) that forwards
+the ID token until it expires. The client id is the configured audience (the ID token's
 ``aud``); the console is a public client (no secret), which PKCE exists for.
 """
 
@@ -19,10 +21,7 @@ import base64
 import hashlib
 import hmac
 import json
-import secrets
-import time
 import urllib.parse
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -32,15 +31,15 @@ from joserfc import jws
 
 from neural.mlops.server.auth.oidc import OidcVerifier, check_jwks_location
 from neural.mlops.server.console import status as st
+from neural.mlops.server.console.oidc_pending import PENDING_SECONDS, Pending, PendingLogins
 from neural.mlops.server.errors import Unauthenticated
+from neural.mlops.server.storage import is_outage
 
 if TYPE_CHECKING:
     from neural.mlops.server.console.login import Logins
     from neural.mlops.server.console.web import Guard
 
 STATE_COOKIE = "nmo_oidc_state"
-PENDING_SECONDS = 600.0
-MAX_PENDING = 1000
 FETCH_TIMEOUT = aiohttp.ClientTimeout(total=10.0)
 SCOPES = "openid email profile"
 
@@ -54,12 +53,9 @@ def code_challenge(verifier: str) -> str:
     return _b64url(hashlib.sha256(verifier.encode("ascii")).digest())
 
 
-@dataclass(frozen=True, slots=True)
-class Pending:
-    nonce: str
-    verifier: str
-    redirect_uri: str
-    created: float
+def _store_unavailable() -> web.Response:
+    return st.error(grpc.StatusCode.UNAVAILABLE, "the console cannot record the login: the "
+                    "database is unreachable; try again", "STORE_UNAVAILABLE")
 
 
 def _refused(message: str) -> web.Response:
@@ -72,10 +68,12 @@ class OidcLogin:
         check_jwks_location(verifier.issuer.rstrip("/") + "/.well-known/openid-configuration")
         self.verifier = verifier
         self.client_id = client_id
-        self._pending: dict[str, Pending] = {}
+        self.pending: PendingLogins | None = None  # set with the routes (the console's store)
         self._discovery: dict[str, Any] | None = None
 
     def routes(self, app: web.Application, logins: Logins, guard: Guard) -> None:
+        self.pending = PendingLogins(logins.sessions.db)
+
         async def start(request: web.Request) -> web.StreamResponse:
             return await self.start(request, guard.own_origin(request))
 
@@ -99,50 +97,47 @@ class OidcLogin:
             self._discovery = document
         return self._discovery
 
-    def _remember(self, state: str, pending: Pending) -> None:
-        now = time.monotonic()
-        for key in [k for k, p in self._pending.items() if now - p.created > PENDING_SECONDS]:
-            del self._pending[key]
-        while len(self._pending) >= MAX_PENDING:
-            del self._pending[next(iter(self._pending))]
-        self._pending[state] = pending
-
     async def start(self, request: web.Request, origin: str) -> web.StreamResponse:
         try:
             document = await self.discovery()
         except (aiohttp.ClientError, ValueError, TimeoutError) as exc:
             return st.error(grpc.StatusCode.UNAVAILABLE,
                             f"the OIDC issuer cannot be reached: {exc}", "OIDC_UNAVAILABLE")
-        state, nonce, verifier = (secrets.token_urlsafe(32) for _ in range(3))
-        redirect_uri = origin + "/login/oidc/callback"
-        self._remember(state, Pending(nonce, verifier, redirect_uri, time.monotonic()))
+        assert self.pending is not None
+        try:
+            secret, login = await self.pending.begin(origin + "/login/oidc/callback")
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            return _store_unavailable()
         query = urllib.parse.urlencode({
             "response_type": "code", "client_id": self.client_id, "scope": SCOPES,
-            "redirect_uri": redirect_uri, "state": state, "nonce": nonce,
-            "code_challenge": code_challenge(verifier), "code_challenge_method": "S256",
+            "redirect_uri": login.redirect_uri, "state": login.state, "nonce": login.nonce,
+            "code_challenge": code_challenge(login.verifier), "code_challenge_method": "S256",
         })
         response = web.Response(status=302, headers={
             "Location": f"{document['authorization_endpoint']}?{query}",
             "Cache-Control": "no-store"})
-        response.set_cookie(STATE_COOKIE, state, httponly=True, secure=True, samesite="Lax",
+        response.set_cookie(STATE_COOKIE, secret, httponly=True, secure=True, samesite="Lax",
                             path="/login/oidc", max_age=int(PENDING_SECONDS))
         return response
 
-    def _take(self, request: web.Request) -> Pending | None:
-        """The pending login the callback's state names, bound to this browser's cookie."""
-        state = request.query.get("state", "")
-        cookie = request.cookies.get(STATE_COOKIE, "")
-        pending = self._pending.pop(state, None)  # one use, whatever the outcome
-        if pending is None or not hmac.compare_digest(state.encode(), cookie.encode()):
-            return None
-        if time.monotonic() - pending.created > PENDING_SECONDS:
-            return None
-        return pending
+    async def _take(self, request: web.Request) -> Pending | None:
+        """The pending login the callback's state names (used up), bound to this
+        browser's cookie."""
+        assert self.pending is not None
+        return await self.pending.take(request.query.get("state", ""),
+                                       request.cookies.get(STATE_COOKIE, ""))
 
     async def callback(self, request: web.Request, logins: Logins) -> web.StreamResponse:
         if "error" in request.query:
             return _refused(f"the issuer answered {request.query['error']!r}")
-        pending = self._take(request)
+        try:
+            pending = await self._take(request)
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            return _store_unavailable()
         if pending is None:
             return _refused("unknown or expired state (start again at /login/oidc)")
         code = request.query.get("code", "")

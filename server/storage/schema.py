@@ -470,3 +470,15 @@ console_sessions = sa.Table(
     sa.Index("ix_console_sessions_expires", "expires_us"),
     sa.Index("ix_console_sessions_seen", "seen_us"),
 )
+
+# A console OIDC login between its start and the issuer's callback (oidc_pending.py): the
+# state's SHA-256 (one use), where the callback goes, when it started. The nonce and PKCE
+# verifier are derived from the browser's state cookie, never stored.
+console_oidc_logins = sa.Table(
+    "console_oidc_logins",
+    metadata,
+    sa.Column("state_hash", sa.String(64), primary_key=True),
+    sa.Column("redirect_uri", sa.Text, nullable=False),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+    sa.Index("ix_console_oidc_logins_created", "created_us"),
+)
