@@ -9,6 +9,8 @@ const assignment = require('./assignment');
 const audit = require('./audit');
 const latency = require('./latency');
 const routes = require('./routes');
+const targeting = require('./targeting');
+const attributes = require('./attributes');
 const { StickyArms } = require('./sticky');
 const { RouteFollower } = require('./follow');
 const { DOMAIN, statusFromMetadata } = require('./status');
@@ -258,4 +260,6 @@ class NeuralMLOpsClient {
 module.exports = {
   NeuralMLOpsClient, MLOpsError, loadPackage, assignment, audit, latency, routes, StickyArms,
   LocalRouter: routes.LocalRouter, UnknownStrategyError: routes.UnknownStrategyError,
+  RouteRejectedError: routes.RouteRejectedError, targeting, attributes,
+  RequestAttributes: attributes.RequestAttributes, ConditionError: targeting.ConditionError,
 };

@@ -3,9 +3,14 @@
 // (ASSIGNMENT.md; the sidecar's router.py and sticky.py are the reference). Strategies:
 // HASH (and UNSPECIFIED), RANDOM, ROUND_ROBIN and BANDIT, which is HASH by the route's
 // current weights plus a per-process memory of each unit's first arm (StickyArms), shared
-// by every bandit route of the router as in a sidecar process.
+// by every bandit route of the router as in a sidecar process. Each route's targeting
+// (TARGETING.md) is applied to the request's attributes, and a model's routes resolve
+// together as in the sidecar (plan.js: header routes, the deployment, one test per layer).
 const { bucket, pickIndex } = require('./assignment');
 const { StickyArms, DEFAULT_STICKY_UNITS } = require('./sticky');
+const targeting = require('./targeting');
+const { RequestAttributes } = require('./attributes');
+const { ModelPlan } = require('./plan');
 
 const HASH = 'hash';
 const RANDOM = 'random';
@@ -71,10 +76,11 @@ function splitStrategy(value, names) {
 
 /** A route this client cannot serve (bad weights, an override to no variant, ...). */
 class RouteRejectedError extends Error {
-  constructor(routeId, why) {
+  constructor(routeId, why, field = null) {
     super(`route ${JSON.stringify(routeId)} was rejected: ${why}`);
     this.name = 'RouteRejectedError';
     this.routeId = routeId;
+    this.field = field; // 'targeting[0].values[0]' and the like, when a condition was wrong
   }
 }
 
@@ -138,18 +144,23 @@ class CompiledRoute {
       }
     }
     [this.rangeStart, this.rangeEnd] = rangeOf(r);
+    this.experiment = isExperiment(r.kind);
+    this.full = this.rangeStart <= 0 && this.rangeEnd >= 1;
+    const conds = r.targeting || [];
+    this.matcher = conds.length ? targeting.compile(conds) : null; // null: every request
+    this.steers = variants.some((v) => (v.model_name && v.model_name !== this.modelName)
+      || v.model_version || v.upstream);
+    this.headerRoutes = (r.header_routes || []).filter((h) => this.names.includes(h.variant))
+      .map((h) => [String(h.header).toLowerCase(), h.value, h.variant]);
     this.layerId = r.layer_id || this.routeId;
     this.sticky = this.strategy === BANDIT ? sticky : null;
     this.current = this.weights.map(() => 0); // ROUND_ROBIN counters, per compiled table
   }
 
-  /** Whether the unit is in this route's test (ASSIGNMENT.md "Layers"): a QA override or
-   *  the caller's forced variant of this route put it in; otherwise the layer bucket must
-   *  lie in [rangeStart, rangeEnd). Targeting is not evaluated here. */
-  contains(unitId, forced) {
-    if (this.rangeStart <= 0 && this.rangeEnd >= 1) return true;
-    if (unitId !== null && this.forced.has(unitId)) return true;
-    if (forced !== null && this.names.includes(forced)) return true;
+  /** Whether the unit's layer bucket lies in [rangeStart, rangeEnd) (a random one for a
+   *  request without a unit). Overrides and targeting are the plan's (plan.js). */
+  holds(unitId) {
+    if (this.full) return true;
     const b = unitId === null ? Math.random() : bucket(this.layerId, unitId);
     return this.rangeStart <= b && b < this.rangeEnd;
   }
@@ -200,6 +211,7 @@ class LocalRouter {
       ? DEFAULT_STICKY_UNITS : options.stickyUnits);
     this.version = 0;
     this.routes = new Map(); // route id -> CompiledRoute
+    this.plans = new Map(); // model name -> ModelPlan
     this.rejected = new Map(); // route id -> the Error that rejected it
   }
 
@@ -209,16 +221,21 @@ class LocalRouter {
   apply(table) {
     const routes = new Map();
     const rejected = new Map();
+    const byModel = new Map();
     for (const r of table.routes || []) {
       try {
-        routes.set(r.route_id, new CompiledRoute(r, this.sticky));
+        const c = new CompiledRoute(r, this.sticky);
+        routes.set(r.route_id, c);
+        if (!byModel.has(c.modelName)) byModel.set(c.modelName, []);
+        byModel.get(c.modelName).push(c);
       } catch (err) {
         rejected.set(r.route_id, err instanceof UnknownStrategyError
-          ? err : new RouteRejectedError(r.route_id, err.message));
+          ? err : new RouteRejectedError(r.route_id, err.message, err.field || null));
       }
     }
     this.routes = routes;
     this.rejected = rejected;
+    this.plans = new Map([...byModel].map(([m, rs]) => [m, new ModelPlan(rs)]));
     this.version = Number(table.version || 0);
     return this.version;
   }
@@ -237,16 +254,47 @@ class LocalRouter {
 
   /**
    * The arm a sidecar of this process's history gives `unitId` on route `routeId` (a test
-   * id or deployment id), or null when the unit is outside the test's range of its layer.
+   * id or deployment id), or null when the request is not in the test (outside its range
+   * of its layer, its targeting does not match, another test of the layer or a header
+   * route took it, or the deployment served it its new version's share).
    * `forced` is the caller's x-neural-variant (wins when it names a variant of the route).
    * A unit id of null/undefined is a request without a routing key (random by weight).
+   * The request's attributes for targeting: `attributes` (a RequestAttributes) or
+   * `headers` / `params` / `body` (see RequestAttributes); none given: a request with no
+   * headers and no parameters (only `not exists` conditions match it).
    */
   assign(routeId, unitId, options = {}) {
     const r = this.route(routeId);
     const unit = unitId === undefined ? null : unitId;
     const forced = options.forced === undefined ? null : options.forced;
-    if (!r.contains(unit, forced)) return null;
-    return r.choose(unit, forced);
+    const attrs = attributesOf(options);
+    const plan = this.plans.get(r.modelName);
+    if (!plan.kept.has(r)) return null; // left out of the plan, as the sidecar does
+    if (attrs !== null && plan.headers.size) {
+      const hit = plan.headerRoute(attrs);
+      if (hit !== null) return hit[0] === r ? hit[1] : null;
+    }
+    const get = attrs !== null ? attrs.get : () => null;
+    if (!r.experiment) return ModelPlan.deployment(r, unit, get, forced);
+    const d = plan.default;
+    if (d !== null && d.names.length > 1
+      && ModelPlan.deployment(d, unit, get, forced) === d.names[0]) return null;
+    const layer = plan.layers.find((l) => l.layerId === r.layerId);
+    return plan.inLayer(layer, unit, get, forced) === r ? r.choose(unit, forced) : null;
+  }
+
+  /**
+   * Where a sidecar sends one request for `modelName` (null: the model has no route):
+   * {variant, label, tests: [[test id, arm]], deployment} (plan.js). Options as assign.
+   */
+  resolve(modelName, unitId, options = {}) {
+    const plan = this.plans.get(modelName);
+    if (plan === undefined) return null;
+    const { variant, label, tests, deployment } = plan.resolve(
+      unitId === undefined ? null : unitId, attributesOf(options),
+      options.forced === undefined ? null : options.forced,
+    );
+    return { variant, label, tests, deployment };
   }
 
   /** The route's current weights by arm name (a bandit's allocation now). */
@@ -254,6 +302,15 @@ class LocalRouter {
     const r = this.route(routeId);
     return Object.fromEntries(r.names.map((n, i) => [n, r.weights[i]]));
   }
+}
+
+/** The request's attributes from assign/resolve options (null: none given). */
+function attributesOf(options) {
+  const a = options.attributes;
+  if (a) return typeof a.get === 'function' ? a : new RequestAttributes(a);
+  const { headers, params, body } = options;
+  if (headers === undefined && params === undefined && body === undefined) return null;
+  return new RequestAttributes({ headers, params, body });
 }
 
 module.exports = {
