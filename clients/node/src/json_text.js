@@ -2,8 +2,9 @@
 // JSON text read as the sidecar's Python json.loads reads it, for OIP request parameters:
 // numbers keep their text (an integer and a double differ: 1 vs 1.0), NaN / Infinity /
 // -Infinity are accepted, a key given twice keeps its last value, objects are Maps (any
-// key is safe), control characters inside strings are refused. Bytes are UTF-8 (a BOM is
-// skipped). Anything else that is not JSON gives undefined.
+// key is safe), control characters inside strings are refused. Bytes are UTF-8; a BOM is
+// skipped (also at the start of a string: the text of the body's bytes). Anything else
+// that is not JSON gives undefined.
 
 const WS = new Set([' ', '\t', '\n', '\r']);
 const NUMBER = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?/y;
@@ -125,7 +126,9 @@ class Reader {
  *  `new NumberType(text)`; undefined when it is not JSON. */
 function parseJson(input, NumberType) {
   let text = input;
-  if (typeof input !== 'string') {
+  if (typeof input === 'string') {
+    if (text[0] === '\ufeff') text = text.slice(1); // the body's bytes as decoded text
+  } else {
     try {
       text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(input);
     } catch (err) {

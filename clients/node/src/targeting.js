@@ -41,7 +41,9 @@ class ConditionError extends RangeError {
 }
 
 const chars = (s) => [...s].length; // code points, as Python's len()
-const quote = (s) => JSON.stringify(s); // for messages only
+// A text in messages as Python's repr writes it (messages read the same in every client).
+const quote = (s) => (s.includes("'") && !s.includes('"')
+  ? `"${s.replace(/\\/g, '\\\\')}"` : `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`);
 
 // --- semantic versions -----------------------------------------------------------------
 
@@ -190,7 +192,10 @@ function validate(conds, field = 'targeting') {
     const where = field ? `${field}[${i}].` : '';
     checkAttribute(typeof cond.attribute === 'string' ? cond.attribute : '', where);
     const op = opName(cond.op);
-    if (op === null) throw new ConditionError(`unknown operator ${cond.op}`, `${where}op`);
+    if (op === null) {
+      const n = OPS.indexOf(cond.op); // the enum's number, as the reference says it
+      throw new ConditionError(`unknown operator ${n >= 0 ? n : cond.op}`, `${where}op`);
+    }
     checkValues(cond, op, where);
   });
 }
