@@ -17,6 +17,10 @@
 //   {"op": "wait", "route_id": "...", "weights": {...}}  wait until the table has the route
 //       (with these weights, when given) -> {"version", "weights", "reconnects"}
 //   {"op": "stats"}  -> {"version", "remembered", "evictions", "hits", "reconnects"}
+//   {"op": "resolve", "model": "shop", "requests": [{"unit": "u1", "forced": null,
+//       "headers": [["x-country", "DE"]], "params": {...} | "body": "<REST body>"}]}
+//       -> {"version", "results": [{"label", "tests": [[test id, arm]], "variant"}]}
+//       (targeting applied to each request's attributes, as the sidecar does)
 //
 // An error answers {"error", "name", "reason", "field"} and the next line is read.
 const readline = require('node:readline');
@@ -81,6 +85,14 @@ async function handle(client, follower, req) {
       };
     case 'wait':
       return routed(follower, req.route_id, req.weights);
+    case 'resolve':
+      return {
+        version: router.version,
+        results: req.requests.map((q) => router.resolve(req.model, q.unit, {
+          forced: q.forced === undefined ? null : q.forced, headers: q.headers || [],
+          params: q.params, body: q.body,
+        })),
+      };
     case 'stats':
       return {
         version: router.version, remembered: router.sticky.length,
