@@ -10,6 +10,9 @@ const WS = new Set([' ', '\t', '\n', '\r']);
 const NUMBER = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?/y;
 const ESCAPES = { '"': '"', '\\': '\\', '/': '/', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t' };
 const MAX_DEPTH = 900; // Python's recursion limit is near 1000
+// Python refuses to read an integer of more digits (sys.get_int_max_str_digits()): the
+// sidecar then finds no parameters in the body at all.
+const MAX_INT_DIGITS = 4300;
 
 class Bad extends Error {}
 
@@ -49,6 +52,7 @@ class Reader {
     const m = NUMBER.exec(this.s);
     if (!m) throw new Bad();
     this.i += m[0].length;
+    if (/^-?[0-9]+$/.test(m[0]) && m[0].replace('-', '').length > MAX_INT_DIGITS) throw new Bad();
     return new this.NumberType(m[0]);
   }
 
