@@ -218,6 +218,22 @@ async def test_a_revoked_expired_or_deleted_token_ends_the_sessions_opened_with_
     assert await rows(db) == []
 
 
+async def test_while_writes_are_refused_sessions_work_and_logins_are_refused(db: Any) -> None:
+    from neural.mlops.server.errors import FailedPrecondition
+
+    store = SessionStore(db, idle_seconds=600)
+    sid, _ = await store.create("alice@x.com", "oidc", BEARER)
+    db.writes_refused = "the audit chain is broken at seq 7"
+    try:
+        clock(db).advance(120)  # its last use cannot be written: the request goes on
+        assert (await store.find(sid)).session is not None
+        with pytest.raises(FailedPrecondition, match="broken"):
+            await store.create("bob@x.com", "oidc", BEARER)
+    finally:
+        db.writes_refused = ""
+    assert (await store.find(sid)).session is not None
+
+
 def test_a_lifetime_that_is_not_positive_is_refused() -> None:
     with pytest.raises(ValueError, match="idle minutes must be positive"):
         SessionStore(None, idle_seconds=0)  # type: ignore[arg-type]

@@ -2,7 +2,8 @@
 
 * :mod:`.web`: the aiohttp application, security headers, Host/Origin/CSRF/session checks;
 * :mod:`.gateway`: ``/api/v1/<service>/<Method>``, protobuf JSON over every RPC;
-* :mod:`.login`, :mod:`.sessions`, :mod:`.oidc_login`: who is using it;
+* :mod:`.login`, :mod:`.sessions`, :mod:`.oidc_login`, :mod:`.oidc_pending`: who is using
+  it (sessions and OIDC logins in progress live in the database, shared by replicas);
 * :mod:`.events`: ``/api/events``, live changes as server-sent events;
 * :mod:`.downloads`: the audit export as a file;
 * :mod:`.server`: wiring, started by :class:`neural.mlops.server.app.ControlPlane`.

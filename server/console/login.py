@@ -152,6 +152,9 @@ class Logins:
         """Delete the session's row: every replica forgets it at once."""
         try:
             await self.sessions.end(request.cookies.get(COOKIE))
+        except FailedPrecondition as exc:  # the store refuses writes (a broken audit chain)
+            return st.error(grpc.StatusCode.FAILED_PRECONDITION,
+                            f"cannot end the console session: {exc.message}", exc.reason)
         except Exception as exc:
             if not is_outage(exc):
                 raise
@@ -168,6 +171,6 @@ class Logins:
             return web.json_response(await self.describe(session))
         except grpc.aio.AioRpcError as exc:
             if exc.code() is grpc.StatusCode.UNAUTHENTICATED:  # revoked or expired
-                await self.sessions.end_key(session.key)
+                await self.sessions.forget(session.key)
                 return web.json_response(self.anonymous())
             return st.status_response(st.from_rpc_error(exc))

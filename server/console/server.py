@@ -96,10 +96,7 @@ class ConsoleServer:
         """The server refused the session's credential (revoked, expired, unknown): the
         session ends with it, on every replica."""
         if response.status == 401:
-            try:
-                await self.sessions.end_key(session.key)
-            except Exception as exc:  # noqa: BLE001 - the 401 is the answer either way
-                log.warning("refused console session not deleted", error=type(exc).__name__)
+            await self.sessions.forget(session.key)
             if not response.prepared:
                 response.del_cookie(COOKIE, path="/", secure=True, httponly=True,
                                     samesite="Strict")

@@ -222,7 +222,7 @@ class SessionStore:
         credential = None if why else unseal(session_id, row.subject, row.method,
                                              row.token_id, row.credential)
         if credential is None:
-            await self._forget(key)
+            await self.forget(key)
             return Found(None, why or "its stored record does not match the cookie")
         if now - row.seen_us >= touch_seconds(self.idle_seconds) * _US:
             await self._touch(key, now)
@@ -245,7 +245,7 @@ class SessionStore:
             return "its API token expired"
         return ""
 
-    async def _forget(self, key: str) -> None:
+    async def forget(self, key: str) -> None:
         """Delete an ended session's row; it stays ended if that fails (the check is
         made again on every request)."""
         try:
