@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import sys
 from collections import Counter
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -114,7 +115,7 @@ def test_the_vectors_cover_what_the_specification_says(vectors: dict[str, Any]) 
     assert {b["field"].split("[0].")[-1] for b in vectors["invalid"]} >= {
         "attribute", "op", "values", "values[0]", "targeting"}
     keys = [targeting.version_key(v) for v in tv.SEMVER_ORDER]
-    assert all(a is not None and b is not None and a < b for a, b in zip(keys, keys[1:]))
+    assert all(a is not None and b is not None and a < b for a, b in pairwise(keys))
     routing = vectors["routing"]["requests"]
     assert {r["label"] for r in routing} >= {"", "stable", "canary", "treatment", "b"}
     untargeted = [r for r in routing if r["model"] == "dep" and r["forced"] is None

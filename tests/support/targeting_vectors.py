@@ -27,8 +27,7 @@ Req = dict[str, Any]
 # --- requests ------------------------------------------------------------------------------
 
 
-def h(*pairs: str) -> list[list[str]]:
-    """Header pairs in order: h("x-a", "1", "X-B", "2")."""
+def h(*pairs: str) -> list[list[str]]:  # h("x-a", "1", "X-B", "2"): header pairs in order
     return [[pairs[i], pairs[i + 1]] for i in range(0, len(pairs), 2)]
 
 
@@ -376,7 +375,8 @@ def build() -> dict[str, Any]:
         "description": DESCRIPTION,
         "cases": cases,
         "invalid": [_invalid(x) for x in INVALID],
-        "routing": {"table": table, "requests": [_resolved(router, r) for r in _routing_requests()]},
+        "routing": {"table": table,
+                    "requests": [_resolved(router, r) for r in _routing_requests()]},
     }
 
 
@@ -406,6 +406,7 @@ def dump(vectors: dict[str, Any]) -> str:
     invalid = ",\n  ".join(line(x) for x in vectors["invalid"])
     routing = vectors["routing"]
     reqs = ",\n    ".join(line(r) for r in routing["requests"])
+    table = line(routing["table"])
     return (f'{{"description": {line(vectors["description"])},\n "cases": [\n'
             + ",\n".join(cases) + f'],\n "invalid": [\n  {invalid}],\n'
-            + f' "routing": {{"table": {line(routing["table"])},\n  "requests": [\n    {reqs}]}}}}\n')
+            + f' "routing": {{"table": {table},\n  "requests": [\n    {reqs}]}}}}\n')
