@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from neural.mlops.sidecar.wire import WireError, _skip, _varint
@@ -213,6 +213,15 @@ class RequestAttributes:
             return infer_parameters(self._request)
         except WireError:
             return {}
+
+    def header_getter(self) -> Callable[[str], str | None]:
+        """The request's header lookup as one dict's ``get``: what :meth:`get` answers
+        for any attribute that is not ``param.*`` (callers whose conditions read no
+        parameter use it: no method call and prefix test per lookup)."""
+        if self._lowered is None:
+            self._header("")
+        assert self._lowered is not None
+        return self._lowered.get
 
     def get(self, attribute: str) -> str | None:
         """The request's value of a targeting attribute (a lower-case header name or

@@ -18,6 +18,12 @@ variant. The other layers' tests only label the request (their arm is passed ups
 ``x-neural-experiment`` and counted). Each test the request is in counts it in its own
 (route, variant) slot, so every analysis sees exactly its eligible units. The cost is
 O(layers), independent of the number of tests.
+
+Per request and layer that is one SHA-256 for the bucket, one bisect, the test's
+conditions and, when the request is in the test, one SHA-256 for its arm: the unit id is
+encoded once per request and each layer's salt prefix once per table; when no condition
+of the model reads a ``param.*`` attribute, conditions look headers up in the request's
+header index directly (:meth:`~.attributes.RequestAttributes.header_getter`).
 """
 
 from __future__ import annotations
@@ -30,6 +36,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 import structlog
+
+from neural.mlops.sidecar.attributes import RequestAttributes
 
 if TYPE_CHECKING:
     from neural.mlops.sidecar.metrics import Slot
@@ -110,24 +118,26 @@ class Layer:
     starts: list[float]
     routes: list[Route]
     whole: Route | None = None  # one test over [0, 1): no bucket to compute
-    prefix: str = ""  # layer_id + ":", the bucket's salt prefix
+    prefix: bytes = b""  # utf8(layer_id + ":"), the bucket's salt prefix
 
     @classmethod
     def of(cls, layer_id: str, routes: list[Route], steers: bool) -> Layer:
         routes = sorted(routes, key=lambda r: r.range_start)
         whole = routes[0] if len(routes) == 1 and routes[0].full else None
         return cls(layer_id, steers, [r.range_start for r in routes], routes, whole,
-                   layer_id + ":")
+                   (layer_id + ":").encode())
 
-    def pick(self, unit_id: str | None, get: Getter) -> Route | None:
+    def pick(self, unit: bytes | None, get: Getter) -> Route | None:
         """The test whose range holds the unit's bucket (salt = layer id), if its
-        targeting matches (``get``: the request's attribute getter)."""
+        targeting matches (``unit``: the UTF-8 unit id; ``get``: the request's attribute
+        getter). utf8(prefix) + utf8(unit id) = utf8(prefix + unit id): ASSIGNMENT.md's
+        bucket, bit for bit."""
         r = self.whole
         if r is None:
-            if unit_id is None:
+            if unit is None:
                 b = random.random()
             else:
-                digest = _sha256((self.prefix + unit_id).encode()).digest()
+                digest = _sha256(self.prefix + unit).digest()
                 b = _from_bytes(digest[:8], "big") * _INV_2_64  # = assignment.bucket
             i = _bisect_right(self.starts, b) - 1
             if i < 0:
@@ -154,6 +164,17 @@ class Plan:
     unrouted: Callable[[], Slot]
     headers: dict[str, dict[str, tuple[Route, Variant]]] = field(default_factory=dict)
     forced_units: dict[str, list[Route]] = field(default_factory=dict)
+    # Set from the layers: some test has a condition; none reads a param.* attribute
+    # (conditions then look headers up directly); some layer needs the unit's bucket.
+    conditions: bool = field(init=False, default=False)
+    headers_only: bool = field(init=False, default=False)
+    buckets: bool = field(init=False, default=False)
+
+    def __post_init__(self) -> None:
+        matchers = [r.matcher for ly in self.layers for r in ly.routes if r.matcher is not None]
+        self.conditions = bool(matchers)
+        self.headers_only = not any(m.reads_params for m in matchers)
+        self.buckets = any(ly.whole is None for ly in self.layers)
 
     def resolve(
         self, unit_id: str | None, attrs: Attributes | None, forced: str | None
@@ -200,12 +221,19 @@ class Plan:
         steered: Variant | None = None
         labels: list[Variant] = []
         tagged: list[str] = []
-        get = attrs.get if attrs is not None else _absent
+        if attrs is None or not self.conditions:  # (without conditions: never called)
+            get: Getter = _absent
+        elif self.headers_only and type(attrs) is RequestAttributes:
+            get = attrs.header_getter()
+        else:
+            get = attrs.get
         pinned = self.forced_units.get(unit_id) if unit_id is not None else None
         overridden = pinned is not None or forced is not None
+        # (Only a layer of several tests, or of one partial test, reads the bucket.)
+        unit = unit_id.encode() if unit_id is not None and self.buckets else None
         for layer in self.layers:
-            r = (self._in_layer(layer, unit_id, get, forced, pinned) if overridden
-                 else layer.pick(unit_id, get))
+            r = (self._in_layer(layer, unit_id, unit, get, forced, pinned) if overridden
+                 else layer.pick(unit, get))
             if r is None:
                 continue
             v = r.choose(unit_id, forced)
@@ -227,8 +255,8 @@ class Plan:
 
     @staticmethod
     def _in_layer(
-        layer: Layer, unit_id: str | None, get: Getter, forced: str | None,
-        pinned: list[Route] | None,
+        layer: Layer, unit_id: str | None, unit: bytes | None, get: Getter,
+        forced: str | None, pinned: list[Route] | None,
     ) -> Route | None:
         """The layer's test this request is in: a unit's QA override or a forced variant
         name put it in that test; otherwise its bucket and the test's targeting decide."""
@@ -240,7 +268,7 @@ class Plan:
             named = layer.named(forced)
             if named is not None:
                 return named
-        return layer.pick(unit_id, get)
+        return layer.pick(unit, get)
 
 
 def layers_of(model_name: str, tests: list[Route]) -> list[Layer]:

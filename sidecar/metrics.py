@@ -14,14 +14,21 @@ additions per call, keyed by the raw header value; the unit's 64-bit key
 (:func:`neural.mlops.v1.units.unit_key`) is computed once per unit at the cut, off the
 request path. A window keeps at most :data:`MAX_UNITS` units; later units' requests are
 counted as overflow and reported, and the analysis shows them as requests without a unit.
+
+A window's units are columns (:class:`UnitColumns`): unit id -> row in a dict of strings
+to ints, the counts in ``array`` columns. Neither holds an object the garbage collector
+tracks, so a unit costs no GC work however long the window lives. (An entry per unit as a
+list, as before, was a tracked object per unit and test: with a request in 5 tests and a
+fresh unit per request, those lists filled the older generations and made full
+collections several times as frequent; issue #16.)
 """
 
 from __future__ import annotations
 
 import time
+from array import array
 from bisect import bisect_right
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias
 
 from neural.mlops.sidecar.units import UnitKeys, unit_breakdowns
 from neural.mlops.v1 import routing_pb2
@@ -30,9 +37,31 @@ from neural.mlops.v1.units import MAX_UNITS_PER_WINDOW
 
 _OK = 0  # grpc.StatusCode.OK.value[0]
 
-# [requests, errors, latency sum, {custom name: [n, sum]} or None]: a list, not an object,
-# so a call adds to it in place without allocating (the request path).
-UnitEntry: TypeAlias = list[Any]
+
+class UnitColumns:
+    """One window's per-unit counts: ``rows`` maps a unit id to its row in the columns
+    (insertion order = row order); ``custom`` maps a row to {name: [n, sum]} (only units
+    that had custom metrics)."""
+
+    __slots__ = ("rows", "requests", "errors", "latency", "custom")
+
+    def __init__(self) -> None:
+        self.rows: dict[str, int] = {}
+        self.requests = array("q")
+        self.errors = array("q")
+        self.latency = array("d")
+        self.custom: dict[int, dict[str, list[float]]] | None = None
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def add(self, unit: str) -> int:
+        """A new unit's row."""
+        i = self.rows[unit] = len(self.rows)
+        self.requests.append(0)
+        self.errors.append(0)
+        self.latency.append(0.0)
+        return i
 
 
 class Window:
@@ -62,7 +91,7 @@ class Window:
         self.lat_max = 0.0
         self.buckets: dict[int, int] = {}
         self.custom: dict[str, list[float]] | None = None  # name -> [n, sum, sum_squares]
-        self.units: dict[str, UnitEntry] | None = None  # unit id -> its entry
+        self.units: UnitColumns | None = None  # per unit (experiment routes)
         self.unit_overflow = 0  # requests of units past MAX_UNITS
 
 
@@ -106,7 +135,14 @@ class Slot:
         if w.custom is None:
             w.custom = {}
         c = w.custom
-        e = self._unit(w, unit) if unit is not None and self.per_unit else None
+        us = row = None
+        if unit is not None and self.per_unit:
+            us = w.units
+            if us is None:
+                us = w.units = UnitColumns()
+            row = us.rows.get(unit)
+            if row is None and len(us.rows) < MAX_UNITS:
+                row = us.add(unit)
         for name, x in values.items():
             m = c.get(name)
             if m is None:
@@ -116,25 +152,8 @@ class Slot:
             m[0] += 1
             m[1] += x
             m[2] += x * x
-            if e is not None:
-                if e[3] is None:
-                    e[3] = {}
-                um = e[3].get(name)
-                if um is None:
-                    um = e[3][name] = [0, 0.0]
-                um[0] += 1
-                um[1] += x
-
-    @staticmethod
-    def _unit(w: Window, unit: str) -> UnitEntry | None:
-        """The unit's entry in the window (None: past the cap)."""
-        us = w.units
-        if us is None:
-            us = w.units = {}
-        e = us.get(unit)
-        if e is None and len(us) < MAX_UNITS:
-            e = us[unit] = [0, 0, 0.0, None]
-        return e
+            if us is not None and row is not None:
+                _unit_custom(us, row, name, x)
 
     def record(self, code_name: str | None, seconds: float, unit: str | None = None) -> None:
         """One finished call: ``code_name`` None for OK, else the gRPC status name;
@@ -161,16 +180,32 @@ class Slot:
         self.lat_sum += seconds
         if unit is not None and self.per_unit:
             us = w.units
-            e = us.get(unit) if us is not None else None
-            if e is None:
-                e = self._unit(w, unit)
-                if e is None:
+            if us is None:
+                us = w.units = UnitColumns()
+            i = us.rows.get(unit)
+            if i is None:
+                if len(us.rows) >= MAX_UNITS:
                     w.unit_overflow += 1
                     return
-            e[0] += 1
+                i = us.add(unit)
+            us.requests[i] += 1
             if code_name is not None:
-                e[1] += 1
-            e[2] += seconds
+                us.errors[i] += 1
+            us.latency[i] += seconds
+
+
+def _unit_custom(us: UnitColumns, row: int, name: str, x: float) -> None:
+    c = us.custom
+    if c is None:
+        c = us.custom = {}
+    per = c.get(row)
+    if per is None:
+        per = c[row] = {}
+    m = per.get(name)
+    if m is None:
+        m = per[name] = [0, 0.0]
+    m[0] += 1
+    m[1] += x
 
 
 def _dense(counts: dict[int, int]) -> list[int]:

@@ -1,9 +1,10 @@
 """A window's per-unit counts on the wire: unit keys and messages under the size bound.
 
-:class:`~.metrics.Window` keeps ``units`` as unit id -> ``[requests, errors, latency sum,
-{custom name: [n, sum]} or None]``; :func:`unit_breakdowns` turns them into
-``UnitBreakdown`` messages, split so that no ``VariantWindow`` exceeds the contract's
-64 KiB per window (:data:`neural.mlops.v1.limits.MAX_BULK_ELEMENT_BYTES`).
+:class:`~.metrics.Window` keeps ``units`` as :class:`~.metrics.UnitColumns` (unit id ->
+row, and the requests, errors and latency sums as columns); :func:`unit_breakdowns` turns
+them into ``UnitBreakdown`` messages, the columns sliced as they are, split so that no
+``VariantWindow`` exceeds the contract's 64 KiB per window
+(:data:`neural.mlops.v1.limits.MAX_BULK_ELEMENT_BYTES`).
 """
 
 from __future__ import annotations
@@ -39,23 +40,24 @@ class UnitKeys:
 def unit_breakdowns(w: Any, key: UnitKeys) -> list[routing_pb2.UnitBreakdown]:
     """The window's units as messages of at most UNIT_BYTES_PER_MESSAGE encoded bytes each
     (the first carries the overflow)."""
-    units = w.units or {}
-    names = sorted({name for e in units.values() if e[3] for name in e[3]})
+    us = w.units
+    ids = list(us.rows) if us is not None else []
+    custom = (us.custom if us is not None else None) or {}
+    names = sorted({name for per in custom.values() for name in per})
     per = max(1, UNIT_BYTES_PER_MESSAGE // (24 + 12 * len(names)))
-    entries = list(units.items())
     out = []
-    for i in range(0, max(len(entries), 1), per):
-        chunk = entries[i : i + per]
+    for i in range(0, max(len(ids), 1), per):
+        j = min(i + per, len(ids))
         b = routing_pb2.UnitBreakdown(
-            keys=[key(u) for u, _ in chunk],
-            requests=[e[0] for _, e in chunk],
-            errors=[e[1] for _, e in chunk],
-            latency_seconds=[e[2] for _, e in chunk],
+            keys=[key(u) for u in ids[i:j]],
+            requests=us.requests[i:j] if us is not None else (),
+            errors=us.errors[i:j] if us is not None else (),
+            latency_seconds=us.latency[i:j] if us is not None else (),
             overflow_requests=w.unit_overflow if i == 0 else 0,
         )
         for name in names:
             m = b.custom[name]
-            got = [(e[3] or {}).get(name) for _, e in chunk]
+            got = [custom.get(row, {}).get(name) for row in range(i, j)]
             m.n.extend([g[0] if g else 0 for g in got])
             m.sum.extend([g[1] if g else 0.0 for g in got])
         out.append(b)

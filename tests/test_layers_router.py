@@ -12,8 +12,8 @@ from neural.mlops.sidecar.attributes import RequestAttributes
 from neural.mlops.sidecar.layers import EXPERIMENT_HEADER, Fanout
 from neural.mlops.sidecar.metrics import Aggregator
 from neural.mlops.sidecar.router import Router
+from neural.mlops.v1 import oip_pb2, targeting
 from neural.mlops.v1 import routing_pb2 as pb
-from neural.mlops.v1 import targeting
 from neural.mlops.v1.assignment import assign, layer_test
 
 N = 10_000
@@ -170,3 +170,47 @@ def test_every_test_is_passed_upstream_in_one_metadata_entry() -> None:
     a = STEER_A.variants[assign("A", u, [0.5, 0.5])].name
     c = LABEL_C.variants[assign("C", u, [0.5, 0.5])].name
     assert (key, value) == (EXPERIMENT_HEADER, f"A={a},C={c}")
+
+
+def test_buckets_and_arms_follow_the_spec_for_any_unit_id() -> None:
+    """Each layer's bucket and each test's arm, for unit ids with non-ASCII characters too
+    (the sidecar hashes the UTF-8 id once per request, with each layer's prefix)."""
+    router = _router(STEER_A, STEER_B, LABEL_C)
+    units = [*USERS[:300], "ü-1", "用户-42", "emoji-🙂", "a:b:c", ""]
+    for u in units:
+        got = _tests_of(router.resolve("m", u, None, None))
+        i = layer_test("m:default", u, [(0.0, 0.3), (0.3, 0.8)])
+        want = {"C": LABEL_C.variants[assign("C", u, [0.5, 0.5])].name}
+        if i == 0:
+            want["A"] = STEER_A.variants[assign("A", u, [0.5, 0.5])].name
+        elif i == 1:
+            want["B"] = STEER_B.variants[assign("B", u, [0.2, 0.8])].name
+        assert got == want, u
+
+
+def test_header_and_parameter_conditions_in_one_model() -> None:
+    """Conditions on headers and on request parameters, in different layers of one model:
+    each test sees exactly the requests that meet its own conditions."""
+    geo = _test("G", "geo", 0.0, 1.0, _v("a", 0.5), _v("b", 0.5),
+                conditions=("x-country in [DE, FR]",))
+    tier = _test("T", "tier", 0.0, 1.0, _v("a", 0.5), _v("b", 0.5),
+                 conditions=("param.tier = gold", "x-plan != free"))
+    only_geo = _router(geo)
+    both = _router(geo, tier)
+
+    def request(tier_value: str | None, **h: str) -> RequestAttributes:
+        r = oip_pb2.ModelInferRequest(model_name="m")
+        if tier_value is not None:
+            r.parameters["tier"].string_param = tier_value
+        return RequestAttributes.from_grpc(list(h.items()), r.SerializeToString())
+
+    cases = [
+        (request("gold", **{"x-country": "DE", "x-plan": "pro"}), {"G", "T"}),
+        (request("gold", **{"x-country": "US", "x-plan": "pro"}), {"T"}),
+        (request("gold", **{"x-country": "FR", "x-plan": "free"}), {"G"}),
+        (request("silver", **{"x-country": "FR", "x-plan": "pro"}), {"G"}),
+        (request(None, **{"x-plan": "pro"}), set()),
+    ]
+    for attrs, tests in cases:
+        assert set(_tests_of(both.resolve("m", "user-1", attrs, None))) == tests
+        assert set(_tests_of(only_geo.resolve("m", "user-1", attrs, None))) == tests & {"G"}
