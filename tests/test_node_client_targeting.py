@@ -6,8 +6,10 @@ request parameter), a real demo model and a real sidecar (gRPC and REST fronts).
 client follows the routing table (WatchRoutes) and resolves each request from its
 attributes; the same requests go through the sidecar, over gRPC (metadata and typed
 InferParameters) and over REST (headers and JSON bodies), and every one must get from the
-sidecar the variant the Node client predicted. The vectors (targeting_vectors.json) are
-replayed by test_targeting_vectors.py and the Node client's own tests.
+sidecar the variant the Node client predicted. A targeted canary rollout with a header
+route likewise: untargeted requests stay on the stable version. The vectors
+(targeting_vectors.json) are replayed by test_targeting_vectors.py and the Node client's
+own tests.
 """
 
 from __future__ import annotations
@@ -24,11 +26,14 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from peers.procs import start_demo, start_sidecar  # noqa: E402
 from test_node_client_bandit import _NodeAssigner, _wait, node  # noqa: E402, F401
 from test_sidecar_rest import start_rest_demo, start_rest_sidecar  # noqa: E402
 from test_sidecar_routing import infer_stub, request  # noqa: E402
 
 from neural.mlops.ab_testing import ABTestManager  # noqa: E402
+from neural.mlops.deployment import DeploymentManager, RollbackConfig  # noqa: E402
+from neural.mlops.registry import ModelRegistry, ModelStage  # noqa: E402
 from neural.mlops.v1 import oip_pb2  # noqa: E402
 
 pytestmark = pytest.mark.peers
@@ -177,3 +182,68 @@ def test_node_resolves_targeted_requests_as_the_sidecar_serves_them(
         in_label = tier in ('"gold"', "1.0", "1e0", "true", '"true"')
         assert [t for t, _ in r["tests"]] == (
             [steer.test_id] if in_steer else []) + ([label.test_id] if in_label else []), q
+
+
+def test_node_gives_a_targeted_rollouts_requests_the_sidecars_variant(
+    node: str, server: Any  # noqa: F811
+) -> None:
+    """A canary rollout targeted at DE users on app 4.2+, with a header route: untargeted
+    requests stay on the stable version (its ``untargeted`` variant), x-canary: always
+    forces the canary; Node and the sidecar agree on every request."""
+    reg = ModelRegistry(server.url)
+    for version in ("v1", "v2"):
+        reg.register_model(name="dm", version=version, artifact_uri=f"s3://dm/{version}",
+                           framework="sklearn", created_by="ds@x.com")
+    reg.request_promotion(name="dm", version="v2", target_stage=ModelStage.PRODUCTION,
+                          requested_by="eng@x.com", justification="offline eval passed")
+    reg.approve_promotion(name="dm", version="v2", approver="boss@x.com")
+    stable, canary = start_demo("dm"), start_demo("dm")
+    sidecar = start_sidecar(stable.address, server.address, "--flush-interval", "0.2")
+    js: _NodeAssigner | None = None
+    try:
+        js = _NodeAssigner(node, server.url)
+        with DeploymentManager(server.url) as dm:
+            dep = dm.create_deployment(
+                model_name="dm", model_version="v2", strategy="canary", created_by="ops@x.com",
+                stable_version="v1", upstream=canary.address, steps=[50, 100],
+                step_duration_seconds=600.0, analysis_interval_seconds=0.25,
+                targeting=STEERING, header_routes=[("x-canary", "always", "canary")],
+                rollback_config=RollbackConfig(min_requests_before_check=10**9))
+            waited = js(op="wait", route_id=dep.deployment_id)
+            _wait(lambda: sidecar.health()["table_version"] >= waited["version"], 20,
+                  "sidecar routed")
+            reqs = _requests(300, 3)
+            for q in reqs[::7]:
+                q["headers"].append(["X-Canary", "always"])
+            predicted = js(op="resolve", model="dm", requests=_node_requests(reqs, rest=False))
+            served = [v for v, _ in asyncio.run(_served(sidecar.address, "dm", reqs))]
+            if dm.get_deployment(dep.deployment_id).active:
+                dm.abort(dep.deployment_id, "ops@x.com", "test over")
+    finally:
+        code = js.close() if js is not None else 0
+        for p in (sidecar, canary, stable):
+            p.stop()
+    assert code == 0
+    labels = [r["label"] for r in predicted["results"]]
+    assert labels == served
+    assert set(labels) == {"canary", "stable", "untargeted"}
+    forced = [r["label"] for q, r in zip(reqs, predicted["results"], strict=True)
+              if ["X-Canary", "always"] in q["headers"]]
+    assert set(forced) == {"canary"}
+
+
+async def _served(address: str, model: str, reqs: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(x-neural-variant, model version served) of each request, sent over gRPC."""
+    out = [("", "")] * len(reqs)
+    async with grpc.aio.insecure_channel(address) as ch:
+        stub = infer_stub(ch)
+
+        async def one(i: int, q: dict[str, Any]) -> None:
+            md = (("x-user-id", q["unit"]),) + tuple((k.lower(), v) for k, v in q["headers"])
+            call = stub(request(model=model), metadata=md, timeout=30)
+            resp = await call
+            out[i] = (dict(await call.trailing_metadata()).get("x-neural-variant", ""),
+                      resp.model_version)
+
+        await asyncio.gather(*(one(i, q) for i, q in enumerate(reqs)))
+    return out
