@@ -209,6 +209,16 @@ def test_each_operator(text: str, present: set[str], absent: set[str]) -> None:
         assert not m.matches({attr: v}.get), (text, v)
 
 
+def test_versions_with_numbers_of_any_length_compare_as_numbers() -> None:
+    """A request's attribute may carry a number past int()'s 4300-digit limit: it still
+    compares by value (no error for the caller, TARGETING.md), in linear time."""
+    huge = "9" * 5000
+    assert _key(huge) > _key("4.2") and _key("1" + "0" * 5000) > _key(huge)
+    assert _key("4." + huge) < _key("5") and _key("1.0.0-" + huge) < _key("1.0.0-a")
+    m = _m("x-v >= 4.2")
+    assert m.matches({"x-v": huge}.get) and not m.matches({"x-v": "0." + huge}.get)
+
+
 def test_an_absent_attribute_matches_only_not_exists() -> None:
     for text in ["x-c = DE", "x-c != DE", "x-c in [DE]", "x-c not in [DE]", "x-c >= 1",
                  "x-c <= 1", "x-c exists"]:

@@ -85,19 +85,24 @@ class ConditionError(ValueError):
 
 # --- semantic versions --------------------------------------------------------------------
 
-VersionKey = tuple[int, int, int, tuple[tuple[int, int, str], ...]]
-_RELEASE = ((2, 0, ""),)  # sorts after any pre-release identifier list
+# A numeric identifier as (digit count, digits): without leading zeros that orders as the
+# number does, for any length, in time linear in the text (int() refuses texts of more
+# than 4300 digits, and a request's attribute may be that long).
+Number = tuple[int, str]
+VersionKey = tuple[Number, Number, Number, tuple[tuple[int, Number, str], ...]]
+_ZERO: Number = (1, "0")
+_RELEASE = ((2, _ZERO, ""),)  # sorts after any pre-release identifier list
 
 
-def _number(part: str) -> int | None:
+def _number(part: str) -> Number | None:
     if not part or not part.isdigit() or not part.isascii():
         return None
     if len(part) > 1 and part[0] == "0":
         return None
-    return int(part)
+    return len(part), part
 
 
-def _prerelease(text: str) -> tuple[tuple[int, int, str], ...] | None:
+def _prerelease(text: str) -> tuple[tuple[int, Number, str], ...] | None:
     out = []
     for ident in text.split("."):
         if not ident or not set(ident) <= _IDENT_CHARS:
@@ -108,7 +113,7 @@ def _prerelease(text: str) -> tuple[tuple[int, int, str], ...] | None:
                 return None
             out.append((0, n, ""))
         else:
-            out.append((1, 0, ident))
+            out.append((1, _ZERO, ident))
     return tuple(out)
 
 
@@ -133,7 +138,7 @@ def _version_key(text: str) -> VersionKey | None:
     nums = [_number(p) for p in parts]
     if any(n is None for n in nums):
         return None
-    major, minor, patch = ([n for n in nums if n is not None] + [0, 0])[:3]
+    major, minor, patch = ([n for n in nums if n is not None] + [_ZERO, _ZERO])[:3]
     if not dash:
         return major, minor, patch, _RELEASE
     idents = _prerelease(pre)
