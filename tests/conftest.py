@@ -113,6 +113,16 @@ def server(tmp_path: Path) -> Iterator[ServerProcess]:
     srv.stop()
 
 
+@pytest.fixture(scope="module")
+def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One `neural-mlops serve` for all the tests of a module that need no fresh store
+    (each works on its own names); stopped with SIGTERM when the module ends. A server
+    start is one to several seconds of the suite; most tests only need one that runs."""
+    srv = start_server(tmp_path_factory.mktemp("shared-server") / "server-data")
+    yield srv
+    srv.stop()
+
+
 @pytest.fixture
 def in_tmp(tmp_path: Path) -> Iterator[Path]:
     """Run the test with tmp_path as the working directory (the guide uses relative paths)."""

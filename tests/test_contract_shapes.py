@@ -51,6 +51,12 @@ def test_keyset_pages_through_a_list_and_refuses_a_forged_token() -> None:
         assert err.value.field == "page_token"
 
 
+@pytest.fixture
+def server(shared_server: ServerProcess) -> ServerProcess:
+    """The module's tests share one control plane; each registers its own model."""
+    return shared_server
+
+
 def _stub_call(server: ServerProcess, method: str, request: object) -> object:
     with grpc.insecure_channel(server.address) as channel:
         return getattr(RegistryServiceStub(channel), method)(request, timeout=20)
@@ -96,8 +102,8 @@ def test_a_metric_condition_without_an_operator_is_refused_naming_it(
     assert details(err.value).field_violations[0][0] == "metric_conditions[0].op"
     # The Python API still takes the operator as text and sends the enum.
     registry = ModelRegistry(server.url)
-    registry.register_model(name="fraud", version="v1", created_by="a@x.com",
-                            artifact_uri="s3://bucket/fraud/v1", metrics={"accuracy": 0.9})
+    registry.register_model(name="scored", version="v1", created_by="a@x.com",
+                            artifact_uri="s3://bucket/scored/v1", metrics={"accuracy": 0.9})
     assert [v.version for v in registry.search_models(metric_conditions=["accuracy >= 0.9"])] \
         == ["v1"]
     assert list(registry.search_models(metric_conditions=["accuracy != 0.9"])) == []

@@ -33,10 +33,16 @@ def _refusal(server: ServerProcess, method: str, request: object,
     return err.value
 
 
-def _registered(server: ServerProcess) -> ModelRegistry:
+@pytest.fixture
+def server(shared_server: ServerProcess) -> ServerProcess:
+    """The module's tests share one control plane; each registers its own model."""
+    return shared_server
+
+
+def _registered(server: ServerProcess, name: str) -> ModelRegistry:
     registry = ModelRegistry(server.url)
-    registry.register_model(name="fraud", version="v1", created_by="a@x.com",
-                            artifact_uri="s3://bucket/fraud/v1")
+    registry.register_model(name=name, version="v1", created_by="a@x.com",
+                            artifact_uri=f"s3://bucket/{name}/v1")
     return registry
 
 
@@ -58,27 +64,27 @@ def test_an_unknown_enum_value_is_refused_naming_the_field(server: ServerProcess
 
 
 def test_self_approval_has_a_stable_reason_in_both_clients(server: ServerProcess) -> None:
-    registry = _registered(server)
-    registry.request_promotion("fraud", "v1", "production", requested_by="a@x.com")
+    registry = _registered(server, "selfish")
+    registry.request_promotion("selfish", "v1", "production", requested_by="a@x.com")
     err = _refusal(server, "ApprovePromotion",
-                   pb.ApprovePromotionRequest(name="fraud", version="v1", approver="a@x.com"))
+                   pb.ApprovePromotionRequest(name="selfish", version="v1", approver="a@x.com"))
     assert err.code() is grpc.StatusCode.PERMISSION_DENIED
     assert details(err).reason == "SELF_APPROVAL"
     with pytest.raises(PermissionDenied) as exc:
-        registry.approve_promotion("fraud", "v1", approver="a@x.com")
+        registry.approve_promotion("selfish", "v1", approver="a@x.com")
     assert (exc.value.reason, exc.value.field) == ("SELF_APPROVAL", "approver")
 
 
 def test_a_failed_precondition_carries_a_precondition_failure(server: ServerProcess) -> None:
-    registry = _registered(server)
+    registry = _registered(server, "gated")
     err = _refusal(server, "TransitionStage", pb.TransitionStageRequest(
-        name="fraud", version="v1", actor="a@x.com", target_stage=pb.MODEL_STAGE_PRODUCTION))
+        name="gated", version="v1", actor="a@x.com", target_stage=pb.MODEL_STAGE_PRODUCTION))
     assert err.code() is grpc.StatusCode.FAILED_PRECONDITION
     got = details(err)
     assert got.reason == "APPROVAL_REQUIRED"
     assert got.preconditions == [("APPROVAL_REQUIRED", "target_stage")]
     with pytest.raises(FailedPrecondition) as exc:
-        registry.transition_stage("fraud", "v1", "production", actor="a@x.com")
+        registry.transition_stage("gated", "v1", "production", actor="a@x.com")
     assert exc.value.reason == "APPROVAL_REQUIRED"
 
 

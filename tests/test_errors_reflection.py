@@ -36,6 +36,12 @@ def _buf_curl(server: ServerProcess, protocol: str, *args: str) -> str:
     return out.stdout
 
 
+@pytest.fixture
+def server(shared_server: ServerProcess) -> ServerProcess:
+    """Reflection reads no state: the module's tests share one control plane."""
+    return shared_server
+
+
 @pytest.mark.parametrize("protocol", ["grpc-v1", "grpc-v1alpha"])
 def test_reflection_lists_every_service(server: ServerProcess, protocol: str) -> None:
     listed = set(_buf_curl(server, protocol, "--list-services").split())

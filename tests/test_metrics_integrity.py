@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,14 +32,30 @@ def _send(address: str, *batches: pb.MetricsBatch) -> list[pb.MetricsAck]:
 
 
 @pytest.fixture
+def server(shared_server: ServerProcess) -> ServerProcess:
+    """The module's tests share one control plane: each runs its own test on its own model
+    and reports as its own sidecar (``_sidecar``), so no test sees another's windows."""
+    return shared_server
+
+
+@pytest.fixture
 def running(server: ServerProcess) -> Iterator[tuple[ABTestManager, str]]:
     m = ABTestManager(server.url)
-    tid = m.create_test(name="integrity", control_variant="fraud:v1",
-                        treatment_variant="fraud:v2", traffic_split=0.5,
+    model = f"fraud-{next(_MODELS)}"
+    tid = m.create_test(name=f"integrity-{model}", control_variant=f"{model}:v1",
+                        treatment_variant=f"{model}:v2", traffic_split=0.5,
                         created_by="ds@example.com").test_id
     m.start_test(tid)
     yield m, tid
     m.close()
+
+
+_MODELS = itertools.count()
+
+
+def _sidecar(tid: str) -> str:
+    """The sidecar id of a test's batches: one per A/B test (batches deduplicate by id)."""
+    return f"sc-{tid}"
 
 
 FORGED = [
@@ -62,7 +79,7 @@ def test_a_forged_window_is_refused_and_the_analysis_is_unchanged(
     m, tid = running
     before = m.analyze_test(tid)
     good = _window(tid, "treatment")
-    acks = _send(server.address, pb.MetricsBatch(sidecar_id="sc-1", sequence=1,
+    acks = _send(server.address, pb.MetricsBatch(sidecar_id=_sidecar(tid), sequence=1,
                                                  windows=[good, _window(tid, **fields)]))
     assert len(acks) == 1 and acks[0].error, what
     assert named in acks[0].error
@@ -82,7 +99,7 @@ def test_windows_for_routes_or_variants_nobody_serves_are_refused(
 ) -> None:
     m, tid = running
     acks = _send(server.address, pb.MetricsBatch(
-        sidecar_id="sc-1", sequence=1, windows=[_window(route or tid, variant)]))
+        sidecar_id=_sidecar(tid), sequence=1, windows=[_window(route or tid, variant)]))
     assert named in acks[0].error
     assert m.analyze_test(tid)["control"]["n"] == 0
 
@@ -91,7 +108,7 @@ def test_a_valid_window_for_a_served_route_is_counted_once(
     running: tuple[ABTestManager, str], server: ServerProcess
 ) -> None:
     m, tid = running
-    batch = pb.MetricsBatch(sidecar_id="sc-1", sequence=1, windows=[_window(tid)])
+    batch = pb.MetricsBatch(sidecar_id=_sidecar(tid), sequence=1, windows=[_window(tid)])
     acks = _send(server.address, batch, batch)
     assert [(a.error, a.duplicate) for a in acks] == [("", False), ("", True)]
     a = m.analyze_test(tid)
@@ -104,10 +121,10 @@ def test_batches_sent_ahead_under_a_sidecars_public_id_do_not_drop_its_real_ones
     """The probe's pre-emption: empty batches with the real id and the next sequence
     numbers. Dedup is per (sidecar_id, session, sequence) and the session is secret."""
     m, tid = running
-    forged = [pb.MetricsBatch(sidecar_id="sc-1", sequence=s, session="attacker-session-0001")
+    forged = [pb.MetricsBatch(sidecar_id=_sidecar(tid), sequence=s, session="attacker-session-0001")
               for s in range(1, 4)]
     assert all(not a.error for a in _send(server.address, *forged))
-    real = [pb.MetricsBatch(sidecar_id="sc-1", sequence=s, session="real-session-secret-42",
+    real = [pb.MetricsBatch(sidecar_id=_sidecar(tid), sequence=s, session="real-session-secret-42",
                             windows=[_window(tid)]) for s in range(1, 4)]
     acks = _send(server.address, *real)
     assert [(a.error, a.duplicate) for a in acks] == [("", False)] * 3
@@ -118,7 +135,7 @@ def test_a_malformed_session_is_refused(
     running: tuple[ABTestManager, str], server: ServerProcess
 ) -> None:
     _, tid = running
-    acks = _send(server.address, pb.MetricsBatch(sidecar_id="sc-1", sequence=1, session="x",
+    acks = _send(server.address, pb.MetricsBatch(sidecar_id=_sidecar(tid), sequence=1, session="x",
                                                  windows=[_window(tid)]))
     assert "session" in acks[0].error
 
