@@ -116,13 +116,15 @@ class Proxy(grpc.GenericRpcHandler):
     async def model_infer(self, request: bytes, context: Ctx) -> bytes:
         t0 = _perf()
         self.in_flight += 1
-        key, forced, request_id, fwd = self._caller_metadata(context)
+        # grpc.aio builds the metadata's tuples anew on every invocation_metadata() call.
+        caller_md = context.invocation_metadata()
+        key, forced, request_id, fwd = self._caller_metadata(caller_md)
         try:
             try:
                 model_name, _ = read_model(request)
             except WireError as exc:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"ModelInferRequest: {exc}")
-            attrs = RequestAttributes.from_grpc(context.invocation_metadata(), request)
+            attrs = RequestAttributes.from_grpc(caller_md, request)
             res = self.router.resolve(model_name, key, attrs, forced)
             if res is None:
                 slot: Recorder = self.router.unrouted_slot(model_name)
@@ -164,14 +166,15 @@ class Proxy(grpc.GenericRpcHandler):
             self.in_flight -= 1
 
     def _caller_metadata(
-        self, context: Ctx
+        self, md: Any
     ) -> tuple[str | None, str | None, str, list[tuple[str, str | bytes]]]:
-        """The routing key, a forced variant, the request id, and the metadata to forward."""
+        """The routing key, a forced variant, the request id, and the metadata to forward
+        (``md``: the call's invocation metadata)."""
         key = forced = None
         request_id = ""
         fwd = []
         kh = self.key_header
-        for k, v in context.invocation_metadata() or ():
+        for k, v in md or ():
             # Only "-bin" keys carry bytes; these three are text.
             if k == kh:
                 key = cast(str, v)
