@@ -51,6 +51,12 @@ def test_loopback_addresses(listen: str, loopback: bool) -> None:
     assert is_loopback(listen) is loopback
 
 
+@pytest.fixture
+def server(shared_server: ServerProcess) -> ServerProcess:
+    """The module's tests on a running server share one (none needs a fresh store)."""
+    return shared_server
+
+
 def test_declared_identities_are_recorded_as_unauthenticated(server: ServerProcess) -> None:
     with grpc.insecure_channel(server.address) as channel:
         event = message(AUDIT + "LogEvent").event.__class__(

@@ -43,6 +43,13 @@ def leftovers(data_dir: Path, name: str) -> list[Path]:
     ]
 
 
+@pytest.fixture
+def server(shared_server: ServerProcess) -> ServerProcess:
+    """The module's tests on a running server share one: each uses its own model names,
+    and each checks it leaves no staging file behind."""
+    return shared_server
+
+
 def test_health_and_reflection(server: ServerProcess) -> None:
     channel = grpc.insecure_channel(server.address)
     health = health_pb2_grpc.HealthStub(channel)
