@@ -141,9 +141,10 @@ def test_incomplete_tls_settings_are_refused(settings: dict[str, str], message: 
 # --- end to end: the control plane's interceptor takes the certificate as the principal ---
 
 
-@pytest.fixture
-def plane(tmp_path: Path) -> Iterator[SecurePlane]:
-    secure = SecurePlane.start(tmp_path)
+@pytest.fixture(scope="module")
+def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecurePlane]:
+    """Shared by the module's tests: a grant to the sidecar changes no principal."""
+    secure = SecurePlane.start(tmp_path_factory.mktemp("plane"))
     yield secure
     secure.stop()
 

@@ -81,9 +81,12 @@ def tls_server(tmp_path: Path, certs: Path) -> Iterator[ServerProcess]:
     srv.stop()
 
 
-@pytest.fixture
-def mtls_server(tmp_path: Path, certs: Path) -> Iterator[ServerProcess]:
-    srv = start_server(tmp_path / "data", env=tls_env(certs, client_ca=True))
+@pytest.fixture(scope="module")
+def mtls_server(tmp_path_factory: pytest.TempPathFactory, certs: Path
+                ) -> Iterator[ServerProcess]:
+    """Shared by the module's tests: they only connect to it."""
+    srv = start_server(tmp_path_factory.mktemp("mtls") / "data",
+                       env=tls_env(certs, client_ca=True))
     yield srv
     srv.stop()
 
@@ -212,9 +215,10 @@ def test_a_sidecar_will_not_send_a_token_in_the_clear_to_another_host() -> None:
 # --- the Python API and the CLI over grpcs:// ---
 
 
-@pytest.fixture
-def plane(tmp_path: Path) -> Iterator[SecurePlane]:
-    secure = SecurePlane.start(tmp_path)
+@pytest.fixture(scope="module")
+def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecurePlane]:
+    """Shared by the module's tests (one registers the only model; the other reads)."""
+    secure = SecurePlane.start(tmp_path_factory.mktemp("plane"))
     yield secure
     secure.stop()
 
