@@ -1,6 +1,6 @@
 """What the sidecar costs per request, against nginx and a bare grpc.aio pass-through.
 
-    python benchmarks/sidecar_overhead.py            # ~4 minutes
+    python benchmarks/sidecar_overhead.py            # ~8 minutes (9 rounds)
     python benchmarks/sidecar_overhead.py --smoke    # a few seconds (the test runs this)
     python benchmarks/sidecar_overhead.py --profile  # plus py-spy profiles of (d) and (l)
 
@@ -27,8 +27,10 @@ ModelInfer, a fresh x-user-id per call) against:
       layer, the request in up to 5 tests (each counted per unit, all passed upstream in
       x-neural-experiment); every condition matches the request's attributes, so a
       request is in 4 tests on average (each layer's tests cover 80 % of it).
-Every round measures each target once, in turn, and ``--repeats`` rounds are run; the
-table shows medians, the ratios are medians of the ratios within a round. Columns: p50/p99
+Every round measures each target once, in turn, and ``--repeats`` rounds are run (9 by
+default: on a shared two-core machine single rounds of (l)/(d) ranged from 0.84 to 1.36,
+and 5 rounds left the median at the mercy of one or two of them); the table shows
+medians, the ratios are medians of the ratios within a round, with their range. Columns: p50/p99
 added latency over (a), throughput relative to (a), CPU microseconds per request of the
 proxy process (psutil: user + system time of the process and its children, divided by the
 requests it served), and of everything on the path (proxy, model servers and this
@@ -352,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - set-up, rounds, 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--smoke", action="store_true", help="tiny run (CI)")
     ap.add_argument("--seconds", type=float, default=3.0, help="measured seconds per cell")
-    ap.add_argument("--repeats", type=int, default=5, help="interleaved rounds (medians reported)")
+    ap.add_argument("--repeats", type=int, default=9, help="interleaved rounds (medians reported)")
     ap.add_argument("--profile", action="store_true",
                     help="py-spy profiles of the sidecars (d) and (l)")
     ap.add_argument("--json", type=Path, help="also write the results here")

@@ -182,16 +182,16 @@ class Slot:
             us = w.units
             if us is None:
                 us = w.units = UnitColumns()
-            i = us.rows.get(unit)
-            if i is None:
+            row = us.rows.get(unit)
+            if row is None:
                 if len(us.rows) >= MAX_UNITS:
                     w.unit_overflow += 1
                     return
-                i = us.add(unit)
-            us.requests[i] += 1
+                row = us.add(unit)
+            us.requests[row] += 1
             if code_name is not None:
-                us.errors[i] += 1
-            us.latency[i] += seconds
+                us.errors[row] += 1
+            us.latency[row] += seconds
 
 
 def _unit_custom(us: UnitColumns, row: int, name: str, x: float) -> None:
