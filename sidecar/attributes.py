@@ -144,7 +144,7 @@ def json_parameters(body: bytes | str | Mapping[str, Any] | None) -> dict[str, s
     if isinstance(body, bytes | str):
         try:
             body = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON; nested past the parser's depth
             return {}
     params = body.get("parameters") if isinstance(body, Mapping) else None
     if not isinstance(params, Mapping):

@@ -165,6 +165,21 @@ async def test_compressed_body_is_routed_by_its_parameters_as_if_plain(
     assert demo["router"].aggregator.slots[("m", "exp-gold", "gold-arm")].total == 2
 
 
+async def test_a_body_nested_past_the_json_parsers_depth_has_no_parameters(
+    recorded: dict[str, Any],
+) -> None:
+    """JSON nested deeper than the parser goes (Python's recursion limit, ~1000 levels)
+    reads as a body without parameters (TARGETING.md): routed as such, never a 500."""
+    depth = 1900
+    body = b'{"parameters": {"tier": "gold"}, "deep": ' + b"[" * depth + b"]" * depth + b"}"
+    assert len(body) <= LIMIT
+    status, headers, _ = await _post(recorded, body, None)
+    assert status == 200 and "x-neural-variant" not in headers
+    assert recorded["recorder"].seen[-1][2] == body  # forwarded as sent
+    status, headers, _ = await _post(recorded, _doc("gold"), None)
+    assert status == 200 and headers.get("x-neural-variant") == "gold-arm"
+
+
 @pytest.mark.parametrize("encoding", ["gzip", "deflate", "identity", "x-gzip", "deflate-raw",
                                       "gzip, deflate"])
 async def test_upstream_gets_the_callers_bytes_and_content_encoding(
