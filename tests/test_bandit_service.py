@@ -190,3 +190,39 @@ def test_the_background_loop_reweights_a_due_test_by_itself(tmp_path: Path) -> N
     before, after = _run(tmp_path, body)
     assert before == {"treatment": 0.5, "control": 0.5}
     assert after == {"treatment": 0.9, "control": 0.1}
+
+
+def test_get_variant_keeps_a_counted_unit_on_its_arm_after_a_reweighting(tmp_path: Path) -> None:
+    """The store remembers a bandit's units: a unit counted in an arm gets that arm from
+    get_variant on any replica after the weights move; new units follow the new weights."""
+    async def body(s: Any, clock: ManualClock) -> dict[str, Any]:
+        e = s.experiments
+        test = await e.create_test(_spec(bandit={**BANDIT, "burn_in_units": 0}))
+        tid = test.test_id
+        await e.start_test(tid)
+        old = [f"old-{i}" for i in range(300)]
+        first = {u: (await e.get_variant(tid, u))[0] for u in old}
+        # Treatment converts far better: the reweighting moves to 0.9 / 0.1.
+        await e.record_requests(tid, [
+            RequestRecord(variant=arm, success=(arm == "treatment") or i % 10 == 0, user_id=u)
+            for i, (u, arm) in enumerate(first.items())])
+        both = "both-arms"
+        await e.record_requests(tid, [RequestRecord(variant="control", success=True,
+                                                    user_id=both)] * 2
+                                + [RequestRecord(variant="treatment", success=True,
+                                                 user_id=both)])
+        assert await e.reweight_bandit(tid) is not None
+        after = {u: (await e.get_variant(tid, u))[0] for u in old}
+        fresh = [(await e.get_variant(tid, f"new-{i}"))[0] for i in range(400)]
+        now = await e.get_test(tid)
+        weights = now.weights
+        hashed = sum(e.hash_variant(now, u) != first[u] for u in old)
+        return {"first": first, "after": after, "fresh": fresh, "weights": weights,
+                "both": (await e.get_variant(tid, both))[0], "hashed": hashed}
+
+    out = _run(tmp_path, body)
+    assert out["weights"] == {"treatment": 0.9, "control": 0.1}
+    assert out["after"] == out["first"]  # every counted unit keeps its arm
+    assert out["hashed"] > 30  # hashing by the new weights alone would have moved these
+    assert 0.85 < out["fresh"].count("treatment") / 400 < 0.95
+    assert out["both"] == "control"  # counted in both: the arm with more requests

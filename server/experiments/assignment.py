@@ -5,11 +5,20 @@ concluded): traffic outside a running test goes to the safe arm. A unit outside 
 test's range of its layer is refused (``NOT_IN_TEST``), as is recording it. HASH_BASED assignment is
 a pure function of (test id, weights, unit id) plus the QA overrides, so it can be
 recomputed later (late outcomes); RANDOM and ROUND_ROBIN keep per-process state.
+
+A MULTI_ARMED_BANDIT test is sticky in the store: a unit already counted in the test (by a
+sidecar's metric windows or ``RecordRequests``, ``experiment_units``) gets the arm it was
+counted in, on every replica, whatever the weights are now; a unit not counted yet is
+hashed by the current weights. A unit counted in several arms (hashed by two sidecars
+before either reported it) gets the arm with the most requests, ties to the earlier arm
+of the test's list.
 """
 
 from __future__ import annotations
 
 from typing import cast
+
+import sqlalchemy as sa
 
 from neural.mlops.server.errors import FailedPrecondition, InvalidArgument
 from neural.mlops.server.experiments.cache import TestCache
@@ -19,7 +28,10 @@ from neural.mlops.server.experiments.model import (
     TrafficSplitStrategy,
     Variant,
 )
+from neural.mlops.server.storage import Database
+from neural.mlops.server.storage.schema import experiment_units
 from neural.mlops.v1.assignment import Assigner, bucket
+from neural.mlops.v1.units import unit_key
 
 
 def in_test(test: ABTest, user_id: str) -> bool:
@@ -52,12 +64,27 @@ def hash_variant(test: ABTest, user_id: str) -> str:
     return Assigner(test.test_id, [(x.name, x.weight) for x in test.variants]).choose(user_id)
 
 
+async def counted_arm(db: Database, test: ABTest, user_id: str) -> str | None:
+    """The arm a unit was counted in by this test (module docstring), None if none."""
+    names = [x.name for x in test.variants]
+    u = experiment_units
+    query = sa.select(u.c.variant, u.c.requests).where(
+        u.c.test_id == test.test_id, u.c.variant.in_(names), u.c.unit_key == unit_key(user_id))
+    async with db.read() as conn:
+        rows = (await conn.execute(query)).all()
+    if not rows:
+        return None
+    return str(max(rows, key=lambda r: (r.requests, -names.index(r.variant))).variant)
+
+
 class Assignment:
-    def __init__(self, cache: TestCache) -> None:
+    def __init__(self, cache: TestCache, db: Database | None = None) -> None:
         self._cache = cache
-        # Per-process assigners (RANDOM / ROUND_ROBIN keep state), keyed by test and the
-        # row's updated_us, so a split or override change starts a new one.
-        self._assigners: dict[str, tuple[int, Assigner]] = {}
+        self._db = db
+        # Per-process assigners (RANDOM / ROUND_ROBIN keep state), keyed by test and by the
+        # row's updated_us and weights, so a split, reweighting or override change starts
+        # a new one (the weights too: two changes may share a clock reading).
+        self._assigners: dict[str, tuple[object, Assigner]] = {}
 
     async def get_variant(
         self, test_id: str, user_id: str | None = None
@@ -78,12 +105,20 @@ class Assignment:
         else:
             if user_id:
                 check_in_test(test, user_id)
-            name = self._assigner(test, row.updated_us).choose(user_id or None)
+            name = await self._sticky(test, user_id) if user_id else None
+            if name is None:
+                version = (row.updated_us, tuple(x.weight for x in test.variants))
+                name = self._assigner(test, version).choose(user_id or None)
         # The name is always one of the test's variants: winners and overrides are checked
         # when set, and a split change keeps the variant names.
         return name, cast(Variant, test.variant(name)), forced
 
-    def _assigner(self, test: ABTest, version: int) -> Assigner:
+    async def _sticky(self, test: ABTest, user_id: str) -> str | None:
+        if test.strategy != TrafficSplitStrategy.MULTI_ARMED_BANDIT or self._db is None:
+            return None
+        return await counted_arm(self._db, test, user_id)
+
+    def _assigner(self, test: ABTest, version: object) -> Assigner:
         cached = self._assigners.get(test.test_id)
         if cached is not None and cached[0] == version:
             return cached[1]

@@ -67,7 +67,7 @@ class ExperimentService:
         self._reporting = Reporting(db, self.clock)
         self._lifecycle = Lifecycle(db, self.clock, cache, registry, self._reporting)
         self._splits = Splits(db, self.clock, cache)
-        self._assignment = Assignment(cache)
+        self._assignment = Assignment(cache, db)
         self._recording = Recording(db, self.clock, cache)
         self._watch = GuardrailWatch(db, self._lifecycle, self._reporting.analyze)
         self._bandits = Bandits(db, self.clock, cache)
