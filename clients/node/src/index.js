@@ -165,8 +165,8 @@ class NeuralMLOpsClient {
     return this.unary(this.experiments, 'ReweightBandit', { test_id: testId }, actor);
   }
 
-  /** The control plane's answer for one unit: the hash by the test's current weights (no
-   *  memory of earlier arms, also for a bandit: see LocalRouter for sticky arms). */
+  /** The control plane's answer for one unit: the hash by the test's current weights; for
+   *  a bandit, the arm the unit was already counted in, if any (ASSIGNMENT.md). */
   getVariant(testId, unitId) {
     return this.unary(this.experiments, 'GetVariant', { test_id: testId, unit_id: unitId });
   }
