@@ -22,6 +22,12 @@ from neural.mlops.v1 import registry_pb2, registry_pb2_grpc
 HUGE = 100_000
 
 
+@pytest.fixture
+def server(shared_server: ServerProcess) -> ServerProcess:
+    """The refusals below change nothing: their tests share the module's control plane."""
+    return shared_server
+
+
 def _huge_requests() -> list[tuple[str, object]]:
     return [
         ("SearchModelVersions", registry_pb2.SearchModelVersionsRequest(tags=["a"] * HUGE)),

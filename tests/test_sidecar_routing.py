@@ -353,21 +353,18 @@ def test_a_variant_can_live_on_another_upstream(stack) -> None:  # noqa: ANN001
 
 
 def test_upstream_initial_metadata_reaches_the_caller_with_the_variant_header(
-    tmp_path: Path,
+    stack,  # noqa: ANN001 - the module's control plane, with EXPERIMENT live
 ) -> None:
     """With --variant-header initial, a model server that sends initial metadata of its
     own keeps it through the sidecar: on pass-through calls, on unrouted models and, next
     to x-neural-variant, on routed ModelInfer (the first answer from such an upstream
     carries it in its trailers, since the header went out before the upstream answered;
     every later one in its headers)."""
-    routes = tmp_path / "routes.json"
-    write_routes(routes, [EXPERIMENT])
-    cp, model, other = start_all(
-        lambda: start_control_plane(tmp_path / "cp", routes),
+    model, other = start_all(
         lambda: start_demo("m", "--header", "x-served-by=demo-1"),
         lambda: start_demo("plain", "--header", "x-served-by=demo-2"),
     )
-    sidecar = start_sidecar(model.address, cp.address, "--variant-header", "initial")
+    sidecar = start_sidecar(model.address, stack["cp"].address, "--variant-header", "initial")
     plain = start_sidecar(other.address, None, "--variant-header", "initial")
     try:
         _wait_version(sidecar, lambda v: v >= 1)
@@ -400,24 +397,19 @@ def test_upstream_initial_metadata_reaches_the_caller_with_the_variant_header(
 
         asyncio.run(run())
     finally:
-        for p in (plain, sidecar, other, model, cp):
+        for p in (plain, sidecar, other, model):
             p.stop()
 
 
 @pytest.mark.parametrize("mode", ["trailing", "initial"])
-def test_the_variant_header_goes_where_the_mode_says(tmp_path: Path, mode: str) -> None:
+def test_the_variant_header_goes_where_the_mode_says(stack, mode: str) -> None:  # noqa: ANN001
     """x-neural-variant is in the trailing metadata by default, in the initial metadata
     with --variant-header initial: on every routed answer, naming the variant the response's
     model_version belongs to, and on an upstream's error. The upstream's own headers reach
     the caller's initial metadata either way (in trailing mode from the first call on)."""
-    routes = tmp_path / "routes.json"
-    write_routes(routes, [EXPERIMENT])
-    cp, model = start_all(
-        lambda: start_control_plane(tmp_path / "cp", routes),
-        lambda: start_demo("m", "--header", "x-served-by=demo-1"),
-    )
+    model = start_demo("m", "--header", "x-served-by=demo-1")
     flags = ("--variant-header", mode) if mode == "initial" else ()
-    sidecar = start_sidecar(model.address, cp.address, *flags)
+    sidecar = start_sidecar(model.address, stack["cp"].address, *flags)
     here, elsewhere = ("initial", "trailing") if mode == "initial" else ("trailing", "initial")
     version_of = {v["name"]: v["model_version"] for v in EXPERIMENT["variants"]}
     try:
@@ -445,5 +437,5 @@ def test_the_variant_header_goes_where_the_mode_says(tmp_path: Path, mode: str) 
 
         asyncio.run(run())
     finally:
-        for p in (sidecar, model, cp):
+        for p in (sidecar, model):
             p.stop()
