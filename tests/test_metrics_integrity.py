@@ -179,3 +179,76 @@ async def test_with_authentication_a_sidecar_id_belongs_to_its_first_principal(
                                                session="s" * 20)) is False
     finally:
         await svc.db.close()
+
+
+async def test_unit_totals_equal_an_aggregate_of_the_stored_units_after_mixed_batches(
+    tmp_path: Path,
+) -> None:
+    """Windows of new and returning units (a custom metric on some, covariates set before
+    and after a unit's traffic) move the per-variant totals exactly as a fresh aggregate
+    over the stored unit rows would have them."""
+    import json
+    import random
+
+    import numpy as np
+    import sqlalchemy as sa
+
+    from neural.mlops.server.experiments import unitstore
+    from neural.mlops.server.experiments.unitstats import aggregate
+    from neural.mlops.server.routing import ingest
+    from neural.mlops.server.storage.schema import experiment_units
+    from neural.mlops.v1.traffic import Moments, VariantStats
+
+    rng = random.Random(7)
+    db = await open_database(tmp_path)
+    known = {"t": ingest.KnownRoute(frozenset({"a", "b"}), frozenset(), "experiment")}
+    seen: list[int] = []
+    try:
+        for seq in range(1, 13):
+            back = rng.sample(seen, min(len(seen), 40))
+            keys = back + [rng.getrandbits(63) for _ in range(80 - len(back))]
+            seen += keys[len(back):]
+            req = [rng.randint(1, 4) for _ in keys]
+            err = [rng.randint(0, r) for r in req]
+            lat = [r * rng.random() for r in req]
+            cn = [r if rng.random() < 0.5 else 0 for r in req]
+            cs = [n * rng.uniform(-2.0, 5.0) for n in cn]
+            units = ingest.units_from_arrays(keys, req, err, lat, {"score": (cn, cs)})
+            stats = VariantStats(count=sum(req), errors=sum(err), successes=sum(req) - sum(err),
+                                 custom={"score": Moments(sum(cn), sum(cs), 1e9)})
+            stats.latency.count, stats.latency.sum = sum(req), sum(lat) + 1.0
+            stats.latency.sum_squares, stats.latency.counts = 1e6, {3: sum(req)}
+            window = ingest.VariantWindow("t", "ab"[seq % 2], START_US, stats, units)
+            batch = ingest.MetricsBatch("sc-units", seq, (window,), session="u" * 20)
+            ingest.check_batch(batch, known)
+            assert await ingest.apply_batch(db, batch, now_us=seq) is False
+            if seq in (4, 9):  # some counted units and some not yet seen get a covariate
+                async with db.change(audited=False) as ch:
+                    await unitstore.set_covariates(
+                        ch.conn, "t", {k: rng.gauss(0.0, 2.0)
+                                       for k in rng.sample(seen, 30) + [seq, seq + 1]})
+        async with db.read() as conn:
+            rows = (await conn.execute(sa.select(experiment_units))).all()
+            totals = await unitstore.totals(conn, "t")
+    finally:
+        await db.close()
+    for variant in ("a", "b"):
+        mine = [r for r in rows if r.variant == variant]
+        custom = [json.loads(r.custom) if r.custom else {} for r in mine]
+        score = {"score": (np.array([c.get("score", [0, 0.0])[0] for c in custom]),
+                           np.array([c.get("score", [0, 0.0])[1] for c in custom]))}
+        ref = aggregate(np.array([r.requests for r in mine]),
+                        np.array([r.successes for r in mine]),
+                        errors=np.array([r.errors for r in mine]),
+                        latency_sum=np.array([r.latency_sum for r in mine]),
+                        covariate=np.array([np.nan if r.covariate is None else r.covariate
+                                            for r in mine]), custom=score)
+        got = totals[variant]
+        assert (got.units, got.with_covariate) == (ref.units, ref.with_covariate) == (
+            len(mine), sum(r.covariate is not None for r in mine))
+        assert 0 < got.with_covariate < got.units
+        assert got.c == pytest.approx(ref.c) and got.cc == pytest.approx(ref.cc)
+        assert set(got.metrics) == set(ref.metrics) == {"success_rate", "error_rate",
+                                                         "latency", "score"}
+        for key, m in got.metrics.items():
+            assert m.to_list() == pytest.approx(ref.metrics[key].to_list(), rel=1e-9), key

@@ -36,8 +36,12 @@ CHUNK = 500  # keys per IN (...) query: under SQLite's and PostgreSQL's paramete
 __all__ = ["apply", "covariates", "set_covariates", "totals"]
 
 
+# json.dumps with options builds an encoder per call; one shared encoder, the same text.
+_ENCODE = json.JSONEncoder(sort_keys=True, separators=(",", ":"), allow_nan=False).encode
+
+
 def _dump(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return _ENCODE(obj)
 
 
 def _chunks(keys: list[int]) -> Iterable[list[int]]:
@@ -52,10 +56,10 @@ def _counts(row: Any) -> UnitCounts:
 
 
 def _values(c: UnitCounts) -> dict[str, Any]:
-    custom = _dump({k: [int(n), float(s)] for k, (n, s) in sorted(c.custom.items())})
+    custom = _ENCODE({k: [int(n), float(s)] for k, (n, s) in c.custom.items()}) if (
+        c.custom) else ""
     return {"requests": c.requests, "successes": c.successes, "errors": c.errors,
-            "latency_n": c.latency_n, "latency_sum": c.latency_sum,
-            "custom": custom if c.custom else ""}
+            "latency_n": c.latency_n, "latency_sum": c.latency_sum, "custom": custom}
 
 
 async def _load_totals(conn: AsyncConnection, test_id: str, variant: str) -> UnitTotals | None:
@@ -90,37 +94,60 @@ async def covariates(conn: AsyncConnection, test_id: str, keys: list[int]) -> di
     return out
 
 
+async def _stored(conn: AsyncConnection, test_id: str, variant: str,
+                  keys: list[int]) -> dict[int, tuple[UnitCounts, float | None]]:
+    """The counts and covariate of those of ``keys`` already counted in ``variant``."""
+    u = experiment_units
+    cols = (u.c.unit_key, u.c.requests, u.c.successes, u.c.errors, u.c.latency_n,
+            u.c.latency_sum, u.c.custom, u.c.covariate)
+    old: dict[int, tuple[UnitCounts, float | None]] = {}
+    for chunk in _chunks(keys):
+        query = sa.select(*cols).where(u.c.test_id == test_id, u.c.variant == variant,
+                                       u.c.unit_key.in_(chunk))
+        for row in await conn.execute(query):
+            old[int(row.unit_key)] = (_counts(row), row.covariate)
+    return old
+
+
+async def _any_covariate(conn: AsyncConnection, test_id: str) -> bool:
+    t = experiment_covariates
+    return (await conn.execute(sa.select(t.c.unit_key).where(t.c.test_id == test_id)
+                               .limit(1))).first() is not None
+
+
 async def apply(conn: AsyncConnection, test_id: str,
                 parts: Mapping[str, Mapping[int, UnitCounts]], *, now_us: int = 0) -> None:
     """Add per-unit counts (variant -> unit key -> counts) to the rows and the totals."""
     u = experiment_units
+    has_covariates: bool | None = None
     for variant, units in parts.items():
         if not units:
             continue
         keys = list(units)
-        old: dict[int, tuple[UnitCounts, float | None]] = {}
-        for chunk in _chunks(keys):
-            query = sa.select(u).where(u.c.test_id == test_id, u.c.variant == variant,
-                                       u.c.unit_key.in_(chunk))
-            for row in await conn.execute(query):
-                old[int(row.unit_key)] = (_counts(row), row.covariate)
+        old = await _stored(conn, test_id, variant, keys)
         fresh = [k for k in keys if k not in old]
-        cov = await covariates(conn, test_id, fresh) if fresh else {}
+        if fresh and has_covariates is None:
+            has_covariates = await _any_covariate(conn, test_id)
+        cov = await covariates(conn, test_id, fresh) if fresh and has_covariates else {}
         stored = await _load_totals(conn, test_id, variant)
         totals = stored or UnitTotals()
+        befores: list[UnitCounts | None] = []
+        afters: list[UnitCounts] = []
+        covs: list[float | None] = []
         inserts: list[dict[str, Any]] = []
         updates: list[dict[str, Any]] = []
         for key, add in units.items():
             before = old.get(key)
             if before is None:
                 c = cov.get(key)
-                totals.move(None, add, c)
+                befores.append(None), afters.append(add), covs.append(c)
                 inserts.append({"test_id": test_id, "variant": variant, "unit_key": key,
                                 "covariate": c, **_values(add)})
             else:
                 new = before[0] + add
-                totals.move(before[0], new, before[1])
+                befores.append(before[0]), afters.append(new), covs.append(before[1])
                 updates.append({"k": key, **_values(new)})
+        totals.move_many(befores, afters, covs)
         if inserts:
             await conn.execute(sa.insert(u), inserts)
         if updates:

@@ -183,13 +183,15 @@ def units_from_arrays(
                    "equal lengths", "units")
     if n > MAX_UNITS_PER_WINDOW:
         raise _bad(f"at most {MAX_UNITS_PER_WINDOW} units per window", "units")
+    # Repeated protobuf fields index slowly: each array becomes a list once.
+    metrics = [(name, list(cn), list(cs)) for name, (cn, cs) in custom.items()]
     out: dict[int, UnitCounts] = {}
-    for i in range(n):
-        r, e = int(requests[i]), int(errors[i])
-        u = UnitCounts(r, r - e, e, r, float(latency[i]),
-                       {name: [int(cn[i]), float(cs[i])]
-                        for name, (cn, cs) in custom.items() if cn[i]})
-        k = int(keys[i])
+    for i, (k, r, e, lat) in enumerate(zip(list(keys), list(requests), list(errors),
+                                           list(latency), strict=True)):
+        r, e, k = int(r), int(e), int(k)
+        u = UnitCounts(r, r - e, e, r, float(lat),
+                       {name: [int(cn[i]), float(cs[i])] for name, cn, cs in metrics if cn[i]}
+                       if metrics else {})
         out[k] = out[k] + u if k in out else u
     return out
 
@@ -199,7 +201,9 @@ def _check_units(units: Mapping[int, UnitCounts], overflow: int, s: VariantStats
     if len(units) > MAX_UNITS_PER_WINDOW:
         raise _bad(f"at most {MAX_UNITS_PER_WINDOW} units per window", "units")
     _count(overflow, "unit overflow requests", "units", s.count)
-    total = UnitCounts()
+    requests = errors = successes = 0
+    latency = 0.0
+    custom: dict[str, float] = {}
     for u in units.values():
         _count(u.requests, "unit requests", "units", s.count)
         _count(u.errors, "unit errors", "units", u.requests)
@@ -215,14 +219,17 @@ def _check_units(units: Mapping[int, UnitCounts], overflow: int, s: VariantStats
             _count(n, "unit custom metric n", "units", m.n)
             if not (math.isfinite(x) and abs(x) <= n * MAX_CUSTOM_ABS):
                 raise _bad("unit custom metric sums must be finite and in range", "units")
-        total = total + u
-    if total.requests + overflow > s.count or total.errors > s.errors or (
-            total.successes > s.successes):
+            custom[name] = custom.get(name, 0) + n
+        requests += u.requests
+        errors += u.errors
+        successes += u.successes
+        latency += u.latency_sum
+    if requests + overflow > s.count or errors > s.errors or successes > s.successes:
         raise _bad("the units hold more requests, errors or successes than their window",
                    "units")
-    if total.latency_sum > s.latency.sum * (1.0 + 1e-9) + 1e-9:
+    if latency > s.latency.sum * (1.0 + 1e-9) + 1e-9:
         raise _bad("the units' latency sum exceeds their window's", "units")
-    for name, (n, _) in total.custom.items():
+    for name, n in custom.items():
         if n > s.custom[name].n:
             raise _bad(f"the units hold more values of {name[:40]!r} than their window",
                        "units")
