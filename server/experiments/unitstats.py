@@ -161,7 +161,10 @@ class UnitTotals:
                 got = u.custom.get(name)
                 if got is not None:
                     n0, s0 = o.custom.get(name, (0.0, 0.0))
-                    x0.append(s0), y0.append(n0), x1.append(got[1]), y1.append(got[0])
+                    x0.append(s0)
+                    y0.append(n0)
+                    x1.append(got[1])
+                    y1.append(got[0])
                     cn.append(c)
             self._sums(metric_key(name)).add(x0, x1, y0, y1, cn)
 

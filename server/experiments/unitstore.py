@@ -4,13 +4,16 @@
 :class:`~neural.mlops.v1.units.UnitCounts` and its covariate; ``experiment_unit_totals``
 one row per (test, variant) with the :class:`~.unitstats.UnitTotals` over those units.
 :func:`apply` adds a batch of per-unit counts: it reads the touched units' rows, moves
-the totals by the differences (:meth:`UnitTotals.move`) and writes both, inside the
+the totals by the differences (:meth:`UnitTotals.move_many`: :meth:`UnitTotals.move` of
+each unit, bit for bit, a metric at a time) and writes both, inside the
 caller's transaction, so the totals always equal an aggregate over the rows (reading
 them is one row per variant whatever the number of units).
 
 Cost: one row per unit and variant (about 100 bytes in SQLite with its primary key;
 ``benchmarks/abtest.py`` prints the measured size per 10^6 units) and, per batch, one
-read and one write per touched unit. Covariates (:func:`set_covariates`) may arrive
+read and one write per touched unit; about 25 us of control-plane CPU per unit of a
+sidecar window, 3.5-4.7x the bare INSERT of its rows (``benchmarks/unit_ingest.py``).
+Covariates (:func:`set_covariates`) may arrive
 before or after a unit's first request.
 """
 
@@ -83,10 +86,21 @@ async def _save_totals(conn: AsyncConnection, test_id: str, variant: str, totals
                                                updated_us=now_us))
 
 
+async def _custom_plans(conn: AsyncConnection) -> None:
+    """On PostgreSQL, plan the rest of the transaction's queries for their parameters. The
+    generic plan a prepared ``unit_key IN (...)`` gets from its sixth run on filters, while
+    the table is young (not yet analyzed), every unit of the test instead of looking the
+    keys up in the index: a scan per window that grows with the test (benchmarks/
+    unit_ingest.py: 168 -> 56 us of wall per fresh unit)."""
+    if conn.dialect.name == "postgresql":
+        await conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
+
+
 async def covariates(conn: AsyncConnection, test_id: str, keys: list[int]) -> dict[int, float]:
     """The stored covariates of ``keys`` (units without one are absent)."""
     t = experiment_covariates
     out: dict[int, float] = {}
+    await _custom_plans(conn)
     for chunk in _chunks(keys):
         for row in await conn.execute(sa.select(t.c.unit_key, t.c.value).where(
                 t.c.test_id == test_id, t.c.unit_key.in_(chunk))):
@@ -101,6 +115,7 @@ async def _stored(conn: AsyncConnection, test_id: str, variant: str,
     cols = (u.c.unit_key, u.c.requests, u.c.successes, u.c.errors, u.c.latency_n,
             u.c.latency_sum, u.c.custom, u.c.covariate)
     old: dict[int, tuple[UnitCounts, float | None]] = {}
+    await _custom_plans(conn)
     for chunk in _chunks(keys):
         query = sa.select(*cols).where(u.c.test_id == test_id, u.c.variant == variant,
                                        u.c.unit_key.in_(chunk))
@@ -140,13 +155,20 @@ async def apply(conn: AsyncConnection, test_id: str,
             before = old.get(key)
             if before is None:
                 c = cov.get(key)
-                befores.append(None), afters.append(add), covs.append(c)
-                inserts.append({"test_id": test_id, "variant": variant, "unit_key": key,
-                                "covariate": c, **_values(add)})
+                befores.append(None)
+                afters.append(add)
+                covs.append(c)
+                row = _values(add)
+                row.update(test_id=test_id, variant=variant, unit_key=key, covariate=c)
+                inserts.append(row)
             else:
                 new = before[0] + add
-                befores.append(before[0]), afters.append(new), covs.append(before[1])
-                updates.append({"k": key, **_values(new)})
+                befores.append(before[0])
+                afters.append(new)
+                covs.append(before[1])
+                row = _values(new)
+                row["k"] = key
+                updates.append(row)
         totals.move_many(befores, afters, covs)
         if inserts:
             await conn.execute(sa.insert(u), inserts)
