@@ -149,12 +149,13 @@ class UnitTotals:
                     self.cc += c * c
         zero = UnitCounts()  # int 0 - x is x, as move's 0.0 - x (float(x) either way)
         olds = [zero if o is None else o for o in old]
-        for key, x, y in ((SUCCESS, "successes", "requests"), (ERRORS, "errors", "requests"),
-                          (LATENCY, "latency_sum", "latency_n")):
-            if new:
-                self._sums(key).add([getattr(o, x) for o in olds], [getattr(u, x) for u in new],
-                                    [getattr(o, y) for o in olds], [getattr(u, y) for u in new],
-                                    cs)
+        if new:
+            r0, r1 = [o.requests for o in olds], [u.requests for u in new]
+            self._sums(SUCCESS).add([o.successes for o in olds], [u.successes for u in new],
+                                    r0, r1, cs)
+            self._sums(ERRORS).add([o.errors for o in olds], [u.errors for u in new], r0, r1, cs)
+            self._sums(LATENCY).add([o.latency_sum for o in olds], [u.latency_sum for u in new],
+                                    [o.latency_n for o in olds], [u.latency_n for u in new], cs)
         for name in names:
             x0, x1, y0, y1, cn = [], [], [], [], []
             for o, u, c in zip(olds, new, cs, strict=True):
