@@ -105,8 +105,10 @@ class Assignment:
         else:
             if user_id:
                 check_in_test(test, user_id)
-            name = await self._sticky(test, user_id) if user_id else None
-            if name is None:
+            counted = await self._sticky(test, user_id) if user_id else None
+            if counted is not None:
+                name = counted
+            else:
                 version = (row.updated_us, tuple(x.weight for x in test.variants))
                 name = self._assigner(test, version).choose(user_id or None)
         # The name is always one of the test's variants: winners and overrides are checked

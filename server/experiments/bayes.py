@@ -20,7 +20,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special
 
 _NODES, _WEIGHTS = np.polynomial.legendre.leggauss(256)
 _TAIL = 1e-17  # mass left out on each side
@@ -42,6 +41,7 @@ def _moments(a: float, b: float) -> tuple[float, float]:
 
 
 def _pdf(x: np.ndarray, a: float, b: float) -> np.ndarray:
+    from scipy import special  # here: scipy costs a process start ~0.4 s
     out: np.ndarray = np.exp(
         special.xlogy(a - 1.0, x) + special.xlog1py(b - 1.0, -x) - special.betaln(a, b)
     )
@@ -54,6 +54,7 @@ def _grid(a: float, b: float) -> tuple[np.ndarray, np.ndarray]:
     Quantiles, not mean +- k sd: a posterior near 0% or 100% is skewed like an
     exponential, whose tail beyond 12 sd still holds e^-13 ~ 2e-6 of the mass (0/500 vs
     0/500 gave 0.499998 that way)."""
+    from scipy import special  # here: scipy costs a process start ~0.4 s
     lo = float(special.betaincinv(a, b, _TAIL))
     hi = 1.0 - float(special.betaincinv(b, a, _TAIL))
     half = (hi - lo) / 2.0
@@ -62,6 +63,7 @@ def _grid(a: float, b: float) -> tuple[np.ndarray, np.ndarray]:
 
 def beta_compare(successes_c: float, n_c: float, successes_t: float, n_t: float) -> BayesResult:
     """Posterior comparison of treatment against control (uniform priors)."""
+    from scipy import special  # here: scipy costs a process start ~0.4 s
     a_c, b_c = 1.0 + successes_c, 1.0 + n_c - successes_c
     a_t, b_t = 1.0 + successes_t, 1.0 + n_t - successes_t
     m_c, sd_c = _moments(a_c, b_c)
@@ -146,6 +148,7 @@ def gaussian_effect(
     interval ``mean +- z_{1-alpha/2} sd``, shortfall ``E[max(d, 0)] = mean Phi(mean/sd) +
     sd phi(mean/sd)`` (gbstats ``get_risk`` via ``truncated_normal_mean``).
     """
+    from scipy import special  # here: scipy costs a process start ~0.4 s
     if not (np.isfinite(estimate) and np.isfinite(variance) and variance > 0):
         return None
     prec = 1.0 / variance

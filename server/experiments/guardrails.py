@@ -44,8 +44,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from scipy import special
-
 from neural.mlops.server.errors import InvalidArgument
 from neural.mlops.server.experiments import sequential, statistics
 from neural.mlops.server.experiments.ratio import arm, compare_ratio
@@ -198,6 +196,7 @@ def _p95_difference(c: VariantStats, t: VariantStats, uc: UnitTotals | None,
                     ut: UnitTotals | None, conf: float
                     ) -> tuple[float | None, float | None, float | None]:
     """Both arms' p95 and the standard error of their difference (None: undefined)."""
+    from scipy import special  # here: scipy costs a process start ~0.4 s
     z = float(special.ndtri(0.5 + conf / 2.0))
     qc, qt = c.latency.quantile(0.95), t.latency.quantile(0.95)
     se_c = _quantile_se(c.latency, 0.95, z, _design_effect(c.latency, uc))
@@ -209,6 +208,7 @@ def _p95_difference(c: VariantStats, t: VariantStats, uc: UnitTotals | None,
 
 def _p95(c: VariantStats, t: VariantStats, uc: UnitTotals | None, ut: UnitTotals | None,
          conf: float) -> tuple[float | None, ...]:
+    from scipy import special  # here: scipy costs a process start ~0.4 s
     qc, qt, se = _p95_difference(c, t, uc, ut, conf)
     if qc is None or qt is None or se is None:
         return qc, qt, None, None, None

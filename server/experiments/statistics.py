@@ -34,17 +34,18 @@ from dataclasses import dataclass
 from typing import cast
 
 import numpy as np
-from scipy import optimize, special
 
 ArrayLike = float | np.ndarray
 
 
 def norm_sf(x: ArrayLike) -> ArrayLike:
+    from scipy import special  # here: scipy costs a process start ~0.4 s
     out: ArrayLike = special.ndtr(-np.asarray(x, dtype=float))
     return out
 
 
 def norm_ppf(p: ArrayLike) -> ArrayLike:
+    from scipy import special  # here: scipy costs a process start ~0.4 s
     out: ArrayLike = special.ndtri(p)
     return out
 
@@ -75,6 +76,7 @@ def two_proportion_ztest(
     ``z = (p_t - p_c) / sqrt(p (1 - p) (1/n_c + 1/n_t))`` with ``p = (x_c + x_t) / (n_c + n_t)``;
     CI ``p_t - p_c +- z_{1-a/2} sqrt(p_c (1-p_c)/n_c + p_t (1-p_t)/n_t)``.
     """
+    from scipy import special  # here: scipy costs a process start ~0.4 s
     x_c, n_c, x_t, n_t = _f(x_c), _f(n_c), _f(x_t), _f(n_t)
     with np.errstate(divide="ignore", invalid="ignore"):
         p_c = x_c / n_c
@@ -142,6 +144,7 @@ def welch_ttest(
 
     Sample variances use the n-1 denominator; ``df`` is Welch-Satterthwaite.
     """
+    from scipy import special  # here: scipy costs a process start ~0.4 s
     n_c, n_t = _f(n_c), _f(n_t)
     m_c, v_c = sample_moments(n_c, sum_c, sumsq_c)
     m_t, v_t = sample_moments(n_t, sum_t, sumsq_t)
@@ -222,6 +225,7 @@ def srm_chisquare(observed: list[int] | np.ndarray, weights: list[float] | np.nd
 
     Arms with weight 0 are left out (they cannot receive traffic by design).
     """
+    from scipy import special  # here: scipy costs a process start ~0.4 s
     obs = np.asarray(observed, dtype=float)
     w = np.asarray(weights, dtype=float)
     keep = w > 0
@@ -243,6 +247,7 @@ def cohens_h(p_treatment: float, p_control: float) -> float:
 def power_two_proportions(h: float, n_control: float, ratio: float, alpha: float = 0.05) -> float:
     """Power of the two-sided two-sample z-test for effect size ``h`` with ``n_control`` in
     control and ``ratio * n_control`` in treatment (both tails counted)."""
+    from scipy import special  # here: scipy costs a process start ~0.4 s
     n_eff = 1.0 / (1.0 / n_control + 1.0 / (n_control * ratio))
     crit = norm_ppf(1.0 - alpha / 2.0)
     shift = abs(h) * np.sqrt(n_eff)
@@ -258,6 +263,7 @@ def sample_size_two_proportions(
     ``((z_{1-a/2} + z_{power}) / h)^2 (1 + 1/ratio)`` ignores the far tail and is the
     starting bracket). Returns inf when ``h == 0``.
     """
+    from scipy import optimize  # here: scipy costs a process start ~0.4 s
     if h == 0 or not np.isfinite(h):
         return float("inf")
     z = norm_ppf(1.0 - alpha / 2.0) + norm_ppf(power)
