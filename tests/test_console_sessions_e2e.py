@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 import sys
 import time
@@ -165,14 +164,7 @@ def test_a_lifetime_that_is_not_positive_is_refused_at_start() -> None:
 
 
 def _pg_store(data_dir: Path) -> str:
-    if os.environ.get("CI") and not databases.on_postgres():
-        pytest.skip("runs in the PostgreSQL half of CI (pytest -m storage)")
-    pg = databases.postgres()
-    why = pg.reachable()
-    if why:
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL unreachable in CI: {why}")
-        pytest.skip(f"no PostgreSQL reachable ({why})")
+    pg = databases.reachable_postgres(only_in_storage_half=True)
     return pg.for_dir(data_dir)
 
 

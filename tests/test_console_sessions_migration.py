@@ -5,7 +5,6 @@ downgrade to 0014_bandit_weights (the other branches untouched), and come back."
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 
 import pytest
@@ -26,14 +25,7 @@ INDEXES = {"ix_console_sessions_subject_seen", "ix_console_sessions_expires",
 def _url(engine: str, tmp_path: Path) -> str:
     if engine == "sqlite":
         return sqlite_url(tmp_path)
-    if os.environ.get("CI") and not databases.on_postgres():
-        pytest.skip("runs in the PostgreSQL half of CI (pytest -m storage)")
-    pg = databases.postgres()
-    why = pg.reachable()
-    if why:
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL unreachable in CI: {why}")
-        pytest.skip(f"no PostgreSQL reachable ({why})")
+    pg = databases.reachable_postgres(only_in_storage_half=True)
     return pg.fresh()
 
 

@@ -7,7 +7,6 @@ PostgreSQL half (``pytest -m storage``), not twice."""
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -34,14 +33,7 @@ TAKEOVER_BUDGET_S = 5.0  # issue #14: another replica leads within 5 s of a kill
 
 def replica_database(data_dir: Path) -> str:
     """A migrated PostgreSQL database for ``data_dir`` (whatever the engine under test)."""
-    if os.environ.get("CI") and not databases.on_postgres():
-        pytest.skip("runs in the PostgreSQL half of CI (pytest -m storage)")
-    pg = databases.postgres()
-    why = pg.reachable()
-    if why:
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL unreachable in CI: {why}")
-        pytest.skip(f"no PostgreSQL reachable ({why})")
+    pg = databases.reachable_postgres(only_in_storage_half=True)
     return pg.for_dir(data_dir)
 
 

@@ -188,6 +188,23 @@ def postgres() -> PostgresDatabases:
     return _postgres
 
 
+def reachable_postgres(*, only_in_storage_half: bool = False) -> PostgresDatabases:
+    """PostgreSQL for a test that needs it itself; outside CI a missing server skips the
+    test with one line, in CI it fails it. ``only_in_storage_half``: in CI, run only in the
+    PostgreSQL half (``pytest -m storage``), not again in the SQLite one."""
+    import pytest
+
+    if only_in_storage_half and os.environ.get("CI") and not on_postgres():
+        pytest.skip("runs in the PostgreSQL half of CI (pytest -m storage)")
+    pg = postgres()
+    why = pg.reachable()
+    if why:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL unreachable in CI: {why}")
+        pytest.skip(f"no PostgreSQL reachable ({why})")
+    return pg
+
+
 def database_url_for(data_dir: Path) -> str:
     """The ``--database-url`` for a store in ``data_dir``: "" (SQLite there) by default."""
     return postgres().for_dir(data_dir) if on_postgres() else ""
