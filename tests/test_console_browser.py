@@ -269,6 +269,9 @@ def test_a_reviewer_approves_a_promotion_and_the_model_page_shows_production(
     promotion.locator("input[name=comment]").fill("metrics look right")
     promotion.locator("[data-action=ApprovePromotion]").click()
     page.wait_for_selector("#no-promotions")
+    # The versions table re-renders from its own fetch, which may land after the
+    # promotions list's: wait for what the reviewer waits to see.
+    page.wait_for_selector("[data-table=versions] tr:has-text('v2') .badge:has-text('production')")
     assert row.locator(".badge").inner_text() == "production"
     timeline = page.locator("#timeline").inner_text()
     assert "v2: development → production by boss@x.com" in timeline

@@ -37,7 +37,7 @@ from neural.mlops.sidecar.metrics import Aggregator  # noqa: E402
 from neural.mlops.sidecar.router import Router  # noqa: E402
 from neural.mlops.sidecar.sticky import StickyArms  # noqa: E402
 from neural.mlops.v1 import routing_pb2  # noqa: E402
-from neural.mlops.v1.assignment import assign  # noqa: E402
+from neural.mlops.v1.assignment import Assigner, assign  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 NODE_DIR = ROOT / "clients" / "node"
@@ -396,11 +396,14 @@ def test_node_follows_a_reweighting_and_assigns_as_the_sidecar(node: str, server
     assert again["weights"] == weights and again["version"] == reweighted["version"]
     assert again["arms"][:300] == before["arms"]  # every seen unit kept its arm
     assert again["arms"] == from_sidecar  # as the sidecar: kept arms and new units
-    # New units: the hash by the new weights, as the control plane's GetVariant answers.
+    # New units: the hash by the new weights, as the control plane's GetVariant answers;
+    # units it counted it answers with their arm (its memory is the store's unit rows).
     assert again["arms"][300:] == hashed_now[300:]
+    assert hashed_now[:300] == before["arms"]
     assert sum(a == "treatment" for a in again["arms"][300:]) > 240  # ~0.9 of 300
     # The memory mattered: by today's weights some seen units would have switched.
-    assert sum(a != b for a, b in zip(hashed_now[:300], before["arms"], strict=True)) > 30
+    by_weights = Assigner(tid, list(weights.items()))
+    assert sum(by_weights.choose(u) != b for u, b in zip(early, before["arms"], strict=True)) > 30
     assert stats["remembered"] == health["sticky_units"] == 600
     assert stats["evictions"] == health["sticky_evictions"] == 0
 
@@ -444,4 +447,6 @@ def test_node_keeps_following_the_bandit_through_a_network_outage(node: str, ser
     assert after["reconnects"] >= 1 and after["version"] > routed["version"]
     assert again["weights"] == weights
     assert again["arms"] == before  # remembered across the reconnect
-    assert sum(a != b for a, b in zip(hashed_now, before, strict=True)) > 30
+    assert hashed_now == before  # the control plane counted them: it remembers them too
+    by_weights = Assigner(tid, list(weights.items()))
+    assert sum(by_weights.choose(u) != b for u, b in zip(units, before, strict=True)) > 30
