@@ -6,6 +6,7 @@ estimate is stable to +-0.01; settings are validated naming the wrong one."""
 from __future__ import annotations
 
 import math
+import random
 
 import numpy as np
 import pytest
@@ -129,6 +130,14 @@ def test_floored_gives_the_floor_exactly_and_splits_the_rest_in_proportion() -> 
     assert w[1] == 0.15 and w[2] == 0.15 and w[0] == pytest.approx(0.7)
     assert floored([0.25] * 4, 0.25) == [0.25] * 4
     assert floored([1.0, 0.0], 0.0) == [1.0, 0.0]
+    # One arm above the floor gets exactly the rest (0.9 * p / p can round to 0.8999...).
+    for p in (0.8474337369372327, 0.651592972722763, 0.762280082457942, 0.9731):
+        assert floored([p, 0.0], 0.1) == [0.9, 0.1]
+    rng = random.Random(5)
+    for _ in range(200):  # the shares sum to 1 to the last bit or two
+        raw = [rng.random() for _ in range(rng.randint(2, 6))]
+        w = floored([x / sum(raw) for x in raw], rng.choice([0.0, 0.05, 0.1]))
+        assert abs(math.fsum(w) - 1.0) <= 2**-52
 
 
 def test_plug_in_regret_counts_each_observation_at_its_arms_gap() -> None:

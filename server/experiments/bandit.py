@@ -267,6 +267,10 @@ def floored(p: Sequence[float], min_share: float) -> list[float]:
         fixed.update(low)
     for i in fixed:
         weights[i] = min_share
+    free = [i for i in range(k) if i not in fixed]
+    if free:  # the largest free share takes the rounding: the shares sum to 1 exactly
+        top = max(free, key=lambda i: weights[i])
+        weights[top] = 1.0 - math.fsum(weights[i] for i in range(k) if i != top)
     return weights
 
 
