@@ -193,9 +193,10 @@ class RequestAttributes:
         a._body = body
         return a
 
-    def _header(self, name: str) -> str | None:
+    def _index(self) -> dict[str, str]:
+        """The headers by lower-case name, built on the first lookup (first value wins)."""
         lowered = self._lowered
-        if lowered is None:  # the first lookup indexes the headers (first value wins)
+        if lowered is None:
             lowered = self._lowered = {}
             if self._headers is None:
                 for k, v in self._metadata:  # gRPC keys are lower case already
@@ -204,7 +205,7 @@ class RequestAttributes:
             else:
                 for k, v in self._headers.items():
                     lowered.setdefault(k.lower(), v)
-        return lowered.get(name)
+        return lowered
 
     def _load_params(self) -> dict[str, str]:
         if self._request is None:
@@ -218,10 +219,7 @@ class RequestAttributes:
         """The request's header lookup as one dict's ``get``: what :meth:`get` answers
         for any attribute that is not ``param.*`` (callers whose conditions read no
         parameter use it: no method call and prefix test per lookup)."""
-        if self._lowered is None:
-            self._header("")
-        assert self._lowered is not None
-        return self._lowered.get
+        return self._index().get
 
     def get(self, attribute: str) -> str | None:
         """The request's value of a targeting attribute (a lower-case header name or
@@ -231,7 +229,7 @@ class RequestAttributes:
             if params is None:
                 params = self._params = self._load_params()
             return params.get(attribute[_PREFIX_LEN:])
-        return self._header(attribute)
+        return self._index().get(attribute)
 
 
 NONE = RequestAttributes()
