@@ -132,6 +132,36 @@ def test_incremental_totals_equal_the_aggregate_of_the_units():
         assert totals.metrics[key].to_list() == pytest.approx(ref.metrics[key].to_list())
 
 
+@pytest.mark.parametrize("names", [("score",), ("score", "clicks"), ("latency", "custom:latency")])
+def test_move_many_is_move_unit_by_unit_bit_for_bit(names: tuple[str, ...]) -> None:
+    """The batch form the ingest uses takes the same additions in the same order as
+    ``move`` per unit (returning and new units, covariates or none, custom metrics on some
+    units, and a custom name whose key collides with another's)."""
+    rng = np.random.default_rng(11)
+    held: dict[int, UnitCounts] = {}
+    one, many = UnitTotals(), UnitTotals()
+    for _ in range(6):  # batches; about half the units come back
+        keys = [int(k) for k in rng.choice(120, size=60, replace=False)]
+        olds, news, covs = [], [], []
+        for k in keys:
+            n = int(rng.integers(1, 5))
+            custom = {name: [float(rng.integers(1, 3)), float(rng.normal())]
+                      for name in names if rng.random() < 0.5}
+            add = UnitCounts(requests=n, successes=int(rng.integers(0, n + 1)),
+                             errors=int(rng.integers(0, 2)), latency_n=n,
+                             latency_sum=float(rng.gamma(2.0, 0.01)), custom=custom)
+            old = held.get(k)
+            new = add if old is None else old + add
+            olds.append(old)
+            news.append(new)
+            covs.append(float(rng.normal()) if k % 3 else None)
+            held[k] = new
+        for args in zip(olds, news, covs, strict=True):
+            one.move(*args)
+        many.move_many(olds, news, covs)
+    assert many.to_dict() == one.to_dict()
+
+
 def test_the_api_records_units_and_analyses_by_them():
     rng = np.random.default_rng(5)
     with tempfile.TemporaryDirectory() as tmp:
